@@ -1,0 +1,39 @@
+# Recipes for everything a person runs. `./dev <recipe>` bootstraps .venv first.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+export PATH := justfile_directory() + "/.venv/bin:" + env_var("PATH")
+
+default:
+    @just --list
+
+# Start the router on the embedded SQLite store and show it working end to end.
+demo:
+    python -m router.demo
+
+# Serve on SQLite (./router.db) with gRPC on 127.0.0.1:50051.
+run *ARGS:
+    router serve {{ARGS}}
+
+# The whole test suite. Under CI=true PostgreSQL and RabbitMQ are started if down and must be used.
+test *ARGS:
+    bash scripts/ensure-services.sh
+    python -m pytest {{ARGS}}
+
+# Lint, format check and types.
+lint:
+    ruff check .
+    ruff format --check .
+    mypy router actors storage
+
+fmt:
+    ruff format .
+    ruff check --fix .
+
+# Regenerate the gRPC code from protos/ (the result is committed).
+proto:
+    python -m grpc_tools.protoc -Iprotos --python_out=router/_proto --grpclib_python_out=router/_proto --pyi_out=router/_proto protos/router/v1/router.proto
+    python scripts/fix_proto_imports.py
+
+# Benchmarks of the core (SQLite and PostgreSQL); prints a table. Bounded in time.
+bench *ARGS:
+    bash scripts/ensure-services.sh
+    python -m benchmarks.core {{ARGS}}

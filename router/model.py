@@ -1,0 +1,118 @@
+"""The records every layer shares: events as published, events as stored, exchanges, start points."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import time
+import uuid
+
+import attrs
+
+Headers = tuple[tuple[str, str], ...]
+
+
+def now_us() -> int:
+    """Wall-clock time in microseconds since the Unix epoch."""
+    return time.time_ns() // 1000
+
+
+@attrs.frozen(slots=True)
+class NewEvent:
+    """An event as a publisher hands it in, already validated by the edge."""
+
+    id: uuid.UUID
+    type: str
+    payload: bytes
+    headers: Headers = ()
+
+
+@attrs.frozen(slots=True)
+class StoredEvent:
+    """An event in the log: stored once, with its global ``seq`` and the router's timestamp."""
+
+    seq: int
+    id: uuid.UUID
+    type: str
+    payload: bytes
+    headers: Headers
+    published_at: int  # microseconds since the epoch, never decreasing along seq
+
+
+@attrs.frozen(slots=True)
+class Delivery:
+    """A stored event at its place in one exchange."""
+
+    offset: int
+    event: StoredEvent
+
+
+@attrs.frozen(slots=True)
+class ExchangeRecord:
+    """A named selection of the log. ``head`` is the last offset given out (0 when empty)."""
+
+    id: int
+    name: str
+    patterns: tuple[str, ...]
+    created_at: int
+    head: int = 0
+
+
+@attrs.frozen(slots=True)
+class QueueConfig:
+    """What identifies a queue: the exchange it reads and its options."""
+
+    exchange: str
+    limit_size: int
+
+    def key(self) -> str:
+        """A stable hash of the configuration (the registry key of the seed's notes)."""
+        text = f"exchange={self.exchange}\nlimit_size={self.limit_size}\n"
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@attrs.frozen(slots=True)
+class QueueRecord:
+    id: str  # QueueConfig.key()
+    exchange_id: int
+    config: QueueConfig
+
+
+@attrs.frozen(slots=True)
+class SubscriberRecord:
+    queue_id: str
+    name: str
+    acked: int  # last offset the consumer acknowledged; the next delivery starts after it
+
+
+class StartKind(enum.Enum):
+    STORED = "stored"
+    EARLIEST = "earliest"
+    LATEST = "latest"
+    OFFSET = "offset"
+    TIME = "time"
+
+
+@attrs.frozen(slots=True)
+class StartPoint:
+    """Where a subscription starts: the committed cursor, the first or next event, an offset, a time."""
+
+    kind: StartKind = StartKind.STORED
+    value: int = 0  # the offset for OFFSET, microseconds since the epoch for TIME
+
+    def __str__(self) -> str:
+        if self.kind is StartKind.OFFSET:
+            return f"offset:{self.value}"
+        if self.kind is StartKind.TIME:
+            return f"time:{self.value}us"
+        return self.kind.value
+
+
+@attrs.frozen(slots=True)
+class PublishAck:
+    """The answer for one published event: where it is stored and at which exchange offsets."""
+
+    id: uuid.UUID
+    seq: int
+    duplicate: bool
+    offsets: tuple[tuple[str, int], ...]

@@ -1,0 +1,42 @@
+"""One Settings object, built from flags and the environment, passed down explicitly."""
+
+from __future__ import annotations
+
+import os
+
+import attrs
+
+DEFAULT_GRPC = "127.0.0.1:50051"
+
+
+def default_db_url() -> str:
+    return os.environ.get("ROUTER_DB", "sqlite:///" + os.path.join(os.getcwd(), "router.db"))
+
+
+@attrs.frozen
+class Settings:
+    db_url: str = attrs.field(factory=default_db_url)
+    grpc_address: str = DEFAULT_GRPC
+    max_payload_bytes: int = 1024 * 1024
+    max_batch_events: int = 10_000
+    # Publishes waiting while a commit runs all go into the next commit, up to this many events.
+    commit_max_events: int = 5_000
+    default_limit_size: int = 10_000
+    max_limit_size: int = 1_000_000
+    replay_chunk: int = 2_000
+    # A consumer that sends neither ack nor heartbeat for this long is put to sleep.
+    consumer_timeout_s: float = 30.0
+    cursor_flush_interval_s: float = 0.2
+    idempotency_window_s: float = 24 * 3600.0
+    shutdown_grace_s: float = 10.0
+    read_connections: int = 2
+
+    def grpc_host_port(self) -> tuple[str, int]:
+        return split_host_port(self.grpc_address, "grpc")
+
+
+def split_host_port(address: str, field: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"{field}: expected HOST:PORT, got {address!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)

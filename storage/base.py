@@ -1,0 +1,260 @@
+"""The storage interface the StateActor uses, and the commit planning both backends share.
+
+Every method here is synchronous and blocking: the StateActor calls them through
+``trio.to_thread.run_sync``, one call at a time per connection. A writer (``Storage``) and any
+number of readers (``Reader``, one connection each) may be open at once.
+
+Failures that retrying later can cure (server down, connection lost, disk full) raise
+:class:`StorageUnavailable`; every write is one transaction, so a failure leaves nothing half-done.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import attrs
+
+from router.errors import Unavailable
+from router.model import (
+    Delivery,
+    ExchangeRecord,
+    Headers,
+    NewEvent,
+    QueueRecord,
+    StoredEvent,
+    SubscriberRecord,
+)
+
+
+class StorageUnavailable(Unavailable):
+    """The store cannot take this call now (down, disconnected, full). Nothing was written."""
+
+
+@attrs.frozen
+class Positions:
+    """Where the log and every exchange stand: what the single writer needs to give out numbers."""
+
+    last_seq: int
+    last_published_at: int
+    heads: Mapping[int, int]  # exchange id -> last offset
+
+
+@attrs.frozen
+class Restored:
+    """Everything the router keeps, as read at start-up."""
+
+    positions: Positions
+    exchanges: tuple[ExchangeRecord, ...]
+    queues: tuple[QueueRecord, ...]
+    subscribers: tuple[SubscriberRecord, ...]
+
+
+@attrs.frozen
+class Append:
+    """Events to store, each with the exchange ids its type is routed to (matched by the caller)."""
+
+    events: Sequence[NewEvent]
+    routes: Sequence[tuple[int, ...]]
+
+
+@attrs.frozen
+class EventOutcome:
+    seq: int
+    duplicate: bool
+    offsets: tuple[tuple[int, int], ...]  # (exchange id, offset)
+
+
+@attrs.frozen
+class CommitResult:
+    outcomes: list[EventOutcome]
+    deliveries: dict[int, list[Delivery]]  # exchange id -> new deliveries in offset order
+    positions: Positions
+
+
+@attrs.define
+class _Plan:
+    """Rows to write for one commit, computed in memory before the transaction writes them."""
+
+    events: list[StoredEvent] = attrs.Factory(list)
+    log_rows: list[tuple[int, int, int]] = attrs.Factory(list)  # (exchange id, offset, seq)
+    outcomes: list[EventOutcome | None] = attrs.Factory(list)
+    deliveries: dict[int, list[Delivery]] = attrs.Factory(dict)
+
+
+def encode_headers(headers: Headers) -> str:
+    return json.dumps(dict(headers), separators=(",", ":"), ensure_ascii=False) if headers else ""
+
+
+def decode_headers(text: str) -> Headers:
+    return tuple(json.loads(text).items()) if text else ()
+
+
+def plan_commit(
+    appends: Sequence[Append],
+    existing: Mapping[uuid.UUID, int],
+    positions: Positions,
+    now: int,
+) -> tuple[_Plan, Positions, list[tuple[int, uuid.UUID]]]:
+    """Give seqs, timestamps and exchange offsets to the events not stored yet.
+
+    ``existing`` maps already-stored ids to their seq. Returns the plan, the positions after it,
+    and the duplicates as (index in the flattened input, id) for the caller to resolve.
+    """
+    plan = _Plan()
+    heads = dict(positions.heads)
+    seq = positions.last_seq
+    published_at = max(now, positions.last_published_at)
+    seen: dict[uuid.UUID, EventOutcome] = {}
+    duplicates: list[tuple[int, uuid.UUID]] = []
+    for append in appends:
+        for event, route in zip(append.events, append.routes, strict=True):
+            if event.id in seen:  # twice in this commit: the second copy points at the first
+                plan.outcomes.append(attrs.evolve(seen[event.id], duplicate=True))
+                continue
+            if event.id in existing:
+                duplicates.append((len(plan.outcomes), event.id))
+                plan.outcomes.append(None)
+                continue
+            seq += 1
+            stored = StoredEvent(seq, event.id, event.type, event.payload, event.headers, published_at)
+            plan.events.append(stored)
+            offsets = []
+            for exchange_id in route:
+                if exchange_id not in heads:
+                    continue  # deleted while the publish was on its way
+                offset = heads[exchange_id] + 1
+                heads[exchange_id] = offset
+                offsets.append((exchange_id, offset))
+                plan.log_rows.append((exchange_id, offset, seq))
+                plan.deliveries.setdefault(exchange_id, []).append(Delivery(offset, stored))
+            outcome = EventOutcome(seq, False, tuple(offsets))
+            seen[event.id] = outcome
+            plan.outcomes.append(outcome)
+    after = Positions(seq, published_at if plan.events else positions.last_published_at, heads)
+    return plan, after, duplicates
+
+
+class Reader(abc.ABC):
+    """One read connection: replay chunks and point look-ups. Not shared between threads at once."""
+
+    @abc.abstractmethod
+    def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
+        """Deliveries of ``exchange_id`` with ``first <= offset <= last``, at most ``limit``."""
+
+    @abc.abstractmethod
+    def published_at(self, exchange_id: int, offset: int) -> int | None:
+        """The timestamp of the event at ``offset`` in the exchange, or None past the head."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def first_offset_at(self, exchange_id: int, head: int, time_us: int) -> int:
+        """The first offset whose event was published at or after ``time_us`` (head + 1 if none)."""
+        return first_offset_where(head, lambda o: self.published_at(exchange_id, o), time_us)
+
+
+class Storage(abc.ABC):
+    """The single writer's connection. Only the StateActor calls it."""
+
+    url: str
+
+    @abc.abstractmethod
+    def migrate(self) -> list[int]:
+        """Apply the migrations not yet applied, in order; return their versions."""
+
+    @abc.abstractmethod
+    def restore(self) -> Restored: ...
+
+    @abc.abstractmethod
+    def positions(self) -> Positions:
+        """Read the log's and exchanges' heads again (after a failure left them in doubt)."""
+
+    @abc.abstractmethod
+    def commit(
+        self,
+        appends: Sequence[Append],
+        cursors: Mapping[tuple[str, str], int],
+        positions: Positions,
+        now: int,
+    ) -> CommitResult:
+        """Store the new events, route them, save the cursors: one transaction."""
+
+    @abc.abstractmethod
+    def create_exchange(
+        self, name: str, patterns: tuple[str, ...], created_at: int, matcher: Callable[[str], bool]
+    ) -> ExchangeRecord:
+        """Create an exchange and index every stored event whose type ``matcher`` accepts.
+
+        Raises AlreadyExists when the name is taken. The returned record's ``head`` counts the
+        events indexed from history.
+        """
+
+    @abc.abstractmethod
+    def delete_exchange(self, exchange_id: int) -> None:
+        """Delete the exchange, its offsets, queues and subscribers (events stay in the log)."""
+
+    @abc.abstractmethod
+    def save_queue(self, queue: QueueRecord, created_at: int) -> None: ...
+
+    @abc.abstractmethod
+    def save_subscriber(self, subscriber: SubscriberRecord, updated_at: int) -> None:
+        """Create or overwrite a subscriber's cursor."""
+
+    @abc.abstractmethod
+    def purge_ids(self, older_than: int) -> int:
+        """Forget idempotency keys of events published before ``older_than``; return how many."""
+
+    @abc.abstractmethod
+    def reader(self) -> Reader: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+
+def first_offset_where(head: int, value_at: Callable[[int], int | None], target: int) -> int:
+    """The first offset in 1..head whose value is >= ``target`` (head + 1 if none).
+
+    Seqs and timestamps never decrease along an exchange's offsets, so a binary search over the
+    primary key answers "where is seq S" and "where does time T begin" without another index.
+    """
+    low, high = 1, head + 1
+    while low < high:
+        middle = (low + high) // 2
+        value = value_at(middle)
+        if value is None or value >= target:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def resolve_duplicates(
+    duplicates: Iterable[tuple[int, uuid.UUID]],
+    seqs: Mapping[uuid.UUID, int],
+    heads: Mapping[int, int],
+    seq_at: Callable[[int, int], int | None],
+) -> dict[int, EventOutcome]:
+    """Outcomes for re-published ids: the original seq and its offsets in today's exchanges."""
+    resolved: dict[int, EventOutcome] = {}
+    for index, event_id in duplicates:
+        seq = seqs[event_id]
+        offsets = []
+        for exchange_id, head in heads.items():
+            offset = first_offset_where(head, lambda o, x=exchange_id: seq_at(x, o), seq)
+            if offset <= head and seq_at(exchange_id, offset) == seq:
+                offsets.append((exchange_id, offset))
+        resolved[index] = EventOutcome(seq, True, tuple(offsets))
+    return resolved
+
+
+def finish_commit(
+    plan: _Plan, resolved: Mapping[int, EventOutcome], positions: Positions
+) -> CommitResult:
+    outcomes = [
+        outcome if outcome is not None else resolved[index]
+        for index, outcome in enumerate(plan.outcomes)
+    ]
+    return CommitResult(outcomes, plan.deliveries, positions)

@@ -1,0 +1,306 @@
+"""The embedded store: SQLite in WAL mode, one writer connection and one connection per reader.
+
+Connections are opened with ``check_same_thread=False`` because the StateActor calls them from
+Trio's worker threads; each connection is used by one call at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+
+from router.errors import AlreadyExists
+from router.model import (
+    Delivery,
+    ExchangeRecord,
+    QueueConfig,
+    QueueRecord,
+    StoredEvent,
+    SubscriberRecord,
+)
+from storage import _migrations
+from storage.base import (
+    Append,
+    CommitResult,
+    Positions,
+    Reader,
+    Restored,
+    Storage,
+    StorageUnavailable,
+    decode_headers,
+    encode_headers,
+    finish_commit,
+    plan_commit,
+    resolve_duplicates,
+)
+
+_READ = """
+SELECT l.exchange_offset, e.seq, e.id, e.type, e.payload, e.headers, e.published_at
+FROM exchange_log l JOIN events e ON e.seq = l.seq
+WHERE l.exchange_id = ? AND l.exchange_offset BETWEEN ? AND ?
+ORDER BY l.exchange_offset LIMIT ?
+"""
+
+
+def path_from_url(url: str) -> str:
+    """``sqlite:///rel/path.db`` (relative to the working directory) or ``sqlite:////abs/path.db``."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix):
+        raise ValueError(f"db: not a sqlite URL (sqlite:///path): {url!r}")
+    return url[len(prefix) :] or "router.db"
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    try:
+        connection = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=30.0
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA busy_timeout=30000")
+    except sqlite3.Error as error:
+        raise StorageUnavailable(f"sqlite: cannot open {path}: {error}") from error
+    return connection
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError:
+        raise
+    except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:
+        raise StorageUnavailable(f"sqlite: {error}") from error
+
+
+def _published_at(connection: sqlite3.Connection, exchange_id: int, offset: int) -> int | None:
+    row = connection.execute(
+        "SELECT e.published_at FROM exchange_log l JOIN events e ON e.seq = l.seq"
+        " WHERE l.exchange_id = ? AND l.exchange_offset = ?",
+        (exchange_id, offset),
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+class SqliteReader(Reader):
+    def __init__(self, path: str) -> None:
+        self._connection = _connect(path)
+
+    def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
+        with _errors():
+            rows = self._connection.execute(_READ, (exchange_id, first, last, limit)).fetchall()
+        return [
+            Delivery(
+                offset,
+                StoredEvent(seq, uuid.UUID(bytes=raw_id), type_, payload, decode_headers(hdrs), at),
+            )
+            for offset, seq, raw_id, type_, payload, hdrs, at in rows
+        ]
+
+    def published_at(self, exchange_id: int, offset: int) -> int | None:
+        with _errors():
+            return _published_at(self._connection, exchange_id, offset)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class SqliteStorage(Storage):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._path = path_from_url(url)
+        directory = os.path.dirname(os.path.abspath(self._path))
+        os.makedirs(directory, exist_ok=True)
+        self._connection = _connect(self._path)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        connection = self._connection
+        with _errors():
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+
+    def migrate(self) -> list[int]:
+        with _errors():
+            self._connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations"
+                " (version INTEGER PRIMARY KEY, applied_at TEXT DEFAULT CURRENT_TIMESTAMP)"
+            )
+            done = {row[0] for row in self._connection.execute("SELECT version FROM schema_migrations")}
+        applied = []
+        for version, sql in _migrations.load("sqlite"):
+            if version in done:
+                continue
+            with self._transaction() as connection:
+                code = "\n".join(l for l in sql.splitlines() if not l.lstrip().startswith("--"))
+                for statement in code.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+            applied.append(version)
+        return applied
+
+    def positions(self) -> Positions:
+        with _errors():
+            connection = self._connection
+            row = connection.execute(
+                "SELECT seq, published_at FROM events ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            heads = {}
+            for (exchange_id,) in connection.execute("SELECT id FROM exchanges").fetchall():
+                (head,) = connection.execute(
+                    "SELECT coalesce(max(exchange_offset), 0) FROM exchange_log"
+                    " WHERE exchange_id = ?",
+                    (exchange_id,),
+                ).fetchone()
+                heads[int(exchange_id)] = int(head)
+        last_seq, last_at = (int(row[0]), int(row[1])) if row else (0, 0)
+        return Positions(last_seq, last_at, heads)
+
+    def restore(self) -> Restored:
+        positions = self.positions()
+        with _errors():
+            connection = self._connection
+            exchanges = tuple(
+                ExchangeRecord(
+                    int(id_), name, tuple(json.loads(patterns)), int(at), positions.heads[id_]
+                )
+                for id_, name, patterns, at in connection.execute(
+                    "SELECT id, name, patterns, created_at FROM exchanges ORDER BY id"
+                )
+            )
+            queues = tuple(
+                QueueRecord(id_, int(exchange_id), QueueConfig(**json.loads(config)))
+                for id_, exchange_id, config in connection.execute(
+                    "SELECT id, exchange_id, config FROM queues ORDER BY id"
+                )
+            )
+            subscribers = tuple(
+                SubscriberRecord(queue_id, name, int(acked))
+                for queue_id, name, acked in connection.execute(
+                    "SELECT queue_id, name, acked FROM subscribers ORDER BY queue_id, name"
+                )
+            )
+        return Restored(positions, exchanges, queues, subscribers)
+
+    def commit(
+        self,
+        appends: Sequence[Append],
+        cursors: Mapping[tuple[str, str], int],
+        positions: Positions,
+        now: int,
+    ) -> CommitResult:
+        ids = list({event.id.bytes for append in appends for event in append.events})
+        with self._transaction() as connection:
+            existing: dict[uuid.UUID, int] = {}
+            for start in range(0, len(ids), 500):
+                part = ids[start : start + 500]
+                marks = ",".join("?" * len(part))
+                for raw_id, seq in connection.execute(
+                    f"SELECT id, seq FROM event_ids WHERE id IN ({marks})", part
+                ):
+                    existing[uuid.UUID(bytes=raw_id)] = int(seq)
+            plan, after, duplicates = plan_commit(appends, existing, positions, now)
+            connection.executemany(
+                "INSERT INTO events (seq, id, type, payload, headers, published_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (e.seq, e.id.bytes, e.type, e.payload, encode_headers(e.headers), e.published_at)
+                    for e in plan.events
+                ],
+            )
+            connection.executemany(
+                "INSERT INTO event_ids (id, seq, published_at) VALUES (?, ?, ?)",
+                [(e.id.bytes, e.seq, e.published_at) for e in plan.events],
+            )
+            connection.executemany(
+                "INSERT INTO exchange_log (exchange_id, exchange_offset, seq) VALUES (?, ?, ?)",
+                plan.log_rows,
+            )
+            connection.executemany(
+                "UPDATE subscribers SET acked = ?, updated_at = ? WHERE queue_id = ? AND name = ?",
+                [(acked, now, queue_id, name) for (queue_id, name), acked in cursors.items()],
+            )
+            resolved = resolve_duplicates(duplicates, existing, after.heads, self._seq_at)
+        return finish_commit(plan, resolved, after)
+
+    def _seq_at(self, exchange_id: int, offset: int) -> int | None:
+        row = self._connection.execute(
+            "SELECT seq FROM exchange_log WHERE exchange_id = ? AND exchange_offset = ?",
+            (exchange_id, offset),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def create_exchange(
+        self, name: str, patterns: tuple[str, ...], created_at: int, matcher: Callable[[str], bool]
+    ) -> ExchangeRecord:
+        with self._transaction() as connection:
+            try:
+                cursor = connection.execute(
+                    "INSERT INTO exchanges (name, patterns, created_at) VALUES (?, ?, ?)",
+                    (name, json.dumps(list(patterns)), created_at),
+                )
+            except sqlite3.IntegrityError as error:
+                raise AlreadyExists(f"name: exchange {name!r} already exists") from error
+            exchange_id = int(cursor.lastrowid or 0)
+            types = [t for (t,) in connection.execute("SELECT DISTINCT type FROM events") if matcher(t)]
+            connection.execute(
+                "INSERT INTO exchange_log (exchange_id, exchange_offset, seq)"
+                " SELECT ?, row_number() OVER (ORDER BY seq), seq FROM events"
+                " WHERE type IN (SELECT value FROM json_each(?)) ORDER BY seq",
+                (exchange_id, json.dumps(types)),
+            )
+            (head,) = connection.execute(
+                "SELECT coalesce(max(exchange_offset), 0) FROM exchange_log WHERE exchange_id = ?",
+                (exchange_id,),
+            ).fetchone()
+        return ExchangeRecord(exchange_id, name, patterns, created_at, int(head))
+
+    def delete_exchange(self, exchange_id: int) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "DELETE FROM subscribers WHERE queue_id IN"
+                " (SELECT id FROM queues WHERE exchange_id = ?)",
+                (exchange_id,),
+            )
+            connection.execute("DELETE FROM queues WHERE exchange_id = ?", (exchange_id,))
+            connection.execute("DELETE FROM exchange_log WHERE exchange_id = ?", (exchange_id,))
+            connection.execute("DELETE FROM exchanges WHERE id = ?", (exchange_id,))
+
+    def save_queue(self, queue: QueueRecord, created_at: int) -> None:
+        config = json.dumps({"exchange": queue.config.exchange, "limit_size": queue.config.limit_size})
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO queues (id, exchange_id, config, created_at)"
+                " VALUES (?, ?, ?, ?)",
+                (queue.id, queue.exchange_id, config, created_at),
+            )
+
+    def save_subscriber(self, subscriber: SubscriberRecord, updated_at: int) -> None:
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO subscribers (queue_id, name, acked, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (queue_id, name) DO UPDATE"
+                " SET acked = excluded.acked, updated_at = excluded.updated_at",
+                (subscriber.queue_id, subscriber.name, subscriber.acked, updated_at),
+            )
+
+    def purge_ids(self, older_than: int) -> int:
+        with self._transaction() as connection:
+            cursor = connection.execute("DELETE FROM event_ids WHERE published_at < ?", (older_than,))
+            return int(cursor.rowcount)
+
+    def reader(self) -> SqliteReader:
+        return SqliteReader(self._path)
+
+    def close(self) -> None:
+        self._connection.close()

@@ -1,0 +1,156 @@
+"""The storage contract, run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from router.errors import AlreadyExists
+from router.model import NewEvent, QueueConfig, QueueRecord, SubscriberRecord
+from router.patterns import matches
+from storage import Storage, open_storage
+from storage.base import Append, Positions
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Storage]:
+    storage = open_storage(db_url)
+    storage.migrate()
+    yield storage
+    storage.close()
+
+
+def event(type_: str = "order.created", payload: bytes = b"{}") -> NewEvent:
+    return NewEvent(uuid.uuid4(), type_, payload, (("k", "v"),))
+
+
+def commit(store: Storage, events: list[NewEvent], routes: list[tuple[int, ...]], now: int = 1_000):
+    positions = store.positions()
+    return store.commit([Append(events, routes)], {}, positions, now)
+
+
+def test_migrations_apply_once(store: Storage) -> None:
+    assert store.migrate() == []
+
+
+def test_an_empty_store_restores_to_nothing(store: Storage) -> None:
+    restored = store.restore()
+    assert restored.positions == Positions(0, 0, {})
+    assert restored.exchanges == restored.queues == restored.subscribers == ()
+
+
+def test_events_are_numbered_and_routed_densely(store: Storage) -> None:
+    orders = store.create_exchange("orders", ("order.*",), 1, lambda t: matches("order.*", t))
+    events = [event(), event("user.created"), event("order.paid")]
+    result = commit(store, events, [(orders.id,), (), (orders.id,)])
+    assert [o.seq for o in result.outcomes] == [1, 2, 3]
+    assert [o.offsets for o in result.outcomes] == [((orders.id, 1),), (), ((orders.id, 2),)]
+    assert [d.offset for d in result.deliveries[orders.id]] == [1, 2]
+    assert result.positions.heads == {orders.id: 2}
+    reader = store.reader()
+    read = reader.read(orders.id, 1, 10, 100)
+    assert [(d.offset, d.event.id, d.event.headers) for d in read] == [
+        (1, events[0].id, (("k", "v"),)),
+        (2, events[2].id, (("k", "v"),)),
+    ]
+    reader.close()
+
+
+def test_a_republished_id_is_acked_with_its_original_place_and_not_stored_again(
+    store: Storage,
+) -> None:
+    orders = store.create_exchange("orders", ("#",), 1, lambda t: True)
+    first = event()
+    commit(store, [first, event()], [(orders.id,), (orders.id,)])
+    again = commit(store, [first, first], [(orders.id,), (orders.id,)], now=2_000)
+    assert [(o.seq, o.duplicate, o.offsets) for o in again.outcomes] == [
+        (1, True, ((orders.id, 1),)),
+        (1, True, ((orders.id, 1),)),
+    ]
+    assert again.deliveries == {}
+    assert store.positions().last_seq == 2
+
+
+def test_twice_in_one_batch_is_stored_once(store: Storage) -> None:
+    one = event()
+    result = commit(store, [one, one], [(), ()])
+    assert [(o.seq, o.duplicate) for o in result.outcomes] == [(1, False), (1, True)]
+    assert store.positions().last_seq == 1
+
+
+def test_published_at_never_goes_back(store: Storage) -> None:
+    commit(store, [event()], [()], now=5_000)
+    commit(store, [event()], [()], now=4_000)  # the clock stepped back
+    assert store.positions().last_published_at == 5_000
+
+
+def test_a_new_exchange_indexes_history(store: Storage) -> None:
+    commit(store, [event("order.created"), event("user.x"), event("order.paid")], [(), (), ()])
+    orders = store.create_exchange("orders", ("order.#",), 9, lambda t: matches("order.#", t))
+    assert orders.head == 2
+    reader = store.reader()
+    assert [d.event.seq for d in reader.read(orders.id, 1, 2, 10)] == [1, 3]
+    assert reader.first_offset_at(orders.id, orders.head, 0) == 1
+    assert reader.first_offset_at(orders.id, orders.head, 10**12) == 3
+    reader.close()
+
+
+def test_time_lookup_finds_the_first_event_at_or_after(store: Storage) -> None:
+    orders = store.create_exchange("orders", ("#",), 1, lambda t: True)
+    for now in (100, 200, 300):
+        commit(store, [event()], [(orders.id,)], now=now)
+    reader = store.reader()
+    assert [reader.first_offset_at(orders.id, 3, t) for t in (50, 100, 150, 300, 301)] == [
+        1, 1, 2, 3, 4,
+    ]
+    reader.close()
+
+
+def test_duplicate_exchange_names_are_refused(store: Storage) -> None:
+    store.create_exchange("orders", ("#",), 1, lambda t: True)
+    with pytest.raises(AlreadyExists, match="orders"):
+        store.create_exchange("orders", ("x",), 1, lambda t: True)
+
+
+def test_queues_subscribers_and_cursors_are_restored(store: Storage) -> None:
+    orders = store.create_exchange("orders", ("#",), 1, lambda t: True)
+    queue = QueueRecord("q1", orders.id, QueueConfig("orders", 100))
+    store.save_queue(queue, 1)
+    store.save_subscriber(SubscriberRecord("q1", "billing", 0), 1)
+    commit(store, [event()], [(orders.id,)])
+    store.commit([], {("q1", "billing"): 1, ("q1", "ghost"): 7}, store.positions(), 2)
+    restored = store.restore()
+    assert restored.queues == (queue,)
+    assert restored.subscribers == (SubscriberRecord("q1", "billing", 1),)
+    assert restored.exchanges[0].head == 1
+
+
+def test_deleting_an_exchange_keeps_the_events(store: Storage) -> None:
+    orders = store.create_exchange("orders", ("#",), 1, lambda t: True)
+    store.save_queue(QueueRecord("q1", orders.id, QueueConfig("orders", 100)), 1)
+    commit(store, [event()], [(orders.id,)])
+    store.delete_exchange(orders.id)
+    restored = store.restore()
+    assert restored.exchanges == restored.queues == ()
+    assert restored.positions.last_seq == 1
+    again = store.create_exchange("orders", ("#",), 1, lambda t: True)
+    assert again.id != orders.id and again.head == 1
+
+
+def test_idempotency_keys_expire_after_the_window(store: Storage) -> None:
+    old = event()
+    commit(store, [old], [()], now=1_000)
+    assert store.purge_ids(older_than=2_000) == 1
+    result = commit(store, [old], [()], now=3_000)
+    assert not result.outcomes[0].duplicate
+
+
+def test_a_failed_commit_writes_nothing(store: Storage) -> None:
+    orders = store.create_exchange("orders", ("#",), 1, lambda t: True)
+    stale = Positions(0, 0, {orders.id: 0})
+    commit(store, [event()], [(orders.id,)])
+    with pytest.raises(Exception):  # noqa: B017 - the backends raise their own integrity errors
+        store.commit([Append([event()], [(orders.id,)])], {}, stale, 5)
+    assert store.positions().last_seq == 1
