@@ -119,7 +119,9 @@ def plan_commit(
                 plan.outcomes.append(None)
                 continue
             seq += 1
-            stored = StoredEvent(seq, event.id, event.type, event.payload, event.headers, published_at)
+            stored = StoredEvent(
+                seq, event.id, event.type, event.payload, event.headers, published_at
+            )
             plan.events.append(stored)
             offsets = []
             for exchange_id in route:

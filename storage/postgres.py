@@ -94,7 +94,9 @@ class PostgresReader(Reader):
 
     def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
         with self._connection.errors():
-            rows = self._connection.get().execute(_READ, (exchange_id, first, last, limit)).fetchall()
+            rows = (
+                self._connection.get().execute(_READ, (exchange_id, first, last, limit)).fetchall()
+            )
         return [
             Delivery(
                 offset,  # type: ignore[arg-type]
@@ -143,7 +145,9 @@ class PostgresStorage(Storage):
                     applied.append(version)
         return applied
 
-    def _ensure_partition(self, connection: psycopg.Connection[tuple[object, ...]], at: int) -> None:
+    def _ensure_partition(
+        self, connection: psycopg.Connection[tuple[object, ...]], at: int
+    ) -> None:
         day = at // DAY_US
         if day in self._partitions:
             return
@@ -221,7 +225,14 @@ class PostgresStorage(Storage):
                     copy.set_types(["int8", "uuid", "text", "bytea", "text", "int8"])
                     for e in plan.events:
                         copy.write_row(
-                            (e.seq, e.id, e.type, e.payload, encode_headers(e.headers), e.published_at)
+                            (
+                                e.seq,
+                                e.id,
+                                e.type,
+                                e.payload,
+                                encode_headers(e.headers),
+                                e.published_at,
+                            )
                         )
                 with cursor.copy(
                     "COPY event_ids (id, seq, published_at) FROM STDIN (FORMAT BINARY)"
@@ -300,7 +311,9 @@ class PostgresStorage(Storage):
             connection.execute("DELETE FROM exchanges WHERE id = %s", (exchange_id,))
 
     def save_queue(self, queue: QueueRecord, created_at: int) -> None:
-        config = json.dumps({"exchange": queue.config.exchange, "limit_size": queue.config.limit_size})
+        config = json.dumps(
+            {"exchange": queue.config.exchange, "limit_size": queue.config.limit_size}
+        )
         with self._transaction() as connection:
             connection.execute(
                 "INSERT INTO queues (id, exchange_id, config, created_at)"

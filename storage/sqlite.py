@@ -135,7 +135,9 @@ class SqliteStorage(Storage):
                 "CREATE TABLE IF NOT EXISTS schema_migrations"
                 " (version INTEGER PRIMARY KEY, applied_at TEXT DEFAULT CURRENT_TIMESTAMP)"
             )
-            done = {row[0] for row in self._connection.execute("SELECT version FROM schema_migrations")}
+            done = {
+                row[0] for row in self._connection.execute("SELECT version FROM schema_migrations")
+            }
         applied = []
         for version, sql in _migrations.load("sqlite"):
             if version in done:
@@ -214,7 +216,14 @@ class SqliteStorage(Storage):
                 "INSERT INTO events (seq, id, type, payload, headers, published_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (e.seq, e.id.bytes, e.type, e.payload, encode_headers(e.headers), e.published_at)
+                    (
+                        e.seq,
+                        e.id.bytes,
+                        e.type,
+                        e.payload,
+                        encode_headers(e.headers),
+                        e.published_at,
+                    )
                     for e in plan.events
                 ],
             )
@@ -252,7 +261,9 @@ class SqliteStorage(Storage):
             except sqlite3.IntegrityError as error:
                 raise AlreadyExists(f"name: exchange {name!r} already exists") from error
             exchange_id = int(cursor.lastrowid or 0)
-            types = [t for (t,) in connection.execute("SELECT DISTINCT type FROM events") if matcher(t)]
+            types = [
+                t for (t,) in connection.execute("SELECT DISTINCT type FROM events") if matcher(t)
+            ]
             connection.execute(
                 "INSERT INTO exchange_log (exchange_id, exchange_offset, seq)"
                 " SELECT ?, row_number() OVER (ORDER BY seq), seq FROM events"
@@ -277,7 +288,9 @@ class SqliteStorage(Storage):
             connection.execute("DELETE FROM exchanges WHERE id = ?", (exchange_id,))
 
     def save_queue(self, queue: QueueRecord, created_at: int) -> None:
-        config = json.dumps({"exchange": queue.config.exchange, "limit_size": queue.config.limit_size})
+        config = json.dumps(
+            {"exchange": queue.config.exchange, "limit_size": queue.config.limit_size}
+        )
         with self._transaction() as connection:
             connection.execute(
                 "INSERT OR IGNORE INTO queues (id, exchange_id, config, created_at)"
@@ -296,7 +309,9 @@ class SqliteStorage(Storage):
 
     def purge_ids(self, older_than: int) -> int:
         with self._transaction() as connection:
-            cursor = connection.execute("DELETE FROM event_ids WHERE published_at < ?", (older_than,))
+            cursor = connection.execute(
+                "DELETE FROM event_ids WHERE published_at < ?", (older_than,)
+            )
             return int(cursor.rowcount)
 
     def reader(self) -> SqliteReader:

@@ -103,7 +103,11 @@ def test_time_lookup_finds_the_first_event_at_or_after(store: Storage) -> None:
         commit(store, [event()], [(orders.id,)], now=now)
     reader = store.reader()
     assert [reader.first_offset_at(orders.id, 3, t) for t in (50, 100, 150, 300, 301)] == [
-        1, 1, 2, 3, 4,
+        1,
+        1,
+        2,
+        3,
+        4,
     ]
     reader.close()
 

@@ -1,0 +1,220 @@
+"""The Dispatcher: the publish path and the owner of the exchange table.
+
+Publishes waiting in its mailbox while a commit runs are merged into the next append (group
+commit). For each, it matches types against the exchanges (cached per type), hands the batch to
+the StateActor, and only after the commit fans the new deliveries out to the ExchangeActors and
+acks the publishers. Exchange creation and deletion pass through the same mailbox, so a batch is
+always matched against the exchanges that exist when it commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import attrs
+import trio
+
+from actors.exchange import ExchangeActor
+from actors.messages import (
+    AddExchange,
+    Committed,
+    FindExchange,
+    ListExchanges,
+    Publish,
+    RemoveExchange,
+)
+from actors.runtime import Policy, ask, mailbox, supervise
+from actors.state import StateActor
+from router.errors import NotFound, RouterError
+from router.model import ExchangeRecord, PublishAck
+from router.patterns import matches
+from router.settings import Settings
+from storage.base import Append
+
+log = logging.getLogger("router.dispatcher")
+
+
+@attrs.define(eq=False)
+class Dispatcher:
+    state: StateActor
+    settings: Settings
+    exchanges: dict[int, ExchangeActor] = attrs.Factory(dict)
+    box: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
+        lambda: mailbox(4096)
+    )
+    _by_name: dict[str, int] = attrs.Factory(dict)
+    _routes: dict[str, tuple[int, ...]] = attrs.Factory(dict)
+    _scopes: dict[int, trio.CancelScope] = attrs.Factory(dict)
+    _held: Any = None
+    _nursery: trio.Nursery | None = None
+    published: int = 0
+
+    # --- public surface ---
+
+    async def publish(self, events: tuple[Any, ...]) -> list[PublishAck]:
+        return await ask(self.box[0], lambda r: Publish(events, r))
+
+    async def add_exchange(self, name: str, patterns: tuple[str, ...]) -> ExchangeRecord:
+        return await ask(self.box[0], lambda r: AddExchange(name, patterns, r), 600.0)
+
+    async def remove_exchange(self, name: str) -> None:
+        await ask(self.box[0], lambda r: RemoveExchange(name, r), 600.0)
+
+    async def list_exchanges(self) -> list[ExchangeRecord]:
+        return await ask(self.box[0], ListExchanges)
+
+    async def find_exchange(self, key: str | int) -> tuple[ExchangeRecord, Any]:
+        return await ask(self.box[0], lambda r: FindExchange(key, r))
+
+    # --- the actor ---
+
+    async def run(
+        self,
+        restored: tuple[ExchangeRecord, ...],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            for record in restored:
+                await self._start_exchange(record)
+            task_status.started()
+            while True:
+                message = await self._next()
+                if isinstance(message, Publish):
+                    await self._publish([message, *self._more_publishes(message)])
+                else:
+                    await self._control(message)
+
+    async def _next(self) -> Any:
+        if self._held is not None:
+            message, self._held = self._held, None
+            return message
+        return await self.box[1].receive()
+
+    def _more_publishes(self, first: Publish) -> list[Publish]:
+        """Publishes already waiting, up to the commit size; the first other message is held."""
+        more: list[Publish] = []
+        count = len(first.events)
+        while count < self.settings.commit_max_events:
+            try:
+                message = self.box[1].receive_nowait()
+            except trio.WouldBlock:
+                break
+            if not isinstance(message, Publish):
+                self._held = message
+                break
+            more.append(message)
+            count += len(message.events)
+        return more
+
+    def _route(self, event_type: str) -> tuple[int, ...]:
+        route = self._routes.get(event_type)
+        if route is None:
+            route = tuple(
+                exchange_id
+                for exchange_id, actor in self.exchanges.items()
+                if any(matches(p, event_type) for p in actor.record.patterns)
+            )
+            if len(self._routes) > 100_000:
+                self._routes.clear()
+            self._routes[event_type] = route
+        return route
+
+    async def _publish(self, publishes: list[Publish]) -> None:
+        appends = tuple(
+            Append(p.events, tuple(self._route(e.type) for e in p.events)) for p in publishes
+        )
+        try:
+            result = await self.state.append(appends)
+        except RouterError as error:
+            for publish in publishes:
+                publish.reply.fail(error)
+            return
+        for exchange_id, deliveries in result.deliveries.items():
+            actor = self.exchanges.get(exchange_id)
+            if actor is not None:
+                await actor.mailbox.send(Committed(tuple(deliveries)))
+        names = {exchange_id: actor.record.name for exchange_id, actor in self.exchanges.items()}
+        start = 0
+        for publish in publishes:
+            acks = [
+                PublishAck(
+                    event.id,
+                    outcome.seq,
+                    outcome.duplicate,
+                    tuple((names[x], o) for x, o in outcome.offsets if x in names),
+                )
+                for event, outcome in zip(
+                    publish.events,
+                    result.outcomes[start : start + len(publish.events)],
+                    strict=True,
+                )
+            ]
+            start += len(publish.events)
+            self.published += len(publish.events)
+            publish.reply.set(acks)
+
+    async def _control(self, message: Any) -> None:
+        if isinstance(message, AddExchange):
+            try:
+                record = await self.state.create_exchange(message.name, message.patterns)
+            except RouterError as error:
+                message.reply.fail(error)
+                return
+            await self._start_exchange(record)
+            log.info(
+                "exchange created name=%s patterns=%s history=%d",
+                record.name,
+                record.patterns,
+                record.head,
+            )
+            message.reply.set(record)
+        elif isinstance(message, RemoveExchange):
+            exchange_id = self._by_name.get(message.name)
+            if exchange_id is None:
+                message.reply.fail(NotFound(f"exchange: no exchange named {message.name!r}"))
+                return
+            try:
+                await self.state.delete_exchange(exchange_id)
+            except RouterError as error:
+                message.reply.fail(error)
+                return
+            actor = self.exchanges.pop(exchange_id)
+            del self._by_name[message.name]
+            self._routes.clear()
+            actor.deleted = True
+            self._scopes.pop(exchange_id).cancel()
+            log.info("exchange deleted name=%s", message.name)
+            message.reply.set(None)
+        elif isinstance(message, ListExchanges):
+            message.reply.set(
+                [attrs.evolve(a.record, head=a.head) for a in self.exchanges.values()]
+            )
+        elif isinstance(message, FindExchange):
+            key = message.key
+            exchange_id = self._by_name.get(key) if isinstance(key, str) else key
+            actor = self.exchanges.get(exchange_id) if exchange_id is not None else None
+            if actor is None:
+                message.reply.fail(NotFound(f"exchange: no exchange named {key!r}"))
+            else:
+                message.reply.set((attrs.evolve(actor.record, head=actor.head), actor.mailbox))
+        else:
+            raise TypeError(f"Dispatcher: unexpected message {message!r}")
+
+    async def _start_exchange(self, record: ExchangeRecord) -> None:
+        assert self._nursery is not None
+        actor = ExchangeActor(record)
+        scope = trio.CancelScope()
+
+        async def run_exchange() -> None:
+            with scope:
+                # Policy: an exchange that fails stops the router; its state is all in storage.
+                await supervise(f"exchange:{record.name}", actor.run, Policy.ESCALATE)
+
+        self.exchanges[record.id] = actor
+        self._by_name[record.name] = record.id
+        self._scopes[record.id] = scope
+        self._routes.clear()
+        self._nursery.start_soon(run_exchange)

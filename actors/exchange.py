@@ -1,0 +1,60 @@
+"""The ExchangeActor: pushes an exchange's committed events to the queues bound to it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import trio
+
+from actors.messages import BindQueue, Committed, ExchangeDeleted, UnbindQueue
+from actors.runtime import mailbox
+from router.model import ExchangeRecord
+
+
+@attrs.define(eq=False)
+class ExchangeActor:
+    """Holds the exchange's head and its bound queues' mailboxes.
+
+    Batches arrive in offset order from the Dispatcher and leave in that order to every queue, so a
+    queue that bound at head H sees exactly the offsets after H. When cancelled (the exchange was
+    deleted) it tells its queues, which end their subscribers.
+    """
+
+    record: ExchangeRecord
+    head: int = 0
+    queues: dict[str, trio.MemorySendChannel[Any]] = attrs.Factory(dict)
+    box: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
+        lambda: mailbox(256)
+    )
+    events_in: int = 0
+    deleted: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        self.head = self.record.head
+
+    @property
+    def mailbox(self) -> trio.MemorySendChannel[Any]:
+        return self.box[0]
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            async for message in self.box[1]:
+                if isinstance(message, Committed):
+                    self.head = message.deliveries[-1].offset
+                    self.events_in += len(message.deliveries)
+                    for queue in list(self.queues.values()):
+                        await queue.send(message)
+                elif isinstance(message, BindQueue):
+                    self.queues[message.queue_id] = message.mailbox
+                    message.reply.set(self.head)
+                elif isinstance(message, UnbindQueue):
+                    self.queues.pop(message.queue_id, None)
+        finally:
+            if self.deleted:
+                for queue in self.queues.values():
+                    try:
+                        queue.send_nowait(ExchangeDeleted(self.record.name))
+                    except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                        pass  # a queue that cannot hear it is already ending

@@ -1,0 +1,143 @@
+"""The QueueActor: the live side of one subscription configuration.
+
+It holds a ring buffer of the exchange's most recent ``limit_size`` deliveries, the active
+subscribers (each a SubscriberActor in this actor's nursery) and the sleeping ones (name ->
+acked offset). Live batches are offered to each active subscriber without waiting: one whose
+inbox is full misses the batch and later reads the gap from the ring or storage, so a slow
+consumer slows only itself and memory stays bounded by configuration.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Any
+
+import attrs
+import trio
+
+from actors.messages import Attach, Committed, ExchangeDeleted, GetHead, RingSlice
+from actors.runtime import Policy, mailbox, supervise
+from actors.state import StateActor
+from actors.subscriber import SubscriberActor, already_attached
+from router.errors import NotFound, RouterError, Unavailable
+from router.model import Delivery, QueueRecord
+from router.settings import Settings
+
+log = logging.getLogger("router.queue")
+
+
+@attrs.define(eq=False)
+class QueueActor:
+    record: QueueRecord
+    state: StateActor
+    settings: Settings
+    head: int = 0
+    sleeping: dict[str, int] = attrs.Factory(dict)
+    active: dict[str, SubscriberActor] = attrs.Factory(dict)
+    ring: collections.deque[Delivery] = attrs.field(init=False)
+    box: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
+        lambda: mailbox(256)
+    )
+    events_in: int = 0
+    dropped: int = 0
+    _nursery: trio.Nursery | None = None
+    _deleted: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self.ring = collections.deque(maxlen=self.record.config.limit_size)
+
+    @property
+    def mailbox(self) -> trio.MemorySendChannel[Any]:
+        return self.box[0]
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            async for message in self.box[1]:
+                if isinstance(message, Committed):
+                    self._take(message)
+                elif isinstance(message, GetHead):
+                    message.reply.set(self.head)
+                elif isinstance(message, RingSlice):
+                    message.reply.set(self._slice(message.first, message.last))
+                elif isinstance(message, Attach):
+                    self._attach(message)
+                elif isinstance(message, ExchangeDeleted):
+                    self._deleted = message.name
+                    for subscriber in self.active.values():
+                        subscriber.end(NotFound(f"exchange: {message.name!r} was deleted"))
+                    nursery.cancel_scope.cancel()
+                    break
+                else:
+                    raise TypeError(f"QueueActor: unexpected message {message!r}")
+
+    def _take(self, message: Committed) -> None:
+        deliveries = message.deliveries
+        if self.ring and deliveries[0].offset != self.ring[-1].offset + 1:
+            self.ring.clear()  # keep the ring contiguous; subscribers fill gaps from storage
+        self.ring.extend(deliveries)
+        self.head = deliveries[-1].offset
+        self.events_in += len(deliveries)
+        for subscriber in self.active.values():
+            if not subscriber.offer(message):
+                self.dropped += len(deliveries)
+
+    def _slice(self, first: int, last: int) -> tuple[Delivery, ...]:
+        if not self.ring or first < self.ring[0].offset or first > self.ring[-1].offset:
+            return ()
+        start = first - self.ring[0].offset
+        stop = min(last, self.ring[-1].offset) - self.ring[0].offset + 1
+        return tuple(self.ring[index] for index in range(start, stop))
+
+    def _attach(self, message: Attach) -> None:
+        name = message.name
+        if name in self.active:
+            message.reply.fail(already_attached(name))
+            return
+        subscriber = SubscriberActor(
+            queue=self.record,
+            name=name,
+            start=message.start,
+            stored_acked=self.sleeping.pop(name, None),
+            head=self.head,
+            queue_mailbox=self.box[0],
+            state=self.state,
+            settings=self.settings,
+        )
+        self.active[name] = subscriber
+        assert self._nursery is not None
+        self._nursery.start_soon(self._run_subscriber, subscriber, message.reply)
+
+    @staticmethod
+    def _failed(subscriber: SubscriberActor, attached: Any, error: BaseException) -> None:
+        reason = error if isinstance(error, RouterError) else Unavailable("subscriber failed")
+        attached.fail(reason)
+        subscriber.end(reason)
+
+    async def _run_subscriber(self, subscriber: SubscriberActor, attached: Any) -> None:
+        """Run one subscriber; whatever ends it, it goes back to sleeping with its cursor."""
+        try:
+            # Policy: a subscriber's failure ends its consumer's stream with the reason and puts
+            # the subscriber to sleep; the queue and the other subscribers carry on.
+            await supervise(
+                f"subscriber:{self.record.config.exchange}/{subscriber.name}",
+                lambda: subscriber.run(attached),
+                Policy.ISOLATE,
+                on_failure=lambda error: self._failed(subscriber, attached, error),
+            )
+        finally:
+            self.active.pop(subscriber.name, None)
+            if subscriber.subscription is not None:
+                self.sleeping[subscriber.name] = subscriber.acked
+            elif subscriber.stored_acked is not None:
+                self.sleeping[subscriber.name] = subscriber.stored_acked
+            if subscriber.subscription is not None:
+                subscriber.subscription.slept.set()
+            log.info(
+                "subscriber sleeping queue=%s subscriber=%s acked=%d",
+                self.record.id,
+                subscriber.name,
+                self.sleeping.get(subscriber.name, 0),
+            )

@@ -1,0 +1,260 @@
+"""The StateActor: the one writer to the database, and the server of replay reads.
+
+Writes arrive in one mailbox and are applied in arrival order. Every event append and cursor save
+that is waiting when a commit starts goes into that commit (group commit); exchange and queue
+changes get a transaction each. Reads have their own mailbox and connections, so a replay never
+waits behind a commit. Storage calls run in worker threads; a failing store answers the waiting
+callers with Unavailable and the actor carries on, reading its positions again before the next
+commit because a lost connection leaves the last commit's fate in doubt.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import trio
+
+from actors.messages import (
+    AppendEvents,
+    CreateExchange,
+    DeleteExchange,
+    FindTime,
+    PurgeIds,
+    ReadRange,
+    SaveCursor,
+    SaveQueue,
+    SaveSubscriber,
+)
+from actors.runtime import Reply, ask, mailbox
+from router.errors import RouterError, Unavailable
+from router.model import Delivery, ExchangeRecord, QueueRecord, SubscriberRecord, now_us
+from router.patterns import matches
+from router.settings import Settings
+from storage.base import Append, CommitResult, Positions, Reader, Restored, Storage
+
+log = logging.getLogger("router.state")
+T = TypeVar("T")
+_GROUPED = (AppendEvents, SaveCursor)
+PURGE_EVERY_S = 600.0
+
+
+@attrs.define(eq=False)
+class StateActor:
+    storage: Storage
+    settings: Settings
+    positions: Positions = Positions(0, 0, {})
+    writes: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
+        lambda: mailbox(1024)
+    )
+    reads: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
+        lambda: mailbox(1024)
+    )
+    _stale: bool = False
+    commits: int = 0
+
+    # --- the public surface: thin wrappers that send messages ---
+
+    async def append(self, appends: tuple[Append, ...]) -> CommitResult:
+        return await ask(self.writes[0], lambda r: AppendEvents(appends, r))
+
+    async def save_cursor(self, queue_id: str, name: str, acked: int, wait: bool = False) -> None:
+        if wait:
+            await ask(self.writes[0], lambda r: SaveCursor(queue_id, name, acked, r))
+        else:
+            await self.writes[0].send(SaveCursor(queue_id, name, acked))
+
+    async def create_exchange(self, name: str, patterns: tuple[str, ...]) -> ExchangeRecord:
+        return await ask(self.writes[0], lambda r: CreateExchange(name, patterns, r), 600.0)
+
+    async def delete_exchange(self, exchange_id: int) -> None:
+        await ask(self.writes[0], lambda r: DeleteExchange(exchange_id, r), 600.0)
+
+    async def save_queue(self, queue: QueueRecord) -> None:
+        await ask(self.writes[0], lambda r: SaveQueue(queue, r))
+
+    async def save_subscriber(self, subscriber: SubscriberRecord) -> None:
+        await ask(self.writes[0], lambda r: SaveSubscriber(subscriber, r))
+
+    async def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
+        return await ask(self.reads[0], lambda r: ReadRange(exchange_id, first, last, limit, r))
+
+    async def find_time(self, exchange_id: int, head: int, time_us: int) -> int:
+        return await ask(self.reads[0], lambda r: FindTime(exchange_id, head, time_us, r))
+
+    # --- the actor ---
+
+    async def restore(self) -> Restored:
+        """Migrate and read the saved state. Called once, before ``run``."""
+        applied = await trio.to_thread.run_sync(self.storage.migrate)
+        if applied:
+            log.info("migrations applied versions=%s", applied)
+        restored = await trio.to_thread.run_sync(self.storage.restore)
+        self.positions = restored.positions
+        return restored
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Serve writes and reads until cancelled; on cancellation the running commit completes."""
+        async with trio.open_nursery() as nursery:
+            for _ in range(max(1, self.settings.read_connections)):
+                reader = await trio.to_thread.run_sync(self.storage.reader)
+                nursery.start_soon(self._serve_reads, reader)
+            nursery.start_soon(self._purge_ids_now_and_then)
+            task_status.started()
+            await self._serve_writes()
+
+    async def _serve_writes(self) -> None:
+        receive = self.writes[1]
+        async for first in receive:
+            group: list[Any] = [first]
+            while len(group) < 10_000:
+                try:
+                    group.append(receive.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            await self._apply(group)
+
+    async def _apply(self, group: list[Any]) -> None:
+        """Apply messages in arrival order, grouping runs of appends and cursor saves."""
+        run: list[Any] = []
+        for message in group:
+            if isinstance(message, _GROUPED):
+                run.append(message)
+                continue
+            if run:
+                await self._commit(run)
+                run = []
+            await self._apply_one(message)
+        if run:
+            await self._commit(run)
+
+    async def _commit(self, messages: list[Any]) -> None:
+        appends: list[Append] = []
+        cursors: dict[tuple[str, str], int] = {}
+        for message in messages:
+            if isinstance(message, AppendEvents):
+                appends.extend(message.appends)
+            else:
+                cursors[(message.queue_id, message.name)] = message.acked
+        try:
+            await self._refresh_if_stale()
+            result = await self._in_thread(
+                lambda: self.storage.commit(appends, cursors, self.positions, now_us())
+            )
+        except Exception as error:
+            self._stale = True
+            failure = error if isinstance(error, RouterError) else Unavailable(f"store: {error}")
+            log.warning(
+                "commit failed events=%d error=%s", sum(len(a.events) for a in appends), error
+            )
+            for message in messages:
+                if message.reply is not None:
+                    message.reply.fail(failure)
+            return
+        self.positions = result.positions
+        self.commits += 1
+        # Split the outcomes back to the callers: each AppendEvents gets its own slice. The
+        # Dispatcher is the only appender and keeps one append in flight, so the deliveries (for
+        # fan-out) go with the first reply.
+        start = 0
+        deliveries = result.deliveries
+        for message in messages:
+            if isinstance(message, AppendEvents):
+                count = sum(len(a.events) for a in message.appends)
+                message.reply.set(
+                    CommitResult(
+                        result.outcomes[start : start + count], deliveries, result.positions
+                    )
+                )
+                start += count
+                deliveries = {}
+            elif message.reply is not None:
+                message.reply.set(None)
+
+    async def _apply_one(self, message: Any) -> None:
+        reply: Reply[Any] | None = getattr(message, "reply", None)
+        try:
+            await self._refresh_if_stale()
+            value = await self._in_thread(self._operation(message))
+        except RouterError as error:
+            if reply is not None:
+                reply.fail(error)
+            return
+        except Exception as error:
+            self._stale = True
+            log.warning("state write failed message=%s error=%s", type(message).__name__, error)
+            if reply is not None:
+                reply.fail(Unavailable(f"store: {error}"))
+            return
+        if isinstance(message, CreateExchange):
+            self.positions = attrs.evolve(
+                self.positions, heads={**self.positions.heads, value.id: value.head}
+            )
+        elif isinstance(message, DeleteExchange):
+            heads = dict(self.positions.heads)
+            heads.pop(message.exchange_id, None)
+            self.positions = attrs.evolve(self.positions, heads=heads)
+        elif isinstance(message, PurgeIds):
+            log.info("idempotency keys purged count=%d", value)
+        if reply is not None:
+            reply.set(value)
+
+    def _operation(self, message: Any) -> Callable[[], Any]:
+        storage = self.storage
+        if isinstance(message, CreateExchange):
+            patterns = message.patterns
+
+            def accepts(event_type: str) -> bool:
+                return any(matches(pattern, event_type) for pattern in patterns)
+
+            return lambda: storage.create_exchange(message.name, patterns, now_us(), accepts)
+        if isinstance(message, DeleteExchange):
+            return lambda: storage.delete_exchange(message.exchange_id)
+        if isinstance(message, SaveQueue):
+            return lambda: storage.save_queue(message.queue, now_us())
+        if isinstance(message, SaveSubscriber):
+            return lambda: storage.save_subscriber(message.subscriber, now_us())
+        if isinstance(message, PurgeIds):
+            return lambda: storage.purge_ids(message.older_than)
+        raise TypeError(f"StateActor: unexpected message {message!r}")
+
+    async def _refresh_if_stale(self) -> None:
+        if self._stale:
+            self.positions = await self._in_thread(self.storage.positions)
+            self._stale = False
+            log.info("positions read again last_seq=%d", self.positions.last_seq)
+
+    @staticmethod
+    async def _in_thread(call: Callable[[], T]) -> T:
+        return await trio.to_thread.run_sync(call, abandon_on_cancel=False)
+
+    async def _serve_reads(self, reader: Reader) -> None:
+        try:
+            async for message in self.reads[1]:
+                try:
+                    if isinstance(message, ReadRange):
+                        value: Any = await self._in_thread(
+                            lambda m=message: reader.read(m.exchange_id, m.first, m.last, m.limit)
+                        )
+                    elif isinstance(message, FindTime):
+                        value = await self._in_thread(
+                            lambda m=message: reader.first_offset_at(
+                                m.exchange_id, m.head, m.time_us
+                            )
+                        )
+                    else:
+                        raise TypeError(f"StateActor: unexpected read {message!r}")
+                except RouterError as error:
+                    message.reply.fail(error)
+                    continue
+                message.reply.set(value)
+        finally:
+            reader.close()
+
+    async def _purge_ids_now_and_then(self) -> None:
+        window_us = int(self.settings.idempotency_window_s * 1_000_000)
+        while True:
+            await self.writes[0].send(PurgeIds(now_us() - window_us))
+            await trio.sleep(PURGE_EVERY_S)

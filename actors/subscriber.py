@@ -1,0 +1,261 @@
+"""The SubscriberActor: one named durable cursor with a consumer attached, and its consumer handle.
+
+It delivers the exchange's events from its next offset on, in offset order, whatever their
+source: the queue's ring buffer when it holds them, storage (in chunks) when it does not, the
+live batches the queue pushes once it has caught up. Every batch is trimmed against the next
+offset, so the handoff from replay to live can neither skip nor repeat an event; when the queue
+had to drop live batches for it (its consumer was slow), the gap shows as a batch that starts
+past the next offset and is filled from the ring or storage.
+
+Acks are cumulative and saved to storage coalesced, at most every ``cursor_flush_interval_s``,
+and once more (waiting for the commit) when the subscriber ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import attrs
+import trio
+
+from actors.messages import Ack, Committed, GetHead, Heartbeat, RingSlice
+from actors.runtime import ask
+from actors.state import StateActor
+from router.errors import (
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    OutOfRange,
+    RouterError,
+)
+from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord
+from router.settings import Settings
+
+log = logging.getLogger("router.subscriber")
+INBOX_BATCHES = 16
+
+
+@attrs.define(eq=False)
+class Subscription:
+    """What a consumer's edge holds: batches to send, and a way to ack, beat and leave.
+
+    ``batches`` ends (``trio.EndOfChannel``) when the subscriber stops; ``ended`` then says why
+    (None: the consumer left). Closing the handle puts the subscriber to sleep.
+    """
+
+    queue_id: str
+    name: str
+    start_offset: int
+    head: int
+    batches: trio.MemoryReceiveChannel[tuple[Delivery, ...]]
+    control: trio.MemorySendChannel[Ack | Heartbeat]
+    ended: list[RouterError] = attrs.Factory(list)
+    slept: trio.Event = attrs.Factory(trio.Event)
+
+    async def next_batch(self) -> tuple[Delivery, ...] | None:
+        """The next batch, or None when the subscription is over (see :meth:`end_reason`)."""
+        try:
+            return await self.batches.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            return None
+
+    def end_reason(self) -> RouterError | None:
+        return self.ended[0] if self.ended else None
+
+    async def ack(self, offset: int) -> None:
+        await self.control.send(Ack(offset))
+
+    async def heartbeat(self) -> None:
+        await self.control.send(Heartbeat())
+
+    async def close(self) -> None:
+        """Leave: the subscriber flushes its cursor and sleeps before this returns."""
+        await self.control.aclose()
+        await self.batches.aclose()
+        with trio.move_on_after(10):
+            await self.slept.wait()
+
+
+@attrs.define(eq=False)
+class SubscriberActor:
+    queue: QueueRecord
+    name: str
+    start: StartPoint
+    stored_acked: int | None  # the saved cursor, None for a subscriber new to this queue
+    head: int  # the newest offset the queue knew of when this consumer attached
+    queue_mailbox: trio.MemorySendChannel[Any]
+    state: StateActor
+    settings: Settings
+    inbox: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
+        lambda: trio.open_memory_channel[Any](INBOX_BATCHES)
+    )
+    next_offset: int = 1
+    delivered: int = 0
+    acked: int = 0
+    saved: int = 0
+    last_heard: float = 0.0
+    events_out: int = 0
+    subscription: Subscription | None = None
+    _outbox: trio.MemorySendChannel[tuple[Delivery, ...]] | None = None
+    _control: trio.MemoryReceiveChannel[Ack | Heartbeat] | None = None
+
+    def offer(self, message: Committed) -> bool:
+        """Called by the queue: take a live batch if there is room, never wait."""
+        try:
+            self.inbox[0].send_nowait(message)
+            return True
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+
+    async def run(self, attached: Any) -> None:
+        """Resolve the start, answer ``attached`` with the Subscription, deliver until it ends.
+
+        Ends when the consumer closes its handle, when it stays silent past the timeout, or on
+        cancellation (shutdown, exchange deleted). The cursor is flushed in every case.
+        """
+        try:
+            start = await self._resolve_start()
+            if self.stored_acked != start - 1:
+                await self.state.save_subscriber(
+                    SubscriberRecord(self.queue.id, self.name, start - 1)
+                )
+        except RouterError as error:
+            attached.fail(error)
+            raise
+        self.next_offset = start
+        self.delivered = self.acked = self.saved = start - 1
+        outbox, batches = trio.open_memory_channel[tuple[Delivery, ...]](1)
+        control_send, control = trio.open_memory_channel[Ack | Heartbeat](64)
+        self._outbox, self._control = outbox, control
+        self.subscription = Subscription(
+            self.queue.id, self.name, start, self.head, batches, control_send
+        )
+        self.last_heard = trio.current_time()
+        attached.set(self.subscription)
+        log.info(
+            "subscriber attached queue=%s subscriber=%s start=%d", self.queue.id, self.name, start
+        )
+        try:
+            async with outbox, trio.open_nursery() as nursery:
+                nursery.start_soon(self._hear_consumer, nursery.cancel_scope)
+                nursery.start_soon(self._watch_silence, nursery.cancel_scope)
+                nursery.start_soon(self._flush_cursor_now_and_then)
+                try:
+                    await self._deliver()
+                except trio.BrokenResourceError:
+                    pass  # the consumer closed its handle
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + 5):
+                if self.acked != start - 1:
+                    try:
+                        await self.state.save_cursor(
+                            self.queue.id, self.name, self.acked, wait=True
+                        )
+                        self.saved = self.acked
+                    except RouterError as error:
+                        log.warning("cursor not saved subscriber=%s error=%s", self.name, error)
+
+    def end(self, reason: RouterError) -> None:
+        if self.subscription is not None and not self.subscription.ended:
+            self.subscription.ended.append(reason)
+
+    async def _resolve_start(self) -> int:
+        kind, value, head = self.start.kind, self.start.value, self.head
+        if kind is StartKind.STORED:
+            return self.stored_acked + 1 if self.stored_acked is not None else head + 1
+        if kind is StartKind.EARLIEST:
+            return 1
+        if kind is StartKind.LATEST:
+            return head + 1
+        if kind is StartKind.OFFSET:
+            if value < 1 or value > head + 1:
+                raise OutOfRange(f"start.offset: {value} is outside 1..{head + 1} (head is {head})")
+            return value
+        return await self.state.find_time(self.queue.exchange_id, head, value)
+
+    async def _deliver(self) -> None:
+        chunk = self.settings.replay_chunk
+        while True:
+            starved = False
+            while self.next_offset <= self.head:
+                batch = await self._fetch(
+                    self.next_offset, min(self.head, self.next_offset + chunk - 1)
+                )
+                if not batch:
+                    starved = True  # the head we knew is gone (exchange deleted): just wait
+                    break
+                await self._send(batch)
+            if not starved and self.inbox[1].statistics().current_buffer_used == 0:
+                # Batches the queue dropped for us while the inbox was full leave no trace in
+                # it, so before waiting ask the queue how far the exchange has gone.
+                head = await ask(self.queue_mailbox, GetHead)
+                if head >= self.next_offset:
+                    self.head = max(self.head, head)
+                    continue
+            message: Committed = await self.inbox[1].receive()
+            deliveries = message.deliveries
+            self.head = max(self.head, deliveries[-1].offset)
+            if deliveries[0].offset > self.next_offset:
+                continue  # a gap: the loop above fills it from the ring or storage
+            if deliveries[-1].offset < self.next_offset:
+                continue  # already delivered
+            await self._send(deliveries[self.next_offset - deliveries[0].offset :])
+
+    async def _fetch(self, first: int, last: int) -> tuple[Delivery, ...]:
+        held = await ask(self.queue_mailbox, lambda r: RingSlice(first, last, r))
+        if held:
+            return held
+        return tuple(await self.state.read(self.queue.exchange_id, first, last, last - first + 1))
+
+    async def _send(self, batch: tuple[Delivery, ...]) -> None:
+        assert self._outbox is not None
+        await self._outbox.send(batch)
+        self.next_offset = batch[-1].offset + 1
+        self.delivered = batch[-1].offset
+        self.events_out += len(batch)
+
+    async def _hear_consumer(self, scope: trio.CancelScope) -> None:
+        assert self._control is not None
+        async with self._control:
+            async for message in self._control:
+                self.last_heard = trio.current_time()
+                if isinstance(message, Ack):
+                    if message.offset > self.delivered:
+                        self.end(
+                            InvalidArgument(
+                                f"ack.offset: {message.offset} was never delivered"
+                                f" (last delivered {self.delivered})"
+                            )
+                        )
+                        break
+                    self.acked = max(self.acked, message.offset)
+        scope.cancel()  # the consumer left (or broke the protocol): this subscriber sleeps
+
+    async def _watch_silence(self, scope: trio.CancelScope) -> None:
+        timeout = self.settings.consumer_timeout_s
+        if math.isinf(timeout):
+            return
+        while True:
+            deadline = self.last_heard + timeout
+            if trio.current_time() >= deadline:
+                self.end(DeadlineExceeded(f"no ack or heartbeat for {timeout:g}s"))
+                scope.cancel()
+                return
+            await trio.sleep_until(deadline)
+
+    async def _flush_cursor_now_and_then(self) -> None:
+        while True:
+            await trio.sleep(self.settings.cursor_flush_interval_s)
+            if self.acked != self.saved:
+                acked = self.acked
+                await self.state.save_cursor(self.queue.id, self.name, acked)
+                self.saved = acked
+
+
+def already_attached(name: str) -> FailedPrecondition:
+    return FailedPrecondition(
+        f"subscriber: {name!r} already has a consumer attached (one consumer per subscriber)"
+    )

@@ -1,0 +1,101 @@
+"""Checks on what callers send, shared by every edge. Each failure names the field."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from datetime import UTC
+
+from router.errors import InvalidArgument
+from router.model import NewEvent, StartKind, StartPoint
+from router.patterns import validate_pattern, validate_type
+from router.settings import Settings
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+MAX_HEADERS = 64
+MAX_HEADER_BYTES = 8192
+
+
+def name(value: str, field: str) -> str:
+    if not _NAME.match(value or ""):
+        raise InvalidArgument(
+            f"{field}: {value!r} must be 1-128 letters, digits, '_', '.', ':' or '-',"
+            " starting with a letter or digit"
+        )
+    return value
+
+
+def patterns(values: Iterable[str]) -> tuple[str, ...]:
+    result = tuple(values)
+    if not result:
+        raise InvalidArgument("patterns: at least one pattern is needed")
+    if len(result) > 64:
+        raise InvalidArgument("patterns: at most 64 patterns")
+    for index, pattern in enumerate(result):
+        validate_pattern(pattern, f"patterns[{index}]")
+    return result
+
+
+def event_id(value: str, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidArgument(f"{field}: {value!r} is not a UUID") from None
+
+
+def event(
+    index: int, id_: str, type_: str, payload: bytes, headers: dict[str, str], settings: Settings
+) -> NewEvent:
+    field = f"events[{index}]"
+    identifier = event_id(id_, f"{field}.id") if id_ else uuid.uuid4()
+    validate_type(type_, f"{field}.type")
+    if len(payload) > settings.max_payload_bytes:
+        raise InvalidArgument(
+            f"{field}.payload: {len(payload)} bytes is over the maximum of"
+            f" {settings.max_payload_bytes}"
+        )
+    if len(headers) > MAX_HEADERS:
+        raise InvalidArgument(f"{field}.headers: more than {MAX_HEADERS} headers")
+    if sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
+        raise InvalidArgument(f"{field}.headers: more than {MAX_HEADER_BYTES} bytes")
+    return NewEvent(identifier, type_, payload, tuple(sorted(headers.items())))
+
+
+def batch_size(count: int, settings: Settings) -> None:
+    if count == 0:
+        raise InvalidArgument("events: the batch is empty")
+    if count > settings.max_batch_events:
+        raise InvalidArgument(
+            f"events: {count} events is over the maximum of {settings.max_batch_events}"
+        )
+
+
+def limit_size(value: int, settings: Settings) -> int:
+    if value == 0:
+        return settings.default_limit_size
+    if value < 1 or value > settings.max_limit_size:
+        raise InvalidArgument(f"queue.limit_size: {value} is outside 1..{settings.max_limit_size}")
+    return value
+
+
+def start_point(text: str) -> StartPoint:
+    """Parse ``stored | earliest | latest | offset:N | time:ISO8601`` (as the CLI and HTTP take it)."""
+    from datetime import datetime
+
+    kind, _, value = text.partition(":")
+    try:
+        if kind in ("stored", "earliest", "latest") and not value:
+            return StartPoint(StartKind(kind))
+        if kind == "offset":
+            return StartPoint(StartKind.OFFSET, int(value))
+        if kind == "time":
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            return StartPoint(StartKind.TIME, int(moment.timestamp() * 1_000_000))
+    except ValueError:
+        pass
+    raise InvalidArgument(
+        f"start: {text!r} is not stored, earliest, latest, offset:N or time:ISO8601"
+    )

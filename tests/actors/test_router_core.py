@@ -1,0 +1,171 @@
+"""The actor tree end to end, without the network: stories against both backends."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+
+from router.app import open_router
+from router.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, OutOfRange
+from router.model import StartKind, StartPoint, now_us
+from router.settings import Settings
+from tests.helpers.stories import events, eventually, publish, take
+
+EARLIEST = StartPoint(StartKind.EARLIEST)
+STORED = StartPoint(StartKind.STORED)
+
+
+def settings(db_url: str, **changes: object) -> Settings:
+    return Settings(db_url=db_url, cursor_flush_interval_s=0.01, **changes)  # type: ignore[arg-type]
+
+
+async def test_published_events_are_routed_by_pattern_with_dense_offsets(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["order.*"])
+        await router.create_exchange("all", ["#"])
+        acks = await router.publish(events(2) + events(1, "user.created"))
+        assert [a.seq for a in acks] == [1, 2, 3]
+        assert [dict(a.offsets) for a in acks] == [
+            {"orders": 1, "all": 1},
+            {"orders": 2, "all": 2},
+            {"all": 3},
+        ]
+
+
+async def test_a_subscriber_resumes_after_what_it_acked(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["order.#"])
+        await publish(router, events(5))
+        subscription = await router.subscribe("orders", "billing", EARLIEST)
+        got = await take(subscription, 5)
+        assert [d.offset for d in got] == [1, 2, 3, 4, 5]
+        await subscription.close()
+        await publish(router, events(3, start=5))
+        again = await router.subscribe("orders", "billing", STORED)
+        assert again.start_offset == 6
+        assert [d.event.payload for d in await take(again, 3)] == [b"5", b"6", b"7"]
+
+
+async def test_a_subscriber_and_its_cursor_survive_a_restart(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["#"])
+        await publish(router, events(10))
+        subscription = await router.subscribe("orders", "billing", EARLIEST)
+        await take(subscription, 10, ack=False)
+        await subscription.ack(4)
+    async with open_router(settings(db_url)) as router:
+        await publish(router, events(2, start=10))
+        subscription = await router.subscribe("orders", "billing", STORED)
+        got = await take(subscription, 8)
+        assert [d.offset for d in got] == list(range(5, 13))
+
+
+async def test_live_events_follow_replay_without_gap_or_duplicate(db_url: str) -> None:
+    async with open_router(settings(db_url, replay_chunk=7)) as router:
+        await router.create_exchange("orders", ["#"])
+        await publish(router, events(50))
+        subscription = await router.subscribe("orders", "billing", EARLIEST, limit_size=5)
+
+        async def keep_publishing() -> None:
+            for round_ in range(20):
+                await publish(router, events(5, start=50 + round_ * 5))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(keep_publishing)
+            got = await take(subscription, 150)
+        assert [d.offset for d in got] == list(range(1, 151))
+
+
+async def test_a_slow_consumer_falls_back_to_storage_and_loses_nothing(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["#"])
+        subscription = await router.subscribe("orders", "slow", STORED, limit_size=3)
+        for round_ in range(40):  # far more batches than its inbox and ring hold
+            await publish(router, events(10, start=round_ * 10))
+        got = await take(subscription, 400)
+        assert [d.offset for d in got] == list(range(1, 401))
+        assert [int(d.event.payload) for d in got] == list(range(400))
+
+
+async def test_a_second_consumer_for_one_subscriber_is_refused(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["#"])
+        first = await router.subscribe("orders", "billing", STORED)
+        with pytest.raises(FailedPrecondition, match="billing"):
+            await router.subscribe("orders", "billing", STORED)
+        await first.close()
+        await eventually(lambda: _can_subscribe(router))
+
+
+async def _can_subscribe(router) -> bool:  # type: ignore[no-untyped-def]
+    try:
+        subscription = await router.subscribe("orders", "billing", STORED)
+    except FailedPrecondition:
+        return False
+    await subscription.close()
+    return True
+
+
+async def test_history_from_before_the_exchange_is_reachable_by_time(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        before = now_us()
+        await publish(router, events(3, "order.created"))
+        await publish(router, events(2, "user.created"))
+        await router.create_exchange("orders", ["order.*"])
+        await publish(router, events(1, "order.paid", start=3))
+        subscription = await router.subscribe("orders", "audit", StartPoint(StartKind.TIME, before))
+        got = await take(subscription, 4)
+        assert [d.event.payload for d in got] == [b"0", b"1", b"2", b"3"]
+        late = await router.subscribe("orders", "late", StartPoint(StartKind.TIME, now_us()))
+        assert late.start_offset == 5
+
+
+async def test_start_points_outside_the_exchange_are_refused(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["#"])
+        await publish(router, events(3))
+        with pytest.raises(OutOfRange, match="start.offset"):
+            await router.subscribe("orders", "x", StartPoint(StartKind.OFFSET, 5))
+        with pytest.raises(OutOfRange):
+            await router.subscribe("orders", "x", StartPoint(StartKind.OFFSET, 0))
+        subscription = await router.subscribe("orders", "x", StartPoint(StartKind.OFFSET, 4))
+        assert subscription.start_offset == 4
+
+
+async def test_bad_requests_change_nothing(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["#"])
+        with pytest.raises(AlreadyExists, match="orders"):
+            await router.create_exchange("orders", ["x"])
+        with pytest.raises(InvalidArgument, match=r"patterns\[0\]"):
+            await router.create_exchange("bad", ["a..b"])
+        with pytest.raises(InvalidArgument, match="events"):
+            await router.publish([])
+        with pytest.raises(NotFound, match="nope"):
+            await router.subscribe("nope", "x", STORED)
+        with pytest.raises(NotFound, match="nope"):
+            await router.delete_exchange("nope")
+        assert [e.name for e in await router.list_exchanges()] == ["orders"]
+
+
+async def test_a_silent_consumer_is_put_to_sleep(db_url: str) -> None:
+    async with open_router(settings(db_url, consumer_timeout_s=0.2)) as router:
+        await router.create_exchange("orders", ["#"])
+        subscription = await router.subscribe("orders", "quiet", STORED)
+        assert await subscription.next_batch() is None
+        assert "no ack or heartbeat" in str(subscription.end_reason())
+        again = await router.subscribe("orders", "quiet", STORED)
+        await again.close()
+
+
+async def test_deleting_an_exchange_ends_its_subscribers(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["#"])
+        subscription = await router.subscribe("orders", "billing", STORED)
+        await router.delete_exchange("orders")
+        assert await subscription.next_batch() is None
+        assert isinstance(subscription.end_reason(), NotFound)
+        await router.create_exchange("orders", ["#"])
+        await publish(router, events(1))
+        fresh = await router.subscribe("orders", "billing", STORED)
+        assert fresh.start_offset == 2  # a new subscriber starts at the head, as new ones do
