@@ -135,9 +135,10 @@ class QueueActor:
                 self.sleeping[subscriber.name] = subscriber.stored_acked
             if subscriber.subscription is not None:
                 subscriber.subscription.slept.set()
-            log.info(
-                "subscriber sleeping queue=%s subscriber=%s acked=%d",
-                self.record.id,
-                subscriber.name,
-                self.sleeping.get(subscriber.name, 0),
-            )
+            if subscriber.name in self.sleeping:
+                log.info(
+                    "subscriber sleeping queue=%s subscriber=%s acked=%d",
+                    self.record.id,
+                    subscriber.name,
+                    self.sleeping[subscriber.name],
+                )

@@ -70,6 +70,10 @@ class Subscription:
     async def heartbeat(self) -> None:
         await self.control.send(Heartbeat())
 
+    async def close_control(self) -> None:
+        """The consumer will send nothing more: the subscriber goes to sleep."""
+        await self.control.aclose()
+
     async def close(self) -> None:
         """Leave: the subscriber flushes its cursor and sleeps before this returns."""
         await self.control.aclose()

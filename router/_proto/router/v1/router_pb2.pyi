@@ -1,0 +1,195 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Event(_message.Message):
+    __slots__ = ("id", "type", "payload", "headers", "seq", "published_at_us")
+    class HeadersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    type: str
+    payload: bytes
+    headers: _containers.ScalarMap[str, str]
+    seq: int
+    published_at_us: int
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., payload: _Optional[bytes] = ..., headers: _Optional[_Mapping[str, str]] = ..., seq: _Optional[int] = ..., published_at_us: _Optional[int] = ...) -> None: ...
+
+class PublishRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ...) -> None: ...
+
+class ExchangeOffset(_message.Message):
+    __slots__ = ("exchange", "offset")
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    exchange: str
+    offset: int
+    def __init__(self, exchange: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class EventAck(_message.Message):
+    __slots__ = ("id", "seq", "duplicate", "offsets")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    seq: int
+    duplicate: bool
+    offsets: _containers.RepeatedCompositeFieldContainer[ExchangeOffset]
+    def __init__(self, id: _Optional[str] = ..., seq: _Optional[int] = ..., duplicate: _Optional[bool] = ..., offsets: _Optional[_Iterable[_Union[ExchangeOffset, _Mapping]]] = ...) -> None: ...
+
+class PublishResponse(_message.Message):
+    __slots__ = ("acks",)
+    ACKS_FIELD_NUMBER: _ClassVar[int]
+    acks: _containers.RepeatedCompositeFieldContainer[EventAck]
+    def __init__(self, acks: _Optional[_Iterable[_Union[EventAck, _Mapping]]] = ...) -> None: ...
+
+class StartPoint(_message.Message):
+    __slots__ = ("kind", "offset", "time_us")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        STORED: _ClassVar[StartPoint.Kind]
+        EARLIEST: _ClassVar[StartPoint.Kind]
+        LATEST: _ClassVar[StartPoint.Kind]
+        OFFSET: _ClassVar[StartPoint.Kind]
+        TIME: _ClassVar[StartPoint.Kind]
+    STORED: StartPoint.Kind
+    EARLIEST: StartPoint.Kind
+    LATEST: StartPoint.Kind
+    OFFSET: StartPoint.Kind
+    TIME: StartPoint.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TIME_US_FIELD_NUMBER: _ClassVar[int]
+    kind: StartPoint.Kind
+    offset: int
+    time_us: int
+    def __init__(self, kind: _Optional[_Union[StartPoint.Kind, str]] = ..., offset: _Optional[int] = ..., time_us: _Optional[int] = ...) -> None: ...
+
+class QueueOptions(_message.Message):
+    __slots__ = ("limit_size",)
+    LIMIT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    limit_size: int
+    def __init__(self, limit_size: _Optional[int] = ...) -> None: ...
+
+class SubscribeStart(_message.Message):
+    __slots__ = ("exchange", "subscriber", "queue", "start")
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    exchange: str
+    subscriber: str
+    queue: QueueOptions
+    start: StartPoint
+    def __init__(self, exchange: _Optional[str] = ..., subscriber: _Optional[str] = ..., queue: _Optional[_Union[QueueOptions, _Mapping]] = ..., start: _Optional[_Union[StartPoint, _Mapping]] = ...) -> None: ...
+
+class SubscribeAck(_message.Message):
+    __slots__ = ("offset",)
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    def __init__(self, offset: _Optional[int] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SubscribeRequest(_message.Message):
+    __slots__ = ("start", "ack", "heartbeat")
+    START_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    start: SubscribeStart
+    ack: SubscribeAck
+    heartbeat: Heartbeat
+    def __init__(self, start: _Optional[_Union[SubscribeStart, _Mapping]] = ..., ack: _Optional[_Union[SubscribeAck, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class Subscribed(_message.Message):
+    __slots__ = ("queue_id", "start_offset", "head_offset")
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    START_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    queue_id: str
+    start_offset: int
+    head_offset: int
+    def __init__(self, queue_id: _Optional[str] = ..., start_offset: _Optional[int] = ..., head_offset: _Optional[int] = ...) -> None: ...
+
+class Delivery(_message.Message):
+    __slots__ = ("offset", "event")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    event: Event
+    def __init__(self, offset: _Optional[int] = ..., event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
+
+class EventBatch(_message.Message):
+    __slots__ = ("deliveries",)
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[Delivery]
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ...) -> None: ...
+
+class SubscribeResponse(_message.Message):
+    __slots__ = ("subscribed", "batch")
+    SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    subscribed: Subscribed
+    batch: EventBatch
+    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., batch: _Optional[_Union[EventBatch, _Mapping]] = ...) -> None: ...
+
+class Exchange(_message.Message):
+    __slots__ = ("name", "patterns", "head_offset", "created_at_us")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    patterns: _containers.RepeatedScalarFieldContainer[str]
+    head_offset: int
+    created_at_us: int
+    def __init__(self, name: _Optional[str] = ..., patterns: _Optional[_Iterable[str]] = ..., head_offset: _Optional[int] = ..., created_at_us: _Optional[int] = ...) -> None: ...
+
+class CreateExchangeRequest(_message.Message):
+    __slots__ = ("name", "patterns")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    patterns: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., patterns: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListExchangesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListExchangesResponse(_message.Message):
+    __slots__ = ("exchanges",)
+    EXCHANGES_FIELD_NUMBER: _ClassVar[int]
+    exchanges: _containers.RepeatedCompositeFieldContainer[Exchange]
+    def __init__(self, exchanges: _Optional[_Iterable[_Union[Exchange, _Mapping]]] = ...) -> None: ...
+
+class DeleteExchangeRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteExchangeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

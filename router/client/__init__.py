@@ -1,0 +1,197 @@
+"""A Python client for programs (asyncio; from Trio, wrap calls with ``trio_asyncio``).
+
+    async with RouterClient("127.0.0.1:50051") as client:
+        await client.create_exchange("orders", ["order.*"])
+        acks = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
+        async with client.subscribe("orders", "billing", start="earliest") as subscription:
+            async for batch in subscription:
+                ...
+                await subscription.ack(batch[-1].offset)
+
+Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+from grpclib.client import Channel, Stream
+
+from router import validation
+from router._proto.router.v1 import router_grpc
+from router._proto.router.v1 import router_pb2 as pb
+from router.model import StartKind
+from router.settings import split_host_port
+
+_KINDS = {
+    StartKind.STORED: pb.StartPoint.STORED,
+    StartKind.EARLIEST: pb.StartPoint.EARLIEST,
+    StartKind.LATEST: pb.StartPoint.LATEST,
+    StartKind.OFFSET: pb.StartPoint.OFFSET,
+    StartKind.TIME: pb.StartPoint.TIME,
+}
+
+
+@attrs.frozen
+class OutgoingEvent:
+    type: str
+    payload: bytes = b""
+    headers: dict[str, str] = attrs.Factory(dict)
+    id: str = attrs.Factory(lambda: str(uuid.uuid4()))
+
+    def to_pb(self) -> pb.Event:
+        return pb.Event(id=self.id, type=self.type, payload=self.payload, headers=self.headers)
+
+
+@attrs.frozen
+class Ack:
+    id: str
+    seq: int
+    duplicate: bool
+    offsets: dict[str, int]
+
+
+@attrs.frozen
+class ReceivedEvent:
+    offset: int
+    id: str
+    type: str
+    payload: bytes
+    headers: dict[str, str]
+    seq: int
+    published_at_us: int
+
+
+def start_point(text: str) -> pb.StartPoint:
+    """``stored | earliest | latest | offset:N | time:ISO8601`` as the wire's StartPoint."""
+    point = validation.start_point(text)
+    message = pb.StartPoint(kind=_KINDS[point.kind])
+    if point.kind is StartKind.OFFSET:
+        message.offset = point.value
+    elif point.kind is StartKind.TIME:
+        message.time_us = point.value
+    return message
+
+
+class RouterClient:
+    def __init__(self, address: str = "127.0.0.1:50051") -> None:
+        host, port = split_host_port(address, "server")
+        self._channel = Channel(host, port)
+        self._publisher = router_grpc.PublisherStub(self._channel)
+        self._subscriber = router_grpc.SubscriberStub(self._channel)
+        self._admin = router_grpc.AdminStub(self._channel)
+
+    async def __aenter__(self) -> RouterClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    async def publish(self, events: Sequence[OutgoingEvent], timeout: float = 30) -> list[Ack]:
+        response = await self._publisher.Publish(
+            pb.PublishRequest(events=[e.to_pb() for e in events]), timeout=timeout
+        )
+        return acks(response)
+
+    @asynccontextmanager
+    async def publish_stream(self) -> AsyncIterator[Stream[pb.PublishRequest, pb.PublishResponse]]:
+        """The raw streaming publish: send PublishRequests, receive one PublishResponse each."""
+        async with self._publisher.PublishStream.open() as stream:
+            yield stream
+
+    async def create_exchange(self, name: str, patterns: Sequence[str]) -> pb.Exchange:
+        return await self._admin.CreateExchange(
+            pb.CreateExchangeRequest(name=name, patterns=list(patterns))
+        )
+
+    async def list_exchanges(self) -> list[pb.Exchange]:
+        response = await self._admin.ListExchanges(pb.ListExchangesRequest())
+        return list(response.exchanges)
+
+    async def delete_exchange(self, name: str) -> None:
+        await self._admin.DeleteExchange(pb.DeleteExchangeRequest(name=name))
+
+    @asynccontextmanager
+    async def subscribe(
+        self, exchange: str, name: str, start: str = "stored", limit_size: int = 0
+    ) -> AsyncIterator[ClientSubscription]:
+        async with self._subscriber.Subscribe.open() as stream:
+            await stream.send_message(
+                pb.SubscribeRequest(
+                    start=pb.SubscribeStart(
+                        exchange=exchange,
+                        subscriber=name,
+                        queue=pb.QueueOptions(limit_size=limit_size),
+                        start=start_point(start),
+                    )
+                )
+            )
+            first = await stream.recv_message()
+            assert first is not None
+            subscription = ClientSubscription(stream, first.subscribed)
+            yield subscription
+            if not subscription.finished:
+                await subscription.leave()
+
+
+def acks(response: pb.PublishResponse) -> list[Ack]:
+    return [
+        Ack(a.id, a.seq, a.duplicate, {o.exchange: o.offset for o in a.offsets})
+        for a in response.acks
+    ]
+
+
+class ClientSubscription:
+    def __init__(self, stream: Any, subscribed: pb.Subscribed) -> None:
+        self._stream = stream
+        self.queue_id: str = subscribed.queue_id
+        self.start_offset: int = subscribed.start_offset
+        self.head_offset: int = subscribed.head_offset
+        self.finished = False
+
+    def __aiter__(self) -> ClientSubscription:
+        return self
+
+    async def __anext__(self) -> list[ReceivedEvent]:
+        message = await self._stream.recv_message()
+        if message is None:
+            self.finished = True
+            raise StopAsyncIteration
+        return [
+            ReceivedEvent(
+                d.offset,
+                d.event.id,
+                d.event.type,
+                d.event.payload,
+                dict(d.event.headers),
+                d.event.seq,
+                d.event.published_at_us,
+            )
+            for d in message.batch.deliveries
+        ]
+
+    async def ack(self, offset: int) -> None:
+        await self._stream.send_message(pb.SubscribeRequest(ack=pb.SubscribeAck(offset=offset)))
+
+    async def leave(self, timeout: float = 10) -> None:
+        """Half-close and wait for the server to end the stream: every ack sent is then saved."""
+        await self._stream.end()
+        try:
+            async with asyncio.timeout(timeout):
+                while await self._stream.recv_message() is not None:
+                    pass  # batches sent before the server saw us leave; not acked
+            await self._stream.recv_trailing_metadata()
+        except TimeoutError:
+            await self._stream.cancel()
+        self.finished = True
+
+    async def heartbeat(self) -> None:
+        await self._stream.send_message(pb.SubscribeRequest(heartbeat=pb.Heartbeat()))

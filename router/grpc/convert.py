@@ -1,0 +1,91 @@
+"""Protobuf messages <-> the router's records. Validation failures name the field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from router import validation
+from router._proto.router.v1 import router_pb2 as pb
+from router.errors import InvalidArgument
+from router.model import Delivery, ExchangeRecord, NewEvent, PublishAck, StartKind, StartPoint
+from router.settings import Settings
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+_KINDS = {
+    pb.StartPoint.STORED: StartKind.STORED,
+    pb.StartPoint.EARLIEST: StartKind.EARLIEST,
+    pb.StartPoint.LATEST: StartKind.LATEST,
+    pb.StartPoint.OFFSET: StartKind.OFFSET,
+    pb.StartPoint.TIME: StartKind.TIME,
+}
+
+
+def new_events(request: pb.PublishRequest, settings: Settings) -> list[NewEvent]:
+    validation.batch_size(len(request.events), settings)
+    return [
+        validation.event(index, e.id, e.type, e.payload, dict(e.headers), settings)
+        for index, e in enumerate(request.events)
+    ]
+
+
+def publish_response(acks: Sequence[PublishAck]) -> pb.PublishResponse:
+    return pb.PublishResponse(
+        acks=[
+            pb.EventAck(
+                id=str(ack.id),
+                seq=ack.seq,
+                duplicate=ack.duplicate,
+                offsets=[pb.ExchangeOffset(exchange=x, offset=o) for x, o in ack.offsets],
+            )
+            for ack in acks
+        ]
+    )
+
+
+def start_point(message: pb.StartPoint) -> StartPoint:
+    kind = _KINDS.get(message.kind)
+    if kind is None:
+        raise InvalidArgument(f"start.kind: unknown value {message.kind}")
+    if kind is StartKind.OFFSET:
+        return StartPoint(kind, message.offset)
+    if kind is StartKind.TIME:
+        if message.time_us < 0:
+            raise InvalidArgument(f"start.time_us: {message.time_us} is negative")
+        return StartPoint(kind, message.time_us)
+    return StartPoint(kind)
+
+
+def batches(deliveries: Sequence[Delivery]) -> Iterator[pb.SubscribeResponse]:
+    """The deliveries as one or more messages of at most about MAX_MESSAGE_BYTES each."""
+    chunk: list[pb.Delivery] = []
+    size = 0
+    for delivery in deliveries:
+        event = delivery.event
+        message = pb.Delivery(
+            offset=delivery.offset,
+            event=pb.Event(
+                id=str(event.id),
+                type=event.type,
+                payload=event.payload,
+                headers=dict(event.headers),
+                seq=event.seq,
+                published_at_us=event.published_at,
+            ),
+        )
+        weight = len(event.payload) + 64
+        if chunk and size + weight > MAX_MESSAGE_BYTES:
+            yield pb.SubscribeResponse(batch=pb.EventBatch(deliveries=chunk))
+            chunk, size = [], 0
+        chunk.append(message)
+        size += weight
+    if chunk:
+        yield pb.SubscribeResponse(batch=pb.EventBatch(deliveries=chunk))
+
+
+def exchange(record: ExchangeRecord) -> pb.Exchange:
+    return pb.Exchange(
+        name=record.name,
+        patterns=list(record.patterns),
+        head_offset=record.head,
+        created_at_us=record.created_at,
+    )

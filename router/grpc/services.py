@@ -1,0 +1,182 @@
+"""The gRPC services. Handlers run on asyncio (grpclib) and cross into Trio once per batch.
+
+Each handler only translates: protobuf in, a call on the Router (in Trio, through
+``trio_as_aio``), protobuf out. RouterErrors become gRPC statuses in :func:`statuses`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import trio_asyncio
+from grpclib import GRPCError
+from grpclib.const import Status
+from grpclib.server import Stream
+
+from actors.subscriber import Subscription
+from router._proto.router.v1 import router_grpc
+from router._proto.router.v1 import router_pb2 as pb
+from router.app import Router
+from router.errors import InvalidArgument, RouterError, Unavailable
+from router.grpc import convert
+
+log = logging.getLogger("router.grpc")
+PIPELINE_DEPTH = 8  # publish requests of one stream in flight at once; answered in order
+
+
+@contextlib.contextmanager
+def statuses() -> Iterator[None]:
+    """Turn RouterErrors into gRPC statuses with their message; anything else is INTERNAL."""
+    try:
+        yield
+    except RouterError as error:
+        raise GRPCError(Status[error.grpc_status], str(error)) from None
+
+
+def _trio(function: Any) -> Any:
+    return trio_asyncio.trio_as_aio(function)
+
+
+class PublisherService(router_grpc.PublisherBase):
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    async def Publish(self, stream: Stream[pb.PublishRequest, pb.PublishResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            events = convert.new_events(request, self._router.settings)
+            acks = await _trio(self._router.publish)(events)
+        await stream.send_message(convert.publish_response(acks))
+
+    async def PublishStream(self, stream: Stream[pb.PublishRequest, pb.PublishResponse]) -> None:
+        """Reads ahead up to PIPELINE_DEPTH requests so their commits can be grouped."""
+        pending: asyncio.Queue[asyncio.Future[Any] | None] = asyncio.Queue(PIPELINE_DEPTH)
+
+        async def read() -> None:
+            try:
+                async for request in stream:
+                    events = convert.new_events(request, self._router.settings)
+                    await pending.put(asyncio.ensure_future(_trio(self._router.publish)(events)))
+            except RouterError as error:
+                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                failed.set_exception(error)
+                await pending.put(failed)
+                return
+            await pending.put(None)
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while (future := await pending.get()) is not None:
+                with statuses():
+                    acks = await future
+                await stream.send_message(convert.publish_response(acks))
+        finally:
+            reader.cancel()
+            while not pending.empty():
+                leftover = pending.get_nowait()
+                if leftover is not None:
+                    leftover.cancel()
+
+
+class SubscriberService(router_grpc.SubscriberBase):
+    def __init__(self, router: Router) -> None:
+        self._router = router
+        self.open: set[Subscription] = set()
+
+    async def Subscribe(self, stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse]) -> None:
+        first = await stream.recv_message()
+        if first is None or first.WhichOneof("body") != "start":
+            raise GRPCError(Status.INVALID_ARGUMENT, "start: the first message must be a start")
+        request = first.start
+        with statuses():
+            start = convert.start_point(request.start)
+            subscription: Subscription = await _trio(self._router.subscribe)(
+                request.exchange, request.subscriber, start, request.queue.limit_size
+            )
+        self.open.add(subscription)
+        protocol_error: list[RouterError] = []
+        reader = None
+        try:
+            await stream.send_message(
+                pb.SubscribeResponse(
+                    subscribed=pb.Subscribed(
+                        queue_id=subscription.queue_id,
+                        start_offset=subscription.start_offset,
+                        head_offset=subscription.head,
+                    )
+                )
+            )
+            reader = asyncio.ensure_future(self._hear(stream, subscription, protocol_error))
+            while (batch := await _trio(subscription.next_batch)()) is not None:
+                for message in convert.batches(batch):
+                    await stream.send_message(message)
+        finally:
+            if reader is not None:
+                reader.cancel()
+            self.open.discard(subscription)
+            await _trio(subscription.close)()
+        reason = protocol_error[0] if protocol_error else subscription.end_reason()
+        if reason is not None:
+            raise GRPCError(Status[reason.grpc_status], str(reason))
+
+    @staticmethod
+    async def _hear(
+        stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse],
+        subscription: Subscription,
+        protocol_error: list[RouterError],
+    ) -> None:
+        """Forward acks and heartbeats; a half-close or a second start ends the subscription."""
+        try:
+            async for message in stream:
+                body = message.WhichOneof("body")
+                if body == "ack":
+                    await _trio(subscription.ack)(message.ack.offset)
+                elif body == "heartbeat":
+                    await _trio(subscription.heartbeat)()
+                else:
+                    protocol_error.append(
+                        InvalidArgument(f"{body or 'body'}: expected an ack or a heartbeat")
+                    )
+                    break
+        finally:
+            await _trio(subscription.close_control)()
+
+
+class AdminService(router_grpc.AdminBase):
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    async def CreateExchange(self, stream: Stream[pb.CreateExchangeRequest, pb.Exchange]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            record = await _trio(self._router.create_exchange)(request.name, list(request.patterns))
+        await stream.send_message(convert.exchange(record))
+
+    async def ListExchanges(
+        self, stream: Stream[pb.ListExchangesRequest, pb.ListExchangesResponse]
+    ) -> None:
+        await stream.recv_message()
+        with statuses():
+            records = await _trio(self._router.list_exchanges)()
+        await stream.send_message(
+            pb.ListExchangesResponse(exchanges=[convert.exchange(r) for r in records])
+        )
+
+    async def DeleteExchange(
+        self, stream: Stream[pb.DeleteExchangeRequest, pb.DeleteExchangeResponse]
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            await _trio(self._router.delete_exchange)(request.name)
+        await stream.send_message(pb.DeleteExchangeResponse())
+
+
+def shutting_down() -> Unavailable:
+    return Unavailable("the router is shutting down")
