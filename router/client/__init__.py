@@ -14,6 +14,7 @@ Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -21,6 +22,7 @@ from typing import Any
 
 import attrs
 from grpclib.client import Channel, Stream
+from grpclib.exceptions import StreamTerminatedError
 
 from router import validation
 from router._proto.router.v1 import router_grpc
@@ -163,7 +165,11 @@ class ClientSubscription:
     async def __anext__(self) -> list[ReceivedEvent]:
         message = await self._stream.recv_message()
         if message is None:
+            # The server ended the stream: end ours too, then its status (an error raises here).
             self.finished = True
+            with contextlib.suppress(StreamTerminatedError, ConnectionError):
+                await self._stream.end()
+            await self._stream.recv_trailing_metadata()
             raise StopAsyncIteration
         return [
             ReceivedEvent(
