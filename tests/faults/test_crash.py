@@ -17,7 +17,9 @@ async def publish_until_it_fails(address: str, acked: set[str]) -> None:
     async with RouterClient(address) as client:
         with contextlib.suppress(*FAILURES):
             for round_ in range(100_000):
-                batch = [OutgoingEvent("order.created", f"{round_}-{i}".encode()) for i in range(50)]
+                batch = [
+                    OutgoingEvent("order.created", f"{round_}-{i}".encode()) for i in range(50)
+                ]
                 for ack in await client.publish(batch, timeout=5):
                     acked.add(ack.id)
 

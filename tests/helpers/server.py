@@ -43,7 +43,17 @@ class RouterProcess:
     def start(self) -> RouterProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "router", "serve", "--db", self.db_url, "--grpc", self.address, *self.extra],
+            [
+                sys.executable,
+                "-m",
+                "router",
+                "serve",
+                "--db",
+                self.db_url,
+                "--grpc",
+                self.address,
+                *self.extra,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -29,7 +29,9 @@ def orders(count: int, type_: str = "order.created", start: int = 0) -> list[Out
     return [OutgoingEvent(type_, str(start + i).encode()) for i in range(count)]
 
 
-async def receive(client: RouterClient, exchange: str, name: str, count: int, start: str = "stored") -> list[ReceivedEvent]:
+async def receive(
+    client: RouterClient, exchange: str, name: str, count: int, start: str = "stored"
+) -> list[ReceivedEvent]:
     got: list[ReceivedEvent] = []
     async with client.subscribe(exchange, name, start) as subscription:
         async with asyncio.timeout(20):
@@ -97,7 +99,9 @@ def test_a_republished_id_is_acked_as_a_duplicate(router: RouterProcess) -> None
         ([OutgoingEvent("ok", b"x" * (1024 * 1024 + 1))], "events[0].payload"),
     ],
 )
-def test_bad_publishes_are_refused_by_field(router: RouterProcess, events: list[OutgoingEvent], field: str) -> None:
+def test_bad_publishes_are_refused_by_field(
+    router: RouterProcess, events: list[OutgoingEvent], field: str
+) -> None:
     async def story() -> None:
         async with RouterClient(router.address) as client:
             with pytest.raises(GRPCError) as caught:
@@ -126,7 +130,9 @@ def test_bad_subscriptions_get_clear_statuses(router: RouterProcess) -> None:
                 await expect(Status.FAILED_PRECONDITION, "busy", exchange="orders", name="busy")
                 assert held.start_offset == 3
         await expect(Status.NOT_FOUND, "nope", exchange="nope", name="x")
-        await expect(Status.OUT_OF_RANGE, "start.offset", exchange="orders", name="x", start="offset:9")
+        await expect(
+            Status.OUT_OF_RANGE, "start.offset", exchange="orders", name="x", start="offset:9"
+        )
         await expect(Status.INVALID_ARGUMENT, "subscriber", exchange="orders", name="")
         async with RouterClient(router.address) as client:
             with pytest.raises(GRPCError) as caught:
@@ -162,7 +168,10 @@ def test_the_cli_creates_publishes_and_tails(router: RouterProcess) -> None:
     def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "router", "--server", router.address, *args],
-            input=stdin, capture_output=True, text=True, timeout=60,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     assert cli("exchange", "create", "orders", "--pattern", "order.*").returncode == 0

@@ -1,0 +1,216 @@
+"""The whole router against a plain-Python model, driven by hypothesis.
+
+Rules publish, re-publish, create exchanges, connect subscribers with every start point, receive,
+ack, disconnect and restart the router on the same database. After every step the delivered
+sequences must be exactly the model's exchange logs from each start point (no gap, no reordering),
+every acked publish must be stored once, and no queue may buffer more than its limit.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from typing import Any
+
+import attrs
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from actors.subscriber import Subscription
+from router.app import Router, open_router
+from router.errors import OutOfRange
+from router.model import NewEvent, StartKind, StartPoint
+from router.patterns import matches
+from router.settings import Settings
+from tests.helpers.trio_thread import TrioThread
+
+TYPES = ["order.created", "order.paid", "user.created", "user.eu.deleted"]
+EXCHANGES = {"orders": ("order.*",), "users": ("user.#",), "everything": ("#",)}
+NAMES = ["billing", "audit"]
+LIMIT = 4  # tiny buffers, so slow readers must fall back to storage
+
+
+@attrs.define
+class Connected:
+    exchange: str
+    name: str
+    subscription: Subscription
+    start: int
+    delivered: list[uuid.UUID] = attrs.Factory(list)
+    acked: int = 0  # offset
+
+
+class RouterMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = tempfile.TemporaryDirectory()
+        self.settings = Settings(
+            db_url=f"sqlite:///{self.folder.name}/machine.db",
+            cursor_flush_interval_s=0.01,
+            replay_chunk=3,
+            consumer_timeout_s=float("inf"),
+        )
+        self.trio = TrioThread()
+        self.log: list[tuple[uuid.UUID, str]] = []  # the model's event log, in seq order
+        self.exchanges: dict[str, list[uuid.UUID]] = {}  # name -> its events in offset order
+        self.cursors: dict[tuple[str, str], int] = {}  # saved acked offset per subscriber
+        self.connected: dict[tuple[str, str], Connected] = {}
+        self.router: Router | None = None
+        self._leave: Any = None
+        self._start()
+
+    # --- plumbing ---
+
+    def _start(self) -> None:
+        self.router, self._leave = self.trio.host(lambda: open_router(self.settings))
+
+    def _stop(self) -> None:
+        for key in list(self.connected):
+            self._disconnect(key)
+        self._leave()
+
+    def teardown(self) -> None:
+        self._stop()
+        self.trio.close()
+        self.folder.cleanup()
+
+    def _disconnect(self, key: tuple[str, str]) -> None:
+        connected = self.connected.pop(key)
+        self.trio.run(connected.subscription.close)
+        self.cursors[key] = connected.acked
+
+    # --- rules ---
+
+    @rule(types=st.lists(st.sampled_from(TYPES), min_size=1, max_size=6))
+    def publish(self, types: list[str]) -> None:
+        assert self.router is not None
+        events = [NewEvent(uuid.uuid4(), t, t.encode()) for t in types]
+        acks = self.trio.run(self.router.publish, events)
+        for event, ack in zip(events, acks, strict=True):
+            self.log.append((event.id, event.type))
+            assert ack.seq == len(self.log) and not ack.duplicate
+            expected = {}
+            for name, patterns in EXCHANGES.items():
+                if name in self.exchanges and any(matches(p, event.type) for p in patterns):
+                    self.exchanges[name].append(event.id)
+                    expected[name] = len(self.exchanges[name])
+            assert dict(ack.offsets) == expected
+
+    @precondition(lambda self: bool(self.log))
+    @rule(data=st.data())
+    def republish(self, data: st.DataObject) -> None:
+        assert self.router is not None
+        index = data.draw(st.integers(0, len(self.log) - 1))
+        event_id, type_ = self.log[index]
+        (ack,) = self.trio.run(self.router.publish, [NewEvent(event_id, type_, b"again")])
+        assert ack.duplicate and ack.seq == index + 1
+
+    @rule(name=st.sampled_from(sorted(EXCHANGES)))
+    def create_exchange(self, name: str) -> None:
+        if name in self.exchanges:
+            return
+        assert self.router is not None
+        record = self.trio.run(self.router.create_exchange, name, list(EXCHANGES[name]))
+        self.exchanges[name] = [
+            event_id
+            for event_id, type_ in self.log
+            if any(matches(p, type_) for p in EXCHANGES[name])
+        ]
+        assert record.head == len(self.exchanges[name])  # history is indexed (invariant 4)
+
+    @precondition(lambda self: bool(self.exchanges))
+    @rule(
+        name=st.sampled_from(NAMES),
+        start=st.sampled_from(["stored", "earliest", "latest", "offset", "time0"]),
+        data=st.data(),
+    )
+    def connect(self, name: str, start: str, data: st.DataObject) -> None:
+        exchange = data.draw(st.sampled_from(sorted(self.exchanges)))
+        key = (exchange, name)
+        if key in self.connected:
+            return
+        assert self.router is not None
+        head = len(self.exchanges[exchange])
+        if start == "stored":
+            point, expected = StartPoint(StartKind.STORED), self.cursors.get(key, head) + 1
+        elif start == "earliest":
+            point, expected = StartPoint(StartKind.EARLIEST), 1
+        elif start == "latest":
+            point, expected = StartPoint(StartKind.LATEST), head + 1
+        elif start == "time0":
+            point, expected = StartPoint(StartKind.TIME, 0), 1
+        else:
+            offset = data.draw(st.integers(0, head + 2))
+            point, expected = StartPoint(StartKind.OFFSET, offset), offset
+            if not 1 <= offset <= head + 1:
+                try:
+                    self.trio.run(self.router.subscribe, exchange, name, point, LIMIT)
+                except OutOfRange:
+                    return
+                raise AssertionError(f"offset {offset} outside 1..{head + 1} was accepted")
+        subscription = self.trio.run(self.router.subscribe, exchange, name, point, LIMIT)
+        assert subscription.start_offset == expected
+        self.connected[key] = Connected(exchange, name, subscription, expected, acked=expected - 1)
+        self.cursors[key] = expected - 1
+
+    @precondition(lambda self: bool(self.connected))
+    @rule(data=st.data())
+    def receive_everything_published(self, data: st.DataObject) -> None:
+        key = data.draw(st.sampled_from(sorted(self.connected)))
+        connected = self.connected[key]
+        wanted = len(self.exchanges[connected.exchange]) - (connected.start - 1)
+        while len(connected.delivered) < wanted:
+            batch = self.trio.run(connected.subscription.next_batch)
+            assert batch is not None, connected.subscription.end_reason()
+            first = connected.start + len(connected.delivered)
+            assert [d.offset for d in batch] == list(range(first, first + len(batch)))
+            connected.delivered.extend(d.event.id for d in batch)
+        assert len(connected.delivered) == wanted
+
+    @precondition(lambda self: any(c.delivered for c in self.connected.values()))
+    @rule(data=st.data())
+    def ack(self, data: st.DataObject) -> None:
+        key = data.draw(
+            st.sampled_from(sorted(k for k, c in self.connected.items() if c.delivered))
+        )
+        connected = self.connected[key]
+        last = connected.start - 1 + len(connected.delivered)
+        offset = data.draw(st.integers(connected.acked, last))
+        if offset > 0:
+            self.trio.run(connected.subscription.ack, offset)
+            connected.acked = max(connected.acked, offset)
+
+    @precondition(lambda self: bool(self.connected))
+    @rule(data=st.data())
+    def disconnect(self, data: st.DataObject) -> None:
+        self._disconnect(data.draw(st.sampled_from(sorted(self.connected))))
+
+    @rule()
+    def restart(self) -> None:
+        self._stop()
+        self._start()
+
+    # --- invariants ---
+
+    @invariant()
+    def deliveries_match_the_model(self) -> None:
+        for connected in self.connected.values():
+            expected = self.exchanges[connected.exchange][connected.start - 1 :]
+            assert connected.delivered == expected[: len(connected.delivered)]
+
+    @invariant()
+    def queues_buffer_at_most_their_limit(self) -> None:
+        if self.router is None:
+            return
+        for queue in self.router.manager.queues.values():
+            assert len(queue.ring) <= queue.record.config.limit_size
+
+
+RouterMachine.TestCase.settings = settings(
+    max_examples=60,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_router_machine = RouterMachine.TestCase
