@@ -195,11 +195,11 @@ class Dispatcher:
         elif isinstance(message, FindExchange):
             key = message.key
             exchange_id = self._by_name.get(key) if isinstance(key, str) else key
-            actor = self.exchanges.get(exchange_id) if exchange_id is not None else None
-            if actor is None:
+            found = self.exchanges.get(exchange_id) if exchange_id is not None else None
+            if found is None:
                 message.reply.fail(NotFound(f"exchange: no exchange named {key!r}"))
             else:
-                message.reply.set((attrs.evolve(actor.record, head=actor.head), actor.mailbox))
+                message.reply.set((attrs.evolve(found.record, head=found.head), found.mailbox))
         else:
             raise TypeError(f"Dispatcher: unexpected message {message!r}")
 

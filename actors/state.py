@@ -10,6 +10,7 @@ commit because a lost connection leaves the last commit's fate in doubt.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -236,12 +237,21 @@ class StateActor:
                 try:
                     if isinstance(message, ReadRange):
                         value: Any = await self._in_thread(
-                            lambda m=message: reader.read(m.exchange_id, m.first, m.last, m.limit)
+                            functools.partial(
+                                reader.read,
+                                message.exchange_id,
+                                message.first,
+                                message.last,
+                                message.limit,
+                            )
                         )
                     elif isinstance(message, FindTime):
                         value = await self._in_thread(
-                            lambda m=message: reader.first_offset_at(
-                                m.exchange_id, m.head, m.time_us
+                            functools.partial(
+                                reader.first_offset_at,
+                                message.exchange_id,
+                                message.head,
+                                message.time_us,
                             )
                         )
                     else:

@@ -209,7 +209,9 @@ class SubscriberActor:
             await self._send(deliveries[self.next_offset - deliveries[0].offset :])
 
     async def _fetch(self, first: int, last: int) -> tuple[Delivery, ...]:
-        held = await ask(self.queue_mailbox, lambda r: RingSlice(first, last, r))
+        held: tuple[Delivery, ...] = await ask(
+            self.queue_mailbox, lambda r: RingSlice(first, last, r)
+        )
         if held:
             return held
         return tuple(await self.state.read(self.queue.exchange_id, first, last, last - first + 1))

@@ -105,7 +105,7 @@ class StartPoint:
             return f"offset:{self.value}"
         if self.kind is StartKind.TIME:
             return f"time:{self.value}us"
-        return self.kind.value
+        return str(self.kind.value)
 
 
 @attrs.frozen(slots=True)

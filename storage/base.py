@@ -11,6 +11,7 @@ Failures that retrying later can cure (server down, connection lost, disk full) 
 from __future__ import annotations
 
 import abc
+import functools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -245,7 +246,7 @@ def resolve_duplicates(
         seq = seqs[event_id]
         offsets = []
         for exchange_id, head in heads.items():
-            offset = first_offset_where(head, lambda o, x=exchange_id: seq_at(x, o), seq)
+            offset = first_offset_where(head, functools.partial(seq_at, exchange_id), seq)
             if offset <= head and seq_at(exchange_id, offset) == seq:
                 offsets.append((exchange_id, offset))
         resolved[index] = EventOutcome(seq, True, tuple(offsets))

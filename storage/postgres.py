@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -54,15 +55,21 @@ WHERE l.exchange_id = %s AND l.exchange_offset = %s
 """
 
 
+def _one(cursor: psycopg.Cursor[Any]) -> Any:
+    row = cursor.fetchone()
+    assert row is not None, "the query returns one row"
+    return row
+
+
 class _Connection:
     """A psycopg connection opened on demand and dropped when it breaks."""
 
     def __init__(self, url: str, autocommit: bool) -> None:
         self._url = url
         self._autocommit = autocommit
-        self._connection: psycopg.Connection[tuple[object, ...]] | None = None
+        self._connection: psycopg.Connection[Any] | None = None
 
-    def get(self) -> psycopg.Connection[tuple[object, ...]]:
+    def get(self) -> psycopg.Connection[Any]:
         if self._connection is None or self._connection.closed:
             try:
                 self._connection = psycopg.connect(
@@ -99,8 +106,8 @@ class PostgresReader(Reader):
             )
         return [
             Delivery(
-                offset,  # type: ignore[arg-type]
-                StoredEvent(seq, id_, type_, payload, decode_headers(hdrs), at),  # type: ignore[arg-type]
+                offset,
+                StoredEvent(seq, id_, type_, payload, decode_headers(hdrs), at),
             )
             for offset, seq, id_, type_, payload, hdrs, at in rows
         ]
@@ -108,7 +115,7 @@ class PostgresReader(Reader):
     def published_at(self, exchange_id: int, offset: int) -> int | None:
         with self._connection.errors():
             row = self._connection.get().execute(_PUBLISHED_AT, (exchange_id, offset)).fetchone()
-        return None if row is None else int(row[0])  # type: ignore[call-overload]
+        return None if row is None else int(row[0])
 
     def close(self) -> None:
         self._connection.drop()
@@ -121,7 +128,7 @@ class PostgresStorage(Storage):
         self._partitions: set[int] = set()
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
         with self._connection.errors():
             connection = self._connection.get()
             with connection.transaction():
@@ -145,9 +152,7 @@ class PostgresStorage(Storage):
                     applied.append(version)
         return applied
 
-    def _ensure_partition(
-        self, connection: psycopg.Connection[tuple[object, ...]], at: int
-    ) -> None:
+    def _ensure_partition(self, connection: psycopg.Connection[Any], at: int) -> None:
         day = at // DAY_US
         if day in self._partitions:
             return
@@ -166,13 +171,15 @@ class PostgresStorage(Storage):
             ).fetchone()
             heads = {}
             for (exchange_id,) in connection.execute("SELECT id FROM exchanges").fetchall():
-                (head,) = connection.execute(  # type: ignore[misc]
-                    "SELECT coalesce(max(exchange_offset), 0) FROM exchange_log"
-                    " WHERE exchange_id = %s",
-                    (exchange_id,),
-                ).fetchone()
-                heads[int(exchange_id)] = int(head)  # type: ignore[call-overload]
-        last_seq, last_at = (int(row[0]), int(row[1])) if row else (0, 0)  # type: ignore[call-overload]
+                (head,) = _one(
+                    connection.execute(
+                        "SELECT coalesce(max(exchange_offset), 0) FROM exchange_log"
+                        " WHERE exchange_id = %s",
+                        (exchange_id,),
+                    )
+                )
+                heads[int(exchange_id)] = int(head)
+        last_seq, last_at = (int(row[0]), int(row[1])) if row else (0, 0)
         return Positions(last_seq, last_at, heads)
 
     def restore(self) -> Restored:
@@ -183,19 +190,19 @@ class PostgresStorage(Storage):
                 ExchangeRecord(int(i), n, tuple(json.loads(p)), int(a), positions.heads[int(i)])
                 for i, n, p, a in connection.execute(
                     "SELECT id, name, patterns, created_at FROM exchanges ORDER BY id"
-                ).fetchall()  # type: ignore[misc]
+                ).fetchall()
             )
             queues = tuple(
                 QueueRecord(i, int(x), QueueConfig(**json.loads(c)))
                 for i, x, c in connection.execute(
                     "SELECT id, exchange_id, config FROM queues ORDER BY id"
-                ).fetchall()  # type: ignore[misc]
+                ).fetchall()
             )
             subscribers = tuple(
                 SubscriberRecord(q, n, int(a))
                 for q, n, a in connection.execute(
                     "SELECT queue_id, name, acked FROM subscribers ORDER BY queue_id, name"
-                ).fetchall()  # type: ignore[misc]
+                ).fetchall()
             )
         return Restored(positions, exchanges, queues, subscribers)
 
@@ -213,7 +220,7 @@ class PostgresStorage(Storage):
                 for id_, seq in connection.execute(
                     "SELECT id, seq FROM event_ids WHERE id = ANY(%s)", (ids,)
                 ).fetchall():
-                    existing[id_] = int(seq)  # type: ignore[index, call-overload]
+                    existing[id_] = int(seq)
             plan, after, duplicates = plan_commit(appends, existing, positions, now)
             cursor = connection.cursor()
             if plan.events:
@@ -259,14 +266,12 @@ class PostgresStorage(Storage):
         return finish_commit(plan, resolved, after)
 
     @staticmethod
-    def _seq_at(
-        connection: psycopg.Connection[tuple[object, ...]], exchange_id: int, offset: int
-    ) -> int | None:
+    def _seq_at(connection: psycopg.Connection[Any], exchange_id: int, offset: int) -> int | None:
         row = connection.execute(
             "SELECT seq FROM exchange_log WHERE exchange_id = %s AND exchange_offset = %s",
             (exchange_id, offset),
         ).fetchone()
-        return None if row is None else int(row[0])  # type: ignore[call-overload]
+        return None if row is None else int(row[0])
 
     def create_exchange(
         self, name: str, patterns: tuple[str, ...], created_at: int, matcher: Callable[[str], bool]
@@ -278,10 +283,10 @@ class PostgresStorage(Storage):
                         "INSERT INTO exchanges (name, patterns, created_at) VALUES (%s, %s, %s)"
                         " RETURNING id",
                         (name, json.dumps(list(patterns)), created_at),
-                    ).fetchone()
+                    )
             except pg_errors.UniqueViolation as error:
                 raise AlreadyExists(f"name: exchange {name!r} already exists") from error
-            exchange_id = int(row[0])  # type: ignore[index, call-overload]
+            exchange_id = int(_one(row)[0])
             types = [
                 str(t)
                 for (t,) in connection.execute("SELECT DISTINCT type FROM events").fetchall()
@@ -293,11 +298,14 @@ class PostgresStorage(Storage):
                 " WHERE type = ANY(%s)",
                 (exchange_id, types),
             )
-            (head,) = connection.execute(  # type: ignore[misc]
-                "SELECT coalesce(max(exchange_offset), 0) FROM exchange_log WHERE exchange_id = %s",
-                (exchange_id,),
-            ).fetchone()
-        return ExchangeRecord(exchange_id, name, patterns, created_at, int(head))  # type: ignore[call-overload]
+            (head,) = _one(
+                connection.execute(
+                    "SELECT coalesce(max(exchange_offset), 0) FROM exchange_log"
+                    " WHERE exchange_id = %s",
+                    (exchange_id,),
+                )
+            )
+        return ExchangeRecord(exchange_id, name, patterns, created_at, int(head))
 
     def delete_exchange(self, exchange_id: int) -> None:
         with self._transaction() as connection:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import trio
 import trio_asyncio
@@ -30,7 +31,8 @@ async def serve_grpc(
     subscribers = SubscriberService(router)
     server = Server([PublisherService(router), subscribers, AdminService(router)])
     await trio_asyncio.aio_as_trio(server.start)(host, port)
-    sockets = server._server.sockets if server._server is not None else []
+    listener: Any = server._server
+    sockets = listener.sockets if listener is not None else []
     bound = sockets[0].getsockname()[1] if sockets else port
     log.info("grpc listening address=%s:%d", host, bound)
     task_status.started(bound)

@@ -49,7 +49,7 @@ def test_sigkill_loses_no_acked_event_and_the_subscriber_resumes_gap_free(
             consume_until_it_fails(router.address, first_session, acked_offsets)
         )
         async with asyncio.timeout(30):
-            while len(acked_ids) < 2_000 or len(first_session) < 500:
+            while len(acked_ids) < 2_000 or len(first_session) < 500:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         router.kill()  # mid-flight: both are still running
         await asyncio.gather(publisher, consumer)
