@@ -25,7 +25,7 @@ from router.errors import InvalidArgument, RouterError, Unavailable
 from router.grpc import convert
 
 log = logging.getLogger("router.grpc")
-PIPELINE_DEPTH = 8  # publish requests of one stream in flight at once; answered in order
+PIPELINE_DEPTH = 256  # publish requests of one stream in flight at once; answered in order
 
 
 @contextlib.contextmanager

@@ -1,0 +1,212 @@
+"""Core benchmarks (issue 2): durable publish, end to end, latency, replay, RSS; SQLite and PostgreSQL.
+
+    just bench                         # both backends, 1,000,000-event backlog
+    python -m benchmarks.core --backends sqlite --backlog 200000
+
+Each backend gets a fresh database and a real `router serve` process on loopback; the clients run
+in this process (asyncio + grpclib). Figures are printed, never asserted. Bounded: every phase has
+a fixed count and a deadline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+
+import psycopg
+
+from router._proto.router.v1 import router_pb2 as pb
+from router.client import RouterClient
+from tests.helpers.databases import PG_BASE, with_search_path
+from tests.helpers.server import RouterProcess
+
+PAYLOAD = b"x" * 200
+BATCH = 500
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def batch(count: int, type_: str = "bench.event") -> pb.PublishRequest:
+    return pb.PublishRequest(
+        events=[pb.Event(id=str(uuid.uuid4()), type=type_, payload=PAYLOAD) for _ in range(count)]
+    )
+
+
+async def publish_stream(client: RouterClient, total: int, depth: int = 8) -> float:
+    """Publish ``total`` events in batches of BATCH over one stream, ``depth`` in flight; seconds."""
+    started = time.perf_counter()
+    async with client.publish_stream() as stream:
+        sent = received = 0
+        batches = (total + BATCH - 1) // BATCH
+        while received < batches:
+            while sent < batches and sent - received < depth:
+                await stream.send_message(batch(min(BATCH, total - sent * BATCH)))
+                sent += 1
+            response = await stream.recv_message()
+            assert response is not None and response.acks
+            received += 1
+        await stream.end()
+    return time.perf_counter() - started
+
+
+async def drain(client: RouterClient, name: str, count: int, start: str = "stored",
+                samples: list[float] | None = None, pid: int = 0) -> float:
+    got = 0
+    started = time.perf_counter()
+    async with client.subscribe("bench", name, start) as subscription:
+        async for received in subscription:
+            got += len(received)
+            await subscription.ack(received[-1].offset)
+            if samples is not None and got % 100_000 < len(received):
+                samples.append(rss_mb(pid))
+            if got >= count:
+                break
+    return time.perf_counter() - started
+
+
+async def end_to_end(client: RouterClient, total: int) -> float:
+    async with client.subscribe("bench", "e2e", "latest") as subscription:
+        started = time.perf_counter()
+        publisher = asyncio.ensure_future(publish_stream(client, total))
+        got = 0
+        async for received in subscription:
+            got += len(received)
+            await subscription.ack(received[-1].offset)
+            if got >= total:
+                break
+        await publisher
+        return time.perf_counter() - started
+
+
+async def latency(client: RouterClient, rate: int, seconds: float) -> tuple[float, float, float]:
+    """Publish one event per message at ``rate``/s; return p50, p99, max end-to-end ms."""
+    sent_at: dict[str, float] = {}
+    delays: list[float] = []
+    total = int(rate * seconds)
+    async with client.subscribe("bench", "latency", "latest") as subscription:
+
+        async def publish() -> None:
+            async with client.publish_stream() as stream:
+                start = time.perf_counter()
+
+                async def acks() -> None:
+                    for _ in range(total):
+                        await stream.recv_message()
+
+                reader = asyncio.ensure_future(acks())
+                for n in range(total):
+                    delay = start + n / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    message = batch(1)
+                    sent_at[message.events[0].id] = time.perf_counter()
+                    await stream.send_message(message)
+                await reader
+                await stream.end()
+
+        publisher = asyncio.ensure_future(publish())
+        async for received in subscription:
+            now = time.perf_counter()
+            delays.extend((now - sent_at[e.id]) * 1000 for e in received if e.id in sent_at)
+            await subscription.ack(received[-1].offset)
+            if len(delays) >= total:
+                break
+        await publisher
+    ordered = sorted(delays)
+    return statistics.median(ordered), ordered[int(len(ordered) * 0.99) - 1], ordered[-1]
+
+
+async def run_backend(name: str, db_url: str, folder: str, backlog: int, count: int) -> dict[str, str]:
+    router = RouterProcess(db_url, os.path.join(folder, f"{name}.log")).start()
+    results: dict[str, str] = {}
+    assert router.process is not None
+    pid = router.process.pid
+    try:
+        async with RouterClient(router.address) as client:
+            await client.create_exchange("bench", ["bench.#"])
+            seconds = await publish_stream(client, count)
+            results["durable publish (events/s)"] = f"{count / seconds:,.0f}"
+            seconds = await end_to_end(client, count)
+            results["end to end, 1 subscriber (events/s)"] = f"{count / seconds:,.0f}"
+            p50, p99, worst = await latency(client, 2_000, 5.0)
+            results["latency at 2,000/s p50 / p99 / max (ms)"] = f"{p50:.1f} / {p99:.1f} / {worst:.1f}"
+            already = count * 2 + 10_000
+            fill = time.perf_counter()
+            await publish_stream(client, backlog)
+            results[f"publish {backlog:,} backlog (s)"] = f"{time.perf_counter() - fill:.1f}"
+            before = rss_mb(pid)
+            samples: list[float] = []
+            seconds = await drain(client, "replayer", already + backlog, "earliest", samples, pid)
+            results[f"replay {already + backlog:,} events (events/s)"] = f"{(already + backlog) / seconds:,.0f}"
+            results["router RSS before replay / peak during (MB)"] = f"{before:.0f} / {max(samples or [before]):.0f}"
+            results["RSS samples every 100k replayed (MB)"] = " ".join(f"{s:.0f}" for s in samples[:12])
+    finally:
+        router.stop(60)
+    return results
+
+
+def postgres_url() -> tuple[str, str]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    return with_search_path(PG_BASE, schema), schema
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--backlog", type=int, default=1_000_000)
+    parser.add_argument("--count", type=int, default=100_000, help="events for publish and end-to-end")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    table: dict[str, dict[str, str]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for backend in args.backends.split(","):
+            schema = None
+            if backend == "sqlite":
+                url = f"sqlite:///{folder}/bench.db"
+            else:
+                url, schema = postgres_url()
+            print(f"running {backend} ...", flush=True)
+            try:
+                table[backend] = asyncio.run(run_backend(backend, url, folder, args.backlog, args.count))
+            finally:
+                if schema:
+                    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+                        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+    rows = list(dict.fromkeys(key for result in table.values() for key in result))
+    width = max(len(r) for r in rows)
+    print()
+    print(f"| {'figure':{width}} | " + " | ".join(f"{b:>22}" for b in table) + " |")
+    print(f"|{'-' * (width + 2)}|" + "|".join("-" * 24 for _ in table) + "|")
+    for row in rows:
+        print(f"| {row:{width}} | " + " | ".join(f"{table[b].get(row, ''):>22}" for b in table) + " |")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
