@@ -35,7 +35,9 @@ def machine() -> str:
     cpu = "?"
     try:
         with open("/proc/cpuinfo") as info:
-            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in info if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
@@ -73,8 +75,14 @@ async def publish_stream(client: RouterClient, total: int, depth: int = 8) -> fl
     return time.perf_counter() - started
 
 
-async def drain(client: RouterClient, name: str, count: int, start: str = "stored",
-                samples: list[float] | None = None, pid: int = 0) -> float:
+async def drain(
+    client: RouterClient,
+    name: str,
+    count: int,
+    start: str = "stored",
+    samples: list[float] | None = None,
+    pid: int = 0,
+) -> float:
     got = 0
     started = time.perf_counter()
     async with client.subscribe("bench", name, start) as subscription:
@@ -140,7 +148,9 @@ async def latency(client: RouterClient, rate: int, seconds: float) -> tuple[floa
     return statistics.median(ordered), ordered[int(len(ordered) * 0.99) - 1], ordered[-1]
 
 
-async def run_backend(name: str, db_url: str, folder: str, backlog: int, count: int) -> dict[str, str]:
+async def run_backend(
+    name: str, db_url: str, folder: str, backlog: int, count: int
+) -> dict[str, str]:
     router = RouterProcess(db_url, os.path.join(folder, f"{name}.log")).start()
     results: dict[str, str] = {}
     assert router.process is not None
@@ -153,7 +163,9 @@ async def run_backend(name: str, db_url: str, folder: str, backlog: int, count: 
             seconds = await end_to_end(client, count)
             results["end to end, 1 subscriber (events/s)"] = f"{count / seconds:,.0f}"
             p50, p99, worst = await latency(client, 2_000, 5.0)
-            results["latency at 2,000/s p50 / p99 / max (ms)"] = f"{p50:.1f} / {p99:.1f} / {worst:.1f}"
+            results["latency at 2,000/s p50 / p99 / max (ms)"] = (
+                f"{p50:.1f} / {p99:.1f} / {worst:.1f}"
+            )
             already = count * 2 + 10_000
             fill = time.perf_counter()
             await publish_stream(client, backlog)
@@ -161,9 +173,15 @@ async def run_backend(name: str, db_url: str, folder: str, backlog: int, count: 
             before = rss_mb(pid)
             samples: list[float] = []
             seconds = await drain(client, "replayer", already + backlog, "earliest", samples, pid)
-            results[f"replay {already + backlog:,} events (events/s)"] = f"{(already + backlog) / seconds:,.0f}"
-            results["router RSS before replay / peak during (MB)"] = f"{before:.0f} / {max(samples or [before]):.0f}"
-            results["RSS samples every 100k replayed (MB)"] = " ".join(f"{s:.0f}" for s in samples[:12])
+            results[f"replay {already + backlog:,} events (events/s)"] = (
+                f"{(already + backlog) / seconds:,.0f}"
+            )
+            results["router RSS before replay / peak during (MB)"] = (
+                f"{before:.0f} / {max(samples or [before]):.0f}"
+            )
+            results["RSS samples every 100k replayed (MB)"] = " ".join(
+                f"{s:.0f}" for s in samples[:12]
+            )
     finally:
         router.stop(60)
     return results
@@ -177,10 +195,14 @@ def postgres_url() -> tuple[str, str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--backlog", type=int, default=1_000_000)
-    parser.add_argument("--count", type=int, default=100_000, help="events for publish and end-to-end")
+    parser.add_argument(
+        "--count", type=int, default=100_000, help="events for publish and end-to-end"
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}")
     table: dict[str, dict[str, str]] = {}
@@ -193,7 +215,9 @@ def main() -> None:
                 url, schema = postgres_url()
             print(f"running {backend} ...", flush=True)
             try:
-                table[backend] = asyncio.run(run_backend(backend, url, folder, args.backlog, args.count))
+                table[backend] = asyncio.run(
+                    run_backend(backend, url, folder, args.backlog, args.count)
+                )
             finally:
                 if schema:
                     with psycopg.connect(PG_BASE, autocommit=True) as connection:
@@ -204,7 +228,9 @@ def main() -> None:
     print(f"| {'figure':{width}} | " + " | ".join(f"{b:>22}" for b in table) + " |")
     print(f"|{'-' * (width + 2)}|" + "|".join("-" * 24 for _ in table) + "|")
     for row in rows:
-        print(f"| {row:{width}} | " + " | ".join(f"{table[b].get(row, ''):>22}" for b in table) + " |")
+        print(
+            f"| {row:{width}} | " + " | ".join(f"{table[b].get(row, ''):>22}" for b in table) + " |"
+        )
     sys.stdout.flush()
 
 

@@ -56,30 +56,35 @@ def start_point(message: pb.StartPoint) -> StartPoint:
 
 
 def batches(deliveries: Sequence[Delivery]) -> Iterator[pb.SubscribeResponse]:
-    """The deliveries as one or more messages of at most about MAX_MESSAGE_BYTES each."""
-    chunk: list[pb.Delivery] = []
+    """The deliveries as one or more messages of at most about MAX_MESSAGE_BYTES each.
+
+    Fields are set in place on repeated-field children: building each message from keyword
+    arguments (and an empty headers map) cost about half the replay time in a profile.
+    """
+    response = pb.SubscribeResponse()
+    out = response.batch.deliveries
     size = 0
     for delivery in deliveries:
         event = delivery.event
-        message = pb.Delivery(
-            offset=delivery.offset,
-            event=pb.Event(
-                id=str(event.id),
-                type=event.type,
-                payload=event.payload,
-                headers=dict(event.headers),
-                seq=event.seq,
-                published_at_us=event.published_at,
-            ),
-        )
         weight = len(event.payload) + 64
-        if chunk and size + weight > MAX_MESSAGE_BYTES:
-            yield pb.SubscribeResponse(batch=pb.EventBatch(deliveries=chunk))
-            chunk, size = [], 0
-        chunk.append(message)
+        if size and size + weight > MAX_MESSAGE_BYTES:
+            yield response
+            response = pb.SubscribeResponse()
+            out = response.batch.deliveries
+            size = 0
+        message = out.add()
+        message.offset = delivery.offset
+        wire = message.event
+        wire.id = str(event.id)
+        wire.type = event.type
+        wire.payload = event.payload
+        if event.headers:
+            wire.headers.update(event.headers)
+        wire.seq = event.seq
+        wire.published_at_us = event.published_at
         size += weight
-    if chunk:
-        yield pb.SubscribeResponse(batch=pb.EventBatch(deliveries=chunk))
+    if size:
+        yield response
 
 
 def exchange(record: ExchangeRecord) -> pb.Exchange:
