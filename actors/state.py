@@ -267,4 +267,4 @@ class StateActor:
         window_us = int(self.settings.idempotency_window_s * 1_000_000)
         while True:
             await self.writes[0].send(PurgeIds(now_us() - window_us))
-            await trio.sleep(PURGE_EVERY_S)
+            await trio.sleep(PURGE_EVERY_S)  # a periodic job, not a wait for a condition

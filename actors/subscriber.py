@@ -254,7 +254,7 @@ class SubscriberActor:
 
     async def _flush_cursor_now_and_then(self) -> None:
         while True:
-            await trio.sleep(self.settings.cursor_flush_interval_s)
+            await trio.sleep(self.settings.cursor_flush_interval_s)  # coalescing period
             if self.acked != self.saved:
                 acked = self.acked
                 await self.state.save_cursor(self.queue.id, self.name, acked)

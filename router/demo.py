@@ -35,7 +35,7 @@ def start(db: str, address: str, log: str) -> subprocess.Popen[bytes]:
             with socket.create_connection((host, int(port)), timeout=0.2):
                 return process
         except OSError:
-            time.sleep(0.1)
+            time.sleep(0.1)  # polling the port under a deadline: nothing to wait on
     raise SystemExit(f"the router did not start; see {log}")
 
 

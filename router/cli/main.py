@@ -275,5 +275,5 @@ async def tail_command(client: RouterClient, args: argparse.Namespace) -> None:
 
 async def keep_alive(subscription: object) -> None:
     while True:
-        await asyncio.sleep(5)
+        await asyncio.sleep(5)  # the heartbeat interval, well inside the server's timeout
         await subscription.heartbeat()  # type: ignore[attr-defined]

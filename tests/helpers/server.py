@@ -27,7 +27,7 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
-            time.sleep(0.05)
+            time.sleep(0.05)  # polling a port under a deadline: nothing to wait on
     raise TimeoutError(f"router did not listen on {port} within {timeout}s")
 
 

@@ -40,7 +40,7 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], timeout: float
                 result = await result
             if result:
                 return
-            await trio.sleep(0.01)
+            await trio.sleep(0.01)  # a poll with a deadline, for conditions with no event
 
 
 async def publish(router: Router, batch: list[NewEvent]) -> None:
