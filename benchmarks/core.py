@@ -129,7 +129,7 @@ async def latency(client: RouterClient, rate: int, seconds: float) -> tuple[floa
                 for n in range(total):
                     delay = start + n / rate - time.perf_counter()
                     if delay > 0:
-                        await asyncio.sleep(delay)
+                        await asyncio.sleep(delay)  # pacing to the fixed rate under test
                     message = batch(1)
                     sent_at[message.events[0].id] = time.perf_counter()
                     await stream.send_message(message)

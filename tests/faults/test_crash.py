@@ -13,7 +13,7 @@ from tests.helpers.server import RouterProcess, running_router
 FAILURES = (GRPCError, StreamTerminatedError, ConnectionError, OSError, asyncio.TimeoutError)
 
 
-async def publish_until_it_fails(address: str, acked: set[str]) -> None:
+async def publish_until_it_fails(address: str, acked: set[str], enough: asyncio.Event) -> None:
     async with RouterClient(address) as client:
         with contextlib.suppress(*FAILURES):
             for round_ in range(100_000):
@@ -22,14 +22,20 @@ async def publish_until_it_fails(address: str, acked: set[str]) -> None:
                 ]
                 for ack in await client.publish(batch, timeout=5):
                     acked.add(ack.id)
+                if len(acked) >= 2_000:
+                    enough.set()
 
 
-async def consume_until_it_fails(address: str, received: list[int], acked: list[int]) -> None:
+async def consume_until_it_fails(
+    address: str, received: list[int], acked: list[int], enough: asyncio.Event
+) -> None:
     async with RouterClient(address) as client:
         with contextlib.suppress(*FAILURES):
             async with client.subscribe("orders", "crash-survivor") as subscription:
                 async for batch in subscription:
                     received.extend(e.offset for e in batch)
+                    if len(received) >= 500:
+                        enough.set()
                     await subscription.ack(batch[-1].offset)
                     acked.append(batch[-1].offset)
 
@@ -44,13 +50,16 @@ def test_sigkill_loses_no_acked_event_and_the_subscriber_resumes_gap_free(
     async def before_the_crash(router: RouterProcess) -> None:
         async with RouterClient(router.address) as client:
             await client.create_exchange("orders", ["order.#"])
-        publisher = asyncio.ensure_future(publish_until_it_fails(router.address, acked_ids))
+        published, consumed = asyncio.Event(), asyncio.Event()
+        publisher = asyncio.ensure_future(
+            publish_until_it_fails(router.address, acked_ids, published)
+        )
         consumer = asyncio.ensure_future(
-            consume_until_it_fails(router.address, first_session, acked_offsets)
+            consume_until_it_fails(router.address, first_session, acked_offsets, consumed)
         )
         async with asyncio.timeout(30):
-            while len(acked_ids) < 2_000 or len(first_session) < 500:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+            await published.wait()
+            await consumed.wait()
         router.kill()  # mid-flight: both are still running
         await asyncio.gather(publisher, consumer)
 
