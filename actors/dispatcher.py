@@ -144,7 +144,9 @@ class Dispatcher:
                     event.id,
                     outcome.seq,
                     outcome.duplicate,
-                    tuple((names[x], o) for x, o in outcome.offsets if x in names),
+                    tuple([(names[x], o) for x, o in outcome.offsets if x in names])
+                    if outcome.offsets
+                    else (),
                 )
                 for event, outcome in zip(
                     publish.events,

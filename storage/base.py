@@ -13,7 +13,6 @@ from __future__ import annotations
 import abc
 import functools
 import json
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
@@ -21,6 +20,7 @@ import attrs
 from router.errors import Unavailable
 from router.model import (
     Delivery,
+    EventId,
     ExchangeRecord,
     Headers,
     NewEvent,
@@ -61,7 +61,7 @@ class Append:
     routes: Sequence[tuple[int, ...]]
 
 
-@attrs.frozen
+@attrs.define(slots=True)  # not frozen: built once per event (see router.model)
 class EventOutcome:
     seq: int
     duplicate: bool
@@ -85,6 +85,17 @@ class _Plan:
     deliveries: dict[int, list[Delivery]] = attrs.Factory(dict)
 
 
+def id_bytes(event_id: EventId) -> bytes:
+    """The 16 bytes of a canonical UUID text, as the stores keep it."""
+    return bytes.fromhex(event_id.replace("-", ""))
+
+
+def id_text(raw: bytes) -> EventId:
+    """The canonical text of 16 stored bytes (what ``str(uuid.UUID(bytes=raw))`` gives, faster)."""
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def encode_headers(headers: Headers) -> str:
     return json.dumps(dict(headers), separators=(",", ":"), ensure_ascii=False) if headers else ""
 
@@ -95,10 +106,10 @@ def decode_headers(text: str) -> Headers:
 
 def plan_commit(
     appends: Sequence[Append],
-    existing: Mapping[uuid.UUID, int],
+    existing: Mapping[EventId, int],
     positions: Positions,
     now: int,
-) -> tuple[_Plan, Positions, list[tuple[int, uuid.UUID]]]:
+) -> tuple[_Plan, Positions, list[tuple[int, EventId]]]:
     """Give seqs, timestamps and exchange offsets to the events not stored yet.
 
     ``existing`` maps already-stored ids to their seq. Returns the plan, the positions after it,
@@ -108,22 +119,26 @@ def plan_commit(
     heads = dict(positions.heads)
     seq = positions.last_seq
     published_at = max(now, positions.last_published_at)
-    seen: dict[uuid.UUID, EventOutcome] = {}
-    duplicates: list[tuple[int, uuid.UUID]] = []
+    seen: dict[EventId, EventOutcome] = {}
+    duplicates: list[tuple[int, EventId]] = []
+    stored_events, log_rows, outcomes = plan.events, plan.log_rows, plan.outcomes
+    deliveries = plan.deliveries
     for append in appends:
         for event, route in zip(append.events, append.routes, strict=True):
-            if event.id in seen:  # twice in this commit: the second copy points at the first
-                plan.outcomes.append(attrs.evolve(seen[event.id], duplicate=True))
+            event_id = event.id
+            earlier = seen.get(event_id)
+            if earlier is not None:  # twice in this commit: the second copy points at the first
+                outcomes.append(EventOutcome(earlier.seq, True, earlier.offsets))
                 continue
-            if event.id in existing:
-                duplicates.append((len(plan.outcomes), event.id))
-                plan.outcomes.append(None)
+            if event_id in existing:
+                duplicates.append((len(outcomes), event_id))
+                outcomes.append(None)
                 continue
             seq += 1
             stored = StoredEvent(
-                seq, event.id, event.type, event.payload, event.headers, published_at
+                seq, event_id, event.type, event.payload, event.headers, published_at
             )
-            plan.events.append(stored)
+            stored_events.append(stored)
             offsets = []
             for exchange_id in route:
                 if exchange_id not in heads:
@@ -131,11 +146,14 @@ def plan_commit(
                 offset = heads[exchange_id] + 1
                 heads[exchange_id] = offset
                 offsets.append((exchange_id, offset))
-                plan.log_rows.append((exchange_id, offset, seq))
-                plan.deliveries.setdefault(exchange_id, []).append(Delivery(offset, stored))
+                log_rows.append((exchange_id, offset, seq))
+                into = deliveries.get(exchange_id)
+                if into is None:
+                    into = deliveries[exchange_id] = []
+                into.append(Delivery(offset, stored))
             outcome = EventOutcome(seq, False, tuple(offsets))
-            seen[event.id] = outcome
-            plan.outcomes.append(outcome)
+            seen[event_id] = outcome
+            outcomes.append(outcome)
     after = Positions(seq, published_at if plan.events else positions.last_published_at, heads)
     return plan, after, duplicates
 
@@ -235,8 +253,8 @@ def first_offset_where(head: int, value_at: Callable[[int], int | None], target:
 
 
 def resolve_duplicates(
-    duplicates: Iterable[tuple[int, uuid.UUID]],
-    seqs: Mapping[uuid.UUID, int],
+    duplicates: Iterable[tuple[int, EventId]],
+    seqs: Mapping[EventId, int],
     heads: Mapping[int, int],
     seq_at: Callable[[int, int], int | None],
 ) -> dict[int, EventOutcome]:

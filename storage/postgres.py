@@ -9,7 +9,6 @@ when the server is back.
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +19,7 @@ from psycopg import errors as pg_errors
 from router.errors import AlreadyExists
 from router.model import (
     Delivery,
+    EventId,
     ExchangeRecord,
     QueueConfig,
     QueueRecord,
@@ -38,13 +38,14 @@ from storage.base import (
     decode_headers,
     encode_headers,
     finish_commit,
+    id_bytes,
     plan_commit,
     resolve_duplicates,
 )
 
 DAY_US = 86_400_000_000
 _READ = """
-SELECT l.exchange_offset, e.seq, e.id, e.type, e.payload, e.headers, e.published_at
+SELECT l.exchange_offset, e.seq, e.id::text, e.type, e.payload, e.headers, e.published_at
 FROM exchange_log l JOIN events e ON e.seq = l.seq
 WHERE l.exchange_id = %s AND l.exchange_offset BETWEEN %s AND %s
 ORDER BY l.exchange_offset LIMIT %s
@@ -101,13 +102,12 @@ class PostgresReader(Reader):
 
     def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
         with self._connection.errors():
-            rows = (
-                self._connection.get().execute(_READ, (exchange_id, first, last, limit)).fetchall()
-            )
+            cursor = self._connection.get().cursor(binary=True)
+            rows = cursor.execute(_READ, (exchange_id, first, last, limit), prepare=True).fetchall()
         return [
             Delivery(
                 offset,
-                StoredEvent(seq, id_, type_, payload, decode_headers(hdrs), at),
+                StoredEvent(seq, id_, type_, payload, decode_headers(hdrs) if hdrs else (), at),
             )
             for offset, seq, id_, type_, payload, hdrs, at in rows
         ]
@@ -215,38 +215,42 @@ class PostgresStorage(Storage):
     ) -> CommitResult:
         ids = list({event.id for append in appends for event in append.events})
         with self._transaction() as connection:
-            existing: dict[uuid.UUID, int] = {}
+            existing: dict[EventId, int] = {}
             if ids:
                 for id_, seq in connection.execute(
-                    "SELECT id, seq FROM event_ids WHERE id = ANY(%s)", (ids,)
+                    "SELECT id::text, seq FROM event_ids WHERE id = ANY(%s::uuid[])", (ids,)
                 ).fetchall():
                     existing[id_] = int(seq)
             plan, after, duplicates = plan_commit(appends, existing, positions, now)
             cursor = connection.cursor()
+            rows = [(e, id_bytes(e.id)) for e in plan.events]
             if plan.events:
                 self._ensure_partition(connection, plan.events[-1].published_at)
                 with cursor.copy(
                     "COPY events (seq, id, type, payload, headers, published_at)"
                     " FROM STDIN (FORMAT BINARY)"
                 ) as copy:
-                    copy.set_types(["int8", "uuid", "text", "bytea", "text", "int8"])
-                    for e in plan.events:
+                    # A binary COPY field is sent as bytes the server reads with the column's own
+                    # type: the 16 raw bytes dumped as bytea arrive as a uuid, without building a
+                    # uuid.UUID per event on our side.
+                    copy.set_types(["int8", "bytea", "text", "bytea", "text", "int8"])
+                    for e, raw_id in rows:
                         copy.write_row(
                             (
                                 e.seq,
-                                e.id,
+                                raw_id,
                                 e.type,
                                 e.payload,
-                                encode_headers(e.headers),
+                                encode_headers(e.headers) if e.headers else "",
                                 e.published_at,
                             )
                         )
                 with cursor.copy(
                     "COPY event_ids (id, seq, published_at) FROM STDIN (FORMAT BINARY)"
                 ) as copy:
-                    copy.set_types(["uuid", "int8", "int8"])
-                    for e in plan.events:
-                        copy.write_row((e.id, e.seq, e.published_at))
+                    copy.set_types(["bytea", "int8", "int8"])
+                    for e, raw_id in rows:
+                        copy.write_row((raw_id, e.seq, e.published_at))
             if plan.log_rows:
                 with cursor.copy(
                     "COPY exchange_log (exchange_id, exchange_offset, seq) FROM STDIN (FORMAT BINARY)"

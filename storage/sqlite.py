@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from router.errors import AlreadyExists
 from router.model import (
     Delivery,
+    EventId,
     ExchangeRecord,
     QueueConfig,
     QueueRecord,
@@ -34,6 +34,8 @@ from storage.base import (
     decode_headers,
     encode_headers,
     finish_commit,
+    id_bytes,
+    id_text,
     plan_commit,
     resolve_duplicates,
 )
@@ -96,7 +98,9 @@ class SqliteReader(Reader):
         return [
             Delivery(
                 offset,
-                StoredEvent(seq, uuid.UUID(bytes=raw_id), type_, payload, decode_headers(hdrs), at),
+                StoredEvent(
+                    seq, id_text(raw_id), type_, payload, decode_headers(hdrs) if hdrs else (), at
+                ),
             )
             for offset, seq, raw_id, type_, payload, hdrs, at in rows
         ]
@@ -201,35 +205,37 @@ class SqliteStorage(Storage):
         positions: Positions,
         now: int,
     ) -> CommitResult:
-        ids = list({event.id.bytes for append in appends for event in append.events})
+        raw_ids = {id_bytes(event.id): event.id for append in appends for event in append.events}
+        ids = list(raw_ids)
         with self._transaction() as connection:
-            existing: dict[uuid.UUID, int] = {}
+            existing: dict[EventId, int] = {}
             for start in range(0, len(ids), 500):
                 part = ids[start : start + 500]
                 marks = ",".join("?" * len(part))
                 for raw_id, seq in connection.execute(
                     f"SELECT id, seq FROM event_ids WHERE id IN ({marks})", part
                 ):
-                    existing[uuid.UUID(bytes=raw_id)] = int(seq)
+                    existing[raw_ids[raw_id]] = int(seq)
             plan, after, duplicates = plan_commit(appends, existing, positions, now)
+            rows = [(e, id_bytes(e.id)) for e in plan.events]
             connection.executemany(
                 "INSERT INTO events (seq, id, type, payload, headers, published_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (
                         e.seq,
-                        e.id.bytes,
+                        raw_id,
                         e.type,
                         e.payload,
-                        encode_headers(e.headers),
+                        encode_headers(e.headers) if e.headers else "",
                         e.published_at,
                     )
-                    for e in plan.events
+                    for e, raw_id in rows
                 ],
             )
             connection.executemany(
                 "INSERT INTO event_ids (id, seq, published_at) VALUES (?, ?, ?)",
-                [(e.id.bytes, e.seq, e.published_at) for e in plan.events],
+                [(raw_id, e.seq, e.published_at) for e, raw_id in rows],
             )
             connection.executemany(
                 "INSERT INTO exchange_log (exchange_id, exchange_offset, seq) VALUES (?, ?, ?)",

@@ -58,7 +58,7 @@ class Ack:
     offsets: dict[str, int]
 
 
-@attrs.frozen
+@attrs.define(slots=True)  # not frozen: one per event received, and frozen attrs build slowly
 class ReceivedEvent:
     offset: int
     id: str
@@ -171,18 +171,22 @@ class ClientSubscription:
                 await self._stream.end()
             await self._stream.recv_trailing_metadata()
             raise StopAsyncIteration
-        return [
-            ReceivedEvent(
-                d.offset,
-                d.event.id,
-                d.event.type,
-                d.event.payload,
-                dict(d.event.headers),
-                d.event.seq,
-                d.event.published_at_us,
+        received = []
+        for delivery in message.batch.deliveries:
+            event = delivery.event
+            headers = event.headers
+            received.append(
+                ReceivedEvent(
+                    delivery.offset,
+                    event.id,
+                    event.type,
+                    event.payload,
+                    dict(headers) if headers else {},
+                    event.seq,
+                    event.published_at_us,
+                )
             )
-            for d in message.batch.deliveries
-        ]
+        return received
 
     async def ack(self, offset: int) -> None:
         await self._stream.send_message(pb.SubscribeRequest(ack=pb.SubscribeAck(offset=offset)))

@@ -22,24 +22,29 @@ _KINDS = {
 
 def new_events(request: pb.PublishRequest, settings: Settings) -> list[NewEvent]:
     validation.batch_size(len(request.events), settings)
+    check = validation.event
     return [
-        validation.event(index, e.id, e.type, e.payload, dict(e.headers), settings)
+        check(index, e.id, e.type, e.payload, dict(e.headers) if e.headers else {}, settings)
         for index, e in enumerate(request.events)
     ]
 
 
 def publish_response(acks: Sequence[PublishAck]) -> pb.PublishResponse:
-    return pb.PublishResponse(
-        acks=[
-            pb.EventAck(
-                id=str(ack.id),
-                seq=ack.seq,
-                duplicate=ack.duplicate,
-                offsets=[pb.ExchangeOffset(exchange=x, offset=o) for x, o in ack.offsets],
-            )
-            for ack in acks
-        ]
-    )
+    """Set in place, like :func:`batches`: keyword construction cost twice as much per ack."""
+    response = pb.PublishResponse()
+    out = response.acks
+    for ack in acks:
+        message = out.add()
+        message.id = ack.id
+        message.seq = ack.seq
+        if ack.duplicate:
+            message.duplicate = True
+        offsets = message.offsets
+        for exchange, offset in ack.offsets:
+            entry = offsets.add()
+            entry.exchange = exchange
+            entry.offset = offset
+    return response
 
 
 def start_point(message: pb.StartPoint) -> StartPoint:
@@ -75,7 +80,7 @@ def batches(deliveries: Sequence[Delivery]) -> Iterator[pb.SubscribeResponse]:
         message = out.add()
         message.offset = delivery.offset
         wire = message.event
-        wire.id = str(event.id)
+        wire.id = event.id
         wire.type = event.type
         wire.payload = event.payload
         if event.headers:

@@ -34,10 +34,10 @@ async def test_connections_killed_server_side_fail_cleanly_then_recover() -> Non
         url = f"{url}&application_name={schema}"
         async with open_router(Settings(db_url=url, cursor_flush_interval_s=0.01)) as router:
             await router.create_exchange("orders", ["#"])
-            first = NewEvent(uuid.uuid4(), "order.created", b"1")
+            first = NewEvent(str(uuid.uuid4()), "order.created", b"1")
             await router.publish([first])
             assert kill_router_connections(schema) >= 1
-            lost = NewEvent(uuid.uuid4(), "order.created", b"2")
+            lost = NewEvent(str(uuid.uuid4()), "order.created", b"2")
             with pytest.raises(Unavailable, match="postgresql"):
                 await router.publish([lost])
             # The next call reconnects; the refused event was not stored, so it is new now.

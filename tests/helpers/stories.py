@@ -13,7 +13,7 @@ from router.model import Delivery, NewEvent
 
 
 def events(count: int, type_: str = "order.created", start: int = 0) -> list[NewEvent]:
-    return [NewEvent(uuid.uuid4(), type_, f"{start + i}".encode()) for i in range(count)]
+    return [NewEvent(str(uuid.uuid4()), type_, f"{start + i}".encode()) for i in range(count)]
 
 
 async def take(

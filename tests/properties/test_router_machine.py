@@ -37,7 +37,7 @@ class Connected:
     name: str
     subscription: Subscription
     start: int
-    delivered: list[uuid.UUID] = attrs.Factory(list)
+    delivered: list[str] = attrs.Factory(list)
     acked: int = 0  # offset
 
 
@@ -52,8 +52,8 @@ class RouterMachine(RuleBasedStateMachine):
             consumer_timeout_s=float("inf"),
         )
         self.trio = TrioThread()
-        self.log: list[tuple[uuid.UUID, str]] = []  # the model's event log, in seq order
-        self.exchanges: dict[str, list[uuid.UUID]] = {}  # name -> its events in offset order
+        self.log: list[tuple[str, str]] = []  # the model's event log, in seq order
+        self.exchanges: dict[str, list[str]] = {}  # name -> its events in offset order
         self.cursors: dict[tuple[str, str], int] = {}  # saved acked offset per subscriber
         self.connected: dict[tuple[str, str], Connected] = {}
         self.router: Router | None = None
@@ -85,7 +85,7 @@ class RouterMachine(RuleBasedStateMachine):
     @rule(types=st.lists(st.sampled_from(TYPES), min_size=1, max_size=6))
     def publish(self, types: list[str]) -> None:
         assert self.router is not None
-        events = [NewEvent(uuid.uuid4(), t, t.encode()) for t in types]
+        events = [NewEvent(str(uuid.uuid4()), t, t.encode()) for t in types]
         acks = self.trio.run(self.router.publish, events)
         for event, ack in zip(events, acks, strict=True):
             self.log.append((event.id, event.type))

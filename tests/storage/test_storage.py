@@ -23,7 +23,7 @@ def store(db_url: str) -> Iterator[Storage]:
 
 
 def event(type_: str = "order.created", payload: bytes = b"{}") -> NewEvent:
-    return NewEvent(uuid.uuid4(), type_, payload, (("k", "v"),))
+    return NewEvent(str(uuid.uuid4()), type_, payload, (("k", "v"),))
 
 
 def commit(store: Storage, events: list[NewEvent], routes: list[tuple[int, ...]], now: int = 1_000):
