@@ -13,6 +13,7 @@ and once more (waiting for the commit) when the subscriber ends.
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 from typing import Any
@@ -35,6 +36,17 @@ from router.settings import Settings
 
 log = logging.getLogger("router.subscriber")
 INBOX_BATCHES = 16
+READ_AHEAD = 2  # replay chunks being read at once for one subscriber
+
+
+@attrs.define(eq=False)
+class _Read:
+    """One chunk of a catch-up, asked for ahead of its turn."""
+
+    first: int
+    last: int
+    batch: tuple[Delivery, ...] = ()
+    done: trio.Event = attrs.Factory(trio.Event)
 
 
 @attrs.define(eq=False)
@@ -181,17 +193,12 @@ class SubscriberActor:
         return await self.state.find_time(self.queue.exchange_id, head, value)
 
     async def _deliver(self) -> None:
-        chunk = self.settings.replay_chunk
         while True:
             starved = False
             while self.next_offset <= self.head:
-                batch = await self._fetch(
-                    self.next_offset, min(self.head, self.next_offset + chunk - 1)
-                )
-                if not batch:
+                if not await self._catch_up():
                     starved = True  # the head we knew is gone (exchange deleted): just wait
                     break
-                await self._send(batch)
             if not starved and self.inbox[1].statistics().current_buffer_used == 0:
                 # Batches the queue dropped for us while the inbox was full leave no trace in
                 # it, so before waiting ask the queue how far the exchange has gone.
@@ -207,6 +214,41 @@ class SubscriberActor:
             if deliveries[-1].offset < self.next_offset:
                 continue  # already delivered
             await self._send(deliveries[self.next_offset - deliveries[0].offset :])
+
+    async def _catch_up(self) -> bool:
+        """Send from ``next_offset`` towards the known head, reading up to READ_AHEAD chunks at once.
+
+        Offsets are dense, so the chunks ahead are known before the one being sent arrives; the
+        store answers them on its separate read connections while this one is encoded and sent.
+        A chunk is sent only when it starts exactly at ``next_offset``; a short or empty one ends
+        the call (the caller loops), so a gap or a repeat cannot get through. False when nothing
+        could be read at ``next_offset``.
+        """
+        chunk = self.settings.replay_chunk
+        ahead: collections.deque[_Read] = collections.deque()
+        planned = self.next_offset
+        async with trio.open_nursery() as nursery:
+            while ahead or planned <= self.head:
+                while planned <= self.head and len(ahead) < READ_AHEAD:
+                    read = _Read(planned, min(self.head, planned + chunk - 1))
+                    nursery.start_soon(self._read_into, read)
+                    ahead.append(read)
+                    planned = read.last + 1
+                read = ahead.popleft()
+                await read.done.wait()
+                batch = read.batch
+                if not batch or batch[0].offset != self.next_offset:
+                    nursery.cancel_scope.cancel()
+                    return bool(batch)
+                await self._send(batch)
+                if batch[-1].offset != read.last:
+                    nursery.cancel_scope.cancel()
+                    return True
+        return True
+
+    async def _read_into(self, read: _Read) -> None:
+        read.batch = await self._fetch(read.first, read.last)
+        read.done.set()
 
     async def _fetch(self, first: int, last: int) -> tuple[Delivery, ...]:
         held: tuple[Delivery, ...] = await ask(
