@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 import trio
 
@@ -169,3 +172,23 @@ async def test_deleting_an_exchange_ends_its_subscribers(db_url: str) -> None:
         await publish(router, events(1))
         fresh = await router.subscribe("orders", "billing", STORED)
         assert fresh.start_offset == 2  # a new subscriber starts at the head, as new ones do
+
+
+async def test_a_crash_keeps_the_cursor_flushed_before_it(tmp_path: Path) -> None:
+    """A snapshot of the SQLite file taken while the router runs is what a SIGKILL would leave."""
+    live, crashed = tmp_path / "live.db", tmp_path / "crashed.db"
+    async with open_router(settings(f"sqlite:///{live}")) as router:
+        await router.create_exchange("orders", ["#"])
+        await publish(router, events(10))
+        subscription = await router.subscribe("orders", "billing", EARLIEST)
+        await take(subscription, 10, ack=False)
+        await subscription.ack(4)
+        await trio.sleep(0.1)  # longer than the 10 ms flush period: the cursor is saved by now
+        with sqlite3.connect(live) as source, sqlite3.connect(crashed) as copy:
+            source.backup(copy)
+        source.close()
+        copy.close()
+    async with open_router(settings(f"sqlite:///{crashed}")) as router:
+        subscription = await router.subscribe("orders", "billing", STORED)
+        assert subscription.start_offset == 5
+        assert [d.offset for d in await take(subscription, 6)] == list(range(5, 11))

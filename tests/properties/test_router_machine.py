@@ -1,18 +1,26 @@
 """The whole router against a plain-Python model, driven by hypothesis.
 
-Rules publish, re-publish, create exchanges, connect subscribers with every start point, receive,
-ack, disconnect and restart the router on the same database. After every step the delivered
-sequences must be exactly the model's exchange logs from each start point (no gap, no reordering),
-every acked publish must be stored once, and no queue may buffer more than its limit.
+Rules publish, re-publish, create exchanges, connect subscribers with every start point (times
+included: the model records the clock between publishes), receive, ack, let time pass, disconnect,
+restart the router on the same database, and crash it: the database is snapshotted as it is at
+that instant (what a SIGKILL leaves on disk), the old router is abandoned and a new one starts on
+the snapshot, and the consumers that were attached come back from their saved cursors.
+
+Checked after every step: the delivered sequences are exactly the model's exchange logs from each
+start point (no gap, no reordering) and no queue buffers more than its limit. After a restart or a
+crash: every acked publish is stored exactly once, and each subscriber's saved cursor is one it
+really acked (or started at), never one older than what was known committed.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 import uuid
 from typing import Any
 
 import attrs
+import trio
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -20,7 +28,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from actors.subscriber import Subscription
 from router.app import Router, open_router
 from router.errors import OutOfRange
-from router.model import NewEvent, StartKind, StartPoint
+from router.model import NewEvent, StartKind, StartPoint, now_us
 from router.patterns import matches
 from router.settings import Settings
 from tests.helpers.trio_thread import TrioThread
@@ -40,27 +48,41 @@ class Connected:
     delivered: list[str] = attrs.Factory(list)
     acked: int = 0  # offset
 
+    def partly_acked(self) -> bool:
+        return self.start - 1 < self.acked < self.start - 1 + len(self.delivered)
+
 
 class RouterMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.folder = tempfile.TemporaryDirectory()
-        self.settings = Settings(
-            db_url=f"sqlite:///{self.folder.name}/machine.db",
-            cursor_flush_interval_s=0.01,
-            replay_chunk=3,
-            consumer_timeout_s=float("inf"),
-        )
+        self.crashes = 0
+        self.settings = self._settings("machine.db")
         self.trio = TrioThread()
         self.log: list[tuple[str, str]] = []  # the model's event log, in seq order
+        self.at: dict[str, int] = {}  # event id -> its index in the log
+        self.clock: list[tuple[int, int]] = []  # (time before a publish, log length then)
         self.exchanges: dict[str, list[str]] = {}  # name -> its events in offset order
         self.cursors: dict[tuple[str, str], int] = {}  # saved acked offset per subscriber
+        # Cursors a crash may have left: the saved one and every ack since (flushes coalesce).
+        self.maybe: dict[tuple[str, str], set[int]] = {}
         self.connected: dict[tuple[str, str], Connected] = {}
         self.router: Router | None = None
         self._leave: Any = None
         self._start()
 
     # --- plumbing ---
+
+    def _settings(self, filename: str) -> Settings:
+        return Settings(
+            db_url=f"sqlite:///{self.folder.name}/{filename}",
+            cursor_flush_interval_s=0.01,
+            replay_chunk=3,
+            consumer_timeout_s=float("inf"),
+        )
+
+    def _path(self) -> str:
+        return self.settings.db_url.removeprefix("sqlite:///")
 
     def _start(self) -> None:
         self.router, self._leave = self.trio.host(lambda: open_router(self.settings))
@@ -79,6 +101,55 @@ class RouterMachine(RuleBasedStateMachine):
         connected = self.connected.pop(key)
         self.trio.run(connected.subscription.close)
         self.cursors[key] = connected.acked
+        self.maybe[key] = {connected.acked}
+
+    def _check_stored_once(self) -> None:
+        with sqlite3.connect(self._path()) as connection:
+            rows = connection.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone()
+        connection.close()
+        assert rows == (len(self.log), len(self.log)), rows
+
+    def _subscribe(self, key: tuple[str, str], point: StartPoint, expected: int) -> None:
+        assert self.router is not None
+        subscription = self.trio.run(self.router.subscribe, *key, point, LIMIT)
+        if point.kind is StartKind.STORED and len(self.maybe.get(key, ())) > 1:
+            # After a crash: any cursor the subscriber had acked (or started at) may be the saved
+            # one, but none it never acked and none older than one known committed.
+            assert subscription.start_offset - 1 in self.maybe[key], (
+                subscription.start_offset,
+                self.maybe[key],
+            )
+            expected = subscription.start_offset
+        assert subscription.start_offset == expected
+        self.connected[key] = Connected(*key, subscription, expected, acked=expected - 1)
+        self.cursors[key] = expected - 1
+        self.maybe[key] = {expected - 1}
+
+    def _crash(self, wait: bool) -> None:
+        """Snapshot the database now, abandon this router, start another on the snapshot.
+
+        SQLite's backup copies the last committed state, which is what a SIGKILL at this instant
+        leaves on disk (a torn WAL tail is ignored on open); the old router's later writes go to
+        the old file only.
+        """
+        if wait:
+            self.time_passes()  # a crash some time after the last step: flushes have run
+        self.crashes += 1
+        source = self._path()
+        self.settings = self._settings(f"crash{self.crashes}.db")
+        with sqlite3.connect(source) as old, sqlite3.connect(self._path()) as new:
+            old.backup(new)
+        old.close()
+        new.close()
+        abandoned = list(self.connected)
+        for key in abandoned:
+            connected = self.connected.pop(key)
+            self.trio.run(connected.subscription.close)  # writes to the old file only
+        self._leave()
+        self._check_stored_once()
+        self._start()
+        for key in abandoned:  # their consumers come back at once, from the saved cursor
+            self._subscribe(key, StartPoint(StartKind.STORED), max(self.maybe[key]) + 1)
 
     # --- rules ---
 
@@ -86,8 +157,10 @@ class RouterMachine(RuleBasedStateMachine):
     def publish(self, types: list[str]) -> None:
         assert self.router is not None
         events = [NewEvent(str(uuid.uuid4()), t, t.encode()) for t in types]
+        self.clock.append((now_us(), len(self.log)))
         acks = self.trio.run(self.router.publish, events)
         for event, ack in zip(events, acks, strict=True):
+            self.at[event.id] = len(self.log)
             self.log.append((event.id, event.type))
             assert ack.seq == len(self.log) and not ack.duplicate
             expected = {}
@@ -122,7 +195,7 @@ class RouterMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.exchanges))
     @rule(
         name=st.sampled_from(NAMES),
-        start=st.sampled_from(["stored", "earliest", "latest", "offset", "time0"]),
+        start=st.sampled_from(["stored", "earliest", "latest", "offset", "time0", "time"]),
         data=st.data(),
     )
     def connect(self, name: str, start: str, data: st.DataObject) -> None:
@@ -140,6 +213,12 @@ class RouterMachine(RuleBasedStateMachine):
             point, expected = StartPoint(StartKind.LATEST), head + 1
         elif start == "time0":
             point, expected = StartPoint(StartKind.TIME, 0), 1
+        elif start == "time":
+            if not self.clock:
+                return
+            moment, length = data.draw(st.sampled_from(self.clock))
+            before = sum(1 for e in self.exchanges[exchange] if self.at[e] < length)
+            point, expected = StartPoint(StartKind.TIME, moment), before + 1
         else:
             offset = data.draw(st.integers(0, head + 2))
             point, expected = StartPoint(StartKind.OFFSET, offset), offset
@@ -149,10 +228,7 @@ class RouterMachine(RuleBasedStateMachine):
                 except OutOfRange:
                     return
                 raise AssertionError(f"offset {offset} outside 1..{head + 1} was accepted")
-        subscription = self.trio.run(self.router.subscribe, exchange, name, point, LIMIT)
-        assert subscription.start_offset == expected
-        self.connected[key] = Connected(exchange, name, subscription, expected, acked=expected - 1)
-        self.cursors[key] = expected - 1
+        self._subscribe(key, point, expected)
 
     @precondition(lambda self: bool(self.connected))
     @rule(data=st.data())
@@ -180,6 +256,7 @@ class RouterMachine(RuleBasedStateMachine):
         if offset > 0:
             self.trio.run(connected.subscription.ack, offset)
             connected.acked = max(connected.acked, offset)
+            self.maybe[key].add(connected.acked)
 
     @precondition(lambda self: bool(self.connected))
     @rule(data=st.data())
@@ -189,7 +266,24 @@ class RouterMachine(RuleBasedStateMachine):
     @rule()
     def restart(self) -> None:
         self._stop()
+        self._check_stored_once()
         self._start()
+
+    @rule()
+    def time_passes(self) -> None:
+        # Time is part of the model: the coalesced cursor flushes (every 10 ms here) run only
+        # when some passes, and a crash after one must find the cursor it saved.
+        self.trio.run(trio.sleep, 0.03)
+
+    @rule(wait=st.booleans())
+    def crash(self, wait: bool) -> None:
+        self._crash(wait)
+
+    @precondition(lambda self: any(c.partly_acked() for c in self.connected.values()))
+    @rule(wait=st.booleans())
+    def crash_when_partly_acked(self, wait: bool) -> None:
+        """A crash where it matters most, made likelier: a consumer acked some of what it got."""
+        self._crash(wait)
 
     # --- invariants ---
 
