@@ -20,7 +20,7 @@ from router.model import (
     StartPoint,
     SubscriberRecord,
 )
-from storage.base import Append, CommitResult, Restored
+from storage.base import Append, CommitResult, Restored, Storage
 
 # --- to the StateActor: writes (serialized, group-committed) ---
 
@@ -64,6 +64,14 @@ class SaveQueue:
 class SaveSubscriber:
     subscriber: SubscriberRecord
     reply: Reply[None]
+
+
+@attrs.frozen
+class StoreWrite:
+    """A control-plane change (users, tokens, subscriber deletion): ``call(storage)``, one transaction."""
+
+    call: Callable[[Storage], Any]
+    reply: Reply[Any]
 
 
 @attrs.frozen
@@ -184,6 +192,23 @@ class RingSlice:
     first: int
     last: int
     reply: Reply[tuple[Delivery, ...]]
+
+
+@attrs.frozen
+class ForgetSubscriber:
+    """Delete a sleeping subscriber and its cursor (FailedPrecondition if it is active)."""
+
+    name: str
+    reply: Reply[None]
+
+
+@attrs.frozen
+class MoveCursor:
+    """Set a sleeping subscriber's cursor to a start point (FailedPrecondition if active)."""
+
+    name: str
+    start: StartPoint
+    reply: Reply[int]  # the new acked offset
 
 
 @attrs.frozen

@@ -16,15 +16,51 @@ from typing import Any
 import attrs
 import trio
 
-from actors.messages import Attach, Committed, ExchangeDeleted, GetHead, RingSlice
+from actors.messages import (
+    Attach,
+    Committed,
+    ExchangeDeleted,
+    ForgetSubscriber,
+    GetHead,
+    MoveCursor,
+    RingSlice,
+)
 from actors.runtime import Policy, mailbox, supervise
 from actors.state import StateActor
 from actors.subscriber import SubscriberActor, already_attached
-from router.errors import NotFound, RouterError, Unavailable
-from router.model import Delivery, QueueRecord
+from router.errors import FailedPrecondition, InvalidArgument, NotFound, RouterError, Unavailable
+from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord, now_us
 from router.settings import Settings
 
 log = logging.getLogger("router.queue")
+
+
+@attrs.frozen
+class QueueView:
+    id: str
+    exchange: str
+    limit_size: int
+    buffered: int
+    fill: float
+    head: int
+    active: int
+    sleeping: int
+
+
+@attrs.frozen
+class SubscriberView:
+    exchange: str
+    queue_id: str
+    name: str
+    state: str  # active | sleeping
+    acked: int
+    delivered: int
+    head: int
+    since_us: int
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.head - self.acked)
 
 
 @attrs.define(eq=False)
@@ -39,6 +75,7 @@ class QueueActor:
     box: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
         lambda: mailbox(256)
     )
+    since: dict[str, int] = attrs.Factory(dict)  # subscriber -> when it last changed state (us)
     events_in: int = 0
     dropped: int = 0
     _nursery: trio.Nursery | None = None
@@ -46,6 +83,8 @@ class QueueActor:
 
     def __attrs_post_init__(self) -> None:
         self.ring = collections.deque(maxlen=self.record.config.limit_size)
+        started = now_us()
+        self.since = {name: started for name in self.sleeping}
 
     @property
     def mailbox(self) -> trio.MemorySendChannel[Any]:
@@ -64,6 +103,8 @@ class QueueActor:
                     message.reply.set(self._slice(message.first, message.last))
                 elif isinstance(message, Attach):
                     self._attach(message)
+                elif isinstance(message, ForgetSubscriber | MoveCursor):
+                    await self._change_sleeping(message)
                 elif isinstance(message, ExchangeDeleted):
                     self._deleted = message.name
                     for subscriber in self.active.values():
@@ -83,6 +124,96 @@ class QueueActor:
         for subscriber in self.active.values():
             if not subscriber.offer(message):
                 self.dropped += len(deliveries)
+
+    def view(self) -> QueueView:
+        """A snapshot (Trio runs one task at a time, so reading the fields here is consistent)."""
+        limit = self.record.config.limit_size
+        return QueueView(
+            self.record.id,
+            self.record.config.exchange,
+            limit,
+            len(self.ring),
+            len(self.ring) / limit,
+            self.head,
+            len(self.active),
+            len(self.sleeping),
+        )
+
+    def subscriber_views(self, name: str = "") -> list[SubscriberView]:
+        exchange = self.record.config.exchange
+        views = [
+            SubscriberView(
+                exchange,
+                self.record.id,
+                n,
+                "active",
+                s.acked,
+                s.delivered,
+                self.head,
+                self.since.get(n, 0),
+            )
+            for n, s in self.active.items()
+            if not name or n == name
+        ]
+        views += [
+            SubscriberView(
+                exchange,
+                self.record.id,
+                n,
+                "sleeping",
+                acked,
+                acked,
+                self.head,
+                self.since.get(n, 0),
+            )
+            for n, acked in self.sleeping.items()
+            if not name or n == name
+        ]
+        return sorted(views, key=lambda v: v.name)
+
+    async def _change_sleeping(self, message: ForgetSubscriber | MoveCursor) -> None:
+        name = message.name
+        reply: Any = message.reply
+        if name in self.active:
+            reply.fail(
+                FailedPrecondition(f"subscriber: {name!r} has a consumer attached; stop it first")
+            )
+            return
+        if name not in self.sleeping:
+            reply.fail(NotFound(f"subscriber: no subscriber {name!r} on this queue"))
+            return
+        try:
+            if isinstance(message, ForgetSubscriber):
+                queue_id = self.record.id
+                await self.state.write(lambda storage: storage.delete_subscriber(queue_id, name))
+                del self.sleeping[name]
+                self.since.pop(name, None)
+                reply.set(None)
+                return
+            acked = await self._acked_for(message.start)
+            await self.state.save_subscriber(SubscriberRecord(self.record.id, name, acked))
+        except RouterError as error:
+            reply.fail(error)
+            return
+        self.sleeping[name] = acked
+        self.since[name] = now_us()
+        log.info("subscriber reset queue=%s subscriber=%s acked=%d", self.record.id, name, acked)
+        reply.set(acked)
+
+    async def _acked_for(self, start: StartPoint) -> int:
+        """The cursor that makes the next delivery start at ``start``."""
+        head = self.head
+        if start.kind is StartKind.EARLIEST:
+            return 0
+        if start.kind is StartKind.LATEST:
+            return head
+        if start.kind is StartKind.OFFSET:
+            if not 1 <= start.value <= head + 1:
+                raise InvalidArgument(f"to.offset: {start.value} is outside 1..{head + 1}")
+            return start.value - 1
+        if start.kind is StartKind.TIME:
+            return await self.state.find_time(self.record.exchange_id, head, start.value) - 1
+        raise InvalidArgument("to.kind: STORED is not a place to reset to")
 
     def _slice(self, first: int, last: int) -> tuple[Delivery, ...]:
         if not self.ring or first < self.ring[0].offset or first > self.ring[-1].offset:
@@ -107,6 +238,7 @@ class QueueActor:
             settings=self.settings,
         )
         self.active[name] = subscriber
+        self.since[name] = now_us()
         assert self._nursery is not None
         self._nursery.start_soon(self._run_subscriber, subscriber, message.reply)
 
@@ -133,6 +265,7 @@ class QueueActor:
                 self.sleeping[subscriber.name] = subscriber.acked
             elif subscriber.stored_acked is not None:
                 self.sleeping[subscriber.name] = subscriber.stored_acked
+            self.since[subscriber.name] = now_us()
             if subscriber.subscription is not None:
                 subscriber.subscription.slept.set()
             if subscriber.name in self.sleeping:

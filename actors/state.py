@@ -28,6 +28,7 @@ from actors.messages import (
     SaveCursor,
     SaveQueue,
     SaveSubscriber,
+    StoreWrite,
 )
 from actors.runtime import Reply, ask, mailbox
 from router.errors import RouterError, Unavailable
@@ -78,6 +79,11 @@ class StateActor:
 
     async def save_subscriber(self, subscriber: SubscriberRecord) -> None:
         await ask(self.writes[0], lambda r: SaveSubscriber(subscriber, r))
+
+    async def write(self, call: Callable[[Storage], T]) -> T:
+        """Run a control-plane change in the writer's order, as one transaction."""
+        result: T = await ask(self.writes[0], lambda r: StoreWrite(call, r))
+        return result
 
     async def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
         return await ask(self.reads[0], lambda r: ReadRange(exchange_id, first, last, limit, r))
@@ -219,6 +225,8 @@ class StateActor:
             return lambda: storage.save_subscriber(message.subscriber, now_us())
         if isinstance(message, PurgeIds):
             return lambda: storage.purge_ids(message.older_than)
+        if isinstance(message, StoreWrite):
+            return lambda: message.call(storage)
         raise TypeError(f"StateActor: unexpected message {message!r}")
 
     async def _refresh_if_stale(self) -> None:

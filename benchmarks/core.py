@@ -25,7 +25,7 @@ import psycopg
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import RouterClient
 from tests.helpers.databases import PG_BASE, with_search_path
-from tests.helpers.server import RouterProcess
+from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
 PAYLOAD = b"x" * 200
 BATCH = 500
@@ -204,6 +204,7 @@ def main() -> None:
         "--count", type=int, default=100_000, help="events for publish and end-to-end"
     )
     args = parser.parse_args()
+    os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN  # the routers started here create admin with it
     print(f"machine: {machine()}")
     table: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as folder:

@@ -4,3 +4,5 @@ The service lives in :mod:`router.app`; programs use :mod:`router.client`; opera
 command (:mod:`router.cli`). This package's ``__init__`` stays light so the actors and storage
 packages can import the shared model without pulling in the edges.
 """
+
+__version__ = "0.2.0"

@@ -20,11 +20,15 @@ import trio
 
 from actors.dispatcher import Dispatcher
 from actors.manager import ConsumerManager
-from actors.runtime import Policy, supervise
+from actors.messages import ForgetSubscriber, MoveCursor
+from actors.queue import QueueActor, QueueView, SubscriberView
+from actors.runtime import Policy, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription
 from router import validation
-from router.model import ExchangeRecord, NewEvent, PublishAck, StartPoint
+from router.auth import Auth
+from router.errors import InvalidArgument, NotFound
+from router.model import ExchangeRecord, NewEvent, PublishAck, StartPoint, now_us
 from router.settings import Settings
 from storage import open_storage
 
@@ -39,6 +43,10 @@ class Router:
     state: StateActor
     dispatcher: Dispatcher
     manager: ConsumerManager
+    auth: Auth
+    # The first admin's token when this start created it (to show once), else None.
+    initial_admin_token: str | None = None
+    started_at: int = attrs.Factory(now_us)
 
     async def publish(self, events: Sequence[NewEvent]) -> list[PublishAck]:
         validation.batch_size(len(events), self.settings)
@@ -65,6 +73,54 @@ class Router:
             start,
         )
 
+    # --- queues and subscribers (read-only snapshots, and changes to sleeping subscribers) ---
+
+    def list_queues(self, exchange: str = "") -> list[QueueView]:
+        queues = self.manager.queues.values()
+        return sorted(
+            (q.view() for q in queues if not exchange or q.record.config.exchange == exchange),
+            key=lambda v: (v.exchange, v.limit_size),
+        )
+
+    def list_subscribers(self, exchange: str = "", name: str = "") -> list[SubscriberView]:
+        views: list[SubscriberView] = []
+        for queue in self.manager.queues.values():
+            if not exchange or queue.record.config.exchange == exchange:
+                views.extend(queue.subscriber_views(name))
+        return sorted(views, key=lambda v: (v.exchange, v.name, v.queue_id))
+
+    async def delete_subscriber(self, exchange: str, name: str, limit_size: int = 0) -> None:
+        queue = self._queue_of(exchange, name, limit_size)
+        await ask(queue.mailbox, lambda r: ForgetSubscriber(name, r))
+
+    async def reset_subscriber(
+        self, exchange: str, name: str, start: StartPoint, limit_size: int = 0
+    ) -> SubscriberView:
+        queue = self._queue_of(exchange, name, limit_size)
+        await ask(queue.mailbox, lambda r: MoveCursor(name, start, r))
+        (view,) = queue.subscriber_views(name)
+        return view
+
+    def _queue_of(self, exchange: str, name: str, limit_size: int) -> QueueActor:
+        validation.name(exchange, "exchange")
+        validation.name(name, "name")
+        found = [
+            q
+            for q in self.manager.queues.values()
+            if q.record.config.exchange == exchange
+            and (name in q.active or name in q.sleeping)
+            and (not limit_size or q.record.config.limit_size == limit_size)
+        ]
+        if not found:
+            raise NotFound(f"subscriber: no subscriber {name!r} on exchange {exchange!r}")
+        if len(found) > 1:
+            sizes = ", ".join(str(q.record.config.limit_size) for q in found)
+            raise InvalidArgument(
+                f"limit_size: {name!r} is on {len(found)} queues of {exchange!r} (limit sizes"
+                f" {sizes}); say which"
+            )
+        return found[0]
+
 
 @asynccontextmanager
 async def open_router(settings: Settings) -> AsyncIterator[Router]:
@@ -83,13 +139,18 @@ async def open_router(settings: Settings) -> AsyncIterator[Router]:
                 await inner.start(
                     _escalating, "manager", manager.run, restored.queues, restored.subscribers
                 )
+                auth = Auth(state, enabled=settings.auth)
+                auth.load(restored.users, restored.tokens)
+                initial = await auth.bootstrap(settings.admin_token)
                 log.info(
-                    "router ready db=%s exchanges=%d events=%d",
+                    "router ready db=%s exchanges=%d events=%d users=%d auth=%s",
                     _redact(settings.db_url),
                     len(restored.exchanges),
                     restored.positions.last_seq,
+                    len(auth.users),
+                    "on" if settings.auth else "OFF",
                 )
-                yield Router(settings, state, dispatcher, manager)
+                yield Router(settings, state, dispatcher, manager, auth, initial)
                 # Shutdown, outside in: subscribers flush their cursors through the state
                 # actor, which stops last, after the commit it is running.
                 inner.cancel_scope.cancel()

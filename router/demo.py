@@ -2,11 +2,15 @@
 
 Creates an exchange, publishes events (one re-published), tails them as a durable subscriber,
 kills the router with SIGKILL, restarts it, and shows the subscriber resuming where it acked.
+Auth is on: the first start creates user ``admin`` with the token the demo hands it
+(ROUTER_ADMIN_TOKEN); the demo then adds a consumer and shows what its role may not do.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,12 +25,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+ADMIN_TOKEN = f"rtr_demo_{secrets.token_urlsafe(24)}"
+
+
 def start(db: str, address: str, log: str) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "router", "serve", "--db", db, "--grpc", address],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, "ROUTER_ADMIN_TOKEN": ADMIN_TOKEN},
         )
     host, port = address.rsplit(":", 1)
     deadline = time.monotonic() + 20
@@ -39,7 +47,9 @@ def start(db: str, address: str, log: str) -> subprocess.Popen[bytes]:
     raise SystemExit(f"the router did not start; see {log}")
 
 
-def step(title: str, address: str, *args: str, stdin: str | None = None) -> None:
+def step(
+    title: str, address: str, *args: str, stdin: str | None = None, token: str = ADMIN_TOKEN
+) -> str:
     print(f"\n$ router {' '.join(args)}" + ("   # with stdin" if stdin else ""), flush=True)
     result = subprocess.run(
         [sys.executable, "-m", "router", "--server", address, *args],
@@ -47,10 +57,12 @@ def step(title: str, address: str, *args: str, stdin: str | None = None) -> None
         text=True,
         capture_output=True,
         timeout=60,
+        env={**os.environ, "ROUTER_TOKEN": token},
     )
     print(result.stdout.rstrip() or result.stderr.rstrip())
     if title:
         print(f"  -> {title}")
+    return result.stdout
 
 
 def main() -> None:
@@ -58,7 +70,8 @@ def main() -> None:
     db = f"sqlite:///{os.path.join(folder, 'router.db')}"
     address = f"127.0.0.1:{free_port()}"
     log = os.path.join(folder, "router.log")
-    print(f"router serve --db {db} --grpc {address}   (log: {log})")
+    print(f"ROUTER_ADMIN_TOKEN=... router serve --db {db} --grpc {address}   (log: {log})")
+    print("export ROUTER_TOKEN=...   # the admin's token, for the commands below")
     router = start(db, address, log)
     try:
         step(
@@ -115,6 +128,28 @@ def main() -> None:
             "--max",
             "3",
         )
+        added = step(
+            "a consumer user: its token is shown once, only its hash is stored",
+            address,
+            "user",
+            "add",
+            "audit",
+            "--role",
+            "consumer",
+            "--json",
+        )
+        consumer = json.loads(added)["token"]
+        step(
+            "a consumer may subscribe but not administer",
+            address,
+            "exchange",
+            "create",
+            "everything",
+            "--pattern",
+            "#",
+            token=consumer,
+        )
+        step("", address, "subscriber", "list")
     finally:
         router.send_signal(signal.SIGTERM)
         router.wait(20)

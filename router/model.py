@@ -123,3 +123,31 @@ class PublishAck:
     seq: int
     duplicate: bool
     offsets: tuple[tuple[str, int], ...]
+
+
+class Role(enum.Enum):
+    """What a user may do. ``admin`` may do everything."""
+
+    PUBLISHER = "publisher"
+    CONSUMER = "consumer"
+    ADMIN = "admin"
+
+    def allows(self, needed: Role) -> bool:
+        return self is Role.ADMIN or self is needed
+
+
+@attrs.frozen(slots=True)
+class UserRecord:
+    name: str
+    role: Role
+    created_at: int
+
+
+@attrs.frozen(slots=True)
+class TokenRecord:
+    """A token as stored: its public id, its owner and the SHA-256 of its text, never the text."""
+
+    id: str
+    user: str
+    hash: str
+    created_at: int

@@ -30,6 +30,10 @@ class Settings:
     idempotency_window_s: float = 24 * 3600.0
     shutdown_grace_s: float = 10.0
     read_connections: int = 2
+    # Auth is on unless the router runs with --dev. The first start creates user ``admin`` with
+    # this token (ROUTER_ADMIN_TOKEN), or a random one printed once.
+    auth: bool = True
+    admin_token: str | None = attrs.field(factory=lambda: os.environ.get("ROUTER_ADMIN_TOKEN"))
 
     def grpc_host_port(self) -> tuple[str, int]:
         return split_host_port(self.grpc_address, "grpc")

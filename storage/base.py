@@ -27,7 +27,10 @@ from router.model import (
     QueueRecord,
     StoredEvent,
     SubscriberRecord,
+    TokenRecord,
+    UserRecord,
 )
+from storage.control import ControlPlane
 
 
 class StorageUnavailable(Unavailable):
@@ -51,6 +54,8 @@ class Restored:
     exchanges: tuple[ExchangeRecord, ...]
     queues: tuple[QueueRecord, ...]
     subscribers: tuple[SubscriberRecord, ...]
+    users: tuple[UserRecord, ...] = ()
+    tokens: tuple[TokenRecord, ...] = ()
 
 
 @attrs.frozen
@@ -177,8 +182,11 @@ class Reader(abc.ABC):
         return first_offset_where(head, lambda o: self.published_at(exchange_id, o), time_us)
 
 
-class Storage(abc.ABC):
-    """The single writer's connection. Only the StateActor calls it."""
+class Storage(ControlPlane):
+    """The single writer's connection. Only the StateActor calls it.
+
+    Users, tokens and subscriber deletion come from :class:`storage.control.ControlPlane`.
+    """
 
     url: str
 

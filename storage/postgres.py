@@ -42,6 +42,7 @@ from storage.base import (
     plan_commit,
     resolve_duplicates,
 )
+from storage.control import Run, rows_of
 
 DAY_US = 86_400_000_000
 _READ = """
@@ -134,6 +135,13 @@ class PostgresStorage(Storage):
             with connection.transaction():
                 yield connection
 
+    @contextmanager
+    def _control(self) -> Iterator[Run]:
+        with self._transaction() as connection:
+            yield lambda sql, params: rows_of(
+                connection.execute(sql.replace("?", "%s").encode(), params)
+            )
+
     def migrate(self) -> list[int]:
         applied = []
         with self._transaction() as connection:
@@ -204,7 +212,9 @@ class PostgresStorage(Storage):
                     "SELECT queue_id, name, acked FROM subscribers ORDER BY queue_id, name"
                 ).fetchall()
             )
-        return Restored(positions, exchanges, queues, subscribers)
+        return Restored(
+            positions, exchanges, queues, subscribers, tuple(self.users()), tuple(self.tokens())
+        )
 
     def commit(
         self,

@@ -39,6 +39,7 @@ from storage.base import (
     plan_commit,
     resolve_duplicates,
 )
+from storage.control import Run, rows_of
 
 _READ = """
 SELECT l.exchange_offset, e.seq, e.id, e.type, e.payload, e.headers, e.published_at
@@ -133,6 +134,11 @@ class SqliteStorage(Storage):
                 raise
             connection.execute("COMMIT")
 
+    @contextmanager
+    def _control(self) -> Iterator[Run]:
+        with self._transaction() as connection:
+            yield lambda sql, params: rows_of(connection.execute(sql, params))
+
     def migrate(self) -> list[int]:
         with _errors():
             self._connection.execute(
@@ -196,7 +202,9 @@ class SqliteStorage(Storage):
                     "SELECT queue_id, name, acked FROM subscribers ORDER BY queue_id, name"
                 )
             )
-        return Restored(positions, exchanges, queues, subscribers)
+        return Restored(
+            positions, exchanges, queues, subscribers, tuple(self.users()), tuple(self.tokens())
+        )
 
     def commit(
         self,

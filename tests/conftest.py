@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.helpers.databases import database_url
+from tests.helpers.server import ADMIN_TOKEN
+
+# Routers started by tests create user admin with ADMIN_TOKEN; clients and CLI runs send it.
+os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 

@@ -13,20 +13,26 @@ import os
 import sys
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import trio
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
+from router import validation
 from router.client import OutgoingEvent, ReceivedEvent, RouterClient
 from router.errors import InvalidArgument
 from router.settings import DEFAULT_GRPC, Settings, default_db_url
 
 EXAMPLES = """examples:
   router serve --db sqlite:///router.db --grpc 127.0.0.1:50051
+  export ROUTER_TOKEN=...            # printed once by the first start, or ROUTER_ADMIN_TOKEN
   router exchange create orders --pattern 'order.*'
   router publish order.created --data '{"id": 1}'
   echo '{"type":"order.paid","data":{"id":1}}' | router publish --stdin
   router tail orders --name billing --from earliest --max 10
+  router user add billing-service --role consumer
+  router subscriber list --exchange orders
+  router subscriber reset orders billing --to earliest
 """
 
 
@@ -41,6 +47,11 @@ def parser() -> argparse.ArgumentParser:
         "--server",
         default=os.environ.get("ROUTER_ADDR", DEFAULT_GRPC),
         help="router address HOST:PORT (env ROUTER_ADDR; default %(default)s)",
+    )
+    top.add_argument(
+        "--token",
+        default=None,
+        help="bearer token (env ROUTER_TOKEN); the role must allow the command",
     )
     commands = top.add_subparsers(dest="command", required=True)
 
@@ -61,6 +72,92 @@ def parser() -> argparse.ArgumentParser:
         "--consumer-timeout", type=float, default=30.0, help="seconds a consumer may stay silent"
     )
     serve.add_argument("--log-level", default="INFO")
+    serve.add_argument(
+        "--dev", action="store_true", help="turn authentication OFF (development only)"
+    )
+
+    user = commands.add_parser("user", help="add, remove or list users (admin)")
+    user_actions = user.add_subparsers(dest="action", required=True)
+    add = user_actions.add_parser(
+        "add",
+        help="add a user and print its first token (shown once)",
+        epilog="example: router user add billing-service --role consumer",
+    )
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["publisher", "consumer", "admin"])
+    add.add_argument("--json", action="store_true")
+    remove = user_actions.add_parser(
+        "remove",
+        help="remove a user: its tokens stop working and its streams end",
+        epilog="example: router user remove billing-service",
+    )
+    remove.add_argument("name")
+    users = user_actions.add_parser("list", help="list users", epilog="example: router user list")
+    users.add_argument("--json", action="store_true")
+
+    token = commands.add_parser("token", help="issue or revoke tokens (admin)")
+    token_actions = token.add_subparsers(dest="action", required=True)
+    issue = token_actions.add_parser(
+        "issue",
+        help="issue another token for a user (shown once)",
+        epilog="example: router token issue billing-service",
+    )
+    issue.add_argument("user")
+    issue.add_argument("--json", action="store_true")
+    revoke = token_actions.add_parser(
+        "revoke",
+        help="revoke a token by its id (see 'router user list')",
+        epilog="example: router token revoke 1f2e3d4c",
+    )
+    revoke.add_argument("token_id")
+
+    queue = commands.add_parser("queue", help="list queues (admin)")
+    queue_actions = queue.add_subparsers(dest="action", required=True)
+    queues = queue_actions.add_parser(
+        "list", help="queues with buffer fill", epilog="example: router queue list --json"
+    )
+    queues.add_argument("--exchange", default="")
+    queues.add_argument("--json", action="store_true")
+
+    sub = commands.add_parser("subscriber", help="list, describe, reset or delete subscribers")
+    sub_actions = sub.add_subparsers(dest="action", required=True)
+    subs = sub_actions.add_parser(
+        "list",
+        help="subscribers with cursor, lag and state",
+        epilog="example: router subscriber list --exchange orders",
+    )
+    subs.add_argument("--exchange", default="")
+    subs.add_argument("--json", action="store_true")
+    describe = sub_actions.add_parser(
+        "describe",
+        help="one subscriber",
+        epilog="example: router subscriber describe orders billing",
+    )
+    for action in (describe,):
+        action.add_argument("exchange")
+        action.add_argument("name")
+        action.add_argument("--json", action="store_true")
+    reset = sub_actions.add_parser(
+        "reset",
+        help="move a sleeping subscriber's cursor",
+        epilog="example: router subscriber reset orders billing --to time:2026-11-01T00:00:00Z",
+    )
+    reset.add_argument("exchange")
+    reset.add_argument("name")
+    reset.add_argument("--to", required=True, help="earliest | latest | offset:N | time:ISO8601")
+    reset.add_argument("--limit-size", type=int, default=0, help="which queue, if several")
+    reset.add_argument("--json", action="store_true")
+    forget = sub_actions.add_parser(
+        "delete",
+        help="delete a sleeping subscriber and its cursor",
+        epilog="example: router subscriber delete orders billing",
+    )
+    forget.add_argument("exchange")
+    forget.add_argument("name")
+    forget.add_argument("--limit-size", type=int, default=0, help="which queue, if several")
+
+    info = commands.add_parser("info", help="what the server is", epilog="example: router info")
+    info.add_argument("--json", action="store_true")
 
     exchange = commands.add_parser("exchange", help="create, list or delete exchanges")
     actions = exchange.add_subparsers(dest="action", required=True)
@@ -136,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(f"{error.status.name}: {error.message}", 1)
     except (InvalidArgument, ValueError) as error:
         fail(str(error), 2)
+    except LookupError as error:
+        fail(str(error).strip("'\""), 1)
     except (ConnectionError, OSError, StreamTerminatedError) as error:
         fail(f"cannot reach the router at {args.server}: {error}", 1)
 
@@ -155,18 +254,133 @@ def run_serve(args: argparse.Namespace) -> None:
         db_url=args.db or default_db_url(),
         grpc_address=args.grpc,
         consumer_timeout_s=args.consumer_timeout,
+        auth=not args.dev,
     )
     trio.run(serve, settings)
 
 
 async def dispatch(args: argparse.Namespace) -> None:
-    async with RouterClient(args.server) as client:
+    async with RouterClient(args.server, args.token) as client:
         if args.command == "exchange":
             await exchange_command(client, args)
         elif args.command == "publish":
             await publish_command(client, args)
         elif args.command == "tail":
             await tail_command(client, args)
+        elif args.command in ("user", "token"):
+            await user_command(client, args)
+        elif args.command in ("queue", "subscriber", "info"):
+            await inspect_command(client, args)
+
+
+def table(rows: list[dict[str, object]], as_json: bool) -> None:
+    """Rows as JSON lines with --json, else as aligned columns with a header."""
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    if not rows:
+        print("(none)")
+        return
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
+    print("  ".join(k.upper().ljust(widths[k]) for k in keys).rstrip())
+    for row in rows:
+        print("  ".join(str(row[k]).ljust(widths[k]) for k in keys).rstrip())
+
+
+def show_token(user: str, token_id: str, token: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"user": user, "token_id": token_id, "token": token}))
+    else:
+        print(f"token for {user} (id {token_id}), shown only now:\n{token}")
+
+
+async def user_command(client: RouterClient, args: argparse.Namespace) -> None:
+    if args.command == "token":
+        if args.action == "issue":
+            issued = await client.issue_token(args.user)
+            show_token(issued.user, issued.token_id, issued.token, args.json)
+        else:
+            await client.revoke_token(args.token_id)
+            print(f"revoked token {args.token_id}")
+    elif args.action == "add":
+        added = await client.add_user(args.name, args.role)
+        if not args.json:
+            print(f"added user {added.user.name} role={added.user.role}")
+        show_token(added.user.name, added.token.token_id, added.token.token, args.json)
+    elif args.action == "remove":
+        await client.remove_user(args.name)
+        print(f"removed user {args.name}")
+    else:
+        table(
+            [
+                {"name": u.name, "role": u.role, "tokens": ",".join(u.token_ids)}
+                for u in await client.list_users()
+            ],
+            args.json,
+        )
+
+
+def subscriber_row(s: Any) -> dict[str, object]:
+    return {
+        "exchange": s.exchange,
+        "name": s.name,
+        "state": s.state,
+        "acked": s.acked_offset,
+        "head": s.head_offset,
+        "lag": s.lag,
+        "queue": s.queue_id,
+    }
+
+
+async def inspect_command(client: RouterClient, args: argparse.Namespace) -> None:
+    if args.command == "info":
+        info = await client.server_info()
+        table(
+            [
+                {
+                    "version": info.version,
+                    "storage": info.storage,
+                    "auth": "on" if info.auth else "OFF",
+                    "last_seq": info.last_seq,
+                    "exchanges": info.exchanges,
+                    "queues": info.queues,
+                }
+            ],
+            args.json,
+        )
+    elif args.command == "queue":
+        table(
+            [
+                {
+                    "exchange": q.exchange,
+                    "limit_size": q.limit_size,
+                    "buffered": q.buffered,
+                    "fill": f"{q.fill * 100:.1f}%",
+                    "head": q.head_offset,
+                    "active": q.active,
+                    "sleeping": q.sleeping,
+                    "id": q.id,
+                }
+                for q in await client.list_queues(args.exchange)
+            ],
+            args.json,
+        )
+    elif args.action == "list":
+        table([subscriber_row(s) for s in await client.list_subscribers(args.exchange)], args.json)
+    elif args.action == "describe":
+        found = await client.list_subscribers(args.exchange, args.name)
+        if not found:
+            raise LookupError(f"subscriber: no subscriber {args.name!r} on {args.exchange!r}")
+        table([subscriber_row(s) for s in found], args.json)
+    elif args.action == "reset":
+        validation.start_point(args.to)  # a bad --to is a usage error, before any call
+        moved = await client.reset_subscriber(args.exchange, args.name, args.to, args.limit_size)
+        table([subscriber_row(moved)], args.json)
+    elif args.action == "delete":
+        await client.delete_subscriber(args.exchange, args.name, args.limit_size)
+        print(f"deleted subscriber {args.name} of {args.exchange}")
 
 
 async def exchange_command(client: RouterClient, args: argparse.Namespace) -> None:

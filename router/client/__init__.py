@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -81,8 +82,11 @@ def start_point(text: str) -> pb.StartPoint:
 
 
 class RouterClient:
-    def __init__(self, address: str = "127.0.0.1:50051") -> None:
+    def __init__(self, address: str = "127.0.0.1:50051", token: str | None = None) -> None:
+        """``token`` (default: the ROUTER_TOKEN environment variable) goes with every call."""
         host, port = split_host_port(address, "server")
+        token = token if token is not None else os.environ.get("ROUTER_TOKEN")
+        self._metadata = {"authorization": f"Bearer {token}"} if token else None
         self._channel = Channel(host, port)
         self._publisher = router_grpc.PublisherStub(self._channel)
         self._subscriber = router_grpc.SubscriberStub(self._channel)
@@ -99,33 +103,99 @@ class RouterClient:
 
     async def publish(self, events: Sequence[OutgoingEvent], timeout: float = 30) -> list[Ack]:
         response = await self._publisher.Publish(
-            pb.PublishRequest(events=[e.to_pb() for e in events]), timeout=timeout
+            pb.PublishRequest(events=[e.to_pb() for e in events]),
+            timeout=timeout,
+            metadata=self._metadata,
         )
         return acks(response)
 
     @asynccontextmanager
     async def publish_stream(self) -> AsyncIterator[Stream[pb.PublishRequest, pb.PublishResponse]]:
         """The raw streaming publish: send PublishRequests, receive one PublishResponse each."""
-        async with self._publisher.PublishStream.open() as stream:
+        async with self._publisher.PublishStream.open(metadata=self._metadata) as stream:
             yield stream
 
     async def create_exchange(self, name: str, patterns: Sequence[str]) -> pb.Exchange:
         return await self._admin.CreateExchange(
-            pb.CreateExchangeRequest(name=name, patterns=list(patterns))
+            pb.CreateExchangeRequest(name=name, patterns=list(patterns)), metadata=self._metadata
         )
 
     async def list_exchanges(self) -> list[pb.Exchange]:
-        response = await self._admin.ListExchanges(pb.ListExchangesRequest())
+        response = await self._admin.ListExchanges(
+            pb.ListExchangesRequest(), metadata=self._metadata
+        )
         return list(response.exchanges)
 
     async def delete_exchange(self, name: str) -> None:
-        await self._admin.DeleteExchange(pb.DeleteExchangeRequest(name=name))
+        await self._admin.DeleteExchange(
+            pb.DeleteExchangeRequest(name=name), metadata=self._metadata
+        )
+
+    # --- users and tokens (admin) ---
+
+    async def add_user(self, name: str, role: str) -> pb.AddUserResponse:
+        """The new user and its first token; the token's text is shown only here."""
+        return await self._admin.AddUser(
+            pb.AddUserRequest(name=name, role=role), metadata=self._metadata
+        )
+
+    async def remove_user(self, name: str) -> None:
+        await self._admin.RemoveUser(pb.RemoveUserRequest(name=name), metadata=self._metadata)
+
+    async def list_users(self) -> list[pb.User]:
+        response = await self._admin.ListUsers(pb.ListUsersRequest(), metadata=self._metadata)
+        return list(response.users)
+
+    async def issue_token(self, user: str) -> pb.IssuedToken:
+        return await self._admin.IssueToken(
+            pb.IssueTokenRequest(user=user), metadata=self._metadata
+        )
+
+    async def revoke_token(self, token_id: str) -> None:
+        await self._admin.RevokeToken(
+            pb.RevokeTokenRequest(token_id=token_id), metadata=self._metadata
+        )
+
+    # --- queues and subscribers (admin) ---
+
+    async def list_queues(self, exchange: str = "") -> list[pb.Queue]:
+        response = await self._admin.ListQueues(
+            pb.ListQueuesRequest(exchange=exchange), metadata=self._metadata
+        )
+        return list(response.queues)
+
+    async def list_subscribers(self, exchange: str = "", name: str = "") -> list[pb.SubscriberInfo]:
+        response = await self._admin.ListSubscribers(
+            pb.ListSubscribersRequest(exchange=exchange, name=name), metadata=self._metadata
+        )
+        return list(response.subscribers)
+
+    async def delete_subscriber(self, exchange: str, name: str, limit_size: int = 0) -> None:
+        await self._admin.DeleteSubscriber(
+            pb.SubscriberRef(exchange=exchange, name=name, limit_size=limit_size),
+            metadata=self._metadata,
+        )
+
+    async def reset_subscriber(
+        self, exchange: str, name: str, to: str, limit_size: int = 0
+    ) -> pb.SubscriberInfo:
+        """Move a sleeping subscriber's cursor: ``to`` is earliest, latest, offset:N or time:ISO."""
+        return await self._admin.ResetSubscriber(
+            pb.ResetSubscriberRequest(
+                subscriber=pb.SubscriberRef(exchange=exchange, name=name, limit_size=limit_size),
+                to=start_point(to),
+            ),
+            metadata=self._metadata,
+        )
+
+    async def server_info(self) -> pb.ServerInfo:
+        return await self._admin.GetServerInfo(pb.ServerInfoRequest(), metadata=self._metadata)
 
     @asynccontextmanager
     async def subscribe(
         self, exchange: str, name: str, start: str = "stored", limit_size: int = 0
     ) -> AsyncIterator[ClientSubscription]:
-        async with self._subscriber.Subscribe.open() as stream:
+        async with self._subscriber.Subscribe.open(metadata=self._metadata) as stream:
             await stream.send_message(
                 pb.SubscribeRequest(
                     start=pb.SubscribeStart(

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from actors.queue import QueueView, SubscriberView
 from router import validation
 from router._proto.router.v1 import router_pb2 as pb
 from router.errors import InvalidArgument
-from router.model import Delivery, ExchangeRecord, NewEvent, PublishAck, StartKind, StartPoint
+from router.model import (
+    Delivery,
+    ExchangeRecord,
+    NewEvent,
+    PublishAck,
+    StartKind,
+    StartPoint,
+    UserRecord,
+)
 from router.settings import Settings
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -98,4 +107,40 @@ def exchange(record: ExchangeRecord) -> pb.Exchange:
         patterns=list(record.patterns),
         head_offset=record.head,
         created_at_us=record.created_at,
+    )
+
+
+def user(record: UserRecord, token_ids: Sequence[str]) -> pb.User:
+    return pb.User(
+        name=record.name,
+        role=record.role.value,
+        token_ids=list(token_ids),
+        created_at_us=record.created_at,
+    )
+
+
+def queue(view: QueueView) -> pb.Queue:
+    return pb.Queue(
+        id=view.id,
+        exchange=view.exchange,
+        limit_size=view.limit_size,
+        buffered=view.buffered,
+        fill=view.fill,
+        head_offset=view.head,
+        active=view.active,
+        sleeping=view.sleeping,
+    )
+
+
+def subscriber(view: SubscriberView) -> pb.SubscriberInfo:
+    return pb.SubscriberInfo(
+        exchange=view.exchange,
+        queue_id=view.queue_id,
+        name=view.name,
+        state=view.state,
+        acked_offset=view.acked,
+        delivered_offset=view.delivered,
+        head_offset=view.head,
+        lag=view.lag,
+        since_us=view.since_us,
     )

@@ -7,12 +7,39 @@ from typing import Any
 
 import trio
 import trio_asyncio
+from grpclib import GRPCError
+from grpclib.const import Status
+from grpclib.events import RecvRequest, listen
 from grpclib.server import Server
 
 from router.app import Router
-from router.grpc.services import AdminService, PublisherService, SubscriberService
+from router.errors import PermissionDenied, RouterError
+from router.grpc.services import (
+    AdminService,
+    PublisherService,
+    SubscriberService,
+    authorization,
+)
+from router.model import Role
 
 log = logging.getLogger("router.grpc")
+ROLES = {"Publisher": Role.PUBLISHER, "Subscriber": Role.CONSUMER, "Admin": Role.ADMIN}
+
+
+def _checker(router: Router) -> Any:
+    """Every call's token, checked before its handler runs: UNAUTHENTICATED or PERMISSION_DENIED."""
+
+    async def check(event: RecvRequest) -> None:
+        service = event.method_name.rsplit("/", 2)[-2].rsplit(".", 1)[-1]
+        try:
+            needed = ROLES.get(service)
+            if needed is None:
+                raise PermissionDenied(f"method: {event.method_name} is not served")
+            router.auth.authorize(authorization(event.metadata), needed)
+        except RouterError as error:
+            raise GRPCError(Status[error.grpc_status], str(error)) from None
+
+    return check
 
 
 async def serve_grpc(
@@ -30,6 +57,7 @@ async def serve_grpc(
     """
     subscribers = SubscriberService(router)
     server = Server([PublisherService(router), subscribers, AdminService(router)])
+    listen(server, RecvRequest, _checker(router))
     await trio_asyncio.aio_as_trio(server.start)(host, port)
     listener: Any = server._server
     sockets = listener.sockets if listener is not None else []

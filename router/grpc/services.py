@@ -18,10 +18,11 @@ from grpclib.const import Status
 from grpclib.server import Stream
 
 from actors.subscriber import Subscription
+from router import __version__
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
-from router.errors import InvalidArgument, RouterError, Unavailable
+from router.errors import InvalidArgument, RouterError, Unauthenticated, Unavailable
 from router.grpc import convert
 
 log = logging.getLogger("router.grpc")
@@ -87,6 +88,21 @@ class SubscriberService(router_grpc.SubscriberBase):
     def __init__(self, router: Router) -> None:
         self._router = router
         self.open: set[Subscription] = set()
+        self._owners: dict[Subscription, tuple[str, str]] = {}  # -> (user, token id)
+        router.auth.listeners.append(self._revoked)
+
+    async def _revoked(self, user: str | None, token_id: str | None) -> None:
+        """A user removed or a token revoked: end the streams it opened (runs in Trio)."""
+        for subscription, (owner, token) in list(self._owners.items()):
+            if owner == user or token == token_id:
+                subscription.ended.append(
+                    Unauthenticated(
+                        "authorization: the token was revoked"
+                        if token_id
+                        else f"authorization: user {owner!r} was removed"
+                    )
+                )
+                await subscription.close_control()
 
     async def Subscribe(self, stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse]) -> None:
         first = await stream.recv_message()
@@ -99,6 +115,9 @@ class SubscriberService(router_grpc.SubscriberBase):
                 request.exchange, request.subscriber, start, request.queue.limit_size
             )
         self.open.add(subscription)
+        found = self._router.auth.authenticate(authorization(stream.metadata))
+        if found is not None:
+            self._owners[subscription] = (found[0].name, found[1].id)
         protocol_error: list[RouterError] = []
         reader = None
         try:
@@ -119,6 +138,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             if reader is not None:
                 reader.cancel()
             self.open.discard(subscription)
+            self._owners.pop(subscription, None)
             await _trio(subscription.close)()
         reason = protocol_error[0] if protocol_error else subscription.end_reason()
         if reason is not None:
@@ -176,6 +196,109 @@ class AdminService(router_grpc.AdminBase):
         with statuses():
             await _trio(self._router.delete_exchange)(request.name)
         await stream.send_message(pb.DeleteExchangeResponse())
+
+    async def AddUser(self, stream: Stream[pb.AddUserRequest, pb.AddUserResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            user, token, text = await _trio(self._router.auth.add_user)(request.name, request.role)
+        await stream.send_message(
+            pb.AddUserResponse(
+                user=convert.user(user, [token.id]),
+                token=pb.IssuedToken(user=user.name, token_id=token.id, token=text),
+            )
+        )
+
+    async def RemoveUser(self, stream: Stream[pb.RemoveUserRequest, pb.RemoveUserResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            await _trio(self._router.auth.remove_user)(request.name)
+        await stream.send_message(pb.RemoveUserResponse())
+
+    async def ListUsers(self, stream: Stream[pb.ListUsersRequest, pb.ListUsersResponse]) -> None:
+        await stream.recv_message()
+        users = self._router.auth.list_users()
+        await stream.send_message(
+            pb.ListUsersResponse(users=[convert.user(u, ids) for u, ids in users])
+        )
+
+    async def IssueToken(self, stream: Stream[pb.IssueTokenRequest, pb.IssuedToken]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            token, text = await _trio(self._router.auth.issue_token)(request.user)
+        await stream.send_message(pb.IssuedToken(user=token.user, token_id=token.id, token=text))
+
+    async def RevokeToken(
+        self, stream: Stream[pb.RevokeTokenRequest, pb.RevokeTokenResponse]
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            await _trio(self._router.auth.revoke_token)(request.token_id)
+        await stream.send_message(pb.RevokeTokenResponse())
+
+    async def ListQueues(self, stream: Stream[pb.ListQueuesRequest, pb.ListQueuesResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        views = self._router.list_queues(request.exchange)
+        await stream.send_message(pb.ListQueuesResponse(queues=[convert.queue(v) for v in views]))
+
+    async def ListSubscribers(
+        self, stream: Stream[pb.ListSubscribersRequest, pb.ListSubscribersResponse]
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        views = self._router.list_subscribers(request.exchange, request.name)
+        await stream.send_message(
+            pb.ListSubscribersResponse(subscribers=[convert.subscriber(v) for v in views])
+        )
+
+    async def DeleteSubscriber(
+        self, stream: Stream[pb.SubscriberRef, pb.DeleteSubscriberResponse]
+    ) -> None:
+        ref = await stream.recv_message()
+        assert ref is not None
+        with statuses():
+            await _trio(self._router.delete_subscriber)(ref.exchange, ref.name, ref.limit_size)
+        await stream.send_message(pb.DeleteSubscriberResponse())
+
+    async def ResetSubscriber(
+        self, stream: Stream[pb.ResetSubscriberRequest, pb.SubscriberInfo]
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        ref = request.subscriber
+        with statuses():
+            start = convert.start_point(request.to)
+            view = await _trio(self._router.reset_subscriber)(
+                ref.exchange, ref.name, start, ref.limit_size
+            )
+        await stream.send_message(convert.subscriber(view))
+
+    async def GetServerInfo(self, stream: Stream[pb.ServerInfoRequest, pb.ServerInfo]) -> None:
+        await stream.recv_message()
+        router = self._router
+        await stream.send_message(
+            pb.ServerInfo(
+                version=__version__,
+                storage=router.settings.db_url.split(":", 1)[0],
+                auth=router.auth.enabled,
+                started_at_us=router.started_at,
+                last_seq=router.state.positions.last_seq,
+                exchanges=len(router.dispatcher.exchanges),
+                queues=len(router.manager.queues),
+            )
+        )
+
+
+def authorization(metadata: Any) -> str | None:
+    """The ``authorization`` metadata value as text (grpclib hands over a multidict or None)."""
+    value = metadata.get("authorization") if metadata is not None else None
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value if isinstance(value, str) else None
 
 
 def shutting_down() -> Unavailable:

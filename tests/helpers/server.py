@@ -11,6 +11,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# The first admin's token of every router these tests start; clients send it through
+# ROUTER_TOKEN, which tests/conftest.py sets (and benchmarks set for themselves).
+ADMIN_TOKEN = "rtr_test_" + "a" * 32
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -56,7 +60,7 @@ class RouterProcess:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "ROUTER_ADMIN_TOKEN": ADMIN_TOKEN},
         )
         log.close()
         wait_for_port(self.port, self.process)

@@ -98,6 +98,46 @@ class AdminBase(abc.ABC):
     async def DeleteExchange(self, stream: 'grpclib.server.Stream[router_pb2.DeleteExchangeRequest, router_pb2.DeleteExchangeResponse]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def AddUser(self, stream: 'grpclib.server.Stream[router_pb2.AddUserRequest, router_pb2.AddUserResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def RemoveUser(self, stream: 'grpclib.server.Stream[router_pb2.RemoveUserRequest, router_pb2.RemoveUserResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ListUsers(self, stream: 'grpclib.server.Stream[router_pb2.ListUsersRequest, router_pb2.ListUsersResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def IssueToken(self, stream: 'grpclib.server.Stream[router_pb2.IssueTokenRequest, router_pb2.IssuedToken]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def RevokeToken(self, stream: 'grpclib.server.Stream[router_pb2.RevokeTokenRequest, router_pb2.RevokeTokenResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ListQueues(self, stream: 'grpclib.server.Stream[router_pb2.ListQueuesRequest, router_pb2.ListQueuesResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ListSubscribers(self, stream: 'grpclib.server.Stream[router_pb2.ListSubscribersRequest, router_pb2.ListSubscribersResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def DeleteSubscriber(self, stream: 'grpclib.server.Stream[router_pb2.SubscriberRef, router_pb2.DeleteSubscriberResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ResetSubscriber(self, stream: 'grpclib.server.Stream[router_pb2.ResetSubscriberRequest, router_pb2.SubscriberInfo]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def GetServerInfo(self, stream: 'grpclib.server.Stream[router_pb2.ServerInfoRequest, router_pb2.ServerInfo]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/router.v1.Admin/CreateExchange': grpclib.const.Handler(
@@ -117,6 +157,66 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.DeleteExchangeRequest,
                 router_pb2.DeleteExchangeResponse,
+            ),
+            '/router.v1.Admin/AddUser': grpclib.const.Handler(
+                self.AddUser,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.AddUserRequest,
+                router_pb2.AddUserResponse,
+            ),
+            '/router.v1.Admin/RemoveUser': grpclib.const.Handler(
+                self.RemoveUser,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.RemoveUserRequest,
+                router_pb2.RemoveUserResponse,
+            ),
+            '/router.v1.Admin/ListUsers': grpclib.const.Handler(
+                self.ListUsers,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ListUsersRequest,
+                router_pb2.ListUsersResponse,
+            ),
+            '/router.v1.Admin/IssueToken': grpclib.const.Handler(
+                self.IssueToken,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.IssueTokenRequest,
+                router_pb2.IssuedToken,
+            ),
+            '/router.v1.Admin/RevokeToken': grpclib.const.Handler(
+                self.RevokeToken,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.RevokeTokenRequest,
+                router_pb2.RevokeTokenResponse,
+            ),
+            '/router.v1.Admin/ListQueues': grpclib.const.Handler(
+                self.ListQueues,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ListQueuesRequest,
+                router_pb2.ListQueuesResponse,
+            ),
+            '/router.v1.Admin/ListSubscribers': grpclib.const.Handler(
+                self.ListSubscribers,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ListSubscribersRequest,
+                router_pb2.ListSubscribersResponse,
+            ),
+            '/router.v1.Admin/DeleteSubscriber': grpclib.const.Handler(
+                self.DeleteSubscriber,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.SubscriberRef,
+                router_pb2.DeleteSubscriberResponse,
+            ),
+            '/router.v1.Admin/ResetSubscriber': grpclib.const.Handler(
+                self.ResetSubscriber,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ResetSubscriberRequest,
+                router_pb2.SubscriberInfo,
+            ),
+            '/router.v1.Admin/GetServerInfo': grpclib.const.Handler(
+                self.GetServerInfo,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ServerInfoRequest,
+                router_pb2.ServerInfo,
             ),
         }
 
@@ -141,4 +241,64 @@ class AdminStub:
             '/router.v1.Admin/DeleteExchange',
             router_pb2.DeleteExchangeRequest,
             router_pb2.DeleteExchangeResponse,
+        )
+        self.AddUser = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/AddUser',
+            router_pb2.AddUserRequest,
+            router_pb2.AddUserResponse,
+        )
+        self.RemoveUser = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/RemoveUser',
+            router_pb2.RemoveUserRequest,
+            router_pb2.RemoveUserResponse,
+        )
+        self.ListUsers = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/ListUsers',
+            router_pb2.ListUsersRequest,
+            router_pb2.ListUsersResponse,
+        )
+        self.IssueToken = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/IssueToken',
+            router_pb2.IssueTokenRequest,
+            router_pb2.IssuedToken,
+        )
+        self.RevokeToken = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/RevokeToken',
+            router_pb2.RevokeTokenRequest,
+            router_pb2.RevokeTokenResponse,
+        )
+        self.ListQueues = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/ListQueues',
+            router_pb2.ListQueuesRequest,
+            router_pb2.ListQueuesResponse,
+        )
+        self.ListSubscribers = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/ListSubscribers',
+            router_pb2.ListSubscribersRequest,
+            router_pb2.ListSubscribersResponse,
+        )
+        self.DeleteSubscriber = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/DeleteSubscriber',
+            router_pb2.SubscriberRef,
+            router_pb2.DeleteSubscriberResponse,
+        )
+        self.ResetSubscriber = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/ResetSubscriber',
+            router_pb2.ResetSubscriberRequest,
+            router_pb2.SubscriberInfo,
+        )
+        self.GetServerInfo = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/GetServerInfo',
+            router_pb2.ServerInfoRequest,
+            router_pb2.ServerInfo,
         )

@@ -193,3 +193,189 @@ class DeleteExchangeRequest(_message.Message):
 class DeleteExchangeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class User(_message.Message):
+    __slots__ = ("name", "role", "token_ids", "created_at_us")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    token_ids: _containers.RepeatedScalarFieldContainer[str]
+    created_at_us: int
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., token_ids: _Optional[_Iterable[str]] = ..., created_at_us: _Optional[int] = ...) -> None: ...
+
+class AddUserRequest(_message.Message):
+    __slots__ = ("name", "role")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    role: str
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+
+class IssuedToken(_message.Message):
+    __slots__ = ("user", "token_id", "token")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    token_id: str
+    token: str
+    def __init__(self, user: _Optional[str] = ..., token_id: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+
+class AddUserResponse(_message.Message):
+    __slots__ = ("user", "token")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    user: User
+    token: IssuedToken
+    def __init__(self, user: _Optional[_Union[User, _Mapping]] = ..., token: _Optional[_Union[IssuedToken, _Mapping]] = ...) -> None: ...
+
+class RemoveUserRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveUserResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListUsersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListUsersResponse(_message.Message):
+    __slots__ = ("users",)
+    USERS_FIELD_NUMBER: _ClassVar[int]
+    users: _containers.RepeatedCompositeFieldContainer[User]
+    def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
+
+class IssueTokenRequest(_message.Message):
+    __slots__ = ("user",)
+    USER_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    def __init__(self, user: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ("token_id",)
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    def __init__(self, token_id: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Queue(_message.Message):
+    __slots__ = ("id", "exchange", "limit_size", "buffered", "fill", "head_offset", "active", "sleeping")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BUFFERED_FIELD_NUMBER: _ClassVar[int]
+    FILL_FIELD_NUMBER: _ClassVar[int]
+    HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    SLEEPING_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    exchange: str
+    limit_size: int
+    buffered: int
+    fill: float
+    head_offset: int
+    active: int
+    sleeping: int
+    def __init__(self, id: _Optional[str] = ..., exchange: _Optional[str] = ..., limit_size: _Optional[int] = ..., buffered: _Optional[int] = ..., fill: _Optional[float] = ..., head_offset: _Optional[int] = ..., active: _Optional[int] = ..., sleeping: _Optional[int] = ...) -> None: ...
+
+class ListQueuesRequest(_message.Message):
+    __slots__ = ("exchange",)
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    exchange: str
+    def __init__(self, exchange: _Optional[str] = ...) -> None: ...
+
+class ListQueuesResponse(_message.Message):
+    __slots__ = ("queues",)
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    queues: _containers.RepeatedCompositeFieldContainer[Queue]
+    def __init__(self, queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ...) -> None: ...
+
+class SubscriberInfo(_message.Message):
+    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us")
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ACKED_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    LAG_FIELD_NUMBER: _ClassVar[int]
+    SINCE_US_FIELD_NUMBER: _ClassVar[int]
+    exchange: str
+    queue_id: str
+    name: str
+    state: str
+    acked_offset: int
+    delivered_offset: int
+    head_offset: int
+    lag: int
+    since_us: int
+    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ...) -> None: ...
+
+class ListSubscribersRequest(_message.Message):
+    __slots__ = ("exchange", "name")
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    exchange: str
+    name: str
+    def __init__(self, exchange: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+
+class ListSubscribersResponse(_message.Message):
+    __slots__ = ("subscribers",)
+    SUBSCRIBERS_FIELD_NUMBER: _ClassVar[int]
+    subscribers: _containers.RepeatedCompositeFieldContainer[SubscriberInfo]
+    def __init__(self, subscribers: _Optional[_Iterable[_Union[SubscriberInfo, _Mapping]]] = ...) -> None: ...
+
+class SubscriberRef(_message.Message):
+    __slots__ = ("exchange", "name", "limit_size")
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    exchange: str
+    name: str
+    limit_size: int
+    def __init__(self, exchange: _Optional[str] = ..., name: _Optional[str] = ..., limit_size: _Optional[int] = ...) -> None: ...
+
+class DeleteSubscriberResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ResetSubscriberRequest(_message.Message):
+    __slots__ = ("subscriber", "to")
+    SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    subscriber: SubscriberRef
+    to: StartPoint
+    def __init__(self, subscriber: _Optional[_Union[SubscriberRef, _Mapping]] = ..., to: _Optional[_Union[StartPoint, _Mapping]] = ...) -> None: ...
+
+class ServerInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ServerInfo(_message.Message):
+    __slots__ = ("version", "storage", "auth", "started_at_us", "last_seq", "exchanges", "queues")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
+    AUTH_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGES_FIELD_NUMBER: _ClassVar[int]
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    storage: str
+    auth: bool
+    started_at_us: int
+    last_seq: int
+    exchanges: int
+    queues: int
+    def __init__(self, version: _Optional[str] = ..., storage: _Optional[str] = ..., auth: _Optional[bool] = ..., started_at_us: _Optional[int] = ..., last_seq: _Optional[int] = ..., exchanges: _Optional[int] = ..., queues: _Optional[int] = ...) -> None: ...
