@@ -28,7 +28,14 @@ from actors.messages import (
 from actors.runtime import Policy, mailbox, supervise
 from actors.state import StateActor
 from actors.subscriber import SubscriberActor, already_attached
-from router.errors import FailedPrecondition, InvalidArgument, NotFound, RouterError, Unavailable
+from router.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+    RouterError,
+    Unavailable,
+)
 from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord, now_us
 from router.settings import Settings
 
@@ -209,7 +216,9 @@ class QueueActor:
             return head
         if start.kind is StartKind.OFFSET:
             if not 1 <= start.value <= head + 1:
-                raise InvalidArgument(f"to.offset: {start.value} is outside 1..{head + 1}")
+                raise OutOfRange(
+                    f"to.offset: {start.value} is outside 1..{head + 1} (head is {head})"
+                )
             return start.value - 1
         if start.kind is StartKind.TIME:
             return await self.state.find_time(self.record.exchange_id, head, start.value) - 1

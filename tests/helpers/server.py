@@ -36,8 +36,16 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 class RouterProcess:
-    def __init__(self, db_url: str, log_path: str, port: int | None = None, *extra: str) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        log_path: str,
+        port: int | None = None,
+        *extra: str,
+        admin_token: str | None = ADMIN_TOKEN,
+    ) -> None:
         self.db_url = db_url
+        self.admin_token = admin_token  # None: the router makes one up and prints it
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -60,11 +68,18 @@ class RouterProcess:
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "ROUTER_ADMIN_TOKEN": ADMIN_TOKEN},
+            env=self._environment(),
         )
         log.close()
         wait_for_port(self.port, self.process)
         return self
+
+    def _environment(self) -> dict[str, str]:
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        environment.pop("ROUTER_ADMIN_TOKEN", None)
+        if self.admin_token is not None:
+            environment["ROUTER_ADMIN_TOKEN"] = self.admin_token
+        return environment
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, nothing flushed beyond what was committed."""

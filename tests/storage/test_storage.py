@@ -7,8 +7,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from router.errors import AlreadyExists
-from router.model import NewEvent, QueueConfig, QueueRecord, SubscriberRecord
+from router.errors import AlreadyExists, NotFound
+from router.model import (
+    NewEvent,
+    QueueConfig,
+    QueueRecord,
+    Role,
+    SubscriberRecord,
+    TokenRecord,
+    UserRecord,
+)
 from router.patterns import matches
 from storage import Storage, open_storage
 from storage.base import Append, Positions
@@ -158,3 +166,38 @@ def test_a_failed_commit_writes_nothing(store: Storage) -> None:
     with pytest.raises(Exception):  # noqa: B017 - the backends raise their own integrity errors
         store.commit([Append([event()], [(orders.id,)])], {}, stale, 5)
     assert store.positions().last_seq == 1
+
+
+def test_users_and_tokens_are_kept_with_hashes_only(store: Storage) -> None:
+    admin = UserRecord("admin", Role.ADMIN, 1)
+    store.add_user(admin, TokenRecord("a1", "admin", "hash-a1", 1))
+    store.add_user(UserRecord("shop", Role.PUBLISHER, 2), TokenRecord("s1", "shop", "hash-s1", 2))
+    store.add_token(TokenRecord("s2", "shop", "hash-s2", 3))
+    with pytest.raises(AlreadyExists):
+        store.add_user(UserRecord("shop", Role.CONSUMER, 4), TokenRecord("x", "shop", "h", 4))
+    with pytest.raises(NotFound):
+        store.add_token(TokenRecord("n1", "nobody", "hash-n1", 5))
+    store.revoke_token("s1")
+    with pytest.raises(NotFound):
+        store.revoke_token("s1")
+    restored = store.restore()
+    assert [u.name for u in restored.users] == ["admin", "shop"]
+    assert [(t.id, t.user, t.hash) for t in restored.tokens] == [
+        ("a1", "admin", "hash-a1"),
+        ("s2", "shop", "hash-s2"),
+    ]
+    store.remove_user("shop")
+    with pytest.raises(NotFound):
+        store.remove_user("shop")
+    assert [t.id for t in store.tokens()] == ["a1"]
+
+
+def test_a_subscriber_can_be_deleted(store: Storage) -> None:
+    orders = store.create_exchange("orders", ("order.*",), 1, lambda t: True)
+    queue = QueueRecord("q1", orders.id, QueueConfig("orders", 10))
+    store.save_queue(queue, 1)
+    store.save_subscriber(SubscriberRecord("q1", "billing", 3), 1)
+    store.delete_subscriber("q1", "billing")
+    with pytest.raises(NotFound):
+        store.delete_subscriber("q1", "billing")
+    assert store.restore().subscribers == ()

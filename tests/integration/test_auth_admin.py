@@ -1,0 +1,271 @@
+"""Users, tokens and roles, and the Admin API for queues and subscribers: over real gRPC, both stores."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
+
+from router.client import OutgoingEvent, RouterClient
+from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+
+
+@pytest.fixture
+def router(db_url: str, tmp_path: object) -> Iterator[RouterProcess]:
+    with running_router(db_url, str(tmp_path)) as process:
+        yield process
+
+
+def run(coroutine: object) -> object:
+    return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+async def refused(call: object, status: Status, words: str = "") -> str:
+    with pytest.raises(GRPCError) as raised:
+        await call  # type: ignore[misc]
+    assert raised.value.status is status, raised.value
+    assert words in (raised.value.message or ""), raised.value.message
+    return raised.value.message or ""
+
+
+async def first_batch(client: RouterClient, exchange: str, name: str) -> None:
+    async with client.subscribe(exchange, name, "earliest") as subscription:
+        async for _ in subscription:
+            return
+
+
+def test_every_service_needs_a_known_token(router: RouterProcess) -> None:
+    async def story() -> None:
+        for token in ("", "rtr_nobody_" + "x" * 30):
+            async with RouterClient(router.address, token=token) as stranger:
+                await refused(stranger.list_exchanges(), Status.UNAUTHENTICATED, "authorization")
+                await refused(
+                    stranger.publish([OutgoingEvent("order.created")]), Status.UNAUTHENTICATED
+                )
+                await refused(first_batch(stranger, "orders", "x"), Status.UNAUTHENTICATED)
+        async with RouterClient(router.address) as admin:
+            assert await admin.list_exchanges() == []
+            info = await admin.server_info()
+            assert info.auth and info.last_seq == 0  # nothing was stored by the refused calls
+
+    run(story())
+
+
+def test_roles_allow_only_their_service(router: RouterProcess) -> None:
+    async def story() -> None:
+        async with RouterClient(router.address) as admin:
+            await admin.create_exchange("orders", ["order.*"])
+            publisher = (await admin.add_user("shop", "publisher")).token.token
+            consumer = (await admin.add_user("billing", "consumer")).token.token
+        async with RouterClient(router.address, token=publisher) as shop:
+            (ack,) = await shop.publish([OutgoingEvent("order.created", b"1")])
+            assert ack.offsets == {"orders": 1}
+            await refused(first_batch(shop, "orders", "x"), Status.PERMISSION_DENIED, "consumer")
+            await refused(shop.list_exchanges(), Status.PERMISSION_DENIED, "admin")
+        async with RouterClient(router.address, token=consumer) as billing:
+            await first_batch(billing, "orders", "billing")
+            await refused(
+                billing.publish([OutgoingEvent("order.created")]),
+                Status.PERMISSION_DENIED,
+                "publisher",
+            )
+            await refused(billing.add_user("mallory", "admin"), Status.PERMISSION_DENIED)
+
+    run(story())
+
+
+def test_removing_a_user_or_revoking_a_token_ends_its_streams(router: RouterProcess) -> None:
+    async def hold(token: str, name: str, ready: asyncio.Event) -> GRPCError:
+        async with RouterClient(router.address, token=token) as client:
+            with pytest.raises(GRPCError) as raised:
+                async with client.subscribe("orders", name, "earliest") as subscription:
+                    ready.set()
+                    async with asyncio.timeout(20):
+                        async for batch in subscription:
+                            await subscription.ack(batch[-1].offset)
+            return raised.value
+
+    async def story() -> None:
+        async with RouterClient(router.address) as admin:
+            await admin.create_exchange("orders", ["order.*"])
+            await admin.publish([OutgoingEvent("order.created", b"1")])
+            first = (await admin.add_user("billing", "consumer")).token
+            second = await admin.issue_token("billing")
+            other = (await admin.add_user("audit", "consumer")).token
+            assert {u.name: len(u.token_ids) for u in await admin.list_users()} == {
+                "admin": 1,
+                "audit": 1,
+                "billing": 2,
+            }
+            ready = [asyncio.Event() for _ in range(3)]
+            streams = [
+                asyncio.ensure_future(hold(first.token, "one", ready[0])),
+                asyncio.ensure_future(hold(second.token, "two", ready[1])),
+                asyncio.ensure_future(hold(other.token, "three", ready[2])),
+            ]
+            for event in ready:
+                await asyncio.wait_for(event.wait(), 20)
+
+            await admin.revoke_token(first.token_id)
+            ended = await asyncio.wait_for(streams[0], 20)
+            assert ended.status is Status.UNAUTHENTICATED and "revoked" in (ended.message or "")
+            assert not streams[1].done()  # the user's other token still works
+            async with RouterClient(router.address, token=first.token) as revoked:
+                await refused(first_batch(revoked, "orders", "x"), Status.UNAUTHENTICATED)
+
+            await admin.remove_user("billing")
+            ended = await asyncio.wait_for(streams[1], 20)
+            assert ended.status is Status.UNAUTHENTICATED and "removed" in (ended.message or "")
+            assert not streams[2].done()  # another user's stream goes on
+            streams[2].cancel()
+            assert [u.name for u in await admin.list_users()] == ["admin", "audit"]
+
+    run(story())
+
+
+def test_user_and_token_calls_refuse_bad_input_and_change_nothing(router: RouterProcess) -> None:
+    async def story() -> None:
+        async with RouterClient(router.address) as admin:
+            await admin.add_user("shop", "publisher")
+            await refused(admin.add_user("shop", "consumer"), Status.ALREADY_EXISTS, "name")
+            await refused(admin.add_user("x", "root"), Status.INVALID_ARGUMENT, "role")
+            await refused(admin.add_user("bad name!", "consumer"), Status.INVALID_ARGUMENT, "name")
+            await refused(admin.remove_user("nobody"), Status.NOT_FOUND, "nobody")
+            await refused(admin.issue_token("nobody"), Status.NOT_FOUND, "user")
+            await refused(admin.revoke_token("00000000"), Status.NOT_FOUND, "token_id")
+            users = await admin.list_users()
+            assert [(u.name, u.role, len(u.token_ids)) for u in users] == [
+                ("admin", "admin", 1),
+                ("shop", "publisher", 1),
+            ]
+
+    run(story())
+
+
+def test_subscribers_are_listed_reset_and_deleted(router: RouterProcess) -> None:
+    async def story() -> None:
+        async with RouterClient(router.address) as admin:
+            await admin.create_exchange("orders", ["order.*"])
+            await admin.publish([OutgoingEvent("order.created", b"%d" % i) for i in range(5)])
+            async with admin.subscribe("orders", "billing", "earliest") as subscription:
+                batch = await subscription.__anext__()
+                await subscription.ack(batch[1].offset)
+                (active,) = await admin.list_subscribers("orders", "billing")
+                assert active.state == "active"
+                await refused(
+                    admin.reset_subscriber("orders", "billing", "earliest"),
+                    Status.FAILED_PRECONDITION,
+                    "attached",
+                )
+            (sleeping,) = await admin.list_subscribers("orders")
+            assert (sleeping.state, sleeping.acked_offset, sleeping.head_offset, sleeping.lag) == (
+                "sleeping",
+                2,
+                5,
+                3,
+            )
+            (queue,) = await admin.list_queues()
+            assert (queue.exchange, queue.sleeping, queue.active, queue.head_offset) == (
+                "orders",
+                1,
+                0,
+                5,
+            )
+
+            await refused(
+                admin.reset_subscriber("orders", "billing", "offset:9"), Status.OUT_OF_RANGE
+            )
+            await refused(admin.reset_subscriber("orders", "nobody", "earliest"), Status.NOT_FOUND)
+            await refused(
+                admin.reset_subscriber("orders", "billing", "stored"), Status.INVALID_ARGUMENT
+            )
+            assert (await admin.list_subscribers("orders"))[0].acked_offset == 2  # unchanged
+
+            moved = await admin.reset_subscriber("orders", "billing", "offset:4")
+            assert moved.acked_offset == 3
+            async with admin.subscribe("orders", "billing") as again:
+                assert again.start_offset == 4
+
+            await admin.delete_subscriber("orders", "billing")
+            assert await admin.list_subscribers("orders") == []
+            await refused(admin.delete_subscriber("orders", "billing"), Status.NOT_FOUND)
+            async with admin.subscribe("orders", "billing") as fresh:
+                assert fresh.start_offset == 6  # a new subscriber starts at the head
+
+    run(story())
+
+
+def test_the_first_start_prints_a_token_once_and_dev_turns_auth_off(tmp_path: object) -> None:
+    folder = str(tmp_path)
+    url = f"sqlite:///{folder}/first.db"
+    log = os.path.join(folder, "first.log")
+    for _ in range(2):  # the same store started twice, no ROUTER_ADMIN_TOKEN given
+        first = RouterProcess(url, log, None, admin_token=None).start()
+        first.stop()
+    printed = [line for line in first.log().splitlines() if "export ROUTER_TOKEN=" in line]
+    assert len(printed) == 1, first.log()
+    token = printed[0].split("=", 1)[1].strip()
+
+    async def story(address: str, token: str) -> None:
+        async with RouterClient(address, token=token) as client:
+            assert (await client.server_info()).auth
+
+    again = RouterProcess(url, log, None, admin_token=None).start()
+    try:
+        run(story(again.address, token))  # the printed token is the admin's
+    finally:
+        again.stop()
+
+    async def open_to_anyone(address: str) -> None:
+        async with RouterClient(address, token="") as anyone:
+            await anyone.create_exchange("open", ["#"])
+            assert not (await anyone.server_info()).auth
+
+    with running_router(f"sqlite:///{folder}/dev.db", folder, "--dev") as dev:
+        run(open_to_anyone(dev.address))
+        assert "AUTH IS OFF" in dev.log()
+
+
+def test_cli_drives_users_tokens_and_subscribers(router: RouterProcess) -> None:
+    def cli(*args: str, token: str = ADMIN_TOKEN) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "router", "--server", router.address, "--token", token, *args],
+            text=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    added = cli("user", "add", "shop", "--role", "publisher", "--json")
+    assert added.returncode == 0, added.stderr
+    token = json.loads(added.stdout)["token"]
+    assert cli("publish", "order.created", "--data", "1", token=token).returncode == 0
+    denied = cli("exchange", "list", token=token)
+    assert denied.returncode == 1 and "PERMISSION_DENIED" in denied.stderr
+    listed = cli("user", "list")
+    assert "shop" in listed.stdout and "publisher" in listed.stdout
+    issued = cli("token", "issue", "shop", "--json")
+    token_id = json.loads(issued.stdout)["token_id"]
+    assert cli("token", "revoke", token_id).returncode == 0
+    assert cli("user", "remove", "shop").returncode == 0
+    gone = cli("publish", "order.created", "--data", "1", token=token)
+    assert gone.returncode == 1 and "UNAUTHENTICATED" in gone.stderr
+    assert cli("exchange", "create", "orders", "--pattern", "#").returncode == 0
+    tail = cli("tail", "orders", "--name", "billing", "--from", "earliest", "--max", "1")
+    assert tail.returncode == 0, tail.stderr
+    subscribers = cli("subscriber", "list", "--json")
+    assert '"name": "billing"' in subscribers.stdout and '"state": "sleeping"' in subscribers.stdout
+    reset = cli("subscriber", "reset", "orders", "billing", "--to", "earliest")
+    assert reset.returncode == 0 and "billing" in reset.stdout
+    bad = cli("subscriber", "reset", "orders", "billing", "--to", "yesterday")
+    assert bad.returncode == 2 and "start" in bad.stderr
+    assert cli("subscriber", "delete", "orders", "billing").returncode == 0
+    missing = cli("subscriber", "describe", "orders", "billing")
+    assert missing.returncode == 1 and "no subscriber" in missing.stderr
+    assert "sqlite" in cli("info").stdout or "postgresql" in cli("info").stdout
