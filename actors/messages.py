@@ -212,6 +212,15 @@ class MoveCursor:
 
 
 @attrs.frozen
+class AdvanceCursor:
+    """A sleeping subscriber's cumulative ack from a pull consumer (HTTP): the cursor only grows."""
+
+    name: str
+    offset: int
+    reply: Reply[int]  # the acked offset after it
+
+
+@attrs.frozen
 class GetHead:
     """The newest offset the queue has seen."""
 

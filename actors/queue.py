@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from actors.messages import (
+    AdvanceCursor,
     Attach,
     Committed,
     ExchangeDeleted,
@@ -110,7 +111,7 @@ class QueueActor:
                     message.reply.set(self._slice(message.first, message.last))
                 elif isinstance(message, Attach):
                     self._attach(message)
-                elif isinstance(message, ForgetSubscriber | MoveCursor):
+                elif isinstance(message, ForgetSubscriber | MoveCursor | AdvanceCursor):
                     await self._change_sleeping(message)
                 elif isinstance(message, ExchangeDeleted):
                     self._deleted = message.name
@@ -178,7 +179,9 @@ class QueueActor:
         ]
         return sorted(views, key=lambda v: v.name)
 
-    async def _change_sleeping(self, message: ForgetSubscriber | MoveCursor) -> None:
+    async def _change_sleeping(
+        self, message: ForgetSubscriber | MoveCursor | AdvanceCursor
+    ) -> None:
         name = message.name
         reply: Any = message.reply
         if name in self.active:
@@ -197,14 +200,26 @@ class QueueActor:
                 self.since.pop(name, None)
                 reply.set(None)
                 return
-            acked = await self._acked_for(message.start)
+            if isinstance(message, AdvanceCursor):
+                if message.offset > self.head or message.offset < 0:
+                    raise OutOfRange(
+                        f"offset: {message.offset} is outside 0..{self.head} (the head)"
+                    )
+                acked = max(self.sleeping[name], message.offset)
+                if acked == self.sleeping[name]:
+                    reply.set(acked)
+                    return
+            else:
+                acked = await self._acked_for(message.start)
             await self.state.save_subscriber(SubscriberRecord(self.record.id, name, acked))
         except RouterError as error:
             reply.fail(error)
             return
         self.sleeping[name] = acked
         self.since[name] = now_us()
-        log.info("subscriber reset queue=%s subscriber=%s acked=%d", self.record.id, name, acked)
+        log.info(
+            "subscriber cursor set queue=%s subscriber=%s acked=%d", self.record.id, name, acked
+        )
         reply.set(acked)
 
     async def _acked_for(self, start: StartPoint) -> int:

@@ -57,6 +57,11 @@ class StateActor:
     _stale: bool = False
     commits: int = 0
 
+    @property
+    def stale(self) -> bool:
+        """True after a write to storage failed, until one succeeds again."""
+        return self._stale
+
     # --- the public surface: thin wrappers that send messages ---
 
     async def append(self, appends: tuple[Append, ...]) -> CommitResult:

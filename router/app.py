@@ -20,7 +20,7 @@ import trio
 
 from actors.dispatcher import Dispatcher
 from actors.manager import ConsumerManager
-from actors.messages import ForgetSubscriber, MoveCursor
+from actors.messages import AdvanceCursor, ForgetSubscriber, MoveCursor
 from actors.queue import QueueActor, QueueView, SubscriberView
 from actors.runtime import Policy, ask, supervise
 from actors.state import StateActor
@@ -28,11 +28,12 @@ from actors.subscriber import Subscription
 from router import validation
 from router.auth import Auth
 from router.errors import InvalidArgument, NotFound
-from router.model import ExchangeRecord, NewEvent, PublishAck, StartPoint, now_us
+from router.model import Delivery, ExchangeRecord, NewEvent, PublishAck, StartPoint, now_us
 from router.settings import Settings
 from storage import open_storage
 
 log = logging.getLogger("router")
+STORED_READ_S = 10.0  # how long a pull may take to read events that are already stored
 
 
 @attrs.define(eq=False)
@@ -100,6 +101,44 @@ class Router:
         await ask(queue.mailbox, lambda r: MoveCursor(name, start, r))
         (view,) = queue.subscriber_views(name)
         return view
+
+    async def ack_sleeping(self, exchange: str, name: str, offset: int, limit_size: int = 0) -> int:
+        """A pull consumer's cumulative ack: the saved cursor moves forward to ``offset``."""
+        queue = self._queue_of(exchange, name, limit_size)
+        acked: int = await ask(queue.mailbox, lambda r: AdvanceCursor(name, offset, r))
+        return acked
+
+    async def pull(
+        self,
+        exchange: str,
+        name: str,
+        start: StartPoint,
+        most: int,
+        wait_s: float,
+        limit_size: int = 0,
+    ) -> tuple[Subscription, list[Delivery]]:
+        """Attach, take up to ``most`` deliveries, leave (nothing acked: see :meth:`ack_sleeping`).
+
+        Waits up to ``wait_s`` for new events when none are stored past the start; events that
+        are stored already are read whatever ``wait_s`` says.
+        """
+        subscription = await self.subscribe(exchange, name, start, limit_size)
+        got: list[Delivery] = []
+        try:
+            stored = subscription.start_offset <= subscription.head
+            with trio.move_on_after(max(wait_s, STORED_READ_S if stored else 0.0)):
+                batch = await subscription.next_batch()
+                while batch:
+                    got.extend(batch)
+                    if len(got) >= most:
+                        break
+                    try:
+                        batch = subscription.batches.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                        break
+        finally:
+            await subscription.close()
+        return subscription, got[:most]
 
     def _queue_of(self, exchange: str, name: str, limit_size: int) -> QueueActor:
         validation.name(exchange, "exchange")

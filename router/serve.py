@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from typing import Any
 
 import trio
 import trio_asyncio
 
-from router.app import open_router
+from router.app import Router, open_router
 from router.grpc.server import serve_grpc
 from router.settings import Settings
 
@@ -31,9 +32,36 @@ async def serve(
         if router.initial_admin_token is not None:
             announce_admin_token(router.initial_admin_token)
         bound = await nursery.start(serve_grpc, router, host, port)
+        http = settings.http_host_port()
+        if http is not None:
+            await nursery.start(serve_http, router, *http)
         nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         task_status.started(bound)
     log.info("router stopped")
+
+
+async def serve_http(
+    router: Router,
+    host: str,
+    port: int,
+    *,
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """The REST API on hypercorn's Trio worker, in the router's own Trio loop (no crossing)."""
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    from router.http.app import make_app
+
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.graceful_timeout = router.settings.shutdown_grace_s
+    config.keep_alive_timeout = 75
+    config.h11_max_incomplete_size = 64 * 1024  # headers; slow or endless ones are cut off
+    config.read_timeout = 30
+    app: Any = make_app(router)  # an ASGI app; hypercorn's type names its own protocol classes
+    await hypercorn_serve(app, config, task_status=task_status)
 
 
 def announce_admin_token(token: str) -> None:

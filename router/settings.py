@@ -7,6 +7,7 @@ import os
 import attrs
 
 DEFAULT_GRPC = "127.0.0.1:50051"
+DEFAULT_HTTP = "127.0.0.1:8080"
 
 
 def default_db_url() -> str:
@@ -17,6 +18,7 @@ def default_db_url() -> str:
 class Settings:
     db_url: str = attrs.field(factory=default_db_url)
     grpc_address: str = DEFAULT_GRPC
+    http_address: str | None = DEFAULT_HTTP  # None: no HTTP server
     max_payload_bytes: int = 1024 * 1024
     max_batch_events: int = 10_000
     # Publishes waiting while a commit runs all go into the next commit, up to this many events.
@@ -34,6 +36,9 @@ class Settings:
     # this token (ROUTER_ADMIN_TOKEN), or a random one printed once.
     auth: bool = True
     admin_token: str | None = attrs.field(factory=lambda: os.environ.get("ROUTER_ADMIN_TOKEN"))
+
+    def http_host_port(self) -> tuple[str, int] | None:
+        return split_host_port(self.http_address, "http") if self.http_address else None
 
     def grpc_host_port(self) -> tuple[str, int]:
         return split_host_port(self.grpc_address, "grpc")

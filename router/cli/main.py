@@ -21,7 +21,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from router import validation
 from router.client import OutgoingEvent, ReceivedEvent, RouterClient
 from router.errors import InvalidArgument
-from router.settings import DEFAULT_GRPC, Settings, default_db_url
+from router.settings import DEFAULT_GRPC, DEFAULT_HTTP, Settings, default_db_url
 
 EXAMPLES = """examples:
   router serve --db sqlite:///router.db --grpc 127.0.0.1:50051
@@ -67,6 +67,11 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--grpc", default=DEFAULT_GRPC, help="gRPC listen address (default %(default)s)"
+    )
+    serve.add_argument(
+        "--http",
+        default=DEFAULT_HTTP,
+        help="REST API listen address, or 'off' (default %(default)s)",
     )
     serve.add_argument(
         "--consumer-timeout", type=float, default=30.0, help="seconds a consumer may stay silent"
@@ -253,6 +258,7 @@ def run_serve(args: argparse.Namespace) -> None:
     settings = Settings(
         db_url=args.db or default_db_url(),
         grpc_address=args.grpc,
+        http_address=None if args.http == "off" else args.http,
         consumer_timeout_s=args.consumer_timeout,
         auth=not args.dev,
     )

@@ -48,6 +48,8 @@ class RouterProcess:
         self.admin_token = admin_token  # None: the router makes one up and prints it
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.http_port = free_port()
+        self.http = f"http://127.0.0.1:{self.http_port}"
         self.log_path = log_path
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
@@ -64,6 +66,8 @@ class RouterProcess:
                 self.db_url,
                 "--grpc",
                 self.address,
+                "--http",
+                f"127.0.0.1:{self.http_port}",
                 *self.extra,
             ],
             stdout=log,
@@ -72,6 +76,7 @@ class RouterProcess:
         )
         log.close()
         wait_for_port(self.port, self.process)
+        wait_for_port(self.http_port, self.process)
         return self
 
     def _environment(self) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""The REST API (see :mod:`router.http.app`)."""

@@ -1,0 +1,279 @@
+"""The REST API: an ASGI app (Starlette) served on Trio by hypercorn, calling the Router directly.
+
+    POST /v1/events                                             publish a JSON batch (publisher)
+    GET  /v1/exchanges/{exchange}/subscribers/{name}/events     long-poll pull (consumer)
+    POST /v1/exchanges/{exchange}/subscribers/{name}/ack        cumulative ack (consumer)
+    GET  /v1/stats                                              exchanges, queues, subscribers (admin)
+    GET  /healthz, /readyz, /openapi.json                       no token needed
+
+Errors are ``{"error": {"code": ..., "message": ...}}`` with the HTTP status of the RouterError;
+the message names the field. Bodies over ``MAX_BODY_BYTES`` get 413 before they are read whole.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from router import validation
+from router.app import Router
+from router.errors import InvalidArgument, RouterError
+from router.http.openapi import document
+from router.model import Delivery, NewEvent, Role
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_PULL = 10_000
+MAX_WAIT_S = 60.0
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class PayloadTooLarge(RouterError):
+    grpc_status = "RESOURCE_EXHAUSTED"
+    http_status = 413
+
+
+def error_response(error: RouterError) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
+    return JSONResponse(
+        {"error": {"code": error.grpc_status, "message": str(error)}},
+        status_code=error.http_status,
+        headers=headers,
+    )
+
+
+def make_app(router: Router) -> Starlette:
+    def guarded(needed: Role | None, handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                if needed is not None:
+                    router.auth.authorize(request.headers.get("authorization"), needed)
+                return await handler(request)
+            except RouterError as error:
+                return error_response(error)
+
+        return endpoint
+
+    async def publish(request: Request) -> Response:
+        body = await json_body(request)
+        events = body.get("events") if isinstance(body, dict) else None
+        if not isinstance(events, list):
+            raise InvalidArgument('events: expected {"events": [...]}')
+        validation.batch_size(len(events), router.settings)
+        acks = await router.publish([new_event(i, e, router) for i, e in enumerate(events)])
+        return JSONResponse(
+            {
+                "acks": [
+                    {
+                        "id": a.id,
+                        "seq": a.seq,
+                        "duplicate": a.duplicate,
+                        "offsets": dict(a.offsets),
+                    }
+                    for a in acks
+                ]
+            }
+        )
+
+    async def pull(request: Request) -> Response:
+        exchange, name = request.path_params["exchange"], request.path_params["name"]
+        query = request.query_params
+        most = integer(query.get("max", "100"), "max", 1, MAX_PULL)
+        wait = number(query.get("wait", "0"), "wait", 0.0, MAX_WAIT_S)
+        limit_size = integer(query.get("limit_size", "0"), "limit_size", 0, 1 << 31)
+        start = validation.start_point(query.get("from", "stored"))
+        subscription, deliveries = await router.pull(exchange, name, start, most, wait, limit_size)
+        return JSONResponse(
+            {
+                "exchange": exchange,
+                "subscriber": name,
+                "start_offset": subscription.start_offset,
+                "head_offset": max(subscription.head, deliveries[-1].offset if deliveries else 0),
+                "events": [delivery_json(d) for d in deliveries],
+            }
+        )
+
+    async def ack(request: Request) -> Response:
+        exchange, name = request.path_params["exchange"], request.path_params["name"]
+        body = await json_body(request)
+        offset = body.get("offset") if isinstance(body, dict) else None
+        if not isinstance(offset, int) or isinstance(offset, bool):
+            raise InvalidArgument('offset: expected {"offset": <integer>}')
+        limit_size = integer(request.query_params.get("limit_size", "0"), "limit_size", 0, 1 << 31)
+        acked = await router.ack_sleeping(exchange, name, offset, limit_size)
+        return JSONResponse({"exchange": exchange, "subscriber": name, "acked_offset": acked})
+
+    async def stats(request: Request) -> Response:
+        exchanges = await router.list_exchanges()
+        return JSONResponse(
+            {
+                "last_seq": router.state.positions.last_seq,
+                "exchanges": [
+                    {"name": e.name, "patterns": list(e.patterns), "head_offset": e.head}
+                    for e in exchanges
+                ],
+                "queues": [
+                    {
+                        "id": q.id,
+                        "exchange": q.exchange,
+                        "limit_size": q.limit_size,
+                        "buffered": q.buffered,
+                        "fill": q.fill,
+                        "head_offset": q.head,
+                        "active": q.active,
+                        "sleeping": q.sleeping,
+                    }
+                    for q in router.list_queues()
+                ],
+                "subscribers": [
+                    {
+                        "exchange": s.exchange,
+                        "queue_id": s.queue_id,
+                        "name": s.name,
+                        "state": s.state,
+                        "acked_offset": s.acked,
+                        "head_offset": s.head,
+                        "lag": s.lag,
+                    }
+                    for s in router.list_subscribers()
+                ],
+            }
+        )
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        if router.state.stale:
+            return JSONResponse(
+                {"status": "unavailable", "reason": "the last write to storage failed"},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready"})
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(document())
+
+    subscriber = "/v1/exchanges/{exchange}/subscribers/{name}"
+    return Starlette(
+        routes=[
+            Route("/v1/events", guarded(Role.PUBLISHER, publish), methods=["POST"]),
+            Route(f"{subscriber}/events", guarded(Role.CONSUMER, pull), methods=["GET"]),
+            Route(f"{subscriber}/ack", guarded(Role.CONSUMER, ack), methods=["POST"]),
+            Route("/v1/stats", guarded(Role.ADMIN, stats), methods=["GET"]),
+            Route("/healthz", guarded(None, healthz), methods=["GET"]),
+            Route("/readyz", guarded(None, readyz), methods=["GET"]),
+            Route("/openapi.json", guarded(None, openapi), methods=["GET"]),
+        ],
+        exception_handlers={404: not_found, 405: not_allowed},
+    )
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {"error": {"code": "NOT_FOUND", "message": f"path: no endpoint {request.url.path}"}},
+        status_code=404,
+    )
+
+
+async def not_allowed(request: Request, exc: Exception) -> Response:
+    return JSONResponse(
+        {
+            "error": {
+                "code": "METHOD_NOT_ALLOWED",
+                "message": f"method: {request.method} is not served on {request.url.path}",
+            }
+        },
+        status_code=405,
+        headers=dict(getattr(exc, "headers", None) or {}),  # Starlette's 405 carries Allow
+    )
+
+
+async def json_body(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"body: {declared} bytes is over the maximum of {MAX_BODY_BYTES}")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"body: over the maximum of {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise InvalidArgument(f"body: not JSON: {error}") from None
+
+
+def new_event(index: int, raw: Any, router: Router) -> NewEvent:
+    field = f"events[{index}]"
+    if not isinstance(raw, dict):
+        raise InvalidArgument(f"{field}: expected an object with type and data")
+    type_ = raw.get("type")
+    if not isinstance(type_, str):
+        raise InvalidArgument(f"{field}.type: expected a string")
+    event_id = raw.get("id", "")
+    if not isinstance(event_id, str):
+        raise InvalidArgument(f"{field}.id: expected a UUID string")
+    headers = raw.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise InvalidArgument(f"{field}.headers: expected an object of strings")
+    if "payload_base64" in raw:
+        encoded = raw["payload_base64"]
+        if not isinstance(encoded, str):
+            raise InvalidArgument(f"{field}.payload_base64: expected a base64 string")
+        try:
+            payload = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidArgument(f"{field}.payload_base64: not base64") from None
+    else:
+        payload = json.dumps(raw.get("data"), separators=(",", ":")).encode()
+    return validation.event(index, event_id, type_, payload, headers, router.settings)
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    event = delivery.event
+    out: dict[str, Any] = {
+        "offset": delivery.offset,
+        "id": event.id,
+        "type": event.type,
+        "seq": event.seq,
+        "published_at_us": event.published_at,
+        "headers": dict(event.headers),
+    }
+    try:
+        out["data"] = json.loads(event.payload)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        out["payload_base64"] = base64.b64encode(event.payload).decode()
+    return out
+
+
+def integer(text: str, field: str, low: int, high: int) -> int:
+    return int(bounded(text, field, low, high, int, "an integer"))
+
+
+def number(text: str, field: str, low: float, high: float) -> float:
+    return bounded(text, field, low, high, float, "a number")
+
+
+def bounded(
+    text: str, field: str, low: float, high: float, kind: Callable[[str], float], name: str
+) -> float:
+    """``text`` read as ``kind``, within ``low..high`` (nan is outside), or InvalidArgument."""
+    try:
+        value = kind(text)
+    except ValueError:
+        raise InvalidArgument(f"{field}: {text!r} is not {name}") from None
+    if not low <= value <= high:
+        raise InvalidArgument(f"{field}: {value} is outside {low:g}..{high:g}")
+    return value

@@ -1,0 +1,295 @@
+"""The OpenAPI 3.0 document of the REST API, served at ``/openapi.json`` and checked by schemathesis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from router import __version__
+
+NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"}
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    meaning = {
+        400: "a field is malformed; the message names it",
+        401: "no token, or an unknown or revoked one",
+        403: "the token's role does not allow this",
+        404: "no such exchange or subscriber",
+        409: "the subscriber has a consumer attached",
+        413: "the body is too large",
+        503: "the store is unavailable; retrying later is safe",
+        504: "the store did not answer in time",
+    }
+    return {
+        str(code): {
+            "description": meaning[code],
+            "content": {"application/json": {"schema": ERROR}},
+        }
+        for code in codes
+    }
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_SUBSCRIBER_PARAMETERS = [
+    {"name": "exchange", "in": "path", "required": True, "schema": NAME},
+    {"name": "name", "in": "path", "required": True, "schema": NAME},
+    {
+        "name": "limit_size",
+        "in": "query",
+        "required": False,
+        "description": "which queue (its buffer size); 0 or absent: the default",
+        "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000},
+    },
+]
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "event-router REST API",
+            "version": __version__,
+            "description": "Publish events, pull them as a durable subscriber, ack, watch.",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+                "NewEvent": {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {
+                        "type": {
+                            "type": "string",
+                            "pattern": r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+                            "maxLength": 255,
+                            "example": "order.created",
+                        },
+                        "id": {
+                            "type": "string",
+                            "description": "a UUID, the idempotency key; empty or absent: a new one",
+                            "pattern": "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                            "[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$",
+                        },
+                        "data": {"description": "any JSON: the payload (1 MiB at most)"},
+                        "payload_base64": {
+                            "type": "string",
+                            "description": "the payload as base64, instead of data",
+                            "pattern": "^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+                        },
+                        "headers": {
+                            "type": "object",
+                            "description": "at most 64, and 8 KiB in all",
+                            "maxProperties": 64,
+                            "propertyNames": {"maxLength": 60},
+                            "additionalProperties": {"type": "string", "maxLength": 60},
+                        },
+                    },
+                },
+                "Ack": {
+                    "type": "object",
+                    "required": ["id", "seq", "duplicate", "offsets"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "seq": {"type": "integer"},
+                        "duplicate": {"type": "boolean"},
+                        "offsets": {
+                            "type": "object",
+                            "additionalProperties": {"type": "integer"},
+                        },
+                    },
+                },
+                "Event": {
+                    "type": "object",
+                    "required": ["offset", "id", "type", "seq", "published_at_us", "headers"],
+                    "properties": {
+                        "offset": {"type": "integer"},
+                        "id": {"type": "string"},
+                        "type": {"type": "string"},
+                        "seq": {"type": "integer"},
+                        "published_at_us": {"type": "integer"},
+                        "headers": {
+                            "type": "object",
+                            "additionalProperties": {"type": "string"},
+                        },
+                        "data": {"description": "the payload, when it is JSON"},
+                        "payload_base64": {"type": "string"},
+                    },
+                },
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/events": {
+                "post": {
+                    "summary": "Publish a batch; each event is acked after it is committed",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["events"],
+                                    "properties": {
+                                        "events": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "maxItems": 10_000,
+                                            "items": {"$ref": "#/components/schemas/NewEvent"},
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["acks"],
+                                "properties": {
+                                    "acks": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Ack"},
+                                    }
+                                },
+                            },
+                            "one ack per event, in order",
+                        ),
+                        **_errors(400, 401, 403, 413, 503, 504),
+                    },
+                }
+            },
+            "/v1/exchanges/{exchange}/subscribers/{name}/events": {
+                "get": {
+                    "summary": "Pull up to max events as a durable subscriber (long poll)",
+                    "parameters": [
+                        *_SUBSCRIBER_PARAMETERS,
+                        {
+                            "name": "from",
+                            "in": "query",
+                            "required": False,
+                            "description": "stored | earliest | latest | offset:N | time:ISO8601"
+                            " (an offset past the head + 1 answers 400)",
+                            "schema": {"type": "string", "default": "stored"},
+                        },
+                        {
+                            "name": "max",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                        },
+                        {
+                            "name": "wait",
+                            "in": "query",
+                            "required": False,
+                            "description": "seconds to wait for new events",
+                            "schema": {"type": "number", "minimum": 0, "maximum": 60},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": [
+                                    "exchange",
+                                    "subscriber",
+                                    "start_offset",
+                                    "head_offset",
+                                    "events",
+                                ],
+                                "properties": {
+                                    "exchange": {"type": "string"},
+                                    "subscriber": {"type": "string"},
+                                    "start_offset": {"type": "integer"},
+                                    "head_offset": {"type": "integer"},
+                                    "events": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Event"},
+                                    },
+                                },
+                            },
+                            "the events from the start point on, in offset order",
+                        ),
+                        **_errors(400, 401, 403, 404, 409, 503, 504),
+                    },
+                }
+            },
+            "/v1/exchanges/{exchange}/subscribers/{name}/ack": {
+                "post": {
+                    "summary": "Everything up to offset is handled: the cursor moves forward",
+                    "parameters": _SUBSCRIBER_PARAMETERS,
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["offset"],
+                                    "properties": {"offset": {"type": "integer", "minimum": 0}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["exchange", "subscriber", "acked_offset"],
+                                "properties": {
+                                    "exchange": {"type": "string"},
+                                    "subscriber": {"type": "string"},
+                                    "acked_offset": {"type": "integer"},
+                                },
+                            },
+                            "the saved cursor",
+                        ),
+                        **_errors(400, 401, 403, 404, 409, 413, 503, 504),
+                    },
+                }
+            },
+            "/v1/stats": {
+                "get": {
+                    "summary": "Exchanges, queues (fill) and subscribers (cursor, lag, state)",
+                    "responses": {
+                        "200": _json({"type": "object"}, "a snapshot"),
+                        **_errors(401, 403),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "The process answers",
+                    "security": [],
+                    "responses": {"200": _json({"type": "object"}, "alive")},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "The store answered the last write",
+                    "security": [],
+                    "responses": {
+                        "200": _json({"type": "object"}, "ready"),
+                        "503": _json({"type": "object"}, "storage is failing"),
+                    },
+                }
+            },
+        },
+    }
