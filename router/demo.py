@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 
 def free_port() -> int:
@@ -26,12 +27,24 @@ def free_port() -> int:
 
 
 ADMIN_TOKEN = f"rtr_demo_{secrets.token_urlsafe(24)}"
+HTTP = f"127.0.0.1:{free_port()}"
 
 
 def start(db: str, address: str, log: str) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "router", "serve", "--db", db, "--grpc", address],
+            [
+                sys.executable,
+                "-m",
+                "router",
+                "serve",
+                "--db",
+                db,
+                "--grpc",
+                address,
+                "--http",
+                HTTP,
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "ROUTER_ADMIN_TOKEN": ADMIN_TOKEN},
@@ -150,6 +163,13 @@ def main() -> None:
             token=consumer,
         )
         step("", address, "subscriber", "list")
+        pull = f"http://{HTTP}/v1/exchanges/orders/subscribers/web/events?from=earliest&max=2"
+        print(f"\n$ curl -H 'authorization: Bearer ...' '{pull}'")
+        request = urllib.request.Request(pull, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.loads(response.read())
+        print(json.dumps([{k: e[k] for k in ("offset", "type", "data")} for e in body["events"]]))
+        print("  -> the same durable subscribers over the REST API (pull, then POST .../ack)")
     finally:
         router.send_signal(signal.SIGTERM)
         router.wait(20)
