@@ -60,6 +60,9 @@ async def serve_http(
     config.keep_alive_timeout = 75
     config.h11_max_incomplete_size = 64 * 1024  # headers; slow or endless ones are cut off
     config.read_timeout = 30
+    if router.settings.tls_cert and router.settings.tls_key:
+        config.certfile = router.settings.tls_cert
+        config.keyfile = router.settings.tls_key
     app: Any = make_app(router)  # an ASGI app; hypercorn's type names its own protocol classes
     await hypercorn_serve(app, config, task_status=task_status)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 
 import attrs
 
@@ -34,8 +35,20 @@ class Settings:
     read_connections: int = 2
     # Auth is on unless the router runs with --dev. The first start creates user ``admin`` with
     # this token (ROUTER_ADMIN_TOKEN), or a random one printed once.
+    # TLS for both gRPC and HTTP when both files are given (PEM).
+    tls_cert: str | None = None
+    tls_key: str | None = None
     auth: bool = True
     admin_token: str | None = attrs.field(factory=lambda: os.environ.get("ROUTER_ADMIN_TOKEN"))
+
+    def server_ssl(self) -> ssl.SSLContext | None:
+        """The servers' TLS context (HTTP/2 offered by ALPN for gRPC), or None without TLS."""
+        if not (self.tls_cert and self.tls_key):
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.tls_cert, self.tls_key)
+        context.set_alpn_protocols(["h2", "http/1.1"])
+        return context
 
     def http_host_port(self) -> tuple[str, int] | None:
         return split_host_port(self.http_address, "http") if self.http_address else None

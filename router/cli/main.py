@@ -53,6 +53,14 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="bearer token (env ROUTER_TOKEN); the role must allow the command",
     )
+    top.add_argument(
+        "--tls-ca",
+        default=os.environ.get("ROUTER_TLS_CA"),
+        help="connect with TLS, trusting this CA file (env ROUTER_TLS_CA)",
+    )
+    top.add_argument(
+        "--tls", action="store_true", help="connect with TLS, trusting the system's CAs"
+    )
     commands = top.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser(
@@ -80,6 +88,8 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dev", action="store_true", help="turn authentication OFF (development only)"
     )
+    serve.add_argument("--tls-cert", default=None, help="PEM certificate: TLS for gRPC and HTTP")
+    serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
 
     user = commands.add_parser("user", help="add, remove or list users (admin)")
     user_actions = user.add_subparsers(dest="action", required=True)
@@ -261,12 +271,17 @@ def run_serve(args: argparse.Namespace) -> None:
         http_address=None if args.http == "off" else args.http,
         consumer_timeout_s=args.consumer_timeout,
         auth=not args.dev,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise InvalidArgument("--tls-cert and --tls-key go together")
     trio.run(serve, settings)
 
 
 async def dispatch(args: argparse.Namespace) -> None:
-    async with RouterClient(args.server, args.token) as client:
+    tls: str | bool | None = args.tls_ca or (True if args.tls else None)
+    async with RouterClient(args.server, args.token, tls=tls) as client:
         if args.command == "exchange":
             await exchange_command(client, args)
         elif args.command == "publish":

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -82,12 +83,18 @@ def start_point(text: str) -> pb.StartPoint:
 
 
 class RouterClient:
-    def __init__(self, address: str = "127.0.0.1:50051", token: str | None = None) -> None:
-        """``token`` (default: the ROUTER_TOKEN environment variable) goes with every call."""
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        token: str | None = None,
+        tls: bool | str | ssl.SSLContext | None = None,
+    ) -> None:
+        """``token`` (default: ROUTER_TOKEN) goes with every call. ``tls``: True (the system's
+        CAs), a CA file's path, or a context; default: ROUTER_TLS_CA if set, else plain TCP."""
         host, port = split_host_port(address, "server")
         token = token if token is not None else os.environ.get("ROUTER_TOKEN")
         self._metadata = {"authorization": f"Bearer {token}"} if token else None
-        self._channel = Channel(host, port)
+        self._channel = Channel(host, port, ssl=client_ssl(tls))
         self._publisher = router_grpc.PublisherStub(self._channel)
         self._subscriber = router_grpc.SubscriberStub(self._channel)
         self._admin = router_grpc.AdminStub(self._channel)
@@ -212,6 +219,18 @@ class RouterClient:
             yield subscription
             if not subscription.finished:
                 await subscription.leave()
+
+
+def client_ssl(tls: bool | str | ssl.SSLContext | None) -> ssl.SSLContext | None:
+    if tls is None:
+        tls = os.environ.get("ROUTER_TLS_CA") or None
+    if tls is None or tls is False:
+        return None
+    if isinstance(tls, ssl.SSLContext):
+        return tls
+    context = ssl.create_default_context(cafile=None if tls is True else str(tls))
+    context.set_alpn_protocols(["h2"])
+    return context
 
 
 def acks(response: pb.PublishResponse) -> list[Ack]:

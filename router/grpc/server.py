@@ -58,11 +58,16 @@ async def serve_grpc(
     subscribers = SubscriberService(router)
     server = Server([PublisherService(router), subscribers, AdminService(router)])
     listen(server, RecvRequest, _checker(router))
-    await trio_asyncio.aio_as_trio(server.start)(host, port)
+    await trio_asyncio.aio_as_trio(server.start)(host, port, ssl=router.settings.server_ssl())
     listener: Any = server._server
     sockets = listener.sockets if listener is not None else []
     bound = sockets[0].getsockname()[1] if sockets else port
-    log.info("grpc listening address=%s:%d", host, bound)
+    log.info(
+        "grpc listening address=%s:%d tls=%s",
+        host,
+        bound,
+        "on" if router.settings.tls_cert else "off",
+    )
     task_status.started(bound)
     try:
         await trio.sleep_forever()
