@@ -1,12 +1,19 @@
-"""A Python client for programs (asyncio; from Trio, wrap calls with ``trio_asyncio``).
+"""A Python client for programs, on asyncio (grpclib); for Trio see :mod:`router.client.trio`.
 
-    async with RouterClient("127.0.0.1:50051") as client:
+    async with RouterClient("127.0.0.1:50051") as client:       # token: ROUTER_TOKEN or token=
         await client.create_exchange("orders", ["order.*"])
         acks = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
         async with client.subscribe("orders", "billing", start="earliest") as subscription:
             async for batch in subscription:
                 ...
                 await subscription.ack(batch[-1].offset)
+
+- :class:`router.client.consumer.DurableConsumer`: one event at a time, reconnects and resumes
+  from the saved cursor when the router goes away.
+- :mod:`router.client.app`: ``@app.subscriber(...)`` handlers, acked when they return, with an
+  in-memory test mode.
+- Admin calls (users, tokens, queues, subscribers) are methods here too.
+- Runnable examples: ``docs/examples/`` (asyncio, Trio, the decorator app).
 
 Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and message.
 """

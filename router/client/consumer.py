@@ -1,0 +1,136 @@
+"""A durable consumer that survives the router going away: it reconnects and resumes.
+
+    async with RouterClient(address) as client:
+        async with DurableConsumer(client, "orders", "billing", start="earliest") as consumer:
+            async for event in consumer:
+                await handle(event)
+                await consumer.ack(event)
+
+The first attachment uses ``start``; every reconnection after a lost connection (or an UNAVAILABLE
+router) uses ``stored``: the router's saved cursor. Events up to the last one acked here are not
+handed out again even when the router saved an older cursor (an ack lost with the connection);
+events handed out but not acked are (at-least-once). Heartbeats go out while the handler works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, StreamTerminatedError
+
+log = logging.getLogger("router.client")
+RETRYABLE = {Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.INTERNAL, Status.UNKNOWN}
+HEARTBEAT_S = 5.0  # well inside the router's default 30 s consumer timeout
+
+
+class DurableConsumer:
+    def __init__(
+        self,
+        client: Any,
+        exchange: str,
+        name: str,
+        start: str = "stored",
+        limit_size: int = 0,
+        *,
+        retry_initial_s: float = 0.2,
+        retry_max_s: float = 5.0,
+    ) -> None:
+        self._client = client
+        self.exchange, self.name, self.limit_size = exchange, name, limit_size
+        self._start = start
+        self._retry = (retry_initial_s, retry_max_s)
+        self.acked = 0  # the last offset acked from here
+        self.reconnects = 0
+        self._pending: list[Any] = []
+        self._subscription: Any = None
+        self._context: Any = None
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> DurableConsumer:
+        await self._attach()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._detach()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        while not self._pending:
+            try:
+                batch = await self._subscription.__anext__()
+            except StopAsyncIteration:
+                await self.reconnect("the router ended the stream")
+                continue
+            except (StreamTerminatedError, ConnectionError, OSError) as error:
+                await self.reconnect(f"connection lost: {error}")
+                continue
+            except GRPCError as error:
+                if error.status not in RETRYABLE:
+                    raise
+                await self.reconnect(f"{error.status.name}: {error.message}")
+                continue
+            self._pending = [e for e in batch if e.offset > self.acked]
+        return self._pending.pop(0)
+
+    async def ack(self, event: Any) -> None:
+        """Everything up to ``event`` is handled (cumulative)."""
+        if event.offset <= self.acked:
+            return
+        self.acked = event.offset
+        with contextlib.suppress(StreamTerminatedError, ConnectionError, OSError, GRPCError):
+            await self._subscription.ack(event.offset)  # if lost, the next attach skips it here
+
+    async def _attach(self) -> None:
+        self._context = self._client.subscribe(
+            self.exchange, self.name, self._start, self.limit_size
+        )
+        self._subscription = await self._context.__aenter__()
+        self._start = "stored"
+        self._heartbeat = asyncio.ensure_future(self._beat(self._subscription))
+
+    async def _detach(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        context, self._context = self._context, None
+        if context is not None:
+            with contextlib.suppress(Exception):  # a broken connection may not close cleanly
+                await context.__aexit__(None, None, None)
+
+    async def reconnect(self, why: str) -> None:
+        """Drop the connection and attach again from the saved cursor, with back-off.
+
+        Events received but not acked here are dropped and come again from the router.
+        """
+        log.warning("subscriber %s/%s: %s; reconnecting", self.exchange, self.name, why)
+        self._pending = []
+        await self._detach()
+        delay, most = self._retry
+        while True:
+            await asyncio.sleep(delay)  # back-off between attempts
+            try:
+                await self._attach()
+            except (StreamTerminatedError, ConnectionError, OSError) as error:
+                log.info("reconnect failed: %s", error)
+            except GRPCError as error:
+                if error.status not in RETRYABLE and error.status is not Status.FAILED_PRECONDITION:
+                    raise
+                log.info("reconnect refused: %s", error.message)
+            else:
+                self.reconnects += 1
+                return
+            delay = min(delay * 2, most)
+
+    @staticmethod
+    async def _beat(subscription: Any) -> None:
+        with contextlib.suppress(StreamTerminatedError, ConnectionError, OSError, GRPCError):
+            while True:
+                await asyncio.sleep(HEARTBEAT_S)  # the heartbeat period
+                await subscription.heartbeat()

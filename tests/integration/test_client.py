@@ -1,0 +1,132 @@
+"""The Python client: reconnect across a real router restart, use from Trio, the decorator app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+import trio
+
+from router.client import OutgoingEvent, ReceivedEvent, RouterClient
+from router.client.app import RouterApp
+from router.client.consumer import DurableConsumer
+from router.client.trio import open_client
+from tests.helpers.server import RouterProcess, running_router
+
+
+def events(count: int, start: int = 0) -> list[OutgoingEvent]:
+    return [OutgoingEvent("order.created", str(start + n).encode()) for n in range(count)]
+
+
+def test_a_durable_consumer_resumes_across_a_router_restart(db_url: str, tmp_path: object) -> None:
+    log = os.path.join(str(tmp_path), "router.log")
+    router = RouterProcess(db_url, log).start()
+
+    async def story() -> None:
+        nonlocal router
+        seen: list[int] = []
+        async with RouterClient(router.address) as client:
+            await client.create_exchange("orders", ["order.*"])
+            await client.publish(events(6))
+            consumer = DurableConsumer(client, "orders", "billing", "earliest", retry_max_s=0.5)
+            async with consumer:
+                async with asyncio.timeout(60):
+                    async for event in consumer:
+                        seen.append(event.offset)
+                        await consumer.ack(event)
+                        if event.offset == 3:
+                            router.stop()  # SIGTERM mid-stream: the cursor (3) is flushed
+                            router = RouterProcess(db_url, log, router.port).start()
+                            async with RouterClient(router.address) as fresh:
+                                await fresh.publish(events(2, start=6))
+                        if event.offset == 8:
+                            break
+            assert consumer.reconnects >= 1
+        assert seen == list(range(1, 9))  # no gap, no repeat of what was acked
+
+    try:
+        asyncio.run(story())
+    finally:
+        router.stop()
+
+
+def test_the_client_works_from_trio(sqlite_url: str, tmp_path: object) -> None:
+    async def story(address: str) -> None:
+        async with open_client(address) as client:
+            await client.create_exchange("orders", ["order.*"])
+            acks = await client.publish(events(3))
+            assert [a.offsets for a in acks] == [{"orders": n} for n in (1, 2, 3)]
+            got: list[bytes] = []
+            async with client.consume("orders", "billing", start="earliest") as consumer:
+                with trio.fail_after(20):
+                    async for event in consumer:
+                        got.append(event.payload)
+                        await consumer.ack(event)
+                        if len(got) == 3:
+                            break
+            assert got == [b"0", b"1", b"2"]
+            (subscriber,) = await client.call("list_subscribers", "orders")
+            assert subscriber.acked_offset == 3
+
+    with running_router(sqlite_url, str(tmp_path)) as router:
+        trio.run(story, router.address)
+
+
+def test_the_decorator_app_acks_on_return_and_retries_on_raise(
+    sqlite_url: str, tmp_path: object
+) -> None:
+    app = RouterApp(retry_s=0.05)
+    handled: list[int] = []
+    failures: list[int] = []
+    done = asyncio.Event()
+
+    @app.subscriber("orders", name="billing", start="earliest")
+    async def bill(event: ReceivedEvent) -> None:
+        if event.offset == 2 and not failures:
+            failures.append(event.offset)
+            raise RuntimeError("the payment service is down")
+        handled.append(event.offset)
+        if event.offset == 3:
+            done.set()
+
+    async def story(address: str) -> None:
+        app.address = address
+        async with RouterClient(address) as client:
+            await client.create_exchange("orders", ["order.*"])
+            await client.publish(events(3))
+            running = asyncio.ensure_future(app.run())
+            await asyncio.wait_for(done.wait(), 30)
+            running.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await running
+            await asyncio.sleep(0.5)  # the router notices the stream ended and saves the cursor
+            (subscriber,) = await client.list_subscribers("orders")
+            assert subscriber.acked_offset == 3
+
+    with running_router(sqlite_url, str(tmp_path)) as router:
+        asyncio.run(story(router.address))
+    assert failures == [2] and handled == [1, 2, 3]
+
+
+def test_the_decorator_app_in_memory() -> None:
+    app = RouterApp()
+    got: list[tuple[int, str]] = []
+
+    @app.subscriber("orders", name="billing")
+    async def bill(event: ReceivedEvent) -> None:
+        if event.payload == b"boom":
+            raise ValueError("boom")
+        got.append((event.offset, event.type))
+
+    async def story() -> None:
+        async with app.testing({"orders": ["order.*"]}) as test:
+            await test.publish("order.created", b"{}")
+            await test.publish("user.created", b"{}")  # no exchange matches
+            await test.publish("order.paid", b"{}")
+            with pytest.raises(ValueError):
+                await test.publish("order.paid", b"boom")
+            assert [e.offset for e in test.received["billing"]] == [1, 2]
+
+    asyncio.run(story())
+    assert got == [(1, "order.created"), (2, "order.paid")]
