@@ -53,6 +53,8 @@ class QueueView:
     head: int
     active: int
     sleeping: int
+    events_in: int = 0
+    events_out: int = 0
 
 
 @attrs.frozen
@@ -65,6 +67,7 @@ class SubscriberView:
     delivered: int
     head: int
     since_us: int
+    events_out: int = 0
 
     @property
     def lag(self) -> int:
@@ -85,6 +88,7 @@ class QueueActor:
     )
     since: dict[str, int] = attrs.Factory(dict)  # subscriber -> when it last changed state (us)
     events_in: int = 0
+    events_out_before: int = 0  # delivered by subscribers that have gone to sleep since
     dropped: int = 0
     _nursery: trio.Nursery | None = None
     _deleted: str | None = None
@@ -145,6 +149,8 @@ class QueueActor:
             self.head,
             len(self.active),
             len(self.sleeping),
+            self.events_in,
+            self.events_out_before + sum(s.events_out for s in self.active.values()),
         )
 
     def subscriber_views(self, name: str = "") -> list[SubscriberView]:
@@ -159,6 +165,7 @@ class QueueActor:
                 s.delivered,
                 self.head,
                 self.since.get(n, 0),
+                s.events_out,
             )
             for n, s in self.active.items()
             if not name or n == name
@@ -285,6 +292,7 @@ class QueueActor:
             )
         finally:
             self.active.pop(subscriber.name, None)
+            self.events_out_before += subscriber.events_out
             if subscriber.subscription is not None:
                 self.sleeping[subscriber.name] = subscriber.acked
             elif subscriber.stored_acked is not None:

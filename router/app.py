@@ -36,6 +36,16 @@ log = logging.getLogger("router")
 STORED_READ_S = 10.0  # how long a pull may take to read events that are already stored
 
 
+@attrs.frozen
+class Stats:
+    at_us: int
+    last_seq: int
+    published: int
+    exchanges: list[tuple[ExchangeRecord, int]]  # with events routed in since start-up
+    queues: list[QueueView]
+    subscribers: list[SubscriberView]
+
+
 @attrs.define(eq=False)
 class Router:
     """The facade the edges call. Every method validates its input before any actor sees it."""
@@ -72,6 +82,21 @@ class Router:
             validation.name(name, "subscriber"),
             validation.limit_size(limit_size, self.settings),
             start,
+        )
+
+    def stats(self) -> Stats:
+        """Counters since start-up, read in one go (rates are differences between two reads)."""
+        exchanges = [
+            (attrs.evolve(actor.record, head=actor.head), actor.events_in)
+            for actor in self.dispatcher.exchanges.values()
+        ]
+        return Stats(
+            now_us(),
+            self.state.positions.last_seq,
+            self.dispatcher.published,
+            sorted(exchanges, key=lambda pair: pair[0].name),
+            self.list_queues(),
+            self.list_subscribers(),
         )
 
     # --- queues and subscribers (read-only snapshots, and changes to sleeping subscribers) ---

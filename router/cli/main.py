@@ -23,6 +23,7 @@ from router.client import OutgoingEvent, ReceivedEvent, RouterClient
 from router.errors import InvalidArgument
 from router.settings import DEFAULT_GRPC, DEFAULT_HTTP, Settings, default_db_url
 
+PROGRESS_EVERY = 10_000  # events between progress lines on stderr for long publishes
 EXAMPLES = """examples:
   router serve --db sqlite:///router.db --grpc 127.0.0.1:50051
   export ROUTER_TOKEN=...            # printed once by the first start, or ROUTER_ADMIN_TOKEN
@@ -33,6 +34,7 @@ EXAMPLES = """examples:
   router user add billing-service --role consumer
   router subscriber list --exchange orders
   router subscriber reset orders billing --to earliest
+  router stats --watch
 """
 
 
@@ -171,6 +173,16 @@ def parser() -> argparse.ArgumentParser:
     forget.add_argument("name")
     forget.add_argument("--limit-size", type=int, default=0, help="which queue, if several")
 
+    stats = commands.add_parser(
+        "stats",
+        help="exchanges and subscribers: in/s, out/s, fill %%, lag, state (admin)",
+        epilog="example: router stats --watch --interval 2",
+    )
+    stats.add_argument("--watch", action="store_true", help="refresh in place until Ctrl-C")
+    stats.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    stats.add_argument("--count", type=int, default=0, help="with --watch: stop after N frames")
+    stats.add_argument("--json", action="store_true", help="one JSON object per refresh")
+
     info = commands.add_parser("info", help="what the server is", epilog="example: router info")
     info.add_argument("--json", action="store_true")
 
@@ -292,6 +304,8 @@ async def dispatch(args: argparse.Namespace) -> None:
             await user_command(client, args)
         elif args.command in ("queue", "subscriber", "info"):
             await inspect_command(client, args)
+        elif args.command == "stats":
+            await stats_command(client, args)
 
 
 def table(rows: list[dict[str, object]], as_json: bool) -> None:
@@ -428,6 +442,73 @@ async def exchange_command(client: RouterClient, args: argparse.Namespace) -> No
         print(f"deleted exchange {args.name}")
 
 
+def rate(now: Any, before: Any, field: str, seconds: float) -> str:
+    if before is None or seconds <= 0:
+        return "-"
+    return f"{max(0, getattr(now, field) - getattr(before, field)) / seconds:,.0f}"
+
+
+def stats_frame(now: Any, before: Any) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    """The exchanges' and subscribers' rows; rates from the counters' change since ``before``."""
+    seconds = (now.at_us - before.at_us) / 1e6 if before is not None else 0.0
+    old_exchanges = {e.name: e for e in before.exchanges} if before else {}
+    old_queues = {q.id: q for q in before.queues} if before else {}
+    old_subscribers = {(s.queue_id, s.name): s for s in before.subscribers} if before else {}
+    queues = {q.id: q for q in now.queues}
+    exchanges = [
+        {
+            "exchange": e.name,
+            "head": e.head_offset,
+            "in/s": rate(e, old_exchanges.get(e.name), "events_in", seconds),
+            "patterns": " ".join(e.patterns),
+        }
+        for e in now.exchanges
+    ]
+    subscribers = [
+        {
+            "exchange": s.exchange,
+            "subscriber": s.name,
+            "state": s.state,
+            "in/s": rate(queues[s.queue_id], old_queues.get(s.queue_id), "events_in", seconds)
+            if s.queue_id in queues
+            else "-",
+            "out/s": rate(s, old_subscribers.get((s.queue_id, s.name)), "events_out", seconds),
+            "fill": f"{queues[s.queue_id].fill * 100:.0f}%" if s.queue_id in queues else "-",
+            "lag": s.lag,
+            "acked": s.acked_offset,
+        }
+        for s in now.subscribers
+    ]
+    return exchanges, subscribers
+
+
+async def stats_command(client: RouterClient, args: argparse.Namespace) -> None:
+    before = None
+    frames = 0
+    if args.watch and args.interval <= 0:
+        raise InvalidArgument("--interval: must be more than 0")
+    while True:
+        now = await client.stats()
+        exchanges, subscribers = stats_frame(now, before)
+        if args.json:
+            print(
+                json.dumps({"at_us": now.at_us, "exchanges": exchanges, "subscribers": subscribers})
+            )
+        else:
+            if args.watch and sys.stdout.isatty():
+                print("\x1b[H\x1b[2J", end="")  # refresh in place
+            print(f"published since start: {now.published}   last seq: {now.last_seq}")
+            table(exchanges, False)
+            print()
+            table(subscribers, False)
+        sys.stdout.flush()
+        frames += 1
+        if not args.watch or (args.count and frames >= args.count):
+            return
+        before = now
+        await asyncio.sleep(args.interval)  # the refresh period asked for
+
+
 def event_from_json(line: str, number: int) -> OutgoingEvent:
     try:
         record = json.loads(line)
@@ -451,6 +532,8 @@ async def publish_command(client: RouterClient, args: argparse.Namespace) -> Non
             if len(batch) >= args.batch:
                 total += len(await client.publish(batch))
                 batch = []
+                if total % PROGRESS_EVERY < args.batch:
+                    print(f"... {total} events published", file=sys.stderr, flush=True)
         if batch:
             total += len(await client.publish(batch))
         print(f"published {total} events")

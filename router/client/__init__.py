@@ -202,6 +202,10 @@ class RouterClient:
             metadata=self._metadata,
         )
 
+    async def stats(self) -> pb.Stats:
+        """Counters since the router started; rates are differences between two calls."""
+        return await self._admin.GetStats(pb.StatsRequest(), metadata=self._metadata)
+
     async def server_info(self) -> pb.ServerInfo:
         return await self._admin.GetServerInfo(pb.ServerInfoRequest(), metadata=self._metadata)
 

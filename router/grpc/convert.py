@@ -101,12 +101,13 @@ def batches(deliveries: Sequence[Delivery]) -> Iterator[pb.SubscribeResponse]:
         yield response
 
 
-def exchange(record: ExchangeRecord) -> pb.Exchange:
+def exchange(record: ExchangeRecord, events_in: int = 0) -> pb.Exchange:
     return pb.Exchange(
         name=record.name,
         patterns=list(record.patterns),
         head_offset=record.head,
         created_at_us=record.created_at,
+        events_in=events_in,
     )
 
 
@@ -129,6 +130,8 @@ def queue(view: QueueView) -> pb.Queue:
         head_offset=view.head,
         active=view.active,
         sleeping=view.sleeping,
+        events_in=view.events_in,
+        events_out=view.events_out,
     )
 
 
@@ -143,4 +146,5 @@ def subscriber(view: SubscriberView) -> pb.SubscriberInfo:
         head_offset=view.head,
         lag=view.lag,
         since_us=view.since_us,
+        events_out=view.events_out,
     )

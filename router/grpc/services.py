@@ -277,6 +277,20 @@ class AdminService(router_grpc.AdminBase):
             )
         await stream.send_message(convert.subscriber(view))
 
+    async def GetStats(self, stream: Stream[pb.StatsRequest, pb.Stats]) -> None:
+        await stream.recv_message()
+        stats = self._router.stats()
+        await stream.send_message(
+            pb.Stats(
+                at_us=stats.at_us,
+                last_seq=stats.last_seq,
+                published=stats.published,
+                exchanges=[convert.exchange(r, n) for r, n in stats.exchanges],
+                queues=[convert.queue(q) for q in stats.queues],
+                subscribers=[convert.subscriber(s) for s in stats.subscribers],
+            )
+        )
+
     async def GetServerInfo(self, stream: Stream[pb.ServerInfoRequest, pb.ServerInfo]) -> None:
         await stream.recv_message()
         router = self._router

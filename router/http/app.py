@@ -111,13 +111,20 @@ def make_app(router: Router) -> Starlette:
         return JSONResponse({"exchange": exchange, "subscriber": name, "acked_offset": acked})
 
     async def stats(request: Request) -> Response:
-        exchanges = await router.list_exchanges()
+        stats = router.stats()
         return JSONResponse(
             {
-                "last_seq": router.state.positions.last_seq,
+                "at_us": stats.at_us,
+                "last_seq": stats.last_seq,
+                "published": stats.published,
                 "exchanges": [
-                    {"name": e.name, "patterns": list(e.patterns), "head_offset": e.head}
-                    for e in exchanges
+                    {
+                        "name": e.name,
+                        "patterns": list(e.patterns),
+                        "head_offset": e.head,
+                        "events_in": events_in,
+                    }
+                    for e, events_in in stats.exchanges
                 ],
                 "queues": [
                     {
@@ -129,8 +136,10 @@ def make_app(router: Router) -> Starlette:
                         "head_offset": q.head,
                         "active": q.active,
                         "sleeping": q.sleeping,
+                        "events_in": q.events_in,
+                        "events_out": q.events_out,
                     }
-                    for q in router.list_queues()
+                    for q in stats.queues
                 ],
                 "subscribers": [
                     {
@@ -141,8 +150,10 @@ def make_app(router: Router) -> Starlette:
                         "acked_offset": s.acked,
                         "head_offset": s.head,
                         "lag": s.lag,
+                        "since_us": s.since_us,
+                        "events_out": s.events_out,
                     }
-                    for s in router.list_subscribers()
+                    for s in stats.subscribers
                 ],
             }
         )

@@ -157,6 +157,9 @@ def test_subscribers_are_listed_reset_and_deleted(router: RouterProcess) -> None
             async with admin.subscribe("orders", "billing", "earliest") as subscription:
                 batch = await subscription.__anext__()
                 await subscription.ack(batch[1].offset)
+                stats = await admin.stats()
+                assert [(e.name, e.events_in) for e in stats.exchanges] == [("orders", 5)]
+                assert stats.published == 5 and stats.subscribers[0].events_out == len(batch)
                 (active,) = await admin.list_subscribers("orders", "billing")
                 assert active.state == "active"
                 await refused(
@@ -269,3 +272,10 @@ def test_cli_drives_users_tokens_and_subscribers(router: RouterProcess) -> None:
     missing = cli("subscriber", "describe", "orders", "billing")
     assert missing.returncode == 1 and "no subscriber" in missing.stderr
     assert "sqlite" in cli("info").stdout or "postgresql" in cli("info").stdout
+    frames = cli("stats", "--watch", "--interval", "0.2", "--count", "2", "--json")
+    assert frames.returncode == 0, frames.stderr
+    first, second = (json.loads(line) for line in frames.stdout.splitlines())
+    assert first["exchanges"][0]["exchange"] == "orders" and first["exchanges"][0]["in/s"] == "-"
+    assert second["exchanges"][0]["in/s"] == "0" and second["subscribers"] == []
+    table = cli("stats")
+    assert table.returncode == 0 and "published since start" in table.stdout

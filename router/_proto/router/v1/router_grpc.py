@@ -138,6 +138,10 @@ class AdminBase(abc.ABC):
     async def GetServerInfo(self, stream: 'grpclib.server.Stream[router_pb2.ServerInfoRequest, router_pb2.ServerInfo]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def GetStats(self, stream: 'grpclib.server.Stream[router_pb2.StatsRequest, router_pb2.Stats]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/router.v1.Admin/CreateExchange': grpclib.const.Handler(
@@ -217,6 +221,12 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.ServerInfoRequest,
                 router_pb2.ServerInfo,
+            ),
+            '/router.v1.Admin/GetStats': grpclib.const.Handler(
+                self.GetStats,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.StatsRequest,
+                router_pb2.Stats,
             ),
         }
 
@@ -301,4 +311,10 @@ class AdminStub:
             '/router.v1.Admin/GetServerInfo',
             router_pb2.ServerInfoRequest,
             router_pb2.ServerInfo,
+        )
+        self.GetStats = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/GetStats',
+            router_pb2.StatsRequest,
+            router_pb2.Stats,
         )

@@ -155,16 +155,18 @@ class SubscribeResponse(_message.Message):
     def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., batch: _Optional[_Union[EventBatch, _Mapping]] = ...) -> None: ...
 
 class Exchange(_message.Message):
-    __slots__ = ("name", "patterns", "head_offset", "created_at_us")
+    __slots__ = ("name", "patterns", "head_offset", "created_at_us", "events_in")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PATTERNS_FIELD_NUMBER: _ClassVar[int]
     HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_IN_FIELD_NUMBER: _ClassVar[int]
     name: str
     patterns: _containers.RepeatedScalarFieldContainer[str]
     head_offset: int
     created_at_us: int
-    def __init__(self, name: _Optional[str] = ..., patterns: _Optional[_Iterable[str]] = ..., head_offset: _Optional[int] = ..., created_at_us: _Optional[int] = ...) -> None: ...
+    events_in: int
+    def __init__(self, name: _Optional[str] = ..., patterns: _Optional[_Iterable[str]] = ..., head_offset: _Optional[int] = ..., created_at_us: _Optional[int] = ..., events_in: _Optional[int] = ...) -> None: ...
 
 class CreateExchangeRequest(_message.Message):
     __slots__ = ("name", "patterns")
@@ -269,7 +271,7 @@ class RevokeTokenResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class Queue(_message.Message):
-    __slots__ = ("id", "exchange", "limit_size", "buffered", "fill", "head_offset", "active", "sleeping")
+    __slots__ = ("id", "exchange", "limit_size", "buffered", "fill", "head_offset", "active", "sleeping", "events_in", "events_out")
     ID_FIELD_NUMBER: _ClassVar[int]
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     LIMIT_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -278,6 +280,8 @@ class Queue(_message.Message):
     HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     SLEEPING_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_IN_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_OUT_FIELD_NUMBER: _ClassVar[int]
     id: str
     exchange: str
     limit_size: int
@@ -286,7 +290,9 @@ class Queue(_message.Message):
     head_offset: int
     active: int
     sleeping: int
-    def __init__(self, id: _Optional[str] = ..., exchange: _Optional[str] = ..., limit_size: _Optional[int] = ..., buffered: _Optional[int] = ..., fill: _Optional[float] = ..., head_offset: _Optional[int] = ..., active: _Optional[int] = ..., sleeping: _Optional[int] = ...) -> None: ...
+    events_in: int
+    events_out: int
+    def __init__(self, id: _Optional[str] = ..., exchange: _Optional[str] = ..., limit_size: _Optional[int] = ..., buffered: _Optional[int] = ..., fill: _Optional[float] = ..., head_offset: _Optional[int] = ..., active: _Optional[int] = ..., sleeping: _Optional[int] = ..., events_in: _Optional[int] = ..., events_out: _Optional[int] = ...) -> None: ...
 
 class ListQueuesRequest(_message.Message):
     __slots__ = ("exchange",)
@@ -301,7 +307,7 @@ class ListQueuesResponse(_message.Message):
     def __init__(self, queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ...) -> None: ...
 
 class SubscriberInfo(_message.Message):
-    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us")
+    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us", "events_out")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +317,7 @@ class SubscriberInfo(_message.Message):
     HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
     LAG_FIELD_NUMBER: _ClassVar[int]
     SINCE_US_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_OUT_FIELD_NUMBER: _ClassVar[int]
     exchange: str
     queue_id: str
     name: str
@@ -320,7 +327,8 @@ class SubscriberInfo(_message.Message):
     head_offset: int
     lag: int
     since_us: int
-    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ...) -> None: ...
+    events_out: int
+    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ..., events_out: _Optional[int] = ...) -> None: ...
 
 class ListSubscribersRequest(_message.Message):
     __slots__ = ("exchange", "name")
@@ -357,6 +365,26 @@ class ResetSubscriberRequest(_message.Message):
     subscriber: SubscriberRef
     to: StartPoint
     def __init__(self, subscriber: _Optional[_Union[SubscriberRef, _Mapping]] = ..., to: _Optional[_Union[StartPoint, _Mapping]] = ...) -> None: ...
+
+class StatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Stats(_message.Message):
+    __slots__ = ("at_us", "last_seq", "published", "exchanges", "queues", "subscribers")
+    AT_US_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    EXCHANGES_FIELD_NUMBER: _ClassVar[int]
+    QUEUES_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBERS_FIELD_NUMBER: _ClassVar[int]
+    at_us: int
+    last_seq: int
+    published: int
+    exchanges: _containers.RepeatedCompositeFieldContainer[Exchange]
+    queues: _containers.RepeatedCompositeFieldContainer[Queue]
+    subscribers: _containers.RepeatedCompositeFieldContainer[SubscriberInfo]
+    def __init__(self, at_us: _Optional[int] = ..., last_seq: _Optional[int] = ..., published: _Optional[int] = ..., exchanges: _Optional[_Iterable[_Union[Exchange, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ..., subscribers: _Optional[_Iterable[_Union[SubscriberInfo, _Mapping]]] = ...) -> None: ...
 
 class ServerInfoRequest(_message.Message):
     __slots__ = ()
