@@ -68,6 +68,7 @@ class SubscriberView:
     head: int
     since_us: int
     events_out: int = 0
+    fill: float = 0.0
 
     @property
     def lag(self) -> int:
@@ -166,6 +167,7 @@ class QueueActor:
                 self.head,
                 self.since.get(n, 0),
                 s.events_out,
+                len(self.ring) / self.record.config.limit_size,
             )
             for n, s in self.active.items()
             if not name or n == name
@@ -180,6 +182,8 @@ class QueueActor:
                 acked,
                 self.head,
                 self.since.get(n, 0),
+                0,
+                len(self.ring) / self.record.config.limit_size,
             )
             for n, acked in self.sleeping.items()
             if not name or n == name

@@ -84,6 +84,14 @@ class Router:
             start,
         )
 
+    def describe_exchange(self, name: str) -> tuple[ExchangeRecord, int]:
+        """The exchange with its current head and the events routed to it since start-up."""
+        validation.name(name, "name")
+        for actor in self.dispatcher.exchanges.values():
+            if actor.record.name == name:
+                return attrs.evolve(actor.record, head=actor.head), actor.events_in
+        raise NotFound(f"name: no exchange named {name!r}")
+
     def stats(self) -> Stats:
         """Counters since start-up, read in one go (rates are differences between two reads)."""
         exchanges = [

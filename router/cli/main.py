@@ -204,6 +204,13 @@ def parser() -> argparse.ArgumentParser:
         "list", help="list exchanges", epilog="example: router exchange list --json"
     )
     listing.add_argument("--json", action="store_true")
+    describe_exchange = actions.add_parser(
+        "describe",
+        help="one exchange: patterns, head, events routed since start",
+        epilog="example: router exchange describe orders",
+    )
+    describe_exchange.add_argument("name")
+    describe_exchange.add_argument("--json", action="store_true")
     delete = actions.add_parser(
         "delete",
         help="delete an exchange (events stay stored)",
@@ -365,6 +372,7 @@ def subscriber_row(s: Any) -> dict[str, object]:
         "acked": s.acked_offset,
         "head": s.head_offset,
         "lag": s.lag,
+        "fill": f"{s.fill * 100:.1f}%",
         "queue": s.queue_id,
     }
 
@@ -437,6 +445,19 @@ async def exchange_command(client: RouterClient, args: argparse.Namespace) -> No
             print(f"{'NAME':24} {'HEAD':>10}  PATTERNS")
             for e in exchanges:
                 print(f"{e.name:24} {e.head_offset:>10}  {' '.join(e.patterns)}")
+    elif args.action == "describe":
+        found = await client.describe_exchange(args.name)
+        table(
+            [
+                {
+                    "name": found.name,
+                    "head": found.head_offset,
+                    "events_in": found.events_in,
+                    "patterns": " ".join(found.patterns),
+                }
+            ],
+            args.json,
+        )
     elif args.action == "delete":
         await client.delete_exchange(args.name)
         print(f"deleted exchange {args.name}")

@@ -25,9 +25,9 @@ import contextlib
 import os
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from grpclib.client import Channel, Stream
@@ -38,6 +38,10 @@ from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.model import StartKind
 from router.settings import split_host_port
+
+if TYPE_CHECKING:
+    from router.client.consumer import DurableConsumer
+    from router.client.publisher import Publisher
 
 _KINDS = {
     StartKind.STORED: pb.StartPoint.STORED,
@@ -76,6 +80,16 @@ class ReceivedEvent:
     headers: dict[str, str]
     seq: int
     published_at_us: int
+    # Set by DurableConsumer: ``await event.ack()`` acks up to this event.
+    acker: Callable[[ReceivedEvent], Awaitable[None]] | None = attrs.field(
+        default=None, eq=False, repr=False
+    )
+
+    async def ack(self) -> None:
+        """Everything up to this event is handled (only for events from a DurableConsumer)."""
+        if self.acker is None:
+            raise RuntimeError("ack(): this event did not come from a DurableConsumer")
+        await self.acker(self)
 
 
 def start_point(text: str) -> pb.StartPoint:
@@ -145,6 +159,11 @@ class RouterClient:
             pb.DeleteExchangeRequest(name=name), metadata=self._metadata
         )
 
+    async def describe_exchange(self, name: str) -> pb.Exchange:
+        return await self._admin.DescribeExchange(
+            pb.DescribeExchangeRequest(name=name), metadata=self._metadata
+        )
+
     # --- users and tokens (admin) ---
 
     async def add_user(self, name: str, role: str) -> pb.AddUserResponse:
@@ -208,6 +227,23 @@ class RouterClient:
 
     async def server_info(self) -> pb.ServerInfo:
         return await self._admin.GetServerInfo(pb.ServerInfoRequest(), metadata=self._metadata)
+
+    def consume(
+        self, exchange: str, name: str, start: str = "stored", limit_size: int = 0
+    ) -> DurableConsumer:
+        """Events one by one, each with ``ack()``; reconnects and resumes (see DurableConsumer).
+
+        ``async with client.consume("orders", "billing") as events: async for e in events: ...``
+        """
+        from router.client.consumer import DurableConsumer
+
+        return DurableConsumer(self, exchange, name, start, limit_size)
+
+    def batching_publisher(self, max_batch: int = 500, linger_s: float = 0.002) -> Publisher:
+        """Publish single events; they go out in batches, each caller gets its own ack."""
+        from router.client.publisher import Publisher
+
+        return Publisher(self, max_batch, linger_s)
 
     @asynccontextmanager
     async def subscribe(

@@ -1,10 +1,10 @@
 """A durable consumer that survives the router going away: it reconnects and resumes.
 
     async with RouterClient(address) as client:
-        async with DurableConsumer(client, "orders", "billing", start="earliest") as consumer:
-            async for event in consumer:
+        async with client.consume("orders", "billing", start="earliest") as events:
+            async for event in events:
                 await handle(event)
-                await consumer.ack(event)
+                await event.ack()             # or: await events.ack(event)
 
 The first attachment uses ``start``; every reconnection after a lost connection (or an UNAVAILABLE
 router) uses ``stored``: the router's saved cursor. Events up to the last one acked here are not
@@ -77,6 +77,8 @@ class DurableConsumer:
                 await self.reconnect(f"{error.status.name}: {error.message}")
                 continue
             self._pending = [e for e in batch if e.offset > self.acked]
+            for event in self._pending:
+                event.acker = self.ack
         return self._pending.pop(0)
 
     async def ack(self, event: Any) -> None:

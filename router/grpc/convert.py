@@ -147,4 +147,5 @@ def subscriber(view: SubscriberView) -> pb.SubscriberInfo:
         lag=view.lag,
         since_us=view.since_us,
         events_out=view.events_out,
+        fill=view.fill,
     )

@@ -197,6 +197,15 @@ class AdminService(router_grpc.AdminBase):
             await _trio(self._router.delete_exchange)(request.name)
         await stream.send_message(pb.DeleteExchangeResponse())
 
+    async def DescribeExchange(
+        self, stream: Stream[pb.DescribeExchangeRequest, pb.Exchange]
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            record, events_in = self._router.describe_exchange(request.name)
+        await stream.send_message(convert.exchange(record, events_in))
+
     async def AddUser(self, stream: Stream[pb.AddUserRequest, pb.AddUserResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None

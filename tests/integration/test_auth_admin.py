@@ -161,7 +161,15 @@ def test_subscribers_are_listed_reset_and_deleted(router: RouterProcess) -> None
                 assert [(e.name, e.events_in) for e in stats.exchanges] == [("orders", 5)]
                 assert stats.published == 5 and stats.subscribers[0].events_out == len(batch)
                 (active,) = await admin.list_subscribers("orders", "billing")
-                assert active.state == "active"
+                assert active.state == "active" and active.fill == 0  # history is not buffered
+                await admin.publish([OutgoingEvent("order.paid", b"live") for _ in range(2)])
+                async with asyncio.timeout(10):  # fan-out to the queue follows the ack
+                    while (await admin.list_subscribers("orders", "billing"))[0].fill < 2e-4:
+                        await asyncio.sleep(0.02)  # polling a snapshot under a deadline
+                (active,) = await admin.list_subscribers("orders", "billing")
+                assert active.fill == 2 / 10_000  # two live events in a ring of 10,000
+                described = await admin.describe_exchange("orders")
+                assert (described.head_offset, described.events_in) == (7, 7)
                 await refused(
                     admin.reset_subscriber("orders", "billing", "earliest"),
                     Status.FAILED_PRECONDITION,
@@ -171,15 +179,15 @@ def test_subscribers_are_listed_reset_and_deleted(router: RouterProcess) -> None
             assert (sleeping.state, sleeping.acked_offset, sleeping.head_offset, sleeping.lag) == (
                 "sleeping",
                 2,
+                7,
                 5,
-                3,
             )
             (queue,) = await admin.list_queues()
             assert (queue.exchange, queue.sleeping, queue.active, queue.head_offset) == (
                 "orders",
                 1,
                 0,
-                5,
+                7,
             )
 
             await refused(
@@ -200,7 +208,7 @@ def test_subscribers_are_listed_reset_and_deleted(router: RouterProcess) -> None
             assert await admin.list_subscribers("orders") == []
             await refused(admin.delete_subscriber("orders", "billing"), Status.NOT_FOUND)
             async with admin.subscribe("orders", "billing") as fresh:
-                assert fresh.start_offset == 6  # a new subscriber starts at the head
+                assert fresh.start_offset == 8  # a new subscriber starts at the head
 
     run(story())
 
@@ -260,6 +268,10 @@ def test_cli_drives_users_tokens_and_subscribers(router: RouterProcess) -> None:
     gone = cli("publish", "order.created", "--data", "1", token=token)
     assert gone.returncode == 1 and "UNAUTHENTICATED" in gone.stderr
     assert cli("exchange", "create", "orders", "--pattern", "#").returncode == 0
+    described = cli("exchange", "describe", "orders", "--json")
+    assert json.loads(described.stdout)["head"] == 1, described.stderr  # shop's event, indexed
+    unknown = cli("exchange", "describe", "nope")
+    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
     tail = cli("tail", "orders", "--name", "billing", "--from", "earliest", "--max", "1")
     assert tail.returncode == 0, tail.stderr
     subscribers = cli("subscriber", "list", "--json")

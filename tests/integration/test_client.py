@@ -130,3 +130,27 @@ def test_the_decorator_app_in_memory() -> None:
 
     asyncio.run(story())
     assert got == [(1, "order.created"), (2, "order.paid")]
+
+
+def test_events_ack_themselves_and_single_publishes_go_out_in_batches(
+    db_url: str, tmp_path: object
+) -> None:
+    async def story(address: str) -> None:
+        async with RouterClient(address) as client:
+            await client.create_exchange("orders", ["order.*"])
+            async with client.batching_publisher(max_batch=50, linger_s=0.01) as publisher:
+                acks = await asyncio.gather(*(publisher.publish(e) for e in events(120)))
+            assert sorted(a.seq for a in acks) == list(range(1, 121))
+            assert len({a.id for a in acks}) == 120
+            async with client.consume("orders", "billing", "earliest") as consumer:
+                async with asyncio.timeout(20):
+                    async for event in consumer:
+                        await event.ack()
+                        if event.offset == 120:
+                            break
+            # Leaving waits for the router to end the stream, after it saved the cursor.
+            (subscriber,) = await client.list_subscribers("orders")
+            assert subscriber.acked_offset == 120
+
+    with running_router(db_url, str(tmp_path)) as router:
+        asyncio.run(story(router.address))

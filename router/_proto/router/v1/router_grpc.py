@@ -99,6 +99,10 @@ class AdminBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def DescribeExchange(self, stream: 'grpclib.server.Stream[router_pb2.DescribeExchangeRequest, router_pb2.Exchange]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def AddUser(self, stream: 'grpclib.server.Stream[router_pb2.AddUserRequest, router_pb2.AddUserResponse]') -> None:
         pass
 
@@ -161,6 +165,12 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.DeleteExchangeRequest,
                 router_pb2.DeleteExchangeResponse,
+            ),
+            '/router.v1.Admin/DescribeExchange': grpclib.const.Handler(
+                self.DescribeExchange,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.DescribeExchangeRequest,
+                router_pb2.Exchange,
             ),
             '/router.v1.Admin/AddUser': grpclib.const.Handler(
                 self.AddUser,
@@ -251,6 +261,12 @@ class AdminStub:
             '/router.v1.Admin/DeleteExchange',
             router_pb2.DeleteExchangeRequest,
             router_pb2.DeleteExchangeResponse,
+        )
+        self.DescribeExchange = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/DescribeExchange',
+            router_pb2.DescribeExchangeRequest,
+            router_pb2.Exchange,
         )
         self.AddUser = grpclib.client.UnaryUnaryMethod(
             channel,

@@ -196,6 +196,12 @@ class DeleteExchangeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class DescribeExchangeRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
 class User(_message.Message):
     __slots__ = ("name", "role", "token_ids", "created_at_us")
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -307,7 +313,7 @@ class ListQueuesResponse(_message.Message):
     def __init__(self, queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ...) -> None: ...
 
 class SubscriberInfo(_message.Message):
-    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us", "events_out")
+    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us", "events_out", "fill")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -318,6 +324,7 @@ class SubscriberInfo(_message.Message):
     LAG_FIELD_NUMBER: _ClassVar[int]
     SINCE_US_FIELD_NUMBER: _ClassVar[int]
     EVENTS_OUT_FIELD_NUMBER: _ClassVar[int]
+    FILL_FIELD_NUMBER: _ClassVar[int]
     exchange: str
     queue_id: str
     name: str
@@ -328,7 +335,8 @@ class SubscriberInfo(_message.Message):
     lag: int
     since_us: int
     events_out: int
-    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ..., events_out: _Optional[int] = ...) -> None: ...
+    fill: float
+    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ..., events_out: _Optional[int] = ..., fill: _Optional[float] = ...) -> None: ...
 
 class ListSubscribersRequest(_message.Message):
     __slots__ = ("exchange", "name")
