@@ -27,8 +27,16 @@ from actors.state import StateActor
 from actors.subscriber import Subscription
 from router import validation
 from router.auth import Auth
-from router.errors import InvalidArgument, NotFound
-from router.model import Delivery, ExchangeRecord, NewEvent, PublishAck, StartPoint, now_us
+from router.errors import InvalidArgument, NotFound, OutOfRange
+from router.model import (
+    Delivery,
+    ExchangeRecord,
+    NewEvent,
+    PublishAck,
+    StartKind,
+    StartPoint,
+    now_us,
+)
 from router.settings import Settings
 from storage import open_storage
 
@@ -83,6 +91,34 @@ class Router:
             validation.limit_size(limit_size, self.settings),
             start,
         )
+
+    async def read(
+        self, exchange: str, start: StartPoint, most: int
+    ) -> tuple[list[Delivery], int, int]:
+        """Up to ``most`` stored deliveries from ``start``: (deliveries, head, next offset)."""
+        record, _ = await self.dispatcher.find_exchange(validation.name(exchange, "exchange"))
+        head = record.head
+        if not 1 <= most <= 10_000:
+            raise InvalidArgument(f"max: {most} is outside 1..10000")
+        if start.kind is StartKind.STORED:
+            raise InvalidArgument(
+                "start: a read has no stored cursor; give earliest, offset or time"
+            )
+        if start.kind is StartKind.EARLIEST:
+            first = 1
+        elif start.kind is StartKind.LATEST:
+            first = head + 1
+        elif start.kind is StartKind.OFFSET:
+            if not 1 <= start.value <= head + 1:
+                raise OutOfRange(f"start.offset: {start.value} is outside 1..{head + 1}")
+            first = start.value
+        else:
+            first = await self.state.find_time(record.id, head, start.value)
+        if first > head:
+            return [], head, first
+        deliveries = await self.state.read(record.id, first, min(head, first + most - 1), most)
+        following = deliveries[-1].offset + 1 if deliveries else first
+        return deliveries, head, following
 
     def describe_exchange(self, name: str) -> tuple[ExchangeRecord, int]:
         """The exchange with its current head and the events routed to it since start-up."""

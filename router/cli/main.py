@@ -173,6 +173,21 @@ def parser() -> argparse.ArgumentParser:
     forget.add_argument("name")
     forget.add_argument("--limit-size", type=int, default=0, help="which queue, if several")
 
+    replay = commands.add_parser(
+        "replay",
+        help="print stored events of an exchange from a start point (no subscriber, no cursor)",
+        epilog="example: router replay orders --from time:2026-11-01T00:00:00Z --max 1000 --json",
+    )
+    replay.add_argument("exchange")
+    replay.add_argument(
+        "--from",
+        dest="start",
+        default="earliest",
+        help="earliest | latest | offset:N | time:ISO8601",
+    )
+    replay.add_argument("--max", type=int, default=0, help="stop after N events (0: to the head)")
+    replay.add_argument("--json", action="store_true", help="one JSON object per line")
+
     stats = commands.add_parser(
         "stats",
         help="exchanges and subscribers: in/s, out/s, fill %%, lag, state (admin)",
@@ -313,6 +328,8 @@ async def dispatch(args: argparse.Namespace) -> None:
             await inspect_command(client, args)
         elif args.command == "stats":
             await stats_command(client, args)
+        elif args.command == "replay":
+            await replay_command(client, args)
 
 
 def table(rows: list[dict[str, object]], as_json: bool) -> None:
@@ -528,6 +545,30 @@ async def stats_command(client: RouterClient, args: argparse.Namespace) -> None:
             return
         before = now
         await asyncio.sleep(args.interval)  # the refresh period asked for
+
+
+async def replay_command(client: RouterClient, args: argparse.Namespace) -> None:
+    """Page through stored events up to the head as it was at the start; progress on stderr."""
+    if args.max < 0:
+        raise InvalidArgument("--max: must be 0 or more")
+    start = args.start
+    printed = 0
+    head = None
+    while True:
+        page = 1000 if not args.max else min(1000, args.max - printed)
+        events, current_head, following = await client.read(args.exchange, start, page)
+        head = current_head if head is None else head
+        for event in events:
+            if event.offset > head:
+                break
+            print(render(event, args.json))
+            printed += 1
+        if printed and printed % PROGRESS_EVERY < len(events):
+            print(f"... {printed} events", file=sys.stderr, flush=True)
+        if not events or following > head or (args.max and printed >= args.max):
+            break
+        start = f"offset:{following}"
+    print(f"replayed {printed} events (head {head})", file=sys.stderr)
 
 
 def event_from_json(line: str, number: int) -> OutgoingEvent:

@@ -228,6 +228,16 @@ class RouterClient:
     async def server_info(self) -> pb.ServerInfo:
         return await self._admin.GetServerInfo(pb.ServerInfoRequest(), metadata=self._metadata)
 
+    async def read(
+        self, exchange: str, start: str = "earliest", most: int = 1000
+    ) -> tuple[list[ReceivedEvent], int, int]:
+        """One page of stored events (no cursor): (events, head offset, next page's offset)."""
+        response = await self._subscriber.Read(
+            pb.ReadRequest(exchange=exchange, start=start_point(start), max=most),
+            metadata=self._metadata,
+        )
+        return received(response.batch), response.head_offset, response.next_offset
+
     def consume(
         self, exchange: str, name: str, start: str = "stored", limit_size: int = 0
     ) -> DurableConsumer:
@@ -280,6 +290,25 @@ def client_ssl(tls: bool | str | ssl.SSLContext | None) -> ssl.SSLContext | None
     return context
 
 
+def received(batch: pb.EventBatch) -> list[ReceivedEvent]:
+    events = []
+    for delivery in batch.deliveries:
+        event = delivery.event
+        headers = event.headers
+        events.append(
+            ReceivedEvent(
+                delivery.offset,
+                event.id,
+                event.type,
+                event.payload,
+                dict(headers) if headers else {},
+                event.seq,
+                event.published_at_us,
+            )
+        )
+    return events
+
+
 def acks(response: pb.PublishResponse) -> list[Ack]:
     return [
         Ack(a.id, a.seq, a.duplicate, {o.exchange: o.offset for o in a.offsets})
@@ -307,22 +336,7 @@ class ClientSubscription:
                 await self._stream.end()
             await self._stream.recv_trailing_metadata()
             raise StopAsyncIteration
-        received = []
-        for delivery in message.batch.deliveries:
-            event = delivery.event
-            headers = event.headers
-            received.append(
-                ReceivedEvent(
-                    delivery.offset,
-                    event.id,
-                    event.type,
-                    event.payload,
-                    dict(headers) if headers else {},
-                    event.seq,
-                    event.published_at_us,
-                )
-            )
-        return received
+        return received(message.batch)
 
     async def ack(self, offset: int) -> None:
         await self._stream.send_message(pb.SubscribeRequest(ack=pb.SubscribeAck(offset=offset)))

@@ -144,6 +144,19 @@ class SubscriberService(router_grpc.SubscriberBase):
         if reason is not None:
             raise GRPCError(Status[reason.grpc_status], str(reason))
 
+    async def Read(self, stream: Stream[pb.ReadRequest, pb.ReadResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            start = convert.start_point(request.start)
+            deliveries, head, following = await _trio(self._router.read)(
+                request.exchange, start, request.max or 1000
+            )
+        (batch,) = list(convert.batches(deliveries)) or [pb.SubscribeResponse()]
+        await stream.send_message(
+            pb.ReadResponse(batch=batch.batch, head_offset=head, next_offset=following)
+        )
+
     @staticmethod
     async def _hear(
         stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse],

@@ -273,6 +273,11 @@ def test_cli_drives_users_tokens_and_subscribers(router: RouterProcess) -> None:
     assert json.loads(described.stdout)["head"] == 1, described.stderr  # shop's event, indexed
     unknown = cli("exchange", "describe", "nope")
     assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
+    replayed = cli("replay", "orders", "--from", "earliest", "--json")
+    assert replayed.returncode == 0 and [
+        json.loads(l)["offset"] for l in replayed.stdout.splitlines()
+    ] == [1]
+    assert cli("replay", "orders", "--from", "stored").returncode == 1  # a read has no cursor
     tail = cli("tail", "orders", "--name", "billing", "--from", "earliest", "--max", "1")
     assert tail.returncode == 0, tail.stderr
     subscribers = cli("subscriber", "list", "--json")

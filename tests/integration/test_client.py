@@ -154,3 +154,22 @@ def test_events_ack_themselves_and_single_publishes_go_out_in_batches(
 
     with running_router(db_url, str(tmp_path)) as router:
         asyncio.run(story(router.address))
+
+
+def test_reading_pages_of_stored_events_touches_no_cursor(
+    sqlite_url: str, tmp_path: object
+) -> None:
+    async def story(address: str) -> None:
+        async with RouterClient(address) as client:
+            await client.create_exchange("orders", ["order.*"])
+            await client.publish(events(25))
+            first, head, following = await client.read("orders", "earliest", 10)
+            assert ([e.offset for e in first], head, following) == (list(range(1, 11)), 25, 11)
+            rest, _, following = await client.read("orders", f"offset:{following}", 100)
+            assert [e.offset for e in rest] == list(range(11, 26)) and following == 26
+            empty, _, _ = await client.read("orders", "latest", 10)
+            assert empty == []
+            assert await client.list_subscribers() == []
+
+    with running_router(sqlite_url, str(tmp_path)) as router:
+        asyncio.run(story(router.address))

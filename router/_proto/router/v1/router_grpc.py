@@ -62,6 +62,10 @@ class SubscriberBase(abc.ABC):
     async def Subscribe(self, stream: 'grpclib.server.Stream[router_pb2.SubscribeRequest, router_pb2.SubscribeResponse]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def Read(self, stream: 'grpclib.server.Stream[router_pb2.ReadRequest, router_pb2.ReadResponse]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/router.v1.Subscriber/Subscribe': grpclib.const.Handler(
@@ -69,6 +73,12 @@ class SubscriberBase(abc.ABC):
                 grpclib.const.Cardinality.STREAM_STREAM,
                 router_pb2.SubscribeRequest,
                 router_pb2.SubscribeResponse,
+            ),
+            '/router.v1.Subscriber/Read': grpclib.const.Handler(
+                self.Read,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ReadRequest,
+                router_pb2.ReadResponse,
             ),
         }
 
@@ -81,6 +91,12 @@ class SubscriberStub:
             '/router.v1.Subscriber/Subscribe',
             router_pb2.SubscribeRequest,
             router_pb2.SubscribeResponse,
+        )
+        self.Read = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Subscriber/Read',
+            router_pb2.ReadRequest,
+            router_pb2.ReadResponse,
         )
 
 

@@ -154,6 +154,26 @@ class SubscribeResponse(_message.Message):
     batch: EventBatch
     def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., batch: _Optional[_Union[EventBatch, _Mapping]] = ...) -> None: ...
 
+class ReadRequest(_message.Message):
+    __slots__ = ("exchange", "start", "max")
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    exchange: str
+    start: StartPoint
+    max: int
+    def __init__(self, exchange: _Optional[str] = ..., start: _Optional[_Union[StartPoint, _Mapping]] = ..., max: _Optional[int] = ...) -> None: ...
+
+class ReadResponse(_message.Message):
+    __slots__ = ("batch", "head_offset", "next_offset")
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    batch: EventBatch
+    head_offset: int
+    next_offset: int
+    def __init__(self, batch: _Optional[_Union[EventBatch, _Mapping]] = ..., head_offset: _Optional[int] = ..., next_offset: _Optional[int] = ...) -> None: ...
+
 class Exchange(_message.Message):
     __slots__ = ("name", "patterns", "head_offset", "created_at_us", "events_in")
     NAME_FIELD_NUMBER: _ClassVar[int]
