@@ -56,6 +56,11 @@ class StateActor:
     )
     _stale: bool = False
     commits: int = 0
+    # Counters for metrics, read by the sampler (never per event: once per commit).
+    committed_events: int = 0
+    commit_seconds: float = 0.0
+    commit_failures: int = 0
+    largest_commit: int = 0
 
     @property
     def stale(self) -> bool:
@@ -150,13 +155,16 @@ class StateActor:
                 appends.extend(message.appends)
             else:
                 cursors[(message.queue_id, message.name)] = message.acked
+        began = trio.current_time()
         try:
             await self._refresh_if_stale()
+            seq_before = self.positions.last_seq
             result = await self._in_thread(
                 lambda: self.storage.commit(appends, cursors, self.positions, now_us())
             )
         except Exception as error:
             self._stale = True
+            self.commit_failures += 1
             failure = error if isinstance(error, RouterError) else Unavailable(f"store: {error}")
             log.warning(
                 "commit failed events=%d error=%s", sum(len(a.events) for a in appends), error
@@ -167,6 +175,9 @@ class StateActor:
             return
         self.positions = result.positions
         self.commits += 1
+        self.commit_seconds += trio.current_time() - began
+        self.committed_events += result.positions.last_seq - seq_before
+        self.largest_commit = max(self.largest_commit, len(result.outcomes))
         # Split the outcomes back to the callers: each AppendEvents gets its own slice. The
         # Dispatcher is the only appender and keeps one append in flight, so the deliveries (for
         # fan-out) go with the first reply.

@@ -28,6 +28,7 @@ from actors.subscriber import Subscription
 from router import validation
 from router.auth import Auth
 from router.errors import InvalidArgument, NotFound, OutOfRange
+from router.metrics import Rates, sample_forever
 from router.model import (
     Delivery,
     ExchangeRecord,
@@ -66,6 +67,7 @@ class Router:
     # The first admin's token when this start created it (to show once), else None.
     initial_admin_token: str | None = None
     started_at: int = attrs.Factory(now_us)
+    rates: Rates = attrs.Factory(Rates)
 
     async def publish(self, events: Sequence[NewEvent]) -> list[PublishAck]:
         validation.batch_size(len(events), self.settings)
@@ -258,7 +260,10 @@ async def open_router(settings: Settings) -> AsyncIterator[Router]:
                     len(auth.users),
                     "on" if settings.auth else "OFF",
                 )
-                yield Router(settings, state, dispatcher, manager, auth, initial)
+                router = Router(settings, state, dispatcher, manager, auth, initial)
+                if settings.metrics:
+                    inner.start_soon(sample_forever, router, router.rates)
+                yield router
                 # Shutdown, outside in: subscribers flush their cursors through the state
                 # actor, which stops last, after the commit it is running.
                 inner.cancel_scope.cancel()

@@ -38,6 +38,8 @@ class Settings:
     # TLS for both gRPC and HTTP when both files are given (PEM).
     tls_cert: str | None = None
     tls_key: str | None = None
+    # The rate sampler and /metrics; the actors count either way (an integer per batch).
+    metrics: bool = True
     auth: bool = True
     admin_token: str | None = attrs.field(factory=lambda: os.environ.get("ROUTER_ADMIN_TOKEN"))
 

@@ -90,6 +90,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dev", action="store_true", help="turn authentication OFF (development only)"
     )
+    serve.add_argument(
+        "--metrics", choices=["on", "off"], default="on", help="rate sampling and /metrics"
+    )
     serve.add_argument("--tls-cert", default=None, help="PEM certificate: TLS for gRPC and HTTP")
     serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
 
@@ -307,6 +310,7 @@ def run_serve(args: argparse.Namespace) -> None:
         auth=not args.dev,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        metrics=args.metrics == "on",
     )
     if bool(args.tls_cert) != bool(args.tls_key):
         raise InvalidArgument("--tls-cert and --tls-key go together")

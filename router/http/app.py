@@ -18,6 +18,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client import generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,8 +26,9 @@ from starlette.routing import Route
 
 from router import validation
 from router.app import Router
-from router.errors import InvalidArgument, RouterError
+from router.errors import InvalidArgument, NotFound, RouterError
 from router.http.openapi import document
+from router.metrics import registry
 from router.model import Delivery, NewEvent, Role
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -112,8 +114,33 @@ def make_app(router: Router) -> Starlette:
 
     async def stats(request: Request) -> Response:
         stats = router.stats()
+        rates = router.rates
         return JSONResponse(
             {
+                "rates": {
+                    "published_1s": rates.rate("published", 1),
+                    "published_1m": rates.rate("published", 60),
+                    "published_history": rates.history("published"),
+                    "exchanges": {
+                        e.name: {
+                            "in_1s": rates.rate(f"exchange:{e.name}:in", 1),
+                            "in_1m": rates.rate(f"exchange:{e.name}:in", 60),
+                            "history": rates.history(f"exchange:{e.name}:in"),
+                        }
+                        for e, _ in stats.exchanges
+                    },
+                    "queues": {
+                        q.id: {
+                            "in_1s": rates.rate(f"queue:{q.id}:in", 1),
+                            "out_1s": rates.rate(f"queue:{q.id}:out", 1),
+                            "in_1m": rates.rate(f"queue:{q.id}:in", 60),
+                            "out_1m": rates.rate(f"queue:{q.id}:out", 60),
+                            "history_in": rates.history(f"queue:{q.id}:in"),
+                            "history_out": rates.history(f"queue:{q.id}:out"),
+                        }
+                        for q in stats.queues
+                    },
+                },
                 "at_us": stats.at_us,
                 "last_seq": stats.last_seq,
                 "published": stats.published,
@@ -158,6 +185,13 @@ def make_app(router: Router) -> Starlette:
             }
         )
 
+    async def metrics(request: Request) -> Response:
+        if not router.settings.metrics:
+            raise NotFound("path: metrics are off (router serve --metrics off)")
+        return Response(
+            generate_latest(exposition), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -172,6 +206,7 @@ def make_app(router: Router) -> Starlette:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document())
 
+    exposition = registry(router)
     subscriber = "/v1/exchanges/{exchange}/subscribers/{name}"
     return Starlette(
         routes=[
@@ -179,6 +214,7 @@ def make_app(router: Router) -> Starlette:
             Route(f"{subscriber}/events", guarded(Role.CONSUMER, pull), methods=["GET"]),
             Route(f"{subscriber}/ack", guarded(Role.CONSUMER, ack), methods=["POST"]),
             Route("/v1/stats", guarded(Role.ADMIN, stats), methods=["GET"]),
+            Route("/metrics", guarded(Role.ADMIN, metrics), methods=["GET"]),
             Route("/healthz", guarded(None, healthz), methods=["GET"]),
             Route("/readyz", guarded(None, readyz), methods=["GET"]),
             Route("/openapi.json", guarded(None, openapi), methods=["GET"]),

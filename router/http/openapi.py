@@ -274,6 +274,19 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus text exposition: counters and gauges by exchange,"
+                    " queue and subscriber (admin)",
+                    "responses": {
+                        "200": {
+                            "description": "the metrics",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(401, 403, 404),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "The process answers",

@@ -1,0 +1,182 @@
+"""Rates over sliding windows, and the Prometheus exposition.
+
+The actors only count (integers bumped once per batch or commit, never an object per event). A
+sampler reads every counter once a second and keeps a minute of samples, so a rate over 1 s or
+1 min is a difference between two samples. ``/metrics`` reads the counters and gauges at scrape
+time through a custom collector; nothing is kept for it in between.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector, CollectorRegistry
+
+if TYPE_CHECKING:
+    from router.app import Router
+
+WINDOW_S = 60
+
+
+@attrs.define
+class Sample:
+    at: float
+    counters: dict[str, int]
+
+
+@attrs.define(eq=False)
+class Rates:
+    """One sample a second of every counter, a minute of them."""
+
+    samples: collections.deque[Sample] = attrs.Factory(
+        lambda: collections.deque(maxlen=WINDOW_S + 1)
+    )
+
+    def add(self, at: float, counters: dict[str, int]) -> None:
+        self.samples.append(Sample(at, counters))
+
+    def rate(self, key: str, window_s: float) -> float:
+        """Per second over the last ``window_s`` seconds (as much of it as is sampled)."""
+        if len(self.samples) < 2:
+            return 0.0
+        last = self.samples[-1]
+        first = self.samples[0]
+        for sample in reversed(self.samples):
+            first = sample
+            if last.at - sample.at >= window_s - 0.5:
+                break
+        seconds = last.at - first.at
+        if seconds <= 0:
+            return 0.0
+        return max(0, last.counters.get(key, 0) - first.counters.get(key, 0)) / seconds
+
+    def history(self, key: str) -> list[float]:
+        """Per-second rates over the window, oldest first (for small charts)."""
+        return [
+            max(0, b.counters.get(key, 0) - a.counters.get(key, 0)) / max(b.at - a.at, 1e-9)
+            for a, b in itertools.pairwise(self.samples)
+        ]
+
+
+def counters(router: Router) -> dict[str, int]:
+    """Every counter of the router, keyed as the page and the rates name them."""
+    out = {
+        "published": router.dispatcher.published,
+        "committed": router.state.committed_events,
+    }
+    for actor in router.dispatcher.exchanges.values():
+        out[f"exchange:{actor.record.name}:in"] = actor.events_in
+    for view in router.list_queues():
+        out[f"queue:{view.id}:in"] = view.events_in
+        out[f"queue:{view.id}:out"] = view.events_out
+    return out
+
+
+async def sample_forever(router: Router, rates: Rates) -> None:
+    while True:
+        rates.add(trio.current_time(), counters(router))
+        await trio.sleep(1.0)  # the sampling period of the rate windows
+
+
+class RouterCollector(Collector):
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    def collect(self) -> Iterator[Any]:
+        router = self._router
+        state = router.state
+        stats = router.stats()
+        yield _counter("router_events_published", "Events acked to publishers", stats.published)
+        yield _counter("router_events_committed", "Events stored", state.committed_events)
+        yield _counter("router_commits", "Group commits", state.commits)
+        yield _counter("router_commit_seconds", "Time spent in commits", state.commit_seconds)
+        yield _counter("router_commit_failures", "Commits the store refused", state.commit_failures)
+        largest = GaugeMetricFamily("router_commit_largest_events", "Largest commit, in events")
+        largest.add_metric([], state.largest_commit)
+        yield largest
+        stale = GaugeMetricFamily("router_storage_failing", "1 while storage writes fail")
+        stale.add_metric([], 1 if state.stale else 0)
+        yield stale
+        last_seq = GaugeMetricFamily("router_log_last_seq", "The log's last sequence number")
+        last_seq.add_metric([], stats.last_seq)
+        yield last_seq
+
+        exchange_in = CounterMetricFamily(
+            "router_exchange_events_in", "Events routed to an exchange", labels=["exchange"]
+        )
+        exchange_head = GaugeMetricFamily(
+            "router_exchange_head_offset", "An exchange's last offset", labels=["exchange"]
+        )
+        for record, events_in in stats.exchanges:
+            exchange_in.add_metric([record.name], events_in)
+            exchange_head.add_metric([record.name], record.head)
+        yield exchange_in
+        yield exchange_head
+
+        queue_labels = ["exchange", "queue"]
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
+            "in": CounterMetricFamily(
+                "router_queue_events_in", "Events into a queue", labels=queue_labels
+            ),
+            "out": CounterMetricFamily(
+                "router_queue_events_out", "Events delivered from a queue", labels=queue_labels
+            ),
+            "buffered": GaugeMetricFamily(
+                "router_queue_buffered", "Events in a queue's ring buffer", labels=queue_labels
+            ),
+            "limit": GaugeMetricFamily(
+                "router_queue_limit_size", "A queue's buffer size", labels=queue_labels
+            ),
+            "fill": GaugeMetricFamily(
+                "router_queue_fill_ratio", "buffered / limit_size", labels=queue_labels
+            ),
+        }
+        for queue in stats.queues:
+            labels = [queue.exchange, queue.id]
+            families["in"].add_metric(labels, queue.events_in)
+            families["out"].add_metric(labels, queue.events_out)
+            families["buffered"].add_metric(labels, queue.buffered)
+            families["limit"].add_metric(labels, queue.limit_size)
+            families["fill"].add_metric(labels, queue.fill)
+        yield from families.values()
+
+        sub_labels = ["exchange", "queue", "subscriber"]
+        acked = GaugeMetricFamily(
+            "router_subscriber_acked_offset", "A subscriber's cursor", labels=sub_labels
+        )
+        lag = GaugeMetricFamily(
+            "router_subscriber_lag", "Events behind the exchange's head", labels=sub_labels
+        )
+        active = GaugeMetricFamily(
+            "router_subscriber_active", "1 with a consumer attached, 0 sleeping", labels=sub_labels
+        )
+        out = CounterMetricFamily(
+            "router_subscriber_events_out",
+            "Events delivered on the current attachment",
+            labels=sub_labels,
+        )
+        for sub in stats.subscribers:
+            labels = [sub.exchange, sub.queue_id, sub.name]
+            acked.add_metric(labels, sub.acked)
+            lag.add_metric(labels, sub.lag)
+            active.add_metric(labels, 1 if sub.state == "active" else 0)
+            out.add_metric(labels, sub.events_out)
+        yield from (acked, lag, active, out)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, documentation)
+    family.add_metric([], value)
+    return family
+
+
+def registry(router: Router) -> CollectorRegistry:
+    built = CollectorRegistry(auto_describe=False)
+    built.register(RouterCollector(router))
+    return built
