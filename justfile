@@ -37,3 +37,7 @@ proto:
 bench *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.core {{ARGS}}
+
+# Regenerate the monitoring page's screenshots in docs/screenshots (headless Chromium).
+screenshots:
+    ROUTER_SCREENSHOTS=docs/screenshots python -m pytest -q tests/browser

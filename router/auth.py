@@ -18,7 +18,13 @@ import attrs
 
 from actors.state import StateActor
 from router import validation
-from router.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from router.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from router.model import Role, TokenRecord, UserRecord, now_us
 
 log = logging.getLogger("router.auth")
@@ -114,6 +120,10 @@ class Auth:
 
     async def remove_user(self, name: str) -> None:
         validation.name(name, "name")
+        user = self.users.get(name)
+        admins = [u for u in self.users.values() if u.role is Role.ADMIN]
+        if self.enabled and user is not None and admins == [user]:
+            raise FailedPrecondition(f"name: {name!r} is the last admin; add another admin first")
         await self.state.write(lambda storage: storage.remove_user(name))
         self.users.pop(name, None)
         self.tokens = {h: t for h, t in self.tokens.items() if t.user != name}

@@ -14,7 +14,8 @@ from router.settings import Settings
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 MAX_HEADERS = 64
-MAX_HEADER_BYTES = 8192
+MAX_HEADER_NAME = 64  # characters
+MAX_HEADER_VALUE = 256  # characters
 _CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 # Types already found valid: publishers send few distinct types, so checking each once saves
 # the regex per event. Cleared when it grows past 100,000 entries.
@@ -70,8 +71,12 @@ def event(
         return NewEvent(identifier, type_, payload, ())
     if len(headers) > MAX_HEADERS:
         raise InvalidArgument(f"events[{index}].headers: more than {MAX_HEADERS} headers")
-    if sum(len(k) + len(v) for k, v in headers.items()) > MAX_HEADER_BYTES:
-        raise InvalidArgument(f"events[{index}].headers: more than {MAX_HEADER_BYTES} bytes")
+    for key, value in headers.items():
+        if len(key) > MAX_HEADER_NAME or len(value) > MAX_HEADER_VALUE:
+            raise InvalidArgument(
+                f"events[{index}].headers[{key[:20]!r}]: names are at most {MAX_HEADER_NAME}"
+                f" characters, values at most {MAX_HEADER_VALUE}"
+            )
     return NewEvent(identifier, type_, payload, tuple(sorted(headers.items())))
 
 

@@ -20,4 +20,13 @@ if port_open 5672; then :; elif [ "${CI:-}" = "true" ]; then
 else
   echo "ensure-services: RabbitMQ not running on 127.0.0.1:5672 (its tests will skip)"
 fi
+# The monitoring page is tested in Debian's headless Chromium (tests/browser).
+if [ -x /usr/bin/chromium ]; then :; elif [ "${CI:-}" = "true" ]; then
+  echo "ensure-services: installing Debian's chromium for the browser tests"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
+    || { echo "ensure-services: could not install chromium" >&2; exit 1; }
+else
+  echo "ensure-services: /usr/bin/chromium missing (browser tests will skip; apt-get install chromium)"
+fi
 exit 0

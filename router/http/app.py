@@ -16,12 +16,13 @@ import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
 
 from prometheus_client import generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from router import validation
@@ -32,6 +33,8 @@ from router.metrics import registry
 from router.model import Delivery, NewEvent, Role
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# The monitoring page: one file, no build step, served by the router (it asks for the token).
+PAGE = resources.files("router.http").joinpath("page.html").read_text()
 MAX_PULL = 10_000
 MAX_WAIT_S = 60.0
 Handler = Callable[[Request], Awaitable[Response]]
@@ -192,6 +195,52 @@ def make_app(router: Router) -> Starlette:
             generate_latest(exposition), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
+    async def create_exchange(request: Request) -> Response:
+        body = await json_body(request)
+        name = body.get("name") if isinstance(body, dict) else None
+        patterns = body.get("patterns") if isinstance(body, dict) else None
+        if not isinstance(name, str):
+            raise InvalidArgument("name: expected a string")
+        if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+            raise InvalidArgument("patterns: expected a list of strings")
+        record = await router.create_exchange(name, patterns)
+        return JSONResponse(
+            {"name": record.name, "patterns": list(record.patterns), "head_offset": record.head}
+        )
+
+    async def list_users(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "users": [
+                    {"name": u.name, "role": u.role.value, "token_ids": ids}
+                    for u, ids in router.auth.list_users()
+                ]
+            }
+        )
+
+    async def add_user(request: Request) -> Response:
+        body = await json_body(request)
+        name = body.get("name") if isinstance(body, dict) else None
+        role_name = body.get("role") if isinstance(body, dict) else None
+        if not isinstance(name, str):
+            raise InvalidArgument("name: expected a string")
+        if not isinstance(role_name, str):
+            raise InvalidArgument("role: expected publisher, consumer or admin")
+        user, token, text = await router.auth.add_user(name, role_name)
+        return JSONResponse(
+            {"name": user.name, "role": user.role.value, "token_id": token.id, "token": text}
+        )
+
+    async def users(request: Request) -> Response:
+        return await (add_user if request.method == "POST" else list_users)(request)
+
+    async def remove_user(request: Request) -> Response:
+        await router.auth.remove_user(request.path_params["name"])
+        return JSONResponse({"removed": request.path_params["name"]})
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(PAGE)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -215,6 +264,10 @@ def make_app(router: Router) -> Starlette:
             Route(f"{subscriber}/ack", guarded(Role.CONSUMER, ack), methods=["POST"]),
             Route("/v1/stats", guarded(Role.ADMIN, stats), methods=["GET"]),
             Route("/metrics", guarded(Role.ADMIN, metrics), methods=["GET"]),
+            Route("/v1/exchanges", guarded(Role.ADMIN, create_exchange), methods=["POST"]),
+            Route("/v1/users", guarded(Role.ADMIN, users), methods=["GET", "POST"]),
+            Route("/v1/users/{name}", guarded(Role.ADMIN, remove_user), methods=["DELETE"]),
+            Route("/", guarded(None, page), methods=["GET"]),
             Route("/healthz", guarded(None, healthz), methods=["GET"]),
             Route("/readyz", guarded(None, readyz), methods=["GET"]),
             Route("/openapi.json", guarded(None, openapi), methods=["GET"]),

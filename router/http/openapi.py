@@ -96,10 +96,10 @@ def document() -> dict[str, Any]:
                         },
                         "headers": {
                             "type": "object",
-                            "description": "at most 64, and 8 KiB in all",
+                            "description": "at most 64; names up to 64 characters, values 256",
                             "maxProperties": 64,
-                            "propertyNames": {"maxLength": 60},
-                            "additionalProperties": {"type": "string", "maxLength": 60},
+                            "propertyNames": {"maxLength": 64},
+                            "additionalProperties": {"type": "string", "maxLength": 256},
                         },
                     },
                 },
@@ -271,6 +271,95 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": _json({"type": "object"}, "a snapshot"),
                         **_errors(401, 403),
+                    },
+                }
+            },
+            "/v1/exchanges": {
+                "post": {
+                    "summary": "Create an exchange (admin); matching stored events are indexed",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["name", "patterns"],
+                                    "properties": {
+                                        "name": NAME,
+                                        "patterns": {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "maxItems": 64,
+                                            "items": {
+                                                "type": "string",
+                                                "pattern": r"^([A-Za-z0-9_-]+|\*|#)"
+                                                r"(\.([A-Za-z0-9_-]+|\*|#))*$",
+                                                "maxLength": 255,
+                                            },
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"type": "object"}, "the exchange"),
+                        **_errors(400, 401, 403, 409, 413, 503, 504),
+                    },
+                }
+            },
+            "/v1/users": {
+                "get": {
+                    "summary": "Users with their roles and token ids (admin)",
+                    "responses": {
+                        "200": _json({"type": "object"}, "the users"),
+                        **_errors(401, 403),
+                    },
+                },
+                "post": {
+                    "summary": "Add a user; its first token is in the answer, and only there",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["name", "role"],
+                                    "properties": {
+                                        "name": NAME,
+                                        "role": {"enum": ["publisher", "consumer", "admin"]},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json({"type": "object"}, "the user and its token"),
+                        **_errors(400, 401, 403, 409, 413, 503, 504),
+                    },
+                },
+            },
+            "/v1/users/{name}": {
+                "delete": {
+                    "summary": "Remove a user: its tokens stop working and its streams end",
+                    "parameters": [
+                        {"name": "name", "in": "path", "required": True, "schema": NAME}
+                    ],
+                    "responses": {
+                        "200": _json({"type": "object"}, "removed"),
+                        **_errors(400, 401, 403, 404, 409, 503, 504),
+                    },
+                }
+            },
+            "/": {
+                "get": {
+                    "summary": "The monitoring page (it asks for an admin token itself)",
+                    "security": [],
+                    "responses": {
+                        "200": {
+                            "description": "the page",
+                            "content": {"text/html": {"schema": {"type": "string"}}},
+                        }
                     },
                 }
             },

@@ -1,0 +1,198 @@
+"""The monitoring page in headless Chromium (Debian's), driven by Playwright.
+
+Screenshots go to $ROUTER_SCREENSHOTS when set (``just screenshots`` sets docs/screenshots).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+
+CHROMIUM = os.environ.get("ROUTER_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{CHROMIUM} is missing under CI (apt-get install chromium)")
+        pytest.skip(f"{CHROMIUM} not installed (Debian package chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs its own asyncio loop; give it the standard policy (trio-asyncio,
+    # imported by other tests, installs its own) and leave no loop behind for the next tests.
+    policy = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+    try:
+        with sync_playwright() as playwright:
+            launched = playwright.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=FLAGS
+            )
+            yield launched
+            launched.close()
+    finally:
+        asyncio.set_event_loop(None)
+        asyncio.set_event_loop_policy(policy)
+
+
+@pytest.fixture
+def router(sqlite_url: str, tmp_path: object) -> Iterator[RouterProcess]:
+    with running_router(sqlite_url, str(tmp_path)) as process:
+        yield process
+
+
+def cli(router: RouterProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "router", "--server", router.address, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def shoot(page: Any, name: str) -> None:
+    folder = os.environ.get("ROUTER_SCREENSHOTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        page.screenshot(path=os.path.join(folder, name), full_page=True)
+
+
+def sign_in(page: Any, router: RouterProcess, token: str = ADMIN_TOKEN) -> None:
+    page.goto(f"{router.http}/")
+    page.wait_for_selector("#login:not([hidden])")
+    page.fill("#token", token)
+    page.click("#login-form button")
+
+
+def test_the_page_shows_the_router_live(browser: Any, router: RouterProcess) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 860})
+    sign_in(page, router, "rtr_wrong_" + "x" * 30)
+    page.wait_for_selector("#login-message:has-text('not accepted')")
+    sign_in(page, router)
+    page.wait_for_selector("#app:not([hidden])")
+    page.wait_for_selector("#status:has-text('live')")
+
+    # Create an exchange through the form; bad input shows the server's message.
+    page.fill("#exchange-name", "orders")
+    page.fill("#exchange-patterns", "order.* refund.#")
+    page.click("#exchange-form button")
+    page.wait_for_selector("tr[data-exchange='orders']")
+    for name, patterns, words in [
+        ("", "order.*", "name"),
+        ("bad", "a..b", "patterns[0]"),
+        ("orders", "order.*", "already exists"),
+    ]:
+        page.fill("#exchange-name", name)
+        page.fill("#exchange-patterns", patterns)
+        page.click("#exchange-form button")
+        page.wait_for_selector(f"#exchange-message.error:has-text('{words}')")
+
+    # A consumer attaches: active. Published events move the rates.
+    tail = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "router",
+            "--server",
+            router.address,
+            "tail",
+            "orders",
+            "--name",
+            "billing",
+            "--from",
+            "earliest",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        page.wait_for_selector("tr[data-subscriber='orders/billing'] .badge.active", timeout=10_000)
+        lines = "".join(f'{{"type": "order.created", "data": {{"n": {n}}}}}\n' for n in range(200))
+        published = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "router",
+                "--server",
+                router.address,
+                "publish",
+                "--stdin",
+                "--batch",
+                "20",
+            ],
+            input=lines,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert published.returncode == 0, published.stderr
+        page.wait_for_function("Number(document.getElementById('pub-1m').textContent) > 0")
+        page.wait_for_function(
+            "document.querySelector(\"tr[data-exchange='orders'] td:nth-child(3)\").textContent === '200'"
+        )
+        shoot(page, "overview.png")
+        # The consumer dies without a word: the subscriber shows sleeping within 2 seconds.
+        tail.send_signal(signal.SIGKILL)
+        tail.wait(10)
+        page.wait_for_selector(
+            "tr[data-subscriber='orders/billing'] .badge.sleeping", timeout=2_000
+        )
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+
+    # Users: add one (its token shown once), then remove it.
+    page.fill("#user-name", "shop")
+    page.select_option("#user-role", "publisher")
+    page.click("#user-form button")
+    page.wait_for_selector("#new-token")
+    assert page.inner_text("#new-token").startswith("rtr_")
+    page.wait_for_selector("tr[data-user='shop']")
+    page.fill("#user-name", "shop")
+    page.click("#user-form button")
+    page.wait_for_selector("#user-message.error:has-text('already exists')")
+    page.click("button[data-remove='shop']")
+    page.wait_for_selector("tr[data-user='shop']", state="detached")
+    page.click("button[data-remove='admin']")
+    page.wait_for_selector("#user-message.error:has-text('last admin')")
+
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    sign_in(phone, router)
+    phone.wait_for_selector("tr[data-subscriber='orders/billing']")
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width}px wide on a 390px screen"
+    shoot(phone, "phone.png")
+
+
+def test_a_missing_or_revoked_token_shows_the_login_prompt(
+    browser: Any, router: RouterProcess
+) -> None:
+    added = cli(router, "user", "add", "ops", "--role", "admin", "--json")
+    token = json.loads(added.stdout)["token"]
+    page = browser.new_page()
+    page.goto(f"{router.http}/")
+    page.wait_for_selector("#login:not([hidden])")
+    sign_in(page, router, token)
+    page.wait_for_selector("#status:has-text('live')")
+    assert cli(router, "user", "remove", "ops").returncode == 0
+    page.wait_for_selector("#login:not([hidden])", timeout=5_000)
+    assert "sign in again" in page.inner_text("#login-message")
