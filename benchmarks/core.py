@@ -187,6 +187,45 @@ async def run_backend(
     return results
 
 
+async def end_to_end_alone(db_url: str, folder: str, count: int, metrics: str) -> float:
+    """End-to-end events/s on a fresh router started with ``--metrics on|off``."""
+    log = os.path.join(folder, f"metrics-{metrics}.log")
+    router = RouterProcess(db_url, log, None, "--metrics", metrics).start()
+    try:
+        async with RouterClient(router.address) as client:
+            await client.create_exchange("bench", ["bench.#"])
+            return count / await end_to_end(client, count)
+    finally:
+        router.stop(60)
+
+
+def metrics_cost(backend: str, folder: str, count: int) -> dict[str, str]:
+    """Metrics on and off, interleaved on fresh databases (on, off, on, off), as issue 4 asks."""
+    figures: dict[str, list[float]] = {"on": [], "off": []}
+    for round_ in range(2):
+        for metrics in ("on", "off"):
+            schema = None
+            if backend == "sqlite":
+                url = f"sqlite:///{folder}/metrics-{metrics}-{round_}.db"
+            else:
+                url, schema = postgres_url()
+            try:
+                figures[metrics].append(asyncio.run(end_to_end_alone(url, folder, count, metrics)))
+            finally:
+                if schema:
+                    drop_schema(schema)
+    on, off = statistics.mean(figures["on"]), statistics.mean(figures["off"])
+    return {
+        "end to end, metrics on / off (events/s)": f"{on:,.0f} / {off:,.0f}",
+        "metrics cost (1 - on/off)": f"{(1 - on / off) * 100:.1f}%",
+    }
+
+
+def drop_schema(schema: str) -> None:
+    with psycopg.connect(PG_BASE, autocommit=True) as connection:
+        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 def postgres_url() -> tuple[str, str]:
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_BASE, autocommit=True) as connection:
@@ -221,8 +260,8 @@ def main() -> None:
                 )
             finally:
                 if schema:
-                    with psycopg.connect(PG_BASE, autocommit=True) as connection:
-                        connection.execute(f"DROP SCHEMA {schema} CASCADE")
+                    drop_schema(schema)
+            table[backend].update(metrics_cost(backend, folder, args.count))
     rows = list(dict.fromkeys(key for result in table.values() for key in result))
     width = max(len(r) for r in rows)
     print()
