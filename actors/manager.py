@@ -38,9 +38,11 @@ class ConsumerManager:
     _nursery: trio.Nursery | None = None
 
     async def subscribe(
-        self, exchange: str, name: str, limit_size: int, start: StartPoint
+        self, exchange: str, name: str, limit_size: int, start: StartPoint, consumer: str = ""
     ) -> Subscription:
-        return await ask(self.box[0], lambda r: Subscribe(exchange, name, limit_size, start, r))
+        return await ask(
+            self.box[0], lambda r: Subscribe(exchange, name, limit_size, start, r, consumer)
+        )
 
     async def run(
         self,
@@ -77,7 +79,9 @@ class ConsumerManager:
             except RouterError as error:
                 message.reply.fail(error)
                 return
-        await queue.mailbox.send(Attach(message.name, message.start, message.reply))
+        await queue.mailbox.send(
+            Attach(message.name, message.start, message.reply, message.consumer)
+        )
 
     async def _start_queue(self, record: QueueRecord, sleeping: dict[str, int]) -> QueueActor:
         assert self._nursery is not None

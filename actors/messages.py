@@ -176,6 +176,7 @@ class Subscribe:
     limit_size: int
     start: StartPoint
     reply: Reply[Any]  # a Subscription
+    consumer: str = ""  # the consumer's address, for operators
 
 
 @attrs.frozen
@@ -183,6 +184,7 @@ class Attach:
     name: str
     start: StartPoint
     reply: Reply[Any]  # a Subscription
+    consumer: str = ""
 
 
 @attrs.frozen

@@ -69,6 +69,7 @@ class SubscriberView:
     since_us: int
     events_out: int = 0
     fill: float = 0.0
+    consumer: str = ""  # the attached consumer's address (active only)
 
     @property
     def lag(self) -> int:
@@ -168,6 +169,7 @@ class QueueActor:
                 self.since.get(n, 0),
                 s.events_out,
                 len(self.ring) / self.record.config.limit_size,
+                s.consumer,
             )
             for n, s in self.active.items()
             if not name or n == name
@@ -271,6 +273,7 @@ class QueueActor:
             queue_mailbox=self.box[0],
             state=self.state,
             settings=self.settings,
+            consumer=message.consumer,
         )
         self.active[name] = subscriber
         self.since[name] = now_us()

@@ -36,7 +36,7 @@ from router.settings import Settings
 
 log = logging.getLogger("router.subscriber")
 INBOX_BATCHES = 16
-READ_AHEAD = 2  # replay chunks being read at once for one subscriber
+READ_AHEAD = 3  # replay chunks being read at once for one subscriber
 
 
 @attrs.define(eq=False)
@@ -104,6 +104,7 @@ class SubscriberActor:
     queue_mailbox: trio.MemorySendChannel[Any]
     state: StateActor
     settings: Settings
+    consumer: str = ""  # the consumer's address, for operators
     inbox: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
         lambda: trio.open_memory_channel[Any](INBOX_BATCHES)
     )

@@ -85,13 +85,20 @@ class Router:
         return await self.dispatcher.list_exchanges()
 
     async def subscribe(
-        self, exchange: str, name: str, start: StartPoint, limit_size: int = 0
+        self,
+        exchange: str,
+        name: str,
+        start: StartPoint,
+        limit_size: int = 0,
+        consumer: str = "",
     ) -> Subscription:
+        """Attach a consumer (``consumer``: its address, shown to operators)."""
         return await self.manager.subscribe(
             validation.name(exchange, "exchange"),
             validation.name(name, "subscriber"),
             validation.limit_size(limit_size, self.settings),
             start,
+            consumer,
         )
 
     async def read(

@@ -32,7 +32,7 @@ class Settings:
     cursor_flush_interval_s: float = 0.2
     idempotency_window_s: float = 24 * 3600.0
     shutdown_grace_s: float = 10.0
-    read_connections: int = 2
+    read_connections: int = 3
     # Auth is on unless the router runs with --dev. The first start creates user ``admin`` with
     # this token (ROUTER_ADMIN_TOKEN), or a random one printed once.
     # TLS for both gRPC and HTTP when both files are given (PEM).

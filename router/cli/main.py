@@ -394,6 +394,7 @@ def subscriber_row(s: Any) -> dict[str, object]:
         "head": s.head_offset,
         "lag": s.lag,
         "fill": f"{s.fill * 100:.1f}%",
+        "consumer": s.consumer or "-",
         "queue": s.queue_id,
     }
 

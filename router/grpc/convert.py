@@ -148,4 +148,5 @@ def subscriber(view: SubscriberView) -> pb.SubscriberInfo:
         since_us=view.since_us,
         events_out=view.events_out,
         fill=view.fill,
+        consumer=view.consumer,
     )

@@ -112,7 +112,11 @@ class SubscriberService(router_grpc.SubscriberBase):
         with statuses():
             start = convert.start_point(request.start)
             subscription: Subscription = await _trio(self._router.subscribe)(
-                request.exchange, request.subscriber, start, request.queue.limit_size
+                request.exchange,
+                request.subscriber,
+                start,
+                request.queue.limit_size,
+                peer_address(stream),
             )
         self.open.add(subscription)
         found = self._router.auth.authenticate(authorization(stream.metadata))
@@ -327,6 +331,15 @@ class AdminService(router_grpc.AdminBase):
                 queues=len(router.manager.queues),
             )
         )
+
+
+def peer_address(stream: Any) -> str:
+    """``host:port`` of the client of a stream, for operators ("" if unknown)."""
+    try:
+        address = stream.peer.addr()
+    except (AttributeError, OSError):
+        return ""
+    return f"grpc {address[0]}:{address[1]}" if address else ""
 
 
 def authorization(metadata: Any) -> str | None:

@@ -182,6 +182,7 @@ def make_app(router: Router) -> Starlette:
                         "lag": s.lag,
                         "since_us": s.since_us,
                         "events_out": s.events_out,
+                        "consumer": s.consumer,
                     }
                     for s in stats.subscribers
                 ],

@@ -162,6 +162,7 @@ def test_subscribers_are_listed_reset_and_deleted(router: RouterProcess) -> None
                 assert stats.published == 5 and stats.subscribers[0].events_out == len(batch)
                 (active,) = await admin.list_subscribers("orders", "billing")
                 assert active.state == "active" and active.fill == 0  # history is not buffered
+                assert active.consumer.startswith("grpc 127.0.0.1:")
                 await admin.publish([OutgoingEvent("order.paid", b"live") for _ in range(2)])
                 for _ in range(500):  # fan-out to the queue follows the ack: poll, 10 s at most
                     (active,) = await admin.list_subscribers("orders", "billing")

@@ -333,7 +333,7 @@ class ListQueuesResponse(_message.Message):
     def __init__(self, queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ...) -> None: ...
 
 class SubscriberInfo(_message.Message):
-    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us", "events_out", "fill")
+    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us", "events_out", "fill", "consumer")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -345,6 +345,7 @@ class SubscriberInfo(_message.Message):
     SINCE_US_FIELD_NUMBER: _ClassVar[int]
     EVENTS_OUT_FIELD_NUMBER: _ClassVar[int]
     FILL_FIELD_NUMBER: _ClassVar[int]
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
     exchange: str
     queue_id: str
     name: str
@@ -356,7 +357,8 @@ class SubscriberInfo(_message.Message):
     since_us: int
     events_out: int
     fill: float
-    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ..., events_out: _Optional[int] = ..., fill: _Optional[float] = ...) -> None: ...
+    consumer: str
+    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ..., events_out: _Optional[int] = ..., fill: _Optional[float] = ..., consumer: _Optional[str] = ...) -> None: ...
 
 class ListSubscribersRequest(_message.Message):
     __slots__ = ("exchange", "name")
