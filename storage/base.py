@@ -222,17 +222,6 @@ class Storage(ControlPlane):
         """
 
     @abc.abstractmethod
-    def delete_exchange(self, exchange_id: int) -> None:
-        """Delete the exchange, its offsets, queues and subscribers (events stay in the log)."""
-
-    @abc.abstractmethod
-    def save_queue(self, queue: QueueRecord, created_at: int) -> None: ...
-
-    @abc.abstractmethod
-    def save_subscriber(self, subscriber: SubscriberRecord, updated_at: int) -> None:
-        """Create or overwrite a subscriber's cursor."""
-
-    @abc.abstractmethod
     def purge_ids(self, older_than: int) -> int:
         """Forget idempotency keys of events published before ``older_than``; return how many."""
 

@@ -1,4 +1,5 @@
-"""Control-plane writes and reads that both stores run with the same SQL.
+"""Control-plane writes and reads that both stores run with the same SQL (users, tokens,
+exchange deletion, queues and subscribers).
 
 The statements use ``?`` placeholders; a store whose driver wants another style translates them in
 its ``_run``. Every write is one transaction. Existence is checked inside the transaction (the
@@ -8,12 +9,13 @@ StateActor is the only writer), so no driver-specific integrity error has to be 
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
 from router.errors import AlreadyExists, NotFound
-from router.model import Role, TokenRecord, UserRecord
+from router.model import QueueRecord, Role, SubscriberRecord, TokenRecord, UserRecord
 
 Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
@@ -66,7 +68,40 @@ class ControlPlane(abc.ABC):
                 raise NotFound(f"token_id: no token {token_id!r}")
             run("DELETE FROM tokens WHERE id = ?", (token_id,))
 
-    # --- subscribers ---
+    # --- exchanges, queues and subscribers ---
+
+    def delete_exchange(self, exchange_id: int) -> None:
+        """Delete the exchange, its offsets, queues and subscribers (events stay in the log)."""
+        with self._control() as run:
+            run(
+                "DELETE FROM subscribers WHERE queue_id IN"
+                " (SELECT id FROM queues WHERE exchange_id = ?)",
+                (exchange_id,),
+            )
+            run("DELETE FROM queues WHERE exchange_id = ?", (exchange_id,))
+            run("DELETE FROM exchange_log WHERE exchange_id = ?", (exchange_id,))
+            run("DELETE FROM exchanges WHERE id = ?", (exchange_id,))
+
+    def save_queue(self, queue: QueueRecord, created_at: int) -> None:
+        config = json.dumps(
+            {"exchange": queue.config.exchange, "limit_size": queue.config.limit_size}
+        )
+        with self._control() as run:
+            run(
+                "INSERT INTO queues (id, exchange_id, config, created_at)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (queue.id, queue.exchange_id, config, created_at),
+            )
+
+    def save_subscriber(self, subscriber: SubscriberRecord, updated_at: int) -> None:
+        """Create or overwrite a subscriber's cursor."""
+        with self._control() as run:
+            run(
+                "INSERT INTO subscribers (queue_id, name, acked, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (queue_id, name) DO UPDATE"
+                " SET acked = excluded.acked, updated_at = excluded.updated_at",
+                (subscriber.queue_id, subscriber.name, subscriber.acked, updated_at),
+            )
 
     def delete_subscriber(self, queue_id: str, name: str) -> None:
         with self._control() as run:

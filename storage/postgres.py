@@ -321,37 +321,6 @@ class PostgresStorage(Storage):
             )
         return ExchangeRecord(exchange_id, name, patterns, created_at, int(head))
 
-    def delete_exchange(self, exchange_id: int) -> None:
-        with self._transaction() as connection:
-            connection.execute(
-                "DELETE FROM subscribers WHERE queue_id IN"
-                " (SELECT id FROM queues WHERE exchange_id = %s)",
-                (exchange_id,),
-            )
-            connection.execute("DELETE FROM queues WHERE exchange_id = %s", (exchange_id,))
-            connection.execute("DELETE FROM exchange_log WHERE exchange_id = %s", (exchange_id,))
-            connection.execute("DELETE FROM exchanges WHERE id = %s", (exchange_id,))
-
-    def save_queue(self, queue: QueueRecord, created_at: int) -> None:
-        config = json.dumps(
-            {"exchange": queue.config.exchange, "limit_size": queue.config.limit_size}
-        )
-        with self._transaction() as connection:
-            connection.execute(
-                "INSERT INTO queues (id, exchange_id, config, created_at)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-                (queue.id, queue.exchange_id, config, created_at),
-            )
-
-    def save_subscriber(self, subscriber: SubscriberRecord, updated_at: int) -> None:
-        with self._transaction() as connection:
-            connection.execute(
-                "INSERT INTO subscribers (queue_id, name, acked, updated_at)"
-                " VALUES (%s, %s, %s, %s) ON CONFLICT (queue_id, name) DO UPDATE"
-                " SET acked = excluded.acked, updated_at = excluded.updated_at",
-                (subscriber.queue_id, subscriber.name, subscriber.acked, updated_at),
-            )
-
     def purge_ids(self, older_than: int) -> int:
         with self._transaction() as connection:
             cursor = connection.execute(
