@@ -14,6 +14,7 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
 from router.client import OutgoingEvent, RouterClient
+from tests.helpers.polling import until
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
 
 
@@ -164,11 +165,13 @@ def test_subscribers_are_listed_reset_and_deleted(router: RouterProcess) -> None
                 assert active.state == "active" and active.fill == 0  # history is not buffered
                 assert active.consumer.startswith("grpc 127.0.0.1:")
                 await admin.publish([OutgoingEvent("order.paid", b"live") for _ in range(2)])
-                for _ in range(500):  # fan-out to the queue follows the ack: poll, 10 s at most
+
+                async def buffered_both() -> bool:  # fan-out to the queue follows the ack
                     (active,) = await admin.list_subscribers("orders", "billing")
-                    if active.fill >= 2e-4:
-                        break
-                    await asyncio.sleep(0.02)  # polling a snapshot under a deadline
+                    return active.fill >= 2e-4
+
+                await until(buffered_both)
+                (active,) = await admin.list_subscribers("orders", "billing")
                 assert active.fill == 2 / 10_000  # two live events in a ring of 10,000
                 described = await admin.describe_exchange("orders")
                 assert (described.head_offset, described.events_in) == (7, 7)

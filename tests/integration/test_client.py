@@ -12,6 +12,7 @@ from router.client import OutgoingEvent, ReceivedEvent, RouterClient
 from router.client.app import RouterApp
 from router.client.consumer import DurableConsumer
 from router.client.trio import open_client
+from tests.helpers.polling import until
 from tests.helpers.server import RouterProcess, running_router
 
 
@@ -100,9 +101,12 @@ def test_the_decorator_app_acks_on_return_and_retries_on_raise(
             running.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await running
-            await asyncio.sleep(0.5)  # the router notices the stream ended and saves the cursor
-            (subscriber,) = await client.list_subscribers("orders")
-            assert subscriber.acked_offset == 3
+
+            async def saved() -> bool:  # the router notices the stream ended, saves the cursor
+                (subscriber,) = await client.list_subscribers("orders")
+                return subscriber.state == "sleeping" and subscriber.acked_offset == 3
+
+            await until(saved)
 
     with running_router(sqlite_url, str(tmp_path)) as router:
         asyncio.run(story(router.address))

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from router.client import RouterClient
+from tests.helpers.polling import until
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
 
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -80,7 +81,12 @@ def test_a_long_poll_returns_when_an_event_arrives(router: RouterProcess) -> Non
         async with httpx.AsyncClient(base_url=router.http, headers=ADMIN, timeout=30) as http:
             await http.get(PULL.format("late"), params={"from": "latest"})  # creates it
             waiting = asyncio.ensure_future(http.get(PULL.format("late"), params={"wait": "20"}))
-            await asyncio.sleep(0.5)  # let the poll start waiting before the event exists
+
+            async def attached() -> bool:
+                subscribers = (await http.get("/v1/stats")).json()["subscribers"]
+                return any(s["name"] == "late" and s["state"] == "active" for s in subscribers)
+
+            await until(attached)  # the poll is waiting before the event exists
             assert not waiting.done()
             await http.post("/v1/events", json={"events": [{"type": "order.paid", "data": 7}]})
             response = await asyncio.wait_for(waiting, 10)
