@@ -28,16 +28,15 @@ from actors.messages import (
 )
 from actors.runtime import Policy, mailbox, supervise
 from actors.state import StateActor
-from actors.subscriber import SubscriberActor, already_attached
+from actors.subscriber import SubscriberActor, already_attached, first_offset
 from router.errors import (
     FailedPrecondition,
-    InvalidArgument,
     NotFound,
     OutOfRange,
     RouterError,
     Unavailable,
 )
-from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord, now_us
+from router.model import Delivery, QueueRecord, StartPoint, SubscriberRecord, now_us
 from router.settings import Settings
 
 log = logging.getLogger("router.queue")
@@ -237,20 +236,7 @@ class QueueActor:
 
     async def _acked_for(self, start: StartPoint) -> int:
         """The cursor that makes the next delivery start at ``start``."""
-        head = self.head
-        if start.kind is StartKind.EARLIEST:
-            return 0
-        if start.kind is StartKind.LATEST:
-            return head
-        if start.kind is StartKind.OFFSET:
-            if not 1 <= start.value <= head + 1:
-                raise OutOfRange(
-                    f"to.offset: {start.value} is outside 1..{head + 1} (head is {head})"
-                )
-            return start.value - 1
-        if start.kind is StartKind.TIME:
-            return await self.state.find_time(self.record.exchange_id, head, start.value) - 1
-        raise InvalidArgument("to.kind: STORED is not a place to reset to")
+        return await first_offset(start, self.head, self.record.exchange_id, self.state, "to") - 1
 
     def _slice(self, first: int, last: int) -> tuple[Delivery, ...]:
         if not self.ring or first < self.ring[0].offset or first > self.ring[-1].offset:

@@ -180,18 +180,9 @@ class SubscriberActor:
             self.subscription.ended.append(reason)
 
     async def _resolve_start(self) -> int:
-        kind, value, head = self.start.kind, self.start.value, self.head
-        if kind is StartKind.STORED:
-            return self.stored_acked + 1 if self.stored_acked is not None else head + 1
-        if kind is StartKind.EARLIEST:
-            return 1
-        if kind is StartKind.LATEST:
-            return head + 1
-        if kind is StartKind.OFFSET:
-            if value < 1 or value > head + 1:
-                raise OutOfRange(f"start.offset: {value} is outside 1..{head + 1} (head is {head})")
-            return value
-        return await self.state.find_time(self.queue.exchange_id, head, value)
+        if self.start.kind is StartKind.STORED:
+            return self.stored_acked + 1 if self.stored_acked is not None else self.head + 1
+        return await first_offset(self.start, self.head, self.queue.exchange_id, self.state)
 
     async def _deliver(self) -> None:
         while True:
@@ -302,6 +293,32 @@ class SubscriberActor:
                 acked = self.acked
                 await self.state.save_cursor(self.queue.id, self.name, acked)
                 self.saved = acked
+
+
+async def first_offset(
+    start: StartPoint, head: int, exchange_id: int, state: StateActor, field: str = "start"
+) -> int:
+    """The first offset a start point names, given the exchange's ``head``.
+
+    The one place where earliest, latest, offset and time become an offset (subscribe, reset,
+    read). ``stored`` belongs to a subscriber's cursor, so it is refused here; an offset outside
+    1..head+1 is OUT_OF_RANGE.
+    """
+    if start.kind is StartKind.EARLIEST:
+        return 1
+    if start.kind is StartKind.LATEST:
+        return head + 1
+    if start.kind is StartKind.OFFSET:
+        if not 1 <= start.value <= head + 1:
+            raise OutOfRange(
+                f"{field}.offset: {start.value} is outside 1..{head + 1} (head is {head})"
+            )
+        return start.value
+    if start.kind is StartKind.TIME:
+        return await state.find_time(exchange_id, head, start.value)
+    raise InvalidArgument(
+        f"{field}: stored has no meaning here; give earliest, latest, offset or time"
+    )
 
 
 def already_attached(name: str) -> FailedPrecondition:

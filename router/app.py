@@ -24,17 +24,16 @@ from actors.messages import AdvanceCursor, ForgetSubscriber, MoveCursor
 from actors.queue import QueueActor, QueueView, SubscriberView
 from actors.runtime import Policy, ask, supervise
 from actors.state import StateActor
-from actors.subscriber import Subscription
+from actors.subscriber import Subscription, first_offset
 from router import validation
 from router.auth import Auth
-from router.errors import InvalidArgument, NotFound, OutOfRange
+from router.errors import InvalidArgument, NotFound
 from router.metrics import Rates, sample_forever
 from router.model import (
     Delivery,
     ExchangeRecord,
     NewEvent,
     PublishAck,
-    StartKind,
     StartPoint,
     now_us,
 )
@@ -109,20 +108,7 @@ class Router:
         head = record.head
         if not 1 <= most <= 10_000:
             raise InvalidArgument(f"max: {most} is outside 1..10000")
-        if start.kind is StartKind.STORED:
-            raise InvalidArgument(
-                "start: a read has no stored cursor; give earliest, offset or time"
-            )
-        if start.kind is StartKind.EARLIEST:
-            first = 1
-        elif start.kind is StartKind.LATEST:
-            first = head + 1
-        elif start.kind is StartKind.OFFSET:
-            if not 1 <= start.value <= head + 1:
-                raise OutOfRange(f"start.offset: {start.value} is outside 1..{head + 1}")
-            first = start.value
-        else:
-            first = await self.state.find_time(record.id, head, start.value)
+        first = await first_offset(start, head, record.id, self.state)
         if first > head:
             return [], head, first
         deliveries = await self.state.read(record.id, first, min(head, first + most - 1), most)
