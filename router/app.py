@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import attrs
 import trio
@@ -67,6 +68,7 @@ class Router:
     initial_admin_token: str | None = None
     started_at: int = attrs.Factory(now_us)
     rates: Rates = attrs.Factory(Rates)
+    amqp_ingest: Any = None  # router.amqp.ingest.Ingest when --amqp-url is given
 
     async def publish(self, events: Sequence[NewEvent]) -> list[PublishAck]:
         validation.batch_size(len(events), self.settings)
@@ -122,6 +124,13 @@ class Router:
             if actor.record.name == name:
                 return attrs.evolve(actor.record, head=actor.head), actor.events_in
         raise NotFound(f"name: no exchange named {name!r}")
+
+    def links(self) -> dict[str, dict[str, Any]]:
+        """The state of the router's links to other systems (RabbitMQ, an upstream ingest node)."""
+        found = {}
+        if self.amqp_ingest is not None:
+            found["amqp"] = attrs.asdict(self.amqp_ingest.stats)
+        return found
 
     def stats(self) -> Stats:
         """Counters since start-up, read in one go (rates are differences between two reads)."""

@@ -106,6 +106,12 @@ class RouterCollector(Collector):
         last_seq = GaugeMetricFamily("router_log_last_seq", "The log's last sequence number")
         last_seq.add_metric([], stats.last_seq)
         yield last_seq
+        for link, values in router.links().items():
+            for field, value in values.items():
+                if isinstance(value, bool | int):
+                    gauge = GaugeMetricFamily(f"router_{link}_{field}", f"{link} link: {field}")
+                    gauge.add_metric([], int(value))
+                    yield gauge
 
         exchange_in = CounterMetricFamily(
             "router_exchange_events_in", "Events routed to an exchange", labels=["exchange"]

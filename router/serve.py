@@ -35,6 +35,11 @@ async def serve(
         http = settings.http_host_port()
         if http is not None:
             await nursery.start(serve_http, router, *http)
+        if settings.amqp is not None:
+            from router.amqp.ingest import Ingest
+
+            router.amqp_ingest = Ingest(router.publish, settings.amqp, settings)
+            await nursery.start(router.amqp_ingest.run)
         nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         task_status.started(bound)
     log.info("router stopped")

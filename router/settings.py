@@ -16,6 +16,28 @@ def default_db_url() -> str:
 
 
 @attrs.frozen
+class AmqpSource:
+    """Where to ingest from (``router serve --amqp-*``)."""
+
+    url: str
+    exchange: str
+    bindings: tuple[str, ...] = ("#",)
+    queue: str = ""  # default: router.<exchange>
+    prefetch: int = 1000
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue or f"router.{self.exchange}"
+
+    @property
+    def dead_letter_exchange(self) -> str:
+        return f"{self.exchange}.dead"
+
+
+ROLES = ("all", "ingest", "route")
+
+
+@attrs.frozen
 class Settings:
     db_url: str = attrs.field(factory=default_db_url)
     grpc_address: str = DEFAULT_GRPC
@@ -42,6 +64,16 @@ class Settings:
     metrics: bool = True
     auth: bool = True
     admin_token: str | None = attrs.field(factory=lambda: os.environ.get("ROUTER_ADMIN_TOKEN"))
+    # RabbitMQ ingest (router serve --amqp-url ... --amqp-exchange ...), off when None.
+    amqp: AmqpSource | None = None
+    # The deployment form: all (default), ingest, or route (following ``upstream``).
+    role: str = "all"
+    upstream: str | None = None
+    upstream_token: str | None = attrs.field(
+        factory=lambda: os.environ.get("ROUTER_UPSTREAM_TOKEN")
+    )
+    # A route node's name: its tables live in PostgreSQL schema ``route_<node>``.
+    node: str = "route"
 
     def server_ssl(self) -> ssl.SSLContext | None:
         """The servers' TLS context (HTTP/2 offered by ALPN for gRPC), or None without TLS."""

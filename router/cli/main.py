@@ -21,7 +21,8 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from router import validation
 from router.client import OutgoingEvent, ReceivedEvent, RouterClient
 from router.errors import InvalidArgument
-from router.settings import DEFAULT_GRPC, DEFAULT_HTTP, Settings, default_db_url
+from router.patterns import validate_pattern
+from router.settings import DEFAULT_GRPC, DEFAULT_HTTP, AmqpSource, Settings, default_db_url
 
 PROGRESS_EVERY = 10_000  # events between progress lines on stderr for long publishes
 EXAMPLES = """examples:
@@ -95,6 +96,19 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--tls-cert", default=None, help="PEM certificate: TLS for gRPC and HTTP")
     serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    amqp = serve.add_argument_group("RabbitMQ ingest")
+    amqp.add_argument("--amqp-url", default=None, help="amqp://user:pass@host:5672/vhost")
+    amqp.add_argument("--amqp-exchange", default=None, help="the RabbitMQ exchange to ingest from")
+    amqp.add_argument(
+        "--amqp-binding",
+        action="append",
+        default=None,
+        help="binding key of the ingest queue (repeatable; default '#': everything)",
+    )
+    amqp.add_argument("--amqp-queue", default="", help="queue name (default router.EXCHANGE)")
+    amqp.add_argument(
+        "--amqp-prefetch", type=int, default=1000, help="unacked messages held at most"
+    )
 
     user = commands.add_parser("user", help="add, remove or list users (admin)")
     user_actions = user.add_subparsers(dest="action", required=True)
@@ -311,10 +325,26 @@ def run_serve(args: argparse.Namespace) -> None:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         metrics=args.metrics == "on",
+        amqp=amqp_source(args),
     )
     if bool(args.tls_cert) != bool(args.tls_key):
         raise InvalidArgument("--tls-cert and --tls-key go together")
     trio.run(serve, settings)
+
+
+def amqp_source(args: argparse.Namespace) -> AmqpSource | None:
+    if not args.amqp_url and not args.amqp_exchange:
+        return None
+    if not (args.amqp_url and args.amqp_exchange):
+        raise InvalidArgument("--amqp-url and --amqp-exchange go together")
+    if not 1 <= args.amqp_prefetch <= 65_535:
+        raise InvalidArgument(f"--amqp-prefetch: {args.amqp_prefetch} is outside 1..65535")
+    bindings = tuple(args.amqp_binding or ("#",))
+    for index, key in enumerate(bindings):
+        validate_pattern(key, f"--amqp-binding[{index}]")
+    return AmqpSource(
+        args.amqp_url, args.amqp_exchange, bindings, args.amqp_queue, args.amqp_prefetch
+    )
 
 
 async def dispatch(args: argparse.Namespace) -> None:

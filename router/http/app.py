@@ -146,6 +146,7 @@ def make_app(router: Router) -> Starlette:
                 },
                 "at_us": stats.at_us,
                 "last_seq": stats.last_seq,
+                "links": router.links(),
                 "published": stats.published,
                 "exchanges": [
                     {

@@ -1,0 +1,1 @@
+"""RabbitMQ in and out: ingest from an exchange, re-emit stored events."""

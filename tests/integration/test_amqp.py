@@ -1,0 +1,182 @@
+"""RabbitMQ ingest against the real broker on this machine: a real AMQP publisher, a real router
+process, SIGKILL and broker restarts in the middle, and the dead-letter path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from router.client import RouterClient
+from tests.helpers import rabbit
+from tests.helpers.polling import until
+from tests.helpers.server import ADMIN_TOKEN, RouterProcess
+
+
+@pytest.fixture
+def amqp_exchange() -> Iterator[str]:
+    rabbit.require_rabbitmq()
+    name = f"test.{uuid.uuid4().hex[:10]}"
+    yield name
+    asyncio.run(rabbit.delete(f"router.{name}", name, f"{name}.dead"))
+
+
+def bridged_router(db_url: str, folder: object, exchange: str) -> RouterProcess:
+    return RouterProcess(
+        db_url,
+        f"{folder}/router.log",
+        None,
+        "--amqp-url",
+        rabbit.AMQP_URL,
+        "--amqp-exchange",
+        exchange,
+        "--amqp-prefetch",
+        "200",
+    )
+
+
+def links(router: RouterProcess) -> dict[str, int]:
+    request = urllib.request.Request(
+        f"{router.http}/v1/stats", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        found: dict[str, int] = json.load(response)["links"]["amqp"]
+    return found
+
+
+async def head(client: RouterClient, exchange: str = "all") -> int:
+    return (await client.describe_exchange(exchange)).head_offset
+
+
+async def stored_ids(address: str) -> list[str]:
+    """Every id in exchange ``all``, in offset order (a Read, no cursor)."""
+    ids: list[str] = []
+    async with RouterClient(address) as client:
+        offset = 1
+        while True:
+            events, _, offset = await client.read("all", f"offset:{offset}", 5_000)
+            if not events:
+                return ids
+            ids.extend(e.id for e in events)
+
+
+def messages(count: int, prefix: str = "order") -> list[tuple[str, bytes, str | None]]:
+    return [(f"{prefix}.created", b"x" * 200, str(uuid.uuid4())) for _ in range(count)]
+
+
+def test_a_router_killed_mid_stream_stores_every_message_once_in_order(
+    db_url: str, tmp_path: object, amqp_exchange: str
+) -> None:
+    sent = messages(6_000)
+    router = bridged_router(db_url, tmp_path, amqp_exchange).start()
+    try:
+
+        async def first_part() -> None:
+            async with RouterClient(router.address) as client:
+                await client.create_exchange("all", ["#"])
+            # RabbitMQ drops what reaches an exchange with no queue bound: wait for the bridge.
+            await until(lambda: _connected(router), timeout=30)
+            publisher = asyncio.ensure_future(rabbit.publish(amqp_exchange, sent))
+            async with RouterClient(router.address) as client:
+                await until(lambda: _at_least(client, 1_000), timeout=60)
+            router.kill()  # while the publisher still sends and the bridge still consumes
+            await publisher
+
+        asyncio.run(first_part())
+        router.start()
+
+        async def all_stored() -> None:
+            async with RouterClient(router.address) as client:
+                await until(lambda: _at_least(client, len(sent)), timeout=120)
+
+        asyncio.run(all_stored())
+        ids = asyncio.run(stored_ids(router.address))
+    finally:
+        router.stop()
+    assert len(ids) == len(set(ids)), "a message was stored twice"
+    assert ids == [message_id for _, _, message_id in sent], "stored out of order or lost"
+
+
+async def _at_least(client: RouterClient, count: int) -> bool:
+    return await head(client) >= count
+
+
+def test_the_bridge_reconnects_after_rabbitmq_restarts(
+    sqlite_url: str, tmp_path: object, amqp_exchange: str
+) -> None:
+    before, after = messages(500), messages(500, "invoice")
+    router = bridged_router(sqlite_url, tmp_path, amqp_exchange).start()
+    try:
+
+        async def scenario() -> None:
+            async with RouterClient(router.address) as client:
+                await client.create_exchange("all", ["#"])
+                await until(lambda: _connected(router), timeout=30)
+                await rabbit.publish(amqp_exchange, before)
+                await until(lambda: _at_least(client, 500), timeout=30)
+                await asyncio.to_thread(rabbit.restart_rabbitmq)
+                await until(lambda: _reconnected(router), timeout=60)
+                await rabbit.publish(amqp_exchange, after)
+                await until(lambda: _at_least(client, 1_000), timeout=60)
+
+        asyncio.run(scenario())
+        ids = asyncio.run(stored_ids(router.address))
+        assert links(router)["connects"] >= 2
+    finally:
+        router.stop()
+    assert ids == [message_id for _, _, message_id in before + after]
+
+
+async def _connected(router: RouterProcess) -> bool:
+    return bool((await asyncio.to_thread(links, router))["connected"])
+
+
+async def _reconnected(router: RouterProcess) -> bool:
+    state = await asyncio.to_thread(links, router)
+    return bool(state["connected"]) and state["connects"] >= 2
+
+
+def test_a_message_that_cannot_be_an_event_is_dead_lettered_with_the_reason(
+    sqlite_url: str, tmp_path: object, amqp_exchange: str
+) -> None:
+    good = messages(3)
+    bad = [
+        ("Not A Type!", b"{}", str(uuid.uuid4())),
+        ("order.huge", b"x" * (1024 * 1024 + 1), str(uuid.uuid4())),
+    ]
+    router = bridged_router(sqlite_url, tmp_path, amqp_exchange).start()
+    try:
+
+        async def scenario() -> list[object]:
+            async with RouterClient(router.address) as client:
+                await client.create_exchange("all", ["#"])
+                await until(lambda: _connected(router), timeout=30)
+                await rabbit.publish(amqp_exchange, [good[0], bad[0], good[1], bad[1], good[2]])
+                await rabbit.publish(
+                    amqp_exchange, [("order.headed", b"{}", None)], headers={"k": "v" * 300}
+                )
+                await until(lambda: _at_least(client, 3), timeout=30)
+
+                async def three_dead() -> bool:
+                    return (await asyncio.to_thread(links, router))["dead_lettered"] >= 3
+
+                await until(three_dead, timeout=30)
+            return list(await rabbit.take_all(f"{amqp_exchange}.dead"))
+
+        dead = asyncio.run(scenario())
+        ids = asyncio.run(stored_ids(router.address))
+    finally:
+        router.stop()
+    assert ids == [message_id for _, _, message_id in good]
+    reasons = {
+        m.routing_key: str(m.header.properties.headers["x-router-error"])  # type: ignore[attr-defined,index]
+        for m in dead
+    }
+    assert set(reasons) == {"Not A Type!", "order.huge", "order.headed"}
+    assert reasons["Not A Type!"].startswith("type:")
+    assert reasons["order.huge"].startswith("payload:")
+    assert reasons["order.headed"].startswith("headers[")
