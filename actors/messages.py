@@ -18,6 +18,7 @@ from router.model import (
     PublishAck,
     QueueRecord,
     StartPoint,
+    StoredEvent,
     SubscriberRecord,
 )
 from storage.base import Append, CommitResult, Restored, Storage
@@ -97,6 +98,15 @@ class FindTime:
     head: int
     time_us: int
     reply: Reply[int]
+
+
+@attrs.frozen
+class ReadLog:
+    """Stored events after ``after_seq`` in seq order (for a follower), at most ``limit``."""
+
+    after_seq: int
+    limit: int
+    reply: Reply[list[StoredEvent]]
 
 
 @attrs.frozen

@@ -24,6 +24,7 @@ from actors.messages import (
     DeleteExchange,
     FindTime,
     PurgeIds,
+    ReadLog,
     ReadRange,
     SaveCursor,
     SaveQueue,
@@ -32,7 +33,14 @@ from actors.messages import (
 )
 from actors.runtime import Reply, ask, mailbox
 from router.errors import RouterError, Unavailable
-from router.model import Delivery, ExchangeRecord, QueueRecord, SubscriberRecord, now_us
+from router.model import (
+    Delivery,
+    ExchangeRecord,
+    QueueRecord,
+    StoredEvent,
+    SubscriberRecord,
+    now_us,
+)
 from router.patterns import matches
 from router.settings import Settings
 from storage.base import Append, CommitResult, Positions, Reader, Restored, Storage
@@ -61,6 +69,8 @@ class StateActor:
     commit_seconds: float = 0.0
     commit_failures: int = 0
     largest_commit: int = 0
+    # Set (and replaced) after each commit that moved the log forward: followers wait on it.
+    log_moved: trio.Event = attrs.Factory(trio.Event)
 
     @property
     def stale(self) -> bool:
@@ -97,6 +107,9 @@ class StateActor:
 
     async def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
         return await ask(self.reads[0], lambda r: ReadRange(exchange_id, first, last, limit, r))
+
+    async def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:
+        return await ask(self.reads[0], lambda r: ReadLog(after_seq, limit, r))
 
     async def find_time(self, exchange_id: int, head: int, time_us: int) -> int:
         return await ask(self.reads[0], lambda r: FindTime(exchange_id, head, time_us, r))
@@ -178,6 +191,9 @@ class StateActor:
         self.commit_seconds += trio.current_time() - began
         self.committed_events += result.positions.last_seq - seq_before
         self.largest_commit = max(self.largest_commit, len(result.outcomes))
+        if result.positions.last_seq != seq_before:
+            moved, self.log_moved = self.log_moved, trio.Event()
+            moved.set()
         # Split the outcomes back to the callers: each AppendEvents gets its own slice. The
         # Dispatcher is the only appender and keeps one append in flight, so the deliveries (for
         # fan-out) go with the first reply.
@@ -268,6 +284,10 @@ class StateActor:
                                 message.last,
                                 message.limit,
                             )
+                        )
+                    elif isinstance(message, ReadLog):
+                        value = await self._in_thread(
+                            functools.partial(reader.read_log, message.after_seq, message.limit)
                         )
                     elif isinstance(message, FindTime):
                         value = await self._in_thread(

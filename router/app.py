@@ -28,7 +28,7 @@ from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset
 from router import validation
 from router.auth import Auth
-from router.errors import InvalidArgument, NotFound
+from router.errors import FailedPrecondition, InvalidArgument, NotFound
 from router.metrics import Rates, sample_forever
 from router.model import (
     Delivery,
@@ -36,6 +36,7 @@ from router.model import (
     NewEvent,
     PublishAck,
     StartPoint,
+    StoredEvent,
     now_us,
 )
 from router.settings import Settings
@@ -69,12 +70,49 @@ class Router:
     started_at: int = attrs.Factory(now_us)
     rates: Rates = attrs.Factory(Rates)
     amqp_ingest: Any = None  # router.amqp.ingest.Ingest when --amqp-url is given
+    follower: Any = None  # router.follow.Follower on a route node
+
+    def _serves(self, what: str, *roles: str) -> None:
+        """FailedPrecondition unless this node's role does ``what``."""
+        if self.settings.role not in roles:
+            where = "the ingest node" if "ingest" in roles else "a route node"
+            raise FailedPrecondition(
+                f"role: this node runs --role {self.settings.role}; {what} on {where}"
+            )
 
     async def publish(self, events: Sequence[NewEvent]) -> list[PublishAck]:
+        self._serves("publish", "all", "ingest")
         validation.batch_size(len(events), self.settings)
         return await self.dispatcher.publish(tuple(events))
 
+    async def route_stored(self, events: Sequence[StoredEvent]) -> None:
+        """A route node: give offsets to events its ingest node stored, and deliver them."""
+        await self.dispatcher.publish(tuple(events))
+
+    async def log_position(self) -> int:
+        """The log's last committed seq (on the nodes that keep the log)."""
+        self._serves("follow the log", "all", "ingest")
+        return self.state.positions.last_seq
+
+    async def log_after(self, after_seq: int, most: int) -> tuple[list[StoredEvent], int]:
+        """Committed events after ``after_seq`` (up to ``most``), waiting for the next commit when
+        there are none yet: (events, the log's last seq)."""
+        self._serves("follow the log", "all", "ingest")
+        if after_seq < 0:
+            raise InvalidArgument(f"after_seq: {after_seq} is negative")
+        if not 0 <= most <= 10_000:
+            raise InvalidArgument(f"max_batch: {most} is outside 0..10000")
+        state = self.state
+        while True:
+            moved = state.log_moved
+            if state.positions.last_seq > after_seq:
+                events = await state.read_log(after_seq, most or self.settings.replay_chunk)
+                if events:
+                    return events, state.positions.last_seq
+            await moved.wait()
+
     async def create_exchange(self, name: str, patterns: Sequence[str]) -> ExchangeRecord:
+        self._serves("create exchanges", "all", "route")
         return await self.dispatcher.add_exchange(
             validation.name(name, "name"), validation.patterns(patterns)
         )
@@ -94,6 +132,7 @@ class Router:
         consumer: str = "",
     ) -> Subscription:
         """Attach a consumer (``consumer``: its address, shown to operators)."""
+        self._serves("subscribe", "all", "route")
         return await self.manager.subscribe(
             validation.name(exchange, "exchange"),
             validation.name(name, "subscriber"),
@@ -106,6 +145,7 @@ class Router:
         self, exchange: str, start: StartPoint, most: int
     ) -> tuple[list[Delivery], int, int]:
         """Up to ``most`` stored deliveries from ``start``: (deliveries, head, next offset)."""
+        self._serves("read exchanges", "all", "route")
         record, _ = await self.dispatcher.find_exchange(validation.name(exchange, "exchange"))
         head = record.head
         if not 1 <= most <= 10_000:
@@ -130,6 +170,8 @@ class Router:
         found = {}
         if self.amqp_ingest is not None:
             found["amqp"] = attrs.asdict(self.amqp_ingest.stats)
+        if self.follower is not None:
+            found["upstream"] = attrs.asdict(self.follower.stats)
         return found
 
     def stats(self) -> Stats:
@@ -236,7 +278,7 @@ class Router:
 
 @asynccontextmanager
 async def open_router(settings: Settings) -> AsyncIterator[Router]:
-    storage = open_storage(settings.db_url)
+    storage = open_storage(settings.db_url, settings.node if settings.role == "route" else None)
     try:
         state = StateActor(storage, settings)
         restored = await state.restore()
@@ -255,7 +297,8 @@ async def open_router(settings: Settings) -> AsyncIterator[Router]:
                 auth.load(restored.users, restored.tokens)
                 initial = await auth.bootstrap(settings.admin_token)
                 log.info(
-                    "router ready db=%s exchanges=%d events=%d users=%d auth=%s",
+                    "router ready role=%s db=%s exchanges=%d events=%d users=%d auth=%s",
+                    settings.role,
                     _redact(settings.db_url),
                     len(restored.exchanges),
                     restored.positions.last_seq,

@@ -40,6 +40,14 @@ async def serve(
 
             router.amqp_ingest = Ingest(router.publish, settings.amqp, settings)
             await nursery.start(router.amqp_ingest.run)
+        if settings.role == "route":
+            from router.follow import Follower
+
+            assert settings.upstream is not None
+            router.follower = Follower(
+                router, settings.upstream, settings.upstream_token, settings.upstream_tls_ca
+            )
+            await nursery.start(router.follower.run)
         nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         task_status.started(bound)
     log.info("router stopped")

@@ -72,6 +72,7 @@ class Settings:
     upstream_token: str | None = attrs.field(
         factory=lambda: os.environ.get("ROUTER_UPSTREAM_TOKEN")
     )
+    upstream_tls_ca: str | None = None
     # A route node's name: its tables live in PostgreSQL schema ``route_<node>``.
     node: str = "route"
 

@@ -5,8 +5,20 @@ from __future__ import annotations
 from storage.base import Reader, Storage, StorageUnavailable
 
 
-def open_storage(url: str) -> Storage:
-    """Open the store named by ``url``: ``sqlite:///path`` or ``postgresql://...``."""
+def open_storage(url: str, route_node: str | None = None) -> Storage:
+    """Open the store named by ``url``: ``sqlite:///path`` or ``postgresql://...``.
+
+    With ``route_node``, the store of a route node of that name (PostgreSQL only: it shares the
+    ingest node's event log).
+    """
+    if route_node is not None:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                "db: a route node shares the ingest node's PostgreSQL; give its postgresql:// URL"
+            )
+        from storage.postgres import PostgresRouteStorage
+
+        return PostgresRouteStorage(url, route_node)
     if url.startswith("sqlite:"):
         from storage.sqlite import SqliteStorage
 

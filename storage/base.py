@@ -60,9 +60,12 @@ class Restored:
 
 @attrs.frozen
 class Append:
-    """Events to store, each with the exchange ids its type is routed to (matched by the caller)."""
+    """Events to store, each with the exchange ids its type is routed to (matched by the caller).
 
-    events: Sequence[NewEvent]
+    On a route node the events are stored already (by the ingest node) and only routed.
+    """
+
+    events: Sequence[NewEvent | StoredEvent]
     routes: Sequence[tuple[int, ...]]
 
 
@@ -128,10 +131,11 @@ def plan_commit(
     duplicates: list[tuple[int, EventId]] = []
     stored_events, log_rows, outcomes = plan.events, plan.log_rows, plan.outcomes
     deliveries = plan.deliveries
+    seen_get = seen.get
     for append in appends:
         for event, route in zip(append.events, append.routes, strict=True):
             event_id = event.id
-            earlier = seen.get(event_id)
+            earlier = seen_get(event_id)
             if earlier is not None:  # twice in this commit: the second copy points at the first
                 outcomes.append(EventOutcome(earlier.seq, True, earlier.offsets))
                 continue
@@ -144,23 +148,55 @@ def plan_commit(
                 seq, event_id, event.type, event.payload, event.headers, published_at
             )
             stored_events.append(stored)
-            offsets = []
-            for exchange_id in route:
-                if exchange_id not in heads:
-                    continue  # deleted while the publish was on its way
-                offset = heads[exchange_id] + 1
-                heads[exchange_id] = offset
-                offsets.append((exchange_id, offset))
-                log_rows.append((exchange_id, offset, seq))
-                into = deliveries.get(exchange_id)
-                if into is None:
-                    into = deliveries[exchange_id] = []
-                into.append(Delivery(offset, stored))
-            outcome = EventOutcome(seq, False, tuple(offsets))
+            outcome = EventOutcome(seq, False, _route(stored, route, heads, log_rows, deliveries))
             seen[event_id] = outcome
             outcomes.append(outcome)
     after = Positions(seq, published_at if plan.events else positions.last_published_at, heads)
     return plan, after, duplicates
+
+
+def plan_routing(appends: Sequence[Append], positions: Positions) -> tuple[_Plan, Positions]:
+    """Give exchange offsets to events stored already (by an ingest node), in seq order.
+
+    A route node's ``positions.last_seq`` is the last seq it routed: events at or before it were
+    routed before (a follower asked again after a restart) and are skipped as duplicates.
+    """
+    plan = _Plan()
+    heads = dict(positions.heads)
+    last_seq, last_at = positions.last_seq, positions.last_published_at
+    for append in appends:
+        for event, route in zip(append.events, append.routes, strict=True):
+            assert isinstance(event, StoredEvent), "a route node routes stored events"
+            if event.seq <= last_seq:
+                plan.outcomes.append(EventOutcome(event.seq, True, ()))
+                continue
+            last_seq, last_at = event.seq, event.published_at
+            offsets = _route(event, route, heads, plan.log_rows, plan.deliveries)
+            plan.outcomes.append(EventOutcome(event.seq, False, offsets))
+    return plan, Positions(last_seq, last_at, heads)
+
+
+def _route(
+    stored: StoredEvent,
+    route: tuple[int, ...],
+    heads: dict[int, int],
+    log_rows: list[tuple[int, int, int]],
+    deliveries: dict[int, list[Delivery]],
+) -> tuple[tuple[int, int], ...]:
+    """The next offset in each exchange of ``route``, with its log row and its delivery."""
+    offsets = []
+    for exchange_id in route:
+        if exchange_id not in heads:
+            continue  # deleted while the publish was on its way
+        offset = heads[exchange_id] + 1
+        heads[exchange_id] = offset
+        offsets.append((exchange_id, offset))
+        log_rows.append((exchange_id, offset, stored.seq))
+        into = deliveries.get(exchange_id)
+        if into is None:
+            into = deliveries[exchange_id] = []
+        into.append(Delivery(offset, stored))
+    return tuple(offsets)
 
 
 class Reader(abc.ABC):
@@ -173,6 +209,10 @@ class Reader(abc.ABC):
     @abc.abstractmethod
     def published_at(self, exchange_id: int, offset: int) -> int | None:
         """The timestamp of the event at ``offset`` in the exchange, or None past the head."""
+
+    @abc.abstractmethod
+    def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:
+        """Stored events with ``seq > after_seq`` in seq order, at most ``limit`` (for followers)."""
 
     @abc.abstractmethod
     def close(self) -> None: ...

@@ -40,6 +40,7 @@ from storage.base import (
     finish_commit,
     id_bytes,
     plan_commit,
+    plan_routing,
     resolve_duplicates,
 )
 from storage.control import Run, rows_of
@@ -50,6 +51,10 @@ SELECT l.exchange_offset, e.seq, e.id::text, e.type, e.payload, e.headers, e.pub
 FROM exchange_log l JOIN events e ON e.seq = l.seq
 WHERE l.exchange_id = %s AND l.exchange_offset BETWEEN %s AND %s
 ORDER BY l.exchange_offset LIMIT %s
+"""
+_READ_LOG = """
+SELECT seq, id::text, type, payload, headers, published_at FROM events
+WHERE seq > %s ORDER BY seq LIMIT %s
 """
 _PUBLISHED_AT = """
 SELECT e.published_at FROM exchange_log l JOIN events e ON e.seq = l.seq
@@ -63,12 +68,34 @@ def _one(cursor: psycopg.Cursor[Any]) -> Any:
     return row
 
 
+def _write_log_rows_and_cursors(
+    cursor: psycopg.Cursor[Any],
+    log_rows: Sequence[tuple[int, int, int]],
+    cursors: Mapping[tuple[str, str], int],
+    now: int,
+) -> None:
+    """The exchange-log rows of a commit (binary COPY) and its cursor saves."""
+    if log_rows:
+        with cursor.copy(
+            "COPY exchange_log (exchange_id, exchange_offset, seq) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            copy.set_types(["int8", "int8", "int8"])
+            for row in log_rows:
+                copy.write_row(row)
+    if cursors:
+        cursor.executemany(
+            "UPDATE subscribers SET acked = %s, updated_at = %s WHERE queue_id = %s AND name = %s",
+            [(acked, now, queue_id, name) for (queue_id, name), acked in cursors.items()],
+        )
+
+
 class _Connection:
     """A psycopg connection opened on demand and dropped when it breaks."""
 
-    def __init__(self, url: str, autocommit: bool) -> None:
+    def __init__(self, url: str, autocommit: bool, schema: str | None = None) -> None:
         self._url = url
         self._autocommit = autocommit
+        self._schema = schema
         self._connection: psycopg.Connection[Any] | None = None
 
     def get(self) -> psycopg.Connection[Any]:
@@ -77,9 +104,23 @@ class _Connection:
                 self._connection = psycopg.connect(
                     self._url, autocommit=self._autocommit, connect_timeout=5
                 )
+                if self._schema is not None:
+                    self._enter_schema(self._connection, self._schema)
             except psycopg.Error as error:
                 raise StorageUnavailable(f"postgresql: cannot connect: {error}") from error
         return self._connection
+
+    @staticmethod
+    def _enter_schema(connection: psycopg.Connection[Any], schema: str) -> None:
+        """Put ``schema`` first on the search path: this node's tables are made and found there,
+        and the tables it does not have (the event log) are found where the URL points."""
+        with connection.transaction():
+            connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            connection.execute(
+                "SELECT set_config('search_path', %s || ', ' || current_setting('search_path'),"
+                " false)",
+                (f'"{schema}"',),
+            )
 
     @contextmanager
     def errors(self) -> Iterator[None]:
@@ -98,8 +139,8 @@ class _Connection:
 
 
 class PostgresReader(Reader):
-    def __init__(self, url: str) -> None:
-        self._connection = _Connection(url, autocommit=True)
+    def __init__(self, url: str, schema: str | None = None) -> None:
+        self._connection = _Connection(url, autocommit=True, schema=schema)
 
     def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
         with self._connection.errors():
@@ -113,6 +154,15 @@ class PostgresReader(Reader):
             for offset, seq, id_, type_, payload, hdrs, at in rows
         ]
 
+    def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:
+        with self._connection.errors():
+            cursor = self._connection.get().cursor(binary=True)
+            rows = cursor.execute(_READ_LOG, (after_seq, limit), prepare=True).fetchall()
+        return [
+            StoredEvent(seq, id_, type_, payload, decode_headers(hdrs), at)
+            for seq, id_, type_, payload, hdrs, at in rows
+        ]
+
     def published_at(self, exchange_id: int, offset: int) -> int | None:
         with self._connection.errors():
             row = self._connection.get().execute(_PUBLISHED_AT, (exchange_id, offset)).fetchone()
@@ -123,9 +173,12 @@ class PostgresReader(Reader):
 
 
 class PostgresStorage(Storage):
+    migrations = "postgres"
+    schema: str | None = None
+
     def __init__(self, url: str) -> None:
         self.url = url
-        self._connection = _Connection(url, autocommit=True)
+        self._connection = _Connection(url, autocommit=True, schema=self.schema)
         self._partitions: set[int] = set()
 
     @contextmanager
@@ -151,7 +204,7 @@ class PostgresStorage(Storage):
                 " (version int PRIMARY KEY, applied_at timestamptz DEFAULT now())"
             )
             done = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
-            for version, sql in _migrations.load("postgres"):
+            for version, sql in _migrations.load(self.migrations):
                 if version not in done:
                     connection.execute(sql.encode())
                     connection.execute(
@@ -171,12 +224,16 @@ class PostgresStorage(Storage):
             )
         self._partitions.add(day)
 
+    def _log_position(self, connection: psycopg.Connection[Any]) -> Any:
+        """(last seq, its published_at) of the log, or None when it is empty."""
+        return connection.execute(
+            "SELECT seq, published_at FROM events ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+
     def positions(self) -> Positions:
         with self._connection.errors():
             connection = self._connection.get()
-            row = connection.execute(
-                "SELECT seq, published_at FROM events ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
+            row = self._log_position(connection)
             heads = {}
             for (exchange_id,) in connection.execute("SELECT id FROM exchanges").fetchall():
                 (head,) = _one(
@@ -261,19 +318,7 @@ class PostgresStorage(Storage):
                     copy.set_types(["bytea", "int8", "int8"])
                     for e, raw_id in rows:
                         copy.write_row((raw_id, e.seq, e.published_at))
-            if plan.log_rows:
-                with cursor.copy(
-                    "COPY exchange_log (exchange_id, exchange_offset, seq) FROM STDIN (FORMAT BINARY)"
-                ) as copy:
-                    copy.set_types(["int8", "int8", "int8"])
-                    for row in plan.log_rows:
-                        copy.write_row(row)
-            if cursors:
-                cursor.executemany(
-                    "UPDATE subscribers SET acked = %s, updated_at = %s"
-                    " WHERE queue_id = %s AND name = %s",
-                    [(acked, now, queue_id, name) for (queue_id, name), acked in cursors.items()],
-                )
+            _write_log_rows_and_cursors(cursor, plan.log_rows, cursors, now)
             resolved = resolve_duplicates(
                 duplicates, existing, after.heads, lambda x, o: self._seq_at(connection, x, o)
             )
@@ -309,8 +354,8 @@ class PostgresStorage(Storage):
             connection.execute(
                 "INSERT INTO exchange_log (exchange_id, exchange_offset, seq)"
                 " SELECT %s, row_number() OVER (ORDER BY seq), seq FROM events"
-                " WHERE type = ANY(%s)",
-                (exchange_id, types),
+                " WHERE type = ANY(%s) AND seq <= %s",
+                (exchange_id, types, self._history_end(connection)),
             )
             (head,) = _one(
                 connection.execute(
@@ -321,6 +366,10 @@ class PostgresStorage(Storage):
             )
         return ExchangeRecord(exchange_id, name, patterns, created_at, int(head))
 
+    def _history_end(self, connection: psycopg.Connection[Any]) -> int:
+        """The last seq a new exchange indexes from history: all of the log here."""
+        return (1 << 63) - 1
+
     def purge_ids(self, older_than: int) -> int:
         with self._transaction() as connection:
             cursor = connection.execute(
@@ -329,7 +378,51 @@ class PostgresStorage(Storage):
             return int(cursor.rowcount)
 
     def reader(self) -> PostgresReader:
-        return PostgresReader(self.url)
+        return PostgresReader(self.url, self.schema)
 
     def close(self) -> None:
         self._connection.drop()
+
+
+class PostgresRouteStorage(PostgresStorage):
+    """A route node's store (``--role route``): its exchanges, exchange log, queues, subscribers,
+    users and follow position live in schema ``route_<node>``; the event log it routes and
+    replays is the ingest node's, found further along the search path, and never written here.
+
+    A commit writes the offsets of events the ingest node stored, the position they reach and the
+    cursors, in one transaction: after a crash the node follows again from exactly there.
+    """
+
+    migrations = "postgres_route"
+
+    def __init__(self, url: str, node: str) -> None:
+        self.schema = f"route_{node}"
+        super().__init__(url)
+
+    def _log_position(self, connection: psycopg.Connection[Any]) -> Any:
+        row = connection.execute("SELECT last_seq, published_at FROM route_position").fetchone()
+        return row if row is not None and row[0] else None
+
+    def _history_end(self, connection: psycopg.Connection[Any]) -> int:
+        row = self._log_position(connection)
+        return int(row[0]) if row else 0
+
+    def commit(
+        self,
+        appends: Sequence[Append],
+        cursors: Mapping[tuple[str, str], int],
+        positions: Positions,
+        now: int,
+    ) -> CommitResult:
+        plan, after = plan_routing(appends, positions)
+        with self._transaction() as connection:
+            _write_log_rows_and_cursors(connection.cursor(), plan.log_rows, cursors, now)
+            if after.last_seq != positions.last_seq:
+                connection.execute(
+                    "UPDATE route_position SET last_seq = %s, published_at = %s",
+                    (after.last_seq, after.last_published_at),
+                )
+        return finish_commit(plan, {}, after)
+
+    def purge_ids(self, older_than: int) -> int:
+        return 0  # the idempotency keys are the ingest node's

@@ -80,6 +80,12 @@ def _errors() -> Iterator[None]:
         raise StorageUnavailable(f"sqlite: {error}") from error
 
 
+_READ_LOG = (
+    "SELECT seq, id, type, payload, headers, published_at FROM events"
+    " WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+
+
 def _published_at(connection: sqlite3.Connection, exchange_id: int, offset: int) -> int | None:
     row = connection.execute(
         "SELECT e.published_at FROM exchange_log l JOIN events e ON e.seq = l.seq"
@@ -109,6 +115,14 @@ class SqliteReader(Reader):
     def published_at(self, exchange_id: int, offset: int) -> int | None:
         with _errors():
             return _published_at(self._connection, exchange_id, offset)
+
+    def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:
+        with _errors():
+            rows = self._connection.execute(_READ_LOG, (after_seq, limit)).fetchall()
+        return [
+            StoredEvent(seq, id_text(raw_id), type_, payload, decode_headers(hdrs), at)
+            for seq, raw_id, type_, payload, hdrs, at in rows
+        ]
 
     def close(self) -> None:
         self._connection.close()

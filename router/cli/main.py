@@ -10,19 +10,29 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import trio
+from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from router import validation
 from router.client import OutgoingEvent, ReceivedEvent, RouterClient
 from router.errors import InvalidArgument
 from router.patterns import validate_pattern
-from router.settings import DEFAULT_GRPC, DEFAULT_HTTP, AmqpSource, Settings, default_db_url
+from router.settings import (
+    DEFAULT_GRPC,
+    DEFAULT_HTTP,
+    ROLES,
+    AmqpSource,
+    Settings,
+    default_db_url,
+    split_host_port,
+)
 
 PROGRESS_EVERY = 10_000  # events between progress lines on stderr for long publishes
 EXAMPLES = """examples:
@@ -96,6 +106,28 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--tls-cert", default=None, help="PEM certificate: TLS for gRPC and HTTP")
     serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    form = serve.add_argument_group("deployment form")
+    form.add_argument(
+        "--role",
+        choices=list(ROLES),
+        default="all",
+        help="all: ingest, store, route, deliver (default); ingest: accept publishes and serve"
+        " the committed log; route: follow --upstream and deliver",
+    )
+    form.add_argument("--upstream", default=None, help="route: the ingest node's gRPC HOST:PORT")
+    form.add_argument(
+        "--upstream-token",
+        default=None,
+        help="route: an admin token of the ingest node (env ROUTER_UPSTREAM_TOKEN)",
+    )
+    form.add_argument(
+        "--upstream-tls-ca", default=None, help="route: CA file to reach the ingest node by TLS"
+    )
+    form.add_argument(
+        "--node",
+        default="route",
+        help="route: this node's name; its tables live in PostgreSQL schema route_NODE",
+    )
     amqp = serve.add_argument_group("RabbitMQ ingest")
     amqp.add_argument("--amqp-url", default=None, help="amqp://user:pass@host:5672/vhost")
     amqp.add_argument("--amqp-exchange", default=None, help="the RabbitMQ exchange to ingest from")
@@ -192,15 +224,34 @@ def parser() -> argparse.ArgumentParser:
 
     replay = commands.add_parser(
         "replay",
-        help="print stored events of an exchange from a start point (no subscriber, no cursor)",
-        epilog="example: router replay orders --from time:2026-11-01T00:00:00Z --max 1000 --json",
+        help="print stored events of an exchange from a start point (no subscriber, no cursor),"
+        " or re-emit them into a RabbitMQ exchange",
+        epilog="examples: router replay orders --from time:2026-11-01T00:00:00Z --max 1000 --json\n"
+        "          router replay orders --from earliest --to-amqp-exchange orders.replayed",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     replay.add_argument("exchange")
     replay.add_argument(
         "--from",
         dest="start",
-        default="earliest",
-        help="earliest | latest | offset:N | time:ISO8601",
+        default=None,
+        help="earliest | latest | offset:N | time:ISO8601 (default: earliest; with"
+        " --to-amqp-exchange: where the last re-emit stopped)",
+    )
+    replay.add_argument(
+        "--to-amqp-exchange",
+        default=None,
+        help="publish into this RabbitMQ exchange (publisher confirms, resumable) instead of"
+        " printing",
+    )
+    replay.add_argument(
+        "--amqp-url", default="", help="with --to-amqp-exchange (default: the router's own)"
+    )
+    replay.add_argument(
+        "--name",
+        default="",
+        help="with --to-amqp-exchange: the durable subscriber that keeps the position"
+        " (default reemit.EXCHANGE)",
     )
     replay.add_argument("--max", type=int, default=0, help="stop after N events (0: to the head)")
     replay.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -326,10 +377,36 @@ def run_serve(args: argparse.Namespace) -> None:
         tls_key=args.tls_key,
         metrics=args.metrics == "on",
         amqp=amqp_source(args),
+        role=args.role,
+        upstream=args.upstream,
+        upstream_tls_ca=args.upstream_tls_ca,
+        node=args.node,
+        **({"upstream_token": args.upstream_token} if args.upstream_token else {}),
     )
+    check_form(settings)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise InvalidArgument("--tls-cert and --tls-key go together")
     trio.run(serve, settings)
+
+
+def check_form(settings: Settings) -> None:
+    """The flags of one deployment form go together; the others are refused, naming the flag."""
+    if settings.role == "route":
+        if not settings.upstream:
+            raise InvalidArgument(
+                "--upstream: a route node follows an ingest node; give its address"
+            )
+        split_host_port(settings.upstream, "--upstream")
+        if not re.fullmatch(r"[a-z0-9_]{1,40}", settings.node):
+            raise InvalidArgument(f"--node: {settings.node!r} must be 1-40 of a-z, 0-9, _")
+        if not settings.db_url.startswith(("postgresql://", "postgres://")):
+            raise InvalidArgument(
+                "--db: a route node shares the ingest node's PostgreSQL (postgresql://...)"
+            )
+        if settings.amqp is not None:
+            raise InvalidArgument("--amqp-url: RabbitMQ ingest runs on an ingest or all node")
+    elif settings.upstream:
+        raise InvalidArgument("--upstream: only a route node (--role route) follows an upstream")
 
 
 def amqp_source(args: argparse.Namespace) -> AmqpSource | None:
@@ -586,7 +663,10 @@ async def replay_command(client: RouterClient, args: argparse.Namespace) -> None
     """Page through stored events up to the head as it was at the start; progress on stderr."""
     if args.max < 0:
         raise InvalidArgument("--max: must be 0 or more")
-    start = args.start
+    if args.to_amqp_exchange:
+        await reemit_command(client, args)
+        return
+    start = args.start or "earliest"
     printed = 0
     head = None
     while True:
@@ -604,6 +684,49 @@ async def replay_command(client: RouterClient, args: argparse.Namespace) -> None
             break
         start = f"offset:{following}"
     print(f"replayed {printed} events (head {head})", file=sys.stderr)
+
+
+async def reemit_command(client: RouterClient, args: argparse.Namespace) -> None:
+    """The router publishes into RabbitMQ; this prints its progress on stderr.
+
+    A re-emit interrupted a moment ago may still hold its subscriber while the router notices
+    the lost connection: that refusal is retried for a few seconds before it is reported.
+    """
+    last = None
+    for attempt in range(REEMIT_ATTEMPTS):
+        try:
+            async for progress in client.reemit(
+                args.exchange,
+                args.to_amqp_exchange,
+                args.start,
+                subscriber=args.name,
+                amqp_url=args.amqp_url,
+                most=args.max,
+            ):
+                last = progress
+                print(
+                    f"... {progress.confirmed} confirmed (offset {progress.last_offset}"
+                    f" of {progress.until_offset})",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            break
+        except GRPCError as error:
+            busy = error.status is Status.FAILED_PRECONDITION and "consumer attached" in str(
+                error.message
+            )
+            if not busy or attempt == REEMIT_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.5)  # the previous re-emit's subscriber is being put to sleep
+    if last is not None:
+        print(
+            f"re-emitted {last.confirmed} events into {args.to_amqp_exchange}"
+            f" (through offset {last.last_offset})",
+            file=sys.stderr,
+        )
+
+
+REEMIT_ATTEMPTS = 10
 
 
 def event_from_json(line: str, number: int) -> OutgoingEvent:

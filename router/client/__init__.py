@@ -119,6 +119,7 @@ class RouterClient:
         self._publisher = router_grpc.PublisherStub(self._channel)
         self._subscriber = router_grpc.SubscriberStub(self._channel)
         self._admin = router_grpc.AdminStub(self._channel)
+        self._log = router_grpc.LogStub(self._channel)
 
     async def __aenter__(self) -> RouterClient:
         return self
@@ -227,6 +228,48 @@ class RouterClient:
 
     async def server_info(self) -> pb.ServerInfo:
         return await self._admin.GetServerInfo(pb.ServerInfoRequest(), metadata=self._metadata)
+
+    async def reemit(
+        self,
+        exchange: str,
+        amqp_exchange: str,
+        start: str | None = None,
+        *,
+        subscriber: str = "",
+        amqp_url: str = "",
+        most: int = 0,
+    ) -> AsyncIterator[pb.ReemitProgress]:
+        """Have the router publish stored events into a RabbitMQ exchange (admin); progress.
+
+        ``start`` None resumes where the last re-emit through ``subscriber`` stopped.
+        """
+        request = pb.ReemitRequest(
+            exchange=exchange,
+            subscriber=subscriber,
+            amqp_url=amqp_url,
+            amqp_exchange=amqp_exchange,
+            max=most,
+        )
+        if start is not None:
+            request.start.CopyFrom(start_point(start))
+        async with self._admin.Reemit.open(metadata=self._metadata) as stream:
+            await stream.send_message(request, end=True)
+            async for progress in stream:
+                yield progress
+
+    async def follow(
+        self, after_seq: int = 0, max_batch: int = 0
+    ) -> AsyncIterator[pb.FollowResponse]:
+        """The router's committed log after ``after_seq``, then each commit as it happens (admin).
+
+        What route nodes follow; also a change feed for programs that want every event.
+        """
+        async with self._log.Follow.open(metadata=self._metadata) as stream:
+            await stream.send_message(
+                pb.FollowRequest(after_seq=after_seq, max_batch=max_batch), end=True
+            )
+            async for response in stream:
+                yield response
 
     async def read(
         self, exchange: str, start: str = "earliest", most: int = 1000

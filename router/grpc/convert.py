@@ -15,6 +15,7 @@ from router.model import (
     PublishAck,
     StartKind,
     StartPoint,
+    StoredEvent,
     UserRecord,
 )
 from router.settings import Settings
@@ -88,17 +89,51 @@ def batches(deliveries: Sequence[Delivery]) -> Iterator[pb.SubscribeResponse]:
             size = 0
         message = out.add()
         message.offset = delivery.offset
-        wire = message.event
-        wire.id = event.id
-        wire.type = event.type
-        wire.payload = event.payload
-        if event.headers:
-            wire.headers.update(event.headers)
-        wire.seq = event.seq
-        wire.published_at_us = event.published_at
+        _fill(message.event, event)
         size += weight
     if size:
         yield response
+
+
+def _fill(wire: pb.Event, event: StoredEvent) -> None:
+    wire.id = event.id
+    wire.type = event.type
+    wire.payload = event.payload
+    if event.headers:
+        wire.headers.update(event.headers)
+    wire.seq = event.seq
+    wire.published_at_us = event.published_at
+
+
+def log_responses(events: Sequence[StoredEvent], last_seq: int) -> Iterator[pb.FollowResponse]:
+    """Stored events for a follower, in messages of at most about MAX_MESSAGE_BYTES each."""
+    response = pb.FollowResponse(last_seq=last_seq)
+    size = 0
+    for event in events:
+        weight = len(event.payload) + 64
+        if size and size + weight > MAX_MESSAGE_BYTES:
+            yield response
+            response = pb.FollowResponse(last_seq=last_seq)
+            size = 0
+        _fill(response.events.add(), event)
+        size += weight
+    if size:
+        yield response
+
+
+def stored_events(response: pb.FollowResponse) -> list[StoredEvent]:
+    """A follower's side of :func:`log_responses`."""
+    return [
+        StoredEvent(
+            e.seq,
+            e.id,
+            e.type,
+            e.payload,
+            tuple(sorted(e.headers.items())) if e.headers else (),
+            e.published_at_us,
+        )
+        for e in response.events
+    ]
 
 
 def exchange(record: ExchangeRecord, events_in: int = 0) -> pb.Exchange:

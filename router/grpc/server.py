@@ -16,6 +16,7 @@ from router.app import Router
 from router.errors import PermissionDenied, RouterError
 from router.grpc.services import (
     AdminService,
+    LogService,
     PublisherService,
     SubscriberService,
     authorization,
@@ -23,7 +24,12 @@ from router.grpc.services import (
 from router.model import Role
 
 log = logging.getLogger("router.grpc")
-ROLES = {"Publisher": Role.PUBLISHER, "Subscriber": Role.CONSUMER, "Admin": Role.ADMIN}
+ROLES = {
+    "Publisher": Role.PUBLISHER,
+    "Subscriber": Role.CONSUMER,
+    "Admin": Role.ADMIN,
+    "Log": Role.ADMIN,  # the whole log, every type: what route nodes follow
+}
 
 
 def _checker(router: Router) -> Any:
@@ -56,7 +62,9 @@ async def serve_grpc(
     publishes finish, within the router's shutdown grace.
     """
     subscribers = SubscriberService(router)
-    server = Server([PublisherService(router), subscribers, AdminService(router)])
+    server = Server(
+        [PublisherService(router), subscribers, AdminService(router), LogService(router)]
+    )
     listen(server, RecvRequest, _checker(router))
     await trio_asyncio.aio_as_trio(server.start)(host, port, ssl=router.settings.server_ssl())
     listener: Any = server._server

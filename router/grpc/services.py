@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import trio_asyncio
 from grpclib import GRPCError
 from grpclib.const import Status
@@ -314,6 +316,7 @@ class AdminService(router_grpc.AdminBase):
                 exchanges=[convert.exchange(r, n) for r, n in stats.exchanges],
                 queues=[convert.queue(q) for q in stats.queues],
                 subscribers=[convert.subscriber(s) for s in stats.subscribers],
+                links_json=json.dumps(self._router.links()),
             )
         )
 
@@ -329,8 +332,55 @@ class AdminService(router_grpc.AdminBase):
                 last_seq=router.state.positions.last_seq,
                 exchanges=len(router.dispatcher.exchanges),
                 queues=len(router.manager.queues),
+                role=router.settings.role,
             )
         )
+
+    async def Reemit(self, stream: Stream[pb.ReemitRequest, pb.ReemitProgress]) -> None:
+        from router.amqp.reemit import Progress, reemit
+
+        request = await stream.recv_message()
+        assert request is not None
+        send = trio_asyncio.aio_as_trio(stream.send_message)
+
+        async def report(progress: Progress) -> None:
+            await send(pb.ReemitProgress(**attrs.asdict(progress)))
+
+        with statuses():
+            start = convert.start_point(request.start) if request.HasField("start") else None
+            final = await _trio(reemit)(
+                self._router,
+                request.exchange,
+                start,
+                request.subscriber,
+                request.amqp_url,
+                request.amqp_exchange,
+                request.max,
+                report,
+            )
+        if final.confirmed == 0:
+            await stream.send_message(pb.ReemitProgress(**attrs.asdict(final)))
+
+
+class LogService(router_grpc.LogBase):
+    """The committed log, for route nodes following this one."""
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    async def Follow(self, stream: Stream[pb.FollowRequest, pb.FollowResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        after = request.after_seq
+        with statuses():
+            last_seq = await _trio(self._router.log_position)()
+        await stream.send_message(pb.FollowResponse(last_seq=last_seq))  # "connected"
+        while True:
+            with statuses():
+                events, last_seq = await _trio(self._router.log_after)(after, request.max_batch)
+            for response in convert.log_responses(events, last_seq):
+                await stream.send_message(response)
+            after = events[-1].seq
 
 
 def peer_address(stream: Any) -> str:

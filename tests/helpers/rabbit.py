@@ -95,3 +95,15 @@ def restart_rabbitmq() -> None:
     """Stop and start the broker's application: every connection to it is dropped."""
     subprocess.run(["rabbitmqctl", "stop_app"], check=True, capture_output=True, timeout=120)
     subprocess.run(["rabbitmqctl", "start_app"], check=True, capture_output=True, timeout=120)
+
+
+async def declare_capture(exchange: str, queue: str) -> None:
+    """A durable topic exchange and a queue bound to all of it, to see what reaches it."""
+    connection = await aiormq.connect(AMQP_URL)
+    try:
+        channel = await connection.channel()
+        await channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+        await channel.queue_declare(queue, durable=True)
+        await channel.queue_bind(queue, exchange, routing_key="#")
+    finally:
+        await connection.close()

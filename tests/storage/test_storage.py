@@ -201,3 +201,59 @@ def test_a_subscriber_can_be_deleted(store: Storage) -> None:
     with pytest.raises(NotFound):
         store.delete_subscriber("q1", "billing")
     assert store.restore().subscribers == ()
+
+
+def test_the_log_is_read_after_a_seq_in_order_with_a_limit(store: Storage) -> None:
+    events = [event(f"t.e{i}") for i in range(5)]
+    commit(store, events, [()] * 5)
+    reader = store.reader()
+    try:
+        assert [e.seq for e in reader.read_log(0, 10)] == [1, 2, 3, 4, 5]
+        page = reader.read_log(2, 2)
+        assert [(e.seq, e.id, e.type, e.headers) for e in page] == [
+            (3, events[2].id, "t.e2", (("k", "v"),)),
+            (4, events[3].id, "t.e3", (("k", "v"),)),
+        ]
+        assert reader.read_log(5, 10) == []
+    finally:
+        reader.close()
+
+
+@pytest.mark.postgres
+def test_a_route_node_routes_the_shared_log_once_and_resumes_from_its_position(
+    tmp_path: object,
+) -> None:
+    from tests.helpers.databases import PG_BASE, postgres_schema
+
+    node = f"n{uuid.uuid4().hex[:10]}"
+    with postgres_schema() as url:
+        ingest = open_storage(url)
+        ingest.migrate()
+        commit(ingest, [event("order.a"), event("user.b")], [(), ()])
+        route = open_storage(url, route_node=node)
+        try:
+            assert route.migrate() == [1]
+            assert route.restore().positions == Positions(0, 0, {})
+            # History: a new exchange indexes only what this node has followed (nothing yet).
+            orders = route.create_exchange("orders", ("order.*",), 1, lambda t: t.startswith("o"))
+            assert orders.head == 0
+            log = ingest.reader().read_log(0, 10)
+            first = route.commit([Append(log, [(orders.id,), ()])], {}, route.positions(), 5)
+            assert [o.offsets for o in first.outcomes] == [((orders.id, 1),), ()]
+            assert route.positions().last_seq == 2
+            # Asked again (a follower after a crash): skipped, not routed twice.
+            again = route.commit([Append(log, [(orders.id,), ()])], {}, route.positions(), 6)
+            assert [o.duplicate for o in again.outcomes] == [True, True]
+            assert route.positions() == Positions(2, log[-1].published_at, {orders.id: 1})
+            reader = route.reader()
+            assert [d.event.id for d in reader.read(orders.id, 1, 10, 10)] == [log[0].id]
+            reader.close()
+            # The ingest node's store is untouched by the route node's tables.
+            assert ingest.restore().exchanges == ()
+        finally:
+            route.close()
+            ingest.close()
+            import psycopg
+
+            with psycopg.connect(PG_BASE, autocommit=True) as connection:
+                connection.execute(f"DROP SCHEMA IF EXISTS route_{node} CASCADE")

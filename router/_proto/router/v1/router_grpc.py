@@ -162,6 +162,10 @@ class AdminBase(abc.ABC):
     async def GetStats(self, stream: 'grpclib.server.Stream[router_pb2.StatsRequest, router_pb2.Stats]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def Reemit(self, stream: 'grpclib.server.Stream[router_pb2.ReemitRequest, router_pb2.ReemitProgress]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/router.v1.Admin/CreateExchange': grpclib.const.Handler(
@@ -253,6 +257,12 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.StatsRequest,
                 router_pb2.Stats,
+            ),
+            '/router.v1.Admin/Reemit': grpclib.const.Handler(
+                self.Reemit,
+                grpclib.const.Cardinality.UNARY_STREAM,
+                router_pb2.ReemitRequest,
+                router_pb2.ReemitProgress,
             ),
         }
 
@@ -349,4 +359,38 @@ class AdminStub:
             '/router.v1.Admin/GetStats',
             router_pb2.StatsRequest,
             router_pb2.Stats,
+        )
+        self.Reemit = grpclib.client.UnaryStreamMethod(
+            channel,
+            '/router.v1.Admin/Reemit',
+            router_pb2.ReemitRequest,
+            router_pb2.ReemitProgress,
+        )
+
+
+class LogBase(abc.ABC):
+
+    @abc.abstractmethod
+    async def Follow(self, stream: 'grpclib.server.Stream[router_pb2.FollowRequest, router_pb2.FollowResponse]') -> None:
+        pass
+
+    def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
+        return {
+            '/router.v1.Log/Follow': grpclib.const.Handler(
+                self.Follow,
+                grpclib.const.Cardinality.UNARY_STREAM,
+                router_pb2.FollowRequest,
+                router_pb2.FollowResponse,
+            ),
+        }
+
+
+class LogStub:
+
+    def __init__(self, channel: grpclib.client.Channel) -> None:
+        self.Follow = grpclib.client.UnaryStreamMethod(
+            channel,
+            '/router.v1.Log/Follow',
+            router_pb2.FollowRequest,
+            router_pb2.FollowResponse,
         )

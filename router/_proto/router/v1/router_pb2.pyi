@@ -401,27 +401,29 @@ class StatsRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Stats(_message.Message):
-    __slots__ = ("at_us", "last_seq", "published", "exchanges", "queues", "subscribers")
+    __slots__ = ("at_us", "last_seq", "published", "exchanges", "queues", "subscribers", "links_json")
     AT_US_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_FIELD_NUMBER: _ClassVar[int]
     EXCHANGES_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBERS_FIELD_NUMBER: _ClassVar[int]
+    LINKS_JSON_FIELD_NUMBER: _ClassVar[int]
     at_us: int
     last_seq: int
     published: int
     exchanges: _containers.RepeatedCompositeFieldContainer[Exchange]
     queues: _containers.RepeatedCompositeFieldContainer[Queue]
     subscribers: _containers.RepeatedCompositeFieldContainer[SubscriberInfo]
-    def __init__(self, at_us: _Optional[int] = ..., last_seq: _Optional[int] = ..., published: _Optional[int] = ..., exchanges: _Optional[_Iterable[_Union[Exchange, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ..., subscribers: _Optional[_Iterable[_Union[SubscriberInfo, _Mapping]]] = ...) -> None: ...
+    links_json: str
+    def __init__(self, at_us: _Optional[int] = ..., last_seq: _Optional[int] = ..., published: _Optional[int] = ..., exchanges: _Optional[_Iterable[_Union[Exchange, _Mapping]]] = ..., queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ..., subscribers: _Optional[_Iterable[_Union[SubscriberInfo, _Mapping]]] = ..., links_json: _Optional[str] = ...) -> None: ...
 
 class ServerInfoRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "storage", "auth", "started_at_us", "last_seq", "exchanges", "queues")
+    __slots__ = ("version", "storage", "auth", "started_at_us", "last_seq", "exchanges", "queues", "role")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STORAGE_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
@@ -429,6 +431,7 @@ class ServerInfo(_message.Message):
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
     EXCHANGES_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
     version: str
     storage: str
     auth: bool
@@ -436,4 +439,49 @@ class ServerInfo(_message.Message):
     last_seq: int
     exchanges: int
     queues: int
-    def __init__(self, version: _Optional[str] = ..., storage: _Optional[str] = ..., auth: _Optional[bool] = ..., started_at_us: _Optional[int] = ..., last_seq: _Optional[int] = ..., exchanges: _Optional[int] = ..., queues: _Optional[int] = ...) -> None: ...
+    role: str
+    def __init__(self, version: _Optional[str] = ..., storage: _Optional[str] = ..., auth: _Optional[bool] = ..., started_at_us: _Optional[int] = ..., last_seq: _Optional[int] = ..., exchanges: _Optional[int] = ..., queues: _Optional[int] = ..., role: _Optional[str] = ...) -> None: ...
+
+class ReemitRequest(_message.Message):
+    __slots__ = ("exchange", "start", "subscriber", "amqp_url", "amqp_exchange", "max")
+    EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
+    AMQP_URL_FIELD_NUMBER: _ClassVar[int]
+    AMQP_EXCHANGE_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    exchange: str
+    start: StartPoint
+    subscriber: str
+    amqp_url: str
+    amqp_exchange: str
+    max: int
+    def __init__(self, exchange: _Optional[str] = ..., start: _Optional[_Union[StartPoint, _Mapping]] = ..., subscriber: _Optional[str] = ..., amqp_url: _Optional[str] = ..., amqp_exchange: _Optional[str] = ..., max: _Optional[int] = ...) -> None: ...
+
+class ReemitProgress(_message.Message):
+    __slots__ = ("confirmed", "last_offset", "until_offset", "done")
+    CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    LAST_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    confirmed: int
+    last_offset: int
+    until_offset: int
+    done: bool
+    def __init__(self, confirmed: _Optional[int] = ..., last_offset: _Optional[int] = ..., until_offset: _Optional[int] = ..., done: _Optional[bool] = ...) -> None: ...
+
+class FollowRequest(_message.Message):
+    __slots__ = ("after_seq", "max_batch")
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
+    after_seq: int
+    max_batch: int
+    def __init__(self, after_seq: _Optional[int] = ..., max_batch: _Optional[int] = ...) -> None: ...
+
+class FollowResponse(_message.Message):
+    __slots__ = ("events", "last_seq")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[Event]
+    last_seq: int
+    def __init__(self, events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., last_seq: _Optional[int] = ...) -> None: ...
