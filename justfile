@@ -38,6 +38,11 @@ bench *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.core {{ARGS}}
 
+# RabbitMQ ingest next to RabbitMQ's own publish -> consume, and re-emit (issue 5). Bounded.
+bench-amqp *ARGS:
+    bash scripts/ensure-services.sh
+    python -m benchmarks.amqp {{ARGS}}
+
 # Regenerate the monitoring page's screenshots in docs/screenshots (headless Chromium).
 screenshots:
     ROUTER_SCREENSHOTS=docs/screenshots python -m pytest -q tests/browser

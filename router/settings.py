@@ -24,6 +24,7 @@ class AmqpSource:
     bindings: tuple[str, ...] = ("#",)
     queue: str = ""  # default: router.<exchange>
     prefetch: int = 1000
+    queue_type: str = "classic"  # or quorum (replicated, for a RabbitMQ cluster)
 
     @property
     def queue_name(self) -> str:

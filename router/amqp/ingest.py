@@ -170,7 +170,12 @@ class Ingest:
         await aio(channel.exchange_declare, dead, exchange_type="topic", durable=True)
         await aio(channel.queue_declare, dead, durable=True)
         await aio(channel.queue_bind, dead, dead, routing_key="#")
-        await aio(channel.queue_declare, source.queue_name, durable=True)
+        await aio(
+            channel.queue_declare,
+            source.queue_name,
+            durable=True,
+            arguments={"x-queue-type": source.queue_type},
+        )
         for key in source.bindings:
             await aio(channel.queue_bind, source.queue_name, source.exchange, routing_key=key)
         await aio(channel.close)

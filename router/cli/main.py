@@ -141,6 +141,12 @@ def parser() -> argparse.ArgumentParser:
     amqp.add_argument(
         "--amqp-prefetch", type=int, default=1000, help="unacked messages held at most"
     )
+    amqp.add_argument(
+        "--amqp-queue-type",
+        choices=["classic", "quorum"],
+        default="classic",
+        help="the ingest queue's type (quorum: replicated across a RabbitMQ cluster)",
+    )
 
     user = commands.add_parser("user", help="add, remove or list users (admin)")
     user_actions = user.add_subparsers(dest="action", required=True)
@@ -420,7 +426,12 @@ def amqp_source(args: argparse.Namespace) -> AmqpSource | None:
     for index, key in enumerate(bindings):
         validate_pattern(key, f"--amqp-binding[{index}]")
     return AmqpSource(
-        args.amqp_url, args.amqp_exchange, bindings, args.amqp_queue, args.amqp_prefetch
+        args.amqp_url,
+        args.amqp_exchange,
+        bindings,
+        args.amqp_queue,
+        args.amqp_prefetch,
+        args.amqp_queue_type,
     )
 
 

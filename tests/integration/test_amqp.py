@@ -27,7 +27,7 @@ def amqp_exchange() -> Iterator[str]:
     asyncio.run(rabbit.delete(f"router.{name}", name, f"{name}.dead"))
 
 
-def bridged_router(db_url: str, folder: object, exchange: str) -> RouterProcess:
+def bridged_router(db_url: str, folder: object, exchange: str, *extra: str) -> RouterProcess:
     return RouterProcess(
         db_url,
         f"{folder}/router.log",
@@ -38,6 +38,7 @@ def bridged_router(db_url: str, folder: object, exchange: str) -> RouterProcess:
         exchange,
         "--amqp-prefetch",
         "200",
+        *extra,
     )
 
 
@@ -140,6 +141,33 @@ async def _connected(router: RouterProcess) -> bool:
 async def _reconnected(router: RouterProcess) -> bool:
     state = await asyncio.to_thread(links, router)
     return bool(state["connected"]) and state["connects"] >= 2
+
+
+def test_a_quorum_ingest_queue_for_a_rabbitmq_cluster(
+    sqlite_url: str, tmp_path: object, amqp_exchange: str
+) -> None:
+    sent = messages(300)
+    router = bridged_router(
+        sqlite_url, tmp_path, amqp_exchange, "--amqp-queue-type", "quorum"
+    ).start()
+    try:
+
+        async def scenario() -> None:
+            async with RouterClient(router.address) as client:
+                await client.create_exchange("all", ["#"])
+                await until(lambda: _connected(router), timeout=30)
+                await rabbit.publish(amqp_exchange, sent)
+                await until(lambda: _at_least(client, len(sent)), timeout=30)
+
+        asyncio.run(scenario())
+        ids = asyncio.run(stored_ids(router.address))
+        queue_type = subprocess.run(
+            ["rabbitmqctl", "list_queues", "name", "type"], capture_output=True, text=True
+        ).stdout
+    finally:
+        router.stop()
+    assert ids == [message_id for _, _, message_id in sent]
+    assert f"router.{amqp_exchange}\tquorum" in queue_type
 
 
 def test_a_message_that_cannot_be_an_event_is_dead_lettered_with_the_reason(
