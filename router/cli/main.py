@@ -651,14 +651,24 @@ async def stats_command(client: RouterClient, args: argparse.Namespace) -> None:
     while True:
         now = await client.stats()
         exchanges, subscribers = stats_frame(now, before)
+        links = json.loads(now.links_json or "{}")
         if args.json:
             print(
-                json.dumps({"at_us": now.at_us, "exchanges": exchanges, "subscribers": subscribers})
+                json.dumps(
+                    {
+                        "at_us": now.at_us,
+                        "exchanges": exchanges,
+                        "subscribers": subscribers,
+                        "links": links,
+                    }
+                )
             )
         else:
             if args.watch and sys.stdout.isatty():
                 print("\x1b[H\x1b[2J", end="")  # refresh in place
             print(f"published since start: {now.published}   last seq: {now.last_seq}")
+            for link, values in links.items():
+                print(f"{link}: " + "  ".join(f"{k}={v}" for k, v in values.items() if v != ""))
             table(exchanges, False)
             print()
             table(subscribers, False)
