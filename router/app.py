@@ -71,6 +71,19 @@ class Router:
     rates: Rates = attrs.Factory(Rates)
     amqp_ingest: Any = None  # router.amqp.ingest.Ingest when --amqp-url is given
     follower: Any = None  # router.follow.Follower on a route node
+    _asyncio_thread: Any = None  # router.amqp.loop.AsyncioThread, made when AMQP is first used
+
+    def asyncio_thread(self) -> Any:
+        """The asyncio loop that hosts aiormq (RabbitMQ ingest and re-emit), in its own thread."""
+        if self._asyncio_thread is None:
+            from router.amqp.loop import AsyncioThread
+
+            self._asyncio_thread = AsyncioThread()
+        return self._asyncio_thread
+
+    def close(self) -> None:
+        if self._asyncio_thread is not None:
+            self._asyncio_thread.close()
 
     def _serves(self, what: str, *roles: str) -> None:
         """FailedPrecondition unless this node's role does ``what``."""
@@ -308,7 +321,10 @@ async def open_router(settings: Settings) -> AsyncIterator[Router]:
                 router = Router(settings, state, dispatcher, manager, auth, initial)
                 if settings.metrics:
                     inner.start_soon(sample_forever, router, router.rates)
-                yield router
+                try:
+                    yield router
+                finally:
+                    router.close()
                 # Shutdown, outside in: subscribers flush their cursors through the state
                 # actor, which stops last, after the commit it is running.
                 inner.cancel_scope.cancel()

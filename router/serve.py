@@ -38,7 +38,9 @@ async def serve(
         if settings.amqp is not None:
             from router.amqp.ingest import Ingest
 
-            router.amqp_ingest = Ingest(router.publish, settings.amqp, settings)
+            router.amqp_ingest = Ingest(
+                router.publish, settings.amqp, settings, router.asyncio_thread()
+            )
             await nursery.start(router.amqp_ingest.run)
         if settings.role == "route":
             from router.follow import Follower

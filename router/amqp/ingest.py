@@ -1,7 +1,8 @@
 """The AMQP bridge, inbound: a RabbitMQ exchange feeds the publish path.
 
-A durable queue bound to the RabbitMQ exchange is consumed with a bounded prefetch. Messages are
-taken in batches (one Trio <-> asyncio crossing per batch, not per message): each becomes an event
+A durable queue bound to the RabbitMQ exchange is consumed with a bounded prefetch, by aiormq on an
+asyncio loop of its own thread (router.amqp.loop). Messages are taken in batches (one crossing
+to Trio per batch, not per message): each becomes an event
 (routing key -> type, body -> payload, headers -> headers, ``message_id`` -> id), the good ones are
 published in one call, and the batch is acknowledged to RabbitMQ with one ``multiple`` ack only
 after that call returned, that is after the commit. A message that cannot become an event is
@@ -19,22 +20,21 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiormq
 import attrs
 import trio
-import trio_asyncio
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from router import validation
+from router.amqp.loop import AsyncioThread, Inbox
 from router.errors import InvalidArgument, RouterError
 from router.model import NewEvent
 from router.settings import AmqpSource, Settings
 
 log = logging.getLogger("router.amqp")
-T = TypeVar("T")
 # Ids that are not UUIDs are mapped to one deterministically, so a redelivered message keeps its
 # idempotency key whatever its publisher put in message_id.
 MESSAGE_ID_NAMESPACE = uuid.UUID("0f5e0d9c-6a43-4a6c-9d8e-6a6f1b2c3d4e")
@@ -58,10 +58,40 @@ class IngestStats:
     last_error: str = ""
 
 
-async def aio(call: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-    """Run one asyncio coroutine function (aiormq) from Trio."""
-    result: T = await trio_asyncio.aio_as_trio(call)(*args, **kwargs)
-    return result
+async def _open_consumer(
+    connection: aiormq.abc.AbstractConnection,
+    source: AmqpSource,
+    deliver: Callable[[DeliveredMessage], None],
+) -> aiormq.abc.AbstractChannel:
+    """Declare what the bridge needs and start consuming (on the asyncio thread, in one go).
+
+    The source exchange is created as a durable topic exchange unless it exists; the dead-letter
+    exchange and queue, and our durable queue bound with each binding key, are declared.
+    """
+    channel = await connection.channel()
+    try:
+        await channel.exchange_declare(source.exchange, passive=True)
+    except aiormq.exceptions.ChannelNotFoundEntity:
+        channel = await connection.channel()  # a failed passive declare closes the channel
+        await channel.exchange_declare(source.exchange, exchange_type="topic", durable=True)
+    dead = source.dead_letter_exchange
+    await channel.exchange_declare(dead, exchange_type="topic", durable=True)
+    await channel.queue_declare(dead, durable=True)
+    await channel.queue_bind(dead, dead, routing_key="#")
+    await channel.queue_declare(
+        source.queue_name, durable=True, arguments={"x-queue-type": source.queue_type}
+    )
+    for key in source.bindings:
+        await channel.queue_bind(source.queue_name, source.exchange, routing_key=key)
+    await channel.close()
+    consumer = await connection.channel(publisher_confirms=True)
+    await consumer.basic_qos(prefetch_count=source.prefetch)
+
+    async def on_message(message: DeliveredMessage) -> None:
+        deliver(message)
+
+    await consumer.basic_consume(source.queue_name, on_message, no_ack=False)
+    return consumer
 
 
 def to_event(message: DeliveredMessage, settings: Settings) -> NewEvent:
@@ -106,10 +136,12 @@ class Ingest:
         publish: Callable[[list[NewEvent]], Awaitable[Any]],
         source: AmqpSource,
         settings: Settings,
+        hosted: AsyncioThread,
     ) -> None:
         self.publish = publish
         self.source = source
         self.settings = settings
+        self.hosted = hosted
         self.stats = IngestStats()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -132,13 +164,11 @@ class Ingest:
     async def _session(self) -> None:
         """One connection, from connect to loss (it never ends otherwise)."""
         source = self.source
-        connection = await aio(aiormq.connect, source.url)
+        call = self.hosted.call
+        connection = await call(aiormq.connect, source.url)
         try:
-            await self._declare(connection)
-            channel = await aio(connection.channel, publisher_confirms=True)
-            await aio(channel.basic_qos, prefetch_count=source.prefetch)
-            send, receive = trio.open_memory_channel[DeliveredMessage](source.prefetch + 1)
-            await aio(channel.basic_consume, source.queue_name, send.send_nowait, no_ack=False)
+            inbox: Inbox[DeliveredMessage] = Inbox()
+            channel = await call(_open_consumer, connection, source, inbox.put)
             self.stats.connected = True
             self.stats.connects += 1
             log.info(
@@ -149,57 +179,19 @@ class Ingest:
             )
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._until_closed, connection)
-                await self._consume(channel, receive)
+                limit = min(self.settings.max_batch_events, source.prefetch)
+                while True:
+                    await self._take(channel, await inbox.take(limit))
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(2):
-                await aio(connection.close)
+                await call(connection.close)
 
-    async def _declare(self, connection: Any) -> None:
-        """The source exchange (a durable topic exchange unless it exists), its dead-letter
-        exchange and queue, and our durable queue bound with each binding key."""
-        source = self.source
-        channel = await aio(connection.channel)
-        try:
-            await aio(channel.exchange_declare, source.exchange, passive=True)
-        except aiormq.exceptions.ChannelNotFoundEntity:
-            channel = await aio(connection.channel)  # a failed passive declare closes the channel
-            await aio(
-                channel.exchange_declare, source.exchange, exchange_type="topic", durable=True
-            )
-        dead = source.dead_letter_exchange
-        await aio(channel.exchange_declare, dead, exchange_type="topic", durable=True)
-        await aio(channel.queue_declare, dead, durable=True)
-        await aio(channel.queue_bind, dead, dead, routing_key="#")
-        await aio(
-            channel.queue_declare,
-            source.queue_name,
-            durable=True,
-            arguments={"x-queue-type": source.queue_type},
-        )
-        for key in source.bindings:
-            await aio(channel.queue_bind, source.queue_name, source.exchange, routing_key=key)
-        await aio(channel.close)
-
-    @staticmethod
-    async def _until_closed(connection: Any) -> None:
+    async def _until_closed(self, connection: Any) -> None:
         async def closed() -> None:
             await connection.closing
 
-        await aio(closed)
+        await self.hosted.call(closed)
         raise ConnectionError("the RabbitMQ connection closed")
-
-    async def _consume(
-        self, channel: Any, receive: trio.MemoryReceiveChannel[DeliveredMessage]
-    ) -> None:
-        limit = min(self.settings.max_batch_events, self.source.prefetch)
-        while True:
-            batch = [await receive.receive()]
-            while len(batch) < limit:
-                try:
-                    batch.append(receive.receive_nowait())
-                except trio.WouldBlock:
-                    break
-            await self._take(channel, batch)
 
     async def _take(self, channel: Any, batch: list[DeliveredMessage]) -> None:
         """Publish the batch's events, dead-letter the rest, then ack all of it at once."""
@@ -219,7 +211,7 @@ class Ingest:
             await self._dead_letter(channel, message, reason)
         last_tag = batch[-1].delivery_tag
         assert last_tag is not None, "a consumed message has a delivery tag"
-        await aio(channel.basic_ack, last_tag, multiple=True)
+        await self.hosted.call(channel.basic_ack, last_tag, multiple=True)
 
     async def _publish_until_committed(self, events: list[NewEvent]) -> Any:
         """Retry while the store is unavailable: the messages stay unacked in RabbitMQ meanwhile."""
@@ -241,7 +233,7 @@ class Ingest:
         headers = dict(properties.headers or {})
         headers[ERROR_HEADER] = reason
         headers["x-router-source-exchange"] = self.source.exchange
-        confirmation = await aio(
+        confirmation = await self.hosted.call(
             channel.basic_publish,
             message.body,
             exchange=self.source.dead_letter_exchange,

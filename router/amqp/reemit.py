@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import aiormq
 import attrs
+import trio
 from pamqp.commands import Basic
 
 from router import validation
-from router.amqp.ingest import aio
 from router.app import Router
 from router.errors import InvalidArgument, Unavailable
 from router.model import Delivery, StartKind, StartPoint
@@ -63,13 +63,13 @@ async def reemit(
         progress = Progress(0, first - 1, until, done=first > until)
         if progress.done:
             return progress
+        call = router.asyncio_thread().call
         try:
-            connection = await aio(aiormq.connect, amqp_url)
+            connection = await call(aiormq.connect, amqp_url)
         except (aiormq.exceptions.AMQPError, OSError) as error:
             raise Unavailable(f"amqp_url: cannot connect: {error}") from None
         try:
-            channel = await aio(connection.channel, publisher_confirms=True)
-            await aio(channel.exchange_declare, amqp_exchange, exchange_type="topic", durable=True)
+            channel = await call(_confirming_channel, connection, amqp_exchange)
             while not progress.done:
                 batch = await subscription.next_batch()
                 if batch is None:
@@ -79,7 +79,7 @@ async def reemit(
                 wanted = [d for d in batch if d.offset <= until]
                 if not wanted:
                     break
-                await aio(_publish_confirmed, channel, amqp_exchange, exchange, wanted)
+                await call(_publish_confirmed, channel, amqp_exchange, exchange, wanted)
                 await subscription.ack(wanted[-1].offset)
                 last = wanted[-1].offset
                 progress = Progress(progress.confirmed + len(wanted), last, until, last >= until)
@@ -87,10 +87,19 @@ async def reemit(
         except (aiormq.exceptions.AMQPError, OSError) as error:
             raise Unavailable(f"amqp: {error}") from None
         finally:
-            await aio(connection.close)
+            with trio.CancelScope(shield=True), trio.move_on_after(2):
+                await call(connection.close)
         return progress
     finally:
         await subscription.close()
+
+
+async def _confirming_channel(
+    connection: aiormq.abc.AbstractConnection, exchange: str
+) -> aiormq.abc.AbstractChannel:
+    channel = await connection.channel(publisher_confirms=True)
+    await channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+    return channel
 
 
 async def _publish_confirmed(
