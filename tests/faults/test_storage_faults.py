@@ -1,0 +1,305 @@
+"""The store goes away under load: PostgreSQL stopped for 10 s, its connections killed from the
+server side, SQLite's disk full. Publishes are refused with UNAVAILABLE within a deadline while
+it is away (never a hang, never an acked loss), and the router recovers by itself: publishes
+succeed again and the subscriber resumes gap-free."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+
+import attrs
+import psycopg
+import pytest
+from grpclib.exceptions import GRPCError, StreamTerminatedError
+
+from router.client import OutgoingEvent, RouterClient
+from tests.helpers.databases import PG_BASE, postgres_schema
+from tests.helpers.polling import until
+from tests.helpers.report import record, rss_mb
+from tests.helpers.server import RouterProcess
+
+DEADLINE_S = 10.0  # a publish must be answered (acked or refused) within this
+
+
+@attrs.define
+class Outcomes:
+    acked: set[str] = attrs.Factory(set)
+    refused: dict[str, int] = attrs.Factory(dict)  # status name -> calls
+    hung: int = 0
+    slowest_s: float = 0.0
+    received: list[int] = attrs.Factory(list)
+    stop: asyncio.Event = attrs.Factory(asyncio.Event)
+    payload: int = 200
+    messages: dict[str, str] = attrs.Factory(dict)  # status -> the first message with it
+    ack_times: list[float] = attrs.Factory(list)
+    refusal_times: list[float] = attrs.Factory(list)
+
+    def unavailable_for(self) -> float:
+        """From the first refusal to the first ack after the last one, as publishers saw it."""
+        if not self.refusal_times:
+            return 0.0
+        last = self.refusal_times[-1]
+        back = min((t for t in self.ack_times if t > last), default=last)
+        return back - self.refusal_times[0]
+
+    def refusals(self) -> int:
+        return sum(self.refused.values())
+
+
+async def publish_steadily(address: str, out: Outcomes) -> None:
+    async with RouterClient(address) as client:
+        while not out.stop.is_set():
+            batch = [OutgoingEvent("order.created", b"x" * out.payload) for _ in range(20)]
+            began = time.monotonic()
+            try:
+                acks = await client.publish(batch, timeout=DEADLINE_S)
+                out.acked.update(a.id for a in acks)
+                out.ack_times.append(time.monotonic())
+            except GRPCError as error:
+                out.refused[error.status.name] = out.refused.get(error.status.name, 0) + 1
+                out.messages.setdefault(error.status.name, str(error.message))
+                out.refusal_times.append(time.monotonic())
+            except TimeoutError:
+                out.hung += 1
+            except (StreamTerminatedError, ConnectionError, OSError):
+                out.refused["connection"] = out.refused.get("connection", 0) + 1
+            out.slowest_s = max(out.slowest_s, time.monotonic() - began)
+            await asyncio.sleep(0.01)  # pacing: a steady flow
+
+
+async def consume_steadily(address: str, out: Outcomes) -> None:
+    async with (
+        RouterClient(address) as client,
+        client.consume("orders", "auditor", "earliest") as events,
+    ):
+        async for event in events:
+            out.received.append(event.offset)
+            await event.ack()
+
+
+async def stored_ids(address: str) -> list[str]:
+    ids: list[str] = []
+    async with RouterClient(address) as client:
+        offset = 1
+        while True:
+            events, _, offset = await client.read("orders", f"offset:{offset}", 5_000)
+            if not events:
+                return ids
+            ids.extend(e.id for e in events)
+
+
+async def under_load(
+    router: RouterProcess, fault: object, restore: object, out: Outcomes
+) -> dict[str, float]:
+    """Load, then ``fault()``, wait until publishes are refused, ``restore()``, wait until they
+    are acked again and the subscriber has caught up. Returns the timings."""
+    async with RouterClient(router.address) as client:
+        await client.create_exchange("orders", ["order.*"])
+    tasks = [
+        asyncio.ensure_future(publish_steadily(router.address, out)),
+        asyncio.ensure_future(consume_steadily(router.address, out)),
+    ]
+    try:
+        await until(lambda: _at_least(out.acked, 500), timeout=30)
+        began = time.monotonic()
+        await asyncio.to_thread(fault)  # type: ignore[arg-type]
+        await until(lambda: _refused(out), timeout=30)
+        refused_after = time.monotonic() - began
+        acked_before = len(out.acked)
+        down_s = await asyncio.to_thread(restore)  # type: ignore[arg-type]
+        await until(lambda: _at_least(out.acked, acked_before + 200), timeout=60)
+        out.stop.set()
+        await tasks[0]
+        await until(lambda: _caught_up(out), timeout=60)
+        assert router.process is not None
+        return {
+            "refused_within_s": round(refused_after, 2),
+            "store_away_s": round(float(down_s or 0), 1),
+            "publishers_refused_for_s": round(out.unavailable_for(), 2),
+            "rss_mb": round(rss_mb(router.process.pid), 1),
+        }
+    finally:
+        out.stop.set()
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, GRPCError, StreamTerminatedError):
+                await task
+
+
+async def _at_least(acked: set[str], count: int) -> bool:
+    return len(acked) >= count
+
+
+async def _refused(out: Outcomes) -> bool:
+    return out.refusals() > 0
+
+
+async def _caught_up(out: Outcomes) -> bool:
+    return len(out.received) >= len(out.acked)
+
+
+def check(router: RouterProcess, out: Outcomes) -> list[str]:
+    stored = asyncio.run(stored_ids(router.address))
+    assert out.hung == 0, f"{out.hung} publishes got no answer within {DEADLINE_S} s"
+    assert out.slowest_s < DEADLINE_S
+    assert out.acked <= set(stored), "an acknowledged event was lost"
+    assert len(stored) == len(set(stored)), "an event was stored twice"
+    assert out.received == list(range(1, len(out.received) + 1)), "the subscriber saw a gap"
+    return stored
+
+
+# --- PostgreSQL ---
+
+
+def _cluster() -> list[str]:
+    version = sorted(os.listdir("/etc/postgresql"))[0]
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
+
+
+@pytest.fixture
+def stoppable_postgres() -> Iterator[None]:
+    if shutil.which("pg_ctlcluster") is None or not os.path.isdir("/etc/postgresql"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must run the PostgreSQL stop test: pg_ctlcluster not found")
+        pytest.skip("pg_ctlcluster not found: cannot stop and start the local PostgreSQL")
+    yield
+    subprocess.run([*_cluster(), "start"], capture_output=True, timeout=60)  # whatever happened
+
+
+@pytest.mark.postgres
+def test_postgresql_stopped_for_ten_seconds_under_load(
+    stoppable_postgres: None, tmp_path: object
+) -> None:
+    def stop() -> None:
+        subprocess.run([*_cluster(), "stop", "-m", "fast"], check=True, timeout=60)
+
+    def start_after_ten_seconds() -> float:
+        time.sleep(10)  # the outage the issue asks for
+        subprocess.run([*_cluster(), "start"], check=True, timeout=60)
+        return 10.0
+
+    out = Outcomes()
+    with postgres_schema() as url:
+        router = RouterProcess(url, f"{tmp_path}/router.log").start()
+        try:
+            timings = asyncio.run(under_load(router, stop, start_after_ten_seconds, out))
+            stored = check(router, out)
+        finally:
+            router.stop()
+    assert out.refused.get("UNAVAILABLE", 0) > 0
+    record(
+        "postgresql stopped 10 s",
+        acked=len(out.acked),
+        stored=len(stored),
+        lost=len(out.acked - set(stored)),
+        refused=out.refused,
+        message=out.messages.get("UNAVAILABLE", ""),
+        slowest_call_s=round(out.slowest_s, 2),
+        **timings,
+    )
+
+
+@pytest.mark.postgres
+def test_postgresql_connections_killed_server_side_under_load(tmp_path: object) -> None:
+    out = Outcomes()
+    with postgres_schema() as base:
+        name = f"router_{uuid.uuid4().hex[:8]}"
+        url = f"{base}&application_name={name}"
+
+        def terminate() -> None:
+            with psycopg.connect(PG_BASE, autocommit=True) as admin:
+                killed = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = %s",
+                    (name,),
+                ).fetchall()
+            assert killed, "the router's connections were found"
+
+        def nothing_to_restore() -> float:
+            return 0.0
+
+        router = RouterProcess(url, f"{tmp_path}/router.log").start()
+        try:
+            timings = asyncio.run(under_load(router, terminate, nothing_to_restore, out))
+            stored = check(router, out)
+        finally:
+            router.stop()
+    assert set(out.refused) <= {"UNAVAILABLE"}, out.refused
+    record(
+        "postgresql connections terminated",
+        acked=len(out.acked),
+        stored=len(stored),
+        lost=len(out.acked - set(stored)),
+        refused=out.refused,
+        message=out.messages.get("UNAVAILABLE", ""),
+        slowest_call_s=round(out.slowest_s, 2),
+        **timings,
+    )
+
+
+# --- SQLite: a disk that fills up ---
+
+
+@pytest.fixture
+def small_disk(tmp_path: object) -> Iterator[str]:
+    """A 6 MiB tmpfs (root can mount here); grown to 256 MiB by ``grow(path)``."""
+    folder = f"{tmp_path}/small"
+    os.makedirs(folder)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", folder], capture_output=True
+    )
+    if mounted.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must run the disk-full test: {mounted.stderr.decode().strip()}")
+        pytest.skip(f"cannot mount a small tmpfs: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", folder], capture_output=True)
+
+
+def grow(folder: str) -> None:
+    subprocess.run(["mount", "-o", "remount,size=256m", folder], check=True)
+
+
+def test_sqlite_disk_full_refuses_cleanly_then_recovers_when_space_returns(
+    small_disk: str, tmp_path: object
+) -> None:
+    out = Outcomes(payload=4_000)  # fills the 6 MiB within seconds
+    router = RouterProcess(f"sqlite:///{small_disk}/router.db", f"{tmp_path}/router.log").start()
+
+    def fill() -> None:
+        pass  # the publisher fills the disk by itself
+
+    def free_space() -> float:
+        time.sleep(3)  # the disk stays full a while: the router must keep refusing, not fall
+        grow(small_disk)
+        return 3.0
+
+    try:
+        timings = asyncio.run(under_load(router, fill, free_space, out))
+        stored = check(router, out)
+        log = router.log()
+    finally:
+        router.stop()
+    assert out.refused.get("UNAVAILABLE", 0) > 0
+    assert "full" in out.messages["UNAVAILABLE"], out.messages
+    assert "full" in log, "the log names the cause"
+    record(
+        "sqlite disk full",
+        disk_mb=6,
+        acked=len(out.acked),
+        stored=len(stored),
+        lost=len(out.acked - set(stored)),
+        refused=out.refused,
+        message=out.messages.get("UNAVAILABLE", ""),
+        slowest_call_s=round(out.slowest_s, 2),
+        **timings,
+    )
