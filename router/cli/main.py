@@ -97,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--consumer-timeout", type=float, default=30.0, help="seconds a consumer may stay silent"
     )
+    serve.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=10.0,
+        help="seconds in-flight calls get to finish after SIGTERM/Ctrl-C (default %(default)s)",
+    )
     serve.add_argument("--log-level", default="INFO")
     serve.add_argument(
         "--dev", action="store_true", help="turn authentication OFF (development only)"
@@ -378,6 +384,7 @@ def run_serve(args: argparse.Namespace) -> None:
         grpc_address=args.grpc,
         http_address=None if args.http == "off" else args.http,
         consumer_timeout_s=args.consumer_timeout,
+        shutdown_grace_s=args.shutdown_grace,
         auth=not args.dev,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
@@ -397,6 +404,8 @@ def run_serve(args: argparse.Namespace) -> None:
 
 def check_form(settings: Settings) -> None:
     """The flags of one deployment form go together; the others are refused, naming the flag."""
+    if not 0 < settings.shutdown_grace_s <= 600:
+        raise InvalidArgument(f"--shutdown-grace: {settings.shutdown_grace_s} is outside (0, 600]")
     if settings.role == "route":
         if not settings.upstream:
             raise InvalidArgument(

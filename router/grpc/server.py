@@ -62,9 +62,8 @@ async def serve_grpc(
     publishes finish, within the router's shutdown grace.
     """
     subscribers = SubscriberService(router)
-    server = Server(
-        [PublisherService(router), subscribers, AdminService(router), LogService(router)]
-    )
+    publishers = PublisherService(router)
+    server = Server([publishers, subscribers, AdminService(router), LogService(router)])
     listen(server, RecvRequest, _checker(router))
     await trio_asyncio.aio_as_trio(server.start)(host, port, ssl=router.settings.server_ssl())
     listener: Any = server._server
@@ -82,6 +81,12 @@ async def serve_grpc(
     finally:
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + router.settings.shutdown_grace_s
+            # Drain: stop accepting connections, refuse new publishes, let those in flight be
+            # committed and acked; then end the streams (subscribers flush their cursors).
+            if listener is not None:
+                listener.close()
+            with trio.move_on_at(scope.deadline - 1.0):
+                await publishers.drain()
             server.close()
             for subscription in list(subscribers.open):
                 await subscription.close()

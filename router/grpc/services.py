@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
+import trio
 import trio_asyncio
 from grpclib import GRPCError
 from grpclib.const import Status
@@ -45,24 +46,56 @@ def _trio(function: Any) -> Any:
 
 
 class PublisherService(router_grpc.PublisherBase):
+    """Publishes; on shutdown it drains: calls in flight finish and get their acks, new ones are
+    refused with UNAVAILABLE (see :meth:`drain`)."""
+
     def __init__(self, router: Router) -> None:
         self._router = router
+        self._in_flight = 0
+        self._draining = False
+        self._idle = trio.Event()
+
+    def _begin(self) -> None:
+        if self._draining:
+            raise GRPCError(Status.UNAVAILABLE, "router: shutting down; publish again elsewhere")
+        self._in_flight += 1
+
+    def _end(self) -> None:
+        self._in_flight -= 1
+        if self._draining and self._in_flight == 0:
+            self._idle.set()
+
+    async def drain(self) -> None:
+        """Refuse new publishes and wait (in Trio) until those in flight have been answered."""
+        self._draining = True
+        if self._in_flight:
+            await self._idle.wait()
 
     async def Publish(self, stream: Stream[pb.PublishRequest, pb.PublishResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None
-        with statuses():
-            events = convert.new_events(request, self._router.settings)
-            acks = await _trio(self._router.publish)(events)
-        await stream.send_message(convert.publish_response(acks))
+        self._begin()
+        try:
+            with statuses():
+                events = convert.new_events(request, self._router.settings)
+                acks = await _trio(self._router.publish)(events)
+            await stream.send_message(convert.publish_response(acks))
+        finally:
+            self._end()
 
     async def PublishStream(self, stream: Stream[pb.PublishRequest, pb.PublishResponse]) -> None:
         """Reads ahead up to PIPELINE_DEPTH requests so their commits can be grouped."""
         pending: asyncio.Queue[asyncio.Future[Any] | None] = asyncio.Queue(PIPELINE_DEPTH)
+        refused: list[GRPCError] = []
 
         async def read() -> None:
             try:
                 async for request in stream:
+                    if self._draining:
+                        refused.append(
+                            GRPCError(Status.UNAVAILABLE, "router: shutting down; publish again")
+                        )
+                        break
                     events = convert.new_events(request, self._router.settings)
                     await pending.put(asyncio.ensure_future(_trio(self._router.publish)(events)))
             except RouterError as error:
@@ -72,13 +105,17 @@ class PublisherService(router_grpc.PublisherBase):
                 return
             await pending.put(None)
 
+        self._begin()
         reader = asyncio.ensure_future(read())
         try:
             while (future := await pending.get()) is not None:
                 with statuses():
                     acks = await future
                 await stream.send_message(convert.publish_response(acks))
+                if refused and pending.empty() and reader.done():
+                    raise refused[0]
         finally:
+            self._end()
             reader.cancel()
             while not pending.empty():
                 leftover = pending.get_nowait()
