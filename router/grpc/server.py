@@ -7,8 +7,10 @@ from typing import Any
 
 import trio
 import trio_asyncio
+from google.protobuf.message import DecodeError
 from grpclib import GRPCError
 from grpclib.const import Status
+from grpclib.encoding.proto import ProtoCodec
 from grpclib.events import RecvRequest, listen
 from grpclib.server import Server
 
@@ -30,6 +32,20 @@ ROLES = {
     "Admin": Role.ADMIN,
     "Log": Role.ADMIN,  # the whole log, every type: what route nodes follow
 }
+
+
+class _Codec(ProtoCodec):
+    """Protobuf, with a request that does not parse refused as INVALID_ARGUMENT (not UNKNOWN
+    with a traceback in the log): corrupt wire bytes, bad UTF-8 in a string field."""
+
+    def decode(self, data: bytes, message_type: Any) -> Any:
+        try:
+            return super().decode(data, message_type)
+        except DecodeError as error:
+            name = message_type.DESCRIPTOR.full_name
+            raise GRPCError(
+                Status.INVALID_ARGUMENT, f"request: not a valid {name}: {error}"
+            ) from None
 
 
 def _checker(router: Router) -> Any:
@@ -63,7 +79,9 @@ async def serve_grpc(
     """
     subscribers = SubscriberService(router)
     publishers = PublisherService(router)
-    server = Server([publishers, subscribers, AdminService(router), LogService(router)])
+    server = Server(
+        [publishers, subscribers, AdminService(router), LogService(router)], codec=_Codec()
+    )
     listen(server, RecvRequest, _checker(router))
     await trio_asyncio.aio_as_trio(server.start)(host, port, ssl=router.settings.server_ssl())
     listener: Any = server._server

@@ -174,6 +174,7 @@ def test_two_thousand_streams_and_fifty_publishers(sqlite_url: str, tmp_path: ob
         rss_idle_mb=round(figures["idle_rss"]),
         rss_attached_mb=round(figures["attached_rss"]),
         rss_max_mb=round(max(rss)),
+        rss_mb_every_5s=[round(mb) for mb in rss[::5]],
         rss_per_stream_kb=round(per_stream_kb),
     )
 
