@@ -43,6 +43,14 @@ bench-amqp *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.amqp {{ARGS}}
 
+# The fault suite (tests/faults: crashes, store outages, slow consumers, load, hostile input,
+# shutdown) with its figures written to docs/reliability.md. Bounded: about 5 minutes.
+faults *ARGS:
+    bash scripts/ensure-services.sh
+    rm -f .faults.jsonl
+    FAULTS_REPORT=.faults.jsonl python -m pytest -q tests/faults {{ARGS}}
+    python -m scripts.reliability_report .faults.jsonl docs/reliability.md
+
 # Regenerate the monitoring page's screenshots in docs/screenshots (headless Chromium).
 screenshots:
     ROUTER_SCREENSHOTS=docs/screenshots python -m pytest -q tests/browser
