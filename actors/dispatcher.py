@@ -24,9 +24,17 @@ from actors.messages import (
     Publish,
     RemoveExchange,
 )
-from actors.runtime import Policy, ask, mailbox, supervise
+from actors.runtime import (
+    DEFAULT_ASK_TIMEOUT,
+    Policy,
+    Reply,
+    Turnstile,
+    ask,
+    mailbox,
+    supervise,
+)
 from actors.state import StateActor
-from router.errors import NotFound, RouterError
+from router.errors import DeadlineExceeded, NotFound, RouterError, Unavailable
 from router.model import ExchangeRecord, PublishAck
 from router.patterns import matches
 from router.settings import Settings
@@ -52,8 +60,26 @@ class Dispatcher:
 
     # --- public surface ---
 
-    async def publish(self, events: tuple[Any, ...]) -> list[PublishAck]:
-        return await ask(self.box[0], lambda r: Publish(events, r))
+    async def publish(
+        self, events: tuple[Any, ...], turnstile: Turnstile | None = None, turn: int = 0
+    ) -> list[PublishAck]:
+        """Publish and wait for the acks. With a ``turnstile``, calls reach the mailbox in the
+        order of their ``turn`` (a pipelined stream), while their commits are still grouped."""
+        if turnstile is None:
+            return await ask(self.box[0], lambda r: Publish(events, r))
+        reply: Reply[list[PublishAck]] = Reply()
+        try:
+            with trio.fail_after(DEFAULT_ASK_TIMEOUT):
+                try:
+                    await turnstile.wait_for(turn)
+                    await self.box[0].send(Publish(events, reply))
+                finally:
+                    turnstile.advance_past(turn)
+                return await reply.get()
+        except trio.TooSlowError:
+            raise DeadlineExceeded(f"no answer within {DEFAULT_ASK_TIMEOUT:g}s") from None
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise Unavailable("the router is shutting down") from None
 
     async def add_exchange(self, name: str, patterns: tuple[str, ...]) -> ExchangeRecord:
         return await ask(self.box[0], lambda r: AddExchange(name, patterns, r), 600.0)

@@ -82,6 +82,24 @@ async def ask(
         raise Unavailable("the router is shutting down") from None
 
 
+class Turnstile:
+    """Lets callers through one at a time in the order of their turns (0, 1, 2...), whatever
+    order Trio happens to run them in: a pipelined stream's requests keep their order."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._lot = trio.lowlevel.ParkingLot()
+
+    async def wait_for(self, turn: int) -> None:
+        while self._next < turn:
+            await self._lot.park()
+
+    def advance_past(self, turn: int) -> None:
+        if self._next <= turn:
+            self._next = turn + 1
+            self._lot.unpark_all()
+
+
 class Policy(enum.Enum):
     """What a supervisor does when a child fails with an unexpected error."""
 

@@ -23,12 +23,12 @@ from actors.dispatcher import Dispatcher
 from actors.manager import ConsumerManager
 from actors.messages import AdvanceCursor, ForgetSubscriber, MoveCursor
 from actors.queue import QueueActor, QueueView, SubscriberView
-from actors.runtime import Policy, ask, supervise
+from actors.runtime import Policy, Turnstile, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset
 from router import validation
 from router.auth import Auth
-from router.errors import FailedPrecondition, InvalidArgument, NotFound
+from router.errors import FailedPrecondition, InvalidArgument, NotFound, RouterError
 from router.metrics import Rates, sample_forever
 from router.model import (
     Delivery,
@@ -71,18 +71,24 @@ class Router:
     rates: Rates = attrs.Factory(Rates)
     amqp_ingest: Any = None  # router.amqp.ingest.Ingest when --amqp-url is given
     follower: Any = None  # router.follow.Follower on a route node
-    _asyncio_thread: Any = None  # router.amqp.loop.AsyncioThread, made when AMQP is first used
+    _asyncio_thread: Any = None  # router.bridge.AsyncioThread: grpclib and aiormq run on it
+    _own_thread: bool = False
+
+    def use_bridge(self, bridge: Any) -> None:
+        """The bridge ``serve`` opened (it outlives the servers' cancellation, for draining)."""
+        self._asyncio_thread = bridge
 
     def asyncio_thread(self) -> Any:
-        """The asyncio loop that hosts aiormq (RabbitMQ ingest and re-emit), in its own thread."""
+        """The asyncio loop in its own thread that hosts grpclib and aiormq."""
         if self._asyncio_thread is None:
-            from router.amqp.loop import AsyncioThread
+            from router.bridge import AsyncioThread
 
             self._asyncio_thread = AsyncioThread()
+            self._own_thread = True
         return self._asyncio_thread
 
     def close(self) -> None:
-        if self._asyncio_thread is not None:
+        if self._own_thread:
             self._asyncio_thread.close()
 
     def _serves(self, what: str, *roles: str) -> None:
@@ -93,10 +99,19 @@ class Router:
                 f"role: this node runs --role {self.settings.role}; {what} on {where}"
             )
 
-    async def publish(self, events: Sequence[NewEvent]) -> list[PublishAck]:
-        self._serves("publish", "all", "ingest")
-        validation.batch_size(len(events), self.settings)
-        return await self.dispatcher.publish(tuple(events))
+    async def publish(
+        self, events: Sequence[NewEvent], turnstile: Turnstile | None = None, turn: int = 0
+    ) -> list[PublishAck]:
+        """Store and route ``events``; the acks come after the commit. A pipelined stream passes
+        its ``turnstile`` and each request's ``turn`` to keep its requests in order."""
+        try:
+            self._serves("publish", "all", "ingest")
+            validation.batch_size(len(events), self.settings)
+        except RouterError:
+            if turnstile is not None:
+                turnstile.advance_past(turn)
+            raise
+        return await self.dispatcher.publish(tuple(events), turnstile, turn)
 
     async def route_stored(self, events: Sequence[StoredEvent]) -> None:
         """A route node: give offsets to events its ingest node stored, and deliver them."""

@@ -16,7 +16,6 @@ from typing import Any
 
 import attrs
 import trio
-import trio_asyncio
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from router.app import Router
@@ -53,7 +52,7 @@ class Follower:
         backoff = 0.1
         while True:
             try:
-                await trio_asyncio.aio_as_trio(self._session)()
+                await self.router.asyncio_thread().call(self._session)
             except* LOST as group:
                 error = group.exceptions[0]
                 self.stats.last_error = f"{type(error).__name__}: {error}"
@@ -65,10 +64,10 @@ class Follower:
             backoff = min(backoff * 2, MAX_BACKOFF_S)
 
     async def _session(self) -> None:
-        """One Follow stream, from this node's position (runs on asyncio: grpclib)."""
+        """One Follow stream, from this node's position (runs on the bridge's loop: grpclib)."""
         from router.client import RouterClient
 
-        route = trio_asyncio.trio_as_aio(self._route)
+        route = self.router.asyncio_thread().to_trio(self._route)
         position = self.router.state.positions.last_seq
         async with RouterClient(self.upstream, self.token, tls=self.tls) as client:
             log.info("upstream %s: following after seq=%d", self.upstream, position)

@@ -8,9 +8,9 @@ import sys
 from typing import Any
 
 import trio
-import trio_asyncio
 
 from router.app import Router, open_router
+from router.bridge import open_bridge
 from router.grpc.server import serve_grpc
 from router.settings import Settings
 
@@ -23,10 +23,11 @@ async def serve(
     """Run until cancelled or signalled; shutdown stops listening, drains, flushes, closes storage."""
     host, port = settings.grpc_host_port()
     async with (
-        trio_asyncio.open_loop(),
         open_router(settings) as router,
+        open_bridge() as bridge,
         trio.open_nursery() as nursery,
     ):
+        router.use_bridge(bridge)
         if not settings.auth:
             log.warning("AUTH IS OFF (--dev): anyone who can reach this port can do anything")
         if router.initial_admin_token is not None:

@@ -1,7 +1,7 @@
 """The AMQP bridge, inbound: a RabbitMQ exchange feeds the publish path.
 
 A durable queue bound to the RabbitMQ exchange is consumed with a bounded prefetch, by aiormq on an
-asyncio loop of its own thread (router.amqp.loop). Messages are taken in batches (one crossing
+asyncio loop of its own thread (router.bridge). Messages are taken in batches (one crossing
 to Trio per batch, not per message): each becomes an event
 (routing key -> type, body -> payload, headers -> headers, ``message_id`` -> id), the good ones are
 published in one call, and the batch is acknowledged to RabbitMQ with one ``multiple`` ack only
@@ -29,7 +29,7 @@ from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
 from router import validation
-from router.amqp.loop import AsyncioThread, Inbox
+from router.bridge import AsyncioThread, Inbox
 from router.errors import InvalidArgument, RouterError
 from router.model import NewEvent
 from router.settings import AmqpSource, Settings

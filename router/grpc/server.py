@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import trio
-import trio_asyncio
 from google.protobuf.message import DecodeError
 from grpclib import GRPCError
 from grpclib.const import Status
@@ -73,17 +72,28 @@ async def serve_grpc(
 ) -> None:
     """Listen on ``host:port`` until cancelled; ``task_status`` gets the bound port.
 
-    Must run inside ``trio_asyncio.open_loop()``. On cancellation it stops listening, ends the
-    open subscribe streams (their subscribers sleep with their cursors flushed) and lets in-flight
-    publishes finish, within the router's shutdown grace.
+    grpclib runs on the bridge's asyncio loop (its own thread: router.asyncio_thread(), opened
+    by ``open_bridge`` around the servers); handlers cross into Trio once per call or batch. On
+    cancellation it stops listening, drains publishes, ends the open subscribe streams (their
+    subscribers sleep with their cursors flushed), within the router's shutdown grace.
     """
-    subscribers = SubscriberService(router)
-    publishers = PublisherService(router)
-    server = Server(
-        [publishers, subscribers, AdminService(router), LogService(router)], codec=_Codec()
-    )
-    listen(server, RecvRequest, _checker(router))
-    await trio_asyncio.aio_as_trio(server.start)(host, port, ssl=router.settings.server_ssl())
+    bridge = router.asyncio_thread()
+    subscribers = SubscriberService(router, bridge)
+    publishers = PublisherService(router, bridge)
+    services: list[Any] = [
+        publishers,
+        subscribers,
+        AdminService(router, bridge),
+        LogService(router, bridge),
+    ]
+
+    async def start() -> Server:
+        server = Server(services, codec=_Codec())
+        listen(server, RecvRequest, _checker(router))
+        await server.start(host, port, ssl=router.settings.server_ssl())
+        return server
+
+    server = await bridge.call(start)
     listener: Any = server._server
     sockets = listener.sockets if listener is not None else []
     bound = sockets[0].getsockname()[1] if sockets else port
@@ -102,11 +112,19 @@ async def serve_grpc(
             # Drain: stop accepting connections, refuse new publishes, let those in flight be
             # committed and acked; then end the streams (subscribers flush their cursors).
             if listener is not None:
-                listener.close()
+                await bridge.call(_close_listener, listener)
             with trio.move_on_at(scope.deadline - 1.0):
                 await publishers.drain()
-            server.close()
-            for subscription in list(subscribers.open):
+            for subscription, _ in await subscribers.snapshot():
                 await subscription.close()
-            await trio_asyncio.aio_as_trio(server.wait_closed)()
+
+            async def close() -> None:
+                server.close()
+                await server.wait_closed()
+
+            await bridge.call(close)
             log.info("grpc stopped")
+
+
+async def _close_listener(listener: Any) -> None:
+    listener.close()

@@ -15,16 +15,17 @@ from typing import Any
 
 import attrs
 import trio
-import trio_asyncio
 from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.server import Stream
 
+from actors.runtime import Turnstile
 from actors.subscriber import Subscription
 from router import __version__
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
+from router.bridge import AsyncioThread
 from router.errors import InvalidArgument, RouterError, Unauthenticated, Unavailable
 from router.grpc import convert
 
@@ -41,16 +42,23 @@ def statuses() -> Iterator[None]:
         raise GRPCError(Status[error.grpc_status], str(error)) from None
 
 
-def _trio(function: Any) -> Any:
-    return trio_asyncio.trio_as_aio(function)
+def _sync(function: Any) -> Any:
+    """A synchronous Router read, to be run on the Trio side (it iterates Trio-owned state)."""
+
+    async def run(*args: Any) -> Any:
+        return function(*args)
+
+    return run
 
 
 class PublisherService(router_grpc.PublisherBase):
     """Publishes; on shutdown it drains: calls in flight finish and get their acks, new ones are
     refused with UNAVAILABLE (see :meth:`drain`)."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, bridge: AsyncioThread) -> None:
         self._router = router
+        self._trio = bridge.to_trio
+        self._bridge = bridge
         self._in_flight = 0
         self._draining = False
         self._idle = trio.Event()
@@ -61,9 +69,10 @@ class PublisherService(router_grpc.PublisherBase):
         self._in_flight += 1
 
     def _end(self) -> None:
+        """On the loop's thread: the Trio event is set from Trio, through the bridge."""
         self._in_flight -= 1
         if self._draining and self._in_flight == 0:
-            self._idle.set()
+            self._bridge.in_trio(self._idle.set)
 
     async def drain(self) -> None:
         """Refuse new publishes and wait (in Trio) until those in flight have been answered."""
@@ -78,7 +87,7 @@ class PublisherService(router_grpc.PublisherBase):
         try:
             with statuses():
                 events = convert.new_events(request, self._router.settings)
-                acks = await _trio(self._router.publish)(events)
+                acks = await self._trio(self._router.publish)(events)
             await stream.send_message(convert.publish_response(acks))
         finally:
             self._end()
@@ -88,7 +97,11 @@ class PublisherService(router_grpc.PublisherBase):
         pending: asyncio.Queue[asyncio.Future[Any] | None] = asyncio.Queue(PIPELINE_DEPTH)
         refused: list[GRPCError] = []
 
+        turnstile = Turnstile()  # the requests reach the dispatcher in the order they came
+
         async def read() -> None:
+            publish = self._trio(self._router.publish)
+            turn = 0
             try:
                 async for request in stream:
                     if self._draining:
@@ -97,7 +110,8 @@ class PublisherService(router_grpc.PublisherBase):
                         )
                         break
                     events = convert.new_events(request, self._router.settings)
-                    await pending.put(asyncio.ensure_future(_trio(self._router.publish)(events)))
+                    await pending.put(asyncio.ensure_future(publish(events, turnstile, turn)))
+                    turn += 1
             except RouterError as error:
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 failed.set_exception(error)
@@ -124,15 +138,29 @@ class PublisherService(router_grpc.PublisherBase):
 
 
 class SubscriberService(router_grpc.SubscriberBase):
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, bridge: AsyncioThread) -> None:
         self._router = router
+        self._trio = bridge.to_trio
+        self._bridge = bridge
         self.open: set[Subscription] = set()
         self._owners: dict[Subscription, tuple[str, str]] = {}  # -> (user, token id)
         router.auth.listeners.append(self._revoked)
 
+    async def snapshot(self) -> list[tuple[Subscription, tuple[str, str] | None]]:
+        """The open subscriptions and their owners, read on the loop's thread (from Trio)."""
+
+        async def read() -> list[tuple[Subscription, tuple[str, str] | None]]:
+            return [(s, self._owners.get(s)) for s in self.open]
+
+        found: list[tuple[Subscription, tuple[str, str] | None]] = await self._bridge.call(read)
+        return found
+
     async def _revoked(self, user: str | None, token_id: str | None) -> None:
         """A user removed or a token revoked: end the streams it opened (runs in Trio)."""
-        for subscription, (owner, token) in list(self._owners.items()):
+        for subscription, owned in await self.snapshot():
+            if owned is None:
+                continue
+            owner, token = owned
             if owner == user or token == token_id:
                 subscription.ended.append(
                     Unauthenticated(
@@ -150,7 +178,7 @@ class SubscriberService(router_grpc.SubscriberBase):
         request = first.start
         with statuses():
             start = convert.start_point(request.start)
-            subscription: Subscription = await _trio(self._router.subscribe)(
+            subscription: Subscription = await self._trio(self._router.subscribe)(
                 request.exchange,
                 request.subscriber,
                 start,
@@ -158,7 +186,9 @@ class SubscriberService(router_grpc.SubscriberBase):
                 peer_address(stream),
             )
         self.open.add(subscription)
-        found = self._router.auth.authenticate(authorization(stream.metadata))
+        found = await self._trio(_sync(self._router.auth.authenticate))(
+            authorization(stream.metadata)
+        )
         if found is not None:
             self._owners[subscription] = (found[0].name, found[1].id)
         protocol_error: list[RouterError] = []
@@ -174,7 +204,7 @@ class SubscriberService(router_grpc.SubscriberBase):
                 )
             )
             reader = asyncio.ensure_future(self._hear(stream, subscription, protocol_error))
-            while (batch := await _trio(subscription.next_batch)()) is not None:
+            while (batch := await self._trio(subscription.next_batch)()) is not None:
                 for message in convert.batches(batch):
                     await stream.send_message(message)
         finally:
@@ -182,7 +212,7 @@ class SubscriberService(router_grpc.SubscriberBase):
                 reader.cancel()
             self.open.discard(subscription)
             self._owners.pop(subscription, None)
-            await _trio(subscription.close)()
+            await self._trio(subscription.close)()
         reason = protocol_error[0] if protocol_error else subscription.end_reason()
         if reason is not None:
             raise GRPCError(Status[reason.grpc_status], str(reason))
@@ -192,7 +222,7 @@ class SubscriberService(router_grpc.SubscriberBase):
         assert request is not None
         with statuses():
             start = convert.start_point(request.start)
-            deliveries, head, following = await _trio(self._router.read)(
+            deliveries, head, following = await self._trio(self._router.read)(
                 request.exchange, start, request.max or 1000
             )
         (batch,) = list(convert.batches(deliveries)) or [pb.SubscribeResponse()]
@@ -200,8 +230,8 @@ class SubscriberService(router_grpc.SubscriberBase):
             pb.ReadResponse(batch=batch.batch, head_offset=head, next_offset=following)
         )
 
-    @staticmethod
     async def _hear(
+        self,
         stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse],
         subscription: Subscription,
         protocol_error: list[RouterError],
@@ -211,27 +241,31 @@ class SubscriberService(router_grpc.SubscriberBase):
             async for message in stream:
                 body = message.WhichOneof("body")
                 if body == "ack":
-                    await _trio(subscription.ack)(message.ack.offset)
+                    await self._trio(subscription.ack)(message.ack.offset)
                 elif body == "heartbeat":
-                    await _trio(subscription.heartbeat)()
+                    await self._trio(subscription.heartbeat)()
                 else:
                     protocol_error.append(
                         InvalidArgument(f"{body or 'body'}: expected an ack or a heartbeat")
                     )
                     break
         finally:
-            await _trio(subscription.close_control)()
+            await self._trio(subscription.close_control)()
 
 
 class AdminService(router_grpc.AdminBase):
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, bridge: AsyncioThread) -> None:
         self._router = router
+        self._trio = bridge.to_trio
+        self._bridge = bridge
 
     async def CreateExchange(self, stream: Stream[pb.CreateExchangeRequest, pb.Exchange]) -> None:
         request = await stream.recv_message()
         assert request is not None
         with statuses():
-            record = await _trio(self._router.create_exchange)(request.name, list(request.patterns))
+            record = await self._trio(self._router.create_exchange)(
+                request.name, list(request.patterns)
+            )
         await stream.send_message(convert.exchange(record))
 
     async def ListExchanges(
@@ -239,7 +273,7 @@ class AdminService(router_grpc.AdminBase):
     ) -> None:
         await stream.recv_message()
         with statuses():
-            records = await _trio(self._router.list_exchanges)()
+            records = await self._trio(self._router.list_exchanges)()
         await stream.send_message(
             pb.ListExchangesResponse(exchanges=[convert.exchange(r) for r in records])
         )
@@ -250,7 +284,7 @@ class AdminService(router_grpc.AdminBase):
         request = await stream.recv_message()
         assert request is not None
         with statuses():
-            await _trio(self._router.delete_exchange)(request.name)
+            await self._trio(self._router.delete_exchange)(request.name)
         await stream.send_message(pb.DeleteExchangeResponse())
 
     async def DescribeExchange(
@@ -259,14 +293,18 @@ class AdminService(router_grpc.AdminBase):
         request = await stream.recv_message()
         assert request is not None
         with statuses():
-            record, events_in = self._router.describe_exchange(request.name)
+            record, events_in = await self._trio(_sync(self._router.describe_exchange))(
+                request.name
+            )
         await stream.send_message(convert.exchange(record, events_in))
 
     async def AddUser(self, stream: Stream[pb.AddUserRequest, pb.AddUserResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None
         with statuses():
-            user, token, text = await _trio(self._router.auth.add_user)(request.name, request.role)
+            user, token, text = await self._trio(self._router.auth.add_user)(
+                request.name, request.role
+            )
         await stream.send_message(
             pb.AddUserResponse(
                 user=convert.user(user, [token.id]),
@@ -278,12 +316,12 @@ class AdminService(router_grpc.AdminBase):
         request = await stream.recv_message()
         assert request is not None
         with statuses():
-            await _trio(self._router.auth.remove_user)(request.name)
+            await self._trio(self._router.auth.remove_user)(request.name)
         await stream.send_message(pb.RemoveUserResponse())
 
     async def ListUsers(self, stream: Stream[pb.ListUsersRequest, pb.ListUsersResponse]) -> None:
         await stream.recv_message()
-        users = self._router.auth.list_users()
+        users = await self._trio(_sync(self._router.auth.list_users))()
         await stream.send_message(
             pb.ListUsersResponse(users=[convert.user(u, ids) for u, ids in users])
         )
@@ -292,7 +330,7 @@ class AdminService(router_grpc.AdminBase):
         request = await stream.recv_message()
         assert request is not None
         with statuses():
-            token, text = await _trio(self._router.auth.issue_token)(request.user)
+            token, text = await self._trio(self._router.auth.issue_token)(request.user)
         await stream.send_message(pb.IssuedToken(user=token.user, token_id=token.id, token=text))
 
     async def RevokeToken(
@@ -301,13 +339,13 @@ class AdminService(router_grpc.AdminBase):
         request = await stream.recv_message()
         assert request is not None
         with statuses():
-            await _trio(self._router.auth.revoke_token)(request.token_id)
+            await self._trio(self._router.auth.revoke_token)(request.token_id)
         await stream.send_message(pb.RevokeTokenResponse())
 
     async def ListQueues(self, stream: Stream[pb.ListQueuesRequest, pb.ListQueuesResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None
-        views = self._router.list_queues(request.exchange)
+        views = await self._trio(_sync(self._router.list_queues))(request.exchange)
         await stream.send_message(pb.ListQueuesResponse(queues=[convert.queue(v) for v in views]))
 
     async def ListSubscribers(
@@ -315,7 +353,9 @@ class AdminService(router_grpc.AdminBase):
     ) -> None:
         request = await stream.recv_message()
         assert request is not None
-        views = self._router.list_subscribers(request.exchange, request.name)
+        views = await self._trio(_sync(self._router.list_subscribers))(
+            request.exchange, request.name
+        )
         await stream.send_message(
             pb.ListSubscribersResponse(subscribers=[convert.subscriber(v) for v in views])
         )
@@ -326,7 +366,7 @@ class AdminService(router_grpc.AdminBase):
         ref = await stream.recv_message()
         assert ref is not None
         with statuses():
-            await _trio(self._router.delete_subscriber)(ref.exchange, ref.name, ref.limit_size)
+            await self._trio(self._router.delete_subscriber)(ref.exchange, ref.name, ref.limit_size)
         await stream.send_message(pb.DeleteSubscriberResponse())
 
     async def ResetSubscriber(
@@ -337,14 +377,16 @@ class AdminService(router_grpc.AdminBase):
         ref = request.subscriber
         with statuses():
             start = convert.start_point(request.to)
-            view = await _trio(self._router.reset_subscriber)(
+            view = await self._trio(self._router.reset_subscriber)(
                 ref.exchange, ref.name, start, ref.limit_size
             )
         await stream.send_message(convert.subscriber(view))
 
     async def GetStats(self, stream: Stream[pb.StatsRequest, pb.Stats]) -> None:
         await stream.recv_message()
-        stats = self._router.stats()
+        stats, links = await self._trio(
+            _sync(lambda: (self._router.stats(), self._router.links()))
+        )()
         await stream.send_message(
             pb.Stats(
                 at_us=stats.at_us,
@@ -353,7 +395,7 @@ class AdminService(router_grpc.AdminBase):
                 exchanges=[convert.exchange(r, n) for r, n in stats.exchanges],
                 queues=[convert.queue(q) for q in stats.queues],
                 subscribers=[convert.subscriber(s) for s in stats.subscribers],
-                links_json=json.dumps(self._router.links()),
+                links_json=json.dumps(links),
             )
         )
 
@@ -378,14 +420,15 @@ class AdminService(router_grpc.AdminBase):
 
         request = await stream.recv_message()
         assert request is not None
-        send = trio_asyncio.aio_as_trio(stream.send_message)
 
-        async def report(progress: Progress) -> None:
-            await send(pb.ReemitProgress(**attrs.asdict(progress)))
+        async def report(progress: Progress) -> None:  # in Trio: the message goes out on the loop
+            await self._bridge.call(
+                stream.send_message, pb.ReemitProgress(**attrs.asdict(progress))
+            )
 
         with statuses():
             start = convert.start_point(request.start) if request.HasField("start") else None
-            final = await _trio(reemit)(
+            final = await self._trio(reemit)(
                 self._router,
                 request.exchange,
                 start,
@@ -402,19 +445,23 @@ class AdminService(router_grpc.AdminBase):
 class LogService(router_grpc.LogBase):
     """The committed log, for route nodes following this one."""
 
-    def __init__(self, router: Router) -> None:
+    def __init__(self, router: Router, bridge: AsyncioThread) -> None:
         self._router = router
+        self._trio = bridge.to_trio
+        self._bridge = bridge
 
     async def Follow(self, stream: Stream[pb.FollowRequest, pb.FollowResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None
         after = request.after_seq
         with statuses():
-            last_seq = await _trio(self._router.log_position)()
+            last_seq = await self._trio(self._router.log_position)()
         await stream.send_message(pb.FollowResponse(last_seq=last_seq))  # "connected"
         while True:
             with statuses():
-                events, last_seq = await _trio(self._router.log_after)(after, request.max_batch)
+                events, last_seq = await self._trio(self._router.log_after)(
+                    after, request.max_batch
+                )
             for response in convert.log_responses(events, last_seq):
                 await stream.send_message(response)
             after = events[-1].seq
