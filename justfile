@@ -43,6 +43,11 @@ bench-amqp *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.amqp {{ARGS}}
 
+# The router next to RabbitMQ, NATS JetStream and Redis Streams on this machine (issue 7). Bounded.
+bench-peers *ARGS:
+    bash scripts/ensure-services.sh
+    python -m benchmarks.peers {{ARGS}}
+
 # The fault suite (tests/faults: crashes, store outages, slow consumers, load, hostile input,
 # shutdown) with its figures written to docs/reliability.md. Bounded: about 5 minutes.
 faults *ARGS:
