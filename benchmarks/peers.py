@@ -12,16 +12,18 @@ durability acks, batched consumer acks:
   (fetch 1,000, ack-all on the last) - nats-py;
 - Redis Streams: XADD pipelined 1,000 a round trip; XREADGROUP COUNT 1,000 and one XACK per read
   (this Redis keeps nothing on disk: not durable) - redis-py.
-Workloads: confirmed publish, publish -> one durable consumer, catch-up of a backlog by a consumer
-that was away (peers: from the stream's start), and the router's latency at 1,000 and 5,000
-events/s. Not yet here (see benchmarks/README.md): fan-out to 10 subscribers, peers' latency,
-1,000 subscribers' memory, RabbitMQ Streams. Figures are printed, never asserted.
+Workloads: confirmed publish; publish -> one durable consumer; fan-out, one publisher and 10
+durable subscribers of the same events (events/s published with all 10 keeping up); catch-up of a
+backlog by a consumer that was away (peers: from the stream's start); the router's latency at
+1,000 and 5,000 events/s; the router's RSS with 1,000 durable subscribers attached, then asleep.
+Not yet here: the peers' latency and memory, RabbitMQ Streams. Printed, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import tempfile
 import time
 import uuid
@@ -38,6 +40,7 @@ from benchmarks.core import (
     machine,
     postgres_url,
     publish_stream,
+    rss_mb,
 )
 from router.client import RouterClient
 from tests.helpers.rabbit import AMQP_URL
@@ -45,6 +48,7 @@ from tests.helpers.server import RouterProcess
 
 PAYLOAD = b"x" * 200
 WINDOW = 1_000
+FAN_OUT = 10
 DEADLINE_S = 300.0
 Figures = dict[str, float]
 
@@ -60,10 +64,58 @@ async def router_figures(address: str, events: int, backlog: int) -> Figures:
         for rate, seconds in ((1_000, 5.0), (5_000, 3.0)):
             p50, p99, _ = await latency(client, rate, seconds)
             out[f"p50 at {rate}/s (ms)"], out[f"p99 at {rate}/s (ms)"] = p50, p99
+        out["fan-out x10"] = events / await router_fan_out(client, events)
         await publish_stream(client, backlog)
         stored = (await client.stats()).last_seq  # all of it is in exchange "bench"
         out["catch-up"] = stored / await drain(client, "away", stored, "earliest")
     return out
+
+
+async def router_fan_out(client: RouterClient, events: int) -> float:
+    """Seconds until 10 durable subscribers of the same exchange all have ``events`` new ones."""
+
+    async def follow(subscription: object) -> None:
+        got = 0
+        async for received in subscription:  # type: ignore[attr-defined]
+            got += len(received)
+            await subscription.ack(received[-1].offset)  # type: ignore[attr-defined]
+            if got >= events:
+                return
+
+    async with contextlib.AsyncExitStack() as stack:
+        subscriptions = [
+            await stack.enter_async_context(client.subscribe("bench", f"fan{i}", "latest"))
+            for i in range(FAN_OUT)
+        ]
+        began = time.perf_counter()
+        await asyncio.gather(publish_stream(client, events), *map(follow, subscriptions))
+        return time.perf_counter() - began
+
+
+async def router_memory(address: str, pid: int, count: int) -> Figures:
+    """RSS with ``count`` durable subscribers attached, then with all of them asleep."""
+    async with RouterClient(address) as admin:
+        await admin.create_exchange("many", ["many.#"])
+        before = rss_mb(pid)
+        # HTTP/2 carries up to 100 streams per connection: 80 per client here.
+        clients = [RouterClient(address) for _ in range((count + 79) // 80)]
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for i in range(count):
+                    await stack.enter_async_context(
+                        clients[i // 80].subscribe("many", f"m{i}", "latest")
+                    )
+                attached = rss_mb(pid)
+            asleep = rss_mb(pid)
+        finally:
+            for client in clients:
+                client.close()
+    return {
+        "rss before (MB)": before,
+        f"rss {count} attached (MB)": attached,
+        f"rss {count} asleep (MB)": asleep,
+        "per attached subscriber (KB)": (attached - before) * 1024 / count,
+    }
 
 
 def run_router(kind: str, events: int, backlog: int, folder: str) -> Figures:
@@ -73,8 +125,11 @@ def run_router(kind: str, events: int, backlog: int, folder: str) -> Figures:
     else:
         url, schema = postgres_url()
     router = RouterProcess(url, f"{folder}/router-{kind}.log").start()
+    assert router.process is not None
     try:
-        return asyncio.run(router_figures(router.address, events, backlog))
+        figures = asyncio.run(router_figures(router.address, events, backlog))
+        figures.update(asyncio.run(router_memory(router.address, router.process.pid, 1_000)))
+        return figures
     finally:
         router.stop(60)
         if schema:
@@ -136,6 +191,24 @@ async def rabbitmq_figures(events: int, backlog: int) -> Figures:
             )
 
         out["end to end"] = events / await timed(both())
+        await setup.queue_unbind(name, name, routing_key="#")
+        fans = [f"{name}.fan{i}" for i in range(FAN_OUT)]
+        channels = []
+        for queue in fans:
+            await setup.queue_declare(queue, durable=True)
+            await setup.queue_bind(queue, name, routing_key="#")
+            channels.append(await connection.channel())
+
+        async def fan_out() -> None:
+            await asyncio.gather(
+                rabbit_publish(publisher, name, events),
+                *(rabbit_consume(c, q, events) for c, q in zip(channels, fans, strict=True)),
+            )
+
+        out["fan-out x10"] = events / await timed(fan_out())
+        for queue in fans:
+            await setup.queue_delete(queue)
+        await setup.queue_bind(name, name, routing_key="#")
         await rabbit_publish(publisher, name, backlog)
         out["catch-up"] = backlog / await timed(rabbit_consume(consumer, name, backlog))
         await setup.queue_delete(name)
@@ -182,8 +255,18 @@ async def nats_figures(events: int, backlog: int) -> Figures:
             await asyncio.gather(publish(events), consumer)
 
         out["end to end"] = events / (await timed(both()) - 0.2)
+
+        async def fan_out() -> None:
+            consumers = [
+                asyncio.ensure_future(consume(f"fan{i}", events, DeliverPolicy.NEW))
+                for i in range(FAN_OUT)
+            ]
+            await asyncio.sleep(0.5)  # the durable consumers exist before the first publish
+            await asyncio.gather(publish(events), *consumers)
+
+        out["fan-out x10"] = events / (await timed(fan_out()) - 0.5)
         await publish(backlog)
-        stored = events * 2 + backlog
+        stored = events * 3 + backlog
         out["catch-up"] = stored / await timed(consume("away", stored, DeliverPolicy.ALL))
         return out
     finally:
@@ -222,9 +305,14 @@ async def redis_figures(events: int, backlog: int) -> Figures:
         out["end to end"] = events / await timed(
             asyncio.gather(publish(events), consume("e2e", events))
         )
+        for i in range(FAN_OUT):
+            await client.xgroup_create(key, f"fan{i}", id="$")
+        out["fan-out x10"] = events / await timed(
+            asyncio.gather(publish(events), *(consume(f"fan{i}", events) for i in range(FAN_OUT)))
+        )
         await publish(backlog)
         await client.xgroup_create(key, "away", id="0")
-        stored = events * 2 + backlog
+        stored = events * 3 + backlog
         out["catch-up"] = stored / await timed(consume("away", stored))
         return out
     finally:
@@ -243,7 +331,13 @@ PEERS: dict[str, Callable[[int, int], Awaitable[Figures]]] = {
     "nats js": nats_figures,
     "redis": redis_figures,
 }
-ROWS = ["publish", "end to end", "catch-up"]
+ROWS = ["publish", "end to end", "fan-out x10", "catch-up"]
+MEMORY_ROWS = [
+    "rss before (MB)",
+    "rss 1000 attached (MB)",
+    "rss 1000 asleep (MB)",
+    "per attached subscriber (KB)",
+]
 LATENCY_ROWS = [
     "p50 at 1000/s (ms)",
     "p99 at 1000/s (ms)",
@@ -274,7 +368,7 @@ def main() -> None:
     print("|---|" + "---:|" * len(names))
     for row in ROWS:
         print(f"| {row} | " + " | ".join(f"{columns[n][row]:,.0f}" for n in names) + " |")
-    for row in LATENCY_ROWS:
+    for row in LATENCY_ROWS + MEMORY_ROWS:
         cells = [f"{columns[n][row]:.1f}" if row in columns[n] else "-" for n in names]
         print(f"| {row} | " + " | ".join(cells) + " |")
     print()
