@@ -24,9 +24,9 @@ from collections.abc import Sequence
 
 import aiormq
 import psycopg
-from pamqp.commands import Basic
 
 from benchmarks.core import machine, rss_mb
+from benchmarks.peers import rabbit_consume, rabbit_publish, timed
 from router.client import RouterClient
 from tests.helpers.databases import PG_BASE, with_search_path
 from tests.helpers.rabbit import AMQP_URL, delete
@@ -38,25 +38,13 @@ DEADLINE_S = 300
 
 
 async def publish(exchange: str, count: int) -> float:
-    """Publish ``count`` persistent messages with confirms, WINDOW in flight; return seconds."""
+    """Publish ``count`` persistent messages with confirms, WINDOW in flight, each with a
+    message_id (the router's idempotency key); return seconds."""
     connection = await aiormq.connect(AMQP_URL)
     try:
         channel = await connection.channel(publisher_confirms=True)
         await channel.exchange_declare(exchange, exchange_type="topic", durable=True)
-        began = time.perf_counter()
-        for start in range(0, count, WINDOW):
-            confirms = [
-                channel.basic_publish(
-                    PAYLOAD,
-                    exchange=exchange,
-                    routing_key="bench.event",
-                    properties=Basic.Properties(message_id=str(uuid.uuid4()), delivery_mode=2),
-                )
-                for _ in range(min(WINDOW, count - start))
-            ]
-            for outcome in await asyncio.gather(*confirms):
-                assert isinstance(outcome, Basic.Ack)
-        return time.perf_counter() - began
+        return await timed(rabbit_publish(channel, exchange, count, message_ids=True))
     finally:
         await connection.close()
 
@@ -70,23 +58,9 @@ async def rabbitmq_end_to_end(count: int) -> float:
         await channel.exchange_declare(name, exchange_type="topic", durable=True)
         await channel.queue_declare(name, durable=True)
         await channel.queue_bind(name, name, routing_key="#")
-        await channel.basic_qos(prefetch_count=1_000)
-        received = 0
-        done = asyncio.Event()
-
-        async def on_message(message: aiormq.abc.DeliveredMessage) -> None:
-            nonlocal received
-            received += 1
-            if received % 100 == 0 or received == count:
-                await channel.basic_ack(message.delivery_tag or 0, multiple=True)
-            if received == count:
-                done.set()
-
-        await channel.basic_consume(name, on_message, no_ack=False)
-        began = time.perf_counter()
-        await publish(name, count)
-        await asyncio.wait_for(done.wait(), DEADLINE_S)
-        return count / (time.perf_counter() - began)
+        consumer = asyncio.ensure_future(rabbit_consume(channel, name, count))
+        seconds = await timed(asyncio.gather(publish(name, count), consumer))
+        return count / seconds
     finally:
         await connection.close()
         await delete(name)

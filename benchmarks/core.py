@@ -25,6 +25,7 @@ import psycopg
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import RouterClient
 from tests.helpers.databases import PG_BASE, with_search_path
+from tests.helpers.report import rss_mb
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
 PAYLOAD = b"x" * 200
@@ -42,14 +43,6 @@ def machine() -> str:
         pass
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.system()} {platform.release()}"
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def batch(count: int, type_: str = "bench.event") -> pb.PublishRequest:

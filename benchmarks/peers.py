@@ -139,14 +139,19 @@ def run_router(kind: str, events: int, backlog: int, folder: str) -> Figures:
 # --- RabbitMQ: a durable classic queue ---
 
 
-async def rabbit_publish(channel: aiormq.abc.AbstractChannel, exchange: str, count: int) -> None:
+async def rabbit_publish(
+    channel: aiormq.abc.AbstractChannel, exchange: str, count: int, message_ids: bool = False
+) -> None:
+    """Persistent messages with confirms, WINDOW in flight (``message_ids``: a UUID each)."""
     for start in range(0, count, WINDOW):
         confirms = [
             channel.basic_publish(
                 PAYLOAD,
                 exchange=exchange,
                 routing_key="bench.event",
-                properties=Basic.Properties(delivery_mode=2),
+                properties=Basic.Properties(
+                    delivery_mode=2, message_id=str(uuid.uuid4()) if message_ids else None
+                ),
             )
             for _ in range(min(WINDOW, count - start))
         ]

@@ -17,6 +17,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers.polling import until
+from tests.helpers.reading import exchange_ids
 from tests.helpers.report import record, rss_mb
 from tests.helpers.server import RouterProcess
 
@@ -117,17 +118,6 @@ async def _more(acked: set[str], than: int) -> bool:
 
 def names() -> list[str]:
     return [f"s{i}-{start.split(':')[0]}" for i, (_, start) in enumerate(SUBSCRIBERS)]
-
-
-async def exchange_ids(address: str, exchange: str) -> list[str]:
-    ids: list[str] = []
-    async with RouterClient(address) as client:
-        offset = 1
-        while True:
-            events, _, offset = await client.read(exchange, f"offset:{offset}", 5_000)
-            if not events:
-                return ids
-            ids.extend(e.id for e in events)
 
 
 def test_twenty_sigkills_lose_nothing_acked_and_keep_every_subscriber_gap_free(

@@ -14,6 +14,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers.polling import until
+from tests.helpers.reading import exchange_ids
 from tests.helpers.report import record
 from tests.helpers.server import RouterProcess
 
@@ -87,14 +88,8 @@ def test_sigterm_under_load_drains_flushes_and_exits_within_its_grace(tmp_path: 
     router.start()
 
     async def after() -> tuple[list[str], int]:
+        ids = await exchange_ids(router.address, "orders")
         async with RouterClient(router.address) as client:
-            ids: list[str] = []
-            offset = 1
-            while True:
-                events, _, offset = await client.read("orders", f"offset:{offset}", 5_000)
-                if not events:
-                    break
-                ids.extend(e.id for e in events)
             (view,) = [s for s in await client.list_subscribers("orders") if s.name == "billing"]
             return ids, view.acked_offset
 

@@ -22,6 +22,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers.databases import PG_BASE, postgres_schema
 from tests.helpers.polling import until
+from tests.helpers.reading import exchange_ids
 from tests.helpers.report import record, rss_mb
 from tests.helpers.server import RouterProcess
 
@@ -84,17 +85,6 @@ async def consume_steadily(address: str, out: Outcomes) -> None:
             await event.ack()
 
 
-async def stored_ids(address: str) -> list[str]:
-    ids: list[str] = []
-    async with RouterClient(address) as client:
-        offset = 1
-        while True:
-            events, _, offset = await client.read("orders", f"offset:{offset}", 5_000)
-            if not events:
-                return ids
-            ids.extend(e.id for e in events)
-
-
 async def under_load(
     router: RouterProcess, fault: object, restore: object, out: Outcomes
 ) -> dict[str, float]:
@@ -146,13 +136,44 @@ async def _caught_up(out: Outcomes) -> bool:
 
 
 def check(router: RouterProcess, out: Outcomes) -> list[str]:
-    stored = asyncio.run(stored_ids(router.address))
+    stored = asyncio.run(exchange_ids(router.address, "orders"))
     assert out.hung == 0, f"{out.hung} publishes got no answer within {DEADLINE_S} s"
     assert out.slowest_s < DEADLINE_S
     assert out.acked <= set(stored), "an acknowledged event was lost"
     assert len(stored) == len(set(stored)), "an event was stored twice"
     assert out.received == list(range(1, len(out.received) + 1)), "the subscriber saw a gap"
     return stored
+
+
+def run_and_report(
+    scenario: str,
+    url: str,
+    folder: object,
+    fault: object,
+    restore: object,
+    out: Outcomes,
+    **extra: object,
+) -> str:
+    """A router on ``url`` through ``under_load``; checks, records the figures, returns its log."""
+    router = RouterProcess(url, f"{folder}/router.log").start()
+    try:
+        timings = asyncio.run(under_load(router, fault, restore, out))
+        stored = check(router, out)
+        log = router.log()
+    finally:
+        router.stop()
+    record(
+        scenario,
+        **extra,
+        acked=len(out.acked),
+        stored=len(stored),
+        lost=len(out.acked - set(stored)),
+        refused=out.refused,
+        message=out.messages.get("UNAVAILABLE", ""),
+        slowest_call_s=round(out.slowest_s, 2),
+        **timings,
+    )
+    return log
 
 
 # --- PostgreSQL ---
@@ -187,23 +208,8 @@ def test_postgresql_stopped_for_ten_seconds_under_load(
 
     out = Outcomes()
     with postgres_schema() as url:
-        router = RouterProcess(url, f"{tmp_path}/router.log").start()
-        try:
-            timings = asyncio.run(under_load(router, stop, start_after_ten_seconds, out))
-            stored = check(router, out)
-        finally:
-            router.stop()
+        run_and_report("postgresql stopped 10 s", url, tmp_path, stop, start_after_ten_seconds, out)
     assert out.refused.get("UNAVAILABLE", 0) > 0
-    record(
-        "postgresql stopped 10 s",
-        acked=len(out.acked),
-        stored=len(stored),
-        lost=len(out.acked - set(stored)),
-        refused=out.refused,
-        message=out.messages.get("UNAVAILABLE", ""),
-        slowest_call_s=round(out.slowest_s, 2),
-        **timings,
-    )
 
 
 @pytest.mark.postgres
@@ -225,23 +231,10 @@ def test_postgresql_connections_killed_server_side_under_load(tmp_path: object) 
         def nothing_to_restore() -> float:
             return 0.0
 
-        router = RouterProcess(url, f"{tmp_path}/router.log").start()
-        try:
-            timings = asyncio.run(under_load(router, terminate, nothing_to_restore, out))
-            stored = check(router, out)
-        finally:
-            router.stop()
+        run_and_report(
+            "postgresql connections terminated", url, tmp_path, terminate, nothing_to_restore, out
+        )
     assert set(out.refused) <= {"UNAVAILABLE"}, out.refused
-    record(
-        "postgresql connections terminated",
-        acked=len(out.acked),
-        stored=len(stored),
-        lost=len(out.acked - set(stored)),
-        refused=out.refused,
-        message=out.messages.get("UNAVAILABLE", ""),
-        slowest_call_s=round(out.slowest_s, 2),
-        **timings,
-    )
 
 
 # --- SQLite: a disk that fills up ---
@@ -273,7 +266,6 @@ def test_sqlite_disk_full_refuses_cleanly_then_recovers_when_space_returns(
     small_disk: str, tmp_path: object
 ) -> None:
     out = Outcomes(payload=4_000)  # fills the 6 MiB within seconds
-    router = RouterProcess(f"sqlite:///{small_disk}/router.db", f"{tmp_path}/router.log").start()
 
     def fill() -> None:
         pass  # the publisher fills the disk by itself
@@ -283,23 +275,8 @@ def test_sqlite_disk_full_refuses_cleanly_then_recovers_when_space_returns(
         grow(small_disk)
         return 3.0
 
-    try:
-        timings = asyncio.run(under_load(router, fill, free_space, out))
-        stored = check(router, out)
-        log = router.log()
-    finally:
-        router.stop()
+    url = f"sqlite:///{small_disk}/router.db"
+    log = run_and_report("sqlite disk full", url, tmp_path, fill, free_space, out, disk_mb=6)
     assert out.refused.get("UNAVAILABLE", 0) > 0
     assert "full" in out.messages["UNAVAILABLE"], out.messages
     assert "full" in log, "the log names the cause"
-    record(
-        "sqlite disk full",
-        disk_mb=6,
-        acked=len(out.acked),
-        stored=len(stored),
-        lost=len(out.acked - set(stored)),
-        refused=out.refused,
-        message=out.messages.get("UNAVAILABLE", ""),
-        slowest_call_s=round(out.slowest_s, 2),
-        **timings,
-    )

@@ -16,6 +16,7 @@ import pytest
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers import rabbit
 from tests.helpers.polling import until
+from tests.helpers.reading import exchange_ids
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
 
@@ -55,18 +56,6 @@ async def head(client: RouterClient, exchange: str = "all") -> int:
     return (await client.describe_exchange(exchange)).head_offset
 
 
-async def stored_ids(address: str) -> list[str]:
-    """Every id in exchange ``all``, in offset order (a Read, no cursor)."""
-    ids: list[str] = []
-    async with RouterClient(address) as client:
-        offset = 1
-        while True:
-            events, _, offset = await client.read("all", f"offset:{offset}", 5_000)
-            if not events:
-                return ids
-            ids.extend(e.id for e in events)
-
-
 def messages(count: int, prefix: str = "order") -> list[tuple[str, bytes, str | None]]:
     return [(f"{prefix}.created", b"x" * 200, str(uuid.uuid4())) for _ in range(count)]
 
@@ -97,7 +86,7 @@ def test_a_router_killed_mid_stream_stores_every_message_once_in_order(
                 await until(lambda: _at_least(client, len(sent)), timeout=120)
 
         asyncio.run(all_stored())
-        ids = asyncio.run(stored_ids(router.address))
+        ids = asyncio.run(exchange_ids(router.address, "all"))
     finally:
         router.stop()
     assert len(ids) == len(set(ids)), "a message was stored twice"
@@ -127,7 +116,7 @@ def test_the_bridge_reconnects_after_rabbitmq_restarts(
                 await until(lambda: _at_least(client, 1_000), timeout=60)
 
         asyncio.run(scenario())
-        ids = asyncio.run(stored_ids(router.address))
+        ids = asyncio.run(exchange_ids(router.address, "all"))
         assert links(router)["connects"] >= 2
     finally:
         router.stop()
@@ -160,7 +149,7 @@ def test_a_quorum_ingest_queue_for_a_rabbitmq_cluster(
                 await until(lambda: _at_least(client, len(sent)), timeout=30)
 
         asyncio.run(scenario())
-        ids = asyncio.run(stored_ids(router.address))
+        ids = asyncio.run(exchange_ids(router.address, "all"))
         queue_type = subprocess.run(
             ["rabbitmqctl", "list_queues", "name", "type"], capture_output=True, text=True
         ).stdout
@@ -198,7 +187,7 @@ def test_a_message_that_cannot_be_an_event_is_dead_lettered_with_the_reason(
             return list(await rabbit.take_all(f"{amqp_exchange}.dead"))
 
         dead = asyncio.run(scenario())
-        ids = asyncio.run(stored_ids(router.address))
+        ids = asyncio.run(exchange_ids(router.address, "all"))
     finally:
         router.stop()
     assert ids == [message_id for _, _, message_id in good]
