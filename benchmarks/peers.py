@@ -28,6 +28,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiormq
 from pamqp.commands import Basic
@@ -242,9 +243,12 @@ async def nats_figures(events: int, backlog: int) -> Figures:
                 *(js.publish(subject, PAYLOAD) for _ in range(min(WINDOW, count - start)))
             )
 
-    async def consume(durable: str, count: int, policy: DeliverPolicy) -> None:
+    async def subscribe(durable: str, policy: DeliverPolicy) -> Any:
+        """A durable pull consumer, created on the server before this returns."""
         config = ConsumerConfig(ack_policy=AckPolicy.ALL, deliver_policy=policy)
-        sub = await js.pull_subscribe(subject, durable=durable, config=config)
+        return await js.pull_subscribe(subject, durable=durable, config=config)
+
+    async def consume(sub: Any, count: int) -> None:
         got = 0
         while got < count:
             messages = await sub.fetch(1_000, timeout=DEADLINE_S)
@@ -253,26 +257,18 @@ async def nats_figures(events: int, backlog: int) -> Figures:
 
     try:
         out: Figures = {"publish": events / await timed(publish(events))}
-
-        async def both() -> None:
-            consumer = asyncio.ensure_future(consume("e2e", events, DeliverPolicy.NEW))
-            await asyncio.sleep(0.2)  # the durable consumer exists before the first publish
-            await asyncio.gather(publish(events), consumer)
-
-        out["end to end"] = events / (await timed(both()) - 0.2)
-
-        async def fan_out() -> None:
-            consumers = [
-                asyncio.ensure_future(consume(f"fan{i}", events, DeliverPolicy.NEW))
-                for i in range(FAN_OUT)
-            ]
-            await asyncio.sleep(0.5)  # the durable consumers exist before the first publish
-            await asyncio.gather(publish(events), *consumers)
-
-        out["fan-out x10"] = events / (await timed(fan_out()) - 0.5)
+        e2e = await subscribe("e2e", DeliverPolicy.NEW)
+        out["end to end"] = events / await timed(
+            asyncio.gather(publish(events), consume(e2e, events))
+        )
+        fans = [await subscribe(f"fan{i}", DeliverPolicy.NEW) for i in range(FAN_OUT)]
+        out["fan-out x10"] = events / await timed(
+            asyncio.gather(publish(events), *(consume(f, events) for f in fans))
+        )
         await publish(backlog)
         stored = events * 3 + backlog
-        out["catch-up"] = stored / await timed(consume("away", stored, DeliverPolicy.ALL))
+        away = await subscribe("away", DeliverPolicy.ALL)
+        out["catch-up"] = stored / await timed(consume(away, stored))
         return out
     finally:
         await js.delete_stream(stream)

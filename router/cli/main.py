@@ -747,7 +747,9 @@ async def reemit_command(client: RouterClient, args: argparse.Namespace) -> None
             )
             if not busy or attempt == REEMIT_ATTEMPTS - 1:
                 raise
-            await asyncio.sleep(0.5)  # the previous re-emit's subscriber is being put to sleep
+            # Back-off between a bounded number of attempts: the router frees the subscriber
+            # when it notices the old stream's connection is gone, and tells no one when.
+            await asyncio.sleep(0.5)
     if last is not None:
         print(
             f"re-emitted {last.confirmed} events into {args.to_amqp_exchange}"
