@@ -35,6 +35,8 @@ T = TypeVar("T")
 
 
 class AsyncioThread:
+    """The loop and its thread; ``to_trio`` works once :func:`open_bridge` has bound a nursery."""
+
     _nursery: trio.Nursery | None = None
     _token: trio.lowlevel.TrioToken | None = None
 
@@ -42,7 +44,7 @@ class AsyncioThread:
         # A plain selector loop, made directly: trio-asyncio replaces asyncio.new_event_loop in
         # processes that use it, and refuses inside Trio.
         self.loop: asyncio.AbstractEventLoop = asyncio.SelectorEventLoop()
-        self._thread = threading.Thread(target=self._serve, name="amqp-asyncio", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name="asyncio-bridge", daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
