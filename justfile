@@ -43,7 +43,8 @@ bench-amqp *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.amqp {{ARGS}}
 
-# The router next to RabbitMQ, NATS JetStream and Redis Streams on this machine (issue 7). Bounded.
+# The router next to RabbitMQ (queues and Streams), NATS JetStream and Redis Streams on this
+# machine (issue 7). Turns RabbitMQ's stream plugin on for the run (loopback only). Bounded.
 bench-peers *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.peers {{ARGS}}

@@ -26,7 +26,9 @@ import aiormq
 import psycopg
 
 from benchmarks.core import machine, rss_mb
-from benchmarks.peers import rabbit_consume, rabbit_publish, timed
+from benchmarks.peers.common import timed
+from benchmarks.peers.rabbitmq import consume as rabbit_consume
+from benchmarks.peers.rabbitmq import publish as rabbit_publish
 from router.client import RouterClient
 from tests.helpers.databases import PG_BASE, with_search_path
 from tests.helpers.rabbit import AMQP_URL, delete

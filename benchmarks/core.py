@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import platform
 import statistics
@@ -20,6 +21,7 @@ import tempfile
 import time
 import uuid
 
+import attrs
 import psycopg
 
 from router._proto.router.v1 import router_pb2 as pb
@@ -103,8 +105,8 @@ async def end_to_end(client: RouterClient, total: int) -> float:
         return time.perf_counter() - started
 
 
-async def latency(client: RouterClient, rate: int, seconds: float) -> tuple[float, float, float]:
-    """Publish one event per message at ``rate``/s; return p50, p99, max end-to-end ms."""
+async def latency(client: RouterClient, rate: int, seconds: float) -> Percentiles:
+    """Publish one event per message at ``rate``/s; the end-to-end delays in ms."""
     sent_at: dict[str, float] = {}
     delays: list[float] = []
     total = int(rate * seconds)
@@ -137,8 +139,24 @@ async def latency(client: RouterClient, rate: int, seconds: float) -> tuple[floa
             if len(delays) >= total:
                 break
         await publisher
-    ordered = sorted(delays)
-    return statistics.median(ordered), ordered[int(len(ordered) * 0.99) - 1], ordered[-1]
+    return Percentiles.of(delays)
+
+
+@attrs.define
+class Percentiles:
+    p50: float
+    p99: float
+    p999: float
+    max: float
+
+    @classmethod
+    def of(cls, delays: list[float]) -> Percentiles:
+        ordered = sorted(delays)
+
+        def at(fraction: float) -> float:
+            return ordered[max(0, math.ceil(len(ordered) * fraction) - 1)]
+
+        return cls(statistics.median(ordered), at(0.99), at(0.999), ordered[-1])
 
 
 async def run_backend(
@@ -155,9 +173,9 @@ async def run_backend(
             results["durable publish (events/s)"] = f"{count / seconds:,.0f}"
             seconds = await end_to_end(client, count)
             results["end to end, 1 subscriber (events/s)"] = f"{count / seconds:,.0f}"
-            p50, p99, worst = await latency(client, 2_000, 5.0)
+            delays = await latency(client, 2_000, 5.0)
             results["latency at 2,000/s p50 / p99 / max (ms)"] = (
-                f"{p50:.1f} / {p99:.1f} / {worst:.1f}"
+                f"{delays.p50:.1f} / {delays.p99:.1f} / {delays.max:.1f}"
             )
             already = count * 2 + 10_000
             fill = time.perf_counter()

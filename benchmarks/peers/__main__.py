@@ -1,0 +1,118 @@
+"""The router next to the systems users would pick instead (issue 7), in one run on this machine.
+
+    just bench-peers                                    # defaults below, under 10 minutes
+    python -m benchmarks.peers --events 30000 --backlog 1000000 --peers rabbitmq,streams
+
+Same 200-byte payloads, durability on where the peer has it, pipelined publishes with
+per-message durability acks, batched consumer acks; each system through its own Python client
+(the modules beside this one say how). Workloads, in this order on each system:
+1. confirmed publish;
+2. publish -> one durable consumer;
+3. fan-out: one publisher, 10 durable subscribers of the same events (events/s published with
+   all 10 keeping up);
+4. latency publish -> delivery, one event per publish at 1,000 and 5,000 events/s: p50/p99/p999;
+5. 1,000 durable subscribers attached, then asleep: the server's RSS;
+6. catch-up: a consumer that was away reads the whole backlog (peers: from the stream's start).
+Printed, never asserted: a table of the figures, and the router's as ratios to each peer's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import tempfile
+from collections.abc import Awaitable, Callable
+
+from benchmarks.core import machine
+from benchmarks.peers import nats, rabbitmq, redis, router, streams
+from benchmarks.peers.common import PAYLOAD, RATES, Figures
+from tests.helpers.server import ADMIN_TOKEN
+
+PEERS: dict[str, Callable[[int, int], Awaitable[Figures]]] = {
+    "rabbitmq": rabbitmq.figures,
+    "streams": streams.figures,
+    "nats js": nats.figures,
+    "redis": redis.figures,
+}
+ROUTERS = ("router sqlite", "router postgres")
+THROUGHPUT = ["publish", "end to end", "fan-out x10", "catch-up"]
+LATENCY = [f"{p} at {rate}/s (ms)" for rate, _ in RATES for p in ("p50", "p99", "p999")]
+MEMORY = [
+    "subscribers attached",
+    "rss before (MB)",
+    "rss attached (MB)",
+    "rss asleep (MB)",
+    "per attached subscriber (KB)",
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=30_000, help="per throughput workload")
+    parser.add_argument("--backlog", type=int, default=1_000_000, help="published, then caught up")
+    parser.add_argument(
+        "--peers", default=",".join(PEERS), help="comma-separated, of: " + ",".join(PEERS)
+    )
+    parser.add_argument("--routers", default="sqlite,postgres")
+    args = parser.parse_args()
+    os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN  # the routers started here create admin with it
+    print(f"machine: {machine()}")
+    print(
+        f"events: {args.events:,} per workload, backlog {args.backlog:,}, payload {len(PAYLOAD)} B"
+    )
+    columns: dict[str, Figures] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for kind in filter(None, args.routers.split(",")):
+            print(f"running router {kind} ...", flush=True)
+            columns[f"router {kind}"] = router.run(kind, args.events, args.backlog, folder)
+    for peer in filter(None, args.peers.split(",")):
+        print(f"running {peer} ...", flush=True)
+        plugin = (
+            subprocess.run(
+                ["bash", "scripts/rabbit-streams.sh", "on"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            if peer == "streams"
+            else ""
+        )
+        try:
+            columns[peer] = asyncio.run(PEERS[peer](args.events, args.backlog))
+        finally:
+            if plugin == "turned-on":
+                subprocess.run(["bash", "scripts/rabbit-streams.sh", "off"], check=True)
+    print_tables(columns)
+
+
+def print_tables(columns: dict[str, Figures]) -> None:
+    names = list(columns)
+    print()
+    print("| figure | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for row in THROUGHPUT:
+        print(
+            f"| {row} (events/s) | " + " | ".join(f"{columns[n][row]:,.0f}" for n in names) + " |"
+        )
+    for row in LATENCY + MEMORY:
+        print(f"| {row} | " + " | ".join(f"{columns[n][row]:,.1f}" for n in names) + " |")
+    routers = [n for n in names if n in ROUTERS]
+    peers = [n for n in names if n not in ROUTERS]
+    if not (routers and peers):
+        return
+    print()
+    print("| router / peer | " + " | ".join(peers) + " |")
+    print("|---|" + "---:|" * len(peers))
+    for kind in routers:
+        for row in THROUGHPUT:  # higher is better: router / peer
+            ratios = [columns[kind][row] / columns[n][row] for n in peers]
+            print(f"| {kind}: {row} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
+        for row in LATENCY[1::3] + MEMORY[-1:]:  # lower is better: still router / peer
+            ratios = [columns[kind][row] / columns[n][row] for n in peers]
+            print(f"| {kind}: {row} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
+
+
+if __name__ == "__main__":
+    main()

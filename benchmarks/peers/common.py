@@ -1,0 +1,95 @@
+"""What every system's workloads share: the payload, the windows, the clocks, the servers' RSS."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+
+from benchmarks.core import Percentiles
+
+PAYLOAD = b"x" * 200
+WINDOW = 1_000  # publishes in flight, and messages a consumer asks for at once
+FAN_OUT = 10
+SUBSCRIBERS = 1_000  # durable subscribers attached for the memory workload
+DEADLINE_S = 300.0  # no single phase of a run waits longer than this
+RATES = ((1_000, 5.0), (5_000, 3.0))  # latency: events/s, for how long
+Figures = dict[str, float]
+
+
+async def timed(work: Awaitable[object]) -> float:
+    """Seconds ``work`` took; it fails past DEADLINE_S, so a stuck peer cannot hang the run."""
+    began = time.perf_counter()
+    await asyncio.wait_for(work, DEADLINE_S)
+    return time.perf_counter() - began
+
+
+class Stamps:
+    """Publish times by sequence number; the number rides in the payload's first 8 bytes, so a
+    consumer of any system can tell which publish a delivery is."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.sent = [0.0] * total
+        self.delays: list[float] = []
+        self.all_in = asyncio.Event()
+
+    def payload(self, n: int) -> bytes:
+        self.sent[n] = time.perf_counter()
+        return n.to_bytes(8, "big") + PAYLOAD[8:]
+
+    def arrived(self, payload: bytes) -> None:
+        n = int.from_bytes(payload[:8], "big")
+        if n < self.total and self.sent[n]:
+            self.delays.append((time.perf_counter() - self.sent[n]) * 1000)
+            if len(self.delays) == self.total:
+                self.all_in.set()
+
+
+async def paced(
+    rate: int, seconds: float, publish_one: Callable[[bytes], Awaitable[object]], stamps: Stamps
+) -> Percentiles:
+    """Publish ``stamps.total`` messages at ``rate``/s, each on its own (its confirm awaited
+    beside the next publishes, not before them); the delays once the consumer has them all."""
+    began = time.perf_counter()
+    pending: list[asyncio.Future[object]] = []
+    for n in range(stamps.total):
+        delay = began + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # pacing to the fixed rate under test
+        pending.append(asyncio.ensure_future(publish_one(stamps.payload(n))))
+    await asyncio.wait_for(asyncio.gather(*pending), DEADLINE_S)
+    await asyncio.wait_for(stamps.all_in.wait(), DEADLINE_S)
+    return Percentiles.of(stamps.delays)
+
+
+def latency_figures(rate: int, delays: Percentiles) -> Figures:
+    return {
+        f"p50 at {rate}/s (ms)": delays.p50,
+        f"p99 at {rate}/s (ms)": delays.p99,
+        f"p999 at {rate}/s (ms)": delays.p999,
+    }
+
+
+def server_pid(command: str) -> int:
+    """The PID of the running server whose executable is named ``command`` (its comm)."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as comm:
+                    if comm.read().strip() == command:
+                        return int(entry)
+            except OSError:
+                continue  # the process ended while we looked
+    raise LookupError(f"no running process named {command!r}")
+
+
+def memory_figures(before: float, attached: float, asleep: float, count: int) -> Figures:
+    return {
+        "subscribers attached": count,
+        "rss before (MB)": before,
+        "rss attached (MB)": attached,
+        "rss asleep (MB)": asleep,
+        "per attached subscriber (KB)": (attached - before) * 1024 / count,
+    }
