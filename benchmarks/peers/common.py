@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -16,6 +17,28 @@ SUBSCRIBERS = 1_000  # durable subscribers attached for the memory workload
 DEADLINE_S = 300.0  # no single phase of a run waits longer than this
 RATES = ((1_000, 5.0), (5_000, 3.0))  # latency: events/s, for how long
 Figures = dict[str, float]
+
+
+class Progress(Figures):
+    """A system's figures that say, as each workload's arrive, how long it took (to stderr)."""
+
+    def __init__(self, system: str) -> None:
+        super().__init__()
+        self.system = system
+        self.mark = time.perf_counter()
+
+    def __setitem__(self, key: str, value: float) -> None:
+        super().__setitem__(key, value)
+        self._say(key)
+
+    def update(self, figures: Figures) -> None:  # type: ignore[override]
+        super().update(figures)
+        self._say(", ".join(figures))
+
+    def _say(self, what: str) -> None:
+        now = time.perf_counter()
+        print(f"  {self.system}: {what} ({now - self.mark:.0f} s)", file=sys.stderr, flush=True)
+        self.mark = now
 
 
 async def timed(work: Awaitable[object]) -> float:

@@ -17,6 +17,7 @@ from benchmarks.peers.common import (
     SUBSCRIBERS,
     WINDOW,
     Figures,
+    Progress,
     Stamps,
     latency_figures,
     memory_figures,
@@ -56,7 +57,8 @@ async def figures(events: int, backlog: int) -> Figures:
             await messages[-1].ack()
 
     try:
-        out: Figures = {"publish": events / await timed(publish(events))}
+        out = Progress("nats js")
+        out["publish"] = events / await timed(publish(events))
         e2e = await subscribe("e2e", DeliverPolicy.NEW)
         out["end to end"] = events / await timed(
             asyncio.gather(publish(events), consume(e2e, events))

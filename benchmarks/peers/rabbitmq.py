@@ -19,6 +19,7 @@ from benchmarks.peers.common import (
     SUBSCRIBERS,
     WINDOW,
     Figures,
+    Progress,
     Stamps,
     latency_figures,
     memory_figures,
@@ -80,7 +81,8 @@ async def figures(events: int, backlog: int) -> Figures:
         consumer = await connection.channel()
         await setup.queue_declare(name, durable=True)
         await setup.queue_bind(name, name, routing_key="#")
-        out: Figures = {"publish": events / await timed(publish(publisher, name, events))}
+        out = Progress("rabbitmq")
+        out["publish"] = events / await timed(publish(publisher, name, events))
         await consume(consumer, name, events)  # empty the queue again
         out["end to end"] = events / await timed(
             asyncio.gather(publish(publisher, name, events), consume(consumer, name, events))

@@ -15,6 +15,7 @@ from benchmarks.peers.common import (
     SUBSCRIBERS,
     WINDOW,
     Figures,
+    Progress,
     Stamps,
     latency_figures,
     memory_figures,
@@ -39,7 +40,8 @@ async def figures(events: int, backlog: int) -> Figures:
             await pipe.execute()
 
     try:
-        out: Figures = {"publish": events / await timed(publish(events))}
+        out = Progress("redis")
+        out["publish"] = events / await timed(publish(events))
         await client.xgroup_create(key, "e2e", id="$")
         out["end to end"] = events / await timed(
             asyncio.gather(publish(events), consume(client, key, "e2e", events))
@@ -86,7 +88,13 @@ async def latency(client: Any, key: str, rate: int, seconds: float) -> Percentil
     group = f"latency{rate}"
     await client.xgroup_create(key, group, id="$")
     reader = asyncio.ensure_future(consume(client, key, group, stamps.total, stamps))
-    delays = await paced(rate, seconds, lambda payload: client.xadd(key, {"p": payload}), stamps)
+    one_at_a_time = asyncio.Lock()  # a connection per publish in flight would exhaust the pool
+
+    async def publish_one(payload: bytes) -> None:
+        async with one_at_a_time:
+            await client.xadd(key, {"p": payload})
+
+    delays = await paced(rate, seconds, publish_one, stamps)
     await reader
     return delays
 

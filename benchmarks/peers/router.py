@@ -13,6 +13,7 @@ from benchmarks.peers.common import (
     RATES,
     SUBSCRIBERS,
     Figures,
+    Progress,
     latency_figures,
     memory_figures,
 )
@@ -21,10 +22,11 @@ from tests.helpers.report import rss_mb
 from tests.helpers.server import RouterProcess
 
 
-async def figures(address: str, pid: int, events: int, backlog: int) -> Figures:
+async def figures(name: str, address: str, pid: int, events: int, backlog: int) -> Figures:
     async with RouterClient(address) as client:
         await client.create_exchange("bench", ["bench.#"])
-        out: Figures = {"publish": events / await publish_stream(client, events)}
+        out = Progress(name)
+        out["publish"] = events / await publish_stream(client, events)
         out["end to end"] = events / await end_to_end(client, events)
         out["fan-out x10"] = events / await fan_out(client, events)
         for rate, seconds in RATES:
@@ -88,7 +90,9 @@ def run(kind: str, events: int, backlog: int, folder: str) -> Figures:
     router = RouterProcess(url, f"{folder}/router-{kind}.log").start()
     assert router.process is not None
     try:
-        return asyncio.run(figures(router.address, router.process.pid, events, backlog))
+        return asyncio.run(
+            figures(f"router {kind}", router.address, router.process.pid, events, backlog)
+        )
     finally:
         router.stop(60)
         if schema:

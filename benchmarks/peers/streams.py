@@ -19,6 +19,7 @@ from benchmarks.peers.common import (
     SUBSCRIBERS,
     WINDOW,
     Figures,
+    Progress,
     Stamps,
     latency_figures,
     memory_figures,
@@ -49,7 +50,8 @@ async def figures(events: int, backlog: int) -> Figures:
         await producer.create_stream(stream)
         try:
             confirmed = Confirmed(producer, stream)
-            out: Figures = {"publish": events / await timed(confirmed.publish(events))}
+            out = Progress("streams")
+            out["publish"] = events / await timed(confirmed.publish(events))
             e2e = await subscribe(stream, "e2e", events, "next")
             out["end to end"] = events / await timed(asyncio.gather(confirmed.publish(events), e2e))
             fans = [await subscribe(stream, f"fan{i}", events, "next") for i in range(FAN_OUT)]
@@ -171,9 +173,9 @@ async def memory(stream: str, count: int) -> Figures:
 
     pid = server_pid("beam.smp")
     before = rss_mb(pid)
-    consumers = []
-    for i in range(count):
-        consumers.append(consumer := await connect())
+
+    async def attach(i: int) -> Any:
+        consumer = await connect()
         await consumer.subscribe(
             stream,
             _drop,
@@ -181,9 +183,11 @@ async def memory(stream: str, count: int) -> Figures:
             subscriber_name=f"m{i}",
             offset_specification=ConsumerOffsetSpecification(OffsetType.NEXT),
         )
+        return consumer
+
+    consumers = await asyncio.gather(*map(attach, range(count)))
     attached = rss_mb(pid)
-    for consumer in consumers:
-        await consumer.close()
+    await asyncio.gather(*(consumer.close() for consumer in consumers))
     asleep = rss_mb(pid)
     return memory_figures(before, attached, asleep, count)
 
