@@ -829,9 +829,8 @@ async def tail_command(client: RouterClient, args: argparse.Namespace) -> None:
     ) as subscription:
         heartbeat = asyncio.ensure_future(keep_alive(subscription))
         try:
-            async for batch in subscription:
-                if args.max:
-                    batch = batch[: args.max - seen]
+            async for received in subscription:
+                batch = received[: args.max - seen] if args.max else received[:]
                 for event in batch:
                     print(render(event, args.json), flush=True)
                 seen += len(batch)

@@ -25,9 +25,9 @@ import contextlib
 import os
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 from grpclib.client import Channel, Stream
@@ -273,7 +273,7 @@ class RouterClient:
 
     async def read(
         self, exchange: str, start: str = "earliest", most: int = 1000
-    ) -> tuple[list[ReceivedEvent], int, int]:
+    ) -> tuple[ReceivedBatch, int, int]:
         """One page of stored events (no cursor): (events, head offset, next page's offset)."""
         response = await self._subscriber.Read(
             pb.ReadRequest(exchange=exchange, start=start_point(start), max=most),
@@ -333,23 +333,65 @@ def client_ssl(tls: bool | str | ssl.SSLContext | None) -> ssl.SSLContext | None
     return context
 
 
-def received(batch: pb.EventBatch) -> list[ReceivedEvent]:
-    events = []
-    for delivery in batch.deliveries:
-        event = delivery.event
-        headers = event.headers
-        events.append(
-            ReceivedEvent(
+class ReceivedBatch(Sequence[ReceivedEvent]):
+    """The events of one delivered batch, in offset order.
+
+    The batch arrives as one protobuf message, parsed in C; each event becomes a Python
+    ``ReceivedEvent`` only when it is looked at (and then stays the same object), so a consumer
+    that counts, forwards or acks a batch by its last offset pays per batch, not per event.
+    """
+
+    __slots__ = ("_deliveries", "_events")
+
+    def __init__(self, batch: pb.EventBatch) -> None:
+        self._deliveries = batch.deliveries
+        self._events: list[ReceivedEvent | None] = [None] * len(self._deliveries)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @overload
+    def __getitem__(self, index: int) -> ReceivedEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ReceivedEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> ReceivedEvent | list[ReceivedEvent]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._events)))]
+        event = self._events[index]
+        if event is None:
+            delivery = self._deliveries[index]
+            wire = delivery.event
+            headers = wire.headers
+            event = self._events[index] = ReceivedEvent(
                 delivery.offset,
-                event.id,
-                event.type,
-                event.payload,
+                wire.id,
+                wire.type,
+                wire.payload,
                 dict(headers) if headers else {},
-                event.seq,
-                event.published_at_us,
+                wire.seq,
+                wire.published_at_us,
             )
-        )
-    return events
+        return event
+
+    def __iter__(self) -> Iterator[ReceivedEvent]:
+        for index in range(len(self._events)):
+            yield self[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple, ReceivedBatch)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable events inside, like a list
+
+    def __repr__(self) -> str:
+        return f"ReceivedBatch({list(self)!r})"
+
+
+def received(batch: pb.EventBatch) -> ReceivedBatch:
+    return ReceivedBatch(batch)
 
 
 def acks(response: pb.PublishResponse) -> list[Ack]:
@@ -370,7 +412,7 @@ class ClientSubscription:
     def __aiter__(self) -> ClientSubscription:
         return self
 
-    async def __anext__(self) -> list[ReceivedEvent]:
+    async def __anext__(self) -> ReceivedBatch:
         message = await self._stream.recv_message()
         if message is None:
             # The server ended the stream: end ours too, then its status (an error raises here).

@@ -8,7 +8,8 @@ import os
 import pytest
 import trio
 
-from router.client import OutgoingEvent, ReceivedEvent, RouterClient
+from router._proto.router.v1 import router_pb2 as pb
+from router.client import OutgoingEvent, ReceivedBatch, ReceivedEvent, RouterClient
 from router.client.app import RouterApp
 from router.client.consumer import DurableConsumer
 from router.client.trio import open_client
@@ -177,3 +178,28 @@ def test_reading_pages_of_stored_events_touches_no_cursor(
 
     with running_router(sqlite_url, str(tmp_path)) as router:
         asyncio.run(story(router.address))
+
+
+def test_a_received_batch_builds_each_event_once_and_only_when_looked_at() -> None:
+    wire = pb.EventBatch()
+    for offset in (7, 8, 9):
+        delivery = wire.deliveries.add()
+        delivery.offset = offset
+        delivery.event.id = f"00000000-0000-4000-8000-00000000000{offset}"
+        delivery.event.type = "order.created"
+        delivery.event.payload = b"p%d" % offset
+        delivery.event.seq = offset * 10
+    wire.deliveries[2].event.headers["k"] = "v"
+    batch = ReceivedBatch(wire)
+
+    assert len(batch) == 3
+    assert batch._events == [None, None, None]  # nothing built yet
+    last = batch[-1]
+    assert (last.offset, last.payload, last.seq, last.headers) == (9, b"p9", 90, {"k": "v"})
+    assert batch[-1] is last and batch[2] is last  # the same object: an acker set on it stays
+    assert batch._events[:2] == [None, None]
+    assert [e.offset for e in batch] == [7, 8, 9]
+    assert batch[1:] == [batch[1], last] and batch[5:] == []
+    assert batch == list(batch) and batch != [last]
+    with pytest.raises(IndexError):
+        batch[3]
