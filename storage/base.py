@@ -108,6 +108,18 @@ def encode_headers(headers: Headers) -> str:
     return json.dumps(dict(headers), separators=(",", ":"), ensure_ascii=False) if headers else ""
 
 
+def event_row(event: StoredEvent, raw_id: bytes) -> tuple[int, bytes, str, bytes, str, int]:
+    """The ``events`` row of an event, in column order (seq, id, type, payload, headers, at)."""
+    return (
+        event.seq,
+        raw_id,
+        event.type,
+        event.payload,
+        encode_headers(event.headers) if event.headers else "",
+        event.published_at,
+    )
+
+
 def decode_headers(text: str) -> Headers:
     return tuple(json.loads(text).items()) if text else ()
 

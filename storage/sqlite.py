@@ -32,7 +32,7 @@ from storage.base import (
     Storage,
     StorageUnavailable,
     decode_headers,
-    encode_headers,
+    event_row,
     finish_commit,
     id_bytes,
     id_text,
@@ -243,17 +243,7 @@ class SqliteStorage(Storage):
             connection.executemany(
                 "INSERT INTO events (seq, id, type, payload, headers, published_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        e.seq,
-                        raw_id,
-                        e.type,
-                        e.payload,
-                        encode_headers(e.headers) if e.headers else "",
-                        e.published_at,
-                    )
-                    for e, raw_id in rows
-                ],
+                [event_row(e, raw_id) for e, raw_id in rows],
             )
             connection.executemany(
                 "INSERT INTO event_ids (id, seq, published_at) VALUES (?, ?, ?)",
