@@ -4,8 +4,8 @@
         await client.create_exchange("orders", ["order.*"])
         acks = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
         async with client.subscribe("orders", "billing", start="earliest") as subscription:
-            async for batch in subscription:
-                ...
+            async for batch in subscription:       # a ReceivedBatch: a sequence of events,
+                ...                                 # each built when first looked at
                 await subscription.ack(batch[-1].offset)
 
 - :class:`router.client.consumer.DurableConsumer`: one event at a time, reconnects and resumes
