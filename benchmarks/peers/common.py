@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from benchmarks.core import Percentiles
+from tests.helpers.report import rss_mb
 
 PAYLOAD = b"x" * 200
 WINDOW = 1_000  # publishes in flight, and messages a consumer asks for at once
@@ -80,19 +81,33 @@ async def paced(
     for n in range(stamps.total):
         delay = began + n / rate - time.perf_counter()
         if delay > 0:
-            await asyncio.sleep(delay)  # pacing to the fixed rate under test
+            # Pacing: the workload is a fixed publish rate, so the next publish waits for its
+            # moment on the clock; there is no event to wait for instead.
+            await asyncio.sleep(delay)
         pending.append(asyncio.ensure_future(publish_one(stamps.payload(n))))
     await asyncio.wait_for(asyncio.gather(*pending), DEADLINE_S)
     await asyncio.wait_for(stamps.all_in.wait(), DEADLINE_S)
     return Percentiles.of(stamps.delays)
 
 
-def latency_figures(rate: int, delays: Percentiles) -> Figures:
-    return {
-        f"p50 at {rate}/s (ms)": delays.p50,
-        f"p99 at {rate}/s (ms)": delays.p99,
-        f"p999 at {rate}/s (ms)": delays.p999,
-    }
+LATENCY_EVENTS = sum(int(rate * seconds) for rate, seconds in RATES)  # published by latencies()
+
+
+async def latencies(measure: Callable[[int, float], Awaitable[Percentiles]]) -> Figures:
+    """p50/p99/p999 at each of RATES, as ``measure(rate, seconds)`` finds them."""
+    out: Figures = {}
+    for rate, seconds in RATES:
+        delays = await measure(rate, seconds)
+        out[f"p50 at {rate}/s (ms)"] = delays.p50
+        out[f"p99 at {rate}/s (ms)"] = delays.p99
+        out[f"p999 at {rate}/s (ms)"] = delays.p999
+    return out
+
+
+def server_rss(command: str) -> Callable[[], float]:
+    """Reads the RSS (MB) of the running server whose executable is named ``command``."""
+    pid = server_pid(command)
+    return lambda: rss_mb(pid)
 
 
 def server_pid(command: str) -> int:

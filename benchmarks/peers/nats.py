@@ -5,6 +5,7 @@ a durable push consumer (the lowest-delay way JetStream delivers)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from typing import Any
 
@@ -12,20 +13,19 @@ from benchmarks.core import Percentiles
 from benchmarks.peers.common import (
     DEADLINE_S,
     FAN_OUT,
+    LATENCY_EVENTS,
     PAYLOAD,
-    RATES,
     SUBSCRIBERS,
     WINDOW,
     Figures,
     Progress,
     Stamps,
-    latency_figures,
+    latencies,
     memory_figures,
     paced,
-    server_pid,
+    server_rss,
     timed,
 )
-from tests.helpers.report import rss_mb
 
 
 async def figures(events: int, backlog: int) -> Figures:
@@ -67,11 +67,10 @@ async def figures(events: int, backlog: int) -> Figures:
         out["fan-out x10"] = events / await timed(
             asyncio.gather(publish(events), *(consume(f, events) for f in fans))
         )
-        for rate, seconds in RATES:
-            out.update(latency_figures(rate, await latency(js, subject, rate, seconds)))
+        out.update(await latencies(functools.partial(latency, js, subject)))
         out.update(await memory(js, subject, SUBSCRIBERS))
         await publish(backlog)
-        stored = events * 3 + backlog + sum(int(rate * seconds) for rate, seconds in RATES)
+        stored = events * 3 + backlog + LATENCY_EVENTS
         away = await subscribe("away", DeliverPolicy.ALL)
         out["catch-up"] = stored / await timed(consume(away, stored))
         return out
@@ -108,17 +107,17 @@ async def memory(js: Any, subject: str, count: int) -> Figures:
     durable consumer stays on the server while nobody is subscribed: asleep)."""
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-    pid = server_pid("nats-server")
-    before = rss_mb(pid)
+    rss = server_rss("nats-server")
+    before = rss()
     config = ConsumerConfig(ack_policy=AckPolicy.ALL, deliver_policy=DeliverPolicy.NEW)
     subs = [
         await js.subscribe(subject, durable=f"m{i}", cb=_drop, manual_ack=True, config=config)
         for i in range(count)
     ]
-    attached = rss_mb(pid)
+    attached = rss()
     for sub in subs:
         await sub.unsubscribe()
-    asleep = rss_mb(pid)
+    asleep = rss()
     return memory_figures(before, attached, asleep, count)
 
 

@@ -4,6 +4,7 @@ WINDOW in flight, consumers with manual multiple-acks (prefetch WINDOW, one ack 
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable
 
@@ -15,20 +16,18 @@ from benchmarks.peers.common import (
     DEADLINE_S,
     FAN_OUT,
     PAYLOAD,
-    RATES,
     SUBSCRIBERS,
     WINDOW,
     Figures,
     Progress,
     Stamps,
-    latency_figures,
+    latencies,
     memory_figures,
     paced,
-    server_pid,
+    server_rss,
     timed,
 )
 from tests.helpers.rabbit import AMQP_URL
-from tests.helpers.report import rss_mb
 
 PERSISTENT = Basic.Properties(delivery_mode=2)
 
@@ -90,9 +89,7 @@ async def figures(events: int, backlog: int) -> Figures:
         await setup.queue_unbind(name, name, routing_key="#")
         out["fan-out x10"] = await fan_out(connection, setup, publisher, name, events)
         await setup.queue_bind(name, name, routing_key="#")
-        for rate, seconds in RATES:
-            delays = await latency(connection, publisher, name, rate, seconds)
-            out.update(latency_figures(rate, delays))
+        out.update(await latencies(functools.partial(latency, connection, publisher, name)))
         await setup.queue_unbind(name, name, routing_key="#")
         out.update(await memory(connection, setup, name, SUBSCRIBERS))
         await setup.queue_bind(name, name, routing_key="#")
@@ -167,8 +164,8 @@ async def memory(
 ) -> Figures:
     """The broker's RSS with ``count`` durable queues bound, each with a consumer, then without
     the consumers (the queues stay: asleep)."""
-    pid = server_pid("beam.smp")
-    before = rss_mb(pid)
+    rss = server_rss("beam.smp")
+    before = rss()
     queues = [f"{exchange}.m{i}" for i in range(count)]
     channels = [await connection.channel() for _ in range(10)]
     tags = []
@@ -177,10 +174,10 @@ async def memory(
         await setup.queue_bind(queue, exchange, routing_key="#")
         channel = channels[i % len(channels)]
         tags.append((channel, (await channel.basic_consume(queue, _drop)).consumer_tag))
-    attached = rss_mb(pid)
+    attached = rss()
     for channel, tag in tags:
         await channel.basic_cancel(tag)
-    asleep = rss_mb(pid)
+    asleep = rss()
     for queue in queues:
         await setup.queue_delete(queue)
     for channel in channels:

@@ -4,26 +4,26 @@ with one XACK per read. This Redis keeps nothing on disk: it is not durable here
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from typing import Any
 
 from benchmarks.core import Percentiles
 from benchmarks.peers.common import (
     FAN_OUT,
+    LATENCY_EVENTS,
     PAYLOAD,
-    RATES,
     SUBSCRIBERS,
     WINDOW,
     Figures,
     Progress,
     Stamps,
-    latency_figures,
+    latencies,
     memory_figures,
     paced,
-    server_pid,
+    server_rss,
     timed,
 )
-from tests.helpers.report import rss_mb
 
 
 async def figures(events: int, backlog: int) -> Figures:
@@ -53,12 +53,11 @@ async def figures(events: int, backlog: int) -> Figures:
                 publish(events), *(consume(client, key, f"fan{i}", events) for i in range(FAN_OUT))
             )
         )
-        for rate, seconds in RATES:
-            out.update(latency_figures(rate, await latency(client, key, rate, seconds)))
+        out.update(await latencies(functools.partial(latency, client, key)))
         out.update(await memory(client, key, SUBSCRIBERS))
         await publish(backlog)
         await client.xgroup_create(key, "away", id="0")
-        stored = events * 3 + backlog + sum(int(rate * seconds) for rate, seconds in RATES)
+        stored = events * 3 + backlog + LATENCY_EVENTS
         out["catch-up"] = stored / await timed(consume(client, key, "away", stored))
         return out
     finally:
@@ -103,13 +102,13 @@ async def memory(client: Any, key: str, count: int) -> Figures:
     """The server's RSS with ``count`` consumer groups, each with a named consumer. A Redis
     consumer is attached only while it blocks in XREADGROUP, one connection each; this
     counts the groups' state, not 1,000 connections."""
-    pid = server_pid("redis-server")
-    before = rss_mb(pid)
+    rss = server_rss("redis-server")
+    before = rss()
     for i in range(count):
         await client.xgroup_create(key, f"m{i}", id="$")
         await client.xgroup_createconsumer(key, f"m{i}", "c")
-    attached = rss_mb(pid)
-    asleep = rss_mb(pid)  # nothing detaches: the groups are all there is
+    attached = rss()
+    asleep = rss()  # nothing detaches: the groups are all there is
     for i in range(count):
         await client.xgroup_destroy(key, f"m{i}")
     return memory_figures(before, attached, asleep, count)

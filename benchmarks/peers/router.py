@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 import uuid
 
 from benchmarks.core import drain, drop_schema, end_to_end, latency, postgres_url, publish_stream
 from benchmarks.peers.common import (
     FAN_OUT,
-    RATES,
     SUBSCRIBERS,
     Figures,
     Progress,
-    latency_figures,
+    latencies,
     memory_figures,
 )
 from router.client import RouterClient
@@ -29,8 +29,7 @@ async def figures(name: str, address: str, pid: int, events: int, backlog: int) 
         out["publish"] = events / await publish_stream(client, events)
         out["end to end"] = events / await end_to_end(client, events)
         out["fan-out x10"] = events / await fan_out(client, events)
-        for rate, seconds in RATES:
-            out.update(latency_figures(rate, await latency(client, rate, seconds)))
+        out.update(await latencies(functools.partial(latency, client)))
         out.update(await memory(address, pid, SUBSCRIBERS))
         await publish_stream(client, backlog)
         stored = (await client.stats()).last_seq  # all of it is in exchange "bench"

@@ -7,6 +7,7 @@ listening on 127.0.0.1:5552 only, and `off` puts the broker back as it was."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from typing import Any
 
@@ -14,20 +15,19 @@ from benchmarks.core import Percentiles
 from benchmarks.peers.common import (
     DEADLINE_S,
     FAN_OUT,
+    LATENCY_EVENTS,
     PAYLOAD,
-    RATES,
     SUBSCRIBERS,
     WINDOW,
     Figures,
     Progress,
     Stamps,
-    latency_figures,
+    latencies,
     memory_figures,
     paced,
-    server_pid,
+    server_rss,
     timed,
 )
-from tests.helpers.report import rss_mb
 
 HOST, PORT, USER = "127.0.0.1", 5552, {"username": "guest", "password": "guest"}
 # rstream takes one subscription per stream per Consumer; each costs the broker three open
@@ -58,12 +58,10 @@ async def figures(events: int, backlog: int) -> Figures:
             out["fan-out x10"] = events / await timed(
                 asyncio.gather(confirmed.publish(events), *fans)
             )
-            for rate, seconds in RATES:
-                delays = await latency(producer, stream, rate, seconds)
-                out.update(latency_figures(rate, delays))
+            out.update(await latencies(functools.partial(latency, producer, stream)))
             out.update(await memory(stream, CONSUMER_CONNECTIONS))
             await confirmed.publish(backlog)
-            stored = confirmed.count + sum(int(rate * seconds) for rate, seconds in RATES)
+            stored = confirmed.count + LATENCY_EVENTS
             away = await subscribe(stream, "away", stored, "first")
             out["catch-up"] = stored / await timed(away)
             return out
@@ -171,8 +169,8 @@ async def memory(stream: str, count: int) -> Figures:
     keeps a stored offset per name only once one is stored: none is here)."""
     from rstream import ConsumerOffsetSpecification, OffsetType
 
-    pid = server_pid("beam.smp")
-    before = rss_mb(pid)
+    rss = server_rss("beam.smp")
+    before = rss()
 
     async def attach(i: int) -> Any:
         consumer = await connect()
@@ -186,9 +184,9 @@ async def memory(stream: str, count: int) -> Figures:
         return consumer
 
     consumers = await asyncio.gather(*map(attach, range(count)))
-    attached = rss_mb(pid)
+    attached = rss()
     await asyncio.gather(*(consumer.close() for consumer in consumers))
-    asleep = rss_mb(pid)
+    asleep = rss()
     return memory_figures(before, attached, asleep, count)
 
 
