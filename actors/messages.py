@@ -5,7 +5,7 @@ Requests that need an answer carry a :class:`~actors.runtime.Reply`. Events trav
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -89,7 +89,7 @@ class ReadRange:
     first: int
     last: int
     limit: int
-    reply: Reply[list[Delivery]]
+    reply: Reply[Sequence[Delivery]]
 
 
 @attrs.frozen

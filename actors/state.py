@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -105,7 +105,7 @@ class StateActor:
         result: T = await ask(self.writes[0], lambda r: StoreWrite(call, r))
         return result
 
-    async def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
+    async def read(self, exchange_id: int, first: int, last: int, limit: int) -> Sequence[Delivery]:
         return await ask(self.reads[0], lambda r: ReadRange(exchange_id, first, last, limit, r))
 
     async def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:

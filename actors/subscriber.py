@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -33,6 +34,7 @@ from router.errors import (
 )
 from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord
 from router.settings import Settings
+from router.wire import bounds
 
 log = logging.getLogger("router.subscriber")
 INBOX_BATCHES = 16
@@ -45,7 +47,7 @@ class _Read:
 
     first: int
     last: int
-    batch: tuple[Delivery, ...] = ()
+    batch: Sequence[Delivery] = ()
     done: trio.Event = attrs.Factory(trio.Event)
 
 
@@ -61,12 +63,12 @@ class Subscription:
     name: str
     start_offset: int
     head: int
-    batches: trio.MemoryReceiveChannel[tuple[Delivery, ...]]
+    batches: trio.MemoryReceiveChannel[Sequence[Delivery]]
     control: trio.MemorySendChannel[Ack | Heartbeat]
     ended: list[RouterError] = attrs.Factory(list)
     slept: trio.Event = attrs.Factory(trio.Event)
 
-    async def next_batch(self) -> tuple[Delivery, ...] | None:
+    async def next_batch(self) -> Sequence[Delivery] | None:
         """The next batch, or None when the subscription is over (see :meth:`end_reason`)."""
         try:
             return await self.batches.receive()
@@ -115,7 +117,7 @@ class SubscriberActor:
     last_heard: float = 0.0
     events_out: int = 0
     subscription: Subscription | None = None
-    _outbox: trio.MemorySendChannel[tuple[Delivery, ...]] | None = None
+    _outbox: trio.MemorySendChannel[Sequence[Delivery]] | None = None
     _control: trio.MemoryReceiveChannel[Ack | Heartbeat] | None = None
     _acks_arrived: trio.Event = attrs.Factory(trio.Event)
 
@@ -144,7 +146,7 @@ class SubscriberActor:
             raise
         self.next_offset = start
         self.delivered = self.acked = self.saved = start - 1
-        outbox, batches = trio.open_memory_channel[tuple[Delivery, ...]](1)
+        outbox, batches = trio.open_memory_channel[Sequence[Delivery]](1)
         control_send, control = trio.open_memory_channel[Ack | Heartbeat](64)
         self._outbox, self._control = outbox, control
         self.subscription = Subscription(
@@ -230,11 +232,15 @@ class SubscriberActor:
                 read = ahead.popleft()
                 await read.done.wait()
                 batch = read.batch
-                if not batch or batch[0].offset != self.next_offset:
+                if not batch:
                     nursery.cancel_scope.cancel()
-                    return bool(batch)
+                    return False
+                first, last = bounds(batch)
+                if first != self.next_offset:
+                    nursery.cancel_scope.cancel()
+                    return True
                 await self._send(batch)
-                if batch[-1].offset != read.last:
+                if last != read.last:
                     nursery.cancel_scope.cancel()
                     return True
         return True
@@ -243,19 +249,20 @@ class SubscriberActor:
         read.batch = await self._fetch(read.first, read.last)
         read.done.set()
 
-    async def _fetch(self, first: int, last: int) -> tuple[Delivery, ...]:
+    async def _fetch(self, first: int, last: int) -> Sequence[Delivery]:
         held: tuple[Delivery, ...] = await ask(
             self.queue_mailbox, lambda r: RingSlice(first, last, r)
         )
         if held:
             return held
-        return tuple(await self.state.read(self.queue.exchange_id, first, last, last - first + 1))
+        return await self.state.read(self.queue.exchange_id, first, last, last - first + 1)
 
-    async def _send(self, batch: tuple[Delivery, ...]) -> None:
+    async def _send(self, batch: Sequence[Delivery]) -> None:
         assert self._outbox is not None
         await self._outbox.send(batch)
-        self.next_offset = batch[-1].offset + 1
-        self.delivered = batch[-1].offset
+        last = bounds(batch)[1]
+        self.next_offset = last + 1
+        self.delivered = last
         self.events_out += len(batch)
 
     async def _hear_consumer(self, scope: trio.CancelScope) -> None:

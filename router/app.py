@@ -40,6 +40,7 @@ from router.model import (
     now_us,
 )
 from router.settings import Settings
+from router.wire import bounds
 from storage import open_storage
 
 log = logging.getLogger("router")
@@ -171,7 +172,7 @@ class Router:
 
     async def read(
         self, exchange: str, start: StartPoint, most: int
-    ) -> tuple[list[Delivery], int, int]:
+    ) -> tuple[Sequence[Delivery], int, int]:
         """Up to ``most`` stored deliveries from ``start``: (deliveries, head, next offset)."""
         self._serves("read exchanges", "all", "route")
         record, _ = await self.dispatcher.find_exchange(validation.name(exchange, "exchange"))
@@ -182,7 +183,7 @@ class Router:
         if first > head:
             return [], head, first
         deliveries = await self.state.read(record.id, first, min(head, first + most - 1), most)
-        following = deliveries[-1].offset + 1 if deliveries else first
+        following = bounds(deliveries)[1] + 1 if deliveries else first
         return deliveries, head, following
 
     def describe_exchange(self, name: str) -> tuple[ExchangeRecord, int]:

@@ -44,6 +44,9 @@ class StoredEvent:
     payload: bytes
     headers: Headers
     published_at: int  # microseconds since the epoch, never decreasing along seq
+    # Its wire form (a serialized router.v1.Event; see router.wire), once made: what the log
+    # stores and the gRPC edge sends. Not part of the event's value.
+    wire: bytes = attrs.field(default=b"", eq=False, repr=False)
 
 
 @attrs.define(slots=True)

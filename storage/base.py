@@ -22,7 +22,6 @@ from router.model import (
     Delivery,
     EventId,
     ExchangeRecord,
-    Headers,
     NewEvent,
     QueueRecord,
     StoredEvent,
@@ -30,6 +29,7 @@ from router.model import (
     TokenRecord,
     UserRecord,
 )
+from router.wire import encode_event
 from storage.control import ControlPlane
 
 
@@ -104,24 +104,23 @@ def id_text(raw: bytes) -> EventId:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def encode_headers(headers: Headers) -> str:
-    return json.dumps(dict(headers), separators=(",", ":"), ensure_ascii=False) if headers else ""
+def event_row(event: StoredEvent, raw_id: bytes) -> tuple[int, bytes, str, int, bytes]:
+    """The ``events`` row of an event, in column order (seq, id, type, published_at, wire)."""
+    return (event.seq, raw_id, event.type, event.published_at, encode_event(event))
 
 
-def event_row(event: StoredEvent, raw_id: bytes) -> tuple[int, bytes, str, bytes, str, int]:
-    """The ``events`` row of an event, in column order (seq, id, type, payload, headers, at)."""
-    return (
-        event.seq,
-        raw_id,
-        event.type,
-        event.payload,
-        encode_headers(event.headers) if event.headers else "",
-        event.published_at,
-    )
+# The migration (both dialects) after which the events table has its ``wire`` column, filled from
+# the columns it replaces (payload, headers) before the next migration drops them.
+WIRE_MIGRATION = 3
+WIRE_FILL_ROWS = 5_000
 
 
-def decode_headers(text: str) -> Headers:
-    return tuple(json.loads(text).items()) if text else ()
+def wire_from_columns(
+    seq: int, event_id: EventId, type_: str, payload: bytes, headers: str, published_at: int
+) -> bytes:
+    """The wire form of an event stored before migration 3 (headers were a JSON object)."""
+    found = tuple(sorted(json.loads(headers).items())) if headers else ()
+    return encode_event(StoredEvent(seq, event_id, type_, payload, found, published_at))
 
 
 def plan_commit(
@@ -215,8 +214,11 @@ class Reader(abc.ABC):
     """One read connection: replay chunks and point look-ups. Not shared between threads at once."""
 
     @abc.abstractmethod
-    def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
-        """Deliveries of ``exchange_id`` with ``first <= offset <= last``, at most ``limit``."""
+    def read(self, exchange_id: int, first: int, last: int, limit: int) -> Sequence[Delivery]:
+        """Deliveries of ``exchange_id`` with ``first <= offset <= last``, at most ``limit``.
+
+        A :class:`router.wire.WireBatch`: the events as stored, framed, parsed only if looked at.
+        """
 
     @abc.abstractmethod
     def published_at(self, exchange_id: int, offset: int) -> int | None:

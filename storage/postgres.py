@@ -18,7 +18,6 @@ from psycopg import errors as pg_errors
 
 from router.errors import AlreadyExists
 from router.model import (
-    Delivery,
     EventId,
     ExchangeRecord,
     QueueConfig,
@@ -26,8 +25,11 @@ from router.model import (
     StoredEvent,
     SubscriberRecord,
 )
+from router.wire import WireBatch, decode_event, encode_event, wire_batch
 from storage import _migrations
 from storage.base import (
+    WIRE_FILL_ROWS,
+    WIRE_MIGRATION,
     Append,
     CommitResult,
     Positions,
@@ -35,14 +37,13 @@ from storage.base import (
     Restored,
     Storage,
     StorageUnavailable,
-    decode_headers,
-    encode_headers,
     event_row,
     finish_commit,
     id_bytes,
     plan_commit,
     plan_routing,
     resolve_duplicates,
+    wire_from_columns,
 )
 from storage.control import Run, rows_of
 
@@ -52,13 +53,13 @@ DAY_US = 86_400_000_000
 # uses binary COPY, which costs more round trips and much less per row.
 FEW_EVENTS = 64
 _READ = """
-SELECT l.exchange_offset, e.seq, e.id::text, e.type, e.payload, e.headers, e.published_at
+SELECT l.exchange_offset, e.wire
 FROM exchange_log l JOIN events e ON e.seq = l.seq
 WHERE l.exchange_id = %s AND l.exchange_offset BETWEEN %s AND %s
 ORDER BY l.exchange_offset LIMIT %s
 """
 _READ_LOG = """
-SELECT seq, id::text, type, payload, headers, published_at FROM events
+SELECT wire FROM events
 WHERE seq > %s ORDER BY seq LIMIT %s
 """
 _PUBLISHED_AT = """
@@ -75,9 +76,9 @@ def _one(cursor: psycopg.Cursor[Any]) -> Any:
 
 _WRITE_FEW = """
 WITH new_events AS (
-    INSERT INTO events (seq, id, type, payload, headers, published_at)
-    SELECT * FROM unnest(%(seq)s::int8[], %(id)s::uuid[], %(type)s::text[], %(payload)s::bytea[],
-                         %(headers)s::text[], %(at)s::int8[])
+    INSERT INTO events (seq, id, type, published_at, wire)
+    SELECT * FROM unnest(%(seq)s::int8[], %(id)s::uuid[], %(type)s::text[], %(at)s::int8[],
+                         %(wire)s::bytea[])
 ), new_ids AS (
     INSERT INTO event_ids (id, seq, published_at)
     SELECT * FROM unnest(%(id)s::uuid[], %(seq)s::int8[], %(at)s::int8[])
@@ -108,9 +109,8 @@ def _write_few(
             "seq": [e.seq for e in events],
             "id": [e.id for e in events],
             "type": [e.type for e in events],
-            "payload": [e.payload for e in events],
-            "headers": [encode_headers(e.headers) if e.headers else "" for e in events],
             "at": [e.published_at for e in events],
+            "wire": [encode_event(e) for e in events],
             "log_exchange": [row[0] for row in log_rows],
             "log_offset": [row[1] for row in log_rows],
             "log_seq": [row[2] for row in log_rows],
@@ -128,18 +128,40 @@ def _copy_events(cursor: psycopg.Cursor[Any], events: Sequence[StoredEvent]) -> 
         return
     rows = [(e, id_bytes(e.id)) for e in events]
     with cursor.copy(
-        "COPY events (seq, id, type, payload, headers, published_at) FROM STDIN (FORMAT BINARY)"
+        "COPY events (seq, id, type, published_at, wire) FROM STDIN (FORMAT BINARY)"
     ) as copy:
         # A binary COPY field is sent as bytes the server reads with the column's own type:
         # the 16 raw bytes dumped as bytea arrive as a uuid, without building a uuid.UUID per
         # event on our side.
-        copy.set_types(["int8", "bytea", "text", "bytea", "text", "int8"])
+        copy.set_types(["int8", "bytea", "text", "int8", "bytea"])
         for e, raw_id in rows:
             copy.write_row(event_row(e, raw_id))
     with cursor.copy("COPY event_ids (id, seq, published_at) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(["bytea", "int8", "int8"])
         for e, raw_id in rows:
             copy.write_row((raw_id, e.seq, e.published_at))
+
+
+def _fill_wire(connection: psycopg.Connection[Any]) -> None:
+    """Give the events stored before migration 3 their wire form, some thousands at a time."""
+    after = 0
+    while True:
+        rows = connection.execute(
+            "SELECT seq, id::text, type, payload, headers, published_at FROM events"
+            " WHERE seq > %s ORDER BY seq LIMIT %s",
+            (after, WIRE_FILL_ROWS),
+        ).fetchall()
+        if not rows:
+            return
+        connection.execute(
+            "UPDATE events SET wire = u.wire FROM unnest(%s::int8[], %s::bytea[]) AS u (seq, wire)"
+            " WHERE events.seq = u.seq",
+            (
+                [row[0] for row in rows],
+                [wire_from_columns(*row) for row in rows],
+            ),
+        )
+        after = rows[-1][0]
 
 
 def _write_log_rows_and_cursors(
@@ -216,26 +238,17 @@ class PostgresReader(Reader):
     def __init__(self, url: str, schema: str | None = None) -> None:
         self._connection = _Connection(url, autocommit=True, schema=schema)
 
-    def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
+    def read(self, exchange_id: int, first: int, last: int, limit: int) -> WireBatch:
         with self._connection.errors():
             cursor = self._connection.get().cursor(binary=True)
             rows = cursor.execute(_READ, (exchange_id, first, last, limit), prepare=True).fetchall()
-        return [
-            Delivery(
-                offset,
-                StoredEvent(seq, id_, type_, payload, decode_headers(hdrs) if hdrs else (), at),
-            )
-            for offset, seq, id_, type_, payload, hdrs, at in rows
-        ]
+        return wire_batch(rows)
 
     def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:
         with self._connection.errors():
             cursor = self._connection.get().cursor(binary=True)
             rows = cursor.execute(_READ_LOG, (after_seq, limit), prepare=True).fetchall()
-        return [
-            StoredEvent(seq, id_, type_, payload, decode_headers(hdrs), at)
-            for seq, id_, type_, payload, hdrs, at in rows
-        ]
+        return [decode_event(wire) for (wire,) in rows]
 
     def published_at(self, exchange_id: int, offset: int) -> int | None:
         with self._connection.errors():
@@ -281,6 +294,8 @@ class PostgresStorage(Storage):
             for version, sql in _migrations.load(self.migrations):
                 if version not in done:
                     connection.execute(sql.encode())
+                    if version == WIRE_MIGRATION and self.migrations == "postgres":
+                        _fill_wire(connection)
                     connection.execute(
                         "INSERT INTO schema_migrations (version) VALUES (%s)", (version,)
                     )

@@ -14,7 +14,6 @@ from contextlib import contextmanager
 
 from router.errors import AlreadyExists
 from router.model import (
-    Delivery,
     EventId,
     ExchangeRecord,
     QueueConfig,
@@ -22,8 +21,11 @@ from router.model import (
     StoredEvent,
     SubscriberRecord,
 )
+from router.wire import WireBatch, decode_event, wire_batch
 from storage import _migrations
 from storage.base import (
+    WIRE_FILL_ROWS,
+    WIRE_MIGRATION,
     Append,
     CommitResult,
     Positions,
@@ -31,18 +33,18 @@ from storage.base import (
     Restored,
     Storage,
     StorageUnavailable,
-    decode_headers,
     event_row,
     finish_commit,
     id_bytes,
     id_text,
     plan_commit,
     resolve_duplicates,
+    wire_from_columns,
 )
 from storage.control import Run, rows_of
 
 _READ = """
-SELECT l.exchange_offset, e.seq, e.id, e.type, e.payload, e.headers, e.published_at
+SELECT l.exchange_offset, e.wire
 FROM exchange_log l JOIN events e ON e.seq = l.seq
 WHERE l.exchange_id = ? AND l.exchange_offset BETWEEN ? AND ?
 ORDER BY l.exchange_offset LIMIT ?
@@ -80,10 +82,28 @@ def _errors() -> Iterator[None]:
         raise StorageUnavailable(f"sqlite: {error}") from error
 
 
-_READ_LOG = (
-    "SELECT seq, id, type, payload, headers, published_at FROM events"
-    " WHERE seq > ? ORDER BY seq LIMIT ?"
-)
+_READ_LOG = "SELECT wire FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+
+
+def _fill_wire(connection: sqlite3.Connection) -> None:
+    """Give the events stored before migration 3 their wire form, some thousands at a time."""
+    after = 0
+    while True:
+        rows = connection.execute(
+            "SELECT seq, id, type, payload, headers, published_at FROM events"
+            " WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, WIRE_FILL_ROWS),
+        ).fetchall()
+        if not rows:
+            return
+        connection.executemany(
+            "UPDATE events SET wire = ? WHERE seq = ?",
+            [
+                (wire_from_columns(seq, id_text(raw_id), type_, payload, headers, at), seq)
+                for seq, raw_id, type_, payload, headers, at in rows
+            ],
+        )
+        after = rows[-1][0]
 
 
 def _published_at(connection: sqlite3.Connection, exchange_id: int, offset: int) -> int | None:
@@ -99,18 +119,10 @@ class SqliteReader(Reader):
     def __init__(self, path: str) -> None:
         self._connection = _connect(path)
 
-    def read(self, exchange_id: int, first: int, last: int, limit: int) -> list[Delivery]:
+    def read(self, exchange_id: int, first: int, last: int, limit: int) -> WireBatch:
         with _errors():
             rows = self._connection.execute(_READ, (exchange_id, first, last, limit)).fetchall()
-        return [
-            Delivery(
-                offset,
-                StoredEvent(
-                    seq, id_text(raw_id), type_, payload, decode_headers(hdrs) if hdrs else (), at
-                ),
-            )
-            for offset, seq, raw_id, type_, payload, hdrs, at in rows
-        ]
+        return wire_batch(rows)
 
     def published_at(self, exchange_id: int, offset: int) -> int | None:
         with _errors():
@@ -119,10 +131,7 @@ class SqliteReader(Reader):
     def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:
         with _errors():
             rows = self._connection.execute(_READ_LOG, (after_seq, limit)).fetchall()
-        return [
-            StoredEvent(seq, id_text(raw_id), type_, payload, decode_headers(hdrs), at)
-            for seq, raw_id, type_, payload, hdrs, at in rows
-        ]
+        return [decode_event(wire) for (wire,) in rows]
 
     def close(self) -> None:
         self._connection.close()
@@ -171,6 +180,8 @@ class SqliteStorage(Storage):
                 for statement in code.split(";"):
                     if statement.strip():
                         connection.execute(statement)
+                if version == WIRE_MIGRATION:
+                    _fill_wire(connection)
                 connection.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
             applied.append(version)
         return applied
@@ -241,8 +252,7 @@ class SqliteStorage(Storage):
             plan, after, duplicates = plan_commit(appends, existing, positions, now)
             rows = [(e, id_bytes(e.id)) for e in plan.events]
             connection.executemany(
-                "INSERT INTO events (seq, id, type, payload, headers, published_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (seq, id, type, published_at, wire) VALUES (?, ?, ?, ?, ?)",
                 [event_row(e, raw_id) for e, raw_id in rows],
             )
             connection.executemany(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from actors.queue import QueueView, SubscriberView
-from router import validation
+from router import validation, wire
 from router._proto.router.v1 import router_pb2 as pb
 from router.errors import InvalidArgument
 from router.model import (
@@ -20,7 +20,11 @@ from router.model import (
 )
 from router.settings import Settings
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+MAX_MESSAGE_BYTES = wire.MAX_MESSAGE_BYTES
+# Tags (field number << 3 | 2) of the repeated fields the responses below are made of.
+_SUBSCRIBE_BATCH = 0x12  # SubscribeResponse.batch
+_READ_BATCH = 0x0A  # ReadResponse.batch
+_FOLLOW_EVENTS = 0x0A  # FollowResponse.events
 _KINDS = {
     pb.StartPoint.STORED: StartKind.STORED,
     pb.StartPoint.EARLIEST: StartKind.EARLIEST,
@@ -70,70 +74,53 @@ def start_point(message: pb.StartPoint) -> StartPoint:
     return StartPoint(kind)
 
 
-def batches(deliveries: Sequence[Delivery]) -> Iterator[pb.SubscribeResponse]:
-    """The deliveries as one or more messages of at most about MAX_MESSAGE_BYTES each.
+def batches(deliveries: Sequence[Delivery]) -> Iterator[wire.Encoded]:
+    """The deliveries as SubscribeResponse messages of at most about MAX_MESSAGE_BYTES each.
 
-    Fields are set in place on repeated-field children: building each message from keyword
-    arguments (and an empty headers map) cost about half the replay time in a profile.
+    Made from the events' wire forms by concatenation (router.wire): a replayed chunk is sent
+    as it was read, a live batch as it was encoded at commit.
     """
-    response = pb.SubscribeResponse()
-    out = response.batch.deliveries
-    size = 0
-    for delivery in deliveries:
-        event = delivery.event
-        weight = len(event.payload) + 64
-        if size and size + weight > MAX_MESSAGE_BYTES:
-            yield response
-            response = pb.SubscribeResponse()
-            out = response.batch.deliveries
-            size = 0
-        message = out.add()
-        message.offset = delivery.offset
-        _fill(message.event, event)
-        size += weight
-    if size:
-        yield response
+    for body in wire.groups(wire.frames_of(deliveries), MAX_MESSAGE_BYTES - 64):
+        yield wire.Encoded(wire.field(_SUBSCRIBE_BATCH, body))
 
 
-def _fill(wire: pb.Event, event: StoredEvent) -> None:
-    wire.id = event.id
-    wire.type = event.type
-    wire.payload = event.payload
-    if event.headers:
-        wire.headers.update(event.headers)
-    wire.seq = event.seq
-    wire.published_at_us = event.published_at
+def read_response(deliveries: Sequence[Delivery], head: int, following: int) -> wire.Encoded:
+    """One page: the deliveries that fit in MAX_MESSAGE_BYTES (at least one), with where the
+    next page starts; a page cut short by the size says so by its ``next_offset``."""
+    frames = wire.frames_of(deliveries)
+    body = next(wire.groups(frames, MAX_MESSAGE_BYTES - 64), b"")
+    if len(body) < sum(map(len, frames)):
+        following = wire.bounds(deliveries)[0] + _count_frames(frames, len(body))
+    return wire.Encoded(
+        wire.field(_READ_BATCH, body)
+        + b"\x10"
+        + wire.varint(head)
+        + b"\x18"
+        + wire.varint(following)
+    )
 
 
-def log_responses(events: Sequence[StoredEvent], last_seq: int) -> Iterator[pb.FollowResponse]:
-    """Stored events for a follower, in messages of at most about MAX_MESSAGE_BYTES each."""
-    response = pb.FollowResponse(last_seq=last_seq)
-    size = 0
-    for event in events:
-        weight = len(event.payload) + 64
-        if size and size + weight > MAX_MESSAGE_BYTES:
-            yield response
-            response = pb.FollowResponse(last_seq=last_seq)
-            size = 0
-        _fill(response.events.add(), event)
-        size += weight
-    if size:
-        yield response
+def _count_frames(frames: Sequence[bytes], size: int) -> int:
+    taken = 0
+    for count, data in enumerate(frames):
+        if taken >= size:
+            return count
+        taken += len(data)
+    return len(frames)
+
+
+def log_responses(events: Sequence[StoredEvent], last_seq: int) -> Iterator[wire.Encoded]:
+    """Stored events for a follower, in FollowResponse messages of at most about
+    MAX_MESSAGE_BYTES each, made from their wire forms."""
+    tail = b"\x10" + wire.varint(last_seq)
+    entries = [wire.field(_FOLLOW_EVENTS, wire.encode_event(e)) for e in events]
+    for body in wire.groups(entries, MAX_MESSAGE_BYTES - 64):
+        yield wire.Encoded(body + tail)
 
 
 def stored_events(response: pb.FollowResponse) -> list[StoredEvent]:
     """A follower's side of :func:`log_responses`."""
-    return [
-        StoredEvent(
-            e.seq,
-            e.id,
-            e.type,
-            e.payload,
-            tuple(sorted(e.headers.items())) if e.headers else (),
-            e.published_at_us,
-        )
-        for e in response.events
-    ]
+    return [wire.event_of(e) for e in response.events]
 
 
 def exchange(record: ExchangeRecord, events_in: int = 0) -> pb.Exchange:

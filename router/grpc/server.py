@@ -23,6 +23,7 @@ from router.grpc.services import (
     authorization,
 )
 from router.model import Role
+from router.wire import Encoded
 
 log = logging.getLogger("router.grpc")
 ROLES = {
@@ -35,7 +36,13 @@ ROLES = {
 
 class _Codec(ProtoCodec):
     """Protobuf, with a request that does not parse refused as INVALID_ARGUMENT (not UNKNOWN
-    with a traceback in the log): corrupt wire bytes, bad UTF-8 in a string field."""
+    with a traceback in the log): corrupt wire bytes, bad UTF-8 in a string field. A response
+    made from stored wire forms (router.wire.Encoded) is sent as it is."""
+
+    def encode(self, message: Any, message_type: Any) -> bytes:
+        if isinstance(message, Encoded):
+            return message.data
+        return super().encode(message, message_type)
 
     def decode(self, data: bytes, message_type: Any) -> Any:
         try:

@@ -28,6 +28,7 @@ from router.app import Router
 from router.bridge import AsyncioThread
 from router.errors import InvalidArgument, RouterError, Unauthenticated, Unavailable
 from router.grpc import convert
+from router.wire import Encoded
 
 log = logging.getLogger("router.grpc")
 PIPELINE_DEPTH = 256  # publish requests of one stream in flight at once; answered in order
@@ -206,7 +207,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             reader = asyncio.ensure_future(self._hear(stream, subscription, protocol_error))
             while (batch := await self._trio(subscription.next_batch)()) is not None:
                 for message in convert.batches(batch):
-                    await stream.send_message(message)
+                    await stream.send_message(_encoded(message))
         finally:
             if reader is not None:
                 reader.cancel()
@@ -225,10 +226,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             deliveries, head, following = await self._trio(self._router.read)(
                 request.exchange, start, request.max or 1000
             )
-        (batch,) = list(convert.batches(deliveries)) or [pb.SubscribeResponse()]
-        await stream.send_message(
-            pb.ReadResponse(batch=batch.batch, head_offset=head, next_offset=following)
-        )
+        await stream.send_message(_encoded(convert.read_response(deliveries, head, following)))
 
     async def _hear(
         self,
@@ -463,8 +461,14 @@ class LogService(router_grpc.LogBase):
                     after, request.max_batch
                 )
             for response in convert.log_responses(events, last_seq):
-                await stream.send_message(response)
+                await stream.send_message(_encoded(response))
             after = events[-1].seq
+
+
+def _encoded(message: Encoded) -> Any:
+    """A response serialized already, typed for ``send_message``: the server's codec
+    (router.grpc.server) sends its bytes as they are."""
+    return message
 
 
 def peer_address(stream: Any) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from router.errors import AlreadyExists, NotFound
@@ -18,8 +21,10 @@ from router.model import (
     UserRecord,
 )
 from router.patterns import matches
-from storage import Storage, open_storage
-from storage.base import Append, Positions
+from storage import Storage, _migrations, open_storage
+from storage.base import WIRE_MIGRATION, Append, Positions
+from storage.postgres import DAY_US
+from storage.sqlite import path_from_url
 
 
 @pytest.fixture
@@ -257,3 +262,68 @@ def test_a_route_node_routes_the_shared_log_once_and_resumes_from_its_position(
 
             with psycopg.connect(PG_BASE, autocommit=True) as connection:
                 connection.execute(f"DROP SCHEMA IF EXISTS route_{node} CASCADE")
+
+
+def _schema_of_version_2(url: str) -> tuple[object, str]:
+    """A connection to a store that has migrations 1 and 2 only (events with payload and
+    headers columns, no wire form), and the placeholder its driver uses."""
+    dialect = "sqlite" if url.startswith("sqlite") else "postgres"
+    early = [(v, sql) for v, sql in _migrations.load(dialect) if v < WIRE_MIGRATION]
+    if dialect == "sqlite":
+        connection = sqlite3.connect(path_from_url(url), isolation_level=None)
+        connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")
+        for version, sql in early:
+            connection.executescript(sql)
+            connection.execute("INSERT INTO schema_migrations VALUES (?)", (version,))
+        return connection, "?"
+    pg = psycopg.connect(url, autocommit=True)
+    pg.execute("CREATE TABLE schema_migrations (version int PRIMARY KEY)")
+    for version, sql in early:
+        pg.execute(sql.encode())
+        pg.execute("INSERT INTO schema_migrations VALUES (%s)", (version,))
+    pg.execute(f"CREATE TABLE events_d0 PARTITION OF events FOR VALUES FROM (0) TO ({DAY_US})")
+    return pg, "%s"
+
+
+def test_events_stored_before_the_wire_form_are_carried_over_by_the_migration(
+    db_url: str,
+) -> None:
+    connection, mark = _schema_of_version_2(db_url)
+    old = [
+        (seq, str(uuid.uuid4()), f"order.e{seq}", bytes([seq]) * seq, headers, 1_000 + seq)
+        for seq, headers in ((1, ""), (2, '{"b":"2","a":"1"}'), (3, '{"k":"v"}'))
+    ]
+    sql = (
+        "INSERT INTO events (seq, id, type, payload, headers, published_at)"
+        f" VALUES ({', '.join([mark] * 6)})"
+    )
+    for seq, id_, type_, payload, headers, at in old:
+        raw: object = uuid.UUID(id_).bytes if mark == "?" else id_
+        connection.execute(sql, (seq, raw, type_, payload, headers, at))  # type: ignore[attr-defined]
+    connection.close()  # type: ignore[attr-defined]
+
+    store = open_storage(db_url)
+    try:
+        assert store.migrate() == [3, 4]
+        orders = store.create_exchange("orders", ("order.*",), 1, lambda t: matches("order.*", t))
+        reader = store.reader()
+        try:
+            expected = [
+                (seq, id_, type_, payload, tuple(sorted(json.loads(h).items())) if h else (), at)
+                for seq, id_, type_, payload, h, at in old
+            ]
+            log = reader.read_log(0, 10)
+            assert [(e.seq, e.id, e.type, e.payload, e.headers, e.published_at) for e in log] == (
+                expected
+            )
+            read = reader.read(orders.id, 1, 3, 10)
+            assert [(d.offset, d.event.seq, d.event.payload) for d in read] == [
+                (seq, seq, payload) for seq, _, _, payload, _, _ in old
+            ]
+        finally:
+            reader.close()
+        # New events go on after the carried-over ones, stored the new way.
+        result = commit(store, [event("order.new")], [(orders.id,)], now=2_000)
+        assert [o.seq for o in result.outcomes] == [4]
+    finally:
+        store.close()

@@ -1,0 +1,154 @@
+"""Events in their wire form: the bytes of a ``router.v1.Event``, made once and sent as they are.
+
+The log stores each event as its serialized ``Event`` message, built when the event is committed.
+A protobuf message may be written by concatenating its fields, so a batch for a consumer is the
+stored bytes of its events, each behind a few bytes of framing (its offset, two lengths): replay
+builds no per-event object and no protobuf message, which was more than half of its cost.
+
+Field numbers used below (protos/router/v1/router.proto): ``Delivery`` offset = 1, event = 2;
+``EventBatch`` deliveries = 1; ``SubscribeResponse`` batch = 2; ``ReadResponse`` batch = 1,
+head_offset = 2, next_offset = 3; ``FollowResponse`` events = 1, last_seq = 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import overload
+
+import attrs
+
+from router._proto.router.v1 import router_pb2 as pb
+from router.model import Delivery, StoredEvent
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # grpclib's default limit on a received message
+_SMALL = [bytes([n]) if n < 0x80 else bytes([n & 0x7F | 0x80, n >> 7]) for n in range(1 << 14)]
+
+
+def varint(value: int) -> bytes:
+    """``value`` as a protobuf varint (a negative int64 takes ten bytes, as protobuf has it)."""
+    if 0 <= value < 16384:
+        return _SMALL[value]
+    if value < 0:
+        value += 1 << 64
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_event(event: StoredEvent) -> bytes:
+    """The event's wire form; kept on the event (``event.wire``) so that it is built once."""
+    if event.wire:
+        return event.wire
+    message = pb.Event()
+    message.id = event.id
+    message.type = event.type
+    message.payload = event.payload
+    if event.headers:
+        message.headers.update(event.headers)
+    message.seq = event.seq
+    message.published_at_us = event.published_at
+    event.wire = message.SerializeToString()
+    return event.wire
+
+
+def event_of(message: pb.Event, wire: bytes = b"") -> StoredEvent:
+    headers = tuple(sorted(message.headers.items())) if message.headers else ()
+    event = StoredEvent(
+        message.seq, message.id, message.type, message.payload, headers, message.published_at_us
+    )
+    event.wire = wire
+    return event
+
+
+def decode_event(wire: bytes) -> StoredEvent:
+    """The event a stored wire form holds (the inverse of :func:`encode_event`)."""
+    return event_of(pb.Event.FromString(wire), wire)
+
+
+def frame(offset: int, wire: bytes) -> bytes:
+    """One ``EventBatch.deliveries`` entry: ``Delivery{offset, event}`` with its tag and length."""
+    head = b"\x08" + varint(offset) + b"\x12" + varint(len(wire))
+    return b"\x0a" + varint(len(head) + len(wire)) + head + wire
+
+
+@attrs.define(slots=True, eq=False)
+class WireBatch(Sequence[Delivery]):
+    """Deliveries at consecutive offsets ``first``..``last``, held as framed wire bytes.
+
+    What replay reads from storage: the gRPC edge sends ``frames`` as they are. Anything that
+    looks at the deliveries themselves (the HTTP edge, the AMQP re-emitter) gets them parsed on
+    first access.
+    """
+
+    first: int
+    last: int
+    frames: list[bytes]
+    _parsed: tuple[Delivery, ...] | None = None
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @overload
+    def __getitem__(self, index: int) -> Delivery: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Delivery]: ...
+
+    def __getitem__(self, index: int | slice) -> Delivery | Sequence[Delivery]:
+        return self.deliveries()[index]
+
+    def __iter__(self) -> Iterator[Delivery]:
+        return iter(self.deliveries())
+
+    def deliveries(self) -> tuple[Delivery, ...]:
+        if self._parsed is None:
+            batch = pb.EventBatch.FromString(b"".join(self.frames))
+            self._parsed = tuple(Delivery(d.offset, event_of(d.event)) for d in batch.deliveries)
+        return self._parsed
+
+
+def wire_batch(rows: Sequence[tuple[int, bytes]]) -> WireBatch:
+    """A batch from stored (offset, wire) rows in offset order, offsets consecutive."""
+    if not rows:
+        return WireBatch(0, -1, [])
+    return WireBatch(rows[0][0], rows[-1][0], [frame(offset, wire) for offset, wire in rows])
+
+
+def bounds(batch: Sequence[Delivery]) -> tuple[int, int]:
+    """The first and last offsets of a non-empty batch, without parsing a WireBatch."""
+    if isinstance(batch, WireBatch):
+        return batch.first, batch.last
+    return batch[0].offset, batch[-1].offset
+
+
+def frames_of(batch: Sequence[Delivery]) -> list[bytes]:
+    if isinstance(batch, WireBatch):
+        return batch.frames
+    return [frame(d.offset, encode_event(d.event)) for d in batch]
+
+
+def groups(frames: Sequence[bytes], limit: int = MAX_MESSAGE_BYTES) -> Iterator[bytes]:
+    """The frames joined into runs of at most about ``limit`` bytes (at least one frame each)."""
+    start, size = 0, 0
+    for index, data in enumerate(frames):
+        if size and size + len(data) > limit:
+            yield b"".join(frames[start:index])
+            start, size = index, 0
+        size += len(data)
+    if size:
+        yield b"".join(frames[start:])
+
+
+def field(tag: int, body: bytes) -> bytes:
+    """A length-delimited field: ``tag`` (field number << 3 | 2), length, body."""
+    return bytes([tag]) + varint(len(body)) + body
+
+
+@attrs.frozen
+class Encoded:
+    """A response message already serialized; the gRPC codec sends its bytes unchanged."""
+
+    data: bytes

@@ -1,0 +1,4 @@
+-- The payload and headers live in the wire form now (0003).
+ALTER TABLE events ALTER COLUMN wire SET NOT NULL;
+ALTER TABLE events DROP COLUMN payload;
+ALTER TABLE events DROP COLUMN headers;
