@@ -80,33 +80,28 @@ def batches(deliveries: Sequence[Delivery]) -> Iterator[wire.Encoded]:
     Made from the events' wire forms by concatenation (router.wire): a replayed chunk is sent
     as it was read, a live batch as it was encoded at commit.
     """
-    for body in wire.groups(wire.frames_of(deliveries), MAX_MESSAGE_BYTES - 64):
-        yield wire.Encoded(wire.field(_SUBSCRIBE_BATCH, body))
+    frames = wire.frames_of(deliveries)
+    for message in wire.groups(frames, MAX_MESSAGE_BYTES - 64, _SUBSCRIBE_BATCH):
+        yield wire.Encoded(message)
 
 
 def read_response(deliveries: Sequence[Delivery], head: int, following: int) -> wire.Encoded:
     """One page: the deliveries that fit in MAX_MESSAGE_BYTES (at least one), with where the
     next page starts; a page cut short by the size says so by its ``next_offset``."""
     frames = wire.frames_of(deliveries)
-    body = next(wire.groups(frames, MAX_MESSAGE_BYTES - 64), b"")
-    if len(body) < sum(map(len, frames)):
-        following = wire.bounds(deliveries)[0] + _count_frames(frames, len(body))
+    count = size = 0
+    for data in frames:
+        if count and size + len(data) > MAX_MESSAGE_BYTES - 64:
+            following = wire.bounds(deliveries)[0] + count
+            break
+        count, size = count + 1, size + len(data)
     return wire.Encoded(
-        wire.field(_READ_BATCH, body)
+        b"".join((bytes([_READ_BATCH]), wire.varint(size), *frames[:count]))
         + b"\x10"
         + wire.varint(head)
         + b"\x18"
         + wire.varint(following)
     )
-
-
-def _count_frames(frames: Sequence[bytes], size: int) -> int:
-    taken = 0
-    for count, data in enumerate(frames):
-        if taken >= size:
-            return count
-        taken += len(data)
-    return len(frames)
 
 
 def log_responses(events: Sequence[StoredEvent], last_seq: int) -> Iterator[wire.Encoded]:

@@ -18,7 +18,7 @@ _events = st.builds(
     seq=st.integers(1, 2**62),
     id=st.uuids().map(str),
     type=_text,
-    payload=st.binary(max_size=300),
+    payload=st.one_of(st.binary(max_size=300), st.just(b"x" * 20_000)),  # past 2**14: long lengths
     headers=st.dictionaries(_text, _text, max_size=4).map(lambda h: tuple(sorted(h.items()))),
     published_at=st.integers(0, 2**62),
 )
