@@ -33,7 +33,7 @@ import attrs
 from grpclib.client import Channel, Stream
 from grpclib.exceptions import StreamTerminatedError
 
-from router import validation
+from router import h2frames, validation
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.model import StartKind
@@ -115,6 +115,7 @@ class RouterClient:
         host, port = split_host_port(address, "server")
         token = token if token is not None else os.environ.get("ROUTER_TOKEN")
         self._metadata = {"authorization": f"Bearer {token}"} if token else None
+        h2frames.install()
         self._channel = Channel(host, port, ssl=client_ssl(tls))
         self._publisher = router_grpc.PublisherStub(self._channel)
         self._subscriber = router_grpc.SubscriberStub(self._channel)

@@ -13,6 +13,7 @@ from grpclib.encoding.proto import ProtoCodec
 from grpclib.events import RecvRequest, listen
 from grpclib.server import Server
 
+from router import h2frames
 from router.app import Router
 from router.errors import PermissionDenied, RouterError
 from router.grpc.services import (
@@ -84,6 +85,7 @@ async def serve_grpc(
     cancellation it stops listening, drains publishes, ends the open subscribe streams (their
     subscribers sleep with their cursors flushed), within the router's shutdown grace.
     """
+    h2frames.install()
     bridge = router.asyncio_thread()
     subscribers = SubscriberService(router, bridge)
     publishers = PublisherService(router, bridge)
