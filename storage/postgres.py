@@ -26,7 +26,7 @@ from router.model import (
     SubscriberRecord,
 )
 from router.wire import WireBatch, decode_event, encode_event, wire_batch
-from storage import _migrations
+from storage import _migrations, pgcopy
 from storage.base import (
     WIRE_FILL_ROWS,
     WIRE_MIGRATION,
@@ -37,7 +37,6 @@ from storage.base import (
     Restored,
     Storage,
     StorageUnavailable,
-    event_row,
     finish_commit,
     id_bytes,
     plan_commit,
@@ -123,23 +122,16 @@ def _write_few(
 
 
 def _copy_events(cursor: psycopg.Cursor[Any], events: Sequence[StoredEvent]) -> None:
-    """Many events, as binary COPY."""
+    """Many events, as binary COPY (the data built by storage.pgcopy)."""
     if not events:
         return
     rows = [(e, id_bytes(e.id)) for e in events]
     with cursor.copy(
         "COPY events (seq, id, type, published_at, wire) FROM STDIN (FORMAT BINARY)"
     ) as copy:
-        # A binary COPY field is sent as bytes the server reads with the column's own type:
-        # the 16 raw bytes dumped as bytea arrive as a uuid, without building a uuid.UUID per
-        # event on our side.
-        copy.set_types(["int8", "bytea", "text", "int8", "bytea"])
-        for e, raw_id in rows:
-            copy.write_row(event_row(e, raw_id))
+        copy.write(pgcopy.events(rows))
     with cursor.copy("COPY event_ids (id, seq, published_at) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(["bytea", "int8", "int8"])
-        for e, raw_id in rows:
-            copy.write_row((raw_id, e.seq, e.published_at))
+        copy.write(pgcopy.event_ids(rows))
 
 
 def _fill_wire(connection: psycopg.Connection[Any]) -> None:
@@ -175,9 +167,7 @@ def _write_log_rows_and_cursors(
         with cursor.copy(
             "COPY exchange_log (exchange_id, exchange_offset, seq) FROM STDIN (FORMAT BINARY)"
         ) as copy:
-            copy.set_types(["int8", "int8", "int8"])
-            for row in log_rows:
-                copy.write_row(row)
+            copy.write(pgcopy.exchange_log(log_rows))
     if cursors:
         cursor.executemany(
             "UPDATE subscribers SET acked = %s, updated_at = %s WHERE queue_id = %s AND name = %s",
@@ -374,8 +364,11 @@ class PostgresStorage(Storage):
         with self._transaction() as connection:
             existing: dict[EventId, int] = {}
             if ids:
+                # The ids as one array literal: psycopg dumping a list of 2,000 strings cost
+                # more than the query (canonical UUID texts need no quoting).
                 for id_, seq in connection.execute(
-                    "SELECT id::text, seq FROM event_ids WHERE id = ANY(%s::uuid[])", (ids,)
+                    "SELECT id::text, seq FROM event_ids WHERE id = ANY(%s::uuid[])",
+                    ("{" + ",".join(ids) + "}",),
                 ).fetchall():
                     existing[id_] = int(seq)
             plan, after, duplicates = plan_commit(appends, existing, positions, now)
