@@ -238,8 +238,8 @@ class SqliteStorage(Storage):
         positions: Positions,
         now: int,
     ) -> CommitResult:
-        raw_ids = {id_bytes(event.id): event.id for append in appends for event in append.events}
-        ids = list(raw_ids)
+        raw_ids = {event.id: id_bytes(event.id) for append in appends for event in append.events}
+        ids = list(raw_ids.values())
         with self._transaction() as connection:
             existing: dict[EventId, int] = {}
             for start in range(0, len(ids), 500):
@@ -248,9 +248,9 @@ class SqliteStorage(Storage):
                 for raw_id, seq in connection.execute(
                     f"SELECT id, seq FROM event_ids WHERE id IN ({marks})", part
                 ):
-                    existing[raw_ids[raw_id]] = int(seq)
+                    existing[id_text(raw_id)] = int(seq)
             plan, after, duplicates = plan_commit(appends, existing, positions, now)
-            rows = [(e, id_bytes(e.id)) for e in plan.events]
+            rows = [(e, raw_ids[e.id]) for e in plan.events]
             connection.executemany(
                 "INSERT INTO events (seq, id, type, published_at, wire) VALUES (?, ?, ?, ?, ?)",
                 [event_row(e, raw_id) for e, raw_id in rows],
