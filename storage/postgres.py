@@ -129,9 +129,9 @@ def _copy_events(cursor: psycopg.Cursor[Any], events: Sequence[StoredEvent]) -> 
     with cursor.copy(
         "COPY events (seq, id, type, published_at, wire) FROM STDIN (FORMAT BINARY)"
     ) as copy:
-        copy.write(pgcopy.events(rows))
+        pgcopy.send(copy, rows, pgcopy.events)
     with cursor.copy("COPY event_ids (id, seq, published_at) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.write(pgcopy.event_ids(rows))
+        pgcopy.send(copy, rows, pgcopy.event_ids)
 
 
 def _fill_wire(connection: psycopg.Connection[Any]) -> None:
@@ -167,7 +167,7 @@ def _write_log_rows_and_cursors(
         with cursor.copy(
             "COPY exchange_log (exchange_id, exchange_offset, seq) FROM STDIN (FORMAT BINARY)"
         ) as copy:
-            copy.write(pgcopy.exchange_log(log_rows))
+            pgcopy.send(copy, log_rows, pgcopy.exchange_log)
     if cursors:
         cursor.executemany(
             "UPDATE subscribers SET acked = %s, updated_at = %s WHERE queue_id = %s AND name = %s",

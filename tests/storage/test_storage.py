@@ -95,15 +95,17 @@ def test_a_large_commit_reads_back_as_written(store: Storage) -> None:
     stored = [event("order.früh", b"\x00" * 300) for _ in range(50)]
     commit(store, stored, [(orders.id, every.id)] * 50, now=1_000)
     fresh = [
-        NewEvent(str(uuid.uuid4()), f"order.n{n % 7}" if n % 3 else "user.x", bytes([n]) * n, ())
-        for n in range(250)
+        NewEvent(
+            str(uuid.uuid4()), f"order.n{n % 7}" if n % 3 else "user.x", bytes([n % 256]) * n, ()
+        )
+        for n in range(300)  # past pgcopy.CHUNK_ROWS too
     ]
     batch = fresh[:100] + stored[:10] + fresh[100:]
     routes = [(orders.id, every.id) if e.type.startswith("order.") else (every.id,) for e in batch]
     result = commit(store, batch, routes, now=2_000)
-    assert [o.duplicate for o in result.outcomes] == [False] * 100 + [True] * 10 + [False] * 150
+    assert [o.duplicate for o in result.outcomes] == [False] * 100 + [True] * 10 + [False] * 200
     assert [o.seq for o in result.outcomes[100:110]] == list(range(1, 11))
-    assert [o.seq for o in result.outcomes if not o.duplicate] == list(range(51, 301))
+    assert [o.seq for o in result.outcomes if not o.duplicate] == list(range(51, 351))
     in_orders = [e for e in fresh if e.type.startswith("order.")]
     reader = store.reader()
     try:
@@ -115,7 +117,7 @@ def test_a_large_commit_reads_back_as_written(store: Storage) -> None:
         assert {d.event.published_at for d in read} == {2_000}
         assert reader.published_at(orders.id, 60) == 2_000  # the column, not the wire form
         assert [d.event.seq for d in reader.read(every.id, 51, 1_000, 1_000)] == list(
-            range(51, 301)
+            range(51, 351)
         )
         logged = reader.read_log(50, 1_000)
         assert [(e.seq, e.id, e.payload) for e in logged] == [
@@ -123,9 +125,9 @@ def test_a_large_commit_reads_back_as_written(store: Storage) -> None:
         ]
     finally:
         reader.close()
-    again = commit(store, fresh[200:], [(every.id,)] * 50, now=3_000)
+    again = commit(store, fresh[200:], [(every.id,)] * 100, now=3_000)
     assert all(o.duplicate for o in again.outcomes)
-    assert store.positions().last_seq == 300
+    assert store.positions().last_seq == 350
 
 
 def test_twice_in_one_batch_is_stored_once(store: Storage) -> None:
