@@ -121,17 +121,26 @@ def _write_few(
     )
 
 
-def _copy_events(cursor: psycopg.Cursor[Any], events: Sequence[StoredEvent]) -> None:
-    """Many events, as binary COPY (the data built by storage.pgcopy)."""
-    if not events:
-        return
+def _copy_events(cursor: psycopg.Cursor[Any], rows: Sequence[tuple[StoredEvent, bytes]]) -> None:
+    """Many events, as binary COPY (the data built by storage.pgcopy), from (event, id bytes)."""
+    if rows:
+        with cursor.copy(
+            "COPY events (seq, id, type, published_at, wire) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            pgcopy.send(copy, rows, pgcopy.events)
+
+
+def _copy_ids(
+    cursor: psycopg.Cursor[Any], events: Sequence[StoredEvent]
+) -> list[tuple[StoredEvent, bytes]]:
+    """Index many events' ids (UniqueViolation if one is stored); (event, id bytes) pairs."""
     rows = [(e, id_bytes(e.id)) for e in events]
-    with cursor.copy(
-        "COPY events (seq, id, type, published_at, wire) FROM STDIN (FORMAT BINARY)"
-    ) as copy:
-        pgcopy.send(copy, rows, pgcopy.events)
-    with cursor.copy("COPY event_ids (id, seq, published_at) FROM STDIN (FORMAT BINARY)") as copy:
-        pgcopy.send(copy, rows, pgcopy.event_ids)
+    if rows:
+        with cursor.copy(
+            "COPY event_ids (id, seq, published_at) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
+            pgcopy.send(copy, rows, pgcopy.event_ids)
+    return rows
 
 
 def _fill_wire(connection: psycopg.Connection[Any]) -> None:
@@ -362,28 +371,47 @@ class PostgresStorage(Storage):
         ids = list({event.id for append in appends for event in append.events})
         few = len(ids) <= FEW_EVENTS
         with self._transaction() as connection:
-            existing: dict[EventId, int] = {}
-            if ids:
-                # The ids as one array literal: psycopg dumping a list of 2,000 strings cost
-                # more than the query (canonical UUID texts need no quoting).
-                for id_, seq in connection.execute(
-                    "SELECT id::text, seq FROM event_ids WHERE id = ANY(%s::uuid[])",
-                    ("{" + ",".join(ids) + "}",),
-                ).fetchall():
-                    existing[id_] = int(seq)
-            plan, after, duplicates = plan_commit(appends, existing, positions, now)
             cursor = connection.cursor()
-            if plan.events:
-                self._ensure_partition(connection, plan.events[-1].published_at)
+            existing: dict[EventId, int] = {}
             if few:
+                existing = self._stored_ids(connection, ids)
+                plan, after, duplicates = plan_commit(appends, existing, positions, now)
+                if plan.events:
+                    self._ensure_partition(connection, plan.events[-1].published_at)
                 _write_few(cursor, plan.events, plan.log_rows, cursors, now)
             else:
-                _copy_events(cursor, plan.events)
+                # Optimistic, as in SQLite: plan as if no id were stored yet; a stored one fails
+                # the id COPY, and the savepoint lets the commit look the ids up and plan again.
+                # The look-up was an eighth of a large commit's time.
+                plan, after, duplicates = plan_commit(appends, existing, positions, now)
+                if plan.events:
+                    self._ensure_partition(connection, plan.events[-1].published_at)
+                try:
+                    with connection.transaction():
+                        rows = _copy_ids(cursor, plan.events)
+                except pg_errors.UniqueViolation:
+                    existing = self._stored_ids(connection, ids)
+                    plan, after, duplicates = plan_commit(appends, existing, positions, now)
+                    rows = _copy_ids(cursor, plan.events)
+                _copy_events(cursor, rows)
                 _write_log_rows_and_cursors(cursor, plan.log_rows, cursors, now)
             resolved = resolve_duplicates(
                 duplicates, existing, after.heads, lambda x, o: self._seq_at(connection, x, o)
             )
         return finish_commit(plan, resolved, after)
+
+    @staticmethod
+    def _stored_ids(connection: psycopg.Connection[Any], ids: list[EventId]) -> dict[EventId, int]:
+        """The seqs of those of ``ids`` that are stored."""
+        if not ids:
+            return {}
+        # The ids as one array literal: psycopg dumping a list of 2,000 strings cost more than
+        # the query (canonical UUID texts need no quoting).
+        rows = connection.execute(
+            "SELECT id::text, seq FROM event_ids WHERE id = ANY(%s::uuid[])",
+            ("{" + ",".join(ids) + "}",),
+        ).fetchall()
+        return {id_: int(seq) for id_, seq in rows}
 
     @staticmethod
     def _seq_at(connection: psycopg.Connection[Any], exchange_id: int, offset: int) -> int | None:

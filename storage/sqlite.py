@@ -239,25 +239,24 @@ class SqliteStorage(Storage):
         now: int,
     ) -> CommitResult:
         raw_ids = {event.id: id_bytes(event.id) for append in appends for event in append.events}
-        ids = list(raw_ids.values())
         with self._transaction() as connection:
+            # Optimistic: plan as if no id were stored yet and let the id index say otherwise.
+            # A stored id fails the insert; then the ids are looked up and the commit planned
+            # again. Publishers rarely repeat an id, and the look-up cost as much as the insert.
             existing: dict[EventId, int] = {}
-            for start in range(0, len(ids), 500):
-                part = ids[start : start + 500]
-                marks = ",".join("?" * len(part))
-                for raw_id, seq in connection.execute(
-                    f"SELECT id, seq FROM event_ids WHERE id IN ({marks})", part
-                ):
-                    existing[id_text(raw_id)] = int(seq)
             plan, after, duplicates = plan_commit(appends, existing, positions, now)
-            rows = [(e, raw_ids[e.id]) for e in plan.events]
+            connection.execute("SAVEPOINT ids")
+            try:
+                rows = self._insert_ids(connection, plan.events, raw_ids)
+            except sqlite3.IntegrityError:
+                connection.execute("ROLLBACK TO ids")
+                existing = self._stored_ids(connection, list(raw_ids.values()))
+                plan, after, duplicates = plan_commit(appends, existing, positions, now)
+                rows = self._insert_ids(connection, plan.events, raw_ids)
+            connection.execute("RELEASE ids")
             connection.executemany(
                 "INSERT INTO events (seq, id, type, published_at, wire) VALUES (?, ?, ?, ?, ?)",
                 [event_row(e, raw_id) for e, raw_id in rows],
-            )
-            connection.executemany(
-                "INSERT INTO event_ids (id, seq, published_at) VALUES (?, ?, ?)",
-                [(raw_id, e.seq, e.published_at) for e, raw_id in rows],
             )
             connection.executemany(
                 "INSERT INTO exchange_log (exchange_id, exchange_offset, seq) VALUES (?, ?, ?)",
@@ -269,6 +268,31 @@ class SqliteStorage(Storage):
             )
             resolved = resolve_duplicates(duplicates, existing, after.heads, self._seq_at)
         return finish_commit(plan, resolved, after)
+
+    @staticmethod
+    def _insert_ids(
+        connection: sqlite3.Connection, events: Sequence[StoredEvent], raw_ids: dict[EventId, bytes]
+    ) -> list[tuple[StoredEvent, bytes]]:
+        """Index the new events' ids (IntegrityError if one is stored); (event, id bytes) pairs."""
+        rows = [(e, raw_ids[e.id]) for e in events]
+        connection.executemany(
+            "INSERT INTO event_ids (id, seq, published_at) VALUES (?, ?, ?)",
+            [(raw_id, e.seq, e.published_at) for e, raw_id in rows],
+        )
+        return rows
+
+    @staticmethod
+    def _stored_ids(connection: sqlite3.Connection, ids: list[bytes]) -> dict[EventId, int]:
+        """The seqs of those of ``ids`` that are stored, by id text."""
+        existing: dict[EventId, int] = {}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ",".join("?" * len(part))
+            for raw_id, seq in connection.execute(
+                f"SELECT id, seq FROM event_ids WHERE id IN ({marks})", part
+            ):
+                existing[id_text(raw_id)] = int(seq)
+        return existing
 
     def _seq_at(self, exchange_id: int, offset: int) -> int | None:
         row = self._connection.execute(

@@ -88,12 +88,14 @@ def test_a_republished_id_is_acked_with_its_original_place_and_not_stored_again(
 
 def test_a_large_commit_reads_back_as_written(store: Storage) -> None:
     """Past the small-commit path (PostgreSQL writes these with binary COPY): ids, types,
-    payloads, headers and timestamps survive, duplicates of stored ids are found, and each
-    exchange gets its own dense offsets."""
+    payloads, headers and timestamps survive; a commit with no stored id takes the optimistic
+    path, one with stored ids among new ones falls back and still finds them; each exchange gets
+    its own dense offsets."""
     orders = store.create_exchange("orders", ("order.#",), 1, lambda t: matches("order.#", t))
     every = store.create_exchange("every", ("#",), 1, lambda t: True)
-    stored = [event("order.früh", b"\x00" * 300) for _ in range(50)]
-    commit(store, stored, [(orders.id, every.id)] * 50, now=1_000)
+    first = 100  # past storage.postgres.FEW_EVENTS
+    stored = [event("order.früh", b"\x00" * 300) for _ in range(first)]
+    commit(store, stored, [(orders.id, every.id)] * first, now=1_000)
     fresh = [
         NewEvent(
             str(uuid.uuid4()), f"order.n{n % 7}" if n % 3 else "user.x", bytes([n % 256]) * n, ()
@@ -105,29 +107,32 @@ def test_a_large_commit_reads_back_as_written(store: Storage) -> None:
     result = commit(store, batch, routes, now=2_000)
     assert [o.duplicate for o in result.outcomes] == [False] * 100 + [True] * 10 + [False] * 200
     assert [o.seq for o in result.outcomes[100:110]] == list(range(1, 11))
-    assert [o.seq for o in result.outcomes if not o.duplicate] == list(range(51, 351))
+    assert [sorted(o.offsets) for o in result.outcomes[100:110]] == [
+        sorted([(orders.id, n), (every.id, n)]) for n in range(1, 11)
+    ]
+    new_seqs = list(range(first + 1, first + 301))
+    assert [o.seq for o in result.outcomes if not o.duplicate] == new_seqs
     in_orders = [e for e in fresh if e.type.startswith("order.")]
     reader = store.reader()
     try:
-        read = reader.read(orders.id, 51, 1_000, 1_000)
-        assert [d.offset for d in read] == list(range(51, 51 + len(in_orders)))
+        read = reader.read(orders.id, first + 1, 1_000, 1_000)
+        assert [d.offset for d in read] == list(range(first + 1, first + 1 + len(in_orders)))
         assert [(d.event.id, d.event.type, d.event.payload, d.event.headers) for d in read] == [
             (e.id, e.type, e.payload, e.headers) for e in in_orders
         ]
         assert {d.event.published_at for d in read} == {2_000}
-        assert reader.published_at(orders.id, 60) == 2_000  # the column, not the wire form
-        assert [d.event.seq for d in reader.read(every.id, 51, 1_000, 1_000)] == list(
-            range(51, 351)
-        )
-        logged = reader.read_log(50, 1_000)
+        assert reader.published_at(orders.id, first + 10) == 2_000  # the column, not the wire
+        assert [d.event.seq for d in reader.read(every.id, first + 1, 1_000, 1_000)] == new_seqs
+        logged = reader.read_log(first, 1_000)
         assert [(e.seq, e.id, e.payload) for e in logged] == [
-            (51 + n, e.id, e.payload) for n, e in enumerate(fresh)
+            (first + 1 + n, e.id, e.payload) for n, e in enumerate(fresh)
         ]
+        assert [e.headers for e in reader.read_log(0, 1)] == [(("k", "v"),)]
     finally:
         reader.close()
     again = commit(store, fresh[200:], [(every.id,)] * 100, now=3_000)
     assert all(o.duplicate for o in again.outcomes)
-    assert store.positions().last_seq == 350
+    assert store.positions().last_seq == first + 300
 
 
 def test_twice_in_one_batch_is_stored_once(store: Storage) -> None:
