@@ -10,6 +10,7 @@ always matched against the exchanges that exist when it commits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -35,7 +36,7 @@ from actors.runtime import (
 )
 from actors.state import StateActor
 from router.errors import DeadlineExceeded, NotFound, RouterError, Unavailable
-from router.model import ExchangeRecord, PublishAck
+from router.model import Acks, ExchangeRecord, PublishAck
 from router.patterns import matches
 from router.settings import Settings
 from storage.base import Append
@@ -62,12 +63,12 @@ class Dispatcher:
 
     async def publish(
         self, events: tuple[Any, ...], turnstile: Turnstile | None = None, turn: int = 0
-    ) -> list[PublishAck]:
+    ) -> Sequence[PublishAck]:
         """Publish and wait for the acks. With a ``turnstile``, calls reach the mailbox in the
         order of their ``turn`` (a pipelined stream), while their commits are still grouped."""
         if turnstile is None:
             return await ask(self.box[0], lambda r: Publish(events, r))
-        reply: Reply[list[PublishAck]] = Reply()
+        reply: Reply[Sequence[PublishAck]] = Reply()
         try:
             with trio.fail_after(DEFAULT_ASK_TIMEOUT):
                 try:
@@ -165,22 +166,9 @@ class Dispatcher:
         names = {exchange_id: actor.record.name for exchange_id, actor in self.exchanges.items()}
         start = 0
         for publish in publishes:
-            acks = [
-                PublishAck(
-                    event.id,
-                    outcome.seq,
-                    outcome.duplicate,
-                    tuple([(names[x], o) for x, o in outcome.offsets if x in names])
-                    if outcome.offsets
-                    else (),
-                )
-                for event, outcome in zip(
-                    publish.events,
-                    result.outcomes[start : start + len(publish.events)],
-                    strict=True,
-                )
-            ]
-            start += len(publish.events)
+            end = start + len(publish.events)
+            acks = Acks([e.id for e in publish.events], result.outcomes[start:end], names)
+            start = end
             self.published += len(publish.events)
             publish.reply.set(acks)
 

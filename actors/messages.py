@@ -120,7 +120,7 @@ class Restore:
 @attrs.frozen
 class Publish:
     events: tuple[NewEvent, ...]
-    reply: Reply[list[PublishAck]]
+    reply: Reply[Sequence[PublishAck]]
 
 
 @attrs.frozen

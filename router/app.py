@@ -102,7 +102,7 @@ class Router:
 
     async def publish(
         self, events: Sequence[NewEvent], turnstile: Turnstile | None = None, turn: int = 0
-    ) -> list[PublishAck]:
+    ) -> Sequence[PublishAck]:
         """Store and route ``events``; the acks come after the commit. A pipelined stream passes
         its ``turnstile`` and each request's ``turn`` to keep its requests in order."""
         try:

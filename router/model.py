@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 import hashlib
 import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol, overload
 
 import attrs
 
@@ -126,6 +128,60 @@ class PublishAck:
     seq: int
     duplicate: bool
     offsets: tuple[tuple[str, int], ...]
+
+
+class Outcome(Protocol):
+    """Where a commit put one event (storage.base.EventOutcome)."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def duplicate(self) -> bool: ...
+    @property
+    def offsets(self) -> tuple[tuple[int, int], ...]: ...  # (exchange id, offset)
+
+
+@attrs.define(slots=True, eq=False)
+class Acks(Sequence[PublishAck]):
+    """The acks of one publish, as the commit left them: the events' ids, their outcomes and the
+    names of the exchanges. :class:`PublishAck` objects are made only when looked at (the HTTP
+    and AMQP edges); the gRPC edge writes its response straight from here (router.wire), which
+    saved two objects and a protobuf message per event.
+    """
+
+    ids: Sequence[EventId]
+    outcomes: Sequence[Outcome]
+    names: Mapping[int, str]  # exchange id -> name; offsets in exchanges not named are left out
+    _made: list[PublishAck] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> PublishAck: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[PublishAck]: ...
+
+    def __getitem__(self, index: int | slice) -> PublishAck | Sequence[PublishAck]:
+        return self.acks()[index]
+
+    def __iter__(self) -> Iterator[PublishAck]:
+        return iter(self.acks())
+
+    def acks(self) -> list[PublishAck]:
+        if self._made is None:
+            names = self.names
+            self._made = [
+                PublishAck(
+                    event_id,
+                    outcome.seq,
+                    outcome.duplicate,
+                    tuple([(names[x], o) for x, o in outcome.offsets if x in names]),
+                )
+                for event_id, outcome in zip(self.ids, self.outcomes, strict=True)
+            ]
+        return self._made
 
 
 class Role(enum.Enum):

@@ -6,19 +6,21 @@ stored bytes of its events, each behind a few bytes of framing (its offset, two 
 builds no per-event object and no protobuf message, which was more than half of its cost.
 
 Field numbers used below (protos/router/v1/router.proto): ``Delivery`` offset = 1, event = 2;
+``PublishResponse`` acks = 1; ``EventAck`` id = 1, seq = 2, duplicate = 3, offsets = 4;
+``ExchangeOffset`` exchange = 1, offset = 2;
 ``EventBatch`` deliveries = 1; ``SubscribeResponse`` batch = 2; ``ReadResponse`` batch = 1,
 head_offset = 2, next_offset = 3; ``FollowResponse`` events = 1, last_seq = 2.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import overload
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import attrs
 
 from router._proto.router.v1 import router_pb2 as pb
-from router.model import Delivery, StoredEvent
+from router.model import Acks, Delivery, PublishAck, StoredEvent
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # grpclib's default limit on a received message
 # Every varint below 2**14, and the two low bytes of a larger one (both marked "more follows"):
@@ -177,6 +179,49 @@ def _joined(frames: Sequence[bytes], size: int, tag: int | None) -> bytes:
 def field(tag: int, body: bytes) -> bytes:
     """A length-delimited field: ``tag`` (field number << 3 | 2), length, body."""
     return bytes([tag]) + varint(len(body)) + body
+
+
+def publish_response(acks: Sequence[PublishAck]) -> bytes:
+    """A ``PublishResponse`` of ``acks``, written out.
+
+    :class:`router.model.Acks` are read as the commit left them, without making their
+    PublishAck objects: their offsets name exchanges by id, and the offsets of an exchange
+    deleted meanwhile are left out. 500 acks: 1.0 us an event through PublishAck objects and
+    protobuf, 0.7 us here.
+    """
+    names: Mapping[int, str] = {}
+    rows: Iterable[tuple[str, Any]]
+    if isinstance(acks, Acks):
+        names = acks.names
+        rows = zip(acks.ids, acks.outcomes, strict=True)
+    else:
+        rows = ((a.id, a) for a in acks)
+    # Exchange (id or name) -> its ExchangeOffset's name field; b"" for an exchange left out.
+    heads: dict[int | str, bytes] = {}
+    parts: list[bytes] = []
+    for event_id, ack in rows:
+        text = event_id.encode()
+        body = [b"\x0a", varint(len(text)), text] if text else []
+        if ack.seq:
+            body += (b"\x10", varint(ack.seq))
+        if ack.duplicate:
+            body.append(b"\x18\x01")
+        for exchange, offset in ack.offsets:
+            head = heads.get(exchange)
+            if head is None:
+                name = names.get(exchange, "") if isinstance(exchange, int) else exchange
+                head = heads[exchange] = _exchange_head(name) if name else b""
+            if head:
+                entry = head + b"\x10" + varint(offset) if offset else head
+                body += (b"\x22", varint(len(entry)), entry)
+        message = b"".join(body)
+        parts += (b"\x0a", varint(len(message)), message)
+    return b"".join(parts)
+
+
+def _exchange_head(name: str) -> bytes:
+    encoded = name.encode()
+    return b"\x0a" + varint(len(encoded)) + encoded
 
 
 @attrs.frozen

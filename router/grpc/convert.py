@@ -55,22 +55,8 @@ def new_events(request: pb.PublishRequest, settings: Settings) -> list[NewEvent]
     ]
 
 
-def publish_response(acks: Sequence[PublishAck]) -> pb.PublishResponse:
-    """Set in place, like :func:`batches`: keyword construction cost twice as much per ack."""
-    response = pb.PublishResponse()
-    out = response.acks
-    for ack in acks:
-        message = out.add()
-        message.id = ack.id
-        message.seq = ack.seq
-        if ack.duplicate:
-            message.duplicate = True
-        offsets = message.offsets
-        for exchange, offset in ack.offsets:
-            entry = offsets.add()
-            entry.exchange = exchange
-            entry.offset = offset
-    return response
+def publish_response(acks: Sequence[PublishAck]) -> wire.Encoded:
+    return wire.Encoded(wire.publish_response(acks))
 
 
 def start_point(message: pb.StartPoint) -> StartPoint:

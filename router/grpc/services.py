@@ -89,7 +89,7 @@ class PublisherService(router_grpc.PublisherBase):
             with statuses():
                 events = convert.new_events(request, self._router.settings)
                 acks = await self._trio(self._router.publish)(events)
-            await stream.send_message(convert.publish_response(acks))
+            await stream.send_message(_encoded(convert.publish_response(acks)))
         finally:
             self._end()
 
@@ -126,7 +126,7 @@ class PublisherService(router_grpc.PublisherBase):
             while (future := await pending.get()) is not None:
                 with statuses():
                     acks = await future
-                await stream.send_message(convert.publish_response(acks))
+                await stream.send_message(_encoded(convert.publish_response(acks)))
                 if refused and pending.empty() and reader.done():
                     raise refused[0]
         finally:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from router import wire
 from router._proto.router.v1 import router_pb2 as pb
 from router.grpc import convert
-from router.model import Delivery, StoredEvent
+from router.model import Acks, Delivery, StoredEvent
+from storage.base import EventOutcome
 
 _text = st.text(string.ascii_letters + string.digits + ".-_é✓", max_size=40)
 _events = st.builds(
@@ -78,3 +79,29 @@ def test_a_read_page_that_does_not_fit_says_where_the_next_one_starts() -> None:
     assert ([d.offset for d in whole.batch.deliveries], whole.next_offset) == ([10, 11], 12)
     empty = pb.ReadResponse.FromString(convert.read_response([], 50, 51).data)
     assert (len(empty.batch.deliveries), empty.head_offset, empty.next_offset) == (0, 50, 51)
+
+
+_offsets = st.lists(st.tuples(st.integers(1, 4), st.integers(0, 2**40)), max_size=3)
+_outcomes = st.builds(
+    EventOutcome, seq=st.integers(0, 2**62), duplicate=st.booleans(), offsets=_offsets.map(tuple)
+)
+
+
+@given(st.lists(st.tuples(st.uuids().map(str), _outcomes), max_size=20))
+def test_acks_written_out_parse_as_protobuf_builds_them(rows: list) -> None:
+    names = {1: "orders", 2: "all", 3: "é✓"}  # exchange 4 was deleted: its offsets are left out
+    acks = Acks([event_id for event_id, _ in rows], [outcome for _, outcome in rows], names)
+    expected = pb.PublishResponse(
+        acks=[
+            pb.EventAck(
+                id=a.id,
+                seq=a.seq,
+                duplicate=a.duplicate,
+                offsets=[pb.ExchangeOffset(exchange=x, offset=o) for x, o in a.offsets],
+            )
+            for a in acks
+        ]
+    )
+    assert all(x != "4" for a in acks for x, _ in a.offsets)
+    assert pb.PublishResponse.FromString(wire.publish_response(acks)) == expected
+    assert pb.PublishResponse.FromString(wire.publish_response(list(acks))) == expected
