@@ -1,10 +1,13 @@
 """The Dispatcher: the publish path and the owner of the exchange table.
 
-Publishes waiting in its mailbox while a commit runs are merged into the next append (group
-commit). For each, it matches types against the exchanges (cached per type), hands the batch to
-the StateActor, and only after the commit fans the new deliveries out to the ExchangeActors and
-acks the publishers. Exchange creation and deletion pass through the same mailbox, so a batch is
-always matched against the exchanges that exist when it commits.
+Publishes waiting in its mailbox are merged into one append. For each, it matches types against
+the exchanges (cached per type) and hands the batch to the StateActor, which groups the appends
+waiting for it into one commit. Up to APPENDS_IN_FLIGHT appends are on their way at once: a
+second task takes their results in order and, only after each commit, fans the new deliveries
+out to the ExchangeActors and acks the publishers. With one append at a time, the writer sat idle
+while this happened (9% of a throughput run). Exchange creation and deletion pass through the
+same mailbox and wait until the appends before them are done, so a batch is always matched
+against the exchanges that exist when it commits.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import trio
 from actors.exchange import ExchangeActor
 from actors.messages import (
     AddExchange,
+    AppendEvents,
     Committed,
     FindExchange,
     ListExchanges,
@@ -39,9 +43,10 @@ from router.errors import DeadlineExceeded, NotFound, RouterError, Unavailable
 from router.model import Acks, ExchangeRecord, PublishAck
 from router.patterns import matches
 from router.settings import Settings
-from storage.base import Append
+from storage.base import Append, CommitResult
 
 log = logging.getLogger("router.dispatcher")
+APPENDS_IN_FLIGHT = 8
 
 
 @attrs.define(eq=False)
@@ -58,6 +63,10 @@ class Dispatcher:
     _held: Any = None
     _nursery: trio.Nursery | None = None
     published: int = 0
+    # Appends sent to the StateActor whose results are not handled yet, and an event set when
+    # that count comes back to zero.
+    _in_flight: int = 0
+    _drained: trio.Event = attrs.Factory(trio.Event)
 
     # --- public surface ---
 
@@ -106,12 +115,20 @@ class Dispatcher:
             self._nursery = nursery
             for record in restored:
                 await self._start_exchange(record)
+            sent, results = trio.open_memory_channel[tuple[list[Publish], Reply[CommitResult]]](
+                APPENDS_IN_FLIGHT - 1
+            )
+            nursery.start_soon(self._finish_appends, results)
             task_status.started()
             while True:
                 message = await self._next()
                 if isinstance(message, Publish):
-                    await self._publish([message, *self._more_publishes(message)])
+                    publishes = [message, *self._more_publishes(message)]
+                    self._in_flight += 1
+                    await sent.send((publishes, await self._append(publishes)))
                 else:
+                    while self._in_flight and isinstance(message, AddExchange | RemoveExchange):
+                        await self._drained.wait()
                     await self._control(message)
 
     async def _next(self) -> Any:
@@ -149,16 +166,41 @@ class Dispatcher:
             self._routes[event_type] = route
         return route
 
-    async def _publish(self, publishes: list[Publish]) -> None:
+    async def _append(self, publishes: list[Publish]) -> Reply[CommitResult]:
+        """Hand the publishes' events, routed, to the StateActor; the reply comes after the commit."""
         appends = tuple(
             Append(p.events, tuple(self._route(e.type) for e in p.events)) for p in publishes
         )
+        reply: Reply[CommitResult] = Reply()
         try:
-            result = await self.state.append(appends)
-        except RouterError as error:
-            for publish in publishes:
-                publish.reply.fail(error)
-            return
+            await self.state.writes[0].send(AppendEvents(appends, reply))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            reply.fail(Unavailable("the router is shutting down"))
+        return reply
+
+    async def _finish_appends(
+        self, results: trio.MemoryReceiveChannel[tuple[list[Publish], Reply[CommitResult]]]
+    ) -> None:
+        """Take the appends' results in the order they were sent: deliveries, then acks."""
+        async for publishes, reply in results:
+            try:
+                with trio.fail_after(DEFAULT_ASK_TIMEOUT):
+                    result = await reply.get()
+            except trio.TooSlowError:
+                error: RouterError = DeadlineExceeded(f"no answer within {DEFAULT_ASK_TIMEOUT:g}s")
+                for publish in publishes:
+                    publish.reply.fail(error)
+            except RouterError as failure:
+                for publish in publishes:
+                    publish.reply.fail(failure)
+            else:
+                await self._delivered(publishes, result)
+            self._in_flight -= 1
+            if not self._in_flight:
+                drained, self._drained = self._drained, trio.Event()
+                drained.set()
+
+    async def _delivered(self, publishes: list[Publish], result: CommitResult) -> None:
         for exchange_id, deliveries in result.deliveries.items():
             actor = self.exchanges.get(exchange_id)
             if actor is not None:

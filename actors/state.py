@@ -51,6 +51,12 @@ _GROUPED = (AppendEvents, SaveCursor)
 PURGE_EVERY_S = 600.0
 
 
+def _events_in(message: Any) -> int:
+    if isinstance(message, AppendEvents):
+        return sum(len(a.events) for a in message.appends)
+    return 0
+
+
 @attrs.define(eq=False)
 class StateActor:
     storage: Storage
@@ -137,13 +143,17 @@ class StateActor:
 
     async def _serve_writes(self) -> None:
         receive = self.writes[1]
+        most = self.settings.commit_max_events
         async for first in receive:
             group: list[Any] = [first]
-            while len(group) < 10_000:
+            events = _events_in(first)
+            while len(group) < 10_000 and events < most:
                 try:
-                    group.append(receive.receive_nowait())
+                    message = receive.receive_nowait()
                 except (trio.WouldBlock, trio.EndOfChannel):
                     break
+                group.append(message)
+                events += _events_in(message)
             await self._apply(group)
 
     async def _apply(self, group: list[Any]) -> None:
@@ -195,8 +205,8 @@ class StateActor:
             moved, self.log_moved = self.log_moved, trio.Event()
             moved.set()
         # Split the outcomes back to the callers: each AppendEvents gets its own slice. The
-        # Dispatcher is the only appender and keeps one append in flight, so the deliveries (for
-        # fan-out) go with the first reply.
+        # Dispatcher is the only appender and takes its replies in the order it sent them, so
+        # the deliveries of the whole commit (for fan-out) go with the first reply.
         start = 0
         deliveries = result.deliveries
         for message in messages:

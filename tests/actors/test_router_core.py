@@ -200,3 +200,33 @@ async def test_a_crash_keeps_the_cursor_flushed_before_it(tmp_path: Path) -> Non
         subscription = await router.subscribe("orders", "billing", STORED)
         assert subscription.start_offset == 5
         assert [d.offset for d in await take(subscription, 6)] == list(range(5, 11))
+
+
+async def test_an_exchange_made_while_publishes_are_in_flight_gets_every_match_once(
+    db_url: str,
+) -> None:
+    """Many publishes on their way at once (the Dispatcher keeps several appends in flight)
+    while an exchange is created: every event is stored once with a dense seq, and the new
+    exchange holds each matching event once, in seq order, whether it was committed before the
+    exchange (its history) or after."""
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("all", ["#"])
+        acked: list[int] = []
+
+        async def publisher(n: int) -> None:
+            for round_ in range(10):
+                batch = events(7, "order.created" if n % 2 else "user.x", start=100 * n + round_)
+                acked.extend(a.seq for a in await router.publish(batch))
+
+        async with trio.open_nursery() as nursery:
+            for n in range(12):
+                nursery.start_soon(publisher, n)
+            await eventually(lambda: len(acked) >= 200)
+            await router.create_exchange("orders", ["order.#"])
+        assert sorted(acked) == list(range(1, 841))
+        every = await take(await router.subscribe("all", "reader", EARLIEST), 840)
+        assert [d.offset for d in every] == [d.event.seq for d in every] == list(range(1, 841))
+        matching = [d.event.seq for d in every if d.event.type == "order.created"]
+        orders = await take(await router.subscribe("orders", "reader", EARLIEST), len(matching))
+        assert [d.offset for d in orders] == list(range(1, len(matching) + 1))
+        assert [d.event.seq for d in orders] == matching
