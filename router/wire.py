@@ -119,17 +119,28 @@ class WireBatch(Sequence[Delivery]):
 
 
 def wire_batch(rows: Sequence[tuple[int, bytes]]) -> WireBatch:
-    """A batch from stored (offset, wire) rows in offset order, offsets consecutive.
-
-    :func:`frame` for each row, written out: this loop is most of a replayed chunk's cost in
-    the router, and the calls and concatenations cost twice what one join per frame does.
-    """
+    """A batch from stored (offset, wire) rows in offset order: their run of consecutive offsets
+    from the first row (the rest are left out: a short batch, which its reader asks again for)."""
     if not rows:
         return WireBatch(0, -1, [])
+    first = rows[0][0]
+    dense = len(rows)
+    if rows[-1][0] - first + 1 != dense:
+        dense = next(i for i, (offset, _) in enumerate(rows) if offset != first + i)
+    return framed(first, [data for _, data in rows[:dense]])
+
+
+def framed(first: int, wires: Iterable[bytes]) -> WireBatch:
+    """A batch of stored wire forms at consecutive offsets from ``first``.
+
+    :func:`frame` for each, written out: this loop is most of a replayed chunk's cost in the
+    router, and the calls and concatenations cost twice what one join per frame does.
+    """
     small, low = _SMALL, _LOW
     frames: list[bytes] = []
     append = frames.append
-    for offset, data in rows:
+    offset = first
+    for data in wires:
         size = len(data)
         if offset < 0x4000:
             at = small[offset]
@@ -141,7 +152,8 @@ def wire_batch(rows: Sequence[tuple[int, bytes]]) -> WireBatch:
         body = len(at) + len(length) + 2 + size
         head = small[body] if body < 0x4000 else varint(body)
         append(b"".join((b"\x0a", head, b"\x08", at, b"\x12", length, data)))
-    return WireBatch(rows[0][0], rows[-1][0], frames)
+        offset += 1
+    return WireBatch(first, offset - 1, frames)
 
 
 def bounds(batch: Sequence[Delivery]) -> tuple[int, int]:

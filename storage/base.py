@@ -104,11 +104,6 @@ def id_text(raw: bytes) -> EventId:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def event_row(event: StoredEvent, raw_id: bytes) -> tuple[int, bytes, str, int, bytes]:
-    """The ``events`` row of an event, in column order (seq, id, type, published_at, wire)."""
-    return (event.seq, raw_id, event.type, event.published_at, encode_event(event))
-
-
 # The migration (both dialects) after which the events table has its ``wire`` column, filled from
 # the columns it replaces (payload, headers) before the next migration drops them.
 WIRE_MIGRATION = 3

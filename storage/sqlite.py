@@ -11,6 +11,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import accumulate
 
 from router.errors import AlreadyExists
 from router.model import (
@@ -21,7 +22,7 @@ from router.model import (
     StoredEvent,
     SubscriberRecord,
 )
-from router.wire import WireBatch, decode_event, wire_batch
+from router.wire import WireBatch, decode_event, encode_event, framed, wire_batch
 from storage import _migrations
 from storage.base import (
     WIRE_FILL_ROWS,
@@ -33,7 +34,6 @@ from storage.base import (
     Restored,
     Storage,
     StorageUnavailable,
-    event_row,
     finish_commit,
     id_bytes,
     id_text,
@@ -43,11 +43,45 @@ from storage.base import (
 )
 from storage.control import Run, rows_of
 
+# A replay chunk comes back as one row: its offsets, its events' wire forms joined, and their
+# sizes. sqlite3 lets go of the interpreter lock for each row it steps to and must then win it
+# back from the threads that are sending and receiving; 2,000 rows a chunk made catch-up wait on
+# those hand-offs (router system CPU 1.1-1.4 us an event, futexes). The offsets come back too so
+# that the order of the three lists is checked, not assumed.
 _READ = """
+SELECT group_concat(o), CAST(group_concat(w, '') AS BLOB), group_concat(length(w)) FROM (
+    SELECT l.exchange_offset AS o, e.wire AS w
+    FROM exchange_log l JOIN events e ON e.seq = l.seq
+    WHERE l.exchange_id = ? AND l.exchange_offset BETWEEN ? AND ?
+    ORDER BY l.exchange_offset LIMIT ?
+)
+"""
+_READ_ROWS = """
 SELECT l.exchange_offset, e.wire
 FROM exchange_log l JOIN events e ON e.seq = l.seq
 WHERE l.exchange_id = ? AND l.exchange_offset BETWEEN ? AND ?
 ORDER BY l.exchange_offset LIMIT ?
+"""
+
+
+# A commit writes each table with one statement over its rows packed into a few values (the
+# events' ids and wire forms joined, the rest as JSON), not ``executemany``: sqlite3 lets go of
+# the interpreter lock for every row it inserts and must then win it back from the threads that
+# are receiving publishes and sending acks, and the writer spent most of a commit waiting so.
+_COUNT = "WITH RECURSIVE k(i) AS (VALUES (0) UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?1) "
+_INSERT_IDS = (
+    _COUNT + "INSERT INTO event_ids (id, seq, published_at)"
+    " SELECT substr(?2, 16 * i + 1, 16), ?3 + i, ?4 FROM k"
+)
+# (type, start, length) of each event's wire form in the joined bytes, in seq order.
+_INSERT_EVENTS = """
+INSERT INTO events (seq, id, type, published_at, wire)
+SELECT ?1 + key, substr(?2, 16 * key + 1, 16), value ->> 0, ?3, substr(?4, value ->> 1, value ->> 2)
+FROM json_each(?5)
+"""
+_INSERT_LOG = """
+INSERT INTO exchange_log (exchange_id, exchange_offset, seq)
+SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)
 """
 
 
@@ -80,6 +114,13 @@ def _errors() -> Iterator[None]:
         raise
     except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:
         raise StorageUnavailable(f"sqlite: {error}") from error
+
+
+def _split(joined: bytes, sizes: list[int]) -> Iterator[bytes]:
+    end = 0
+    for size in sizes:
+        start, end = end, end + size
+        yield joined[start:end]
 
 
 _READ_LOG = "SELECT wire FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
@@ -120,9 +161,27 @@ class SqliteReader(Reader):
         self._connection = _connect(path)
 
     def read(self, exchange_id: int, first: int, last: int, limit: int) -> WireBatch:
+        arguments = (exchange_id, first, last, limit)
         with _errors():
-            rows = self._connection.execute(_READ, (exchange_id, first, last, limit)).fetchall()
-        return wire_batch(rows)
+            batch = self._joined(arguments)
+            if batch is None:
+                batch = wire_batch(self._connection.execute(_READ_ROWS, arguments).fetchall())
+        return batch
+
+    def _joined(self, arguments: tuple[int, int, int, int]) -> WireBatch | None:
+        """The chunk from its one joined row; None if it is too long to join, or if its offsets
+        are not one run of consecutive offsets in order (then it is read row by row)."""
+        try:
+            offsets, joined, sizes = self._connection.execute(_READ, arguments).fetchone()
+        except sqlite3.DataError:  # longer than SQLite's longest value
+            return None
+        if offsets is None:
+            return WireBatch(0, -1, [])
+        start = int(offsets.partition(",")[0])
+        lengths = [int(size) for size in sizes.split(",")]
+        if offsets != ",".join(map(str, range(start, start + len(lengths)))):
+            return None
+        return framed(start, _split(joined, lengths))
 
     def published_at(self, exchange_id: int, offset: int) -> int | None:
         with _errors():
@@ -247,21 +306,24 @@ class SqliteStorage(Storage):
             plan, after, duplicates = plan_commit(appends, existing, positions, now)
             connection.execute("SAVEPOINT ids")
             try:
-                rows = self._insert_ids(connection, plan.events, raw_ids)
+                ids = self._insert_ids(connection, plan.events, raw_ids)
             except sqlite3.IntegrityError:
                 connection.execute("ROLLBACK TO ids")
                 existing = self._stored_ids(connection, list(raw_ids.values()))
                 plan, after, duplicates = plan_commit(appends, existing, positions, now)
-                rows = self._insert_ids(connection, plan.events, raw_ids)
+                ids = self._insert_ids(connection, plan.events, raw_ids)
             connection.execute("RELEASE ids")
-            connection.executemany(
-                "INSERT INTO events (seq, id, type, published_at, wire) VALUES (?, ?, ?, ?, ?)",
-                [event_row(e, raw_id) for e, raw_id in rows],
-            )
-            connection.executemany(
-                "INSERT INTO exchange_log (exchange_id, exchange_offset, seq) VALUES (?, ?, ?)",
-                plan.log_rows,
-            )
+            if plan.events:
+                wires = [encode_event(e) for e in plan.events]
+                lengths = list(map(len, wires))
+                starts = accumulate(lengths, initial=1)  # one more than there are events
+                places = zip([e.type for e in plan.events], starts, lengths, strict=False)
+                first = plan.events[0]
+                connection.execute(
+                    _INSERT_EVENTS,
+                    (first.seq, ids, first.published_at, b"".join(wires), json.dumps(list(places))),
+                )
+                connection.execute(_INSERT_LOG, (json.dumps(plan.log_rows),))
             connection.executemany(
                 "UPDATE subscribers SET acked = ?, updated_at = ? WHERE queue_id = ? AND name = ?",
                 [(acked, now, queue_id, name) for (queue_id, name), acked in cursors.items()],
@@ -272,14 +334,17 @@ class SqliteStorage(Storage):
     @staticmethod
     def _insert_ids(
         connection: sqlite3.Connection, events: Sequence[StoredEvent], raw_ids: dict[EventId, bytes]
-    ) -> list[tuple[StoredEvent, bytes]]:
-        """Index the new events' ids (IntegrityError if one is stored); (event, id bytes) pairs."""
-        rows = [(e, raw_ids[e.id]) for e in events]
-        connection.executemany(
-            "INSERT INTO event_ids (id, seq, published_at) VALUES (?, ?, ?)",
-            [(raw_id, e.seq, e.published_at) for e, raw_id in rows],
-        )
-        return rows
+    ) -> bytes:
+        """Index the new events' ids (IntegrityError if one is stored); their 16 bytes each, joined.
+
+        ``events`` are a commit's new events: consecutive seqs, one ``published_at``
+        (:func:`storage.base.plan_commit`)."""
+        ids = b"".join([raw_ids[e.id] for e in events])
+        if events:
+            first, at = events[0].seq, events[0].published_at
+            assert events[-1].seq == first + len(events) - 1 and events[-1].published_at == at
+            connection.execute(_INSERT_IDS, (len(events), ids, first, at))
+        return ids
 
     @staticmethod
     def _stored_ids(connection: sqlite3.Connection, ids: list[bytes]) -> dict[EventId, int]:

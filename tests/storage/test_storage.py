@@ -135,6 +135,41 @@ def test_a_large_commit_reads_back_as_written(store: Storage) -> None:
     assert store.positions().last_seq == first + 300
 
 
+def test_a_chunk_ends_at_a_gap_in_the_log_and_reads_the_same_row_by_row(db_url: str) -> None:
+    """A chunk is one run of consecutive offsets: a missing log row ends it, and its reader asks
+    again from there. SQLite answers a chunk as one joined row; a chunk longer than SQLite lets
+    a value be, or one with a gap, is read row by row, with the same result."""
+    store = open_storage(db_url)
+    store.migrate()
+    every = store.create_exchange("every", ("#",), 1, lambda t: True)
+    events = [event(payload=bytes([n]) * 60) for n in range(20)]
+    commit(store, events, [(every.id,)] * 20)
+    reader = store.reader()
+    try:
+        whole = [(d.offset, d.event.id, d.event.payload) for d in reader.read(every.id, 1, 20, 50)]
+        assert whole == [(n + 1, e.id, e.payload) for n, e in enumerate(events)]
+        if db_url.startswith("sqlite"):
+            connection = reader._connection  # type: ignore[attr-defined]
+            longest = connection.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+            connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000)  # each wire form is shorter
+            again = reader.read(every.id, 1, 20, 50)
+            assert [(d.offset, d.event.id, d.event.payload) for d in again] == whole
+            connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, longest)
+            direct: object = sqlite3.connect(path_from_url(db_url), isolation_level=None)
+        else:
+            direct = psycopg.connect(db_url, autocommit=True)
+        direct.execute("DELETE FROM exchange_log WHERE exchange_offset = 8")  # type: ignore[attr-defined]
+        direct.close()  # type: ignore[attr-defined]
+        short = reader.read(every.id, 3, 20, 50)
+        assert [d.offset for d in short] == [3, 4, 5, 6, 7]
+        assert [d.event.id for d in short] == [e.id for e in events[2:7]]
+        after = reader.read(every.id, 8, 20, 50)
+        assert [d.offset for d in after] == list(range(9, 21))
+    finally:
+        reader.close()
+        store.close()
+
+
 def test_twice_in_one_batch_is_stored_once(store: Storage) -> None:
     one = event()
     result = commit(store, [one, one], [(), ()])
