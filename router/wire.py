@@ -38,12 +38,12 @@ def varint(value: int) -> bytes:
         return _LOW[value & 0x3FFF] + _SMALL[value >> 14]
     if value < 0:
         value += 1 << 64
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
+    parts = []
+    while value >= 0x4000:  # 14 bits, two bytes, at a time
+        parts.append(_LOW[value & 0x3FFF])
+        value >>= 14
+    parts.append(_SMALL[value])
+    return b"".join(parts)
 
 
 def encode_event(event: StoredEvent) -> bytes:
