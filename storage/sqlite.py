@@ -75,12 +75,10 @@ _COUNT = "WITH RECURSIVE k(i) AS (VALUES (0) UNION ALL SELECT i + 1 FROM k WHERE
 # (plain sqlite3, 2,000-event commits: most of it writing the pages the random ids touched);
 # two stay at 9-11 us, the move taking 13-77 ms each time over that range.
 MERGE_IDS = 50_000
-_ID_MERGED = (
-    _COUNT + "SELECT 1 FROM event_ids WHERE id IN (SELECT substr(?2, 16 * i + 1, 16) FROM k)"
-)
-_INSERT_IDS = (
+_INSERT_IDS = (  # the ids not in event_ids: fewer rows than ids means one is stored
     _COUNT + "INSERT INTO event_ids_recent (id, seq, published_at)"
     " SELECT substr(?2, 16 * i + 1, 16), ?3 + i, ?4 FROM k"
+    " WHERE NOT EXISTS (SELECT 1 FROM event_ids WHERE id = substr(?2, 16 * i + 1, 16))"
 )
 _STORED_IDS = (
     _COUNT + "SELECT id, seq FROM event_ids WHERE id IN (SELECT substr(?2, 16 * i + 1, 16) FROM k)"
@@ -99,11 +97,16 @@ SELECT ?1 + key, substr(?2, 16 * key + 1, 16), json_extract(value, '$[0]'), ?3,
        substr(?4, json_extract(value, '$[1]'), json_extract(value, '$[2]'))
 FROM json_each(?5)
 """
-_INSERT_LOG = """
-INSERT INTO exchange_log (exchange_id, exchange_offset, seq)
-SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
-FROM json_each(?)
-"""
+# An exchange's rows of one commit: consecutive offsets; their seqs are consecutive too when
+# the exchange took every event of the commit, else listed.
+_INSERT_LOG_RUN = (
+    _COUNT + "INSERT INTO exchange_log (exchange_id, exchange_offset, seq)"
+    " SELECT ?2, ?3 + i, ?4 + i FROM k"
+)
+_INSERT_LOG_SEQS = (
+    "INSERT INTO exchange_log (exchange_id, exchange_offset, seq)"
+    " SELECT ?1, ?2 + key, value FROM json_each(?3)"
+)
 
 
 def path_from_url(url: str) -> str:
@@ -346,7 +349,16 @@ class SqliteStorage(Storage):
                     _INSERT_EVENTS,
                     (first.seq, ids, first.published_at, b"".join(wires), json.dumps(list(places))),
                 )
-                connection.execute(_INSERT_LOG, (json.dumps(plan.log_rows),))
+                for exchange_id, deliveries in plan.deliveries.items():
+                    start, end, count = deliveries[0], deliveries[-1], len(deliveries)
+                    if end.event.seq - start.event.seq == count - 1:
+                        run = (count, exchange_id, start.offset, start.event.seq)
+                        connection.execute(_INSERT_LOG_RUN, run)
+                    else:
+                        seqs = ",".join([str(d.event.seq) for d in deliveries])
+                        connection.execute(
+                            _INSERT_LOG_SEQS, (exchange_id, start.offset, f"[{seqs}]")
+                        )
             recent = waiting + len(plan.events)
             if recent >= MERGE_IDS:
                 for sql in _MERGE_IDS:
@@ -378,9 +390,10 @@ class SqliteStorage(Storage):
         if events:
             first, at = events[0].seq, events[0].published_at
             assert events[-1].seq == first + len(events) - 1 and events[-1].published_at == at
-            if connection.execute(_ID_MERGED, (len(events), ids)).fetchone() is not None:
-                raise sqlite3.IntegrityError("event_ids: an id is stored already")
+            before = connection.total_changes  # rowcount is -1 for a statement led by WITH
             connection.execute(_INSERT_IDS, (len(events), ids, first, at))
+            if connection.total_changes - before != len(events):
+                raise sqlite3.IntegrityError("event_ids: an id is stored already")
         return ids
 
     @staticmethod
