@@ -330,15 +330,12 @@ class SqliteStorage(Storage):
             existing: dict[EventId, int] = {}
             plan, after, duplicates = plan_commit(appends, existing, positions, now)
             waiting = self._recent_ids(connection)
-            connection.execute("SAVEPOINT ids")
             try:
                 ids = self._insert_ids(connection, plan.events, raw_ids)
-            except sqlite3.IntegrityError:
-                connection.execute("ROLLBACK TO ids")
+            except sqlite3.IntegrityError:  # the insert left nothing behind
                 existing = self._stored_ids(connection, list(raw_ids.values()))
                 plan, after, duplicates = plan_commit(appends, existing, positions, now)
                 ids = self._insert_ids(connection, plan.events, raw_ids)
-            connection.execute("RELEASE ids")
             if plan.events:
                 wires = [encode_event(e) for e in plan.events]
                 lengths = list(map(len, wires))
@@ -382,7 +379,8 @@ class SqliteStorage(Storage):
     def _insert_ids(
         connection: sqlite3.Connection, events: Sequence[StoredEvent], raw_ids: dict[EventId, bytes]
     ) -> bytes:
-        """Index the new events' ids (IntegrityError if one is stored); their 16 bytes each, joined.
+        """Index the new events' ids; their 16 bytes each, joined. IntegrityError, with nothing
+        left inserted, if one of them is stored.
 
         ``events`` are a commit's new events: consecutive seqs, one ``published_at``
         (:func:`storage.base.plan_commit`)."""
@@ -391,8 +389,13 @@ class SqliteStorage(Storage):
             first, at = events[0].seq, events[0].published_at
             assert events[-1].seq == first + len(events) - 1 and events[-1].published_at == at
             before = connection.total_changes  # rowcount is -1 for a statement led by WITH
+            # One in event_ids_recent: the unique key fails the statement, which SQLite undoes.
             connection.execute(_INSERT_IDS, (len(events), ids, first, at))
-            if connection.total_changes - before != len(events):
+            if connection.total_changes - before != len(events):  # one in event_ids
+                last = first + len(events) - 1
+                connection.execute(
+                    "DELETE FROM event_ids_recent WHERE seq BETWEEN ? AND ?", (first, last)
+                )
                 raise sqlite3.IntegrityError("event_ids: an id is stored already")
         return ids
 

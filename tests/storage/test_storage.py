@@ -195,13 +195,16 @@ def test_sqlite_ids_moved_to_the_older_index_still_find_their_duplicates(
         (7, True, ((every.id, 7),)),
     ]
     assert tables.execute(count).fetchone() == (7, 2)
-    assert store.purge_ids(1_500) == 8  # all but the one published at 2,000
-    assert tables.execute(count).fetchone() == (0, 1)
+    only_moved = commit(store, [event(), moved[0]], [(every.id,)] * 2, now=2_000)
+    assert [(o.seq, o.duplicate) for o in only_moved.outcomes] == [(10, False), (5, True)]
+    assert tables.execute(count).fetchone() == (7, 3)
+    assert store.purge_ids(1_500) == 8  # all but the two published at 2,000
+    assert tables.execute(count).fetchone() == (0, 2)
     tables.close()
     store.close()
-    reopened = open_storage(sqlite_url)  # counts what waits again: 1, then 5 with these
-    result = commit(reopened, [older[0]] + [event() for _ in range(3)], [(every.id,)] * 4, 3_000)
-    assert [o.duplicate for o in result.outcomes] == [False] * 4  # its key had expired
+    reopened = open_storage(sqlite_url)  # counts what waits again: 2, then 5 with these
+    result = commit(reopened, [older[0]] + [event() for _ in range(2)], [(every.id,)] * 3, 3_000)
+    assert [o.duplicate for o in result.outcomes] == [False] * 3  # its key had expired
     tables = sqlite3.connect(path_from_url(sqlite_url))
     assert tables.execute(count).fetchone() == (5, 0)
     tables.close()
