@@ -69,9 +69,9 @@ ORDER BY l.exchange_offset LIMIT ?
 # the interpreter lock for every row it inserts and must then win it back from the threads that
 # are receiving publishes and sending acks, and the writer spent most of a commit waiting so.
 _COUNT = "WITH RECURSIVE k(i) AS (VALUES (0) UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?1) "
-# Ids are indexed in two tables (migration 5): new ones in event_ids_recent, whose unique key
-# refuses an id stored there, after a look-up in event_ids, where they are moved once
-# MERGE_IDS have gathered. One table took 13 us an event at first and 25 us by 300,000 events
+# Ids are indexed in two tables (migration 5): new ones go to event_ids_recent, whose unique
+# key refuses an id stored there, and the same insert leaves out any found in event_ids, where
+# they are moved once MERGE_IDS have gathered. One table took 13 us an event at first and 25 us by 300,000 events
 # (plain sqlite3, 2,000-event commits: most of it writing the pages the random ids touched);
 # two stay at 9-11 us, the move taking 13-77 ms each time over that range.
 MERGE_IDS = 50_000
