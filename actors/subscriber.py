@@ -14,6 +14,7 @@ and once more (waiting for the commit) when the subscriber ends.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import math
 from collections.abc import Sequence
@@ -67,6 +68,7 @@ class Subscription:
     control: trio.MemorySendChannel[Ack | Heartbeat]
     ended: list[RouterError] = attrs.Factory(list)
     slept: trio.Event = attrs.Factory(trio.Event)
+    late_ack: int = 0
 
     async def next_batch(self) -> Sequence[Delivery] | None:
         """The next batch, or None when the subscription is over (see :meth:`end_reason`)."""
@@ -83,6 +85,25 @@ class Subscription:
 
     async def heartbeat(self) -> None:
         await self.control.send(Heartbeat())
+
+    def post_ack(self, offset: int) -> None:
+        """:meth:`ack` without waiting (a gRPC stream's acks, posted in order from its thread).
+        When the control channel is full the ack waits in ``late_ack``, taken once the
+        subscriber has read what is ahead of it; acks are cumulative, so the highest is kept."""
+        try:
+            self.control.send_nowait(Ack(offset))
+        except trio.WouldBlock:
+            self.late_ack = max(self.late_ack, offset)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the subscriber ended; its end reason goes back on the stream
+
+    def post_heartbeat(self) -> None:
+        """:meth:`heartbeat` without waiting; with the channel full, the subscriber will hear
+        the messages ahead of it, which count as much."""
+        with contextlib.suppress(
+            trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+        ):
+            self.control.send_nowait(Heartbeat())
 
     async def close_control(self) -> None:
         """The consumer will send nothing more: the subscriber goes to sleep."""
@@ -266,23 +287,31 @@ class SubscriberActor:
         self.events_out += len(batch)
 
     async def _hear_consumer(self, scope: trio.CancelScope) -> None:
-        assert self._control is not None
+        assert self._control is not None and self.subscription is not None
+        subscription = self.subscription
         async with self._control:
             async for message in self._control:
                 self.last_heard = trio.current_time()
-                if isinstance(message, Ack):
-                    if message.offset > self.delivered:
-                        self.end(
-                            InvalidArgument(
-                                f"ack.offset: {message.offset} was never delivered"
-                                f" (last delivered {self.delivered})"
-                            )
-                        )
-                        break
-                    if message.offset > self.acked:
-                        self.acked = message.offset
-                        self._acks_arrived.set()
+                if isinstance(message, Ack) and not self._take_ack(message.offset):
+                    break
+                late, subscription.late_ack = subscription.late_ack, 0
+                if late and not self._take_ack(late):
+                    break
         scope.cancel()  # the consumer left (or broke the protocol): this subscriber sleeps
+
+    def _take_ack(self, offset: int) -> bool:
+        """False when ``offset`` was never delivered: the consumer broke the protocol."""
+        if offset > self.delivered:
+            self.end(
+                InvalidArgument(
+                    f"ack.offset: {offset} was never delivered (last delivered {self.delivered})"
+                )
+            )
+            return False
+        if offset > self.acked:
+            self.acked = offset
+            self._acks_arrived.set()
+        return True
 
     async def _watch_silence(self, scope: trio.CancelScope) -> None:
         timeout = self.settings.consumer_timeout_s

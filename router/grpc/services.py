@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import attrs
@@ -25,9 +25,10 @@ from router import __version__
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
-from router.bridge import AsyncioThread
+from router.bridge import AsyncioThread, Feed
 from router.errors import InvalidArgument, RouterError, Unauthenticated, Unavailable
 from router.grpc import convert
+from router.model import Delivery
 from router.wire import Encoded
 
 log = logging.getLogger("router.grpc")
@@ -193,7 +194,7 @@ class SubscriberService(router_grpc.SubscriberBase):
         if found is not None:
             self._owners[subscription] = (found[0].name, found[1].id)
         protocol_error: list[RouterError] = []
-        reader = None
+        reader = pump = None
         try:
             await stream.send_message(
                 pb.SubscribeResponse(
@@ -205,10 +206,14 @@ class SubscriberService(router_grpc.SubscriberBase):
                 )
             )
             reader = asyncio.ensure_future(self._hear(stream, subscription, protocol_error))
-            while (batch := await self._trio(subscription.next_batch)()) is not None:
+            feed: Feed[Sequence[Delivery]] = Feed(self._bridge)
+            pump = asyncio.ensure_future(self._trio(_pump)(subscription, feed))
+            while (batch := await feed.get()) is not None:
                 for message in convert.batches(batch):
                     await stream.send_message(_encoded(message))
         finally:
+            if pump is not None:
+                pump.cancel()
             if reader is not None:
                 reader.cancel()
             self.open.discard(subscription)
@@ -235,20 +240,21 @@ class SubscriberService(router_grpc.SubscriberBase):
         protocol_error: list[RouterError],
     ) -> None:
         """Forward acks and heartbeats; a half-close or a second start ends the subscription."""
+        in_trio = self._bridge.in_trio  # nothing to wait for: acks go in order, unanswered
         try:
             async for message in stream:
                 body = message.WhichOneof("body")
                 if body == "ack":
-                    await self._trio(subscription.ack)(message.ack.offset)
+                    in_trio(subscription.post_ack, message.ack.offset)
                 elif body == "heartbeat":
-                    await self._trio(subscription.heartbeat)()
+                    in_trio(subscription.post_heartbeat)
                 else:
                     protocol_error.append(
                         InvalidArgument(f"{body or 'body'}: expected an ack or a heartbeat")
                     )
                     break
         finally:
-            await self._trio(subscription.close_control)()
+            in_trio(subscription.control.close)
 
 
 class AdminService(router_grpc.AdminBase):
@@ -463,6 +469,15 @@ class LogService(router_grpc.LogBase):
             for response in convert.log_responses(events, last_seq):
                 await stream.send_message(_encoded(response))
             after = events[-1].seq
+
+
+async def _pump(subscription: Subscription, feed: Feed[Sequence[Delivery]]) -> None:
+    """In Trio: the subscription's batches into the feed its stream sends from."""
+    try:
+        while (batch := await subscription.next_batch()) is not None:
+            await feed.put(batch)
+    finally:
+        feed.close()
 
 
 def _encoded(message: Encoded) -> Any:

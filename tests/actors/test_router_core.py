@@ -230,3 +230,28 @@ async def test_an_exchange_made_while_publishes_are_in_flight_gets_every_match_o
         orders = await take(await router.subscribe("orders", "reader", EARLIEST), len(matching))
         assert [d.offset for d in orders] == list(range(1, len(matching) + 1))
         assert [d.event.seq for d in orders] == matching
+
+
+async def test_acks_posted_past_a_full_control_channel_keep_the_highest(db_url: str) -> None:
+    """A gRPC stream posts its consumer's acks without waiting; a burst longer than the control
+    channel still leaves the cursor at the highest ack, and an ack of more than was delivered
+    still ends the subscription as a protocol error."""
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["#"])
+        await publish(router, events(200))
+        subscription = await router.subscribe("orders", "billing", EARLIEST)
+        await take(subscription, 200, ack=False)
+        for offset in range(1, 201):  # in one go: the subscriber reads none before the last
+            subscription.post_ack(offset)
+        assert subscription.late_ack == 200
+        await subscription.close()
+        again = await router.subscribe("orders", "billing", STORED)
+        assert again.start_offset == 201
+        await publish(router, events(1, start=200))
+        await take(again, 1, ack=False)
+        for _ in range(100):
+            again.post_ack(201)
+        again.post_ack(202)  # never delivered, and late: heard all the same
+        assert await again.next_batch() is None
+        reason = again.end_reason()
+        assert isinstance(reason, InvalidArgument) and "ack.offset: 202" in str(reason)
