@@ -51,6 +51,21 @@ DAY_US = 86_400_000_000
 # round trips in all (BEGIN, the id lookup, the rows, COMMIT) instead of about ten; a larger one
 # uses binary COPY, which costs more round trips and much less per row.
 FEW_EVENTS = 64
+# A chunk whose offsets map to consecutive seqs (an exchange that took every event in that
+# stretch: seq = offset + d for each row, no offset missing) is read as one range of the events
+# table; the join below probes events once per row, four times the server's CPU (8.6 vs 2.3 ms
+# for 2,000 rows) and half of all the CPU a PostgreSQL catch-up took. No row back: not such a
+# run (or nothing there), and the join reads it.
+_READ_RUN = """
+WITH m AS (
+    SELECT min(exchange_offset) AS lo, max(exchange_offset) AS hi, count(*) AS n,
+           min(seq - exchange_offset) AS d, max(seq - exchange_offset) AS d2
+    FROM exchange_log WHERE exchange_id = %s AND exchange_offset BETWEEN %s AND %s
+)
+SELECT e.seq - m.d, e.wire FROM m JOIN events e ON e.seq BETWEEN m.lo + m.d AND m.hi + m.d
+WHERE m.d = m.d2 AND m.hi - m.lo + 1 = m.n
+ORDER BY e.seq
+"""
 _READ = """
 SELECT l.exchange_offset, e.wire
 FROM exchange_log l JOIN events e ON e.seq = l.seq
@@ -240,7 +255,11 @@ class PostgresReader(Reader):
     def read(self, exchange_id: int, first: int, last: int, limit: int) -> WireBatch:
         with self._connection.errors():
             cursor = self._connection.get().cursor(binary=True)
-            rows = cursor.execute(_READ, (exchange_id, first, last, limit), prepare=True).fetchall()
+            end = min(last, first + limit - 1)
+            rows = cursor.execute(_READ_RUN, (exchange_id, first, end), prepare=True).fetchall()
+            if not rows:
+                arguments = (exchange_id, first, last, limit)
+                rows = cursor.execute(_READ, arguments, prepare=True).fetchall()
         return wire_batch(rows)
 
     def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:

@@ -171,6 +171,30 @@ def test_a_chunk_ends_at_a_gap_in_the_log_and_reads_the_same_row_by_row(db_url: 
         store.close()
 
 
+def test_a_chunk_reads_the_events_its_exchange_took_whatever_their_seqs(db_url: str) -> None:
+    """An exchange that took every event in a stretch is read as one range of seqs
+    (PostgreSQL); one that took some of them, or a stretch with a gap, reads through its log."""
+    store = open_storage(db_url)
+    store.migrate()
+    every = store.create_exchange("every", ("#",), 1, lambda t: True)
+    some = store.create_exchange("some", ("#",), 1, lambda t: True)
+    events = [event(payload=bytes([n]) * 30) for n in range(30)]
+    commit(store, events, [(every.id, some.id) if n % 3 else (every.id,) for n in range(30)])
+    reader = store.reader()
+    try:
+        taken = [e.id for n, e in enumerate(events) if n % 3]
+        got = reader.read(some.id, 1, 20, 50)
+        assert [(d.offset, d.event.id) for d in got] == list(enumerate(taken, start=1))
+        middle = reader.read(every.id, 11, 30, 7)
+        assert [(d.offset, d.event.id) for d in middle] == [
+            (n + 1, events[n].id) for n in range(10, 17)
+        ]
+        assert list(reader.read(every.id, 31, 40, 10)) == []
+    finally:
+        reader.close()
+        store.close()
+
+
 def test_sqlite_ids_moved_to_the_older_index_still_find_their_duplicates(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
