@@ -69,27 +69,51 @@ ORDER BY l.exchange_offset LIMIT ?
 # the interpreter lock for every row it inserts and must then win it back from the threads that
 # are receiving publishes and sending acks, and the writer spent most of a commit waiting so.
 _COUNT = "WITH RECURSIVE k(i) AS (VALUES (0) UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?1) "
-# Ids are indexed in two tables (migration 5): new ones go to event_ids_recent, whose unique
-# key refuses an id stored there, and the same insert leaves out any found in event_ids, where
-# they are moved once MERGE_IDS have gathered. One table took 13 us an event at first and 25 us by 300,000 events
-# (plain sqlite3, 2,000-event commits: most of it writing the pages the random ids touched);
-# two stay at 9-11 us, the move taking 13-77 ms each time over that range.
+# Ids are indexed in three tables, an id in one of them (migrations 5 and 6). New ones go to
+# event_ids_recent, whose unique key refuses an id stored there, and the same insert leaves out
+# any found in the other two. Random ids touch random pages, and SQLite's log takes every page a
+# transaction touched, whole: inserting into one growing index rewrote most of it at each commit
+# (plain sqlite3, 2,000-event commits: 13 us an event at first, 25 us by 300,000 events). So
+# the recent ids move into event_ids once MERGE_IDS have gathered, and event_ids, once it holds
+# LEVEL_IDS, moves into event_ids_old one range of ids (1 / MOVE_SLICES of all) per commit, a
+# range touching only its own pages of the big index: with two tables, each 50,000-id move into
+# an index of 3,000,000 wrote 72 MB, and publishing fell from 56,000 to 31,000 events/s.
 MERGE_IDS = 50_000
-_INSERT_IDS = (  # the ids not in event_ids: fewer rows than ids means one is stored
+LEVEL_IDS = 1_000_000
+MOVE_SLICES = 64
+_ID_TABLES = ("event_ids_old", "event_ids", "event_ids_recent")
+_INSERT_IDS = (  # the ids stored in neither other table: fewer rows than ids means one is stored
     _COUNT + "INSERT INTO event_ids_recent (id, seq, published_at)"
     " SELECT substr(?2, 16 * i + 1, 16), ?3 + i, ?4 FROM k"
     " WHERE NOT EXISTS (SELECT 1 FROM event_ids WHERE id = substr(?2, 16 * i + 1, 16))"
+    " AND NOT EXISTS (SELECT 1 FROM event_ids_old WHERE id = substr(?2, 16 * i + 1, 16))"
 )
-_STORED_IDS = (
-    _COUNT + "SELECT id, seq FROM event_ids WHERE id IN (SELECT substr(?2, 16 * i + 1, 16) FROM k)"
-    " UNION ALL"
-    " SELECT id, seq FROM event_ids_recent WHERE id IN (SELECT substr(?2, 16 * i + 1, 16) FROM k)"
+_STORED_IDS = _COUNT + " UNION ALL ".join(
+    f"SELECT id, seq FROM {table} WHERE id IN (SELECT substr(?2, 16 * i + 1, 16) FROM k)"
+    for table in _ID_TABLES
 )
 _MERGE_IDS = (
     "INSERT INTO event_ids (id, seq, published_at)"
     " SELECT id, seq, published_at FROM event_ids_recent",
     "DELETE FROM event_ids_recent",
 )
+_MOVE_RANGE = (  # the ids from ?1 (included) to ?2 (excluded): one range of the index
+    "INSERT INTO event_ids_old (id, seq, published_at) SELECT id, seq, published_at"
+    " FROM event_ids WHERE id >= ?1 AND id < ?2 ORDER BY id",
+    "DELETE FROM event_ids WHERE id >= ?1 AND id < ?2",
+)
+_PAST_EVERY_ID = b"\xff" * 17  # sorts after any 16 bytes
+
+
+def _slice_bounds(k: int) -> tuple[bytes, bytes]:
+    """The ids of slice ``k`` of MOVE_SLICES, by their first two bytes."""
+
+    def edge(n: int) -> bytes:
+        return (n * 65_536 // MOVE_SLICES).to_bytes(2, "big") if n < MOVE_SLICES else _PAST_EVERY_ID
+
+    return edge(k), edge(k + 1)
+
+
 # (type, start, length) of each event's wire form in the joined bytes, in seq order.
 _INSERT_EVENTS = """
 INSERT INTO events (seq, id, type, published_at, wire)
@@ -228,6 +252,8 @@ class SqliteStorage(Storage):
         os.makedirs(directory, exist_ok=True)
         self._connection = _connect(self._path)
         self._recent: int | None = None  # ids in event_ids_recent, once counted
+        self._level: int | None = None  # ids in event_ids, once counted
+        self._slice: int | None = None  # the next range of event_ids to move, while moving
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -357,16 +383,22 @@ class SqliteStorage(Storage):
                             _INSERT_LOG_SEQS, (exchange_id, start.offset, f"[{seqs}]")
                         )
             recent = waiting + len(plan.events)
+            level, next_slice = self._level_ids(connection), self._slice
             if recent >= MERGE_IDS:
                 for sql in _MERGE_IDS:
                     connection.execute(sql)
-                recent = 0
+                level, recent = level + recent, 0
+            if next_slice is None and level >= LEVEL_IDS:
+                next_slice = 0
+            if next_slice is not None:
+                level -= self._move_slice(connection, next_slice)
+                next_slice = next_slice + 1 if next_slice + 1 < MOVE_SLICES else None
             connection.executemany(
                 "UPDATE subscribers SET acked = ?, updated_at = ? WHERE queue_id = ? AND name = ?",
                 [(acked, now, queue_id, name) for (queue_id, name), acked in cursors.items()],
             )
             resolved = resolve_duplicates(duplicates, existing, after.heads, self._seq_at)
-        self._recent = recent
+        self._recent, self._level, self._slice = recent, level, next_slice
         return finish_commit(plan, resolved, after)
 
     def _recent_ids(self, connection: sqlite3.Connection) -> int:
@@ -374,6 +406,20 @@ class SqliteStorage(Storage):
         if self._recent is None:
             (self._recent,) = connection.execute("SELECT count(*) FROM event_ids_recent").fetchone()
         return self._recent
+
+    def _level_ids(self, connection: sqlite3.Connection) -> int:
+        """How many ids event_ids holds (counted once, then kept)."""
+        if self._level is None:
+            (self._level,) = connection.execute("SELECT count(*) FROM event_ids").fetchone()
+        return self._level
+
+    @staticmethod
+    def _move_slice(connection: sqlite3.Connection, k: int) -> int:
+        """Move slice ``k`` of event_ids into event_ids_old; how many ids it moved."""
+        before = connection.total_changes
+        for sql in _MOVE_RANGE:
+            connection.execute(sql, _slice_bounds(k))
+        return (connection.total_changes - before) // 2  # each id inserted, then deleted
 
     @staticmethod
     def _insert_ids(
@@ -442,12 +488,12 @@ class SqliteStorage(Storage):
     def purge_ids(self, older_than: int) -> int:
         with self._transaction() as connection:
             purged = 0
-            for table in ("event_ids", "event_ids_recent"):
+            for table in _ID_TABLES:
                 cursor = connection.execute(
                     f"DELETE FROM {table} WHERE published_at < ?", (older_than,)
                 )
                 purged += int(cursor.rowcount)
-        self._recent = None  # counted again at the next commit
+        self._recent = self._level = None  # counted again at the next commit
         return purged
 
     def reader(self) -> SqliteReader:

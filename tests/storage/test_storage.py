@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import storage.sqlite
 from router.errors import AlreadyExists, NotFound
@@ -235,6 +237,76 @@ def test_sqlite_ids_moved_to_the_older_index_still_find_their_duplicates(
     reopened.close()
 
 
+_ID_TABLES = ("event_ids_old", "event_ids", "event_ids_recent")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batches=st.lists(st.lists(st.integers(0, 40), min_size=1, max_size=9), max_size=25),
+    level=st.integers(1, 12),
+    slices=st.integers(1, 5),
+)
+def test_sqlite_ids_in_three_indexes_are_stored_once_wherever_they_are(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[list[int]], level: int, slices: int
+) -> None:
+    """New ids gather in event_ids_recent, move to event_ids, and from there, one range at a
+    time, to event_ids_old (tiny sizes here, so that every path runs): whatever table holds an
+    id, publishing it again is a duplicate acked with its first seq, and it is in one table."""
+    pool = [event() for _ in range(41)]
+    url = f"sqlite:///{tmp_path_factory.mktemp('ids')}/ids.db"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(storage.sqlite, "MERGE_IDS", 3)
+        patch.setattr(storage.sqlite, "LEVEL_IDS", level)
+        patch.setattr(storage.sqlite, "MOVE_SLICES", slices)
+        store = open_storage(url)
+        store.migrate()
+        first_seq: dict[int, int] = {}
+        for batch in batches:
+            result = commit(store, [pool[n] for n in batch], [()] * len(batch))
+            for n, outcome in zip(batch, result.outcomes, strict=True):
+                if n in first_seq:
+                    assert (outcome.seq, outcome.duplicate) == (first_seq[n], True)
+                else:
+                    assert not outcome.duplicate
+                    first_seq[n] = outcome.seq
+        store.close()
+    tables = sqlite3.connect(path_from_url(url))
+    held = [bytes(row[0]) for t in _ID_TABLES for row in tables.execute(f"SELECT id FROM {t}")]
+    tables.close()
+    assert sorted(held) == sorted(uuid.UUID(pool[n].id).bytes for n in first_seq)
+
+
+def test_sqlite_event_ids_moves_into_the_old_index_one_range_per_commit(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(storage.sqlite, "MERGE_IDS", 4)
+    monkeypatch.setattr(storage.sqlite, "LEVEL_IDS", 8)
+    monkeypatch.setattr(storage.sqlite, "MOVE_SLICES", 4)
+    store = open_storage(sqlite_url)
+    store.migrate()
+    tables = sqlite3.connect(path_from_url(sqlite_url))
+    count = ", ".join(f"(SELECT count(*) FROM {t})" for t in _ID_TABLES)
+    published = [event() for _ in range(8)]
+    commit(store, published[:4], [()] * 4)  # 4 gathered: moved to event_ids
+    assert tables.execute(f"SELECT {count}").fetchone() == (0, 4, 0)
+    commit(store, published[4:], [()] * 4)  # 8 in event_ids: the first range moves on
+    old, level, recent = tables.execute(f"SELECT {count}").fetchone()
+    assert (old + level, recent) == (8, 0)
+    in_first_range = tables.execute(
+        "SELECT count(*) FROM event_ids_old WHERE id < x'4000'"
+    ).fetchone()
+    assert in_first_range == (old,)
+    for _ in range(3):  # the three other ranges, one a commit
+        commit(store, [event()], [()])
+    assert tables.execute(f"SELECT {count}").fetchone() == (8, 0, 3)
+    again = commit(store, published, [()] * 8)
+    assert [(o.seq, o.duplicate) for o in again.outcomes] == [(n, True) for n in range(1, 9)]
+    assert store.purge_ids(2_000) == 11
+    assert tables.execute(f"SELECT {count}").fetchone() == (0, 0, 0)
+    tables.close()
+    store.close()
+
+
 def test_twice_in_one_batch_is_stored_once(store: Storage) -> None:
     one = event()
     result = commit(store, [one, one], [(), ()])
@@ -453,7 +525,7 @@ def test_events_stored_before_the_wire_form_are_carried_over_by_the_migration(
 
     store = open_storage(db_url)
     try:
-        assert store.migrate() == ([3, 4, 5] if mark == "?" else [3, 4])  # 5: SQLite only
+        assert store.migrate() == ([3, 4, 5, 6] if mark == "?" else [3, 4])  # 5, 6: SQLite only
         orders = store.create_exchange("orders", ("order.*",), 1, lambda t: matches("order.*", t))
         reader = store.reader()
         try:
