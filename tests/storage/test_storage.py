@@ -28,6 +28,7 @@ from storage import Storage, _migrations, open_storage
 from storage.base import WIRE_MIGRATION, Append, Positions
 from storage.postgres import DAY_US
 from storage.sqlite import path_from_url
+from tests.helpers.databases import postgres_schema
 
 
 @pytest.fixture
@@ -195,6 +196,22 @@ def test_a_chunk_reads_the_events_its_exchange_took_whatever_their_seqs(db_url: 
     finally:
         reader.close()
         store.close()
+
+
+def test_postgresql_connections_compile_nothing_just_in_time() -> None:
+    """A replay chunk's generic plan over a large log is estimated above jit_above_cost, and
+    PostgreSQL then compiled it at every chunk (10 ms for 2 ms of work): catch-up of 1,000,000
+    events ran at 229k/s instead of 498k/s. The writer and the readers turn JIT off."""
+    with postgres_schema() as url:
+        store = open_storage(url)
+        store.migrate()
+        reader = store.reader()
+        try:
+            for connection in (store._connection, reader._connection):  # type: ignore[attr-defined]
+                assert connection.get().execute("SHOW jit").fetchone() == ("off",)
+        finally:
+            reader.close()
+            store.close()
 
 
 def test_sqlite_ids_moved_to_the_older_index_still_find_their_duplicates(
