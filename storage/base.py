@@ -272,7 +272,8 @@ class Storage(ControlPlane):
 
     @abc.abstractmethod
     def purge_ids(self, older_than: int) -> int:
-        """Forget idempotency keys of events published before ``older_than``; return how many."""
+        """Forget idempotency keys of events published before ``older_than``; return how many.
+        A store may keep some a while longer (SQLite's largest id index: ADR 0011), never shorter."""
 
     @abc.abstractmethod
     def reader(self) -> Reader: ...

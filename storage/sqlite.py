@@ -102,6 +102,11 @@ _MOVE_RANGE = (  # the ids from ?1 (included) to ?2 (excluded): one range of the
     " FROM event_ids WHERE id >= ?1 AND id < ?2 ORDER BY id",
     "DELETE FROM event_ids WHERE id >= ?1 AND id < ?2",
 )
+# The window's purge leaves event_ids_old alone: its expired ids lie on random pages all over
+# it (10 minutes of ids touch most of a big index, written whole to the log, at every purge).
+# They are forgotten range by range as the moves pass, whose inserts touch those pages anyway;
+# until then an expired id still counts as stored, which only makes the window longer.
+_FORGET_RANGE = "DELETE FROM event_ids_old WHERE id >= ?1 AND id < ?2 AND published_at < ?3"
 _PAST_EVERY_ID = b"\xff" * 17  # sorts after any 16 bytes
 
 
@@ -254,6 +259,7 @@ class SqliteStorage(Storage):
         self._recent: int | None = None  # ids in event_ids_recent, once counted
         self._level: int | None = None  # ids in event_ids, once counted
         self._slice: int | None = None  # the next range of event_ids to move, while moving
+        self._forget_before: int | None = None  # the window's last cutoff (see _FORGET_RANGE)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -413,12 +419,15 @@ class SqliteStorage(Storage):
             (self._level,) = connection.execute("SELECT count(*) FROM event_ids").fetchone()
         return self._level
 
-    @staticmethod
-    def _move_slice(connection: sqlite3.Connection, k: int) -> int:
-        """Move slice ``k`` of event_ids into event_ids_old; how many ids it moved."""
+    def _move_slice(self, connection: sqlite3.Connection, k: int) -> int:
+        """Move slice ``k`` of event_ids into event_ids_old, forgetting the expired ids of that
+        range there; how many ids it moved."""
+        bounds = _slice_bounds(k)
+        if self._forget_before is not None:
+            connection.execute(_FORGET_RANGE, (*bounds, self._forget_before))
         before = connection.total_changes
         for sql in _MOVE_RANGE:
-            connection.execute(sql, _slice_bounds(k))
+            connection.execute(sql, bounds)
         return (connection.total_changes - before) // 2  # each id inserted, then deleted
 
     @staticmethod
@@ -486,14 +495,17 @@ class SqliteStorage(Storage):
         return ExchangeRecord(exchange_id, name, patterns, created_at, int(head))
 
     def purge_ids(self, older_than: int) -> int:
+        """Forget the expired ids of event_ids_recent and event_ids now, and those of
+        event_ids_old as the moves pass (see _FORGET_RANGE)."""
         with self._transaction() as connection:
             purged = 0
-            for table in _ID_TABLES:
+            for table in ("event_ids", "event_ids_recent"):
                 cursor = connection.execute(
                     f"DELETE FROM {table} WHERE published_at < ?", (older_than,)
                 )
                 purged += int(cursor.rowcount)
         self._recent = self._level = None  # counted again at the next commit
+        self._forget_before = older_than
         return purged
 
     def reader(self) -> SqliteReader:
