@@ -18,7 +18,9 @@ async def test_calls_into_trio_run_in_the_order_they_were_posted() -> None:
             for n in range(5_000):
                 bridge.in_trio(seen.append, n)
                 if n % 97 == 0:
-                    await asyncio.sleep(0)  # let some cross alone, others in bursts
+                    # A yield, not a wait: the loop runs its other work, so that some calls
+                    # cross in bursts sharing a wake-up and others alone.
+                    await asyncio.sleep(0)
             bridge.in_trio(done.set)  # runs after all the calls posted before it
 
         await bridge.call(post_all)
@@ -28,16 +30,26 @@ async def test_calls_into_trio_run_in_the_order_they_were_posted() -> None:
 
 
 async def test_a_feed_carries_every_item_once_in_order_then_ends() -> None:
+    """Both sides run on their own threads; each pauses now and then so that the other one
+    meets a full feed (the putter waits for room) and an empty one (the taker waits for an
+    item). The pauses shape the schedule, they wait for nothing; the test checks that both
+    waits happened, then that every item came through once, in order."""
     taken: list[int] = []
     most_waiting = 0
+    found_empty = 0
     async with open_bridge() as bridge:
         feed: Feed[int] = Feed(bridge, depth=2)
 
         async def take() -> None:
-            while (item := await feed.get()) is not None:
+            nonlocal found_empty
+            while True:
+                empty = len(feed) == 0
+                if (item := await feed.get()) is None:
+                    return
+                found_empty += empty and item > 0  # the first get may come before any put
                 taken.append(item)
                 if item % 7 == 0:
-                    await asyncio.sleep(0.0005)  # a slow taker: the putter waits for room
+                    await asyncio.sleep(0.0005)  # a pause: the putter fills the feed meanwhile
 
         with trio.fail_after(30):  # a lost wake-up would hang here
             async with trio.open_nursery() as nursery:
@@ -46,7 +58,8 @@ async def test_a_feed_carries_every_item_once_in_order_then_ends() -> None:
                     await feed.put(n)
                     most_waiting = max(most_waiting, len(feed))
                     if n % 11 == 0:
-                        await trio.sleep(0.0005)  # a slow putter: the taker waits for items
+                        await trio.sleep(0.0005)  # a pause: the taker empties the feed meanwhile
                 feed.close()
     assert taken == list(range(3_000))
-    assert most_waiting <= 2
+    assert most_waiting == 2  # full: the put after it waited for room, and never went past
+    assert found_empty > 0  # the taker waited for items between them
