@@ -5,10 +5,9 @@ the exchanges (cached per type) and hands the batch to the StateActor, which gro
 waiting for it into one commit. Up to APPENDS_IN_FLIGHT appends of PIPELINE_MIN_EVENTS or more
 are on their way at once (smaller ones go one at a time): a second task takes their results in
 order and, only after each commit, fans the new deliveries out to the ExchangeActors and acks the
-publishers. With one append at a time, the writer sat idle while this happened (9% of a
-throughput run). Exchange creation and deletion pass through the
-same mailbox and wait until the appends before them are done, so a batch is always matched
-against the exchanges that exist when it commits.
+publishers, so the writer never waits for that (ADR 0009). Exchange creation and deletion pass
+through the same mailbox and wait until the appends before them are done, so a batch is always
+matched against the exchanges that exist when it commits.
 """
 
 from __future__ import annotations
@@ -23,8 +22,9 @@ import trio
 from actors.exchange import ExchangeActor
 from actors.messages import (
     AddExchange,
-    AppendEvents,
     Committed,
+    DispatcherMessage,
+    ExchangeMessage,
     FindExchange,
     ListExchanges,
     Publish,
@@ -32,11 +32,11 @@ from actors.messages import (
 )
 from actors.runtime import (
     DEFAULT_ASK_TIMEOUT,
+    Mailbox,
     Policy,
     Reply,
     Turnstile,
     ask,
-    mailbox,
     supervise,
 )
 from actors.state import StateActor
@@ -58,13 +58,11 @@ class Dispatcher:
     state: StateActor
     settings: Settings
     exchanges: dict[int, ExchangeActor] = attrs.Factory(dict)
-    box: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
-        lambda: mailbox(4096)
-    )
+    mailbox: Mailbox[DispatcherMessage] = attrs.Factory(lambda: Mailbox(4096))
     _by_name: dict[str, int] = attrs.Factory(dict)
     _routes: dict[str, tuple[int, ...]] = attrs.Factory(dict)
     _scopes: dict[int, trio.CancelScope] = attrs.Factory(dict)
-    _held: Any = None
+    _held: DispatcherMessage | None = None
     _nursery: trio.Nursery | None = None
     published: int = 0
     # Appends sent to the StateActor whose results are not handled yet, and an event set when
@@ -80,13 +78,13 @@ class Dispatcher:
         """Publish and wait for the acks. With a ``turnstile``, calls reach the mailbox in the
         order of their ``turn`` (a pipelined stream), while their commits are still grouped."""
         if turnstile is None:
-            return await ask(self.box[0], lambda r: Publish(events, r))
+            return await ask(self.mailbox, lambda r: Publish(events, r))
         reply: Reply[Sequence[PublishAck]] = Reply()
         try:
             with trio.fail_after(DEFAULT_ASK_TIMEOUT):
                 try:
                     await turnstile.wait_for(turn)
-                    await self.box[0].send(Publish(events, reply))
+                    await self.mailbox.send(Publish(events, reply))
                 finally:
                     turnstile.advance_past(turn)
                 return await reply.get()
@@ -96,16 +94,18 @@ class Dispatcher:
             raise Unavailable("the router is shutting down") from None
 
     async def add_exchange(self, name: str, patterns: tuple[str, ...]) -> ExchangeRecord:
-        return await ask(self.box[0], lambda r: AddExchange(name, patterns, r), 600.0)
+        return await ask(self.mailbox, lambda r: AddExchange(name, patterns, r), 600.0)
 
     async def remove_exchange(self, name: str) -> None:
-        await ask(self.box[0], lambda r: RemoveExchange(name, r), 600.0)
+        await ask(self.mailbox, lambda r: RemoveExchange(name, r), 600.0)
 
     async def list_exchanges(self) -> list[ExchangeRecord]:
-        return await ask(self.box[0], ListExchanges)
+        return await ask(self.mailbox, ListExchanges)
 
-    async def find_exchange(self, key: str | int) -> tuple[ExchangeRecord, Any]:
-        return await ask(self.box[0], lambda r: FindExchange(key, r))
+    async def find_exchange(
+        self, key: str | int
+    ) -> tuple[ExchangeRecord, Mailbox[ExchangeMessage]]:
+        return await ask(self.mailbox, lambda r: FindExchange(key, r))
 
     # --- the actor ---
 
@@ -143,11 +143,11 @@ class Dispatcher:
                         await self._drained.wait()
                     await self._control(message)
 
-    async def _next(self) -> Any:
+    async def _next(self) -> DispatcherMessage:
         if self._held is not None:
             message, self._held = self._held, None
             return message
-        return await self.box[1].receive()
+        return await self.mailbox.receive()
 
     def _more_publishes(self, publishes: list[Publish]) -> None:
         """Add the publishes already waiting, up to the commit size; the first other message is
@@ -155,7 +155,7 @@ class Dispatcher:
         count = sum(len(p.events) for p in publishes)
         while count < self.settings.commit_max_events:
             try:
-                message = self.box[1].receive_nowait()
+                message = self.mailbox.receive_nowait()
             except trio.WouldBlock:
                 break
             if not isinstance(message, Publish):
@@ -182,12 +182,7 @@ class Dispatcher:
         appends = tuple(
             Append(p.events, tuple(self._route(e.type) for e in p.events)) for p in publishes
         )
-        reply: Reply[CommitResult] = Reply()
-        try:
-            await self.state.writes[0].send(AppendEvents(appends, reply))
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            reply.fail(Unavailable("the router is shutting down"))
-        return reply
+        return await self.state.start_append(appends)
 
     async def _finish_appends(
         self, results: trio.MemoryReceiveChannel[tuple[list[Publish], Reply[CommitResult]]]
@@ -225,7 +220,7 @@ class Dispatcher:
             self.published += len(publish.events)
             publish.reply.set(acks)
 
-    async def _control(self, message: Any) -> None:
+    async def _control(self, message: DispatcherMessage) -> None:
         if isinstance(message, AddExchange):
             try:
                 record = await self.state.create_exchange(message.name, message.patterns)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 import trio
 
-from actors.messages import BindQueue, Committed, ExchangeDeleted, UnbindQueue
-from actors.runtime import mailbox
+from actors.messages import (
+    BindQueue,
+    Committed,
+    ExchangeDeleted,
+    ExchangeMessage,
+    QueueMessage,
+    UnbindQueue,
+)
+from actors.runtime import Mailbox
 from router.model import ExchangeRecord
 
 
@@ -23,24 +28,18 @@ class ExchangeActor:
 
     record: ExchangeRecord
     head: int = 0
-    queues: dict[str, trio.MemorySendChannel[Any]] = attrs.Factory(dict)
-    box: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
-        lambda: mailbox(256)
-    )
+    queues: dict[str, Mailbox[QueueMessage]] = attrs.Factory(dict)
+    mailbox: Mailbox[ExchangeMessage] = attrs.Factory(lambda: Mailbox(256))
     events_in: int = 0
     deleted: bool = False
 
     def __attrs_post_init__(self) -> None:
         self.head = self.record.head
 
-    @property
-    def mailbox(self) -> trio.MemorySendChannel[Any]:
-        return self.box[0]
-
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         try:
-            async for message in self.box[1]:
+            async for message in self.mailbox:
                 if isinstance(message, Committed):
                     self.head = message.deliveries[-1].offset
                     self.events_in += len(message.deliveries)

@@ -8,15 +8,21 @@ re-creates every saved queue with its subscribers, all sleeping.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import attrs
 import trio
 
 from actors.dispatcher import Dispatcher
-from actors.messages import Attach, BindQueue, Subscribe, UnbindQueue
+from actors.messages import (
+    Attach,
+    BindQueue,
+    ExchangeMessage,
+    ManagerMessage,
+    Subscribe,
+    UnbindQueue,
+)
 from actors.queue import QueueActor
-from actors.runtime import Policy, ask, mailbox, supervise
+from actors.runtime import Mailbox, Policy, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription
 from router.errors import RouterError
@@ -32,16 +38,14 @@ class ConsumerManager:
     dispatcher: Dispatcher
     settings: Settings
     queues: dict[str, QueueActor] = attrs.Factory(dict)
-    box: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
-        lambda: mailbox(1024)
-    )
+    mailbox: Mailbox[ManagerMessage] = attrs.Factory(lambda: Mailbox(1024))
     _nursery: trio.Nursery | None = None
 
     async def subscribe(
         self, exchange: str, name: str, limit_size: int, start: StartPoint, consumer: str = ""
     ) -> Subscription:
         return await ask(
-            self.box[0], lambda r: Subscribe(exchange, name, limit_size, start, r, consumer)
+            self.mailbox, lambda r: Subscribe(exchange, name, limit_size, start, r, consumer)
         )
 
     async def run(
@@ -61,7 +65,7 @@ class ConsumerManager:
                     log.warning("queue not restored queue=%s error=%s", record.id, error)
             log.info("restored queues=%d subscribers=%d", len(self.queues), len(subscribers))
             task_status.started()
-            async for message in self.box[1]:
+            async for message in self.mailbox:
                 if isinstance(message, Subscribe):
                     await self._subscribe(message)
                 else:
@@ -95,7 +99,7 @@ class ConsumerManager:
     async def _run_queue(
         self,
         queue: QueueActor,
-        exchange_mailbox: trio.MemorySendChannel[Any],
+        exchange_mailbox: Mailbox[ExchangeMessage],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:

@@ -1,16 +1,18 @@
 """The messages actors exchange: small frozen classes, commands in the imperative, facts in the past.
 
-Requests that need an answer carry a :class:`~actors.runtime.Reply`. Events travel in tuples.
+Each class says who sends it and who handles it. Requests that need an answer carry a
+:class:`~actors.runtime.Reply`; events travel in tuples. At the end, each actor's mailbox type is
+the union of the messages it handles: the protocol of the actor tree in one place.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from actors.runtime import Reply
+from actors.runtime import Mailbox, Reply
 from router.model import (
     Delivery,
     ExchangeRecord,
@@ -21,20 +23,27 @@ from router.model import (
     StoredEvent,
     SubscriberRecord,
 )
-from storage.base import Append, CommitResult, Restored, Storage
+from storage.base import Append, CommitResult, Storage
 
-# --- to the StateActor: writes (serialized, group-committed) ---
+if TYPE_CHECKING:
+    from actors.subscriber import Subscription
+
+# --- to the StateActor's mailbox: writes, applied in arrival order, appends group-committed ---
 
 
 @attrs.frozen
 class AppendEvents:
+    """Events to store, routed. Sent by the Dispatcher (``StateActor.start_append``); handled by
+    the StateActor, which answers after the commit with the outcomes and the new deliveries."""
+
     appends: tuple[Append, ...]
     reply: Reply[CommitResult]
 
 
 @attrs.frozen
 class SaveCursor:
-    """A subscriber's acked offset. Coalesced into the next commit; ``reply`` (if any) after it."""
+    """A subscriber's acked offset. Sent by a SubscriberActor (``StateActor.save_cursor``);
+    handled by the StateActor, coalesced into the next commit; ``reply`` (if any) after it."""
 
     queue_id: str
     name: str
@@ -44,6 +53,9 @@ class SaveCursor:
 
 @attrs.frozen
 class CreateExchange:
+    """Sent by the Dispatcher (``StateActor.create_exchange``); handled by the StateActor, which
+    stores the exchange and indexes the matching events already in the log."""
+
     name: str
     patterns: tuple[str, ...]
     reply: Reply[ExchangeRecord]
@@ -51,25 +63,34 @@ class CreateExchange:
 
 @attrs.frozen
 class DeleteExchange:
+    """Sent by the Dispatcher (``StateActor.delete_exchange``); handled by the StateActor."""
+
     exchange_id: int
     reply: Reply[None]
 
 
 @attrs.frozen
 class SaveQueue:
+    """A new queue. Sent by the ConsumerManager (``StateActor.save_queue``); handled by the
+    StateActor."""
+
     queue: QueueRecord
     reply: Reply[None]
 
 
 @attrs.frozen
 class SaveSubscriber:
+    """A subscriber's cursor set outright (new, moved, reset). Sent by QueueActors and
+    SubscriberActors (``StateActor.save_subscriber``); handled by the StateActor."""
+
     subscriber: SubscriberRecord
     reply: Reply[None]
 
 
 @attrs.frozen
 class StoreWrite:
-    """A control-plane change (users, tokens, subscriber deletion): ``call(storage)``, one transaction."""
+    """A control-plane change (users, tokens, subscriber deletion): ``call(storage)``, one
+    transaction. Sent by Auth and QueueActors (``StateActor.write``); handled by the StateActor."""
 
     call: Callable[[Storage], Any]
     reply: Reply[Any]
@@ -77,14 +98,20 @@ class StoreWrite:
 
 @attrs.frozen
 class PurgeIds:
+    """Forget idempotency keys older than ``older_than`` (microseconds). Sent by the StateActor's
+    own timer; handled by the StateActor."""
+
     older_than: int
 
 
-# --- to the StateActor: reads (served on their own connections) ---
+# --- to the StateActor's read mailbox: served on their own connections ---
 
 
 @attrs.frozen
 class ReadRange:
+    """Stored deliveries of one exchange from ``first`` to ``last``, at most ``limit``. Sent by
+    SubscriberActors (catch-up) and the Router (reads); handled by the StateActor's readers."""
+
     exchange_id: int
     first: int
     last: int
@@ -94,6 +121,9 @@ class ReadRange:
 
 @attrs.frozen
 class FindTime:
+    """The first offset at or after a time. Sent for time start points (``first_offset``);
+    handled by the StateActor's readers."""
+
     exchange_id: int
     head: int
     time_us: int
@@ -102,16 +132,12 @@ class FindTime:
 
 @attrs.frozen
 class ReadLog:
-    """Stored events after ``after_seq`` in seq order (for a follower), at most ``limit``."""
+    """Stored events after ``after_seq`` in seq order, at most ``limit``. Sent by the Router for
+    a route node following this one; handled by the StateActor's readers."""
 
     after_seq: int
     limit: int
     reply: Reply[list[StoredEvent]]
-
-
-@attrs.frozen
-class Restore:
-    reply: Reply[Restored]
 
 
 # --- to the Dispatcher ---
@@ -119,12 +145,18 @@ class Restore:
 
 @attrs.frozen
 class Publish:
+    """Events to store and route. Sent by the Router's ``publish`` (every publishing edge);
+    handled by the Dispatcher, which answers with the acks after the commit."""
+
     events: tuple[NewEvent, ...]
     reply: Reply[Sequence[PublishAck]]
 
 
 @attrs.frozen
 class AddExchange:
+    """Sent by the Router (``Dispatcher.add_exchange``); handled by the Dispatcher, which starts
+    the exchange's actor once the StateActor stored it."""
+
     name: str
     patterns: tuple[str, ...]
     reply: Reply[ExchangeRecord]
@@ -132,47 +164,62 @@ class AddExchange:
 
 @attrs.frozen
 class RemoveExchange:
+    """Sent by the Router (``Dispatcher.remove_exchange``); handled by the Dispatcher."""
+
     name: str
     reply: Reply[None]
 
 
 @attrs.frozen
 class ListExchanges:
+    """Sent by the Router (``Dispatcher.list_exchanges``); handled by the Dispatcher."""
+
     reply: Reply[list[ExchangeRecord]]
 
 
 @attrs.frozen
 class FindExchange:
-    """Look an exchange up by name or id; the answer carries its actor's mailbox."""
+    """Look an exchange up by name or id; the answer carries its actor's mailbox. Sent by the
+    Router and the ConsumerManager (``Dispatcher.find_exchange``); handled by the Dispatcher."""
 
     key: str | int
-    reply: Reply[tuple[ExchangeRecord, Any]]
+    reply: Reply[tuple[ExchangeRecord, Mailbox[ExchangeMessage]]]
 
 
-# --- to ExchangeActors and QueueActors ---
+# --- to ExchangeActors, QueueActors and SubscriberActors ---
 
 
 @attrs.frozen
 class Committed:
-    """New deliveries of one exchange, in offset order, already durable."""
+    """New deliveries of one exchange, in offset order, already durable. Sent by the Dispatcher
+    to an ExchangeActor, by the ExchangeActor to each bound QueueActor, and offered by the
+    QueueActor to each active SubscriberActor's mailbox."""
 
     deliveries: tuple[Delivery, ...]
 
 
 @attrs.frozen
 class BindQueue:
+    """Sent by the ConsumerManager when it starts a queue; handled by the ExchangeActor, which
+    answers with its head: every later batch follows it."""
+
     queue_id: str
-    mailbox: Any
-    reply: Reply[int]  # the exchange's head at binding; every later batch follows it
+    mailbox: Mailbox[QueueMessage]
+    reply: Reply[int]
 
 
 @attrs.frozen
 class UnbindQueue:
+    """Sent by the ConsumerManager when a queue ends; handled by the ExchangeActor."""
+
     queue_id: str
 
 
 @attrs.frozen
 class ExchangeDeleted:
+    """Sent by a deleted ExchangeActor as it ends; handled by its QueueActors, which end their
+    subscribers with NOT_FOUND."""
+
     name: str
 
 
@@ -181,25 +228,32 @@ class ExchangeDeleted:
 
 @attrs.frozen
 class Subscribe:
+    """A consumer wants a subscriber. Sent by the Router (``ConsumerManager.subscribe``);
+    handled by the ConsumerManager, which finds or creates the queue and passes an Attach on."""
+
     exchange: str
     name: str
     limit_size: int
     start: StartPoint
-    reply: Reply[Any]  # a Subscription
+    reply: Reply[Subscription]
     consumer: str = ""  # the consumer's address, for operators
 
 
 @attrs.frozen
 class Attach:
+    """Sent by the ConsumerManager; handled by the QueueActor, which starts the SubscriberActor;
+    the subscriber answers with its Subscription once its start is resolved."""
+
     name: str
     start: StartPoint
-    reply: Reply[Any]  # a Subscription
+    reply: Reply[Subscription]
     consumer: str = ""
 
 
 @attrs.frozen
 class RingSlice:
-    """Deliveries from ``first`` up to ``last`` held in the queue's buffer (empty if not held)."""
+    """Deliveries from ``first`` up to ``last`` held in the queue's buffer (empty if not held).
+    Sent by a SubscriberActor catching up; handled by its QueueActor."""
 
     first: int
     last: int
@@ -208,7 +262,8 @@ class RingSlice:
 
 @attrs.frozen
 class ForgetSubscriber:
-    """Delete a sleeping subscriber and its cursor (FailedPrecondition if it is active)."""
+    """Delete a sleeping subscriber and its cursor (FailedPrecondition if it is active). Sent by
+    the Router (an admin call); handled by the QueueActor."""
 
     name: str
     reply: Reply[None]
@@ -216,40 +271,73 @@ class ForgetSubscriber:
 
 @attrs.frozen
 class MoveCursor:
-    """Set a sleeping subscriber's cursor to a start point (FailedPrecondition if active)."""
+    """Set a sleeping subscriber's cursor to a start point (FailedPrecondition if active). Sent
+    by the Router (an admin call); handled by the QueueActor; answered with the new acked offset."""
 
     name: str
     start: StartPoint
-    reply: Reply[int]  # the new acked offset
+    reply: Reply[int]
 
 
 @attrs.frozen
 class AdvanceCursor:
-    """A sleeping subscriber's cumulative ack from a pull consumer (HTTP): the cursor only grows."""
+    """A sleeping subscriber's cumulative ack from a pull consumer (HTTP): the cursor only grows.
+    Sent by the Router; handled by the QueueActor; answered with the acked offset after it."""
 
     name: str
     offset: int
-    reply: Reply[int]  # the acked offset after it
+    reply: Reply[int]
 
 
 @attrs.frozen
 class GetHead:
-    """The newest offset the queue has seen."""
+    """The newest offset the queue has seen. Sent by a SubscriberActor before it waits for live
+    batches; handled by its QueueActor."""
 
     reply: Reply[int]
 
 
-# --- from a consumer to its SubscriberActor ---
+# --- from a consumer (through its Subscription) to its SubscriberActor ---
 
 
 @attrs.frozen
 class Ack:
+    """Every offset up to ``offset`` is handled. Sent by the consumer's edge
+    (``Subscription.ack``/``post_ack``); handled by the SubscriberActor."""
+
     offset: int
 
 
 @attrs.frozen
 class Heartbeat:
-    pass
+    """The consumer is alive. Sent by the consumer's edge; handled by the SubscriberActor."""
 
 
-Matcher = Callable[[str], bool]
+# --- each actor's mailbox: the union of what it handles ---
+
+StateWrite = (
+    AppendEvents
+    | SaveCursor
+    | CreateExchange
+    | DeleteExchange
+    | SaveQueue
+    | SaveSubscriber
+    | StoreWrite
+    | PurgeIds
+)
+StateRead = ReadRange | FindTime | ReadLog
+DispatcherMessage = Publish | AddExchange | RemoveExchange | ListExchanges | FindExchange
+ExchangeMessage = Committed | BindQueue | UnbindQueue
+ManagerMessage = Subscribe
+QueueMessage = (
+    Committed
+    | Attach
+    | RingSlice
+    | GetHead
+    | ForgetSubscriber
+    | MoveCursor
+    | AdvanceCursor
+    | ExchangeDeleted
+)
+SubscriberMessage = Committed
+ConsumerMessage = Ack | Heartbeat

@@ -3,7 +3,7 @@
 It holds a ring buffer of the exchange's most recent ``limit_size`` deliveries, the active
 subscribers (each a SubscriberActor in this actor's nursery) and the sleeping ones (name ->
 acked offset). Live batches are offered to each active subscriber without waiting: one whose
-inbox is full misses the batch and later reads the gap from the ring or storage, so a slow
+mailbox is full misses the batch and later reads the gap from the ring or storage, so a slow
 consumer slows only itself and memory stays bounded by configuration.
 """
 
@@ -24,9 +24,10 @@ from actors.messages import (
     ForgetSubscriber,
     GetHead,
     MoveCursor,
+    QueueMessage,
     RingSlice,
 )
-from actors.runtime import Policy, mailbox, supervise
+from actors.runtime import Mailbox, Policy, supervise
 from actors.state import StateActor
 from actors.subscriber import SubscriberActor, already_attached, first_offset
 from router.errors import (
@@ -84,30 +85,22 @@ class QueueActor:
     sleeping: dict[str, int] = attrs.Factory(dict)
     active: dict[str, SubscriberActor] = attrs.Factory(dict)
     ring: collections.deque[Delivery] = attrs.field(init=False)
-    box: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
-        lambda: mailbox(256)
-    )
+    mailbox: Mailbox[QueueMessage] = attrs.Factory(lambda: Mailbox(256))
     since: dict[str, int] = attrs.Factory(dict)  # subscriber -> when it last changed state (us)
     events_in: int = 0
     events_out_before: int = 0  # delivered by subscribers that have gone to sleep since
-    dropped: int = 0
     _nursery: trio.Nursery | None = None
-    _deleted: str | None = None
 
     def __attrs_post_init__(self) -> None:
         self.ring = collections.deque(maxlen=self.record.config.limit_size)
         started = now_us()
         self.since = {name: started for name in self.sleeping}
 
-    @property
-    def mailbox(self) -> trio.MemorySendChannel[Any]:
-        return self.box[0]
-
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
-            async for message in self.box[1]:
+            async for message in self.mailbox:
                 if isinstance(message, Committed):
                     self._take(message)
                 elif isinstance(message, GetHead):
@@ -119,7 +112,6 @@ class QueueActor:
                 elif isinstance(message, ForgetSubscriber | MoveCursor | AdvanceCursor):
                     await self._change_sleeping(message)
                 elif isinstance(message, ExchangeDeleted):
-                    self._deleted = message.name
                     for subscriber in self.active.values():
                         subscriber.end(NotFound(f"exchange: {message.name!r} was deleted"))
                     nursery.cancel_scope.cancel()
@@ -135,8 +127,7 @@ class QueueActor:
         self.head = deliveries[-1].offset
         self.events_in += len(deliveries)
         for subscriber in self.active.values():
-            if not subscriber.offer(message):
-                self.dropped += len(deliveries)
+            subscriber.offer(message)
 
     def view(self) -> QueueView:
         """A snapshot (Trio runs one task at a time, so reading the fields here is consistent)."""
@@ -256,7 +247,7 @@ class QueueActor:
             start=message.start,
             stored_acked=self.sleeping.pop(name, None),
             head=self.head,
-            queue_mailbox=self.box[0],
+            queue_mailbox=self.mailbox,
             state=self.state,
             settings=self.settings,
             consumer=message.consumer,

@@ -1,8 +1,9 @@
 """The small actor runtime: mailboxes, one-shot replies, ``ask`` under a deadline, supervision.
 
-An actor is an object with its state as fields, a mailbox (a Trio memory channel) and one ``run``
-loop. Other code talks to it only by sending messages: ``tell`` (fire and continue) or ``ask``
-(send a message that carries a :class:`Reply` and wait for the answer).
+An actor is an object with its state as fields, a :class:`Mailbox` (a Trio memory channel typed
+by the messages it handles) and one ``run`` loop. Other code talks to it only by sending
+messages: a plain ``send`` (fire and continue) or :func:`ask` (send a message that carries a
+:class:`Reply` and wait for the answer).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import trio
 from router.errors import DeadlineExceeded, RouterError, Unavailable
 
 T = TypeVar("T")
+M = TypeVar("M")
 log = logging.getLogger("router.actors")
 
 DEFAULT_ASK_TIMEOUT = 30.0
@@ -54,16 +56,54 @@ class Reply(Generic[T]):
         return self._outcome.unwrap()
 
 
-def mailbox(
-    capacity: int = 256,
-) -> tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]]:
-    """A bounded mailbox: a full one makes senders wait, which is the backpressure we want."""
-    return trio.open_memory_channel[Any](capacity)
+class Mailbox(Generic[M]):
+    """An actor's inbound messages: a bounded Trio memory channel, both ends in one object.
+
+    Others ``send`` (waiting while it is full: the backpressure we want) or ``send_nowait``; the
+    actor's ``run`` loop alone iterates it. ``M`` is the union of the messages the actor handles,
+    so its type says the actor's protocol. Closing it ends the actor's loop once it is drained.
+    """
+
+    __slots__ = ("_receive", "_send")
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._send, self._receive = trio.open_memory_channel[M](capacity)
+
+    async def send(self, message: M) -> None:
+        """Raises ``trio.BrokenResourceError`` (or ``ClosedResourceError``) once the actor is gone."""
+        await self._send.send(message)
+
+    def send_nowait(self, message: M) -> None:
+        """Raises ``trio.WouldBlock`` when full, as ``send`` does when the actor is gone."""
+        self._send.send_nowait(message)
+
+    async def receive(self) -> M:
+        return await self._receive.receive()
+
+    def receive_nowait(self) -> M:
+        return self._receive.receive_nowait()
+
+    def waiting(self) -> int:
+        """How many messages wait to be read."""
+        return self._receive.statistics().current_buffer_used
+
+    def close(self) -> None:
+        """No more messages: the actor's loop ends after the ones already sent."""
+        self._send.close()
+
+    def __aiter__(self) -> Mailbox[M]:
+        return self
+
+    async def __anext__(self) -> M:
+        try:
+            return await self._receive.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
 
 
 async def ask(
-    to: trio.MemorySendChannel[Any],
-    build: Callable[[Reply[T]], object],
+    to: Mailbox[Any],
+    build: Callable[[Reply[T]], Any],
     timeout: float = DEFAULT_ASK_TIMEOUT,
 ) -> T:
     """Send ``build(reply)`` to ``to`` and wait for the answer.
@@ -87,8 +127,7 @@ class Turnstile:
     order Trio happens to run them in: a pipelined stream's requests keep their order.
 
     Each waiter has its own event and only the next turn's is set, so a stream with hundreds of
-    requests in flight wakes one task per step (waking all of them cost a fifth of the router's
-    CPU at 5,000 single-event requests a second).
+    requests in flight wakes one task per step, not all of them.
     """
 
     def __init__(self) -> None:
@@ -128,22 +167,36 @@ async def supervise(
 ) -> None:
     """Run one child under ``policy``. Cancellation always propagates.
 
-    With ISOLATE, an error is logged with its traceback and handed to ``on_failure`` (to tell
-    whoever waits on the child), and the child ends; RouterErrors are expected endings, logged
-    without a traceback.
+    A child's body runs inside nurseries, and Trio wraps even a lone error in an
+    ``ExceptionGroup``: a group of one error is judged by that error. With ISOLATE, an unexpected
+    error is logged with its traceback and handed to ``on_failure`` (to tell whoever waits on the
+    child), and the child ends; RouterErrors are expected endings, logged on one line and handed
+    over as they are.
     """
     try:
         await run()
-    except RouterError as error:
-        if policy is Policy.ESCALATE:
-            raise
-        log.info("actor=%s ended: %s", name, error)
+    except BaseException as raised:
+        error = lone_error(raised)
+        if isinstance(error, RouterError):
+            if policy is Policy.ESCALATE:
+                raise
+            log.info("actor=%s ended: %s", name, error)
+        elif isinstance(error, Exception):
+            if policy is Policy.ESCALATE:
+                log.error("actor=%s failed; stopping its parent", name, exc_info=error)
+                raise
+            log.error("actor=%s failed; isolated", name, exc_info=error)
+        else:
+            raise  # cancellation, KeyboardInterrupt, or a group holding one of them
         if on_failure is not None:
             on_failure(error)
-    except Exception as error:
-        if policy is Policy.ESCALATE:
-            log.exception("actor=%s failed; stopping its parent", name)
-            raise
-        log.exception("actor=%s failed; isolated", name)
-        if on_failure is not None:
-            on_failure(error)
+
+
+def lone_error(raised: BaseException) -> BaseException:
+    """The one error inside (nested) single-error groups, else ``raised`` itself.
+
+    A group of several errors stays a group: it is an unexpected failure as a whole.
+    """
+    while isinstance(raised, BaseExceptionGroup) and len(raised.exceptions) == 1:
+        raised = raised.exceptions[0]
+    return raised

@@ -29,9 +29,11 @@ from actors.messages import (
     SaveCursor,
     SaveQueue,
     SaveSubscriber,
+    StateRead,
+    StateWrite,
     StoreWrite,
 )
-from actors.runtime import Reply, ask, mailbox
+from actors.runtime import Mailbox, Reply, ask
 from router.errors import RouterError, Unavailable
 from router.model import (
     Delivery,
@@ -62,12 +64,8 @@ class StateActor:
     storage: Storage
     settings: Settings
     positions: Positions = Positions(0, 0, {})
-    writes: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
-        lambda: mailbox(1024)
-    )
-    reads: tuple[trio.MemorySendChannel[Any], trio.MemoryReceiveChannel[Any]] = attrs.Factory(
-        lambda: mailbox(1024)
-    )
+    mailbox: Mailbox[StateWrite] = attrs.Factory(lambda: Mailbox(1024))
+    read_mailbox: Mailbox[StateRead] = attrs.Factory(lambda: Mailbox(1024))
     _stale: bool = False
     commits: int = 0
     # Counters for metrics, read by the sampler (never per event: once per commit).
@@ -85,40 +83,47 @@ class StateActor:
 
     # --- the public surface: thin wrappers that send messages ---
 
-    async def append(self, appends: tuple[Append, ...]) -> CommitResult:
-        return await ask(self.writes[0], lambda r: AppendEvents(appends, r))
+    async def start_append(self, appends: tuple[Append, ...]) -> Reply[CommitResult]:
+        """Queue ``appends`` for the next group commit and return at once: the reply is set after
+        that commit (or failed with the store's error). Waits only while the mailbox is full."""
+        reply: Reply[CommitResult] = Reply()
+        try:
+            await self.mailbox.send(AppendEvents(appends, reply))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            reply.fail(Unavailable("the router is shutting down"))
+        return reply
 
     async def save_cursor(self, queue_id: str, name: str, acked: int, wait: bool = False) -> None:
         if wait:
-            await ask(self.writes[0], lambda r: SaveCursor(queue_id, name, acked, r))
+            await ask(self.mailbox, lambda r: SaveCursor(queue_id, name, acked, r))
         else:
-            await self.writes[0].send(SaveCursor(queue_id, name, acked))
+            await self.mailbox.send(SaveCursor(queue_id, name, acked))
 
     async def create_exchange(self, name: str, patterns: tuple[str, ...]) -> ExchangeRecord:
-        return await ask(self.writes[0], lambda r: CreateExchange(name, patterns, r), 600.0)
+        return await ask(self.mailbox, lambda r: CreateExchange(name, patterns, r), 600.0)
 
     async def delete_exchange(self, exchange_id: int) -> None:
-        await ask(self.writes[0], lambda r: DeleteExchange(exchange_id, r), 600.0)
+        await ask(self.mailbox, lambda r: DeleteExchange(exchange_id, r), 600.0)
 
     async def save_queue(self, queue: QueueRecord) -> None:
-        await ask(self.writes[0], lambda r: SaveQueue(queue, r))
+        await ask(self.mailbox, lambda r: SaveQueue(queue, r))
 
     async def save_subscriber(self, subscriber: SubscriberRecord) -> None:
-        await ask(self.writes[0], lambda r: SaveSubscriber(subscriber, r))
+        await ask(self.mailbox, lambda r: SaveSubscriber(subscriber, r))
 
     async def write(self, call: Callable[[Storage], T]) -> T:
         """Run a control-plane change in the writer's order, as one transaction."""
-        result: T = await ask(self.writes[0], lambda r: StoreWrite(call, r))
+        result: T = await ask(self.mailbox, lambda r: StoreWrite(call, r))
         return result
 
     async def read(self, exchange_id: int, first: int, last: int, limit: int) -> Sequence[Delivery]:
-        return await ask(self.reads[0], lambda r: ReadRange(exchange_id, first, last, limit, r))
+        return await ask(self.read_mailbox, lambda r: ReadRange(exchange_id, first, last, limit, r))
 
     async def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:
-        return await ask(self.reads[0], lambda r: ReadLog(after_seq, limit, r))
+        return await ask(self.read_mailbox, lambda r: ReadLog(after_seq, limit, r))
 
     async def find_time(self, exchange_id: int, head: int, time_us: int) -> int:
-        return await ask(self.reads[0], lambda r: FindTime(exchange_id, head, time_us, r))
+        return await ask(self.read_mailbox, lambda r: FindTime(exchange_id, head, time_us, r))
 
     # --- the actor ---
 
@@ -142,7 +147,7 @@ class StateActor:
             await self._serve_writes()
 
     async def _serve_writes(self) -> None:
-        receive = self.writes[1]
+        receive = self.mailbox
         most = self.settings.commit_max_events
         async for first in receive:
             group: list[Any] = [first]
@@ -283,7 +288,7 @@ class StateActor:
 
     async def _serve_reads(self, reader: Reader) -> None:
         try:
-            async for message in self.reads[1]:
+            async for message in self.read_mailbox:
                 try:
                     if isinstance(message, ReadRange):
                         value: Any = await self._in_thread(
@@ -320,5 +325,5 @@ class StateActor:
     async def _purge_ids_now_and_then(self) -> None:
         window_us = int(self.settings.idempotency_window_s * 1_000_000)
         while True:
-            await self.writes[0].send(PurgeIds(now_us() - window_us))
+            await self.mailbox.send(PurgeIds(now_us() - window_us))
             await trio.sleep(PURGE_EVERY_S)  # a periodic job, not a wait for a condition

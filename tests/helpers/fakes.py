@@ -1,0 +1,77 @@
+"""Fake neighbours for driving one actor through its messages, without the rest of the tree.
+
+:class:`FakeState` stands in for the StateActor: one exchange's log in memory, the cursors it
+was asked to save, and a switch to make reads fail like a store that went away.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from actors.runtime import Reply
+from router.errors import RouterError
+from router.model import Delivery, StoredEvent, SubscriberRecord
+from storage.base import Append, CommitResult
+
+
+def deliveries(first: int, last: int, type_: str = "order.created") -> tuple[Delivery, ...]:
+    """Offsets ``first``..``last`` of one exchange; seq = offset, published_at = offset ms."""
+    return tuple(
+        Delivery(
+            offset,
+            StoredEvent(offset, str(uuid.uuid4()), type_, f"{offset}".encode(), (), offset * 1000),
+        )
+        for offset in range(first, last + 1)
+    )
+
+
+@attrs.define(eq=False)
+class FakeState:
+    """The StateActor's surface, in memory. ``log[i]`` is offset ``i + 1``."""
+
+    log: list[Delivery] = attrs.Factory(list)
+    cursors: dict[tuple[str, str], int] = attrs.Factory(dict)
+    cursor_saves: list[tuple[str, str, int]] = attrs.Factory(list)  # SaveCursor, in order
+    reads: list[tuple[int, int]] = attrs.Factory(list)
+    read_error: RouterError | None = None
+    appends: list[tuple[tuple[Append, ...], Reply[CommitResult]]] = attrs.Factory(list)
+    appended: trio.Event = attrs.Factory(trio.Event)
+
+    async def read(self, exchange_id: int, first: int, last: int, limit: int) -> Sequence[Delivery]:
+        await trio.lowlevel.checkpoint()
+        if self.read_error is not None:
+            raise self.read_error
+        self.reads.append((first, last))
+        return tuple(d for d in self.log if first <= d.offset <= last)[:limit]
+
+    async def find_time(self, exchange_id: int, head: int, time_us: int) -> int:
+        for delivery in self.log[:head]:
+            if delivery.event.published_at >= time_us:
+                return delivery.offset
+        return head + 1
+
+    async def save_subscriber(self, record: SubscriberRecord) -> None:
+        self.cursors[(record.queue_id, record.name)] = record.acked
+
+    async def save_cursor(self, queue_id: str, name: str, acked: int, wait: bool = False) -> None:
+        self.cursors[(queue_id, name)] = acked
+        self.cursor_saves.append((queue_id, name, acked))
+
+    async def write(self, call: Callable[[Any], Any]) -> Any:
+        return call(self)
+
+    def delete_subscriber(self, queue_id: str, name: str) -> None:  # as Storage does
+        self.cursors.pop((queue_id, name), None)
+
+    async def start_append(self, appends: tuple[Append, ...]) -> Reply[CommitResult]:
+        """Like the StateActor: the reply is set later, by the test (the 'commit')."""
+        reply: Reply[CommitResult] = Reply()
+        self.appends.append((appends, reply))
+        self.appended.set()
+        self.appended = trio.Event()
+        return reply
