@@ -26,10 +26,9 @@ from actors.queue import QueueActor, QueueView, SubscriberView
 from actors.runtime import Policy, Turnstile, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset
-from router import validation
+from router import __version__, validation
 from router.auth import Auth
 from router.errors import FailedPrecondition, InvalidArgument, NotFound, RouterError
-from router.metrics import Rates, sample_forever
 from router.model import (
     Delivery,
     ExchangeRecord,
@@ -40,21 +39,12 @@ from router.model import (
     now_us,
 )
 from router.settings import Settings
+from router.stats import ServerInfo, Stats
 from router.wire import bounds
 from storage import open_storage
 
 log = logging.getLogger("router")
 STORED_READ_S = 10.0  # how long a pull may take to read events that are already stored
-
-
-@attrs.frozen
-class Stats:
-    at_us: int
-    last_seq: int
-    published: int
-    exchanges: list[tuple[ExchangeRecord, int]]  # with events routed in since start-up
-    queues: list[QueueView]
-    subscribers: list[SubscriberView]
 
 
 @attrs.define(eq=False)
@@ -69,7 +59,6 @@ class Router:
     # The first admin's token when this start created it (to show once), else None.
     initial_admin_token: str | None = None
     started_at: int = attrs.Factory(now_us)
-    rates: Rates = attrs.Factory(Rates)
     amqp_ingest: Any = None  # router.amqp.ingest.Ingest when --amqp-url is given
     follower: Any = None  # router.follow.Follower on a route node
     _asyncio_thread: Any = None  # router.bridge.AsyncioThread: grpclib and aiormq run on it
@@ -204,18 +193,40 @@ class Router:
         return found
 
     def stats(self) -> Stats:
-        """Counters since start-up, read in one go (rates are differences between two reads)."""
+        """Counters since start-up and gauges, read in one go (Trio runs one task at a time);
+        rates are differences between two snapshots."""
         exchanges = [
             (attrs.evolve(actor.record, head=actor.head), actor.events_in)
             for actor in self.dispatcher.exchanges.values()
         ]
+        state = self.state
         return Stats(
-            now_us(),
-            self.state.positions.last_seq,
-            self.dispatcher.published,
-            sorted(exchanges, key=lambda pair: pair[0].name),
-            self.list_queues(),
-            self.list_subscribers(),
+            at_us=now_us(),
+            last_seq=state.positions.last_seq,
+            published=self.dispatcher.published,
+            exchanges=sorted(exchanges, key=lambda pair: pair[0].name),
+            queues=self.list_queues(),
+            subscribers=self.list_subscribers(),
+            links=self.links(),
+            committed=state.committed_events,
+            commits=state.commits,
+            commit_seconds=state.commit_seconds,
+            commit_failures=state.commit_failures,
+            largest_commit=state.largest_commit,
+            storage_failing=state.stale,
+        )
+
+    def info(self) -> ServerInfo:
+        """What this server is, and its size right now."""
+        return ServerInfo(
+            version=__version__,
+            storage=self.settings.db_url.split(":", 1)[0],
+            auth=self.auth.enabled,
+            role=self.settings.role,
+            started_at_us=self.started_at,
+            last_seq=self.state.positions.last_seq,
+            exchanges=len(self.dispatcher.exchanges),
+            queues=len(self.manager.queues),
         )
 
     # --- queues and subscribers (read-only snapshots, and changes to sleeping subscribers) ---
@@ -335,8 +346,6 @@ async def open_router(settings: Settings) -> AsyncIterator[Router]:
                     "on" if settings.auth else "OFF",
                 )
                 router = Router(settings, state, dispatcher, manager, auth, initial)
-                if settings.metrics:
-                    inner.start_soon(sample_forever, router, router.rates)
                 try:
                     yield router
                 finally:

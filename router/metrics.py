@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import collections
 import itertools
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import attrs
 import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-if TYPE_CHECKING:
-    from router.app import Router
+from router.stats import Stats
 
 WINDOW_S = 60
 
@@ -64,49 +63,47 @@ class Rates:
         ]
 
 
-def counters(router: Router) -> dict[str, int]:
-    """Every counter of the router, keyed as the page and the rates name them."""
-    out = {
-        "published": router.dispatcher.published,
-        "committed": router.state.committed_events,
-    }
-    for actor in router.dispatcher.exchanges.values():
-        out[f"exchange:{actor.record.name}:in"] = actor.events_in
-    for view in router.list_queues():
+def counters(stats: Stats) -> dict[str, int]:
+    """Every counter of a snapshot, keyed as the page and the rates name them."""
+    out = {"published": stats.published, "committed": stats.committed}
+    for record, events_in in stats.exchanges:
+        out[f"exchange:{record.name}:in"] = events_in
+    for view in stats.queues:
         out[f"queue:{view.id}:in"] = view.events_in
         out[f"queue:{view.id}:out"] = view.events_out
     return out
 
 
-async def sample_forever(router: Router, rates: Rates) -> None:
+async def sample_forever(read: Callable[[], Stats], rates: Rates) -> None:
+    """Add a sample of ``read()`` to ``rates`` every second until cancelled."""
     while True:
-        rates.add(trio.current_time(), counters(router))
+        rates.add(trio.current_time(), counters(read()))
         await trio.sleep(1.0)  # the sampling period of the rate windows
 
 
 class RouterCollector(Collector):
-    def __init__(self, router: Router) -> None:
-        self._router = router
+    """The exposition of one snapshot, taken at each scrape."""
+
+    def __init__(self, read: Callable[[], Stats]) -> None:
+        self._read = read
 
     def collect(self) -> Iterator[Any]:
-        router = self._router
-        state = router.state
-        stats = router.stats()
+        stats = self._read()
         yield _counter("router_events_published", "Events acked to publishers", stats.published)
-        yield _counter("router_events_committed", "Events stored", state.committed_events)
-        yield _counter("router_commits", "Group commits", state.commits)
-        yield _counter("router_commit_seconds", "Time spent in commits", state.commit_seconds)
-        yield _counter("router_commit_failures", "Commits the store refused", state.commit_failures)
+        yield _counter("router_events_committed", "Events stored", stats.committed)
+        yield _counter("router_commits", "Group commits", stats.commits)
+        yield _counter("router_commit_seconds", "Time spent in commits", stats.commit_seconds)
+        yield _counter("router_commit_failures", "Commits the store refused", stats.commit_failures)
         largest = GaugeMetricFamily("router_commit_largest_events", "Largest commit, in events")
-        largest.add_metric([], state.largest_commit)
+        largest.add_metric([], stats.largest_commit)
         yield largest
         stale = GaugeMetricFamily("router_storage_failing", "1 while storage writes fail")
-        stale.add_metric([], 1 if state.stale else 0)
+        stale.add_metric([], 1 if stats.storage_failing else 0)
         yield stale
         last_seq = GaugeMetricFamily("router_log_last_seq", "The log's last sequence number")
         last_seq.add_metric([], stats.last_seq)
         yield last_seq
-        for link, values in router.links().items():
+        for link, values in stats.links.items():
             for field, value in values.items():
                 if isinstance(value, bool | int):
                     gauge = GaugeMetricFamily(f"router_{link}_{field}", f"{link} link: {field}")
@@ -182,7 +179,8 @@ def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily
     return family
 
 
-def registry(router: Router) -> CollectorRegistry:
+def registry(read: Callable[[], Stats]) -> CollectorRegistry:
+    """A registry whose one collector exposes ``read()`` at each scrape."""
     built = CollectorRegistry(auto_describe=False)
-    built.register(RouterCollector(router))
+    built.register(RouterCollector(read))
     return built

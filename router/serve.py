@@ -63,11 +63,13 @@ async def serve_http(
     *,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """The REST API on hypercorn's Trio worker, in the router's own Trio loop (no crossing)."""
+    """The REST API on hypercorn's Trio worker, in the router's own Trio loop (no crossing),
+    with the rate sampler behind the page and ``/metrics`` (unless metrics are off)."""
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
     from router.http.app import make_app
+    from router.metrics import Rates, sample_forever
 
     config = Config()
     config.bind = [f"{host}:{port}"]
@@ -79,8 +81,13 @@ async def serve_http(
     if router.settings.tls_cert and router.settings.tls_key:
         config.certfile = router.settings.tls_cert
         config.keyfile = router.settings.tls_key
-    app: Any = make_app(router)  # an ASGI app; hypercorn's type names its own protocol classes
-    await hypercorn_serve(app, config, task_status=task_status)
+    rates = Rates()
+    app: Any = make_app(router, rates)  # ASGI; hypercorn's type names its own protocol classes
+    async with trio.open_nursery() as nursery:
+        if router.settings.metrics:
+            nursery.start_soon(sample_forever, router.stats, rates)
+        await hypercorn_serve(app, config, task_status=task_status)
+        nursery.cancel_scope.cancel()
 
 
 def announce_admin_token(token: str) -> None:

@@ -1,4 +1,5 @@
-"""Serving the gRPC services from Trio: grpclib runs on the trio-asyncio loop."""
+"""Serving the gRPC services from Trio: grpclib runs on the bridge's asyncio loop, in its own
+thread (router.bridge); every call's token is checked before its handler runs."""
 
 from __future__ import annotations
 
@@ -16,13 +17,11 @@ from grpclib.server import Server
 from router import h2frames
 from router.app import Router
 from router.errors import PermissionDenied, RouterError
-from router.grpc.services import (
-    AdminService,
-    LogService,
-    PublisherService,
-    SubscriberService,
-    authorization,
-)
+from router.grpc.admin import AdminService, LogService
+from router.grpc.metadata import authorization
+from router.grpc.publish import PublisherService
+from router.grpc.status import grpc_error
+from router.grpc.subscribe import SubscriberService
 from router.model import Role
 from router.wire import Encoded
 
@@ -35,7 +34,7 @@ ROLES = {
 }
 
 
-class _Codec(ProtoCodec):
+class Codec(ProtoCodec):
     """Protobuf, with a request that does not parse refused as INVALID_ARGUMENT (not UNKNOWN
     with a traceback in the log): corrupt wire bytes, bad UTF-8 in a string field. A response
     made from stored wire forms (router.wire.Encoded) is sent as it is."""
@@ -66,7 +65,7 @@ def _checker(router: Router) -> Any:
                 raise PermissionDenied(f"method: {event.method_name} is not served")
             router.auth.authorize(authorization(event.metadata), needed)
         except RouterError as error:
-            raise GRPCError(Status[error.grpc_status], str(error)) from None
+            raise grpc_error(error) from None
 
     return check
 
@@ -97,7 +96,7 @@ async def serve_grpc(
     ]
 
     async def start() -> Server:
-        server = Server(services, codec=_Codec())
+        server = Server(services, codec=Codec())
         listen(server, RecvRequest, _checker(router))
         await server.start(host, port, ssl=router.settings.server_ssl())
         return server

@@ -29,7 +29,7 @@ from router import validation
 from router.app import Router
 from router.errors import InvalidArgument, NotFound, RouterError
 from router.http.openapi import document
-from router.metrics import registry
+from router.metrics import Rates, registry
 from router.model import Delivery, NewEvent, Role
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -54,7 +54,11 @@ def error_response(error: RouterError) -> JSONResponse:
     )
 
 
-def make_app(router: Router) -> Starlette:
+def make_app(router: Router, rates: Rates | None = None) -> Starlette:
+    """The ASGI app over ``router``; ``rates`` (kept by the sampler ``serve_http`` runs) feed
+    the page's and ``/v1/stats``'s rates, all zero without them."""
+    rates = rates if rates is not None else Rates()
+
     def guarded(needed: Role | None, handler: Handler) -> Handler:
         async def endpoint(request: Request) -> Response:
             try:
@@ -117,7 +121,6 @@ def make_app(router: Router) -> Starlette:
 
     async def stats(request: Request) -> Response:
         stats = router.stats()
-        rates = router.rates
         return JSONResponse(
             {
                 "rates": {
@@ -146,7 +149,7 @@ def make_app(router: Router) -> Starlette:
                 },
                 "at_us": stats.at_us,
                 "last_seq": stats.last_seq,
-                "links": router.links(),
+                "links": stats.links,
                 "published": stats.published,
                 "exchanges": [
                     {
@@ -257,7 +260,7 @@ def make_app(router: Router) -> Starlette:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document())
 
-    exposition = registry(router)
+    exposition = registry(router.stats)
     subscriber = "/v1/exchanges/{exchange}/subscribers/{name}"
     return Starlette(
         routes=[

@@ -1,0 +1,115 @@
+"""The ``Publisher`` service: unary and streaming publish, acked after the commit."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import trio
+from grpclib import GRPCError
+from grpclib.const import Status
+from grpclib.server import Stream
+
+from actors.runtime import Turnstile
+from router._proto.router.v1 import router_grpc
+from router._proto.router.v1 import router_pb2 as pb
+from router.app import Router
+from router.bridge import AsyncioThread
+from router.errors import RouterError
+from router.grpc import convert
+from router.grpc.status import statuses
+from router.wire import Encoded
+
+PIPELINE_DEPTH = 256  # publish requests of one stream in flight at once; answered in order
+
+
+class PublisherService(router_grpc.PublisherBase):
+    """Publishes; on shutdown it drains: calls in flight finish and get their acks, new ones are
+    refused with UNAVAILABLE (see :meth:`drain`)."""
+
+    def __init__(self, router: Router, bridge: AsyncioThread) -> None:
+        self._router = router
+        self._trio = bridge.to_trio
+        self._bridge = bridge
+        self._in_flight = 0
+        self._draining = False
+        self._idle = trio.Event()
+
+    def _begin(self) -> None:
+        if self._draining:
+            raise GRPCError(Status.UNAVAILABLE, "router: shutting down; publish again elsewhere")
+        self._in_flight += 1
+
+    def _end(self) -> None:
+        """On the loop's thread: the Trio event is set from Trio, through the bridge."""
+        self._in_flight -= 1
+        if self._draining and self._in_flight == 0:
+            self._bridge.in_trio(self._idle.set)
+
+    async def drain(self) -> None:
+        """Refuse new publishes and wait (in Trio) until those in flight have been answered."""
+        self._draining = True
+        if self._in_flight:
+            await self._idle.wait()
+
+    async def Publish(self, stream: Stream[pb.PublishRequest, pb.PublishResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        self._begin()
+        try:
+            with statuses():
+                events = convert.new_events(request, self._router.settings)
+                acks = await self._trio(self._router.publish)(events)
+            await stream.send_message(encoded(convert.publish_response(acks)))
+        finally:
+            self._end()
+
+    async def PublishStream(self, stream: Stream[pb.PublishRequest, pb.PublishResponse]) -> None:
+        """Reads ahead up to PIPELINE_DEPTH requests so their commits can be grouped."""
+        pending: asyncio.Queue[asyncio.Future[Any] | None] = asyncio.Queue(PIPELINE_DEPTH)
+        refused: list[GRPCError] = []
+
+        turnstile = Turnstile()  # the requests reach the dispatcher in the order they came
+
+        async def read() -> None:
+            publish = self._trio(self._router.publish)
+            turn = 0
+            try:
+                async for request in stream:
+                    if self._draining:
+                        refused.append(
+                            GRPCError(Status.UNAVAILABLE, "router: shutting down; publish again")
+                        )
+                        break
+                    events = convert.new_events(request, self._router.settings)
+                    await pending.put(asyncio.ensure_future(publish(events, turnstile, turn)))
+                    turn += 1
+            except RouterError as error:
+                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                failed.set_exception(error)
+                await pending.put(failed)
+                return
+            await pending.put(None)
+
+        self._begin()
+        reader = asyncio.ensure_future(read())
+        try:
+            while (future := await pending.get()) is not None:
+                with statuses():
+                    acks = await future
+                await stream.send_message(encoded(convert.publish_response(acks)))
+                if refused and pending.empty() and reader.done():
+                    raise refused[0]
+        finally:
+            self._end()
+            reader.cancel()
+            while not pending.empty():
+                leftover = pending.get_nowait()
+                if leftover is not None:
+                    leftover.cancel()
+
+
+def encoded(message: Encoded) -> Any:
+    """A response serialized already, typed for ``send_message``: the server's codec
+    (router.grpc.server) sends its bytes as they are."""
+    return message

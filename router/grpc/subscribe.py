@@ -1,0 +1,161 @@
+"""The ``Subscriber`` service: durable subscriptions (a bidirectional stream) and stored reads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from grpclib import GRPCError
+from grpclib.const import Status
+from grpclib.server import Stream
+
+from actors.subscriber import Subscription
+from router._proto.router.v1 import router_grpc
+from router._proto.router.v1 import router_pb2 as pb
+from router.app import Router
+from router.bridge import AsyncioThread, Feed
+from router.errors import InvalidArgument, RouterError, Unauthenticated
+from router.grpc import convert
+from router.grpc.metadata import authorization, peer_address
+from router.grpc.publish import encoded
+from router.grpc.status import grpc_error, statuses
+from router.model import Delivery
+
+
+class SubscriberService(router_grpc.SubscriberBase):
+    """Each ``Subscribe`` stream attaches one consumer to a durable subscriber.
+
+    The first message names the exchange, the subscriber and the start point; then batches flow
+    down (fed from Trio through a :class:`router.bridge.Feed`) and acks and heartbeats flow up.
+    The stream ends with the subscriber's end reason as its status; the subscriber sleeps with
+    its cursor flushed whatever ended it.
+    """
+
+    def __init__(self, router: Router, bridge: AsyncioThread) -> None:
+        self._router = router
+        self._trio = bridge.to_trio
+        self._bridge = bridge
+        self.open: set[Subscription] = set()
+        self._owners: dict[Subscription, tuple[str, str]] = {}  # -> (user, token id)
+        router.auth.listeners.append(self._revoked)
+
+    async def snapshot(self) -> list[tuple[Subscription, tuple[str, str] | None]]:
+        """The open subscriptions and their owners, read on the loop's thread (from Trio)."""
+
+        async def read() -> list[tuple[Subscription, tuple[str, str] | None]]:
+            return [(s, self._owners.get(s)) for s in self.open]
+
+        found: list[tuple[Subscription, tuple[str, str] | None]] = await self._bridge.call(read)
+        return found
+
+    async def _revoked(self, user: str | None, token_id: str | None) -> None:
+        """A user removed or a token revoked: end the streams it opened (runs in Trio)."""
+        for subscription, owned in await self.snapshot():
+            if owned is None:
+                continue
+            owner, token = owned
+            if owner == user or token == token_id:
+                subscription.ended.append(
+                    Unauthenticated(
+                        "authorization: the token was revoked"
+                        if token_id
+                        else f"authorization: user {owner!r} was removed"
+                    )
+                )
+                await subscription.close_control()
+
+    async def Subscribe(self, stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse]) -> None:
+        first = await stream.recv_message()
+        if first is None or first.WhichOneof("body") != "start":
+            raise GRPCError(Status.INVALID_ARGUMENT, "start: the first message must be a start")
+        request = first.start
+        with statuses():
+            start = convert.start_point(request.start)
+            subscription: Subscription = await self._trio(self._router.subscribe)(
+                request.exchange,
+                request.subscriber,
+                start,
+                request.queue.limit_size,
+                peer_address(stream),
+            )
+        self.open.add(subscription)
+        found = await self._trio(_authenticate)(self._router, authorization(stream.metadata))
+        if found is not None:
+            self._owners[subscription] = found
+        protocol_error: list[RouterError] = []
+        reader = pump = None
+        try:
+            await stream.send_message(
+                pb.SubscribeResponse(
+                    subscribed=pb.Subscribed(
+                        queue_id=subscription.queue_id,
+                        start_offset=subscription.start_offset,
+                        head_offset=subscription.head,
+                    )
+                )
+            )
+            reader = asyncio.ensure_future(self._hear(stream, subscription, protocol_error))
+            feed: Feed[Sequence[Delivery]] = Feed(self._bridge)
+            pump = asyncio.ensure_future(self._trio(_pump)(subscription, feed))
+            while (batch := await feed.get()) is not None:
+                for message in convert.batches(batch):
+                    await stream.send_message(encoded(message))
+        finally:
+            if pump is not None:
+                pump.cancel()
+            if reader is not None:
+                reader.cancel()
+            self.open.discard(subscription)
+            self._owners.pop(subscription, None)
+            await self._trio(subscription.close)()
+        reason = protocol_error[0] if protocol_error else subscription.end_reason()
+        if reason is not None:
+            raise grpc_error(reason)
+
+    async def Read(self, stream: Stream[pb.ReadRequest, pb.ReadResponse]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            start = convert.start_point(request.start)
+            deliveries, head, following = await self._trio(self._router.read)(
+                request.exchange, start, request.max or 1000
+            )
+        await stream.send_message(encoded(convert.read_response(deliveries, head, following)))
+
+    async def _hear(
+        self,
+        stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse],
+        subscription: Subscription,
+        protocol_error: list[RouterError],
+    ) -> None:
+        """Forward acks and heartbeats; a half-close or a second start ends the subscription."""
+        in_trio = self._bridge.in_trio  # nothing to wait for: acks go in order, unanswered
+        try:
+            async for message in stream:
+                body = message.WhichOneof("body")
+                if body == "ack":
+                    in_trio(subscription.post_ack, message.ack.offset)
+                elif body == "heartbeat":
+                    in_trio(subscription.post_heartbeat)
+                else:
+                    protocol_error.append(
+                        InvalidArgument(f"{body or 'body'}: expected an ack or a heartbeat")
+                    )
+                    break
+        finally:
+            in_trio(subscription.control.close)
+
+
+async def _authenticate(router: Router, header: str | None) -> tuple[str, str] | None:
+    """In Trio: (user name, token id) of the stream's token, None with auth off."""
+    found = router.auth.authenticate(header)
+    return (found[0].name, found[1].id) if found is not None else None
+
+
+async def _pump(subscription: Subscription, feed: Feed[Sequence[Delivery]]) -> None:
+    """In Trio: the subscription's batches into the feed its stream sends from."""
+    try:
+        while (batch := await subscription.next_batch()) is not None:
+            await feed.put(batch)
+    finally:
+        feed.close()

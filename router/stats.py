@@ -1,0 +1,47 @@
+"""Snapshots of the router's state: what metrics, the page, the CLI and Admin calls read.
+
+The Router facade builds them in one go on the Trio side (``Router.stats``, ``Router.info``);
+readers hold the frozen snapshot and never reach into the actors' fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from actors.queue import QueueView, SubscriberView
+from router.model import ExchangeRecord
+
+
+@attrs.frozen
+class Stats:
+    """Counters since start-up and the current gauges; rates are differences between two."""
+
+    at_us: int
+    last_seq: int
+    published: int  # events acked to publishers
+    exchanges: list[tuple[ExchangeRecord, int]]  # with events routed in since start-up
+    queues: list[QueueView]
+    subscribers: list[SubscriberView]
+    links: dict[str, dict[str, Any]] = attrs.Factory(dict)  # RabbitMQ ingest, upstream node
+    committed: int = 0  # events stored
+    commits: int = 0
+    commit_seconds: float = 0.0
+    commit_failures: int = 0
+    largest_commit: int = 0  # in events
+    storage_failing: bool = False  # the last write to storage failed
+
+
+@attrs.frozen
+class ServerInfo:
+    """What the server is: version, store, auth, role, and its size right now."""
+
+    version: str
+    storage: str  # the store's URL scheme
+    auth: bool
+    role: str
+    started_at_us: int
+    last_seq: int
+    exchanges: int
+    queues: int
