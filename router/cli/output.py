@@ -1,0 +1,33 @@
+"""How the commands print: aligned tables, or JSON lines with ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def json_flag(parser: argparse.ArgumentParser, help: str = "one JSON object per line") -> None:
+    """The ``--json`` flag every listing takes."""
+    parser.add_argument("--json", action="store_true", help=help)
+
+
+def table(rows: list[dict[str, object]], as_json: bool) -> None:
+    """Rows as JSON lines with --json, else as aligned columns with a header."""
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    if not rows:
+        print("(none)")
+        return
+    keys = list(rows[0])
+    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
+    print("  ".join(k.upper().ljust(widths[k]) for k in keys).rstrip())
+    for row in rows:
+        print("  ".join(str(row[k]).ljust(widths[k]) for k in keys).rstrip())
+
+
+def progress(text: str) -> None:
+    """A progress line on stderr, so stdout stays the command's output."""
+    print(text, file=sys.stderr, flush=True)

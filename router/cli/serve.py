@@ -1,0 +1,183 @@
+"""``router serve``: the flags of a serving router, checked, turned into Settings, and run."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import re
+from typing import Any
+
+import trio
+
+from router.errors import InvalidArgument
+from router.patterns import validate_pattern
+from router.settings import (
+    DEFAULT_GRPC,
+    DEFAULT_HTTP,
+    ROLES,
+    AmqpSource,
+    Settings,
+    default_db_url,
+    split_host_port,
+)
+
+# The cycle collector's thresholds for a serving router (Python's default: 700, 10, 10). Every
+# event lives on in its queue's ring buffer for a while as a few GC-tracked objects; with the
+# default thresholds the collector promoted them and walked them all again in full collections,
+# which cost throughput and long pauses (benchmarks/README.md, "Garbage collection pauses"). Cyclic
+# garbage still goes in the young collections; only what outlives them waits.
+SERVER_GC_THRESHOLDS = (20_000, 20, 100)
+
+
+def register(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the router",
+        epilog="example: router serve --db postgresql://localhost/router",
+    )
+    serve.add_argument(
+        "--db",
+        default=None,
+        help="sqlite:///path or postgresql://... (env ROUTER_DB; default ./router.db)",
+    )
+    serve.add_argument(
+        "--grpc", default=DEFAULT_GRPC, help="gRPC listen address (default %(default)s)"
+    )
+    serve.add_argument(
+        "--http",
+        default=DEFAULT_HTTP,
+        help="REST API listen address, or 'off' (default %(default)s)",
+    )
+    serve.add_argument(
+        "--consumer-timeout", type=float, default=30.0, help="seconds a consumer may stay silent"
+    )
+    serve.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=10.0,
+        help="seconds in-flight calls get to finish after SIGTERM/Ctrl-C (default %(default)s)",
+    )
+    serve.add_argument("--log-level", default="INFO")
+    serve.add_argument(
+        "--dev", action="store_true", help="turn authentication OFF (development only)"
+    )
+    serve.add_argument(
+        "--metrics", choices=["on", "off"], default="on", help="rate sampling and /metrics"
+    )
+    serve.add_argument("--tls-cert", default=None, help="PEM certificate: TLS for gRPC and HTTP")
+    serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
+    form = serve.add_argument_group("deployment form")
+    form.add_argument(
+        "--role",
+        choices=list(ROLES),
+        default="all",
+        help="all: ingest, store, route, deliver (default); ingest: accept publishes and serve"
+        " the committed log; route: follow --upstream and deliver",
+    )
+    form.add_argument("--upstream", default=None, help="route: the ingest node's gRPC HOST:PORT")
+    form.add_argument(
+        "--upstream-token",
+        default=None,
+        help="route: an admin token of the ingest node (env ROUTER_UPSTREAM_TOKEN)",
+    )
+    form.add_argument(
+        "--upstream-tls-ca", default=None, help="route: CA file to reach the ingest node by TLS"
+    )
+    form.add_argument(
+        "--node",
+        default="route",
+        help="route: this node's name; its tables live in PostgreSQL schema route_NODE",
+    )
+    amqp = serve.add_argument_group("RabbitMQ ingest")
+    amqp.add_argument("--amqp-url", default=None, help="amqp://user:pass@host:5672/vhost")
+    amqp.add_argument("--amqp-exchange", default=None, help="the RabbitMQ exchange to ingest from")
+    amqp.add_argument(
+        "--amqp-binding",
+        action="append",
+        default=None,
+        help="binding key of the ingest queue (repeatable; default '#': everything)",
+    )
+    amqp.add_argument("--amqp-queue", default="", help="queue name (default router.EXCHANGE)")
+    amqp.add_argument(
+        "--amqp-prefetch", type=int, default=1000, help="unacked messages held at most"
+    )
+    amqp.add_argument(
+        "--amqp-queue-type",
+        choices=["classic", "quorum"],
+        default="classic",
+        help="the ingest queue's type (quorum: replicated across a RabbitMQ cluster)",
+    )
+    serve.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> None:
+    from router.serve import serve
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    settings = Settings(
+        db_url=args.db or default_db_url(),
+        grpc_address=args.grpc,
+        http_address=None if args.http == "off" else args.http,
+        consumer_timeout_s=args.consumer_timeout,
+        shutdown_grace_s=args.shutdown_grace,
+        auth=not args.dev,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        metrics=args.metrics == "on",
+        amqp=amqp_source(args),
+        role=args.role,
+        upstream=args.upstream,
+        upstream_tls_ca=args.upstream_tls_ca,
+        node=args.node,
+        **({"upstream_token": args.upstream_token} if args.upstream_token else {}),
+    )
+    check_form(settings)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise InvalidArgument("--tls-cert and --tls-key go together")
+    gc.set_threshold(*SERVER_GC_THRESHOLDS)
+    trio.run(serve, settings)
+
+
+def check_form(settings: Settings) -> None:
+    """The flags of one deployment form go together; the others are refused, naming the flag."""
+    if not 0 < settings.shutdown_grace_s <= 600:
+        raise InvalidArgument(f"--shutdown-grace: {settings.shutdown_grace_s} is outside (0, 600]")
+    if settings.role == "route":
+        if not settings.upstream:
+            raise InvalidArgument(
+                "--upstream: a route node follows an ingest node; give its address"
+            )
+        split_host_port(settings.upstream, "--upstream")
+        if not re.fullmatch(r"[a-z0-9_]{1,40}", settings.node):
+            raise InvalidArgument(f"--node: {settings.node!r} must be 1-40 of a-z, 0-9, _")
+        if not settings.db_url.startswith(("postgresql://", "postgres://")):
+            raise InvalidArgument(
+                "--db: a route node shares the ingest node's PostgreSQL (postgresql://...)"
+            )
+        if settings.amqp is not None:
+            raise InvalidArgument("--amqp-url: RabbitMQ ingest runs on an ingest or all node")
+    elif settings.upstream:
+        raise InvalidArgument("--upstream: only a route node (--role route) follows an upstream")
+
+
+def amqp_source(args: argparse.Namespace) -> AmqpSource | None:
+    if not args.amqp_url and not args.amqp_exchange:
+        return None
+    if not (args.amqp_url and args.amqp_exchange):
+        raise InvalidArgument("--amqp-url and --amqp-exchange go together")
+    if not 1 <= args.amqp_prefetch <= 65_535:
+        raise InvalidArgument(f"--amqp-prefetch: {args.amqp_prefetch} is outside 1..65535")
+    bindings = tuple(args.amqp_binding or ("#",))
+    for index, key in enumerate(bindings):
+        validate_pattern(key, f"--amqp-binding[{index}]")
+    return AmqpSource(
+        args.amqp_url,
+        args.amqp_exchange,
+        bindings,
+        args.amqp_queue,
+        args.amqp_prefetch,
+        args.amqp_queue_type,
+    )
