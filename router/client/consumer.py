@@ -29,6 +29,13 @@ HEARTBEAT_S = 5.0  # well inside the router's default 30 s consumer timeout
 
 
 class DurableConsumer:
+    """Events of one durable subscriber, one at a time, across reconnections.
+
+    async with client.consume("orders", "billing") as events:
+        async for event in events:
+            await event.ack()
+    """
+
     def __init__(
         self,
         client: Any,

@@ -14,10 +14,16 @@ import asyncio
 import contextlib
 from typing import Any
 
-from router.client import Ack, OutgoingEvent
+from router.client.values import Ack, OutgoingEvent
 
 
 class Publisher:
+    """Many callers publish single events and await their own ack; batches go out together.
+
+    async with client.batching_publisher() as publisher:
+        ack = await publisher.publish(OutgoingEvent("order.created", b"{}"))
+    """
+
     def __init__(self, client: Any, max_batch: int, linger_s: float, in_flight: int = 8) -> None:
         self._client = client
         self._max_batch = max_batch

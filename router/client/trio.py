@@ -46,6 +46,12 @@ async def open_client(
 
 
 class TrioRouterClient:
+    """The client's calls for Trio code, each crossing to asyncio once.
+
+    async with open_client("127.0.0.1:50051") as client:
+        await client.publish([OutgoingEvent("order.created", b"{}")])
+    """
+
     def __init__(self, client: RouterClient) -> None:
         self.aio = client  # the asyncio client, for calls not wrapped here (use aio_as_trio)
 

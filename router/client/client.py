@@ -1,0 +1,260 @@
+"""The asyncio client: every call of the router's gRPC services, for programs.
+
+    async with RouterClient("127.0.0.1:50051") as client:       # token: ROUTER_TOKEN or token=
+        await client.create_exchange("orders", ["order.*"])
+        acks = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
+
+Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and message.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from grpclib.client import Channel, Stream
+
+from router import h2frames
+from router._proto.router.v1 import router_grpc
+from router._proto.router.v1 import router_pb2 as pb
+from router.client.consumer import DurableConsumer
+from router.client.publisher import Publisher
+from router.client.subscription import ClientSubscription
+from router.client.values import Ack, OutgoingEvent, ReceivedBatch, acks, received, start_point
+from router.settings import split_host_port
+
+
+class RouterClient:
+    """A connection to a router (one HTTP/2 channel) and every call it serves.
+
+    async with RouterClient("127.0.0.1:50051", token=...) as client:
+        (ack,) = await client.publish([OutgoingEvent("order.created", b"{}")])
+        async with client.consume("orders", "billing") as events: ...
+    """
+
+    def __init__(
+        self,
+        address: str = "127.0.0.1:50051",
+        token: str | None = None,
+        tls: bool | str | ssl.SSLContext | None = None,
+    ) -> None:
+        """``token`` (default: ROUTER_TOKEN) goes with every call. ``tls``: True (the system's
+        CAs), a CA file's path, or a context; default: ROUTER_TLS_CA if set, else plain TCP."""
+        host, port = split_host_port(address, "server")
+        token = token if token is not None else os.environ.get("ROUTER_TOKEN")
+        self._metadata = {"authorization": f"Bearer {token}"} if token else None
+        h2frames.install()
+        self._channel = Channel(host, port, ssl=client_ssl(tls))
+        self._publisher = router_grpc.PublisherStub(self._channel)
+        self._subscriber = router_grpc.SubscriberStub(self._channel)
+        self._admin = router_grpc.AdminStub(self._channel)
+        self._log = router_grpc.LogStub(self._channel)
+
+    async def __aenter__(self) -> RouterClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    async def publish(self, events: Sequence[OutgoingEvent], timeout: float = 30) -> list[Ack]:
+        response = await self._publisher.Publish(
+            pb.PublishRequest(events=[e.to_pb() for e in events]),
+            timeout=timeout,
+            metadata=self._metadata,
+        )
+        return acks(response)
+
+    @asynccontextmanager
+    async def publish_stream(self) -> AsyncIterator[Stream[pb.PublishRequest, pb.PublishResponse]]:
+        """The raw streaming publish: send PublishRequests, receive one PublishResponse each."""
+        async with self._publisher.PublishStream.open(metadata=self._metadata) as stream:
+            yield stream
+
+    async def create_exchange(self, name: str, patterns: Sequence[str]) -> pb.Exchange:
+        return await self._admin.CreateExchange(
+            pb.CreateExchangeRequest(name=name, patterns=list(patterns)), metadata=self._metadata
+        )
+
+    async def list_exchanges(self) -> list[pb.Exchange]:
+        response = await self._admin.ListExchanges(
+            pb.ListExchangesRequest(), metadata=self._metadata
+        )
+        return list(response.exchanges)
+
+    async def delete_exchange(self, name: str) -> None:
+        await self._admin.DeleteExchange(
+            pb.DeleteExchangeRequest(name=name), metadata=self._metadata
+        )
+
+    async def describe_exchange(self, name: str) -> pb.Exchange:
+        return await self._admin.DescribeExchange(
+            pb.DescribeExchangeRequest(name=name), metadata=self._metadata
+        )
+
+    # --- users and tokens (admin) ---
+
+    async def add_user(self, name: str, role: str) -> pb.AddUserResponse:
+        """The new user and its first token; the token's text is shown only here."""
+        return await self._admin.AddUser(
+            pb.AddUserRequest(name=name, role=role), metadata=self._metadata
+        )
+
+    async def remove_user(self, name: str) -> None:
+        await self._admin.RemoveUser(pb.RemoveUserRequest(name=name), metadata=self._metadata)
+
+    async def list_users(self) -> list[pb.User]:
+        response = await self._admin.ListUsers(pb.ListUsersRequest(), metadata=self._metadata)
+        return list(response.users)
+
+    async def issue_token(self, user: str) -> pb.IssuedToken:
+        return await self._admin.IssueToken(
+            pb.IssueTokenRequest(user=user), metadata=self._metadata
+        )
+
+    async def revoke_token(self, token_id: str) -> None:
+        await self._admin.RevokeToken(
+            pb.RevokeTokenRequest(token_id=token_id), metadata=self._metadata
+        )
+
+    # --- queues and subscribers (admin) ---
+
+    async def list_queues(self, exchange: str = "") -> list[pb.Queue]:
+        response = await self._admin.ListQueues(
+            pb.ListQueuesRequest(exchange=exchange), metadata=self._metadata
+        )
+        return list(response.queues)
+
+    async def list_subscribers(self, exchange: str = "", name: str = "") -> list[pb.SubscriberInfo]:
+        response = await self._admin.ListSubscribers(
+            pb.ListSubscribersRequest(exchange=exchange, name=name), metadata=self._metadata
+        )
+        return list(response.subscribers)
+
+    async def delete_subscriber(self, exchange: str, name: str, limit_size: int = 0) -> None:
+        await self._admin.DeleteSubscriber(
+            pb.SubscriberRef(exchange=exchange, name=name, limit_size=limit_size),
+            metadata=self._metadata,
+        )
+
+    async def reset_subscriber(
+        self, exchange: str, name: str, to: str, limit_size: int = 0
+    ) -> pb.SubscriberInfo:
+        """Move a sleeping subscriber's cursor: ``to`` is earliest, latest, offset:N or time:ISO."""
+        return await self._admin.ResetSubscriber(
+            pb.ResetSubscriberRequest(
+                subscriber=pb.SubscriberRef(exchange=exchange, name=name, limit_size=limit_size),
+                to=start_point(to),
+            ),
+            metadata=self._metadata,
+        )
+
+    async def stats(self) -> pb.Stats:
+        """Counters since the router started; rates are differences between two calls."""
+        return await self._admin.GetStats(pb.StatsRequest(), metadata=self._metadata)
+
+    async def server_info(self) -> pb.ServerInfo:
+        return await self._admin.GetServerInfo(pb.ServerInfoRequest(), metadata=self._metadata)
+
+    async def reemit(
+        self,
+        exchange: str,
+        amqp_exchange: str,
+        start: str | None = None,
+        *,
+        subscriber: str = "",
+        amqp_url: str = "",
+        most: int = 0,
+    ) -> AsyncIterator[pb.ReemitProgress]:
+        """Have the router publish stored events into a RabbitMQ exchange (admin); progress.
+
+        ``start`` None resumes where the last re-emit through ``subscriber`` stopped.
+        """
+        request = pb.ReemitRequest(
+            exchange=exchange,
+            subscriber=subscriber,
+            amqp_url=amqp_url,
+            amqp_exchange=amqp_exchange,
+            max=most,
+        )
+        if start is not None:
+            request.start.CopyFrom(start_point(start))
+        async with self._admin.Reemit.open(metadata=self._metadata) as stream:
+            await stream.send_message(request, end=True)
+            async for progress in stream:
+                yield progress
+
+    async def follow(
+        self, after_seq: int = 0, max_batch: int = 0
+    ) -> AsyncIterator[pb.FollowResponse]:
+        """The router's committed log after ``after_seq``, then each commit as it happens (admin).
+
+        What route nodes follow; also a change feed for programs that want every event.
+        """
+        async with self._log.Follow.open(metadata=self._metadata) as stream:
+            await stream.send_message(
+                pb.FollowRequest(after_seq=after_seq, max_batch=max_batch), end=True
+            )
+            async for response in stream:
+                yield response
+
+    async def read(
+        self, exchange: str, start: str = "earliest", most: int = 1000
+    ) -> tuple[ReceivedBatch, int, int]:
+        """One page of stored events (no cursor): (events, head offset, next page's offset)."""
+        response = await self._subscriber.Read(
+            pb.ReadRequest(exchange=exchange, start=start_point(start), max=most),
+            metadata=self._metadata,
+        )
+        return received(response.batch), response.head_offset, response.next_offset
+
+    def consume(
+        self, exchange: str, name: str, start: str = "stored", limit_size: int = 0
+    ) -> DurableConsumer:
+        """Events one by one, each with ``ack()``; reconnects and resumes (see DurableConsumer).
+
+        ``async with client.consume("orders", "billing") as events: async for e in events: ...``
+        """
+        return DurableConsumer(self, exchange, name, start, limit_size)
+
+    def batching_publisher(self, max_batch: int = 500, linger_s: float = 0.002) -> Publisher:
+        """Publish single events; they go out in batches, each caller gets its own ack."""
+        return Publisher(self, max_batch, linger_s)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, exchange: str, name: str, start: str = "stored", limit_size: int = 0
+    ) -> AsyncIterator[ClientSubscription]:
+        async with self._subscriber.Subscribe.open(metadata=self._metadata) as stream:
+            await stream.send_message(
+                pb.SubscribeRequest(
+                    start=pb.SubscribeStart(
+                        exchange=exchange,
+                        subscriber=name,
+                        queue=pb.QueueOptions(limit_size=limit_size),
+                        start=start_point(start),
+                    )
+                )
+            )
+            first = await stream.recv_message()
+            assert first is not None
+            subscription = ClientSubscription(stream, first.subscribed)
+            yield subscription
+            if not subscription.finished:
+                await subscription.leave()
+
+
+def client_ssl(tls: bool | str | ssl.SSLContext | None) -> ssl.SSLContext | None:
+    if tls is None:
+        tls = os.environ.get("ROUTER_TLS_CA") or None
+    if tls is None or tls is False:
+        return None
+    if isinstance(tls, ssl.SSLContext):
+        return tls
+    context = ssl.create_default_context(cafile=None if tls is True else str(tls))
+    context.set_alpn_protocols(["h2"])
+    return context

@@ -1,0 +1,62 @@
+"""One durable subscription's stream, as the client holds it.
+
+async with client.subscribe("orders", "billing", start="earliest") as subscription:
+    async for batch in subscription:
+        await subscription.ack(batch[-1].offset)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from grpclib.exceptions import StreamTerminatedError
+
+from router._proto.router.v1 import router_pb2 as pb
+from router.client.values import ReceivedBatch, received
+
+
+class ClientSubscription:
+    """Batches of a durable subscriber in offset order, with cumulative ``ack``, ``heartbeat``
+    and ``leave``. Iterating ends when the router ends the stream; a status other than OK is
+    raised as ``GRPCError``."""
+
+    def __init__(self, stream: Any, subscribed: pb.Subscribed) -> None:
+        self._stream = stream
+        self.queue_id: str = subscribed.queue_id
+        self.start_offset: int = subscribed.start_offset
+        self.head_offset: int = subscribed.head_offset
+        self.finished = False
+
+    def __aiter__(self) -> ClientSubscription:
+        return self
+
+    async def __anext__(self) -> ReceivedBatch:
+        message = await self._stream.recv_message()
+        if message is None:
+            # The server ended the stream: end ours too, then its status (an error raises here).
+            self.finished = True
+            with contextlib.suppress(StreamTerminatedError, ConnectionError):
+                await self._stream.end()
+            await self._stream.recv_trailing_metadata()
+            raise StopAsyncIteration
+        return received(message.batch)
+
+    async def ack(self, offset: int) -> None:
+        await self._stream.send_message(pb.SubscribeRequest(ack=pb.SubscribeAck(offset=offset)))
+
+    async def leave(self, timeout: float = 10) -> None:
+        """Half-close and wait for the server to end the stream: every ack sent is then saved."""
+        await self._stream.end()
+        try:
+            async with asyncio.timeout(timeout):
+                while await self._stream.recv_message() is not None:
+                    pass  # batches sent before the server saw us leave; not acked
+            await self._stream.recv_trailing_metadata()
+        except TimeoutError:
+            await self._stream.cancel()
+        self.finished = True
+
+    async def heartbeat(self) -> None:
+        await self._stream.send_message(pb.SubscribeRequest(heartbeat=pb.Heartbeat()))

@@ -1,0 +1,153 @@
+"""The values the client hands in and gets back: events to publish, acks, received events and
+batches, and start points on the wire.
+
+    event = OutgoingEvent("order.created", b'{"id": 1}')       # id: a new UUID unless given
+    (ack,) = await client.publish([event])                     # Ack: seq, duplicate, offsets
+    batch: ReceivedBatch                                       # a Sequence[ReceivedEvent]
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import overload
+
+import attrs
+
+from router import validation
+from router._proto.router.v1 import router_pb2 as pb
+from router.model import StartKind
+
+_KINDS = {
+    StartKind.STORED: pb.StartPoint.STORED,
+    StartKind.EARLIEST: pb.StartPoint.EARLIEST,
+    StartKind.LATEST: pb.StartPoint.LATEST,
+    StartKind.OFFSET: pb.StartPoint.OFFSET,
+    StartKind.TIME: pb.StartPoint.TIME,
+}
+
+
+@attrs.frozen
+class OutgoingEvent:
+    """An event to publish; ``id`` is the idempotency key (a new UUID unless given)."""
+
+    type: str
+    payload: bytes = b""
+    headers: dict[str, str] = attrs.Factory(dict)
+    id: str = attrs.Factory(lambda: str(uuid.uuid4()))
+
+    def to_pb(self) -> pb.Event:
+        return pb.Event(id=self.id, type=self.type, payload=self.payload, headers=self.headers)
+
+
+@attrs.frozen
+class Ack:
+    """Where a published event is stored: its ``seq`` and its offset in each matching exchange;
+    ``duplicate`` when its id was stored already (the first storing's place is given)."""
+
+    id: str
+    seq: int
+    duplicate: bool
+    offsets: dict[str, int]
+
+
+@attrs.define(slots=True)  # not frozen: one per event received, and frozen attrs build slowly
+class ReceivedEvent:
+    """A delivered event at its ``offset`` in the exchange."""
+
+    offset: int
+    id: str
+    type: str
+    payload: bytes
+    headers: dict[str, str]
+    seq: int
+    published_at_us: int
+    # Set by DurableConsumer: ``await event.ack()`` acks up to this event.
+    acker: Callable[[ReceivedEvent], Awaitable[None]] | None = attrs.field(
+        default=None, eq=False, repr=False
+    )
+
+    async def ack(self) -> None:
+        """Everything up to this event is handled (only for events from a DurableConsumer)."""
+        if self.acker is None:
+            raise RuntimeError("ack(): this event did not come from a DurableConsumer")
+        await self.acker(self)
+
+
+def start_point(text: str) -> pb.StartPoint:
+    """``stored | earliest | latest | offset:N | time:ISO8601`` as the wire's StartPoint."""
+    point = validation.start_point(text)
+    message = pb.StartPoint(kind=_KINDS[point.kind])
+    if point.kind is StartKind.OFFSET:
+        message.offset = point.value
+    elif point.kind is StartKind.TIME:
+        message.time_us = point.value
+    return message
+
+
+class ReceivedBatch(Sequence[ReceivedEvent]):
+    """The events of one delivered batch, in offset order.
+
+    The batch arrives as one protobuf message, parsed in C; each event becomes a Python
+    ``ReceivedEvent`` only when it is looked at (and then stays the same object), so a consumer
+    that counts, forwards or acks a batch by its last offset pays per batch, not per event.
+    """
+
+    __slots__ = ("_deliveries", "_events")
+
+    def __init__(self, batch: pb.EventBatch) -> None:
+        self._deliveries = batch.deliveries
+        self._events: list[ReceivedEvent | None] = [None] * len(self._deliveries)
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    @overload
+    def __getitem__(self, index: int) -> ReceivedEvent: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ReceivedEvent]: ...
+
+    def __getitem__(self, index: int | slice) -> ReceivedEvent | list[ReceivedEvent]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._events)))]
+        event = self._events[index]
+        if event is None:
+            delivery = self._deliveries[index]
+            wire = delivery.event
+            headers = wire.headers
+            event = self._events[index] = ReceivedEvent(
+                delivery.offset,
+                wire.id,
+                wire.type,
+                wire.payload,
+                dict(headers) if headers else {},
+                wire.seq,
+                wire.published_at_us,
+            )
+        return event
+
+    def __iter__(self) -> Iterator[ReceivedEvent]:
+        for index in range(len(self._events)):
+            yield self[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, tuple, ReceivedBatch)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable events inside, like a list
+
+    def __repr__(self) -> str:
+        return f"ReceivedBatch({list(self)!r})"
+
+
+def received(batch: pb.EventBatch) -> ReceivedBatch:
+    return ReceivedBatch(batch)
+
+
+def acks(response: pb.PublishResponse) -> list[Ack]:
+    return [
+        Ack(a.id, a.seq, a.duplicate, {o.exchange: o.offset for o in a.offsets})
+        for a in response.acks
+    ]
