@@ -38,13 +38,13 @@ bench *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.core {{ARGS}}
 
-# RabbitMQ ingest next to RabbitMQ's own publish -> consume, and re-emit (issue 5). Bounded.
+# RabbitMQ ingest next to RabbitMQ's own publish -> consume, and re-emit. Bounded.
 bench-amqp *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.amqp {{ARGS}}
 
 # The router next to RabbitMQ (queues and Streams), NATS JetStream and Redis Streams on this
-# machine (issue 7). Turns RabbitMQ's stream plugin on for the run (loopback only). Bounded.
+# machine. Turns RabbitMQ's stream plugin on for the run (loopback only). Bounded.
 bench-peers *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.peers {{ARGS}}

@@ -1,4 +1,4 @@
-"""RabbitMQ benchmarks (issue 5): AMQP ingest next to RabbitMQ's own publish -> consume, and re-emit.
+"""RabbitMQ benchmarks: AMQP ingest next to RabbitMQ's own publish -> consume, and re-emit.
 
     just bench-amqp                                   # SQLite and PostgreSQL, 50,000 messages
     python -m benchmarks.amqp --backends sqlite --messages 20000

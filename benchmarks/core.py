@@ -1,4 +1,4 @@
-"""Core benchmarks (issue 2): durable publish, end to end, latency, replay, RSS; SQLite and PostgreSQL.
+"""Core benchmarks: durable publish, end to end, latency, replay, RSS; SQLite and PostgreSQL.
 
     just bench                         # both backends, 1,000,000-event backlog
     python -m benchmarks.core --backends sqlite --backlog 200000
@@ -211,7 +211,7 @@ async def end_to_end_alone(db_url: str, folder: str, count: int, metrics: str) -
 
 
 def metrics_cost(backend: str, folder: str, count: int) -> dict[str, str]:
-    """Metrics on and off, interleaved on fresh databases (on, off, on, off), as issue 4 asks."""
+    """Metrics on and off, interleaved on fresh databases (on, off, on, off): the cost of counting."""
     figures: dict[str, list[float]] = {"on": [], "off": []}
     for round_ in range(2):
         for metrics in ("on", "off"):

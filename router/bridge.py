@@ -1,10 +1,5 @@
 """A plain asyncio loop in a thread of its own, for the asyncio libraries (aiormq, grpclib);
-Trio and asyncio cross to each other once per batch.
-
-aiormq hosted on the trio-asyncio loop cost about 235 us of router CPU per consumed message (it
-makes an asyncio task per delivery, and every asyncio callback is a Trio-scheduled handle there):
-the bridge topped out near 4,500 messages/s. On a loop of its own the same library runs at plain
-asyncio speed, and the Trio side only waits for whole batches (see docs/adr/0007).
+Trio and asyncio cross to each other once per batch (docs/adr/0007 says why not trio-asyncio).
 
     async with open_bridge() as bridge:
         connection = await bridge.call(aiormq.connect, url)    # any coroutine function

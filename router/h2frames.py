@@ -2,9 +2,8 @@
 
 h2 4.x logs every frame it receives with ``logger.trace("Received frame: %s", repr(frame))``
 (``H2Connection._receive_frame``): the repr is built even though nothing logs it, and a DATA
-frame's repr copies its body and hexlifies all of it to show the first ten bytes - 23 us per
-16 KB frame here, about 0.47 us per replayed event in the client (a third of its CPU in
-catch-up) and 1-2% of the router's while it takes publishes. After :func:`install` a DATA
+frame's repr copies its body and hexlifies all of it to show the first ten bytes, a large share
+of a client's CPU in catch-up (benchmarks/README.md, "Catch-up"). After :func:`install` a DATA
 frame's repr shows its length instead of its first bytes; nothing else about h2 changes.
 """
 

@@ -198,8 +198,7 @@ def publish_response(acks: Sequence[PublishAck]) -> bytes:
 
     :class:`router.model.Acks` are read as the commit left them, without making their
     PublishAck objects: their offsets name exchanges by id, and the offsets of an exchange
-    deleted meanwhile are left out. 500 acks: 1.0 us an event through PublishAck objects and
-    protobuf, 0.7 us here.
+    deleted meanwhile are left out.
     """
     names: Mapping[int, str] = {}
     rows: Iterable[tuple[str, Any]]

@@ -1,4 +1,4 @@
-"""The router next to the systems users would pick instead (issue 7), in one run on this machine.
+"""The router next to the systems users would pick instead, in one run on this machine.
 
     just bench-peers                                    # defaults below, under 10 minutes
     python -m benchmarks.peers --events 30000 --backlog 1000000 --peers rabbitmq,streams

@@ -1,4 +1,4 @@
--- Users and their tokens (issue 3). A token is stored only as its SHA-256; ``id`` is its public
+-- Users and their tokens. A token is stored only as its SHA-256; ``id`` is its public
 -- part, shown in listings and used to revoke it.
 CREATE TABLE users (
     name       text   PRIMARY KEY,
