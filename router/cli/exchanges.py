@@ -6,46 +6,33 @@ import argparse
 import json
 from typing import Any
 
-from router.cli.output import json_flag, table
+from router.cli.output import add_command, arg, table
 from router.client import RouterClient
 
 
 def register(commands: Any) -> None:
-    exchange = commands.add_parser("exchange", help="create, list or delete exchanges")
-    actions = exchange.add_subparsers(dest="action", required=True)
-    create = actions.add_parser(
+    actions = commands.add_parser("exchange", help="create, list or delete exchanges")
+    actions = actions.add_subparsers(dest="action", required=True)
+    pattern_help = "type pattern; '*' one word, '#' zero or more"
+    add_command(
+        actions,
         "create",
-        help="create an exchange (no queue)",
-        epilog="example: router exchange create orders --pattern 'order.*' --pattern 'billing.#'",
+        create_exchange,
+        "create an exchange (no queue)",
+        "router exchange create orders --pattern 'order.*' --pattern 'billing.#'",
+        arg("name"),
+        arg("--pattern", action="append", required=True, help=pattern_help),
     )
-    create.add_argument("name")
-    create.add_argument(
-        "--pattern",
-        action="append",
-        required=True,
-        help="type pattern; '*' one word, '#' zero or more",
+    add_command(
+        actions, "list", list_exchanges, "list exchanges", "router exchange list", listing=True
     )
-    create.set_defaults(handler=create_exchange)
-    listing = actions.add_parser(
-        "list", help="list exchanges", epilog="example: router exchange list --json"
+    what = "one exchange: patterns, head, events routed since start"
+    example = "router exchange describe orders"
+    add_command(actions, "describe", describe_exchange, what, example, arg("name"), listing=True)
+    what = "delete an exchange (events stay stored)"
+    add_command(
+        actions, "delete", delete_exchange, what, "router exchange delete orders", arg("name")
     )
-    json_flag(listing)
-    listing.set_defaults(handler=list_exchanges)
-    describe = actions.add_parser(
-        "describe",
-        help="one exchange: patterns, head, events routed since start",
-        epilog="example: router exchange describe orders",
-    )
-    describe.add_argument("name")
-    json_flag(describe)
-    describe.set_defaults(handler=describe_exchange)
-    delete = actions.add_parser(
-        "delete",
-        help="delete an exchange (events stay stored)",
-        epilog="example: router exchange delete orders",
-    )
-    delete.add_argument("name")
-    delete.set_defaults(handler=delete_exchange)
 
 
 async def create_exchange(client: RouterClient, args: argparse.Namespace) -> None:

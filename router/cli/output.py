@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 
 def json_flag(parser: argparse.ArgumentParser, help: str = "one JSON object per line") -> None:
@@ -31,3 +33,29 @@ def table(rows: list[dict[str, object]], as_json: bool) -> None:
 def progress(text: str) -> None:
     """A progress line on stderr, so stdout stays the command's output."""
     print(text, file=sys.stderr, flush=True)
+
+
+def arg(*flags: str, **options: Any) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """One argument of a command, as ``add_argument`` takes it."""
+    return flags, options
+
+
+def add_command(
+    actions: Any,
+    name: str,
+    handler: Callable[..., Any],
+    help: str,
+    example: str,
+    *arguments: tuple[tuple[str, ...], dict[str, Any]],
+    listing: bool = False,
+) -> argparse.ArgumentParser:
+    """A subcommand that runs ``handler(client, args)``; ``listing`` adds the ``--json`` flag."""
+    parser: argparse.ArgumentParser = actions.add_parser(
+        name, help=help, epilog=f"example: {example}"
+    )
+    for flags, options in arguments:
+        parser.add_argument(*flags, **options)
+    if listing:
+        json_flag(parser)
+    parser.set_defaults(handler=handler)
+    return parser

@@ -10,6 +10,7 @@ from typing import Any
 
 import trio
 
+from router.cli.output import arg
 from router.errors import InvalidArgument
 from router.patterns import validate_pattern
 from router.settings import (
@@ -30,84 +31,70 @@ from router.settings import (
 SERVER_GC_THRESHOLDS = (20_000, 20, 100)
 
 
+# The flags of ``router serve``, by group: (flags, add_argument's options).
+SERVE_FLAGS = (
+    arg("--db", help="sqlite:///path or postgresql://... (env ROUTER_DB; default ./router.db)"),
+    arg("--grpc", default=DEFAULT_GRPC, help="gRPC listen address (default %(default)s)"),
+    arg("--http", default=DEFAULT_HTTP, help="REST API address, or 'off' (default %(default)s)"),
+    arg("--consumer-timeout", type=float, default=30.0, help="seconds a consumer may be silent"),
+    arg(
+        "--shutdown-grace",
+        type=float,
+        default=10.0,
+        help="seconds in-flight calls get to finish after SIGTERM/Ctrl-C (default %(default)s)",
+    ),
+    arg("--log-level", default="INFO"),
+    arg("--dev", action="store_true", help="turn authentication OFF (development only)"),
+    arg("--metrics", choices=["on", "off"], default="on", help="rate sampling and /metrics"),
+    arg("--tls-cert", help="PEM certificate: TLS for gRPC and HTTP"),
+    arg("--tls-key", help="PEM private key of --tls-cert"),
+)
+FORM_FLAGS = (
+    arg(
+        "--role",
+        choices=list(ROLES),
+        default="all",
+        help="all: ingest, store, route, deliver (default); ingest: accept publishes and serve"
+        " the committed log; route: follow --upstream and deliver",
+    ),
+    arg("--upstream", help="route: the ingest node's gRPC HOST:PORT"),
+    arg("--upstream-token", help="route: an ingest node admin token (env ROUTER_UPSTREAM_TOKEN)"),
+    arg("--upstream-tls-ca", help="route: CA file to reach the ingest node by TLS"),
+    arg("--node", default="route", help="route: this node's name (PostgreSQL schema route_NODE)"),
+)
+AMQP_FLAGS = (
+    arg("--amqp-url", help="amqp://user:pass@host:5672/vhost"),
+    arg("--amqp-exchange", help="the RabbitMQ exchange to ingest from"),
+    arg(
+        "--amqp-binding",
+        action="append",
+        help="binding key of the ingest queue (repeatable; default '#': everything)",
+    ),
+    arg("--amqp-queue", default="", help="queue name (default router.EXCHANGE)"),
+    arg("--amqp-prefetch", type=int, default=1000, help="unacked messages held at most"),
+    arg(
+        "--amqp-queue-type",
+        choices=["classic", "quorum"],
+        default="classic",
+        help="the ingest queue's type (quorum: replicated across a RabbitMQ cluster)",
+    ),
+)
+
+
 def register(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
         help="run the router",
         epilog="example: router serve --db postgresql://localhost/router",
     )
-    serve.add_argument(
-        "--db",
-        default=None,
-        help="sqlite:///path or postgresql://... (env ROUTER_DB; default ./router.db)",
+    groups = (
+        (serve, SERVE_FLAGS),
+        (serve.add_argument_group("deployment form"), FORM_FLAGS),
+        (serve.add_argument_group("RabbitMQ ingest"), AMQP_FLAGS),
     )
-    serve.add_argument(
-        "--grpc", default=DEFAULT_GRPC, help="gRPC listen address (default %(default)s)"
-    )
-    serve.add_argument(
-        "--http",
-        default=DEFAULT_HTTP,
-        help="REST API listen address, or 'off' (default %(default)s)",
-    )
-    serve.add_argument(
-        "--consumer-timeout", type=float, default=30.0, help="seconds a consumer may stay silent"
-    )
-    serve.add_argument(
-        "--shutdown-grace",
-        type=float,
-        default=10.0,
-        help="seconds in-flight calls get to finish after SIGTERM/Ctrl-C (default %(default)s)",
-    )
-    serve.add_argument("--log-level", default="INFO")
-    serve.add_argument(
-        "--dev", action="store_true", help="turn authentication OFF (development only)"
-    )
-    serve.add_argument(
-        "--metrics", choices=["on", "off"], default="on", help="rate sampling and /metrics"
-    )
-    serve.add_argument("--tls-cert", default=None, help="PEM certificate: TLS for gRPC and HTTP")
-    serve.add_argument("--tls-key", default=None, help="PEM private key of --tls-cert")
-    form = serve.add_argument_group("deployment form")
-    form.add_argument(
-        "--role",
-        choices=list(ROLES),
-        default="all",
-        help="all: ingest, store, route, deliver (default); ingest: accept publishes and serve"
-        " the committed log; route: follow --upstream and deliver",
-    )
-    form.add_argument("--upstream", default=None, help="route: the ingest node's gRPC HOST:PORT")
-    form.add_argument(
-        "--upstream-token",
-        default=None,
-        help="route: an admin token of the ingest node (env ROUTER_UPSTREAM_TOKEN)",
-    )
-    form.add_argument(
-        "--upstream-tls-ca", default=None, help="route: CA file to reach the ingest node by TLS"
-    )
-    form.add_argument(
-        "--node",
-        default="route",
-        help="route: this node's name; its tables live in PostgreSQL schema route_NODE",
-    )
-    amqp = serve.add_argument_group("RabbitMQ ingest")
-    amqp.add_argument("--amqp-url", default=None, help="amqp://user:pass@host:5672/vhost")
-    amqp.add_argument("--amqp-exchange", default=None, help="the RabbitMQ exchange to ingest from")
-    amqp.add_argument(
-        "--amqp-binding",
-        action="append",
-        default=None,
-        help="binding key of the ingest queue (repeatable; default '#': everything)",
-    )
-    amqp.add_argument("--amqp-queue", default="", help="queue name (default router.EXCHANGE)")
-    amqp.add_argument(
-        "--amqp-prefetch", type=int, default=1000, help="unacked messages held at most"
-    )
-    amqp.add_argument(
-        "--amqp-queue-type",
-        choices=["classic", "quorum"],
-        default="classic",
-        help="the ingest queue's type (quorum: replicated across a RabbitMQ cluster)",
-    )
+    for group, flags in groups:
+        for names, options in flags:
+            group.add_argument(*names, **options)
     serve.set_defaults(run=run_serve)
 
 

@@ -6,61 +6,39 @@ import argparse
 from typing import Any
 
 from router import validation
-from router.cli.output import json_flag, table
+from router.cli.output import add_command, arg, json_flag, table
 from router.client import RouterClient
 
 
 def register(commands: Any) -> None:
-    queue = commands.add_parser("queue", help="list queues (admin)")
-    queue_actions = queue.add_subparsers(dest="action", required=True)
-    queues = queue_actions.add_parser(
-        "list", help="queues with buffer fill", epilog="example: router queue list --json"
-    )
-    queues.add_argument("--exchange", default="")
-    json_flag(queues)
-    queues.set_defaults(handler=list_queues)
+    queues = commands.add_parser("queue", help="list queues (admin)")
+    actions = queues.add_subparsers(dest="action", required=True)
+    exchange_filter = arg("--exchange", default="")
+    what, example = "queues with buffer fill", "router queue list --json"
+    add_command(actions, "list", list_queues, what, example, exchange_filter, listing=True)
 
-    subscriber = commands.add_parser(
+    subscribers = commands.add_parser(
         "subscriber", help="list, describe, reset or delete subscribers"
     )
-    actions = subscriber.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser(
-        "list",
-        help="subscribers with cursor, lag and state",
-        epilog="example: router subscriber list --exchange orders",
+    actions = subscribers.add_subparsers(dest="action", required=True)
+    named = (arg("exchange"), arg("name"))
+    which_queue = arg("--limit-size", type=int, default=0, help="which queue, if several")
+    to = arg("--to", required=True, help="earliest | latest | offset:N | time:ISO8601")
+    what = "subscribers with cursor, lag and state"
+    example = "router subscriber list --exchange orders"
+    add_command(actions, "list", list_subscribers, what, example, exchange_filter, listing=True)
+    example = "router subscriber describe orders billing"
+    add_command(
+        actions, "describe", describe_subscriber, "one subscriber", example, *named, listing=True
     )
-    listing.add_argument("--exchange", default="")
-    json_flag(listing)
-    listing.set_defaults(handler=list_subscribers)
-    describe = actions.add_parser(
-        "describe",
-        help="one subscriber",
-        epilog="example: router subscriber describe orders billing",
+    what = "move a sleeping subscriber's cursor"
+    example = "router subscriber reset orders billing --to time:2026-11-01T00:00:00Z"
+    add_command(
+        actions, "reset", reset_subscriber, what, example, *named, to, which_queue, listing=True
     )
-    describe.add_argument("exchange")
-    describe.add_argument("name")
-    json_flag(describe)
-    describe.set_defaults(handler=describe_subscriber)
-    reset = actions.add_parser(
-        "reset",
-        help="move a sleeping subscriber's cursor",
-        epilog="example: router subscriber reset orders billing --to time:2026-11-01T00:00:00Z",
-    )
-    reset.add_argument("exchange")
-    reset.add_argument("name")
-    reset.add_argument("--to", required=True, help="earliest | latest | offset:N | time:ISO8601")
-    reset.add_argument("--limit-size", type=int, default=0, help="which queue, if several")
-    json_flag(reset)
-    reset.set_defaults(handler=reset_subscriber)
-    delete = actions.add_parser(
-        "delete",
-        help="delete a sleeping subscriber and its cursor",
-        epilog="example: router subscriber delete orders billing",
-    )
-    delete.add_argument("exchange")
-    delete.add_argument("name")
-    delete.add_argument("--limit-size", type=int, default=0, help="which queue, if several")
-    delete.set_defaults(handler=delete_subscriber)
+    what = "delete a sleeping subscriber and its cursor"
+    example = "router subscriber delete orders billing"
+    add_command(actions, "delete", delete_subscriber, what, example, *named, which_queue)
 
     info = commands.add_parser("info", help="what the server is", epilog="example: router info")
     json_flag(info)

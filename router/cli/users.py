@@ -6,50 +6,31 @@ import argparse
 import json
 from typing import Any
 
-from router.cli.output import json_flag, table
+from router.cli.output import add_command, arg, table
 from router.client import RouterClient
 
 
 def register(commands: Any) -> None:
-    user = commands.add_parser("user", help="add, remove or list users (admin)")
-    user_actions = user.add_subparsers(dest="action", required=True)
-    add = user_actions.add_parser(
-        "add",
-        help="add a user and print its first token (shown once)",
-        epilog="example: router user add billing-service --role consumer",
-    )
-    add.add_argument("name")
-    add.add_argument("--role", required=True, choices=["publisher", "consumer", "admin"])
-    json_flag(add)
-    add.set_defaults(handler=add_user)
-    remove = user_actions.add_parser(
-        "remove",
-        help="remove a user: its tokens stop working and its streams end",
-        epilog="example: router user remove billing-service",
-    )
-    remove.add_argument("name")
-    remove.set_defaults(handler=remove_user)
-    users = user_actions.add_parser("list", help="list users", epilog="example: router user list")
-    json_flag(users)
-    users.set_defaults(handler=list_users)
+    users = commands.add_parser("user", help="add, remove or list users (admin)")
+    actions = users.add_subparsers(dest="action", required=True)
+    roles = ["publisher", "consumer", "admin"]
+    what = "add a user and print its first token (shown once)"
+    example = "router user add billing-service --role consumer"
+    role = arg("--role", required=True, choices=roles)
+    add_command(actions, "add", add_user, what, example, arg("name"), role, listing=True)
+    what = "remove a user: its tokens stop working and its streams end"
+    example = "router user remove billing-service"
+    add_command(actions, "remove", remove_user, what, example, arg("name"))
+    add_command(actions, "list", list_users, "list users", "router user list", listing=True)
 
-    token = commands.add_parser("token", help="issue or revoke tokens (admin)")
-    token_actions = token.add_subparsers(dest="action", required=True)
-    issue = token_actions.add_parser(
-        "issue",
-        help="issue another token for a user (shown once)",
-        epilog="example: router token issue billing-service",
-    )
-    issue.add_argument("user")
-    json_flag(issue)
-    issue.set_defaults(handler=issue_token)
-    revoke = token_actions.add_parser(
-        "revoke",
-        help="revoke a token by its id (see 'router user list')",
-        epilog="example: router token revoke 1f2e3d4c",
-    )
-    revoke.add_argument("token_id")
-    revoke.set_defaults(handler=revoke_token)
+    tokens = commands.add_parser("token", help="issue or revoke tokens (admin)")
+    actions = tokens.add_subparsers(dest="action", required=True)
+    what = "issue another token for a user (shown once)"
+    example = "router token issue billing-service"
+    add_command(actions, "issue", issue_token, what, example, arg("user"), listing=True)
+    what = "revoke a token by its id (see 'router user list')"
+    example = "router token revoke 1f2e3d4c"
+    add_command(actions, "revoke", revoke_token, what, example, arg("token_id"))
 
 
 def show_token(user: str, token_id: str, token: str, as_json: bool) -> None:

@@ -1,15 +1,15 @@
 """The ``Admin`` service (exchanges, users and tokens, queues, subscribers, stats, re-emit) and
 the ``Log`` service (the committed log, for route nodes).
 
-Every unary admin call has one shape, :meth:`AdminService._unary`: read the request, run the
-router call on the Trio side (one crossing), send the converted answer. A RouterError becomes
+Every unary admin call has one shape, :func:`_unary`: read the request, run the router call on
+the Trio side (one crossing), send the converted answer. A RouterError becomes
 its gRPC status (router.grpc.status).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import attrs
@@ -24,159 +24,117 @@ from router.grpc.publish import encoded
 from router.grpc.status import statuses
 from router.stats import ServerInfo, Stats
 
+Call = Callable[[Router, Any], Awaitable[Any]]  # (router, request) -> result, run in Trio
+Handler = Callable[["AdminService", Stream[Any, Any]], Coroutine[Any, Any, None]]
 
-def _now(read: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+
+def _unary(call: Call, respond: Callable[[Any], Any]) -> Any:  # a Handler, as a method
+    """The handler of a unary admin call: read the request, await ``call(router, request)`` on
+    the Trio side (one crossing; a RouterError becomes its status), send ``respond(result)``."""
+
+    async def handle(service: AdminService, stream: Stream[Any, Any]) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        with statuses():
+            result = await service._trio(call)(service._router, request)
+        await stream.send_message(respond(result))
+
+    return handle
+
+
+def _now(read: Callable[[Router, Any], Any]) -> Call:
     """A synchronous Router read as a coroutine function, to run on the Trio side (it reads
     Trio-owned state, so it must not run on the loop's thread)."""
 
-    async def run(*args: Any) -> Any:
-        return read(*args)
+    async def run(router: Router, request: Any) -> Any:
+        return read(router, request)
 
     return run
 
 
+def _each(response: Any, field: str, one: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A listing's answer: ``response`` with ``field`` holding ``one(item)`` of each item."""
+    return lambda items: response(**{field: [one(item) for item in items]})
+
+
+def _empty(response: Any) -> Callable[[Any], Any]:
+    """The answer of a call that only acts: an empty ``response``."""
+    return lambda _: response()
+
+
+async def _reset(router: Router, request: pb.ResetSubscriberRequest) -> Any:
+    ref = request.subscriber
+    return await router.reset_subscriber(
+        ref.exchange, ref.name, convert.start_point(request.to), ref.limit_size
+    )
+
+
+def _added(added: Any) -> pb.AddUserResponse:
+    user, token, text = added
+    return pb.AddUserResponse(
+        user=convert.user(user, [token.id]),
+        token=pb.IssuedToken(user=user.name, token_id=token.id, token=text),
+    )
+
+
+def _issued(issued: Any) -> pb.IssuedToken:
+    token, text = issued
+    return pb.IssuedToken(user=token.user, token_id=token.id, token=text)
+
+
 class AdminService(router_grpc.AdminBase):
+    """Exchanges, users and tokens, queues, subscribers, stats (admin role).
+
+    server = Server([AdminService(router, bridge)])   # on the bridge's loop
+    # client side: router_grpc.AdminStub(channel).ListExchanges(pb.ListExchangesRequest())
+    """
+
     def __init__(self, router: Router, bridge: AsyncioThread) -> None:
         self._router = router
         self._trio = bridge.to_trio
         self._bridge = bridge
 
-    async def _unary(
-        self,
-        stream: Stream[Any, Any],
-        call: Callable[[Any], Awaitable[Any]],
-        respond: Callable[[Any], Any],
-    ) -> None:
-        """Read the request, await ``call(request)`` in Trio, send ``respond(result)``."""
-        request = await stream.recv_message()
-        assert request is not None
-        with statuses():
-            result = await self._trio(call)(request)
-        await stream.send_message(respond(result))
-
-    async def CreateExchange(self, stream: Stream[pb.CreateExchangeRequest, pb.Exchange]) -> None:
-        router = self._router
-        await self._unary(
-            stream,
-            lambda r: router.create_exchange(r.name, list(r.patterns)),
-            convert.exchange,
-        )
-
-    async def ListExchanges(
-        self, stream: Stream[pb.ListExchangesRequest, pb.ListExchangesResponse]
-    ) -> None:
-        await self._unary(
-            stream,
-            lambda _: self._router.list_exchanges(),
-            lambda records: pb.ListExchangesResponse(
-                exchanges=[convert.exchange(r) for r in records]
-            ),
-        )
-
-    async def DeleteExchange(
-        self, stream: Stream[pb.DeleteExchangeRequest, pb.DeleteExchangeResponse]
-    ) -> None:
-        await self._unary(
-            stream,
-            lambda r: self._router.delete_exchange(r.name),
-            lambda _: pb.DeleteExchangeResponse(),
-        )
-
-    async def DescribeExchange(
-        self, stream: Stream[pb.DescribeExchangeRequest, pb.Exchange]
-    ) -> None:
-        await self._unary(
-            stream,
-            _now(lambda r: self._router.describe_exchange(r.name)),
-            lambda found: convert.exchange(*found),
-        )
-
-    async def AddUser(self, stream: Stream[pb.AddUserRequest, pb.AddUserResponse]) -> None:
-        await self._unary(
-            stream,
-            lambda r: self._router.auth.add_user(r.name, r.role),
-            lambda added: pb.AddUserResponse(
-                user=convert.user(added[0], [added[1].id]),
-                token=pb.IssuedToken(user=added[0].name, token_id=added[1].id, token=added[2]),
-            ),
-        )
-
-    async def RemoveUser(self, stream: Stream[pb.RemoveUserRequest, pb.RemoveUserResponse]) -> None:
-        await self._unary(
-            stream,
-            lambda r: self._router.auth.remove_user(r.name),
-            lambda _: pb.RemoveUserResponse(),
-        )
-
-    async def ListUsers(self, stream: Stream[pb.ListUsersRequest, pb.ListUsersResponse]) -> None:
-        await self._unary(
-            stream,
-            _now(lambda _: self._router.auth.list_users()),
-            lambda users: pb.ListUsersResponse(users=[convert.user(u, ids) for u, ids in users]),
-        )
-
-    async def IssueToken(self, stream: Stream[pb.IssueTokenRequest, pb.IssuedToken]) -> None:
-        await self._unary(
-            stream,
-            lambda r: self._router.auth.issue_token(r.user),
-            lambda issued: pb.IssuedToken(
-                user=issued[0].user, token_id=issued[0].id, token=issued[1]
-            ),
-        )
-
-    async def RevokeToken(
-        self, stream: Stream[pb.RevokeTokenRequest, pb.RevokeTokenResponse]
-    ) -> None:
-        await self._unary(
-            stream,
-            lambda r: self._router.auth.revoke_token(r.token_id),
-            lambda _: pb.RevokeTokenResponse(),
-        )
-
-    async def ListQueues(self, stream: Stream[pb.ListQueuesRequest, pb.ListQueuesResponse]) -> None:
-        await self._unary(
-            stream,
-            _now(lambda r: self._router.list_queues(r.exchange)),
-            lambda views: pb.ListQueuesResponse(queues=[convert.queue(v) for v in views]),
-        )
-
-    async def ListSubscribers(
-        self, stream: Stream[pb.ListSubscribersRequest, pb.ListSubscribersResponse]
-    ) -> None:
-        await self._unary(
-            stream,
-            _now(lambda r: self._router.list_subscribers(r.exchange, r.name)),
-            lambda views: pb.ListSubscribersResponse(
-                subscribers=[convert.subscriber(v) for v in views]
-            ),
-        )
-
-    async def DeleteSubscriber(
-        self, stream: Stream[pb.SubscriberRef, pb.DeleteSubscriberResponse]
-    ) -> None:
-        await self._unary(
-            stream,
-            lambda ref: self._router.delete_subscriber(ref.exchange, ref.name, ref.limit_size),
-            lambda _: pb.DeleteSubscriberResponse(),
-        )
-
-    async def ResetSubscriber(
-        self, stream: Stream[pb.ResetSubscriberRequest, pb.SubscriberInfo]
-    ) -> None:
-        async def reset(request: pb.ResetSubscriberRequest) -> Any:
-            ref = request.subscriber
-            start = convert.start_point(request.to)
-            return await self._router.reset_subscriber(
-                ref.exchange, ref.name, start, ref.limit_size
-            )
-
-        await self._unary(stream, reset, convert.subscriber)
-
-    async def GetStats(self, stream: Stream[pb.StatsRequest, pb.Stats]) -> None:
-        await self._unary(stream, _now(lambda _: self._router.stats()), _stats)
-
-    async def GetServerInfo(self, stream: Stream[pb.ServerInfoRequest, pb.ServerInfo]) -> None:
-        await self._unary(stream, _now(lambda _: self._router.info()), _server_info)
+    CreateExchange = _unary(
+        lambda router, r: router.create_exchange(r.name, list(r.patterns)), convert.exchange
+    )
+    ListExchanges = _unary(
+        lambda router, _: router.list_exchanges(),
+        _each(pb.ListExchangesResponse, "exchanges", convert.exchange),
+    )
+    DeleteExchange = _unary(
+        lambda router, r: router.delete_exchange(r.name), _empty(pb.DeleteExchangeResponse)
+    )
+    DescribeExchange = _unary(
+        _now(lambda router, r: router.describe_exchange(r.name)),
+        lambda found: convert.exchange(*found),
+    )
+    AddUser = _unary(lambda router, r: router.auth.add_user(r.name, r.role), _added)
+    RemoveUser = _unary(
+        lambda router, r: router.auth.remove_user(r.name), _empty(pb.RemoveUserResponse)
+    )
+    ListUsers = _unary(
+        _now(lambda router, _: router.auth.list_users()),
+        lambda users: pb.ListUsersResponse(users=[convert.user(u, ids) for u, ids in users]),
+    )
+    IssueToken = _unary(lambda router, r: router.auth.issue_token(r.user), _issued)
+    RevokeToken = _unary(
+        lambda router, r: router.auth.revoke_token(r.token_id), _empty(pb.RevokeTokenResponse)
+    )
+    ListQueues = _unary(
+        _now(lambda router, r: router.list_queues(r.exchange)),
+        _each(pb.ListQueuesResponse, "queues", convert.queue),
+    )
+    ListSubscribers = _unary(
+        _now(lambda router, r: router.list_subscribers(r.exchange, r.name)),
+        _each(pb.ListSubscribersResponse, "subscribers", convert.subscriber),
+    )
+    DeleteSubscriber = _unary(
+        lambda router, ref: router.delete_subscriber(ref.exchange, ref.name, ref.limit_size),
+        _empty(pb.DeleteSubscriberResponse),
+    )
+    ResetSubscriber = _unary(_reset, convert.subscriber)
+    GetStats = _unary(_now(lambda router, _: router.stats()), lambda stats: _stats(stats))
+    GetServerInfo = _unary(_now(lambda router, _: router.info()), lambda info: _server_info(info))
 
     async def Reemit(self, stream: Stream[pb.ReemitRequest, pb.ReemitProgress]) -> None:
         from router.amqp.reemit import Progress, reemit
