@@ -2,14 +2,14 @@
 the ``Log`` service (the committed log, for route nodes).
 
 Every unary admin call has one shape, :func:`_unary`: read the request, run the router call on
-the Trio side (one crossing), send the converted answer. A RouterError becomes
-its gRPC status (router.grpc.status).
+the Trio side (one crossing), send the converted answer. A RouterError becomes its gRPC status
+(router.grpc.status).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -25,10 +25,9 @@ from router.grpc.status import statuses
 from router.stats import ServerInfo, Stats
 
 Call = Callable[[Router, Any], Awaitable[Any]]  # (router, request) -> result, run in Trio
-Handler = Callable[["AdminService", Stream[Any, Any]], Coroutine[Any, Any, None]]
 
 
-def _unary(call: Call, respond: Callable[[Any], Any]) -> Any:  # a Handler, as a method
+def _unary(call: Call, respond: Callable[[Any], Any]) -> Any:  # a method of AdminService
     """The handler of a unary admin call: read the request, await ``call(router, request)`` on
     the Trio side (one crossing; a RouterError becomes its status), send ``respond(result)``."""
 
