@@ -155,7 +155,7 @@ class SubscriberActor:
         try:
             self.mailbox.send_nowait(message)
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
+            pass  # full (the gap is read later) or ended (nothing to deliver to)
 
     async def run(self, attached: Any) -> None:
         """Resolve the start, answer ``attached`` with the Subscription, deliver until it ends.

@@ -192,9 +192,10 @@ class Router:
             found["upstream"] = attrs.asdict(self.follower.stats)
         return found
 
-    def stats(self) -> Stats:
+    def stats(self, with_subscribers: bool = True) -> Stats:
         """Counters since start-up and gauges, read in one go (Trio runs one task at a time);
-        rates are differences between two snapshots."""
+        rates are differences between two snapshots. ``with_subscribers=False`` leaves the
+        per-subscriber views out (the rate sampler, once a second, counts none of them)."""
         exchanges = [
             (attrs.evolve(actor.record, head=actor.head), actor.events_in)
             for actor in self.dispatcher.exchanges.values()
@@ -206,7 +207,7 @@ class Router:
             published=self.dispatcher.published,
             exchanges=sorted(exchanges, key=lambda pair: pair[0].name),
             queues=self.list_queues(),
-            subscribers=self.list_subscribers(),
+            subscribers=self.list_subscribers() if with_subscribers else [],
             links=self.links(),
             committed=state.committed_events,
             commits=state.commits,

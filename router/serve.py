@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sys
@@ -85,7 +86,8 @@ async def serve_http(
     app: Any = make_app(router, rates)  # ASGI; hypercorn's type names its own protocol classes
     async with trio.open_nursery() as nursery:
         if router.settings.metrics:
-            nursery.start_soon(sample_forever, router.stats, rates)
+            counted = functools.partial(router.stats, with_subscribers=False)
+            nursery.start_soon(sample_forever, counted, rates)
         await hypercorn_serve(app, config, task_status=task_status)
         nursery.cancel_scope.cancel()
 

@@ -19,6 +19,7 @@ from router.errors import InvalidArgument
 
 PROGRESS_EVERY = 10_000  # events between progress lines on stderr for long publishes
 REEMIT_ATTEMPTS = 10
+REEMIT_RETRY_S = 0.5  # between attempts while the router still holds the old stream
 HEARTBEAT_S = 5.0  # well inside the server's consumer timeout
 
 
@@ -239,8 +240,9 @@ async def reemit_events(client: RouterClient, args: argparse.Namespace) -> None:
             if not busy or attempt == REEMIT_ATTEMPTS - 1:
                 raise
             # Back-off between a bounded number of attempts: the router frees the subscriber
-            # when it notices the old stream's connection is gone, and tells no one when.
-            await asyncio.sleep(0.5)
+            # when it notices the old stream's connection is gone, and tells no one when, so
+            # there is no condition to wait on from here.
+            await asyncio.sleep(REEMIT_RETRY_S)
     if last is not None:
         print(
             f"re-emitted {last.confirmed} events into {args.to_amqp_exchange}"

@@ -125,7 +125,7 @@ async def test_a_silent_consumer_is_put_to_sleep_after_the_timeout(
     state = FakeState()
     async with attached(state, LATEST, consumer_timeout_s=30.0) as (_, subscription):
         started = trio.current_time()
-        await trio.sleep(20)
+        await trio.sleep(20)  # virtual time (MockClock): the consumer is silent for 20 s, then
         await subscription.heartbeat()  # the timeout counts from what was heard last
         assert await subscription.next_batch() is None
     assert trio.current_time() - started == pytest.approx(50, abs=0.5)
@@ -152,8 +152,11 @@ async def test_acks_are_saved_coalesced_at_most_once_per_interval(
     state = FakeState(log=list(deliveries(1, 3)))
     async with attached(state, EARLIEST, cursor_flush_interval_s=0.2) as (subscriber, subscription):
         await offsets_until(subscription, 3)
+        acked_at = trio.current_time()
         for offset in (1, 2, 3):
             await subscription.ack(offset)
-        await trio.sleep(1)
+        with trio.fail_after(5):
+            await state.cursor_saved.wait()
+        assert trio.current_time() - acked_at == pytest.approx(0.2, abs=0.01)  # one interval
         assert state.cursor_saves == [("q1", "billing", 3)]
         assert subscriber.saved == 3

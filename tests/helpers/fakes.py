@@ -41,6 +41,7 @@ class FakeState:
     read_error: RouterError | None = None
     appends: list[tuple[tuple[Append, ...], Reply[CommitResult]]] = attrs.Factory(list)
     appended: trio.Event = attrs.Factory(trio.Event)
+    cursor_saved: trio.Event = attrs.Factory(trio.Event)  # set at the first SaveCursor
 
     async def read(self, exchange_id: int, first: int, last: int, limit: int) -> Sequence[Delivery]:
         await trio.lowlevel.checkpoint()
@@ -61,6 +62,7 @@ class FakeState:
     async def save_cursor(self, queue_id: str, name: str, acked: int, wait: bool = False) -> None:
         self.cursors[(queue_id, name)] = acked
         self.cursor_saves.append((queue_id, name, acked))
+        self.cursor_saved.set()
 
     async def write(self, call: Callable[[Any], Any]) -> Any:
         return call(self)
