@@ -8,6 +8,7 @@ re-creates every saved queue with its subscribers, all sleeping.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import attrs
 import trio
@@ -42,10 +43,18 @@ class ConsumerManager:
     _nursery: trio.Nursery | None = None
 
     async def subscribe(
-        self, exchange: str, name: str, limit_size: int, start: StartPoint, consumer: str = ""
+        self,
+        exchange: str,
+        name: str,
+        limit_size: int,
+        start: StartPoint,
+        consumer: str = "",
+        settings: dict[str, Any] | None = None,
+        prefetch: int = 0,
     ) -> Subscription:
         return await ask(
-            self.mailbox, lambda r: Subscribe(exchange, name, limit_size, start, r, consumer)
+            self.mailbox,
+            lambda r: Subscribe(exchange, name, limit_size, start, r, consumer, settings, prefetch),
         )
 
     async def run(
@@ -58,7 +67,7 @@ class ConsumerManager:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             for record in queues:
-                sleeping = {s.name: s.acked for s in subscribers if s.queue_id == record.id}
+                sleeping = {s.name: s for s in subscribers if s.queue_id == record.id}
                 try:
                     await self._start_queue(record, sleeping)
                 except RouterError as error:
@@ -84,10 +93,19 @@ class ConsumerManager:
                 message.reply.fail(error)
                 return
         await queue.mailbox.send(
-            Attach(message.name, message.start, message.reply, message.consumer)
+            Attach(
+                message.name,
+                message.start,
+                message.reply,
+                message.consumer,
+                message.settings,
+                message.prefetch,
+            )
         )
 
-    async def _start_queue(self, record: QueueRecord, sleeping: dict[str, int]) -> QueueActor:
+    async def _start_queue(
+        self, record: QueueRecord, sleeping: dict[str, SubscriberRecord]
+    ) -> QueueActor:
         assert self._nursery is not None
         _, exchange_mailbox = await self.dispatcher.find_exchange(record.exchange_id)
         queue = QueueActor(record, self.state, self.settings, sleeping=sleeping)

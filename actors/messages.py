@@ -42,12 +42,13 @@ class AppendEvents:
 
 @attrs.frozen
 class SaveCursor:
-    """A subscriber's acked offset. Sent by a SubscriberActor (``StateActor.save_cursor``);
+    """A subscriber's ack floor and ledger. Sent by a SubscriberActor (``StateActor.save_cursor``);
     handled by the StateActor, coalesced into the next commit; ``reply`` (if any) after it."""
 
     queue_id: str
     name: str
     acked: int
+    ledger: str = ""
     reply: Reply[None] | None = None
 
 
@@ -237,6 +238,8 @@ class Subscribe:
     start: StartPoint
     reply: Reply[Subscription]
     consumer: str = ""  # the consumer's address, for operators
+    settings: dict[str, Any] | None = None  # for a new subscriber; mode checked on others
+    prefetch: int = 0  # shared: this consumer's own prefetch (0: the subscriber's)
 
 
 @attrs.frozen
@@ -248,6 +251,8 @@ class Attach:
     start: StartPoint
     reply: Reply[Subscription]
     consumer: str = ""
+    settings: dict[str, Any] | None = None  # for a new subscriber; mode checked on others
+    prefetch: int = 0  # shared: this consumer's own prefetch (0: the subscriber's)
 
 
 @attrs.frozen
@@ -290,6 +295,28 @@ class AdvanceCursor:
 
 
 @attrs.frozen
+class ChangeSettings:
+    """Sent by the Router (``set_subscriber_settings``); handled by the QueueActor, which saves
+    them and hands them to the running SubscriberActor, if any."""
+
+    name: str
+    changes: dict[str, Any]
+    reply: Reply[SubscriberRecord]
+
+
+@attrs.frozen
+class ChangeParked:
+    """Re-drive or discard parked events (``offsets``, None: all). Sent by the Router; handled
+    by the QueueActor (the subscriber's parked list changes in the writer's order, and a
+    running subscriber delivers re-driven events at once)."""
+
+    name: str
+    offsets: tuple[int, ...] | None
+    redrive: bool
+    reply: Reply[list[int]]
+
+
+@attrs.frozen
 class GetHead:
     """The newest offset the queue has seen. Sent by a SubscriberActor before it waits for live
     batches; handled by its QueueActor."""
@@ -311,6 +338,42 @@ class Ack:
 @attrs.frozen
 class Heartbeat:
     """The consumer is alive. Sent by the consumer's edge; handled by the SubscriberActor."""
+
+
+@attrs.frozen
+class Settle:
+    """Each offset of each (first, last) range is handled. Sent by the consumer's edge
+    (``Subscription.settle``); handled by the SubscriberActor."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+
+@attrs.frozen
+class Nack:
+    """Deliver ``offset`` again after ``delay_s`` (None: the subscriber's back-off). Sent by the
+    consumer's edge; handled by the SubscriberActor."""
+
+    offset: int
+    delay_s: float | None = None
+
+
+@attrs.frozen
+class Park:
+    """Give up on ``offset``: settle it into the parked list. Sent by the consumer's edge;
+    handled by the SubscriberActor."""
+
+    offset: int
+    reason: str = ""
+
+
+@attrs.frozen
+class Rejected:
+    """A settle, nack or park that changed nothing. Sent by the SubscriberActor down the
+    consumer's batches channel; the edge tells the consumer (gRPC ``SettleRejected``)."""
+
+    offset: int
+    code: str  # never_delivered | not_held | already_settled | invalid
+    message: str
 
 
 # --- each actor's mailbox: the union of what it handles ---
@@ -337,7 +400,9 @@ QueueMessage = (
     | ForgetSubscriber
     | MoveCursor
     | AdvanceCursor
+    | ChangeSettings
+    | ChangeParked
     | ExchangeDeleted
 )
 SubscriberMessage = Committed
-ConsumerMessage = Ack | Heartbeat
+ConsumerMessage = Ack | Heartbeat | Settle | Nack | Park

@@ -1,8 +1,8 @@
 """The QueueActor: the live side of one subscription configuration.
 
 It holds a ring buffer of the exchange's most recent ``limit_size`` deliveries, the active
-subscribers (each a SubscriberActor in this actor's nursery) and the sleeping ones (name ->
-acked offset). Live batches are offered to each active subscriber without waiting: one whose
+subscribers (each a SubscriberActor in this actor's nursery, with one consumer or, shared,
+several) and the sleeping ones (name -> their record: ack floor, ledger, settings). Live batches are offered to each active subscriber without waiting: one whose
 mailbox is full misses the batch and later reads the gap from the ring or storage, so a slow
 consumer slows only itself and memory stays bounded by configuration.
 """
@@ -16,9 +16,12 @@ from typing import Any
 import attrs
 import trio
 
+from actors.ledger import Ledger
 from actors.messages import (
     AdvanceCursor,
     Attach,
+    ChangeParked,
+    ChangeSettings,
     Committed,
     ExchangeDeleted,
     ForgetSubscriber,
@@ -29,9 +32,11 @@ from actors.messages import (
 )
 from actors.runtime import Mailbox, Policy, supervise
 from actors.state import StateActor
-from actors.subscriber import SubscriberActor, already_attached, first_offset
+from actors.subscriber import SubscriberActor, first_offset
+from router.consumers import ConsumerSettings
 from router.errors import (
     FailedPrecondition,
+    InvalidArgument,
     NotFound,
     OutOfRange,
     RouterError,
@@ -69,7 +74,15 @@ class SubscriberView:
     since_us: int
     events_out: int = 0
     fill: float = 0.0
-    consumer: str = ""  # the attached consumer's address (active only)
+    consumer: str = ""  # the attached consumers' addresses (active only), comma-separated
+    settings: ConsumerSettings = ConsumerSettings()
+    consumers: int = 0
+    unsettled: int = 0
+    parked: int = 0
+    redelivered: int = 0
+    oldest_unsettled_s: float = 0.0
+    stalled: bool = False
+    oldest_parked_s: float = 0.0
 
     @property
     def lag(self) -> int:
@@ -82,7 +95,7 @@ class QueueActor:
     state: StateActor
     settings: Settings
     head: int = 0
-    sleeping: dict[str, int] = attrs.Factory(dict)
+    sleeping: dict[str, SubscriberRecord] = attrs.Factory(dict)
     active: dict[str, SubscriberActor] = attrs.Factory(dict)
     ring: collections.deque[Delivery] = attrs.field(init=False)
     mailbox: Mailbox[QueueMessage] = attrs.Factory(lambda: Mailbox(256))
@@ -111,6 +124,10 @@ class QueueActor:
                     self._attach(message)
                 elif isinstance(message, ForgetSubscriber | MoveCursor | AdvanceCursor):
                     await self._change_sleeping(message)
+                elif isinstance(message, ChangeSettings):
+                    await self._change_settings(message)
+                elif isinstance(message, ChangeParked):
+                    await self._change_parked(message)
                 elif isinstance(message, ExchangeDeleted):
                     for subscriber in self.active.values():
                         subscriber.end(NotFound(f"exchange: {message.name!r} was deleted"))
@@ -147,6 +164,12 @@ class QueueActor:
 
     def subscriber_views(self, name: str = "") -> list[SubscriberView]:
         exchange = self.record.config.exchange
+        fill = len(self.ring) / self.record.config.limit_size
+        now = now_us()
+
+        def parked_s(since: int) -> float:
+            return (now - since) / 1e6 if since else 0.0
+
         views = [
             SubscriberView(
                 exchange,
@@ -158,8 +181,16 @@ class QueueActor:
                 self.head,
                 self.since.get(n, 0),
                 s.events_out,
-                len(self.ring) / self.record.config.limit_size,
-                s.consumer,
+                fill,
+                ",".join(c.address for c in s.consumers),
+                s.options,
+                len(s.consumers),
+                s.unsettled(),
+                s.parked,
+                s.redelivered,
+                s.oldest_unsettled_s(),
+                s.stalled(),
+                parked_s(s.parked_since if s.parked else 0),
             )
             for n, s in self.active.items()
             if not name or n == name
@@ -170,14 +201,17 @@ class QueueActor:
                 self.record.id,
                 n,
                 "sleeping",
-                acked,
-                acked,
+                record.acked,
+                record.acked,
                 self.head,
                 self.since.get(n, 0),
                 0,
-                len(self.ring) / self.record.config.limit_size,
+                fill,
+                settings=record.settings,
+                parked=record.parked,
+                oldest_parked_s=parked_s(record.parked_since if record.parked else 0),
             )
-            for n, acked in self.sleeping.items()
+            for n, record in self.sleeping.items()
             if not name or n == name
         ]
         return sorted(views, key=lambda v: v.name)
@@ -208,22 +242,97 @@ class QueueActor:
                     raise OutOfRange(
                         f"offset: {message.offset} is outside 0..{self.head} (the head)"
                     )
-                acked = max(self.sleeping[name], message.offset)
-                if acked == self.sleeping[name]:
-                    reply.set(acked)
+                was = self.sleeping[name]
+                ledger = Ledger.restore(was.acked, was.ledger)
+                if not ledger.settle_upto(message.offset):
+                    reply.set(was.acked)
                     return
+                record = attrs.evolve(was, acked=ledger.floor, ledger=ledger.to_json())
             else:
                 acked = await self._acked_for(message.start)
-            await self.state.save_subscriber(SubscriberRecord(self.record.id, name, acked))
+                record = attrs.evolve(self.sleeping[name], acked=acked, ledger="")
+            await self.state.save_subscriber(record)
+            acked = record.acked
         except RouterError as error:
             reply.fail(error)
             return
-        self.sleeping[name] = acked
+        self.sleeping[name] = record
         self.since[name] = now_us()
         log.info(
             "subscriber cursor set queue=%s subscriber=%s acked=%d", self.record.id, name, acked
         )
         reply.set(acked)
+
+    async def _change_settings(self, message: ChangeSettings) -> None:
+        name = message.name
+        running = self.active.get(name)
+        stored = running.record() if running is not None else self.sleeping.get(name)
+        try:
+            if stored is None:
+                raise NotFound(f"subscriber: no subscriber {name!r} on this queue")
+            options = stored.settings.replace(**message.changes)
+            if running is not None and options.mode is not stored.settings.mode:
+                raise FailedPrecondition(
+                    f"settings.mode: subscriber {name!r} has {len(running.consumers)} consumer(s)"
+                    " attached; its mode changes while it sleeps"
+                )
+            if running is not None and len(running.consumers) > options.max_consumers:
+                raise FailedPrecondition(
+                    f"settings.max_consumers: {options.max_consumers} is below the"
+                    f" {len(running.consumers)} consumers attached"
+                )
+            record = attrs.evolve(stored, settings=options)
+            await self.state.save_subscriber(record)
+        except RouterError as error:
+            message.reply.fail(error)
+            return
+        if running is not None:
+            running.change(options)
+        else:
+            self.sleeping[name] = record
+        log.info("subscriber settings queue=%s subscriber=%s %s", self.record.id, name, options)
+        message.reply.set(record)
+
+    async def _change_parked(self, message: ChangeParked) -> None:
+        name, offsets, queue_id = message.name, message.offsets, self.record.id
+        running = self.active.get(name)
+        if running is None and name not in self.sleeping:
+            message.reply.fail(NotFound(f"subscriber: no subscriber {name!r} on this queue"))
+            return
+        try:
+            if message.redrive:
+                if offsets is not None and running is not None:
+                    busy = [o for o in offsets if o in running.ledger.redriving]
+                    if busy:
+                        raise FailedPrecondition(f"offset: {busy[0]} is being re-driven already")
+                changed = await self.state.write(
+                    lambda storage: storage.redrive(queue_id, name, offsets)
+                )
+                if running is not None:
+                    running.redrive([o for o in changed if o not in running.ledger.redriving])
+            else:
+                changed = await self.state.write(
+                    lambda storage: storage.discard_parked(queue_id, name, offsets)
+                )
+                if running is not None:
+                    running.discarded(changed)
+                else:
+                    record = self.sleeping[name]
+                    left = record.parked - len(changed)
+                    self.sleeping[name] = attrs.evolve(
+                        record, parked=left, parked_since=record.parked_since if left else 0
+                    )
+        except RouterError as error:
+            message.reply.fail(error)
+            return
+        log.info(
+            "parked events %s queue=%s subscriber=%s count=%d",
+            "re-driven" if message.redrive else "discarded",
+            queue_id,
+            name,
+            len(changed),
+        )
+        message.reply.set(changed)
 
     async def _acked_for(self, start: StartPoint) -> int:
         """The cursor that makes the next delivery start at ``start``."""
@@ -238,20 +347,48 @@ class QueueActor:
 
     def _attach(self, message: Attach) -> None:
         name = message.name
-        if name in self.active:
-            message.reply.fail(already_attached(name))
+        running = self.active.get(name)
+        if running is not None:
+            try:
+                message.reply.set(
+                    running.join(message.consumer, message.prefetch, message.settings)
+                )
+            except RouterError as error:
+                message.reply.fail(error)
             return
+        stored = self.sleeping.get(name)
+        try:
+            if stored is None:
+                options = ConsumerSettings.make(**(message.settings or {}))
+            else:
+                options = stored.settings
+                mode = (message.settings or {}).get("mode", options.mode.value)
+                if mode != options.mode.value:
+                    raise FailedPrecondition(
+                        f"settings.mode: subscriber {name!r} is {options.mode.value}; change it"
+                        " with SetSubscriberSettings while no consumer is attached"
+                    )
+            if message.prefetch < 0 or message.prefetch > 100_000:
+                raise InvalidArgument(f"prefetch: {message.prefetch} is outside 0..100000")
+        except RouterError as error:
+            message.reply.fail(error)
+            return
+        self.sleeping.pop(name, None)
         subscriber = SubscriberActor(
             queue=self.record,
             name=name,
             start=message.start,
-            stored_acked=self.sleeping.pop(name, None),
+            stored=stored,
             head=self.head,
             queue_mailbox=self.mailbox,
             state=self.state,
             settings=self.settings,
             consumer=message.consumer,
+            prefetch=message.prefetch,
+            options=options,
         )
+        if stored is not None:
+            subscriber.parked, subscriber.parked_since = stored.parked, stored.parked_since
         self.active[name] = subscriber
         self.since[name] = now_us()
         assert self._nursery is not None
@@ -278,16 +415,16 @@ class QueueActor:
             self.active.pop(subscriber.name, None)
             self.events_out_before += subscriber.events_out
             if subscriber.subscription is not None:
-                self.sleeping[subscriber.name] = subscriber.acked
-            elif subscriber.stored_acked is not None:
-                self.sleeping[subscriber.name] = subscriber.stored_acked
+                self.sleeping[subscriber.name] = subscriber.record()
+            elif subscriber.stored is not None:
+                self.sleeping[subscriber.name] = subscriber.stored
             self.since[subscriber.name] = now_us()
-            if subscriber.subscription is not None:
-                subscriber.subscription.slept.set()
+            for subscription in subscriber.detached():
+                subscription.slept.set()
             if subscriber.name in self.sleeping:
                 log.info(
                     "subscriber sleeping queue=%s subscriber=%s acked=%d",
                     self.record.id,
                     subscriber.name,
-                    self.sleeping[subscriber.name],
+                    self.sleeping[subscriber.name].acked,
                 )

@@ -93,11 +93,13 @@ class StateActor:
             reply.fail(Unavailable("the router is shutting down"))
         return reply
 
-    async def save_cursor(self, queue_id: str, name: str, acked: int, wait: bool = False) -> None:
+    async def save_cursor(
+        self, queue_id: str, name: str, acked: int, ledger: str = "", wait: bool = False
+    ) -> None:
         if wait:
-            await ask(self.mailbox, lambda r: SaveCursor(queue_id, name, acked, r))
+            await ask(self.mailbox, lambda r: SaveCursor(queue_id, name, acked, ledger, r))
         else:
-            await self.mailbox.send(SaveCursor(queue_id, name, acked))
+            await self.mailbox.send(SaveCursor(queue_id, name, acked, ledger))
 
     async def create_exchange(self, name: str, patterns: tuple[str, ...]) -> ExchangeRecord:
         return await ask(self.mailbox, lambda r: CreateExchange(name, patterns, r), 600.0)
@@ -177,12 +179,12 @@ class StateActor:
 
     async def _commit(self, messages: list[Any]) -> None:
         appends: list[Append] = []
-        cursors: dict[tuple[str, str], int] = {}
+        cursors: dict[tuple[str, str], tuple[int, str]] = {}
         for message in messages:
             if isinstance(message, AppendEvents):
                 appends.extend(message.appends)
             else:
-                cursors[(message.queue_id, message.name)] = message.acked
+                cursors[(message.queue_id, message.name)] = (message.acked, message.ledger)
         began = trio.current_time()
         try:
             await self._refresh_if_stale()

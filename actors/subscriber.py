@@ -1,54 +1,75 @@
-"""The SubscriberActor: one named durable cursor with a consumer attached, and its consumer handle.
+"""The SubscriberActor: one named durable subscriber with its consumers attached.
 
-It delivers the exchange's events from its next offset on, in offset order, whatever their
-source: the queue's ring buffer when it holds them, storage (in chunks) when it does not, the
-live batches the queue pushes once it has caught up. Every batch is trimmed against the next
-offset, so the handoff from replay to live can neither skip nor repeat an event; when the queue
-had to drop live batches for it (its consumer was slow), the gap shows as a batch that starts
-past the next offset and is filled from the ring or storage.
+Fresh events come in offset order, whatever their source: the queue's ring buffer when it holds
+them, storage (in chunks) when it does not, the live batches the queue pushes once it has caught
+up. Every batch is trimmed against the next offset, so the handoff from replay to live can
+neither skip nor repeat an event; when the queue had to drop live batches for it (its consumer
+was slow), the gap shows as a batch that starts past the next offset and is filled from the ring
+or storage.
 
-Acks are cumulative and saved to storage coalesced, at most every ``cursor_flush_interval_s``,
-and once more (waiting for the commit) when the subscriber ends.
+An ``exclusive`` subscriber hands them to its one consumer as they come. A ``shared`` one deals
+them among up to ``max_consumers`` consumers, each holding at most its ``prefetch`` unsettled
+deliveries: round-robin, or pinned by a key header (a key's events go to the consumer that holds
+its earlier ones, so per-key order holds).
+
+Deliveries are settled by acks (cumulative or per offset) or by parking (into the parked list,
+in storage). A nack, a delivery unsettled after ``ack_wait``, or a consumer leaving with
+deliveries it held, sends them again (after the back-off, or at once); an event delivered
+``max_deliveries`` times is parked. The ledger (actors.ledger) keeps what is settled and the
+delivery counts; it is saved with the cursor, coalesced, at most every
+``cursor_flush_interval_s``, and once more (waiting for the commit) when the subscriber ends.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import heapq
 import logging
 import math
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import trio
 
+from actors.ledger import Ledger
 from actors.messages import (
     Ack,
     Committed,
     ConsumerMessage,
     GetHead,
     Heartbeat,
+    Nack,
+    Park,
     QueueMessage,
+    Rejected,
     RingSlice,
+    Settle,
     SubscriberMessage,
 )
 from actors.runtime import Mailbox, ask
 from actors.state import StateActor
+from router.consumers import ConsumerSettings, Dispatch, ParkedEvent
 from router.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     OutOfRange,
+    ResourceExhausted,
     RouterError,
 )
-from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord
+from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord, now_us
 from router.settings import Settings
-from router.wire import bounds
+from router.wire import Counted, bounds, offsets_of, part
 
 log = logging.getLogger("router.subscriber")
 MAILBOX_BATCHES = 16
 READ_AHEAD = 3  # replay chunks being read at once for one subscriber
+REDELIVER_BATCH = 500  # redeliveries read and sent together at most
+
+Outgoing = Sequence[Delivery] | Rejected
 
 
 @attrs.define(eq=False)
@@ -63,24 +84,34 @@ class _Read:
 
 @attrs.define(eq=False)
 class Subscription:
-    """What a consumer's edge holds: batches to send, and a way to ack, beat and leave.
+    """What a consumer's edge holds: batches to send, and a way to settle, beat and leave.
 
-    ``batches`` ends (``trio.EndOfChannel``) when the subscriber stops; ``ended`` then says why
-    (None: the consumer left). Closing the handle puts the subscriber to sleep.
+    ``batches`` carries delivery batches and :class:`Rejected` notices; it ends
+    (``trio.EndOfChannel``) when the consumer is detached; ``ended`` then says why (None: the
+    consumer left). Closing the handle detaches the consumer (the subscriber sleeps when it was
+    the last one).
     """
 
     queue_id: str
     name: str
     start_offset: int
     head: int
-    batches: trio.MemoryReceiveChannel[Sequence[Delivery]]
+    batches: trio.MemoryReceiveChannel[Outgoing]
     control: trio.MemorySendChannel[ConsumerMessage]
     ended: list[RouterError] = attrs.Factory(list)
     slept: trio.Event = attrs.Factory(trio.Event)
     late_ack: int = 0
+    late: list[ConsumerMessage] = attrs.Factory(list)
 
     async def next_batch(self) -> Sequence[Delivery] | None:
-        """The next batch, or None when the subscription is over (see :meth:`end_reason`)."""
+        """The next batch, or None when the subscription is over (see :meth:`end_reason`).
+        Rejection notices are skipped (see :meth:`next_item`)."""
+        while True:
+            item = await self.next_item()
+            if not isinstance(item, Rejected):
+                return item
+
+    async def next_item(self) -> Outgoing | None:
         try:
             return await self.batches.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
@@ -91,6 +122,15 @@ class Subscription:
 
     async def ack(self, offset: int) -> None:
         await self.control.send(Ack(offset))
+
+    async def settle(self, ranges: Sequence[tuple[int, int]]) -> None:
+        await self.control.send(Settle(tuple(ranges)))
+
+    async def nack(self, offset: int, delay_s: float | None = None) -> None:
+        await self.control.send(Nack(offset, delay_s))
+
+    async def park(self, offset: int, reason: str = "") -> None:
+        await self.control.send(Park(offset, reason))
 
     async def heartbeat(self) -> None:
         await self.control.send(Heartbeat())
@@ -106,6 +146,18 @@ class Subscription:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # the subscriber ended; its end reason goes back on the stream
 
+    def post(self, message: Settle | Nack | Park) -> None:
+        """A settle, nack or park without waiting; with the channel full it waits in ``late``
+        (in order), taken once the subscriber has read what is ahead of it."""
+        try:
+            if self.late:
+                raise trio.WouldBlock
+            self.control.send_nowait(message)
+        except trio.WouldBlock:
+            self.late.append(message)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the subscriber ended; its end reason goes back on the stream
+
     def post_heartbeat(self) -> None:
         """:meth:`heartbeat` without waiting; with the channel full, the subscriber will hear
         the messages ahead of it, which count as much."""
@@ -115,11 +167,12 @@ class Subscription:
             self.control.send_nowait(Heartbeat())
 
     async def close_control(self) -> None:
-        """The consumer will send nothing more: the subscriber goes to sleep."""
+        """The consumer will send nothing more: it is detached."""
         await self.control.aclose()
 
     async def close(self) -> None:
-        """Leave: the subscriber flushes its cursor and sleeps before this returns."""
+        """Leave: this consumer is detached (and, when it was the last, the subscriber flushes
+        its ledger and sleeps) before this returns."""
         await self.control.aclose()
         await self.batches.aclose()
         with trio.move_on_after(10):
@@ -127,27 +180,83 @@ class Subscription:
 
 
 @attrs.define(eq=False)
+class Consumer:
+    """One consumer attached to the subscriber: its channels and what it holds."""
+
+    address: str
+    prefetch: int  # shared: unsettled deliveries it may hold
+    subscription: Subscription
+    outbox: trio.MemorySendChannel[Outgoing]
+    control: trio.MemoryReceiveChannel[ConsumerMessage]
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    holding: set[int] = attrs.Factory(set)  # shared: offsets it holds unsettled
+    last_heard: float = 0.0
+    events_out: int = 0
+    gone: bool = False
+
+    @property
+    def credit(self) -> int:
+        return self.prefetch - len(self.holding)
+
+
+@attrs.define(eq=False, slots=True)
+class _Flight:
+    """Deliveries sent together: ack_wait runs from ``sent_at``."""
+
+    offsets: range | list[int]
+    consumer: Consumer
+    sent_at: float
+    fresh: bool
+
+
+@attrs.define(eq=False)
 class SubscriberActor:
     queue: QueueRecord
     name: str
     start: StartPoint
-    stored_acked: int | None  # the saved cursor, None for a subscriber new to this queue
-    head: int  # the newest offset the queue knew of when this consumer attached
+    stored: SubscriberRecord | None  # the saved subscriber, None for one new to this queue
+    head: int  # the newest offset the queue knew of when the first consumer attached
     queue_mailbox: Mailbox[QueueMessage]
     state: StateActor
     settings: Settings
-    consumer: str = ""  # the consumer's address, for operators
+    consumer: str = ""  # the first consumer's address, for operators
+    prefetch: int = 0  # the first consumer's own prefetch (0: the subscriber's)
+    options: ConsumerSettings = ConsumerSettings()
     mailbox: Mailbox[SubscriberMessage] = attrs.Factory(lambda: Mailbox(MAILBOX_BATCHES))
     next_offset: int = 1
     delivered: int = 0
-    acked: int = 0
-    saved: int = 0
-    last_heard: float = 0.0
+    ledger: Ledger = attrs.Factory(Ledger)
+    saved: tuple[int, str] = (0, "")
+    parked: int = 0
+    parked_since: int = 0  # when the oldest parked event was parked (us), 0: none or unknown
+    redelivered: int = 0
     events_out: int = 0
-    subscription: Subscription | None = None
-    _outbox: trio.MemorySendChannel[Sequence[Delivery]] | None = None
-    _control: trio.MemoryReceiveChannel[ConsumerMessage] | None = None
-    _acks_arrived: trio.Event = attrs.Factory(trio.Event)
+    floor_moved_at: float = 0.0
+    consumers: list[Consumer] = attrs.Factory(list)
+    subscription: Subscription | None = None  # the first consumer's
+    _nursery: trio.Nursery | None = None
+    _changed: trio.Event = attrs.Factory(trio.Event)
+    _credit: trio.Event = attrs.Factory(trio.Event)
+    _due: list[tuple[float, int]] = attrs.Factory(list)  # (when, offset) heap
+    _scheduled: dict[int, float] = attrs.Factory(dict)  # offset -> when it is due
+    _due_changed: trio.Event = attrs.Factory(trio.Event)
+    _flights: collections.deque[_Flight] = attrs.Factory(collections.deque)
+    _flown: trio.Event = attrs.Factory(trio.Event)
+    # offset -> (consumer, sent at): every delivery a shared subscriber has out, and the
+    # redeliveries an exclusive one has out (its fresh ones are implied by the ledger)
+    _owner: dict[int, tuple[Consumer, float]] = attrs.Factory(dict)
+    _keys: dict[str, tuple[Consumer, int]] = attrs.Factory(dict)  # pinned: key -> (holder, n)
+    _key_of: dict[int, str] = attrs.Factory(dict)
+    _turn: int = 0
+    _ended_by: RouterError | None = None
+    _sleepers: list[Subscription] = attrs.Factory(list)  # detached last: told once it sleeps
+    events_out_gone: int = 0
+
+    # --- what the queue calls ---
+
+    @property
+    def acked(self) -> int:
+        return self.ledger.floor
 
     def offer(self, message: Committed) -> None:
         """Called by the queue: take a live batch if there is room, never wait. A batch not
@@ -157,63 +266,234 @@ class SubscriberActor:
         except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
             pass  # full (the gap is read later) or ended (nothing to deliver to)
 
-    async def run(self, attached: Any) -> None:
-        """Resolve the start, answer ``attached`` with the Subscription, deliver until it ends.
+    def record(self) -> SubscriberRecord:
+        """What the queue keeps of it while it sleeps."""
+        return SubscriberRecord(
+            self.queue.id,
+            self.name,
+            self.ledger.floor,
+            self.options,
+            self.ledger.to_json(),
+            self.parked,
+            self.parked_since,
+        )
 
-        Ends when the consumer closes its handle, when it stays silent past the timeout, or on
-        cancellation (shutdown, exchange deleted). The cursor is flushed in every case.
+    def detached(self) -> list[Subscription]:
+        """The subscriptions of the consumers detached last (the queue tells them it slept)."""
+        found = self._sleepers + [c.subscription for c in self.consumers]
+        if self.subscription is not None and self.subscription not in found:
+            found.append(self.subscription)
+        return found
+
+    def unsettled(self) -> int:
+        return self.ledger.open_count()
+
+    def oldest_unsettled_s(self) -> float:
+        now = trio.current_time()
+        for flight in self._flights:
+            if any(self._still_out(flight, o) for o in flight.offsets):
+                return now - flight.sent_at
+        return 0.0
+
+    def stalled(self) -> bool:
+        return (
+            bool(self.consumers)
+            and self.head > self.ledger.floor
+            and self.ledger.floor < self.delivered
+            and trio.current_time() - self.floor_moved_at >= self.options.stall_after_s
+        )
+
+    def end(self, reason: RouterError) -> None:
+        """End every consumer's stream with ``reason`` (the queue ends the actor)."""
+        for consumer in self.consumers:
+            if not consumer.subscription.ended:
+                consumer.subscription.ended.append(reason)
+        if self.subscription is not None and not self.subscription.ended:
+            self.subscription.ended.append(reason)
+
+    def join(self, address: str, prefetch: int, settings: dict[str, Any] | None) -> Subscription:
+        """Another consumer for this running (shared) subscriber; raises when it cannot join."""
+        if settings and settings.get("mode", self.options.mode.value) != self.options.mode.value:
+            raise FailedPrecondition(_mode_differs(self.name, self.options))
+        if not self.options.shared:
+            raise already_attached(self.name)
+        if len(self.consumers) >= self.options.max_consumers:
+            raise ResourceExhausted(
+                f"subscriber: {self.name!r} has {len(self.consumers)} consumers attached"
+                f" (max_consumers {self.options.max_consumers})"
+            )
+        if self._nursery is None:
+            raise FailedPrecondition(f"subscriber: {self.name!r} is starting; try again")
+        consumer = self._consumer(address, prefetch)
+        self._nursery.start_soon(self._serve, consumer)
+        log.info(
+            "consumer joined queue=%s subscriber=%s consumers=%d",
+            self.queue.id,
+            self.name,
+            len(self.consumers),
+        )
+        return consumer.subscription
+
+    def change(self, options: ConsumerSettings) -> None:
+        """New settings while running (the queue checked the mode is unchanged)."""
+        self.options = options
+        self._flown.set()  # ack_wait may be shorter now
+
+    def redrive(self, offsets: Sequence[int]) -> None:
+        """Parked events to deliver again, now (the queue marked them in storage)."""
+        now = trio.current_time()
+        for offset in offsets:
+            self.ledger.redriving.add(offset)
+            self.ledger.counts.pop(offset, None)
+            self._schedule(offset, now)
+
+    def discarded(self, offsets: Sequence[int]) -> None:
+        for offset in offsets:
+            if offset in self.ledger.redriving:
+                self.ledger.redriving.discard(offset)
+                self._release(offset)
+                self._scheduled.pop(offset, None)
+        self.parked -= len(offsets)
+
+    # --- the actor ---
+
+    async def run(self, attached: Any) -> None:
+        """Resolve the start, answer ``attached`` with the first consumer's Subscription, and
+        deliver until the last consumer leaves.
+
+        Ends when the consumers close their handles or stay silent past the timeout, or on
+        cancellation (shutdown, exchange deleted). The ledger is flushed in every case.
         """
         try:
             start = await self._resolve_start()
-            if self.stored_acked != start - 1:
+            stored = self.stored
+            resumed = stored is not None and stored.acked == start - 1
+            if stored is not None and resumed:
+                self.ledger = Ledger.restore(start - 1, stored.ledger)
+            else:
+                self.ledger = Ledger(start - 1, start - 1)
                 await self.state.save_subscriber(
-                    SubscriberRecord(self.queue.id, self.name, start - 1)
+                    SubscriberRecord(self.queue.id, self.name, start - 1, self.options)
                 )
+            if stored is not None and stored.parked:
+                await self._take_parked_state(resumed)
         except RouterError as error:
             attached.fail(error)
             raise
         self.next_offset = start
-        self.delivered = self.acked = self.saved = start - 1
-        outbox, batches = trio.open_memory_channel[Sequence[Delivery]](1)
-        control_send, control = trio.open_memory_channel[ConsumerMessage](64)
-        self._outbox, self._control = outbox, control
-        self.subscription = Subscription(
-            self.queue.id, self.name, start, self.head, batches, control_send
-        )
-        self.last_heard = trio.current_time()
-        attached.set(self.subscription)
-        log.info(
-            "subscriber attached queue=%s subscriber=%s start=%d", self.queue.id, self.name, start
-        )
+        self.delivered = start - 1
+        self.saved = (self.ledger.floor, self.ledger.to_json())
+        self.floor_moved_at = trio.current_time()
+        first = self._consumer(self.consumer, self.prefetch)
+        self.subscription = first.subscription
+        first.subscription.start_offset = start
         try:
-            async with outbox, trio.open_nursery() as nursery:
-                nursery.start_soon(self._hear_consumer, nursery.cancel_scope)
-                nursery.start_soon(self._watch_silence, nursery.cancel_scope)
-                nursery.start_soon(self._flush_cursor_now_and_then)
-                try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._serve, first)
+                attached.set(first.subscription)
+                log.info(
+                    "subscriber attached queue=%s subscriber=%s start=%d mode=%s",
+                    self.queue.id,
+                    self.name,
+                    start,
+                    self.options.mode.value,
+                )
+                nursery.start_soon(self._flush_now_and_then)
+                nursery.start_soon(self._redeliver)
+                nursery.start_soon(self._expire)
+                if self.ledger.redriving:
+                    self.redrive(sorted(self.ledger.redriving))
+                with contextlib.suppress(_Finished):
                     await self._deliver()
-                except trio.BrokenResourceError:
-                    pass  # the consumer closed its handle
                 nursery.cancel_scope.cancel()
+        except _Finished:
+            pass
         finally:
+            self._nursery = None
             with trio.CancelScope(shield=True, deadline=trio.current_time() + 5):
-                if self.acked != start - 1:
+                for consumer in list(self.consumers):
+                    self._detach(consumer)
+                now = (self.ledger.floor, self.ledger.to_json())
+                if now != self.saved:
                     try:
-                        await self.state.save_cursor(
-                            self.queue.id, self.name, self.acked, wait=True
-                        )
-                        self.saved = self.acked
+                        await self.state.save_cursor(self.queue.id, self.name, *now, wait=True)
+                        self.saved = now
                     except RouterError as error:
                         log.warning("cursor not saved subscriber=%s error=%s", self.name, error)
 
-    def end(self, reason: RouterError) -> None:
-        if self.subscription is not None and not self.subscription.ended:
-            self.subscription.ended.append(reason)
+    async def _take_parked_state(self, resumed: bool) -> None:
+        """The parked list is the truth for what was parked above the floor and what is being
+        re-driven (a crash can come between parking and the next ledger save). A subscriber
+        moved to another start point delivers again what it had parked past it."""
+        queue_id, name, floor = self.queue.id, self.name, self.ledger.floor
+        above, redriving = await self.state.write(
+            lambda storage: storage.parked_state(queue_id, name, floor)
+        )
+        ledger = self.ledger
+        for offset in above if resumed else ():
+            ledger.deliver_fresh(offset)  # it was delivered, whatever the saved ledger says
+            ledger.settle(offset)
+        ledger.redriving |= redriving
+        ledger.deliver_fresh(max(redriving, default=0))
+
+    def _consumer(self, address: str, prefetch: int) -> Consumer:
+        shared = self.options.shared
+        outbox, batches = trio.open_memory_channel[Outgoing](math.inf if shared else 1)
+        control_send, control = trio.open_memory_channel[ConsumerMessage](64)
+        subscription = Subscription(
+            self.queue.id, self.name, self.next_offset, self.head, batches, control_send
+        )
+        consumer = Consumer(
+            address, prefetch or self.options.prefetch, subscription, outbox, control
+        )
+        consumer.last_heard = trio.current_time()
+        self.consumers.append(consumer)
+        self._credit_freed()
+        return consumer
+
+    async def _serve(self, consumer: Consumer) -> None:
+        """One consumer's life: hear it, watch its silence; detach it when it goes."""
+        try:
+            with consumer.scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._watch_silence, consumer)
+                    await self._hear(consumer)
+                    nursery.cancel_scope.cancel()
+        finally:
+            self._detach(consumer)
+            if not self.consumers and self._nursery is not None:
+                self._nursery.cancel_scope.cancel()  # the last one left: the subscriber sleeps
+
+    def _detach(self, consumer: Consumer) -> None:
+        if consumer.gone:
+            return
+        consumer.gone = True
+        consumer.outbox.close()
+        self.consumers.remove(consumer)
+        self.events_out_gone += consumer.events_out
+        if consumer.holding:
+            now = trio.current_time()  # its deliveries go to the others at once
+            for offset in sorted(consumer.holding):
+                self._release(offset)
+                self._schedule(offset, now)
+        if not self.consumers:
+            self._sleepers.append(consumer.subscription)
+        else:
+            consumer.subscription.slept.set()
+            log.info(
+                "consumer left queue=%s subscriber=%s consumers=%d",
+                self.queue.id,
+                self.name,
+                len(self.consumers),
+            )
 
     async def _resolve_start(self) -> int:
         if self.start.kind is StartKind.STORED:
-            return self.stored_acked + 1 if self.stored_acked is not None else self.head + 1
+            return self.stored.acked + 1 if self.stored is not None else self.head + 1
         return await first_offset(self.start, self.head, self.queue.exchange_id, self.state)
+
+    # --- fresh events, in offset order ---
 
     async def _deliver(self) -> None:
         while True:
@@ -286,63 +566,454 @@ class SubscriberActor:
         return await self.state.read(self.queue.exchange_id, first, last, last - first + 1)
 
     async def _send(self, batch: Sequence[Delivery]) -> None:
-        assert self._outbox is not None
-        await self._outbox.send(batch)
-        last = bounds(batch)[1]
+        """Hand out fresh events (the next ones in offset order)."""
+        first, last = bounds(batch)
+        ledger = self.ledger
+        if first <= ledger.high:
+            await self._send_again(batch)
+        elif self.options.shared:
+            await self._deal(batch, None)
+            ledger.deliver_fresh(last)
+        else:
+            consumer = self._only()
+            await self._put(consumer, batch)
+            ledger.deliver_fresh(last)
+            consumer.events_out += len(batch)
+            self._flights.append(
+                _Flight(range(first, last + 1), consumer, trio.current_time(), True)
+            )
+            self._flown.set()
         self.next_offset = last + 1
         self.delivered = last
         self.events_out += len(batch)
+        self._changed.set()
 
-    async def _hear_consumer(self, scope: trio.CancelScope) -> None:
-        assert self._control is not None and self.subscription is not None
-        subscription = self.subscription
-        async with self._control:
-            async for message in self._control:
-                self.last_heard = trio.current_time()
-                if isinstance(message, Ack) and not self._take_ack(message.offset):
+    async def _send_again(self, batch: Sequence[Delivery]) -> None:
+        """Fresh events of a subscriber resumed with a ledger: leave out those settled, park those
+        delivered ``max_deliveries`` times, count the others' deliveries."""
+        ledger = self.ledger
+        keep: list[int] = []
+        counts: list[int] = []
+        for index, offset in enumerate(offsets_of(batch)):
+            if ledger.is_settled(offset) or offset in self._scheduled or offset in self._owner:
+                if offset > ledger.high:
+                    ledger.deliver_fresh(offset)  # settled while re-driven above the high mark
+                continue
+            if offset > ledger.high:
+                ledger.deliver_fresh(offset)
+                counts.append(1)
+            elif await self._park_if_spent(offset):
+                continue
+            else:
+                counts.append(ledger.deliver_again(offset))
+            keep.append(index)
+        if not keep:
+            return
+        chosen = [batch[i] for i in keep] if len(keep) != len(batch) else batch
+        await self._give(Counted.of(chosen, counts), fresh=False)
+
+    # --- handing out ---
+
+    async def _give(self, batch: Sequence[Delivery], fresh: bool) -> None:
+        """Hand ``batch`` (fresh or not) to the consumers: all of it to the one of an exclusive
+        subscriber, dealt among those of a shared one."""
+        if self.options.shared:
+            await self._deal(batch, None)
+            return
+        consumer = self._only()
+        await self._put(consumer, batch)
+        consumer.events_out += len(batch)
+        now = trio.current_time()
+        offsets = offsets_of(batch)
+        if not fresh:
+            for offset in offsets:
+                self._owner[offset] = (consumer, now)
+        self._flights.append(_Flight(offsets, consumer, now, fresh))
+        self._flown.set()
+
+    def _only(self) -> Consumer:
+        if not self.consumers:
+            raise _Finished
+        return self.consumers[0]
+
+    async def _put(self, consumer: Consumer, batch: Sequence[Delivery]) -> None:
+        """Into the exclusive consumer's stream; when it has gone, the subscriber is done."""
+        try:
+            await consumer.outbox.send(batch)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self._detach(consumer)
+            raise _Finished from None
+
+    async def _deal(self, batch: Sequence[Delivery], _: None) -> None:
+        """Deal ``batch`` among the shared subscriber's consumers, within their prefetch."""
+        offsets = offsets_of(batch)
+        pinned = self.options.dispatch is Dispatch.PINNED
+        keys = _keys(batch, self.options.key_header) if pinned else None
+        at = 0
+        while at < len(offsets):
+            if keys is not None and keys[at] is not None:
+                consumer = await self._holder_of(keys[at] or "")
+                stop = at + 1
+                while (
+                    stop < len(offsets)
+                    and stop - at < consumer.credit
+                    and keys[stop] is not None
+                    and self._keys.get(keys[stop] or "", (consumer, 0))[0] is consumer
+                    and _slot(keys[stop] or "", self.consumers) is consumer
+                ):
+                    stop += 1
+            else:
+                consumer = await self._next_with_credit()
+                share = max(1, -(-(len(offsets) - at) // len(self.consumers)))
+                stop = at + min(consumer.credit, share)
+                if keys is not None:  # pinned: an event without its key goes round-robin alone
+                    stop = at + 1
+            piece = part(batch, at, stop)
+            now = trio.current_time()
+            taken = offsets[at:stop]
+            try:
+                consumer.outbox.send_nowait(piece)  # unbounded: its prefetch bounds what it holds
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._detach(consumer)  # it left: deal this piece again among the others
+                continue
+            consumer.events_out += len(taken)
+            consumer.holding.update(taken)
+            for index, offset in enumerate(taken):
+                self._owner[offset] = (consumer, now)
+                if keys is not None and keys[at + index] is not None:
+                    key = keys[at + index] or ""
+                    _holder, count = self._keys.get(key, (consumer, 0))
+                    self._keys[key] = (consumer, count + 1)
+                    self._key_of[offset] = key
+            self._flights.append(_Flight(taken, consumer, now, True))
+            self._flown.set()
+            at = stop
+
+    async def _next_with_credit(self) -> Consumer:
+        while True:
+            if not self.consumers:
+                raise _Finished
+            count = len(self.consumers)
+            for step in range(count):
+                consumer = self.consumers[(self._turn + step) % count]
+                if consumer.credit > 0:
+                    self._turn = (self._turn + step + 1) % count
+                    return consumer
+            await self._credit.wait()
+
+    async def _holder_of(self, key: str) -> Consumer:
+        """The consumer a key's event goes to: the one holding the key's earlier events, else
+        the key's slot among the consumers; waits for its credit (per-key order)."""
+        while True:
+            if not self.consumers:
+                raise _Finished
+            held = self._keys.get(key)
+            consumer = held[0] if held is not None else _slot(key, self.consumers)
+            if consumer.credit > 0 and not consumer.gone:
+                return consumer
+            await self._credit.wait()
+
+    def _credit_freed(self) -> None:
+        self._credit.set()
+        self._credit = trio.Event()
+
+    def _release(self, offset: int) -> Consumer | None:
+        """``offset`` is no longer out with a consumer (settled, nacked, expired, its holder
+        gone); returns who held it."""
+        found = self._owner.pop(offset, None)
+        key = self._key_of.pop(offset, None)
+        if key is not None:
+            holder, count = self._keys[key]
+            if count <= 1:
+                del self._keys[key]
+            else:
+                self._keys[key] = (holder, count - 1)
+        if found is None:
+            return None
+        consumer = found[0]
+        if offset in consumer.holding:
+            consumer.holding.discard(offset)
+            self._credit_freed()
+        return consumer
+
+    # --- settlement ---
+
+    async def _hear(self, consumer: Consumer) -> None:
+        subscription = consumer.subscription
+        async with consumer.control:
+            async for message in consumer.control:
+                consumer.last_heard = trio.current_time()
+                if not await self._take(consumer, message):
                     break
                 late, subscription.late_ack = subscription.late_ack, 0
-                if late and not self._take_ack(late):
+                if late and not await self._take(consumer, Ack(late)):
                     break
-        scope.cancel()  # the consumer left (or broke the protocol): this subscriber sleeps
+                while subscription.late:
+                    if not await self._take(consumer, subscription.late.pop(0)):
+                        return
 
-    def _take_ack(self, offset: int) -> bool:
-        """False when ``offset`` was never delivered: the consumer broke the protocol."""
-        if offset > self.delivered:
-            self.end(
-                InvalidArgument(
-                    f"ack.offset: {offset} was never delivered (last delivered {self.delivered})"
-                )
-            )
-            return False
-        if offset > self.acked:
-            self.acked = offset
-            self._acks_arrived.set()
+    async def _take(self, consumer: Consumer, message: ConsumerMessage) -> bool:
+        """Apply one message; False when the consumer broke the protocol (its stream ends)."""
+        if isinstance(message, Ack):
+            return await self._ack_upto(consumer, message.offset)
+        if isinstance(message, Settle):
+            for first, last in message.ranges:
+                if last < first or last - first >= 100_000:
+                    self._reject(consumer, first, "invalid", f"acks: range {first}..{last}")
+                    continue
+                for offset in range(first, last + 1):
+                    if self._check(consumer, offset, "ack"):
+                        await self._settle(offset)
+        elif isinstance(message, Nack):
+            if self._check(consumer, message.offset, "nack"):
+                await self._nack(message.offset, message.delay_s)
+        elif isinstance(message, Park) and self._check(consumer, message.offset, "park"):
+            await self._park(message.offset, message.reason or "parked by the consumer")
         return True
 
-    async def _watch_silence(self, scope: trio.CancelScope) -> None:
+    def _check(self, consumer: Consumer, offset: int, field: str) -> bool:
+        """Whether ``consumer`` may settle ``offset``; if not, it is told why."""
+        ledger = self.ledger
+        if self.options.shared:
+            if offset in consumer.holding:
+                return True
+        elif ledger.is_open(offset) and offset not in self._scheduled:
+            return True
+        if offset > ledger.high and offset not in ledger.redriving:
+            self._reject(
+                consumer,
+                offset,
+                "never_delivered",
+                f"{field}.offset: {offset} was never delivered (last delivered {ledger.high})",
+            )
+        elif ledger.is_settled(offset):
+            self._reject(
+                consumer, offset, "already_settled", f"{field}.offset: {offset} is settled"
+            )
+        else:
+            self._reject(
+                consumer,
+                offset,
+                "not_held",
+                f"{field}.offset: {offset} is not held by this consumer"
+                " (given to another, or waiting to be delivered again)",
+            )
+        return False
+
+    def _reject(self, consumer: Consumer, offset: int, code: str, message: str) -> None:
+        with contextlib.suppress(
+            trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
+        ):
+            consumer.outbox.send_nowait(Rejected(offset, code, message))
+
+    async def _ack_upto(self, consumer: Consumer, offset: int) -> bool:
+        ledger = self.ledger
+        if offset > max(ledger.high, self.delivered):
+            self._ended_by = InvalidArgument(
+                f"ack.offset: {offset} was never delivered (last delivered {self.delivered})"
+            )
+            consumer.subscription.ended.append(self._ended_by)
+            return False
+        if self.options.shared:
+            for held in sorted(o for o in consumer.holding if o <= offset):
+                await self._settle(held)
+            return True
+        redriven = [o for o in ledger.redriving if o <= offset and o in self._owner]
+        for held in redriven:
+            await self._settle(held)
+        if ledger.settle_upto(offset):
+            self._floor_moved()
+        return True
+
+    async def _settle(self, offset: int) -> None:
+        if offset in self.ledger.redriving:
+            queue_id, name = self.queue.id, self.name
+            await self.state.write(lambda storage: storage.unpark(queue_id, name, [offset]))
+            self.parked -= 1
+        self._release(offset)
+        self._scheduled.pop(offset, None)
+        if self.ledger.settle(offset):
+            self._floor_moved()
+        self._changed.set()
+
+    def _floor_moved(self) -> None:
+        self.floor_moved_at = trio.current_time()
+        self._changed.set()
+        flights = self._flights
+        while flights and flights[0].fresh and flights[0].offsets[-1] <= self.ledger.floor:
+            flights.popleft()
+
+    async def _nack(self, offset: int, delay_s: float | None) -> None:
+        self._release(offset)
+        count = self.ledger.deliveries(offset)
+        if await self._park_if_spent(offset):
+            return
+        wait = self.options.backoff(count) if delay_s is None else delay_s
+        self._schedule(offset, trio.current_time() + wait)
+
+    async def _park_if_spent(self, offset: int) -> bool:
+        most = self.options.max_deliveries
+        count = self.ledger.deliveries(offset)
+        if most and count >= most:
+            await self._park(offset, f"delivered {count} times (max_deliveries {most})")
+            return True
+        return False
+
+    async def _park(self, offset: int, reason: str) -> None:
+        """Into the parked list (stored first), then settled: the cursor moves past it."""
+        parked = ParkedEvent(offset, reason, self.ledger.deliveries(offset), now_us())
+        queue_id, name = self.queue.id, self.name
+        await self.state.write(lambda storage: storage.park(queue_id, name, parked))
+        if offset not in self.ledger.redriving:
+            self.parked += 1
+        if not self.parked_since:
+            self.parked_since = parked.parked_at
+        self.ledger.redriving.discard(offset)
+        self._release(offset)
+        self._scheduled.pop(offset, None)
+        if self.ledger.settle(offset):
+            self._floor_moved()
+        self._changed.set()
+        log.info(
+            "event parked queue=%s subscriber=%s offset=%d reason=%s",
+            self.queue.id,
+            self.name,
+            offset,
+            reason,
+        )
+
+    # --- delivering again ---
+
+    def _schedule(self, offset: int, at: float) -> None:
+        self._scheduled[offset] = at
+        heapq.heappush(self._due, (at, offset))
+        self._due_changed.set()
+
+    async def _redeliver(self) -> None:
+        """Send again what is due (nacked, expired, left by a consumer, re-driven)."""
+        while True:
+            now = trio.current_time()
+            due: list[int] = []
+            while self._due and self._due[0][0] <= now and len(due) < REDELIVER_BATCH:
+                at, offset = heapq.heappop(self._due)
+                if self._scheduled.get(offset) != at:
+                    continue  # settled or rescheduled since
+                del self._scheduled[offset]
+                if self.ledger.is_open(offset) and offset not in self._owner:
+                    due.append(offset)
+            if due:
+                await self._send_due(sorted(due))
+                continue
+            self._due_changed = trio.Event()
+            with trio.move_on_at(self._due[0][0] if self._due else math.inf):
+                await self._due_changed.wait()
+
+    async def _send_due(self, offsets: list[int]) -> None:
+        send: list[int] = []
+        for offset in offsets:
+            if not await self._park_if_spent(offset):
+                send.append(offset)
+        for run in _runs(send):
+            found = {d.offset: d for d in await self._fetch(run[0], run[-1])}
+            chosen = [found[o] for o in run if o in found and self.ledger.is_open(o)]
+            if not chosen:
+                continue
+            counts = [self.ledger.deliver_again(d.offset) for d in chosen]
+            self.redelivered += len(chosen)
+            await self._give(Counted.of(chosen, counts), fresh=False)
+            self._changed.set()
+
+    async def _expire(self) -> None:
+        """Deliveries unsettled ``ack_wait`` after they were sent are due again, now."""
+        flights = self._flights
+        while True:
+            if not flights:
+                self._flown = trio.Event()
+                await self._flown.wait()
+                continue
+            flight = flights[0]
+            deadline = flight.sent_at + self.options.ack_wait_s
+            if trio.current_time() < deadline:
+                self._flown = trio.Event()
+                with trio.move_on_at(deadline):
+                    await self._flown.wait()
+                continue
+            flights.popleft()
+            now = trio.current_time()
+            for offset in flight.offsets:
+                if self._still_out(flight, offset):
+                    self._release(offset)
+                    self._schedule(offset, now)
+
+    def _still_out(self, flight: _Flight, offset: int) -> bool:
+        """Whether ``offset`` is unsettled with the consumer ``flight`` gave it to."""
+        found = self._owner.get(offset)
+        if found is not None:
+            return found == (flight.consumer, flight.sent_at)
+        return (
+            flight.fresh
+            and not self.options.shared
+            and self.ledger.is_open(offset)
+            and offset not in self._scheduled
+        )
+
+    # --- the consumer's silence, and saving ---
+
+    async def _watch_silence(self, consumer: Consumer) -> None:
         timeout = self.settings.consumer_timeout_s
         if math.isinf(timeout):
             return
         while True:
-            deadline = self.last_heard + timeout
+            deadline = consumer.last_heard + timeout
             if trio.current_time() >= deadline:
-                self.end(DeadlineExceeded(f"no ack or heartbeat for {timeout:g}s"))
-                scope.cancel()
+                consumer.subscription.ended.append(
+                    DeadlineExceeded(f"no ack or heartbeat for {timeout:g}s")
+                )
+                consumer.scope.cancel()
                 return
             await trio.sleep_until(deadline)
 
-    async def _flush_cursor_now_and_then(self) -> None:
-        """Save the cursor at most once per interval, and only after acks moved it: an idle
+    async def _flush_now_and_then(self) -> None:
+        """Save the ledger at most once per interval, and only after it changed: an idle
         subscriber costs no wake-ups."""
         while True:
-            await self._acks_arrived.wait()
+            await self._changed.wait()
             await trio.sleep(self.settings.cursor_flush_interval_s)  # coalescing period
-            self._acks_arrived = trio.Event()
-            if self.acked != self.saved:
-                acked = self.acked
-                await self.state.save_cursor(self.queue.id, self.name, acked)
-                self.saved = acked
+            self._changed = trio.Event()
+            now = (self.ledger.floor, self.ledger.to_json())
+            if now != self.saved:
+                await self.state.save_cursor(self.queue.id, self.name, *now)
+                self.saved = now
+
+
+class _Finished(Exception):
+    """Every consumer left while events were being handed out."""
+
+
+def _keys(batch: Sequence[Delivery], header: str) -> list[str | None]:
+    return [dict(d.event.headers).get(header) for d in batch]
+
+
+def _slot(key: str, consumers: Sequence[Consumer]) -> Consumer:
+    return consumers[zlib.crc32(key.encode()) % len(consumers)]
+
+
+def _runs(offsets: Sequence[int]) -> list[list[int]]:
+    """Sorted offsets as runs close enough to read together."""
+    runs: list[list[int]] = []
+    for offset in offsets:
+        if runs and offset - runs[-1][-1] <= 64 and offset - runs[-1][0] < REDELIVER_BATCH:
+            runs[-1].append(offset)
+        else:
+            runs.append([offset])
+    return runs
+
+
+def _mode_differs(name: str, options: ConsumerSettings) -> str:
+    return (
+        f"settings.mode: subscriber {name!r} is {options.mode.value}; change it with"
+        " SetSubscriberSettings while no consumer is attached"
+    )
 
 
 async def first_offset(

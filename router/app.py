@@ -21,13 +21,21 @@ import trio
 
 from actors.dispatcher import Dispatcher
 from actors.manager import ConsumerManager
-from actors.messages import AdvanceCursor, ForgetSubscriber, MoveCursor
+from actors.messages import (
+    AdvanceCursor,
+    ChangeParked,
+    ChangeSettings,
+    ForgetSubscriber,
+    MoveCursor,
+    Rejected,
+)
 from actors.queue import QueueActor, QueueView, SubscriberView
 from actors.runtime import Policy, Turnstile, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset
 from router import __version__, validation
 from router.auth import Auth
+from router.consumers import ParkedEvent
 from router.errors import FailedPrecondition, InvalidArgument, NotFound, RouterError
 from router.model import (
     Delivery,
@@ -148,8 +156,11 @@ class Router:
         start: StartPoint,
         limit_size: int = 0,
         consumer: str = "",
+        settings: dict[str, Any] | None = None,
+        prefetch: int = 0,
     ) -> Subscription:
-        """Attach a consumer (``consumer``: its address, shown to operators)."""
+        """Attach a consumer (``consumer``: its address, shown to operators). ``settings`` are
+        those of a new subscriber (router.consumers); ``prefetch`` this consumer's own."""
         self._serves("subscribe", "all", "route")
         return await self.manager.subscribe(
             validation.name(exchange, "exchange"),
@@ -157,6 +168,8 @@ class Router:
             validation.limit_size(limit_size, self.settings),
             start,
             consumer,
+            settings,
+            prefetch,
         )
 
     async def read(
@@ -289,12 +302,63 @@ class Router:
                     if len(got) >= most:
                         break
                     try:
-                        batch = subscription.batches.receive_nowait()
+                        item = subscription.batches.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                         break
+                    batch = () if isinstance(item, Rejected) else item
         finally:
             await subscription.close()
         return subscription, got[:most]
+
+    async def set_subscriber_settings(
+        self, exchange: str, name: str, changes: dict[str, Any], limit_size: int = 0
+    ) -> SubscriberView:
+        queue = self._queue_of(exchange, name, limit_size)
+        await ask(queue.mailbox, lambda r: ChangeSettings(name, changes, r))
+        (view,) = queue.subscriber_views(name)
+        return view
+
+    async def list_parked(
+        self, exchange: str, name: str, after: int = 0, most: int = 1000, limit_size: int = 0
+    ) -> tuple[list[tuple[ParkedEvent, Delivery | None]], int]:
+        """A page of the parked list with the stored events it refers to, and its length."""
+        if not 1 <= most <= 10_000:
+            raise InvalidArgument(f"max: {most} is outside 1..10000")
+        queue = self._queue_of(exchange, name, limit_size)
+        queue_id, exchange_id = queue.record.id, queue.record.exchange_id
+        parked: list[ParkedEvent] = await self.state.write(
+            lambda storage: storage.parked_events(queue_id, name, after, most)
+        )
+        events: dict[int, Delivery] = {}
+        at = 0
+        while at < len(parked):
+            first = parked[at].offset
+            stop = at
+            while stop < len(parked) and parked[stop].offset - first < 2_000:
+                stop += 1
+            last = parked[stop - 1].offset
+            for delivery in await self.state.read(exchange_id, first, last, last - first + 1):
+                events[delivery.offset] = delivery
+            at = stop
+        (view,) = queue.subscriber_views(name)
+        return [(p, events.get(p.offset)) for p in parked], view.parked
+
+    async def change_parked(
+        self,
+        exchange: str,
+        name: str,
+        offsets: Sequence[int] | None,
+        redrive: bool,
+        limit_size: int = 0,
+    ) -> list[int]:
+        """Re-drive (deliver again through the subscriber) or discard parked events: those at
+        ``offsets``, or all with None. Returns the offsets changed."""
+        queue = self._queue_of(exchange, name, limit_size)
+        chosen = None if offsets is None else tuple(offsets)
+        changed: list[int] = await ask(
+            queue.mailbox, lambda r: ChangeParked(name, chosen, redrive, r)
+        )
+        return changed
 
     def _queue_of(self, exchange: str, name: str, limit_size: int) -> QueueActor:
         validation.name(exchange, "exchange")

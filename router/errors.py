@@ -59,3 +59,10 @@ class PermissionDenied(RouterError):
 class Unauthenticated(RouterError):
     grpc_status = "UNAUTHENTICATED"
     http_status = 401
+
+
+class ResourceExhausted(RouterError):
+    """A limit is reached (consumers on a subscriber, a quota); the message names it."""
+
+    grpc_status = "RESOURCE_EXHAUSTED"
+    http_status = 429

@@ -10,6 +10,8 @@ from typing import Protocol, overload
 
 import attrs
 
+from router.consumers import ConsumerSettings
+
 Headers = tuple[tuple[str, str], ...]
 EventId = (
     str  # a UUID in canonical text form (36 lowercase characters); see ``validation.event_id``
@@ -94,7 +96,11 @@ class QueueRecord:
 class SubscriberRecord:
     queue_id: str
     name: str
-    acked: int  # last offset the consumer acknowledged; the next delivery starts after it
+    acked: int  # the ack floor: every offset up to here is settled; delivery resumes after it
+    settings: ConsumerSettings = ConsumerSettings()
+    ledger: str = ""  # the durable part of its actors.ledger.Ledger above the floor
+    parked: int = 0  # events in its parked list (read at start-up, kept by the queue)
+    parked_since: int = 0  # when its oldest parked event was parked (us); 0: none
 
 
 class StartKind(enum.Enum):

@@ -156,15 +156,103 @@ def framed(first: int, wires: Iterable[bytes]) -> WireBatch:
     return WireBatch(first, offset - 1, frames)
 
 
+@attrs.define(slots=True, eq=False)
+class Counted(Sequence[Delivery]):
+    """Deliveries in any offset order, each with its delivery count: redeliveries, re-driven
+    events, a resumed subscriber's deliveries made before. ``frames`` carry the count."""
+
+    offsets: list[int]
+    counts: list[int]
+    frames: list[bytes]
+    _parsed: tuple[Delivery, ...] | None = None
+
+    @classmethod
+    def of(cls, batch: Sequence[Delivery], counts: Sequence[int]) -> Counted:
+        """``batch`` (each delivery once) with these counts (a count of 1 is left unwritten)."""
+        offsets = offsets_of(batch)
+        frames = [
+            data if count <= 1 else counted(data, count)
+            for data, count in zip(frames_of(batch), counts, strict=True)
+        ]
+        return cls(offsets, list(counts), frames)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @overload
+    def __getitem__(self, index: int) -> Delivery: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Delivery]: ...
+
+    def __getitem__(self, index: int | slice) -> Delivery | Sequence[Delivery]:
+        return self.deliveries()[index]
+
+    def __iter__(self) -> Iterator[Delivery]:
+        return iter(self.deliveries())
+
+    def deliveries(self) -> tuple[Delivery, ...]:
+        if self._parsed is None:
+            batch = pb.EventBatch.FromString(b"".join(self.frames))
+            self._parsed = tuple(Delivery(d.offset, event_of(d.event)) for d in batch.deliveries)
+        return self._parsed
+
+
+def counted(data: bytes, count: int) -> bytes:
+    """A ``Delivery`` frame (as :func:`frame` makes it) with its ``delivery_count`` field."""
+    size, at = _read_varint(data, 1)
+    body = data[at : at + size] + b"\x18" + varint(count)
+    return b"\x0a" + varint(len(body)) + body
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def counts_of(batch: Sequence[Delivery]) -> list[int]:
+    """Each delivery's delivery count (1 unless the batch says otherwise)."""
+    if isinstance(batch, Counted):
+        return batch.counts
+    return [1] * len(batch)
+
+
+def offsets_of(batch: Sequence[Delivery]) -> list[int]:
+    if isinstance(batch, Counted):
+        return batch.offsets
+    if isinstance(batch, WireBatch):
+        return list(range(batch.first, batch.last + 1))
+    return [d.offset for d in batch]
+
+
+def part(batch: Sequence[Delivery], start: int, stop: int) -> Sequence[Delivery]:
+    """``batch[start:stop]`` without parsing stored wire forms."""
+    if isinstance(batch, WireBatch):
+        return WireBatch(batch.first + start, batch.first + stop - 1, batch.frames[start:stop])
+    if isinstance(batch, Counted):
+        return Counted(
+            batch.offsets[start:stop], batch.counts[start:stop], batch.frames[start:stop]
+        )
+    return tuple(batch[start:stop])
+
+
 def bounds(batch: Sequence[Delivery]) -> tuple[int, int]:
     """The first and last offsets of a non-empty batch, without parsing a WireBatch."""
     if isinstance(batch, WireBatch):
         return batch.first, batch.last
+    if isinstance(batch, Counted):
+        return batch.offsets[0], batch.offsets[-1]
     return batch[0].offset, batch[-1].offset
 
 
 def frames_of(batch: Sequence[Delivery]) -> list[bytes]:
-    if isinstance(batch, WireBatch):
+    if isinstance(batch, WireBatch | Counted):
         return batch.frames
     return [frame(d.offset, encode_event(d.event)) for d in batch]
 

@@ -254,11 +254,11 @@ class Storage(ControlPlane):
     def commit(
         self,
         appends: Sequence[Append],
-        cursors: Mapping[tuple[str, str], int],
+        cursors: Mapping[tuple[str, str], tuple[int, str]],
         positions: Positions,
         now: int,
     ) -> CommitResult:
-        """Store the new events, route them, save the cursors: one transaction."""
+        """Store the new events, route them, save the cursors (acked, ledger): one transaction."""
 
     @abc.abstractmethod
     def create_exchange(

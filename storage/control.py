@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from router.consumers import ConsumerSettings, ParkedEvent
 from router.errors import AlreadyExists, NotFound
 from router.model import QueueRecord, Role, SubscriberRecord, TokenRecord, UserRecord
 
@@ -73,11 +74,12 @@ class ControlPlane(abc.ABC):
     def delete_exchange(self, exchange_id: int) -> None:
         """Delete the exchange, its offsets, queues and subscribers (events stay in the log)."""
         with self._control() as run:
-            run(
-                "DELETE FROM subscribers WHERE queue_id IN"
-                " (SELECT id FROM queues WHERE exchange_id = ?)",
-                (exchange_id,),
-            )
+            for table in ("subscribers", "parked"):
+                run(
+                    f"DELETE FROM {table} WHERE queue_id IN"
+                    " (SELECT id FROM queues WHERE exchange_id = ?)",
+                    (exchange_id,),
+                )
             run("DELETE FROM queues WHERE exchange_id = ?", (exchange_id,))
             run("DELETE FROM exchange_log WHERE exchange_id = ?", (exchange_id,))
             run("DELETE FROM exchanges WHERE id = ?", (exchange_id,))
@@ -93,14 +95,46 @@ class ControlPlane(abc.ABC):
                 (queue.id, queue.exchange_id, config, created_at),
             )
 
+    def subscribers(self) -> tuple[SubscriberRecord, ...]:
+        """Every subscriber with its settings, ledger and parked count (read at start-up)."""
+        with self._control() as run:
+            parked = {
+                (q, n): (int(c), int(at))
+                for q, n, c, at in run(
+                    "SELECT queue_id, name, count(*), min(parked_at) FROM parked"
+                    " GROUP BY queue_id, name",
+                    (),
+                )
+            }
+            rows = run(
+                "SELECT queue_id, name, acked, settings, ledger FROM subscribers"
+                " ORDER BY queue_id, name",
+                (),
+            )
+        found = []
+        for q, n, a, s, g in rows:
+            count, since = parked.get((q, n), (0, 0))
+            found.append(
+                SubscriberRecord(q, n, int(a), ConsumerSettings.from_json(s), g, count, since)
+            )
+        return tuple(found)
+
     def save_subscriber(self, subscriber: SubscriberRecord, updated_at: int) -> None:
-        """Create or overwrite a subscriber's cursor."""
+        """Create or overwrite a subscriber's cursor, ledger and settings."""
         with self._control() as run:
             run(
-                "INSERT INTO subscribers (queue_id, name, acked, updated_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (queue_id, name) DO UPDATE"
-                " SET acked = excluded.acked, updated_at = excluded.updated_at",
-                (subscriber.queue_id, subscriber.name, subscriber.acked, updated_at),
+                "INSERT INTO subscribers (queue_id, name, acked, settings, ledger, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (queue_id, name) DO UPDATE"
+                " SET acked = excluded.acked, settings = excluded.settings,"
+                " ledger = excluded.ledger, updated_at = excluded.updated_at",
+                (
+                    subscriber.queue_id,
+                    subscriber.name,
+                    subscriber.acked,
+                    subscriber.settings.to_json(),
+                    subscriber.ledger,
+                    updated_at,
+                ),
             )
 
     def delete_subscriber(self, queue_id: str, name: str) -> None:
@@ -110,6 +144,89 @@ class ControlPlane(abc.ABC):
             ):
                 raise NotFound(f"subscriber: no subscriber {name!r}")
             run("DELETE FROM subscribers WHERE queue_id = ? AND name = ?", (queue_id, name))
+            run("DELETE FROM parked WHERE queue_id = ? AND name = ?", (queue_id, name))
+
+    # --- parked events ---
+
+    def park(self, queue_id: str, name: str, parked: ParkedEvent) -> None:
+        """Add an event to the subscriber's parked list (or update it when it is there)."""
+        with self._control() as run:
+            run(
+                "DELETE FROM parked WHERE queue_id = ? AND name = ? AND at_offset = ?",
+                (queue_id, name, parked.offset),
+            )
+            run(
+                "INSERT INTO parked"
+                " (queue_id, name, at_offset, reason, deliveries, parked_at, redriving)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0)",
+                (queue_id, name, parked.offset, parked.reason, parked.deliveries, parked.parked_at),
+            )
+
+    def parked_events(
+        self, queue_id: str, name: str, after: int = 0, limit: int = 1000
+    ) -> list[ParkedEvent]:
+        with self._control() as run:
+            rows = run(
+                "SELECT at_offset, reason, deliveries, parked_at, redriving FROM parked"
+                " WHERE queue_id = ? AND name = ? AND at_offset > ? ORDER BY at_offset LIMIT ?",
+                (queue_id, name, after, limit),
+            )
+        return [ParkedEvent(int(o), r, int(d), int(at), bool(x)) for o, r, d, at, x in rows]
+
+    def parked_state(self, queue_id: str, name: str, floor: int) -> tuple[set[int], set[int]]:
+        """(parked offsets above ``floor``, re-driven offsets): what a resuming subscriber's
+        ledger takes from the parked list, which is the truth for both."""
+        with self._control() as run:
+            rows = run(
+                "SELECT at_offset, redriving FROM parked WHERE queue_id = ? AND name = ?"
+                " AND (at_offset > ? OR redriving = 1)",
+                (queue_id, name, floor),
+            )
+        above = {int(o) for o, x in rows if not x}
+        return above, {int(o) for o, x in rows if x}
+
+    def redrive(self, queue_id: str, name: str, offsets: Sequence[int] | None) -> list[int]:
+        """Mark parked events (``offsets``, or all with None) for delivery again; NotFound
+        naming the first offset that is not parked. Returns the offsets marked."""
+        return self._change_parked(queue_id, name, offsets, "UPDATE parked SET redriving = 1")
+
+    def discard_parked(self, queue_id: str, name: str, offsets: Sequence[int] | None) -> list[int]:
+        """Drop parked events (``offsets``, or all with None) from the list."""
+        return self._change_parked(queue_id, name, offsets, "DELETE FROM parked")
+
+    def unpark(self, queue_id: str, name: str, offsets: Sequence[int]) -> None:
+        """Re-driven events settled: they leave the parked list."""
+        with self._control() as run:
+            for offset in offsets:
+                run(
+                    "DELETE FROM parked WHERE queue_id = ? AND name = ? AND at_offset = ?",
+                    (queue_id, name, offset),
+                )
+
+    def _change_parked(
+        self, queue_id: str, name: str, offsets: Sequence[int] | None, change: str
+    ) -> list[int]:
+        with self._control() as run:
+            found = {
+                int(o)
+                for (o,) in run(
+                    "SELECT at_offset FROM parked WHERE queue_id = ? AND name = ?",
+                    (queue_id, name),
+                )
+            }
+            if offsets is None:
+                chosen = sorted(found)
+            else:
+                missing = [o for o in offsets if o not in found]
+                if missing:
+                    raise NotFound(f"offset: {missing[0]} is not in the parked list of {name!r}")
+                chosen = sorted(set(offsets))
+            for offset in chosen:
+                run(
+                    f"{change} WHERE queue_id = ? AND name = ? AND at_offset = ?",
+                    (queue_id, name, offset),
+                )
+        return chosen
 
 
 def _insert_token(run: Run, token: TokenRecord) -> None:

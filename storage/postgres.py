@@ -23,7 +23,6 @@ from router.model import (
     QueueConfig,
     QueueRecord,
     StoredEvent,
-    SubscriberRecord,
 )
 from router.wire import WireBatch, decode_event, encode_event, wire_batch
 from storage import _migrations, pgcopy
@@ -100,9 +99,9 @@ WITH new_events AS (
     INSERT INTO exchange_log (exchange_id, exchange_offset, seq)
     SELECT * FROM unnest(%(log_exchange)s::int8[], %(log_offset)s::int8[], %(log_seq)s::int8[])
 ), saved AS (
-    UPDATE subscribers AS s SET acked = u.acked, updated_at = %(now)s
-    FROM unnest(%(queue_id)s::text[], %(name)s::text[], %(acked)s::int8[])
-        AS u (queue_id, name, acked)
+    UPDATE subscribers AS s SET acked = u.acked, ledger = u.ledger, updated_at = %(now)s
+    FROM unnest(%(queue_id)s::text[], %(name)s::text[], %(acked)s::int8[], %(ledger)s::text[])
+        AS u (queue_id, name, acked, ledger)
     WHERE s.queue_id = u.queue_id AND s.name = u.name
 )
 SELECT 1
@@ -113,7 +112,7 @@ def _write_few(
     cursor: psycopg.Cursor[Any],
     events: Sequence[StoredEvent],
     log_rows: Sequence[tuple[int, int, int]],
-    cursors: Mapping[tuple[str, str], int],
+    cursors: Mapping[tuple[str, str], tuple[int, str]],
     now: int,
 ) -> None:
     """A small commit's rows in one statement, one round trip (COPY takes two per table)."""
@@ -131,7 +130,8 @@ def _write_few(
             "now": now,
             "queue_id": [queue_id for queue_id, _ in cursors],
             "name": [name for _, name in cursors],
-            "acked": list(cursors.values()),
+            "acked": [acked for acked, _ in cursors.values()],
+            "ledger": [ledger for _, ledger in cursors.values()],
         },
     )
 
@@ -183,7 +183,7 @@ def _fill_wire(connection: psycopg.Connection[Any]) -> None:
 def _write_log_rows_and_cursors(
     cursor: psycopg.Cursor[Any],
     log_rows: Sequence[tuple[int, int, int]],
-    cursors: Mapping[tuple[str, str], int],
+    cursors: Mapping[tuple[str, str], tuple[int, str]],
     now: int,
 ) -> None:
     """The exchange-log rows of a commit (binary COPY) and its cursor saves."""
@@ -194,8 +194,12 @@ def _write_log_rows_and_cursors(
             pgcopy.send(copy, log_rows, pgcopy.exchange_log)
     if cursors:
         cursor.executemany(
-            "UPDATE subscribers SET acked = %s, updated_at = %s WHERE queue_id = %s AND name = %s",
-            [(acked, now, queue_id, name) for (queue_id, name), acked in cursors.items()],
+            "UPDATE subscribers SET acked = %s, ledger = %s, updated_at = %s"
+            " WHERE queue_id = %s AND name = %s",
+            [
+                (acked, ledger, now, queue_id, name)
+                for (queue_id, name), (acked, ledger) in cursors.items()
+            ],
         )
 
 
@@ -376,20 +380,19 @@ class PostgresStorage(Storage):
                     "SELECT id, exchange_id, config FROM queues ORDER BY id"
                 ).fetchall()
             )
-            subscribers = tuple(
-                SubscriberRecord(q, n, int(a))
-                for q, n, a in connection.execute(
-                    "SELECT queue_id, name, acked FROM subscribers ORDER BY queue_id, name"
-                ).fetchall()
-            )
         return Restored(
-            positions, exchanges, queues, subscribers, tuple(self.users()), tuple(self.tokens())
+            positions,
+            exchanges,
+            queues,
+            self.subscribers(),
+            tuple(self.users()),
+            tuple(self.tokens()),
         )
 
     def commit(
         self,
         appends: Sequence[Append],
-        cursors: Mapping[tuple[str, str], int],
+        cursors: Mapping[tuple[str, str], tuple[int, str]],
         positions: Positions,
         now: int,
     ) -> CommitResult:
@@ -524,7 +527,7 @@ class PostgresRouteStorage(PostgresStorage):
     def commit(
         self,
         appends: Sequence[Append],
-        cursors: Mapping[tuple[str, str], int],
+        cursors: Mapping[tuple[str, str], tuple[int, str]],
         positions: Positions,
         now: int,
     ) -> CommitResult:

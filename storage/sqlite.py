@@ -20,7 +20,6 @@ from router.model import (
     QueueConfig,
     QueueRecord,
     StoredEvent,
-    SubscriberRecord,
 )
 from router.wire import WireBatch, decode_event, encode_event, framed, wire_batch
 from storage import _migrations
@@ -337,20 +336,19 @@ class SqliteStorage(Storage):
                     "SELECT id, exchange_id, config FROM queues ORDER BY id"
                 )
             )
-            subscribers = tuple(
-                SubscriberRecord(queue_id, name, int(acked))
-                for queue_id, name, acked in connection.execute(
-                    "SELECT queue_id, name, acked FROM subscribers ORDER BY queue_id, name"
-                )
-            )
         return Restored(
-            positions, exchanges, queues, subscribers, tuple(self.users()), tuple(self.tokens())
+            positions,
+            exchanges,
+            queues,
+            self.subscribers(),
+            tuple(self.users()),
+            tuple(self.tokens()),
         )
 
     def commit(
         self,
         appends: Sequence[Append],
-        cursors: Mapping[tuple[str, str], int],
+        cursors: Mapping[tuple[str, str], tuple[int, str]],
         positions: Positions,
         now: int,
     ) -> CommitResult:
@@ -400,8 +398,12 @@ class SqliteStorage(Storage):
                 level -= self._move_slice(connection, next_slice)
                 next_slice = next_slice + 1 if next_slice + 1 < MOVE_SLICES else None
             connection.executemany(
-                "UPDATE subscribers SET acked = ?, updated_at = ? WHERE queue_id = ? AND name = ?",
-                [(acked, now, queue_id, name) for (queue_id, name), acked in cursors.items()],
+                "UPDATE subscribers SET acked = ?, ledger = ?, updated_at = ?"
+                " WHERE queue_id = ? AND name = ?",
+                [
+                    (acked, ledger, now, queue_id, name)
+                    for (queue_id, name), (acked, ledger) in cursors.items()
+                ],
             )
             resolved = resolve_duplicates(duplicates, existing, after.heads, self._seq_at)
         self._recent, self._level, self._slice = recent, level, next_slice

@@ -19,6 +19,7 @@ from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
 from router.bridge import AsyncioThread
+from router.errors import InvalidArgument
 from router.grpc import convert
 from router.grpc.publish import encoded
 from router.grpc.status import statuses
@@ -66,6 +67,20 @@ async def _reset(router: Router, request: pb.ResetSubscriberRequest) -> Any:
     return await router.reset_subscriber(
         ref.exchange, ref.name, convert.start_point(request.to), ref.limit_size
     )
+
+
+async def _change_parked(router: Router, request: pb.ParkedRequest, redrive: bool) -> Any:
+    ref = request.subscriber
+    if request.all and request.offsets:
+        raise InvalidArgument("offsets: give offsets or all, not both")
+    if not request.all and not request.offsets:
+        raise InvalidArgument("offsets: give the parked offsets to change, or all")
+    offsets = None if request.all else list(request.offsets)
+    return await router.change_parked(ref.exchange, ref.name, offsets, redrive, ref.limit_size)
+
+
+def _changed(offsets: list[int]) -> pb.ParkedChanged:
+    return pb.ParkedChanged(offsets=offsets)
 
 
 def _added(added: Any) -> pb.AddUserResponse:
@@ -132,6 +147,29 @@ class AdminService(router_grpc.AdminBase):
         _empty(pb.DeleteSubscriberResponse),
     )
     ResetSubscriber = _unary(_reset, convert.subscriber)
+    SetSubscriberSettings = _unary(
+        lambda router, r: router.set_subscriber_settings(
+            r.subscriber.exchange,
+            r.subscriber.name,
+            convert.settings_changes(r.settings),
+            r.subscriber.limit_size,
+        ),
+        convert.subscriber,
+    )
+    ListParked = _unary(
+        lambda router, r: router.list_parked(
+            r.subscriber.exchange,
+            r.subscriber.name,
+            r.after_offset,
+            r.max or 1000,
+            r.subscriber.limit_size,
+        ),
+        lambda found: pb.ListParkedResponse(
+            parked=[convert.parked_event(p, d) for p, d in found[0]], total=found[1]
+        ),
+    )
+    RedriveParked = _unary(lambda router, r: _change_parked(router, r, True), _changed)
+    DiscardParked = _unary(lambda router, r: _change_parked(router, r, False), _changed)
     GetStats = _unary(_now(lambda router, _: router.stats()), lambda stats: _stats(stats))
     GetServerInfo = _unary(_now(lambda router, _: router.info()), lambda info: _server_info(info))
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from actors.queue import QueueView, SubscriberView
 from router import validation, wire
 from router._proto.router.v1 import router_pb2 as pb
+from router.consumers import ConsumerSettings, ParkedEvent
 from router.errors import InvalidArgument
 from router.model import (
     Delivery,
@@ -164,4 +166,35 @@ def subscriber(view: SubscriberView) -> pb.SubscriberInfo:
         events_out=view.events_out,
         fill=view.fill,
         consumer=view.consumer,
+        settings=subscriber_settings(view.settings),
+        consumers=view.consumers,
+        unsettled=view.unsettled,
+        parked=view.parked,
+        redelivered=view.redelivered,
+        oldest_unsettled_s=view.oldest_unsettled_s,
+        stalled=view.stalled,
+        stalled_at=view.acked + 1 if view.stalled else 0,
+        oldest_parked_s=view.oldest_parked_s,
     )
+
+
+def subscriber_settings(settings: ConsumerSettings) -> pb.SubscriberSettings:
+    return pb.SubscriberSettings(**settings.as_dict())
+
+
+def settings_changes(message: pb.SubscriberSettings) -> dict[str, Any]:
+    """The fields a request sets (proto3 optional fields: unset ones are absent)."""
+    return {f.name: value for f, value in message.ListFields()}
+
+
+def parked_event(parked: ParkedEvent, delivery: Delivery | None) -> pb.ParkedEvent:
+    message = pb.ParkedEvent(
+        offset=parked.offset,
+        reason=parked.reason,
+        deliveries=parked.deliveries,
+        parked_at_us=parked.parked_at,
+        redriving=parked.redriving,
+    )
+    if delivery is not None:
+        message.event.ParseFromString(wire.encode_event(delivery.event))
+    return message

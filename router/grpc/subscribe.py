@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.server import Stream
 
-from actors.subscriber import Subscription
+from actors.messages import Nack, Park, Rejected, Settle
+from actors.subscriber import Outgoing, Subscription
+from router import consumers
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
@@ -19,7 +20,6 @@ from router.grpc import convert
 from router.grpc.metadata import authorization, peer_address
 from router.grpc.publish import encoded
 from router.grpc.status import grpc_error, statuses
-from router.model import Delivery
 
 
 class SubscriberService(router_grpc.SubscriberBase):
@@ -71,12 +71,17 @@ class SubscriberService(router_grpc.SubscriberBase):
         request = first.start
         with statuses():
             start = convert.start_point(request.start)
+            settings = (
+                convert.settings_changes(request.settings) if request.HasField("settings") else None
+            )
             subscription: Subscription = await self._trio(self._router.subscribe)(
                 request.exchange,
                 request.subscriber,
                 start,
                 request.queue.limit_size,
                 peer_address(stream),
+                settings,
+                request.prefetch,
             )
         self.open.add(subscription)
         found = await self._trio(_authenticate)(self._router, authorization(stream.metadata))
@@ -95,9 +100,18 @@ class SubscriberService(router_grpc.SubscriberBase):
                 )
             )
             reader = asyncio.ensure_future(self._hear(stream, subscription, protocol_error))
-            feed: Feed[Sequence[Delivery]] = Feed(self._bridge)
+            feed: Feed[Outgoing] = Feed(self._bridge)
             pump = asyncio.ensure_future(self._trio(_pump)(subscription, feed))
             while (batch := await feed.get()) is not None:
+                if isinstance(batch, Rejected):
+                    await stream.send_message(
+                        pb.SubscribeResponse(
+                            rejected=pb.SettleRejected(
+                                offset=batch.offset, code=batch.code, message=batch.message
+                            )
+                        )
+                    )
+                    continue
                 for message in convert.batches(batch):
                     await stream.send_message(encoded(message))
         finally:
@@ -128,7 +142,8 @@ class SubscriberService(router_grpc.SubscriberBase):
         subscription: Subscription,
         protocol_error: list[RouterError],
     ) -> None:
-        """Forward acks and heartbeats; a half-close or a second start ends the subscription."""
+        """Forward acks, settles, nacks, parks and heartbeats; a half-close or a second start
+        ends the subscription."""
         in_trio = self._bridge.in_trio  # nothing to wait for: acks go in order, unanswered
         try:
             async for message in stream:
@@ -137,6 +152,13 @@ class SubscriberService(router_grpc.SubscriberBase):
                     in_trio(subscription.post_ack, message.ack.offset)
                 elif body == "heartbeat":
                     in_trio(subscription.post_heartbeat)
+                elif body in ("settle", "nack", "park"):
+                    try:
+                        settle = _settlement(message)
+                    except RouterError as error:
+                        protocol_error.append(error)
+                        break
+                    in_trio(subscription.post, settle)
                 else:
                     protocol_error.append(
                         InvalidArgument(f"{body or 'body'}: expected an ack or a heartbeat")
@@ -152,10 +174,36 @@ async def _authenticate(router: Router, header: str | None) -> tuple[str, str] |
     return (found[0].name, found[1].id) if found is not None else None
 
 
-async def _pump(subscription: Subscription, feed: Feed[Sequence[Delivery]]) -> None:
-    """In Trio: the subscription's batches into the feed its stream sends from."""
+def _settlement(message: pb.SubscribeRequest) -> Settle | Nack | Park:
+    """A settle, nack or park request, its fields checked (InvalidArgument naming one)."""
+    body = message.WhichOneof("body")
+    if body == "settle":
+        ranges = []
+        for index, found in enumerate(message.settle.acks):
+            last = found.last or found.first
+            if found.first < 1 or last < found.first:
+                raise InvalidArgument(
+                    f"settle.acks[{index}]: {found.first}..{last} is not a range of offsets"
+                )
+            ranges.append((found.first, last))
+        return Settle(tuple(ranges))
+    if body == "nack":
+        if message.nack.offset < 1:
+            raise InvalidArgument(f"nack.offset: {message.nack.offset} is not an offset")
+        delay_s = (
+            consumers.delay(message.nack.delay_s) if message.nack.HasField("delay_s") else None
+        )
+        return Nack(message.nack.offset, delay_s)
+    if message.park.offset < 1:
+        raise InvalidArgument(f"park.offset: {message.park.offset} is not an offset")
+    return Park(message.park.offset, consumers.reason(message.park.reason))
+
+
+async def _pump(subscription: Subscription, feed: Feed[Outgoing]) -> None:
+    """In Trio: the subscription's batches (and rejection notices) into the feed its stream
+    sends from."""
     try:
-        while (batch := await subscription.next_batch()) is not None:
+        while (batch := await subscription.next_item()) is not None:
             await feed.put(batch)
     finally:
         feed.close()

@@ -20,7 +20,7 @@ from actors.queue import QueueActor
 from actors.runtime import ask
 from actors.subscriber import MAILBOX_BATCHES, Subscription
 from router.errors import FailedPrecondition
-from router.model import QueueConfig, QueueRecord, StartKind, StartPoint
+from router.model import QueueConfig, QueueRecord, StartKind, StartPoint, SubscriberRecord
 from router.settings import Settings
 from tests.helpers.fakes import FakeState, deliveries
 
@@ -38,7 +38,7 @@ async def running_queue(
         state,  # type: ignore[arg-type]
         Settings(db_url="sqlite:///unused.db"),
         head=len(state.log),
-        sleeping=dict(sleeping or {}),
+        sleeping={n: SubscriberRecord("q1", n, acked) for n, acked in (sleeping or {}).items()},
     )
     async with trio.open_nursery() as nursery:
         await nursery.start(queue.run)
@@ -102,7 +102,7 @@ async def test_a_sleeping_cursor_moves_and_an_active_one_is_refused() -> None:
     async with running_queue(state, sleeping={"audit": 2}) as queue:
         moved = await ask(queue.mailbox, lambda r: MoveCursor("audit", EARLIEST, r))
         assert moved == 0
-        assert queue.sleeping["audit"] == 0
+        assert queue.sleeping["audit"].acked == 0
         assert state.cursors[("q1", "audit")] == 0
         await attach(queue, "billing", LATEST)
         with pytest.raises(FailedPrecondition, match="has a consumer attached"):

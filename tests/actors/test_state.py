@@ -63,7 +63,7 @@ async def test_appends_and_cursor_saves_waiting_together_go_into_one_commit(
         for count, reply in zip((2, 1, 3), replies, strict=True):
             await state.mailbox.send(AppendEvents(append(count), reply))
         saved: Reply[None] = Reply()
-        await state.mailbox.send(SaveCursor("q1", "billing", 0, saved))
+        await state.mailbox.send(SaveCursor("q1", "billing", 0, reply=saved))
         async with trio.open_nursery() as nursery:
             await nursery.start(state.run)
             with trio.fail_after(10):

@@ -47,7 +47,7 @@ async def attached(
         queue=QUEUE,
         name="billing",
         start=start,
-        stored_acked=None,
+        stored=None,
         head=len(state.log),
         queue_mailbox=queue_mailbox,
         state=state,  # type: ignore[arg-type]
@@ -113,7 +113,7 @@ async def test_a_subscriber_whose_store_read_fails_ends_with_the_stores_message_
     reason = subscription.end_reason()
     assert isinstance(reason, Unavailable)
     assert str(reason) == "store: disk I/O error"
-    assert queue.sleeping == {"billing": 0}
+    assert {n: r.acked for n, r in queue.sleeping.items()} == {"billing": 0}
     endings = [r for r in caplog.records if r.name == "router.actors"]
     assert endings and all(r.exc_info is None for r in endings)
     assert all(r.levelno == logging.INFO for r in endings)
@@ -159,4 +159,4 @@ async def test_acks_are_saved_coalesced_at_most_once_per_interval(
             await state.cursor_saved.wait()
         assert trio.current_time() - acked_at == pytest.approx(0.2, abs=0.01)  # one interval
         assert state.cursor_saves == [("q1", "billing", 3)]
-        assert subscriber.saved == 3
+        assert subscriber.saved == (3, "")

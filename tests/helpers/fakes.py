@@ -14,6 +14,7 @@ import attrs
 import trio
 
 from actors.runtime import Reply
+from router.consumers import ParkedEvent
 from router.errors import RouterError
 from router.model import Delivery, StoredEvent, SubscriberRecord
 from storage.base import Append, CommitResult
@@ -42,6 +43,8 @@ class FakeState:
     appends: list[tuple[tuple[Append, ...], Reply[CommitResult]]] = attrs.Factory(list)
     appended: trio.Event = attrs.Factory(trio.Event)
     cursor_saved: trio.Event = attrs.Factory(trio.Event)  # set at the first SaveCursor
+    ledgers: dict[tuple[str, str], str] = attrs.Factory(dict)
+    parked: dict[tuple[str, str], dict[int, ParkedEvent]] = attrs.Factory(dict)
 
     async def read(self, exchange_id: int, first: int, last: int, limit: int) -> Sequence[Delivery]:
         await trio.lowlevel.checkpoint()
@@ -59,10 +62,49 @@ class FakeState:
     async def save_subscriber(self, record: SubscriberRecord) -> None:
         self.cursors[(record.queue_id, record.name)] = record.acked
 
-    async def save_cursor(self, queue_id: str, name: str, acked: int, wait: bool = False) -> None:
+    async def save_cursor(
+        self, queue_id: str, name: str, acked: int, ledger: str = "", wait: bool = False
+    ) -> None:
         self.cursors[(queue_id, name)] = acked
+        self.ledgers[(queue_id, name)] = ledger
         self.cursor_saves.append((queue_id, name, acked))
         self.cursor_saved.set()
+
+    # --- the parked list, as Storage keeps it (through ``write``) ---
+
+    def park(self, queue_id: str, name: str, parked: ParkedEvent) -> None:
+        self.parked.setdefault((queue_id, name), {})[parked.offset] = parked
+
+    def parked_events(
+        self, queue_id: str, name: str, after: int = 0, limit: int = 1000
+    ) -> list[ParkedEvent]:
+        found = self.parked.get((queue_id, name), {})
+        return [found[o] for o in sorted(found) if o > after][:limit]
+
+    def parked_state(self, queue_id: str, name: str, floor: int) -> tuple[set[int], set[int]]:
+        found = self.parked.get((queue_id, name), {}).values()
+        return (
+            {p.offset for p in found if p.offset > floor and not p.redriving},
+            {p.offset for p in found if p.redriving},
+        )
+
+    def redrive(self, queue_id: str, name: str, offsets: Sequence[int] | None) -> list[int]:
+        found = self.parked.get((queue_id, name), {})
+        chosen = sorted(found) if offsets is None else sorted(offsets)
+        for offset in chosen:
+            found[offset] = attrs.evolve(found[offset], redriving=True)
+        return chosen
+
+    def discard_parked(self, queue_id: str, name: str, offsets: Sequence[int] | None) -> list[int]:
+        found = self.parked.get((queue_id, name), {})
+        chosen = sorted(found) if offsets is None else sorted(offsets)
+        for offset in chosen:
+            del found[offset]
+        return chosen
+
+    def unpark(self, queue_id: str, name: str, offsets: Sequence[int]) -> None:
+        for offset in offsets:
+            self.parked.get((queue_id, name), {}).pop(offset, None)
 
     async def write(self, call: Callable[[Any], Any]) -> Any:
         return call(self)

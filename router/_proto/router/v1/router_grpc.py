@@ -155,6 +155,22 @@ class AdminBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def SetSubscriberSettings(self, stream: 'grpclib.server.Stream[router_pb2.SetSubscriberSettingsRequest, router_pb2.SubscriberInfo]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ListParked(self, stream: 'grpclib.server.Stream[router_pb2.ListParkedRequest, router_pb2.ListParkedResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def RedriveParked(self, stream: 'grpclib.server.Stream[router_pb2.ParkedRequest, router_pb2.ParkedChanged]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def DiscardParked(self, stream: 'grpclib.server.Stream[router_pb2.ParkedRequest, router_pb2.ParkedChanged]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def GetServerInfo(self, stream: 'grpclib.server.Stream[router_pb2.ServerInfoRequest, router_pb2.ServerInfo]') -> None:
         pass
 
@@ -245,6 +261,30 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.ResetSubscriberRequest,
                 router_pb2.SubscriberInfo,
+            ),
+            '/router.v1.Admin/SetSubscriberSettings': grpclib.const.Handler(
+                self.SetSubscriberSettings,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.SetSubscriberSettingsRequest,
+                router_pb2.SubscriberInfo,
+            ),
+            '/router.v1.Admin/ListParked': grpclib.const.Handler(
+                self.ListParked,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ListParkedRequest,
+                router_pb2.ListParkedResponse,
+            ),
+            '/router.v1.Admin/RedriveParked': grpclib.const.Handler(
+                self.RedriveParked,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ParkedRequest,
+                router_pb2.ParkedChanged,
+            ),
+            '/router.v1.Admin/DiscardParked': grpclib.const.Handler(
+                self.DiscardParked,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ParkedRequest,
+                router_pb2.ParkedChanged,
             ),
             '/router.v1.Admin/GetServerInfo': grpclib.const.Handler(
                 self.GetServerInfo,
@@ -347,6 +387,30 @@ class AdminStub:
             '/router.v1.Admin/ResetSubscriber',
             router_pb2.ResetSubscriberRequest,
             router_pb2.SubscriberInfo,
+        )
+        self.SetSubscriberSettings = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/SetSubscriberSettings',
+            router_pb2.SetSubscriberSettingsRequest,
+            router_pb2.SubscriberInfo,
+        )
+        self.ListParked = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/ListParked',
+            router_pb2.ListParkedRequest,
+            router_pb2.ListParkedResponse,
+        )
+        self.RedriveParked = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/RedriveParked',
+            router_pb2.ParkedRequest,
+            router_pb2.ParkedChanged,
+        )
+        self.DiscardParked = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/DiscardParked',
+            router_pb2.ParkedRequest,
+            router_pb2.ParkedChanged,
         )
         self.GetServerInfo = grpclib.client.UnaryUnaryMethod(
             channel,

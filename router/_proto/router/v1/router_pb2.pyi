@@ -90,17 +90,47 @@ class QueueOptions(_message.Message):
     limit_size: int
     def __init__(self, limit_size: _Optional[int] = ...) -> None: ...
 
+class SubscriberSettings(_message.Message):
+    __slots__ = ("mode", "max_consumers", "prefetch", "dispatch", "key_header", "ack_wait_s", "max_deliveries", "backoff_initial_s", "backoff_max_s", "backoff_multiplier", "stall_after_s")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONSUMERS_FIELD_NUMBER: _ClassVar[int]
+    PREFETCH_FIELD_NUMBER: _ClassVar[int]
+    DISPATCH_FIELD_NUMBER: _ClassVar[int]
+    KEY_HEADER_FIELD_NUMBER: _ClassVar[int]
+    ACK_WAIT_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    BACKOFF_INITIAL_S_FIELD_NUMBER: _ClassVar[int]
+    BACKOFF_MAX_S_FIELD_NUMBER: _ClassVar[int]
+    BACKOFF_MULTIPLIER_FIELD_NUMBER: _ClassVar[int]
+    STALL_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    mode: str
+    max_consumers: int
+    prefetch: int
+    dispatch: str
+    key_header: str
+    ack_wait_s: float
+    max_deliveries: int
+    backoff_initial_s: float
+    backoff_max_s: float
+    backoff_multiplier: float
+    stall_after_s: float
+    def __init__(self, mode: _Optional[str] = ..., max_consumers: _Optional[int] = ..., prefetch: _Optional[int] = ..., dispatch: _Optional[str] = ..., key_header: _Optional[str] = ..., ack_wait_s: _Optional[float] = ..., max_deliveries: _Optional[int] = ..., backoff_initial_s: _Optional[float] = ..., backoff_max_s: _Optional[float] = ..., backoff_multiplier: _Optional[float] = ..., stall_after_s: _Optional[float] = ...) -> None: ...
+
 class SubscribeStart(_message.Message):
-    __slots__ = ("exchange", "subscriber", "queue", "start")
+    __slots__ = ("exchange", "subscriber", "queue", "start", "settings", "prefetch")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    PREFETCH_FIELD_NUMBER: _ClassVar[int]
     exchange: str
     subscriber: str
     queue: QueueOptions
     start: StartPoint
-    def __init__(self, exchange: _Optional[str] = ..., subscriber: _Optional[str] = ..., queue: _Optional[_Union[QueueOptions, _Mapping]] = ..., start: _Optional[_Union[StartPoint, _Mapping]] = ...) -> None: ...
+    settings: SubscriberSettings
+    prefetch: int
+    def __init__(self, exchange: _Optional[str] = ..., subscriber: _Optional[str] = ..., queue: _Optional[_Union[QueueOptions, _Mapping]] = ..., start: _Optional[_Union[StartPoint, _Mapping]] = ..., settings: _Optional[_Union[SubscriberSettings, _Mapping]] = ..., prefetch: _Optional[int] = ...) -> None: ...
 
 class SubscribeAck(_message.Message):
     __slots__ = ("offset",)
@@ -108,19 +138,55 @@ class SubscribeAck(_message.Message):
     offset: int
     def __init__(self, offset: _Optional[int] = ...) -> None: ...
 
+class OffsetRange(_message.Message):
+    __slots__ = ("first", "last")
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    first: int
+    last: int
+    def __init__(self, first: _Optional[int] = ..., last: _Optional[int] = ...) -> None: ...
+
+class SubscribeSettle(_message.Message):
+    __slots__ = ("acks",)
+    ACKS_FIELD_NUMBER: _ClassVar[int]
+    acks: _containers.RepeatedCompositeFieldContainer[OffsetRange]
+    def __init__(self, acks: _Optional[_Iterable[_Union[OffsetRange, _Mapping]]] = ...) -> None: ...
+
+class SubscribeNack(_message.Message):
+    __slots__ = ("offset", "delay_s")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DELAY_S_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    delay_s: float
+    def __init__(self, offset: _Optional[int] = ..., delay_s: _Optional[float] = ...) -> None: ...
+
+class SubscribePark(_message.Message):
+    __slots__ = ("offset", "reason")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    reason: str
+    def __init__(self, offset: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class Heartbeat(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("start", "ack", "heartbeat")
+    __slots__ = ("start", "ack", "heartbeat", "settle", "nack", "park")
     START_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    SETTLE_FIELD_NUMBER: _ClassVar[int]
+    NACK_FIELD_NUMBER: _ClassVar[int]
+    PARK_FIELD_NUMBER: _ClassVar[int]
     start: SubscribeStart
     ack: SubscribeAck
     heartbeat: Heartbeat
-    def __init__(self, start: _Optional[_Union[SubscribeStart, _Mapping]] = ..., ack: _Optional[_Union[SubscribeAck, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    settle: SubscribeSettle
+    nack: SubscribeNack
+    park: SubscribePark
+    def __init__(self, start: _Optional[_Union[SubscribeStart, _Mapping]] = ..., ack: _Optional[_Union[SubscribeAck, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., settle: _Optional[_Union[SubscribeSettle, _Mapping]] = ..., nack: _Optional[_Union[SubscribeNack, _Mapping]] = ..., park: _Optional[_Union[SubscribePark, _Mapping]] = ...) -> None: ...
 
 class Subscribed(_message.Message):
     __slots__ = ("queue_id", "start_offset", "head_offset")
@@ -133,12 +199,14 @@ class Subscribed(_message.Message):
     def __init__(self, queue_id: _Optional[str] = ..., start_offset: _Optional[int] = ..., head_offset: _Optional[int] = ...) -> None: ...
 
 class Delivery(_message.Message):
-    __slots__ = ("offset", "event")
+    __slots__ = ("offset", "event", "delivery_count")
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_COUNT_FIELD_NUMBER: _ClassVar[int]
     offset: int
     event: Event
-    def __init__(self, offset: _Optional[int] = ..., event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
+    delivery_count: int
+    def __init__(self, offset: _Optional[int] = ..., event: _Optional[_Union[Event, _Mapping]] = ..., delivery_count: _Optional[int] = ...) -> None: ...
 
 class EventBatch(_message.Message):
     __slots__ = ("deliveries",)
@@ -146,13 +214,25 @@ class EventBatch(_message.Message):
     deliveries: _containers.RepeatedCompositeFieldContainer[Delivery]
     def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ...) -> None: ...
 
+class SettleRejected(_message.Message):
+    __slots__ = ("offset", "code", "message")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    code: str
+    message: str
+    def __init__(self, offset: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
 class SubscribeResponse(_message.Message):
-    __slots__ = ("subscribed", "batch")
+    __slots__ = ("subscribed", "batch", "rejected")
     SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
     subscribed: Subscribed
     batch: EventBatch
-    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., batch: _Optional[_Union[EventBatch, _Mapping]] = ...) -> None: ...
+    rejected: SettleRejected
+    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., batch: _Optional[_Union[EventBatch, _Mapping]] = ..., rejected: _Optional[_Union[SettleRejected, _Mapping]] = ...) -> None: ...
 
 class ReadRequest(_message.Message):
     __slots__ = ("exchange", "start", "max")
@@ -333,7 +413,7 @@ class ListQueuesResponse(_message.Message):
     def __init__(self, queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ...) -> None: ...
 
 class SubscriberInfo(_message.Message):
-    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us", "events_out", "fill", "consumer")
+    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us", "events_out", "fill", "consumer", "settings", "consumers", "unsettled", "parked", "redelivered", "oldest_unsettled_s", "stalled", "stalled_at", "oldest_parked_s")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -346,6 +426,15 @@ class SubscriberInfo(_message.Message):
     EVENTS_OUT_FIELD_NUMBER: _ClassVar[int]
     FILL_FIELD_NUMBER: _ClassVar[int]
     CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    CONSUMERS_FIELD_NUMBER: _ClassVar[int]
+    UNSETTLED_FIELD_NUMBER: _ClassVar[int]
+    PARKED_FIELD_NUMBER: _ClassVar[int]
+    REDELIVERED_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_UNSETTLED_S_FIELD_NUMBER: _ClassVar[int]
+    STALLED_FIELD_NUMBER: _ClassVar[int]
+    STALLED_AT_FIELD_NUMBER: _ClassVar[int]
+    OLDEST_PARKED_S_FIELD_NUMBER: _ClassVar[int]
     exchange: str
     queue_id: str
     name: str
@@ -358,7 +447,16 @@ class SubscriberInfo(_message.Message):
     events_out: int
     fill: float
     consumer: str
-    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ..., events_out: _Optional[int] = ..., fill: _Optional[float] = ..., consumer: _Optional[str] = ...) -> None: ...
+    settings: SubscriberSettings
+    consumers: int
+    unsettled: int
+    parked: int
+    redelivered: int
+    oldest_unsettled_s: float
+    stalled: bool
+    stalled_at: int
+    oldest_parked_s: float
+    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ..., events_out: _Optional[int] = ..., fill: _Optional[float] = ..., consumer: _Optional[str] = ..., settings: _Optional[_Union[SubscriberSettings, _Mapping]] = ..., consumers: _Optional[int] = ..., unsettled: _Optional[int] = ..., parked: _Optional[int] = ..., redelivered: _Optional[int] = ..., oldest_unsettled_s: _Optional[float] = ..., stalled: _Optional[bool] = ..., stalled_at: _Optional[int] = ..., oldest_parked_s: _Optional[float] = ...) -> None: ...
 
 class ListSubscribersRequest(_message.Message):
     __slots__ = ("exchange", "name")
@@ -387,6 +485,64 @@ class SubscriberRef(_message.Message):
 class DeleteSubscriberResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class SetSubscriberSettingsRequest(_message.Message):
+    __slots__ = ("subscriber", "settings")
+    SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    subscriber: SubscriberRef
+    settings: SubscriberSettings
+    def __init__(self, subscriber: _Optional[_Union[SubscriberRef, _Mapping]] = ..., settings: _Optional[_Union[SubscriberSettings, _Mapping]] = ...) -> None: ...
+
+class ParkedEvent(_message.Message):
+    __slots__ = ("offset", "reason", "deliveries", "parked_at_us", "redriving", "event")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    PARKED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    REDRIVING_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    reason: str
+    deliveries: int
+    parked_at_us: int
+    redriving: bool
+    event: Event
+    def __init__(self, offset: _Optional[int] = ..., reason: _Optional[str] = ..., deliveries: _Optional[int] = ..., parked_at_us: _Optional[int] = ..., redriving: _Optional[bool] = ..., event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
+
+class ListParkedRequest(_message.Message):
+    __slots__ = ("subscriber", "after_offset", "max")
+    SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
+    AFTER_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    subscriber: SubscriberRef
+    after_offset: int
+    max: int
+    def __init__(self, subscriber: _Optional[_Union[SubscriberRef, _Mapping]] = ..., after_offset: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
+
+class ListParkedResponse(_message.Message):
+    __slots__ = ("parked", "total")
+    PARKED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    parked: _containers.RepeatedCompositeFieldContainer[ParkedEvent]
+    total: int
+    def __init__(self, parked: _Optional[_Iterable[_Union[ParkedEvent, _Mapping]]] = ..., total: _Optional[int] = ...) -> None: ...
+
+class ParkedRequest(_message.Message):
+    __slots__ = ("subscriber", "offsets", "all")
+    SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
+    OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    ALL_FIELD_NUMBER: _ClassVar[int]
+    subscriber: SubscriberRef
+    offsets: _containers.RepeatedScalarFieldContainer[int]
+    all: bool
+    def __init__(self, subscriber: _Optional[_Union[SubscriberRef, _Mapping]] = ..., offsets: _Optional[_Iterable[int]] = ..., all: _Optional[bool] = ...) -> None: ...
+
+class ParkedChanged(_message.Message):
+    __slots__ = ("offsets",)
+    OFFSETS_FIELD_NUMBER: _ClassVar[int]
+    offsets: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, offsets: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ResetSubscriberRequest(_message.Message):
     __slots__ = ("subscriber", "to")
