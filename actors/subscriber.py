@@ -248,6 +248,7 @@ class SubscriberActor:
     _keys: dict[str, tuple[Consumer, int]] = attrs.Factory(dict)  # pinned: key -> (holder, n)
     _key_of: dict[int, str] = attrs.Factory(dict)
     _turn: int = 0
+    _resending: int = 0  # redeliveries taken from the heap and not yet handed out
     _ended_by: RouterError | None = None
     _sleepers: list[Subscription] = attrs.Factory(list)  # detached last: told once it sleeps
     events_out_gone: int = 0
@@ -572,7 +573,7 @@ class SubscriberActor:
         if first <= ledger.high:
             await self._send_again(batch)
         elif self.options.shared:
-            await self._deal(batch, None)
+            await self._deal(batch, fresh=True)
             ledger.deliver_fresh(last)
         else:
             consumer = self._only()
@@ -618,7 +619,7 @@ class SubscriberActor:
         """Hand ``batch`` (fresh or not) to the consumers: all of it to the one of an exclusive
         subscriber, dealt among those of a shared one."""
         if self.options.shared:
-            await self._deal(batch, None)
+            await self._deal(batch, fresh)
             return
         consumer = self._only()
         await self._put(consumer, batch)
@@ -644,15 +645,16 @@ class SubscriberActor:
             self._detach(consumer)
             raise _Finished from None
 
-    async def _deal(self, batch: Sequence[Delivery], _: None) -> None:
-        """Deal ``batch`` among the shared subscriber's consumers, within their prefetch."""
+    async def _deal(self, batch: Sequence[Delivery], fresh: bool) -> None:
+        """Deal ``batch`` among the shared subscriber's consumers, within their prefetch; fresh
+        events wait while redeliveries are due (they go first)."""
         offsets = offsets_of(batch)
         pinned = self.options.dispatch is Dispatch.PINNED
         keys = _keys(batch, self.options.key_header) if pinned else None
         at = 0
         while at < len(offsets):
             if keys is not None and keys[at] is not None:
-                consumer = await self._holder_of(keys[at] or "")
+                consumer = await self._holder_of(keys[at] or "", fresh)
                 stop = at + 1
                 while (
                     stop < len(offsets)
@@ -663,7 +665,7 @@ class SubscriberActor:
                 ):
                     stop += 1
             else:
-                consumer = await self._next_with_credit()
+                consumer = await self._next_with_credit(fresh)
                 share = max(1, -(-(len(offsets) - at) // len(self.consumers)))
                 stop = at + min(consumer.credit, share)
                 if keys is not None:  # pinned: an event without its key goes round-robin alone
@@ -685,14 +687,24 @@ class SubscriberActor:
                     _holder, count = self._keys.get(key, (consumer, 0))
                     self._keys[key] = (consumer, count + 1)
                     self._key_of[offset] = key
+            if fresh:
+                self.ledger.deliver_fresh(taken[-1])
             self._flights.append(_Flight(taken, consumer, now, True))
             self._flown.set()
             at = stop
 
-    async def _next_with_credit(self) -> Consumer:
+    def _behind_redeliveries(self, fresh: bool) -> bool:
+        if not fresh:
+            return False
+        return bool(self._resending) or bool(self._due and self._due[0][0] <= trio.current_time())
+
+    async def _next_with_credit(self, fresh: bool) -> Consumer:
         while True:
             if not self.consumers:
                 raise _Finished
+            if self._behind_redeliveries(fresh):
+                await self._credit.wait()
+                continue
             count = len(self.consumers)
             for step in range(count):
                 consumer = self.consumers[(self._turn + step) % count]
@@ -701,7 +713,7 @@ class SubscriberActor:
                     return consumer
             await self._credit.wait()
 
-    async def _holder_of(self, key: str) -> Consumer:
+    async def _holder_of(self, key: str, fresh: bool) -> Consumer:
         """The consumer a key's event goes to: the one holding the key's earlier events, else
         the key's slot among the consumers; waits for its credit (per-key order)."""
         while True:
@@ -709,7 +721,7 @@ class SubscriberActor:
                 raise _Finished
             held = self._keys.get(key)
             consumer = held[0] if held is not None else _slot(key, self.consumers)
-            if consumer.credit > 0 and not consumer.gone:
+            if consumer.credit > 0 and not consumer.gone and not self._behind_redeliveries(fresh):
                 return consumer
             await self._credit.wait()
 
@@ -902,7 +914,12 @@ class SubscriberActor:
                 if self.ledger.is_open(offset) and offset not in self._owner:
                     due.append(offset)
             if due:
-                await self._send_due(sorted(due))
+                self._resending = len(due)
+                try:
+                    await self._send_due(sorted(due))
+                finally:
+                    self._resending = 0
+                    self._credit_freed()  # fresh events waited behind these
                 continue
             self._due_changed = trio.Event()
             with trio.move_on_at(self._due[0][0] if self._due else math.inf):

@@ -15,7 +15,7 @@ import trio
 
 from actors.runtime import Reply
 from router.consumers import ParkedEvent
-from router.errors import RouterError
+from router.errors import NotFound, RouterError
 from router.model import Delivery, StoredEvent, SubscriberRecord
 from storage.base import Append, CommitResult
 
@@ -88,16 +88,23 @@ class FakeState:
             {p.offset for p in found if p.redriving},
         )
 
-    def redrive(self, queue_id: str, name: str, offsets: Sequence[int] | None) -> list[int]:
+    def _chosen(
+        self, queue_id: str, name: str, offsets: Sequence[int] | None
+    ) -> tuple[dict[int, ParkedEvent], list[int]]:
         found = self.parked.get((queue_id, name), {})
-        chosen = sorted(found) if offsets is None else sorted(offsets)
+        for offset in offsets or ():
+            if offset not in found:
+                raise NotFound(f"offset: {offset} is not in the parked list of {name!r}")
+        return found, sorted(found) if offsets is None else sorted(set(offsets))
+
+    def redrive(self, queue_id: str, name: str, offsets: Sequence[int] | None) -> list[int]:
+        found, chosen = self._chosen(queue_id, name, offsets)
         for offset in chosen:
             found[offset] = attrs.evolve(found[offset], redriving=True)
         return chosen
 
     def discard_parked(self, queue_id: str, name: str, offsets: Sequence[int] | None) -> list[int]:
-        found = self.parked.get((queue_id, name), {})
-        chosen = sorted(found) if offsets is None else sorted(offsets)
+        found, chosen = self._chosen(queue_id, name, offsets)
         for offset in chosen:
             del found[offset]
         return chosen

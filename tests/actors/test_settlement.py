@@ -1,0 +1,317 @@
+"""Settlement on one subscriber: per-offset acks, nacks, parking, ack_wait, sharing, re-drive.
+
+A QueueActor with a fake state actor; the clock is Trio's MockClock (autojump), so delays and
+ack_wait pass at once while their order is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from actors.messages import Attach, ChangeParked, ChangeSettings, Committed, Rejected
+from actors.queue import QueueActor
+from actors.runtime import ask
+from actors.subscriber import Subscription
+from router.consumers import ConsumerSettings
+from router.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from router.model import (
+    Delivery,
+    QueueConfig,
+    QueueRecord,
+    StartKind,
+    StartPoint,
+    StoredEvent,
+    SubscriberRecord,
+)
+from router.settings import Settings
+from router.wire import counts_of
+from tests.helpers.fakes import FakeState, deliveries
+
+EARLIEST = StartPoint(StartKind.EARLIEST)
+STORED = StartPoint(StartKind.STORED)
+RECORD = QueueRecord("q1", 1, QueueConfig("orders", 100))
+
+
+@asynccontextmanager
+async def running_queue(
+    state: FakeState, sleeping: Sequence[SubscriberRecord] = ()
+) -> AsyncIterator[QueueActor]:
+    queue = QueueActor(
+        RECORD,
+        state,  # type: ignore[arg-type]
+        Settings(db_url="sqlite:///unused.db", consumer_timeout_s=3600.0),
+        head=len(state.log),
+        sleeping={s.name: s for s in sleeping},
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(queue.run)
+        yield queue
+        nursery.cancel_scope.cancel()
+
+
+async def attach(
+    queue: QueueActor,
+    start: StartPoint = EARLIEST,
+    settings: dict[str, Any] | None = None,
+    prefetch: int = 0,
+    name: str = "billing",
+) -> Subscription:
+    subscription: Subscription = await ask(
+        queue.mailbox, lambda r: Attach(name, start, r, "test", settings, prefetch)
+    )
+    return subscription
+
+
+async def take(subscription: Subscription) -> list[tuple[int, int]]:
+    """The next batch as (offset, delivery count) pairs."""
+    with trio.fail_after(3600):
+        batch = await subscription.next_batch()
+    assert batch is not None, subscription.end_reason()
+    return list(zip([d.offset for d in batch], counts_of(batch), strict=True))
+
+
+async def rejected(subscription: Subscription) -> Rejected:
+    with trio.fail_after(3600):
+        item = await subscription.next_item()
+    assert isinstance(item, Rejected), item
+    return item
+
+
+def saved_floor(state: FakeState) -> int:
+    return state.cursors[("q1", "billing")]
+
+
+async def test_per_offset_acks_raise_the_floor_only_over_settled_offsets(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 4)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue)
+        assert await take(subscription) == [(1, 1), (2, 1), (3, 1), (4, 1)]
+        await subscription.settle([(2, 3)])
+        await trio.sleep(1)
+        (view,) = queue.subscriber_views()
+        assert (view.acked, view.unsettled) == (0, 2)
+        await subscription.settle([(1, 1)])
+        await trio.sleep(1)
+        assert queue.subscriber_views()[0].acked == 3
+        await subscription.close()
+    assert saved_floor(state) == 3
+    assert state.ledgers[("q1", "billing")] == '{"high":4}'
+
+
+async def test_a_nack_redelivers_after_its_delay_with_the_count_and_a_bad_settle_is_told(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 3)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue)
+        await take(subscription)
+        nacked_at = trio.current_time()
+        await subscription.nack(2, delay_s=5.0)
+        await subscription.settle([(1, 1), (3, 3)])
+        assert await take(subscription) == [(2, 2)]
+        assert trio.current_time() - nacked_at == pytest.approx(5.0, abs=0.01)
+        await subscription.settle([(9, 9)])
+        assert (await rejected(subscription)).code == "never_delivered"
+        await subscription.settle([(1, 1)])
+        notice = await rejected(subscription)
+        assert (notice.code, notice.message) == ("already_settled", "ack.offset: 1 is settled")
+        await subscription.park(2, "bad payload")
+        await trio.sleep(1)
+        assert queue.subscriber_views()[0].acked == 3
+        await subscription.close()
+    (parked,) = state.parked_events("q1", "billing")
+    assert (parked.offset, parked.reason, parked.deliveries) == (2, "bad payload", 2)
+
+
+async def test_an_event_delivered_max_deliveries_times_is_parked_and_the_cursor_moves_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 2)))
+    settings = {"max_deliveries": 3, "backoff_initial_s": 1.0, "backoff_multiplier": 2.0}
+    async with running_queue(state) as queue:
+        subscription = await attach(queue, settings=settings)
+        assert await take(subscription) == [(1, 1), (2, 1)]
+        await subscription.settle([(2, 2)])
+        began = trio.current_time()
+        await subscription.nack(1)
+        assert await take(subscription) == [(1, 2)]
+        assert trio.current_time() - began == pytest.approx(1.0, abs=0.01)  # back-off 1 s
+        await subscription.nack(1)
+        assert await take(subscription) == [(1, 3)]
+        assert trio.current_time() - began == pytest.approx(3.0, abs=0.01)  # then 2 s more
+        await subscription.nack(1)  # the third delivery failed too: parked
+        await trio.sleep(1)
+        (view,) = queue.subscriber_views()
+        assert (view.acked, view.parked, view.unsettled) == (2, 1, 0)
+        await subscription.close()
+    (parked,) = state.parked_events("q1", "billing")
+    assert parked.reason == "delivered 3 times (max_deliveries 3)"
+
+
+async def test_a_delivery_unsettled_after_ack_wait_is_sent_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 3)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue, settings={"ack_wait_s": 10.0})
+        sent_at = trio.current_time()
+        await take(subscription)
+        await subscription.settle([(1, 1), (3, 3)])
+        assert await take(subscription) == [(2, 2)]
+        assert trio.current_time() - sent_at == pytest.approx(10.0, abs=0.01)
+        (view,) = queue.subscriber_views()
+        assert view.redelivered == 1
+        await subscription.close()
+
+
+async def test_the_ledger_survives_a_restart_settled_offsets_stay_settled_and_counts_go_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 5)))
+    settings = {"max_deliveries": 2}
+    async with running_queue(state) as queue:
+        subscription = await attach(queue, settings=settings)
+        assert await take(subscription) == [(o, 1) for o in range(1, 6)]
+        await subscription.settle([(2, 2), (4, 4)])
+        await subscription.close()  # 1, 3 and 5 were delivered once and not settled
+    record = queue.sleeping["billing"]
+    assert (record.acked, record.settings.max_deliveries) == (0, 2)
+    # A new router: the queue restored from what was saved.
+    restored = SubscriberRecord(
+        "q1", "billing", saved_floor(state), record.settings, state.ledgers[("q1", "billing")]
+    )
+    async with running_queue(state, [restored]) as queue:
+        subscription = await attach(queue, STORED)
+        assert await take(subscription) == [(1, 2), (3, 2), (5, 2)]
+        await subscription.nack(3)  # spent: two deliveries of 2 allowed
+        await subscription.settle([(1, 1), (5, 5)])
+        await trio.sleep(1)
+        assert queue.subscriber_views()[0].acked == 5
+        await subscription.close()
+    assert [p.offset for p in state.parked_events("q1", "billing")] == [3]
+
+
+async def test_a_parked_event_is_re_driven_through_the_same_subscriber_then_leaves_the_list(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 3)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue)
+        await take(subscription)
+        await subscription.park(2, "downstream down")
+        await subscription.settle([(1, 1), (3, 3)])
+        await trio.sleep(1)
+        with pytest.raises(Exception, match="offset: 1 is not in the parked list"):
+            await ask(queue.mailbox, lambda r: ChangeParked("billing", (1,), True, r))
+        redriven = await ask(queue.mailbox, lambda r: ChangeParked("billing", (2,), True, r))
+        assert redriven == [2]
+        assert await take(subscription) == [(2, 1)]
+        assert queue.subscriber_views()[0].parked == 1  # listed until settled
+        await subscription.settle([(2, 2)])
+        await trio.sleep(1)
+        assert queue.subscriber_views()[0].parked == 0
+        await subscription.close()
+    assert state.parked_events("q1", "billing") == []
+    assert saved_floor(state) == 3
+
+
+async def test_a_shared_subscriber_deals_within_prefetch_and_a_leaving_consumers_work_moves(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 6)))
+    shared = {"mode": "shared", "max_consumers": 2, "prefetch": 2}
+    async with running_queue(state) as queue:
+        first = await attach(queue, settings=shared)
+        second = await attach(queue, settings={"mode": "shared"})
+        with pytest.raises(ResourceExhausted, match=r"max_consumers 2"):
+            await attach(queue, settings=shared)
+        with pytest.raises(FailedPrecondition, match="settings.mode: subscriber 'billing' is"):
+            await attach(queue, settings={"mode": "exclusive"})
+        got_first = await take(first)
+        got_second = await take(second)
+        assert len(got_first) == len(got_second) == 2  # each holds its prefetch
+        assert not {o for o, _ in got_first} & {o for o, _ in got_second}
+        await first.settle([(got_first[0][0], got_first[0][0])])
+        more = await take(first)  # a freed slot is filled
+        assert len(more) == 1
+        await second.close()  # its two go to the first consumer at once, once it has room
+        await first.settle([(o, o) for o, _ in more] + [(got_first[1][0], got_first[1][0])])
+        moved = await take(first)
+        assert sorted(o for o, _ in moved) == sorted(o for o, _ in got_second)
+        assert all(count == 2 for _, count in moved)
+        (view,) = queue.subscriber_views()
+        assert (view.consumers, view.settings.mode.value) == (1, "shared")
+        await first.close()
+
+
+async def test_a_pinned_subscriber_keeps_a_keys_events_on_one_consumer_at_a_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    def keyed(offset: int, key: str) -> Delivery:
+        event = StoredEvent(offset, f"id-{offset}", "order.created", b"", (("account", key),), 0)
+        return Delivery(offset, event)
+
+    keys = ["a", "b", "a", "c", "a", "b", "c", "a"]
+    state = FakeState(log=[keyed(o + 1, k) for o, k in enumerate(keys)])
+    pinned = {
+        "mode": "shared",
+        "dispatch": "pinned",
+        "key_header": "account",
+        "prefetch": 100,
+    }
+    async with running_queue(state) as queue:
+        consumers = [await attach(queue, settings=pinned) for _ in range(3)]
+        holder: dict[str, int] = {}
+        got = 0
+        with trio.fail_after(60):
+            while got < len(keys):
+                for index, consumer in enumerate(consumers):
+                    with trio.move_on_after(1):
+                        batch = await consumer.next_batch()
+                        assert batch is not None
+                        for delivery in batch:
+                            key = dict(delivery.event.headers)["account"]
+                            assert holder.setdefault(key, index) == index
+                            got += 1
+        for consumer in consumers:
+            await consumer.close()
+
+
+async def test_settings_change_while_attached_but_not_the_mode(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 2)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue)
+        changed = await ask(
+            queue.mailbox, lambda r: ChangeSettings("billing", {"ack_wait_s": 5.0}, r)
+        )
+        assert changed.settings.ack_wait_s == 5.0
+        with pytest.raises(FailedPrecondition, match="its mode changes while it sleeps"):
+            await ask(queue.mailbox, lambda r: ChangeSettings("billing", {"mode": "shared"}, r))
+        with pytest.raises(InvalidArgument, match=r"settings.ack_wait_s: -1"):
+            await ask(queue.mailbox, lambda r: ChangeSettings("billing", {"ack_wait_s": -1}, r))
+        await subscription.close()
+        shared = await ask(
+            queue.mailbox, lambda r: ChangeSettings("billing", {"mode": "shared"}, r)
+        )
+    assert shared.settings == ConsumerSettings.make(mode="shared", ack_wait_s=5.0)
+
+
+async def test_a_live_batch_reaches_a_shared_subscriber() -> None:
+    state = FakeState(log=list(deliveries(1, 1)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue, settings={"mode": "shared"})
+        assert await take(subscription) == [(1, 1)]
+        state.log.extend(deliveries(2, 3))
+        await queue.mailbox.send(Committed(tuple(state.log[1:3])))
+        assert await take(subscription) == [(2, 1), (3, 1)]
+        await subscription.close()
