@@ -153,6 +153,48 @@ class RouterClient:
             metadata=self._metadata,
         )
 
+    async def set_subscriber_settings(
+        self, exchange: str, name: str, settings: pb.SubscriberSettings, limit_size: int = 0
+    ) -> pb.SubscriberInfo:
+        """Change the fields set in ``settings``; the rest are kept."""
+        return await self._admin.SetSubscriberSettings(
+            pb.SetSubscriberSettingsRequest(
+                subscriber=pb.SubscriberRef(exchange=exchange, name=name, limit_size=limit_size),
+                settings=settings,
+            ),
+            metadata=self._metadata,
+        )
+
+    async def list_parked(
+        self, exchange: str, name: str, after: int = 0, most: int = 1000, limit_size: int = 0
+    ) -> pb.ListParkedResponse:
+        return await self._admin.ListParked(
+            pb.ListParkedRequest(
+                subscriber=pb.SubscriberRef(exchange=exchange, name=name, limit_size=limit_size),
+                after_offset=after,
+                max=most,
+            ),
+            metadata=self._metadata,
+        )
+
+    async def redrive_parked(
+        self, exchange: str, name: str, offsets: Sequence[int] = (), limit_size: int = 0
+    ) -> list[int]:
+        """Deliver parked events again through the subscriber (no offsets: all of them)."""
+        response = await self._admin.RedriveParked(
+            _parked_request(exchange, name, offsets, limit_size), metadata=self._metadata
+        )
+        return list(response.offsets)
+
+    async def discard_parked(
+        self, exchange: str, name: str, offsets: Sequence[int] = (), limit_size: int = 0
+    ) -> list[int]:
+        """Drop parked events from the list (no offsets: all of them)."""
+        response = await self._admin.DiscardParked(
+            _parked_request(exchange, name, offsets, limit_size), metadata=self._metadata
+        )
+        return list(response.offsets)
+
     async def stats(self) -> pb.Stats:
         """Counters since the router started; rates are differences between two calls."""
         return await self._admin.GetStats(pb.StatsRequest(), metadata=self._metadata)
@@ -213,13 +255,32 @@ class RouterClient:
         return received(response.batch), response.head_offset, response.next_offset
 
     def consume(
-        self, exchange: str, name: str, start: str = "stored", limit_size: int = 0
+        self,
+        exchange: str,
+        name: str,
+        start: str = "stored",
+        limit_size: int = 0,
+        *,
+        shared: bool = False,
+        prefetch: int = 0,
+        settings: pb.SubscriberSettings | None = None,
     ) -> DurableConsumer:
-        """Events one by one, each with ``ack()``; reconnects and resumes (see DurableConsumer).
+        """Events one by one, each with ``ack()``, ``nack(delay)``, ``park(reason)`` and its
+        ``delivery_count``; reconnects and resumes (see DurableConsumer). ``shared=True``: one
+        of several consumers of a shared subscriber, holding at most ``prefetch`` events.
 
         ``async with client.consume("orders", "billing") as events: async for e in events: ...``
         """
-        return DurableConsumer(self, exchange, name, start, limit_size)
+        return DurableConsumer(
+            self,
+            exchange,
+            name,
+            start,
+            limit_size,
+            shared=shared,
+            prefetch=prefetch,
+            settings=settings,
+        )
 
     def batching_publisher(self, max_batch: int = 500, linger_s: float = 0.002) -> Publisher:
         """Publish single events; they go out in batches, each caller gets its own ack."""
@@ -227,25 +288,44 @@ class RouterClient:
 
     @asynccontextmanager
     async def subscribe(
-        self, exchange: str, name: str, start: str = "stored", limit_size: int = 0
+        self,
+        exchange: str,
+        name: str,
+        start: str = "stored",
+        limit_size: int = 0,
+        *,
+        settings: pb.SubscriberSettings | None = None,
+        prefetch: int = 0,
     ) -> AsyncIterator[ClientSubscription]:
+        """One stream of a durable subscriber. ``settings`` apply when it is created here (and
+        its mode must match otherwise); ``prefetch``: this consumer's own, when shared."""
         async with self._subscriber.Subscribe.open(metadata=self._metadata) as stream:
-            await stream.send_message(
-                pb.SubscribeRequest(
-                    start=pb.SubscribeStart(
-                        exchange=exchange,
-                        subscriber=name,
-                        queue=pb.QueueOptions(limit_size=limit_size),
-                        start=start_point(start),
-                    )
-                )
+            begin = pb.SubscribeStart(
+                exchange=exchange,
+                subscriber=name,
+                queue=pb.QueueOptions(limit_size=limit_size),
+                start=start_point(start),
+                prefetch=prefetch,
             )
+            if settings is not None:
+                begin.settings.CopyFrom(settings)
+            await stream.send_message(pb.SubscribeRequest(start=begin))
             first = await stream.recv_message()
             assert first is not None
             subscription = ClientSubscription(stream, first.subscribed)
             yield subscription
             if not subscription.finished:
                 await subscription.leave()
+
+
+def _parked_request(
+    exchange: str, name: str, offsets: Sequence[int], limit_size: int
+) -> pb.ParkedRequest:
+    return pb.ParkedRequest(
+        subscriber=pb.SubscriberRef(exchange=exchange, name=name, limit_size=limit_size),
+        offsets=list(offsets),
+        all=not offsets,
+    )
 
 
 def client_ssl(tls: bool | str | ssl.SSLContext | None) -> ssl.SSLContext | None:

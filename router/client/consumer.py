@@ -4,12 +4,15 @@
         async with client.consume("orders", "billing", start="earliest") as events:
             async for event in events:
                 await handle(event)
-                await event.ack()             # or: await events.ack(event)
+                await event.ack()             # or event.nack(delay=5), event.park("why")
 
-The first attachment uses ``start``; every reconnection after a lost connection (or an UNAVAILABLE
-router) uses ``stored``: the router's saved cursor. Events up to the last one acked here are not
-handed out again even when the router saved an older cursor (an ack lost with the connection);
-events handed out but not acked are (at-least-once). Heartbeats go out while the handler works.
+Each event is settled on its own: ``ack`` (handled), ``nack`` (deliver it again, after a delay or
+the subscriber's back-off), ``park`` (give up; the router keeps it in the parked list). The first
+attachment uses ``start``; every reconnection after a lost connection (or an UNAVAILABLE router)
+uses ``stored``: the router's saved ledger. An event acked here that comes again (its ack was lost
+with the connection) is acked again, not handed out; events handed out but not settled come
+again (at-least-once). Heartbeats go out while the handler works. With ``shared=True`` this is one
+of several consumers of a shared subscriber, holding at most ``prefetch`` unsettled events.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +30,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 log = logging.getLogger("router.client")
 RETRYABLE = {Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.INTERNAL, Status.UNKNOWN}
 HEARTBEAT_S = 5.0  # well inside the router's default 30 s consumer timeout
+REMEMBERED_ACKS = 100_000  # acked offsets remembered, to ack again what comes back
 
 
 class DurableConsumer:
@@ -44,14 +49,25 @@ class DurableConsumer:
         start: str = "stored",
         limit_size: int = 0,
         *,
+        shared: bool = False,
+        prefetch: int = 0,
+        settings: Any = None,
         retry_initial_s: float = 0.2,
         retry_max_s: float = 5.0,
     ) -> None:
+        from router._proto.router.v1 import router_pb2 as pb
+
         self._client = client
         self.exchange, self.name, self.limit_size = exchange, name, limit_size
         self._start = start
         self._retry = (retry_initial_s, retry_max_s)
-        self.acked = 0  # the last offset acked from here
+        self._settings = settings
+        if shared:
+            self._settings = pb.SubscriberSettings(mode="shared")
+            if settings is not None:
+                self._settings.MergeFrom(settings)
+        self.prefetch = prefetch
+        self._acked: OrderedDict[int, None] = OrderedDict()  # recently acked offsets
         self.reconnects = 0
         self._pending: list[Any] = []
         self._subscription: Any = None
@@ -83,22 +99,43 @@ class DurableConsumer:
                     raise
                 await self.reconnect(f"{error.status.name}: {error.message}")
                 continue
-            self._pending = [e for e in batch if e.offset > self.acked]
+            again = [e.offset for e in batch if e.offset in self._acked]
+            if again:  # acked here, the ack lost with a connection: ack again
+                await self._send(self._subscription.settle, *again)
+            self._pending = [e for e in batch if e.offset not in self._acked]
             for event in self._pending:
-                event.acker = self.ack
+                event.settler = self
         return self._pending.pop(0)
 
     async def ack(self, event: Any) -> None:
-        """Everything up to ``event`` is handled (cumulative)."""
-        if event.offset <= self.acked:
-            return
-        self.acked = event.offset
+        """``event`` is handled."""
+        self._acked[event.offset] = None
+        if len(self._acked) > REMEMBERED_ACKS:
+            self._acked.popitem(last=False)
+        await self._send(self._subscription.settle, event.offset)
+
+    async def nack(self, event: Any, delay: float | None = None) -> None:
+        """Deliver ``event`` again, after ``delay`` seconds or the subscriber's back-off."""
+        await self._send(self._subscription.nack, event.offset, delay)
+
+    async def park(self, event: Any, reason: str = "") -> None:
+        """Give up on ``event``: it goes to the subscriber's parked list."""
+        await self._send(self._subscription.park, event.offset, reason)
+
+    @staticmethod
+    async def _send(call: Any, *args: Any) -> None:
+        # Lost with the connection: the router delivers the event again after the reconnect.
         with contextlib.suppress(StreamTerminatedError, ConnectionError, OSError, GRPCError):
-            await self._subscription.ack(event.offset)  # if lost, the next attach skips it here
+            await call(*args)
 
     async def _attach(self) -> None:
         self._context = self._client.subscribe(
-            self.exchange, self.name, self._start, self.limit_size
+            self.exchange,
+            self.name,
+            self._start,
+            self.limit_size,
+            settings=self._settings,
+            prefetch=self.prefetch,
         )
         self._subscription = await self._context.__aenter__()
         self._start = "stored"

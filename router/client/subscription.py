@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from grpclib.exceptions import StreamTerminatedError
@@ -16,11 +18,20 @@ from grpclib.exceptions import StreamTerminatedError
 from router._proto.router.v1 import router_pb2 as pb
 from router.client.values import ReceivedBatch, received
 
+log = logging.getLogger("router.client")
+
+
+def _log_rejected(rejected: pb.SettleRejected) -> None:
+    log.warning(
+        "settle refused offset=%d code=%s: %s", rejected.offset, rejected.code, rejected.message
+    )
+
 
 class ClientSubscription:
-    """Batches of a durable subscriber in offset order, with cumulative ``ack``, ``heartbeat``
-    and ``leave``. Iterating ends when the router ends the stream; a status other than OK is
-    raised as ``GRPCError``."""
+    """Batches of a durable subscriber, with ``ack`` (cumulative), ``settle`` (per offset),
+    ``nack``, ``park``, ``heartbeat`` and ``leave``. Iterating ends when the router ends the
+    stream; a status other than OK is raised as ``GRPCError``. A settle the router refused
+    (``pb.SettleRejected``) goes to ``on_rejected`` (default: logged)."""
 
     def __init__(self, stream: Any, subscribed: pb.Subscribed) -> None:
         self._stream = stream
@@ -28,12 +39,16 @@ class ClientSubscription:
         self.start_offset: int = subscribed.start_offset
         self.head_offset: int = subscribed.head_offset
         self.finished = False
+        self.on_rejected: Callable[[pb.SettleRejected], None] = _log_rejected
 
     def __aiter__(self) -> ClientSubscription:
         return self
 
     async def __anext__(self) -> ReceivedBatch:
         message = await self._stream.recv_message()
+        while message is not None and message.WhichOneof("body") == "rejected":
+            self.on_rejected(message.rejected)
+            message = await self._stream.recv_message()
         if message is None:
             # The server ended the stream: end ours too, then its status (an error raises here).
             self.finished = True
@@ -45,6 +60,29 @@ class ClientSubscription:
 
     async def ack(self, offset: int) -> None:
         await self._stream.send_message(pb.SubscribeRequest(ack=pb.SubscribeAck(offset=offset)))
+
+    async def settle(self, *offsets: int | tuple[int, int]) -> None:
+        """Each offset (or inclusive ``(first, last)`` range) is handled."""
+        ranges = [
+            pb.OffsetRange(first=o[0], last=o[1])
+            if isinstance(o, tuple)
+            else pb.OffsetRange(first=o, last=o)
+            for o in offsets
+        ]
+        await self._stream.send_message(pb.SubscribeRequest(settle=pb.SubscribeSettle(acks=ranges)))
+
+    async def nack(self, offset: int, delay: float | None = None) -> None:
+        """Deliver ``offset`` again, after ``delay`` seconds (None: the subscriber's back-off)."""
+        nack = pb.SubscribeNack(offset=offset)
+        if delay is not None:
+            nack.delay_s = delay
+        await self._stream.send_message(pb.SubscribeRequest(nack=nack))
+
+    async def park(self, offset: int, reason: str = "") -> None:
+        """Give up on ``offset``: it goes to the subscriber's parked list."""
+        await self._stream.send_message(
+            pb.SubscribeRequest(park=pb.SubscribePark(offset=offset, reason=reason))
+        )
 
     async def leave(self, timeout: float = 10) -> None:
         """Half-close and wait for the server to end the stream: every ack sent is then saved."""

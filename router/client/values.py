@@ -9,8 +9,8 @@ batches, and start points on the wire.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import overload
+from collections.abc import Iterator, Sequence
+from typing import Protocol, overload
 
 import attrs
 
@@ -62,16 +62,32 @@ class ReceivedEvent:
     headers: dict[str, str]
     seq: int
     published_at_us: int
-    # Set by DurableConsumer: ``await event.ack()`` acks up to this event.
-    acker: Callable[[ReceivedEvent], Awaitable[None]] | None = attrs.field(
-        default=None, eq=False, repr=False
-    )
+    delivery_count: int = 1  # 2 and up: delivered again (nacked, unsettled in time, re-driven)
+    # Set by DurableConsumer: the consumer that settles this event.
+    settler: Settler | None = attrs.field(default=None, eq=False, repr=False)
 
     async def ack(self) -> None:
-        """Everything up to this event is handled (only for events from a DurableConsumer)."""
-        if self.acker is None:
-            raise RuntimeError("ack(): this event did not come from a DurableConsumer")
-        await self.acker(self)
+        """This event is handled (only for events from a DurableConsumer)."""
+        await self._settler("ack").ack(self)
+
+    async def nack(self, delay: float | None = None) -> None:
+        """Deliver this event again: after ``delay`` seconds, or the subscriber's back-off."""
+        await self._settler("nack").nack(self, delay)
+
+    async def park(self, reason: str = "") -> None:
+        """Give up on this event: the router keeps it in the subscriber's parked list."""
+        await self._settler("park").park(self, reason)
+
+    def _settler(self, what: str) -> Settler:
+        if self.settler is None:
+            raise RuntimeError(f"{what}(): this event did not come from a DurableConsumer")
+        return self.settler
+
+
+class Settler(Protocol):
+    async def ack(self, event: ReceivedEvent) -> None: ...
+    async def nack(self, event: ReceivedEvent, delay: float | None = None) -> None: ...
+    async def park(self, event: ReceivedEvent, reason: str = "") -> None: ...
 
 
 def start_point(text: str) -> pb.StartPoint:
@@ -124,6 +140,7 @@ class ReceivedBatch(Sequence[ReceivedEvent]):
                 dict(headers) if headers else {},
                 wire.seq,
                 wire.published_at_us,
+                delivery.delivery_count or 1,
             )
         return event
 

@@ -10,7 +10,7 @@ import trio
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import OutgoingEvent, ReceivedBatch, ReceivedEvent, RouterClient
-from router.client.app import RouterApp
+from router.client.app import Park, Retry, RouterApp
 from router.client.consumer import DurableConsumer
 from router.client.trio import open_client
 from tests.helpers.polling import until
@@ -78,18 +78,21 @@ def test_the_client_works_from_trio(sqlite_url: str, tmp_path: object) -> None:
 def test_the_decorator_app_acks_on_return_and_retries_on_raise(
     sqlite_url: str, tmp_path: object
 ) -> None:
-    app = RouterApp(retry_s=0.05)
+    app = RouterApp()
     handled: list[int] = []
     failures: list[int] = []
+    counts: dict[int, int] = {}
     done = asyncio.Event()
+    quick = pb.SubscriberSettings(backoff_initial_s=0.05)
 
-    @app.subscriber("orders", name="billing", start="earliest")
+    @app.subscriber("orders", name="billing", start="earliest", settings=quick)
     async def bill(event: ReceivedEvent) -> None:
+        counts[event.offset] = event.delivery_count
         if event.offset == 2 and not failures:
             failures.append(event.offset)
             raise RuntimeError("the payment service is down")
         handled.append(event.offset)
-        if event.offset == 3:
+        if len(handled) == 3:
             done.set()
 
     async def story(address: str) -> None:
@@ -111,7 +114,8 @@ def test_the_decorator_app_acks_on_return_and_retries_on_raise(
 
     with running_router(sqlite_url, str(tmp_path)) as router:
         asyncio.run(story(router.address))
-    assert failures == [2] and handled == [1, 2, 3]
+    assert failures == [2] and sorted(handled) == [1, 2, 3]
+    assert counts == {1: 1, 2: 2, 3: 1}  # the failed event came again, counted
 
 
 def test_the_decorator_app_in_memory() -> None:
@@ -122,6 +126,10 @@ def test_the_decorator_app_in_memory() -> None:
     async def bill(event: ReceivedEvent) -> None:
         if event.payload == b"boom":
             raise ValueError("boom")
+        if event.payload == b"park":
+            raise Park("no account")
+        if event.payload == b"later" and event.delivery_count < 3:
+            raise Retry(after=0.5)
         got.append((event.offset, event.type))
 
     async def story() -> None:
@@ -129,12 +137,18 @@ def test_the_decorator_app_in_memory() -> None:
             await test.publish("order.created", b"{}")
             await test.publish("user.created", b"{}")  # no exchange matches
             await test.publish("order.paid", b"{}")
-            with pytest.raises(ValueError):
-                await test.publish("order.paid", b"boom")
-            assert [e.offset for e in test.received["billing"]] == [1, 2]
+            await test.publish("order.paid", b"boom")  # fails every time: parked at the 10th
+            await test.publish("order.paid", b"park")
+            await test.publish("order.paid", b"later")
+            assert [e.offset for e in test.received["billing"]] == [1, 2, 5]
+            assert [(e.offset, e.delivery_count, why) for e, why in test.parked["billing"]] == [
+                (3, 10, "delivered 10 times (max_deliveries 10)"),
+                (4, 1, "no account"),
+            ]
+            assert [e.delivery_count for e in test.retried["billing"]] == [*range(1, 11), 1, 2]
 
     asyncio.run(story())
-    assert got == [(1, "order.created"), (2, "order.paid")]
+    assert got == [(1, "order.created"), (2, "order.paid"), (5, "order.paid")]
 
 
 def test_events_ack_themselves_and_single_publishes_go_out_in_batches(
