@@ -349,12 +349,7 @@ class QueueActor:
         name = message.name
         running = self.active.get(name)
         if running is not None:
-            try:
-                message.reply.set(
-                    running.join(message.consumer, message.prefetch, message.settings)
-                )
-            except RouterError as error:
-                message.reply.fail(error)
+            running.join(message)
             return
         stored = self.sleeping.get(name)
         try:

@@ -37,6 +37,7 @@ import trio
 from actors.ledger import Ledger
 from actors.messages import (
     Ack,
+    Attach,
     Committed,
     ConsumerMessage,
     GetHead,
@@ -51,6 +52,7 @@ from actors.messages import (
 )
 from actors.runtime import Mailbox, ask
 from actors.state import StateActor
+from router import consumers
 from router.consumers import ConsumerSettings, Dispatch, ParkedEvent
 from router.errors import (
     DeadlineExceeded,
@@ -248,7 +250,10 @@ class SubscriberActor:
     _keys: dict[str, tuple[Consumer, int]] = attrs.Factory(dict)  # pinned: key -> (holder, n)
     _key_of: dict[int, str] = attrs.Factory(dict)
     _turn: int = 0
-    _resending: int = 0  # redeliveries taken from the heap and not yet handed out
+    _resending: int = 0
+    _joining: list[Attach] = attrs.Factory(
+        list
+    )  # consumers that came while it started  # redeliveries taken from the heap and not yet handed out
     _ended_by: RouterError | None = None
     _sleepers: list[Subscription] = attrs.Factory(list)  # detached last: told once it sleeps
     events_out_gone: int = 0
@@ -312,8 +317,18 @@ class SubscriberActor:
         if self.subscription is not None and not self.subscription.ended:
             self.subscription.ended.append(reason)
 
-    def join(self, address: str, prefetch: int, settings: dict[str, Any] | None) -> Subscription:
-        """Another consumer for this running (shared) subscriber; raises when it cannot join."""
+    def join(self, message: Attach) -> None:
+        """Another consumer for this (shared) subscriber: answered at once, or once the
+        subscriber has started (its first consumer's attachment is being resolved)."""
+        if self._nursery is None and self.subscription is None:
+            self._joining.append(message)
+            return
+        try:
+            message.reply.set(self._join(message.consumer, message.prefetch, message.settings))
+        except RouterError as error:
+            message.reply.fail(error)
+
+    def _join(self, address: str, prefetch: int, settings: dict[str, Any] | None) -> Subscription:
         if settings and settings.get("mode", self.options.mode.value) != self.options.mode.value:
             raise FailedPrecondition(_mode_differs(self.name, self.options))
         if not self.options.shared:
@@ -324,7 +339,7 @@ class SubscriberActor:
                 f" (max_consumers {self.options.max_consumers})"
             )
         if self._nursery is None:
-            raise FailedPrecondition(f"subscriber: {self.name!r} is starting; try again")
+            raise FailedPrecondition(f"subscriber: {self.name!r} is going to sleep; try again")
         consumer = self._consumer(address, prefetch)
         self._nursery.start_soon(self._serve, consumer)
         log.info(
@@ -380,6 +395,8 @@ class SubscriberActor:
                 await self._take_parked_state(resumed)
         except RouterError as error:
             attached.fail(error)
+            for message in self._joining:
+                message.reply.fail(error)
             raise
         self.next_offset = start
         self.delivered = start - 1
@@ -393,6 +410,9 @@ class SubscriberActor:
                 self._nursery = nursery
                 nursery.start_soon(self._serve, first)
                 attached.set(first.subscription)
+                for message in self._joining:
+                    self.join(message)
+                self._joining.clear()
                 log.info(
                     "subscriber attached queue=%s subscriber=%s start=%d mode=%s",
                     self.queue.id,
@@ -769,18 +789,36 @@ class SubscriberActor:
         if isinstance(message, Ack):
             return await self._ack_upto(consumer, message.offset)
         if isinstance(message, Settle):
-            for first, last in message.ranges:
-                if last < first or last - first >= 100_000:
-                    self._reject(consumer, first, "invalid", f"acks: range {first}..{last}")
+            for index, (first, last) in enumerate(message.ranges):
+                if first < 1 or last < first or last - first >= 100_000:
+                    self._reject(
+                        consumer,
+                        first,
+                        "invalid",
+                        f"settle.acks[{index}]: {first}..{last} is not a range of offsets"
+                        " (at most 100000)",
+                    )
                     continue
                 for offset in range(first, last + 1):
                     if self._check(consumer, offset, "ack"):
                         await self._settle(offset)
         elif isinstance(message, Nack):
+            try:
+                if message.delay_s is not None:
+                    consumers.delay(message.delay_s)
+            except RouterError as error:
+                self._reject(consumer, message.offset, "invalid", str(error))
+                return True
             if self._check(consumer, message.offset, "nack"):
                 await self._nack(message.offset, message.delay_s)
-        elif isinstance(message, Park) and self._check(consumer, message.offset, "park"):
-            await self._park(message.offset, message.reason or "parked by the consumer")
+        elif isinstance(message, Park):
+            try:
+                consumers.reason(message.reason)
+            except RouterError as error:
+                self._reject(consumer, message.offset, "invalid", str(error))
+                return True
+            if self._check(consumer, message.offset, "park"):
+                await self._park(message.offset, message.reason or "parked by the consumer")
         return True
 
     def _check(self, consumer: Consumer, offset: int, field: str) -> bool:

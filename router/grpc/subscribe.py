@@ -10,7 +10,6 @@ from grpclib.server import Stream
 
 from actors.messages import Nack, Park, Rejected, Settle
 from actors.subscriber import Outgoing, Subscription
-from router import consumers
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
@@ -153,12 +152,7 @@ class SubscriberService(router_grpc.SubscriberBase):
                 elif body == "heartbeat":
                     in_trio(subscription.post_heartbeat)
                 elif body in ("settle", "nack", "park"):
-                    try:
-                        settle = _settlement(message)
-                    except RouterError as error:
-                        protocol_error.append(error)
-                        break
-                    in_trio(subscription.post, settle)
+                    in_trio(subscription.post, _settlement(message))
                 else:
                     protocol_error.append(
                         InvalidArgument(f"{body or 'body'}: expected an ack or a heartbeat")
@@ -175,28 +169,15 @@ async def _authenticate(router: Router, header: str | None) -> tuple[str, str] |
 
 
 def _settlement(message: pb.SubscribeRequest) -> Settle | Nack | Park:
-    """A settle, nack or park request, its fields checked (InvalidArgument naming one)."""
+    """A settle, nack or park request as the subscriber takes it (it checks the values and
+    answers a bad one with a SettleRejected naming the field)."""
     body = message.WhichOneof("body")
     if body == "settle":
-        ranges = []
-        for index, found in enumerate(message.settle.acks):
-            last = found.last or found.first
-            if found.first < 1 or last < found.first:
-                raise InvalidArgument(
-                    f"settle.acks[{index}]: {found.first}..{last} is not a range of offsets"
-                )
-            ranges.append((found.first, last))
-        return Settle(tuple(ranges))
+        return Settle(tuple((r.first, r.last or r.first) for r in message.settle.acks))
     if body == "nack":
-        if message.nack.offset < 1:
-            raise InvalidArgument(f"nack.offset: {message.nack.offset} is not an offset")
-        delay_s = (
-            consumers.delay(message.nack.delay_s) if message.nack.HasField("delay_s") else None
-        )
+        delay_s = message.nack.delay_s if message.nack.HasField("delay_s") else None
         return Nack(message.nack.offset, delay_s)
-    if message.park.offset < 1:
-        raise InvalidArgument(f"park.offset: {message.park.offset} is not an offset")
-    return Park(message.park.offset, consumers.reason(message.park.reason))
+    return Park(message.park.offset, message.park.reason)
 
 
 async def _pump(subscription: Subscription, feed: Feed[Outgoing]) -> None:
