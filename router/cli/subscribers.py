@@ -1,13 +1,31 @@
-"""``router subscriber list|describe|reset|delete``, ``router queue list`` and ``router info``."""
+"""``router subscriber list|describe|reset|delete|settings|parked|redrive|discard``,
+``router queue list`` and ``router info``."""
 
 from __future__ import annotations
 
 import argparse
+import datetime
 from typing import Any
 
 from router import validation
+from router._proto.router.v1 import router_pb2 as pb
 from router.cli.output import add_command, arg, json_flag, table
 from router.client import RouterClient
+
+# ``subscriber settings`` flags: (flag, settings field, type, help)
+SETTINGS = (
+    ("--mode", "mode", str, "exclusive | shared (while no consumer is attached)"),
+    ("--max-consumers", "max_consumers", int, "shared: consumers at once"),
+    ("--prefetch", "prefetch", int, "shared: unsettled deliveries per consumer"),
+    ("--dispatch", "dispatch", str, "shared: round_robin | pinned"),
+    ("--key-header", "key_header", str, "pinned: the header that keys an event"),
+    ("--ack-wait", "ack_wait_s", float, "seconds before an unsettled delivery is sent again"),
+    ("--max-deliveries", "max_deliveries", int, "deliveries before an event is parked (0: never)"),
+    ("--backoff-initial", "backoff_initial_s", float, "seconds before the first redelivery"),
+    ("--backoff-max", "backoff_max_s", float, "the back-off's cap, in seconds"),
+    ("--backoff-multiplier", "backoff_multiplier", float, "each redelivery waits this much longer"),
+    ("--stall-after", "stall_after_s", float, "seconds of an unmoved floor with lag: stalled"),
+)
 
 
 def register(commands: Any) -> None:
@@ -39,6 +57,36 @@ def register(commands: Any) -> None:
     what = "delete a sleeping subscriber and its cursor"
     example = "router subscriber delete orders billing"
     add_command(actions, "delete", delete_subscriber, what, example, *named, which_queue)
+    what = "change a subscriber's settlement and sharing settings"
+    example = "router subscriber settings orders billing --mode shared --prefetch 50"
+    flags = [arg(flag, dest=field, type=kind, help=text) for flag, field, kind, text in SETTINGS]
+    add_command(
+        actions, "settings", set_settings, what, example, *named, *flags, which_queue, listing=True
+    )
+    what = "the events a subscriber parked, with reason, deliveries and age"
+    example = "router subscriber parked orders billing --json"
+    after = arg("--after", type=int, default=0, help="the page after this offset")
+    most = arg("--max", type=int, default=1000, help="events at most (1..10000)")
+    add_command(
+        actions,
+        "parked",
+        list_parked,
+        what,
+        example,
+        *named,
+        after,
+        most,
+        which_queue,
+        listing=True,
+    )
+    offsets = arg("--offset", type=int, action="append", default=[], help="a parked offset")
+    every = arg("--all", action="store_true", help="every parked event")
+    what = "deliver parked events again through the same subscriber"
+    example = "router subscriber redrive orders billing --all"
+    add_command(actions, "redrive", redrive, what, example, *named, offsets, every, which_queue)
+    what = "drop parked events from the list"
+    example = "router subscriber discard orders billing --offset 17"
+    add_command(actions, "discard", discard, what, example, *named, offsets, every, which_queue)
 
     info = commands.add_parser("info", help="what the server is", epilog="example: router info")
     json_flag(info)
@@ -49,14 +97,31 @@ def subscriber_row(s: Any) -> dict[str, object]:
     return {
         "exchange": s.exchange,
         "name": s.name,
-        "state": s.state,
+        "state": "stalled" if s.stalled else s.state,
+        "mode": s.settings.mode or "exclusive",
         "acked": s.acked_offset,
         "head": s.head_offset,
         "lag": s.lag,
+        "consumers": s.consumers,
+        "unsettled": s.unsettled,
+        "parked": s.parked,
         "fill": f"{s.fill * 100:.1f}%",
         "consumer": s.consumer or "-",
         "queue": s.queue_id,
     }
+
+
+def described(s: Any) -> dict[str, object]:
+    """A subscriber's row with its settings and settlement figures (``describe``)."""
+    row = subscriber_row(s)
+    row.update({f"settings.{field.name}": value for field, value in s.settings.ListFields()})
+    row.update(
+        redelivered=s.redelivered,
+        oldest_unsettled_s=round(s.oldest_unsettled_s, 3),
+        oldest_parked_s=round(s.oldest_parked_s, 3),
+        stalled_at=s.stalled_at,
+    )
+    return row
 
 
 async def list_queues(client: RouterClient, args: argparse.Namespace) -> None:
@@ -86,7 +151,11 @@ async def describe_subscriber(client: RouterClient, args: argparse.Namespace) ->
     found = await client.list_subscribers(args.exchange, args.name)
     if not found:
         raise LookupError(f"subscriber: no subscriber {args.name!r} on {args.exchange!r}")
-    table([subscriber_row(s) for s in found], args.json)
+    if args.json:
+        table([described(s) for s in found], True)
+        return
+    for key, value in described(found[0]).items():
+        print(f"{key:<28} {value}")
 
 
 async def reset_subscriber(client: RouterClient, args: argparse.Namespace) -> None:
@@ -98,6 +167,66 @@ async def reset_subscriber(client: RouterClient, args: argparse.Namespace) -> No
 async def delete_subscriber(client: RouterClient, args: argparse.Namespace) -> None:
     await client.delete_subscriber(args.exchange, args.name, args.limit_size)
     print(f"deleted subscriber {args.name} of {args.exchange}")
+
+
+async def set_settings(client: RouterClient, args: argparse.Namespace) -> None:
+    changes = {
+        field: getattr(args, field)
+        for _, field, _, _ in SETTINGS
+        if getattr(args, field, None) is not None
+    }
+    if not changes:
+        raise ValueError("settings: give at least one setting to change (see --help)")
+    changed = await client.set_subscriber_settings(
+        args.exchange, args.name, pb.SubscriberSettings(**changes), args.limit_size
+    )
+    table([described(changed)], args.json)
+
+
+async def list_parked(client: RouterClient, args: argparse.Namespace) -> None:
+    found = await client.list_parked(
+        args.exchange, args.name, args.after, args.max, args.limit_size
+    )
+    rows: list[dict[str, object]] = [
+        {
+            "offset": p.offset,
+            "type": p.event.type,
+            "id": p.event.id,
+            "deliveries": p.deliveries,
+            "parked_at": _when(p.parked_at_us),
+            "state": "redriving" if p.redriving else "parked",
+            "reason": p.reason,
+        }
+        for p in found.parked
+    ]
+    table(rows, args.json)
+    if not args.json and len(rows) < found.total:
+        print(f"({len(rows)} of {found.total}; --after {rows[-1]['offset']} for more)")
+
+
+def _chosen(args: argparse.Namespace) -> list[int]:
+    if args.all == bool(args.offset):
+        raise ValueError("offsets: give --offset N (one or more) or --all")
+    return list(args.offset)
+
+
+async def redrive(client: RouterClient, args: argparse.Namespace) -> None:
+    done = await client.redrive_parked(args.exchange, args.name, _chosen(args), args.limit_size)
+    print(f"re-driving {len(done)} parked event(s) of {args.name}: {_listed(done)}")
+
+
+async def discard(client: RouterClient, args: argparse.Namespace) -> None:
+    done = await client.discard_parked(args.exchange, args.name, _chosen(args), args.limit_size)
+    print(f"discarded {len(done)} parked event(s) of {args.name}: {_listed(done)}")
+
+
+def _listed(offsets: list[int]) -> str:
+    shown = ", ".join(str(o) for o in offsets[:20])
+    return shown + (" ..." if len(offsets) > 20 else "") if offsets else "(none)"
+
+
+def _when(us: int) -> str:
+    return datetime.datetime.fromtimestamp(us / 1e6, datetime.UTC).isoformat(timespec="seconds")
 
 
 async def server_info(client: RouterClient, args: argparse.Namespace) -> None:

@@ -212,3 +212,82 @@ def test_bad_settings_and_settles_get_clear_errors(sqlite_url: str, tmp_path: ob
         asyncio.run(story(router.address))
     finally:
         router.stop()
+
+
+def test_the_cli_shows_changes_and_re_drives_the_parked_list(
+    sqlite_url: str, tmp_path: object
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    router = RouterProcess(sqlite_url, f"{tmp_path}/router.log").start()
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "router", "--server", router.address, *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    async def park_two(address: str) -> None:
+        async with RouterClient(address) as client:
+            await client.create_exchange("orders", ["order.*"])
+            await client.publish(events(3))
+            async with client.subscribe("orders", "billing", "earliest") as subscription:
+                batch = await subscription.__anext__()
+                await subscription.park(batch[0].offset, "bad payload")
+                await subscription.park(batch[2].offset, "no account")
+                await subscription.settle(batch[1].offset)
+
+                async def parked() -> bool:
+                    return (await subscriber(client)).parked == 2
+
+                await until(parked, timeout=10)
+
+    try:
+        asyncio.run(park_two(router.address))
+        listed = cli("subscriber", "parked", "orders", "billing", "--json")
+        assert listed.returncode == 0, listed.stderr
+        rows = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert [(r["offset"], r["reason"], r["state"]) for r in rows] == [
+            (1, "bad payload", "parked"),
+            (3, "no account", "parked"),
+        ]
+        described = cli("subscriber", "describe", "orders", "billing")
+        assert described.returncode == 0, described.stderr
+        assert "parked                       2" in described.stdout
+        changed = cli("subscriber", "settings", "orders", "billing", "--max-deliveries", "4")
+        assert changed.returncode == 0, changed.stderr
+        assert "4" in changed.stdout
+        bad = cli("subscriber", "settings", "orders", "billing", "--prefetch", "0")
+        assert bad.returncode != 0
+        assert "settings.prefetch: 0 is outside 1..100000" in bad.stderr
+        missing = cli("subscriber", "redrive", "orders", "billing", "--offset", "2")
+        assert missing.returncode != 0 and "NOT_FOUND" in missing.stderr
+        neither = cli("subscriber", "redrive", "orders", "billing")
+        assert neither.returncode != 0 and "--offset N" in neither.stderr
+        dropped = cli("subscriber", "discard", "orders", "billing", "--offset", "3")
+        assert dropped.returncode == 0 and "discarded 1" in dropped.stdout
+        again = cli("subscriber", "redrive", "orders", "billing", "--all")
+        assert again.returncode == 0 and "re-driving 1" in again.stdout
+
+        async def redelivered(address: str) -> None:
+            async with (
+                RouterClient(address) as client,
+                client.subscribe("orders", "billing") as subscription,
+            ):
+                batch = await subscription.__anext__()
+                assert [(e.offset, e.delivery_count) for e in batch] == [(1, 1)]
+                await subscription.settle(1)
+
+                async def emptied() -> bool:
+                    return (await subscriber(client)).parked == 0
+
+                await until(emptied, timeout=10)
+
+        asyncio.run(redelivered(router.address))
+        assert cli("subscriber", "parked", "orders", "billing").stdout.strip() == "(none)"
+    finally:
+        router.stop()
