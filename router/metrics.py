@@ -164,13 +164,46 @@ class RouterCollector(Collector):
             "Events delivered on the current attachment",
             labels=sub_labels,
         )
+        settlement: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
+            "consumers": GaugeMetricFamily(
+                "router_subscriber_consumers", "Consumers attached", labels=sub_labels
+            ),
+            "unsettled": GaugeMetricFamily(
+                "router_subscriber_unsettled", "Deliveries not yet settled", labels=sub_labels
+            ),
+            "parked": GaugeMetricFamily(
+                "router_subscriber_parked", "Events in the parked list", labels=sub_labels
+            ),
+            "redelivered": CounterMetricFamily(
+                "router_subscriber_redelivered",
+                "Deliveries made again on the current attachment",
+                labels=sub_labels,
+            ),
+            "oldest_unsettled_s": GaugeMetricFamily(
+                "router_subscriber_oldest_unsettled_seconds",
+                "Age of the oldest unsettled delivery",
+                labels=sub_labels,
+            ),
+            "oldest_parked_s": GaugeMetricFamily(
+                "router_subscriber_oldest_parked_seconds",
+                "Age of the oldest parked event",
+                labels=sub_labels,
+            ),
+            "stalled": GaugeMetricFamily(
+                "router_subscriber_stalled",
+                "1 when it has lag, a consumer and an ack floor unmoved for stall_after_s",
+                labels=sub_labels,
+            ),
+        }
         for sub in stats.subscribers:
             labels = [sub.exchange, sub.queue_id, sub.name]
             acked.add_metric(labels, sub.acked)
             lag.add_metric(labels, sub.lag)
             active.add_metric(labels, 1 if sub.state == "active" else 0)
             out.add_metric(labels, sub.events_out)
-        yield from (acked, lag, active, out)
+            for field, family in settlement.items():
+                family.add_metric(labels, float(getattr(sub, field)))
+        yield from (acked, lag, active, out, *settlement.values())
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

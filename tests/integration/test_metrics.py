@@ -50,6 +50,21 @@ def test_metrics_are_exposed_and_rates_follow_the_traffic(db_url: str, tmp_path:
         assert metrics[("router_events_committed_total", ())] == 30
         (active,) = [v for (n, _), v in metrics.items() if n == "router_subscriber_active"]
         assert active == 1
+        settlement = {
+            n: v
+            for (n, _), v in metrics.items()
+            if n
+            in (
+                "router_subscriber_consumers",
+                "router_subscriber_parked",
+                "router_subscriber_stalled",
+            )
+        }
+        assert settlement == {
+            "router_subscriber_consumers": 1,
+            "router_subscriber_parked": 0,
+            "router_subscriber_stalled": 0,
+        }
         assert stats["rates"]["published_1m"] > 0
         assert len(stats["rates"]["exchanges"]["orders"]["history"]) >= 2
 
