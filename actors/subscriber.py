@@ -425,11 +425,13 @@ class SubscriberActor:
                 nursery.start_soon(self._expire)
                 if self.ledger.redriving:
                     self.redrive(sorted(self.ledger.redriving))
-                with contextlib.suppress(_Finished):
+                try:
                     await self._deliver()
+                except* _Finished:
+                    pass  # every consumer left while events were being handed out
                 nursery.cancel_scope.cancel()
-        except _Finished:
-            pass
+        except* _Finished:
+            pass  # the same, seen from the redelivery task
         finally:
             self._nursery = None
             with trio.CancelScope(shield=True, deadline=trio.current_time() + 5):
@@ -617,16 +619,10 @@ class SubscriberActor:
         counts: list[int] = []
         for index, offset in enumerate(offsets_of(batch)):
             if ledger.is_settled(offset) or offset in self._scheduled or offset in self._owner:
-                if offset > ledger.high:
-                    ledger.deliver_fresh(offset)  # settled while re-driven above the high mark
                 continue
-            if offset > ledger.high:
-                ledger.deliver_fresh(offset)
-                counts.append(1)
-            elif await self._park_if_spent(offset):
+            if offset <= ledger.high and await self._park_if_spent(offset):
                 continue
-            else:
-                counts.append(ledger.deliver_again(offset))
+            counts.append(ledger.deliveries(offset) + 1)  # counted once handed out (_mark)
             keep.append(index)
         if not keep:
             return
@@ -647,10 +643,18 @@ class SubscriberActor:
         now = trio.current_time()
         offsets = offsets_of(batch)
         if not fresh:
+            self._mark(offsets)
             for offset in offsets:
                 self._owner[offset] = (consumer, now)
         self._flights.append(_Flight(offsets, consumer, now, fresh))
         self._flown.set()
+
+    def _mark(self, offsets: Sequence[int]) -> None:
+        """Count the deliveries of offsets just handed out again (or, resumed, for the first
+        time past the high mark)."""
+        for offset in offsets:
+            self.ledger.deliver_again(offset)
+        self._changed.set()
 
     def _only(self) -> Consumer:
         if not self.consumers:
@@ -709,6 +713,9 @@ class SubscriberActor:
                     self._key_of[offset] = key
             if fresh:
                 self.ledger.deliver_fresh(taken[-1])
+            else:
+                self._mark(taken)
+            self._changed.set()
             self._flights.append(_Flight(taken, consumer, now, True))
             self._flown.set()
             at = stop
@@ -973,7 +980,7 @@ class SubscriberActor:
             chosen = [found[o] for o in run if o in found and self.ledger.is_open(o)]
             if not chosen:
                 continue
-            counts = [self.ledger.deliver_again(d.offset) for d in chosen]
+            counts = [self.ledger.deliveries(d.offset) + 1 for d in chosen]
             self.redelivered += len(chosen)
             await self._give(Counted.of(chosen, counts), fresh=False)
             self._changed.set()
