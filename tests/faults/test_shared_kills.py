@@ -85,6 +85,7 @@ def test_shared_consumers_lose_nothing_and_park_only_what_failed_across_ten_kill
             for index in range(CONSUMERS)
         ]
         publisher = asyncio.ensure_future(publish(router.address, work))
+
         async def working() -> bool:
             return len(work.handled) > 0
 
