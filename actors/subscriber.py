@@ -22,9 +22,11 @@ delivery counts; it is saved with the cursor, coalesced, at most every
 
 from __future__ import annotations
 
+import bisect
 import collections
 import contextlib
 import heapq
+import itertools
 import logging
 import math
 import zlib
@@ -295,10 +297,16 @@ class SubscriberActor:
         return self.ledger.open_count()
 
     def oldest_unsettled_s(self) -> float:
+        """The age of the oldest delivery still out. Looks at the first offset still out of at
+        most a few flights: a view must not cost a walk over every delivery in flight."""
         now = trio.current_time()
-        for flight in self._flights:
-            if any(self._still_out(flight, o) for o in flight.offsets):
-                return now - flight.sent_at
+        floor = self.ledger.floor
+        for flight in itertools.islice(self._flights, 64):
+            offsets = flight.offsets
+            start = bisect.bisect_right(offsets, floor)
+            for offset in itertools.islice(offsets, start, start + 64):
+                if self._still_out(flight, offset):
+                    return now - flight.sent_at
         return 0.0
 
     def stalled(self) -> bool:

@@ -164,6 +164,8 @@ async def test_a_delivery_unsettled_after_ack_wait_is_sent_again(
         subscription = await attach(queue, settings={"ack_wait_s": 10.0})
         sent_at = trio.current_time()
         await take(subscription)
+        await trio.sleep(3)
+        assert queue.subscriber_views()[0].oldest_unsettled_s == pytest.approx(3.0, abs=0.01)
         await subscription.settle([(1, 1), (3, 3)])
         assert await take(subscription) == [(2, 2)]
         assert trio.current_time() - sent_at == pytest.approx(10.0, abs=0.01)
