@@ -256,9 +256,7 @@ class SubscriberActor:
     _joining: list[Attach] = attrs.Factory(
         list
     )  # consumers that came while it started  # redeliveries taken from the heap and not yet handed out
-    _ended_by: RouterError | None = None
     _sleepers: list[Subscription] = attrs.Factory(list)  # detached last: told once it sleeps
-    events_out_gone: int = 0
 
     # --- what the queue calls ---
 
@@ -502,7 +500,6 @@ class SubscriberActor:
         consumer.gone = True
         consumer.outbox.close()
         self.consumers.remove(consumer)
-        self.events_out_gone += consumer.events_out
         if consumer.holding:
             now = trio.current_time()  # its deliveries go to the others at once
             for offset in sorted(consumer.holding):
@@ -874,10 +871,11 @@ class SubscriberActor:
     async def _ack_upto(self, consumer: Consumer, offset: int) -> bool:
         ledger = self.ledger
         if offset > max(ledger.high, self.delivered):
-            self._ended_by = InvalidArgument(
-                f"ack.offset: {offset} was never delivered (last delivered {self.delivered})"
+            consumer.subscription.ended.append(
+                InvalidArgument(
+                    f"ack.offset: {offset} was never delivered (last delivered {self.delivered})"
+                )
             )
-            consumer.subscription.ended.append(self._ended_by)
             return False
         if self.options.shared:
             for held in sorted(o for o in consumer.holding if o <= offset):

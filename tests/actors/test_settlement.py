@@ -6,7 +6,7 @@ ack_wait pass at once while their order is kept.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -15,7 +15,7 @@ import trio
 import trio.testing
 
 from actors.messages import Attach, ChangeParked, ChangeSettings, Committed, Rejected
-from actors.queue import QueueActor
+from actors.queue import QueueActor, SubscriberView
 from actors.runtime import ask
 from actors.subscriber import Subscription
 from router.consumers import ConsumerSettings
@@ -83,6 +83,14 @@ async def rejected(subscription: Subscription) -> Rejected:
     return item
 
 
+async def view_once(queue: QueueActor, check: Callable[[SubscriberView], bool]) -> SubscriberView:
+    """The subscriber's view once ``check`` holds: the actors take the messages sent to them."""
+    with trio.fail_after(60):
+        while not check(view := queue.subscriber_views()[0]):
+            await trio.testing.wait_all_tasks_blocked()  # the actors have taken what they could
+    return view
+
+
 def saved_floor(state: FakeState) -> int:
     return state.cursors[("q1", "billing")]
 
@@ -95,12 +103,10 @@ async def test_per_offset_acks_raise_the_floor_only_over_settled_offsets(
         subscription = await attach(queue)
         assert await take(subscription) == [(1, 1), (2, 1), (3, 1), (4, 1)]
         await subscription.settle([(2, 3)])
-        await trio.sleep(1)
-        (view,) = queue.subscriber_views()
-        assert (view.acked, view.unsettled) == (0, 2)
+        view = await view_once(queue, lambda v: v.unsettled == 2)
+        assert view.acked == 0  # 1 and 4 are still out
         await subscription.settle([(1, 1)])
-        await trio.sleep(1)
-        assert queue.subscriber_views()[0].acked == 3
+        await view_once(queue, lambda v: v.acked == 3)
         await subscription.close()
     assert saved_floor(state) == 3
     assert state.ledgers[("q1", "billing")] == '{"high":4}'
@@ -124,8 +130,7 @@ async def test_a_nack_redelivers_after_its_delay_with_the_count_and_a_bad_settle
         notice = await rejected(subscription)
         assert (notice.code, notice.message) == ("already_settled", "ack.offset: 1 is settled")
         await subscription.park(2, "bad payload")
-        await trio.sleep(1)
-        assert queue.subscriber_views()[0].acked == 3
+        await view_once(queue, lambda v: v.acked == 3)
         await subscription.close()
     (parked,) = state.parked_events("q1", "billing")
     assert (parked.offset, parked.reason, parked.deliveries) == (2, "bad payload", 2)
@@ -148,9 +153,8 @@ async def test_an_event_delivered_max_deliveries_times_is_parked_and_the_cursor_
         assert await take(subscription) == [(1, 3)]
         assert trio.current_time() - began == pytest.approx(3.0, abs=0.01)  # then 2 s more
         await subscription.nack(1)  # the third delivery failed too: parked
-        await trio.sleep(1)
-        (view,) = queue.subscriber_views()
-        assert (view.acked, view.parked, view.unsettled) == (2, 1, 0)
+        view = await view_once(queue, lambda v: v.parked == 1)
+        assert (view.acked, view.unsettled) == (2, 0)
         await subscription.close()
     (parked,) = state.parked_events("q1", "billing")
     assert parked.reason == "delivered 3 times (max_deliveries 3)"
@@ -164,7 +168,7 @@ async def test_a_delivery_unsettled_after_ack_wait_is_sent_again(
         subscription = await attach(queue, settings={"ack_wait_s": 10.0})
         sent_at = trio.current_time()
         await take(subscription)
-        await trio.sleep(3)
+        await trio.sleep(3)  # virtual time: the deliveries are three seconds old
         assert queue.subscriber_views()[0].oldest_unsettled_s == pytest.approx(3.0, abs=0.01)
         await subscription.settle([(1, 1), (3, 3)])
         assert await take(subscription) == [(2, 2)]
@@ -195,8 +199,7 @@ async def test_the_ledger_survives_a_restart_settled_offsets_stay_settled_and_co
         assert await take(subscription) == [(1, 2), (3, 2), (5, 2)]
         await subscription.nack(3)  # spent: two deliveries of 2 allowed
         await subscription.settle([(1, 1), (5, 5)])
-        await trio.sleep(1)
-        assert queue.subscriber_views()[0].acked == 5
+        await view_once(queue, lambda v: v.acked == 5)
         await subscription.close()
     assert [p.offset for p in state.parked_events("q1", "billing")] == [3]
 
@@ -210,7 +213,7 @@ async def test_a_parked_event_is_re_driven_through_the_same_subscriber_then_leav
         await take(subscription)
         await subscription.park(2, "downstream down")
         await subscription.settle([(1, 1), (3, 3)])
-        await trio.sleep(1)
+        await view_once(queue, lambda v: v.acked == 3 and v.parked == 1)
         with pytest.raises(Exception, match="offset: 1 is not in the parked list"):
             await ask(queue.mailbox, lambda r: ChangeParked("billing", (1,), True, r))
         redriven = await ask(queue.mailbox, lambda r: ChangeParked("billing", (2,), True, r))
@@ -218,8 +221,7 @@ async def test_a_parked_event_is_re_driven_through_the_same_subscriber_then_leav
         assert await take(subscription) == [(2, 1)]
         assert queue.subscriber_views()[0].parked == 1  # listed until settled
         await subscription.settle([(2, 2)])
-        await trio.sleep(1)
-        assert queue.subscriber_views()[0].parked == 0
+        await view_once(queue, lambda v: v.parked == 0)
         await subscription.close()
     assert state.parked_events("q1", "billing") == []
     assert saved_floor(state) == 3
