@@ -201,11 +201,11 @@ async def _run_router(
             elif name == "join":
                 await join()
             elif name == "wait":
-                await trio.sleep(pick)
+                await trio.sleep(pick)  # the "wait" step: virtual time passes (back-offs fall due)
             elif name == "kill":
                 saved = _snapshot(state)  # what was saved when the process died
                 killed = True
-            await trio.sleep(0.01)  # the actors take the message
+            await trio.testing.wait_all_tasks_blocked()  # the actors take the message
             if not consumers and not killed:
                 await join()
         if drain:
