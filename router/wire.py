@@ -82,19 +82,13 @@ def frame(offset: int, wire: bytes) -> bytes:
     return b"\x0a" + varint(len(head) + len(wire)) + head + wire
 
 
-@attrs.define(slots=True, eq=False)
-class WireBatch(Sequence[Delivery]):
-    """Deliveries at consecutive offsets ``first``..``last``, held as framed wire bytes.
+class _Framed(Sequence[Delivery]):
+    """Deliveries held as framed wire bytes (what the gRPC edge sends as they are), parsed into
+    Delivery objects on first access (the HTTP edge, the AMQP re-emitter)."""
 
-    What replay reads from storage: the gRPC edge sends ``frames`` as they are. Anything that
-    looks at the deliveries themselves (the HTTP edge, the AMQP re-emitter) gets them parsed on
-    first access.
-    """
-
-    first: int
-    last: int
+    __slots__ = ()
     frames: list[bytes]
-    _parsed: tuple[Delivery, ...] | None = None
+    _parsed: tuple[Delivery, ...] | None
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -116,6 +110,21 @@ class WireBatch(Sequence[Delivery]):
             batch = pb.EventBatch.FromString(b"".join(self.frames))
             self._parsed = tuple(Delivery(d.offset, event_of(d.event)) for d in batch.deliveries)
         return self._parsed
+
+
+@attrs.define(slots=True, eq=False)
+class WireBatch(_Framed):
+    """Deliveries at consecutive offsets ``first``..``last``, held as framed wire bytes.
+
+    What replay reads from storage: the gRPC edge sends ``frames`` as they are. Anything that
+    looks at the deliveries themselves (the HTTP edge, the AMQP re-emitter) gets them parsed on
+    first access.
+    """
+
+    first: int
+    last: int
+    frames: list[bytes]
+    _parsed: tuple[Delivery, ...] | None = None
 
 
 def wire_batch(rows: Sequence[tuple[int, bytes]]) -> WireBatch:
@@ -157,7 +166,7 @@ def framed(first: int, wires: Iterable[bytes]) -> WireBatch:
 
 
 @attrs.define(slots=True, eq=False)
-class Counted(Sequence[Delivery]):
+class Counted(_Framed):
     """Deliveries in any offset order, each with its delivery count: redeliveries, re-driven
     events, a resumed subscriber's deliveries made before. ``frames`` carry the count."""
 
@@ -175,27 +184,6 @@ class Counted(Sequence[Delivery]):
             for data, count in zip(frames_of(batch), counts, strict=True)
         ]
         return cls(offsets, list(counts), frames)
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    @overload
-    def __getitem__(self, index: int) -> Delivery: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Delivery]: ...
-
-    def __getitem__(self, index: int | slice) -> Delivery | Sequence[Delivery]:
-        return self.deliveries()[index]
-
-    def __iter__(self) -> Iterator[Delivery]:
-        return iter(self.deliveries())
-
-    def deliveries(self) -> tuple[Delivery, ...]:
-        if self._parsed is None:
-            batch = pb.EventBatch.FromString(b"".join(self.frames))
-            self._parsed = tuple(Delivery(d.offset, event_of(d.event)) for d in batch.deliveries)
-        return self._parsed
 
 
 def counted(data: bytes, count: int) -> bytes:
