@@ -207,7 +207,7 @@ class Consumer:
 class _Flight:
     """Deliveries sent together: ack_wait runs from ``sent_at``."""
 
-    offsets: range | list[int]
+    offsets: Sequence[int]
     consumer: Consumer
     sent_at: float
     fresh: bool
@@ -599,18 +599,8 @@ class SubscriberActor:
         ledger = self.ledger
         if first <= ledger.high:
             await self._send_again(batch)
-        elif self.options.shared:
-            await self._deal(batch, fresh=True)
-            ledger.deliver_fresh(last)
         else:
-            consumer = self._only()
-            await self._put(consumer, batch)
-            ledger.deliver_fresh(last)
-            consumer.events_out += len(batch)
-            self._flights.append(
-                _Flight(range(first, last + 1), consumer, trio.current_time(), True)
-            )
-            self._flown.set()
+            await self._give(batch, fresh=True)
         self.next_offset = last + 1
         self.delivered = last
         self.events_out += len(batch)
@@ -647,7 +637,9 @@ class SubscriberActor:
         consumer.events_out += len(batch)
         now = trio.current_time()
         offsets = offsets_of(batch)
-        if not fresh:
+        if fresh:
+            self.ledger.deliver_fresh(offsets[-1])
+        else:
             self._mark(offsets)
             for offset in offsets:
                 self._owner[offset] = (consumer, now)

@@ -178,7 +178,8 @@ class Counted(_Framed):
     @classmethod
     def of(cls, batch: Sequence[Delivery], counts: Sequence[int]) -> Counted:
         """``batch`` (each delivery once) with these counts (a count of 1 is left unwritten)."""
-        offsets = offsets_of(batch)
+        # a list is a selection (gaps allowed); any other batch is consecutive
+        offsets = [d.offset for d in batch] if isinstance(batch, list) else list(offsets_of(batch))
         frames = [
             data if count <= 1 else counted(data, count)
             for data, count in zip(frames_of(batch), counts, strict=True)
@@ -211,12 +212,12 @@ def counts_of(batch: Sequence[Delivery]) -> list[int]:
     return [1] * len(batch)
 
 
-def offsets_of(batch: Sequence[Delivery]) -> list[int]:
+def offsets_of(batch: Sequence[Delivery]) -> Sequence[int]:
+    """The offsets of a batch: a range for consecutive ones (every batch but a Counted)."""
     if isinstance(batch, Counted):
         return batch.offsets
-    if isinstance(batch, WireBatch):
-        return list(range(batch.first, batch.last + 1))
-    return [d.offset for d in batch]
+    first, last = bounds(batch)
+    return range(first, last + 1)
 
 
 def part(batch: Sequence[Delivery], start: int, stop: int) -> Sequence[Delivery]:
