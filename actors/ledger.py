@@ -5,7 +5,8 @@ part with the cursor (coalesced). The ack floor is the cursor: every offset at o
 settled. Above it the ledger keeps the offsets settled one by one and the delivery counts of
 the unsettled ones; ``high`` is the highest offset ever delivered, so an offset between the floor
 and ``high`` with no count was delivered once. Re-driven offsets (taken back from the parked
-list) are open again wherever they lie, until settled.
+list) are open again wherever they lie, until settled. A nacked offset may carry the wall-clock
+time before which it is not delivered again, so a delay outlives a restart or a pull's end.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Ledger:
     settled: set[int] = attrs.Factory(set)
     counts: dict[int, int] = attrs.Factory(dict)  # unsettled offsets delivered more than once
     redriving: set[int] = attrs.Factory(set)
+    due: dict[int, int] = attrs.Factory(dict)  # nacked offset -> not delivered before (us)
 
     def deliveries(self, offset: int) -> int:
         """How many times ``offset`` has been delivered and not settled since."""
@@ -49,6 +51,8 @@ class Ledger:
     def deliver_again(self, offset: int) -> int:
         """``offset`` is delivered once more (a redelivery, a resume, a re-drive); its count."""
         count = self.deliveries(offset) + 1
+        if self.due:
+            self.due.pop(offset, None)
         if offset > self.high:
             self.high = offset
         if count > 1 or offset in self.redriving:
@@ -58,6 +62,8 @@ class Ledger:
     def settle(self, offset: int) -> bool:
         """Settle one open offset (ack or park); True when the floor moved."""
         self.counts.pop(offset, None)
+        if self.due:
+            self.due.pop(offset, None)
         if offset in self.redriving:
             self.redriving.discard(offset)
             if offset <= self.floor:
@@ -77,6 +83,8 @@ class Ledger:
             self.counts = {
                 o: c for o, c in self.counts.items() if o > offset or o in self.redriving
             }
+        if self.due:
+            self.due = {o: t for o, t in self.due.items() if o > offset}
         self._raise_floor()
         return True
 
@@ -87,6 +95,16 @@ class Ledger:
             self.settled.discard(self.floor)
             moved = True
         return moved
+
+    def take_parked(self, above: set[int], redriving: set[int]) -> None:
+        """What the parked list says (it is the truth, a crash can come between parking and
+        the next save): ``above`` were parked, so delivered and settled; ``redriving`` are
+        open again."""
+        for offset in above:
+            self.deliver_fresh(offset)
+            self.settle(offset)
+        self.redriving |= redriving
+        self.deliver_fresh(max(redriving, default=0))
 
     def open_count(self) -> int:
         """Unsettled deliveries: delivered above the floor and not settled, and re-driven ones."""
@@ -103,6 +121,8 @@ class Ledger:
             body["settled"] = sorted(self.settled)
         if self.counts:
             body["counts"] = sorted(self.counts.items())
+        if self.due:
+            body["due"] = sorted(self.due.items())
         return json.dumps(body, separators=(",", ":")) if body else ""
 
     @classmethod
@@ -112,4 +132,6 @@ class Ledger:
         body = json.loads(text)
         settled = {int(o) for o in body.get("settled", ()) if int(o) > floor}
         counts = {int(o): int(c) for o, c in body.get("counts", ()) if int(o) > floor}
-        return cls(floor, max(floor, int(body.get("high", floor))), settled, counts)
+        due = {int(o): int(t) for o, t in body.get("due", ()) if int(o) > floor}
+        high = max(floor, int(body.get("high", floor)))
+        return cls(floor, high, settled, counts, set(), due)

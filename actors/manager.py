@@ -51,10 +51,13 @@ class ConsumerManager:
         consumer: str = "",
         settings: dict[str, Any] | None = None,
         prefetch: int = 0,
+        most: int = 0,
     ) -> Subscription:
         return await ask(
             self.mailbox,
-            lambda r: Subscribe(exchange, name, limit_size, start, r, consumer, settings, prefetch),
+            lambda r: Subscribe(
+                exchange, name, limit_size, start, r, consumer, settings, prefetch, most
+            ),
         )
 
     async def run(
@@ -100,6 +103,7 @@ class ConsumerManager:
                 message.consumer,
                 message.settings,
                 message.prefetch,
+                message.most,
             )
         )
 

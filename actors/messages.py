@@ -240,6 +240,7 @@ class Subscribe:
     consumer: str = ""  # the consumer's address, for operators
     settings: dict[str, Any] | None = None  # for a new subscriber; mode checked on others
     prefetch: int = 0  # shared: this consumer's own prefetch (0: the subscriber's)
+    most: int = 0  # deliveries this consumer takes in all before it leaves (a pull); 0: no end
 
 
 @attrs.frozen
@@ -253,6 +254,7 @@ class Attach:
     consumer: str = ""
     settings: dict[str, Any] | None = None  # for a new subscriber; mode checked on others
     prefetch: int = 0  # shared: this consumer's own prefetch (0: the subscriber's)
+    most: int = 0  # deliveries this consumer takes in all before it leaves (a pull); 0: no end
 
 
 @attrs.frozen
@@ -292,6 +294,31 @@ class AdvanceCursor:
     name: str
     offset: int
     reply: Reply[int]
+
+
+@attrs.frozen
+class Settled:
+    """What a :class:`SettleSleeping` did: the cursor after it, the offsets acked, those nacked
+    with when each is due again (us), and those parked (asked for, or nacked once too often)."""
+
+    acked_offset: int
+    acked: tuple[int, ...]
+    nacked: tuple[tuple[int, int], ...]
+    parked: tuple[int, ...]
+
+
+@attrs.frozen
+class SettleSleeping:
+    """A pull consumer's (HTTP) per-event settlement of a subscriber no stream is attached to:
+    ``acks`` as (first, last) ranges, ``nacks`` as (offset, delay or None: the back-off),
+    ``parks`` as (offset, reason). Sent by the Router; handled by the QueueActor, which checks
+    every part before it changes anything."""
+
+    name: str
+    acks: tuple[tuple[int, int], ...]
+    nacks: tuple[tuple[int, float | None], ...]
+    parks: tuple[tuple[int, str], ...]
+    reply: Reply[Settled]
 
 
 @attrs.frozen
@@ -400,6 +427,7 @@ QueueMessage = (
     | ForgetSubscriber
     | MoveCursor
     | AdvanceCursor
+    | SettleSleeping
     | ChangeSettings
     | ChangeParked
     | ExchangeDeleted

@@ -29,11 +29,14 @@ from actors.messages import (
     MoveCursor,
     QueueMessage,
     RingSlice,
+    Settled,
+    SettleSleeping,
 )
 from actors.runtime import Mailbox, Policy, supervise
 from actors.state import StateActor
 from actors.subscriber import SubscriberActor, first_offset
-from router.consumers import ConsumerSettings
+from router import consumers
+from router.consumers import ConsumerSettings, ParkedEvent
 from router.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -46,6 +49,7 @@ from router.model import Delivery, QueueRecord, StartPoint, SubscriberRecord, no
 from router.settings import Settings
 
 log = logging.getLogger("router.queue")
+MAX_SETTLE = 100_000  # offsets one pull consumer's settle call may name
 
 
 @attrs.frozen
@@ -102,6 +106,7 @@ class QueueActor:
     since: dict[str, int] = attrs.Factory(dict)  # subscriber -> when it last changed state (us)
     events_in: int = 0
     events_out_before: int = 0  # delivered by subscribers that have gone to sleep since
+    _parked_signals: dict[str, trio.Event] = attrs.Factory(dict)  # name -> set when one parks
     _nursery: trio.Nursery | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -124,6 +129,8 @@ class QueueActor:
                     self._attach(message)
                 elif isinstance(message, ForgetSubscriber | MoveCursor | AdvanceCursor):
                     await self._change_sleeping(message)
+                elif isinstance(message, SettleSleeping):
+                    await self._settle_sleeping(message)
                 elif isinstance(message, ChangeSettings):
                     await self._change_settings(message)
                 elif isinstance(message, ChangeParked):
@@ -263,6 +270,73 @@ class QueueActor:
         )
         reply.set(acked)
 
+    async def _settle_sleeping(self, message: SettleSleeping) -> None:
+        name, queue_id = message.name, self.record.id
+        try:
+            record = self._sleeping_record(name, "settle over its stream")
+            ledger = Ledger.restore(record.acked, record.ledger)
+            if record.parked:
+                above, redriving = await self.state.write(
+                    lambda storage: storage.parked_state(queue_id, name, ledger.floor)
+                )
+                ledger.take_parked(above, redriving)
+            plan = _Settlement(ledger, self.head, record.settings)
+            plan.check(message)
+        except RouterError as error:
+            message.reply.fail(error)
+            return
+        redriven = [o for o in plan.acks if o in ledger.redriving]
+        parked, parked_since = record.parked, record.parked_since
+        for park in plan.parks:
+            if park.offset not in ledger.redriving:
+                parked += 1
+            parked_since = parked_since or park.parked_at
+        parked -= len(redriven)
+        for offset in plan.acks:
+            ledger.settle(offset)
+        for park in plan.parks:
+            ledger.settle(park.offset)
+        ledger.due.update(plan.nacks)
+        saved = attrs.evolve(
+            record,
+            acked=ledger.floor,
+            ledger=ledger.to_json(),
+            parked=parked,
+            parked_since=parked_since if parked else 0,
+        )
+
+        def store(storage: Any) -> None:
+            for park in plan.parks:
+                storage.park(queue_id, name, park)
+            if redriven:
+                storage.unpark(queue_id, name, redriven)
+
+        try:
+            await self.state.write(store)
+            await self.state.save_subscriber(saved)
+        except RouterError as error:
+            message.reply.fail(error)
+            return
+        self.sleeping[name] = saved
+        if plan.parks:
+            self._parked(name)
+        message.reply.set(
+            Settled(
+                ledger.floor,
+                tuple(plan.acks),
+                tuple(plan.nacks.items()),
+                tuple(p.offset for p in plan.parks),
+            )
+        )
+
+    def _sleeping_record(self, name: str, otherwise: str) -> SubscriberRecord:
+        if name in self.active:
+            raise FailedPrecondition(f"subscriber: {name!r} has a consumer attached; {otherwise}")
+        record = self.sleeping.get(name)
+        if record is None:
+            raise NotFound(f"subscriber: no subscriber {name!r} on this queue")
+        return record
+
     async def _change_settings(self, message: ChangeSettings) -> None:
         name = message.name
         running = self.active.get(name)
@@ -338,6 +412,15 @@ class QueueActor:
         """The cursor that makes the next delivery start at ``start``."""
         return await first_offset(start, self.head, self.record.exchange_id, self.state, "to") - 1
 
+    def parked_signal(self, name: str) -> trio.Event:
+        """Set the next time ``name`` parks an event (for those following its parked list)."""
+        return self._parked_signals.setdefault(name, trio.Event())
+
+    def _parked(self, name: str) -> None:
+        signal = self._parked_signals.pop(name, None)
+        if signal is not None:
+            signal.set()
+
     def _slice(self, first: int, last: int) -> tuple[Delivery, ...]:
         if not self.ring or first < self.ring[0].offset or first > self.ring[-1].offset:
             return ()
@@ -380,6 +463,8 @@ class QueueActor:
             settings=self.settings,
             consumer=message.consumer,
             prefetch=message.prefetch,
+            most=message.most,
+            on_parked=lambda: self._parked(name),
             options=options,
         )
         if stored is not None:
@@ -423,3 +508,63 @@ class QueueActor:
                     subscriber.name,
                     self.sleeping[subscriber.name].acked,
                 )
+
+
+@attrs.define
+class _Settlement:
+    """A pull consumer's settlement checked against a sleeping subscriber's ledger: what to
+    ack, when each nacked offset is due again, and what to park. :meth:`check` raises on the
+    first bad part, naming it, before anything changes."""
+
+    ledger: Ledger
+    head: int
+    options: ConsumerSettings
+    acks: list[int] = attrs.Factory(list)
+    nacks: dict[int, int] = attrs.Factory(dict)  # offset -> due (us)
+    parks: list[ParkedEvent] = attrs.Factory(list)
+    _named: set[int] = attrs.Factory(set)
+
+    def check(self, message: SettleSleeping) -> None:
+        now = now_us()
+        total = sum(last - first + 1 for first, last in message.acks)
+        if total + len(message.nacks) + len(message.parks) > MAX_SETTLE:
+            raise InvalidArgument(f"ack: more than {MAX_SETTLE} offsets in one call")
+        for index, (first, last) in enumerate(message.acks):
+            if last < first:
+                raise InvalidArgument(f"ack[{index}]: {first}..{last} is not a range")
+            for offset in range(first, last + 1):
+                self.acks.append(self._open(offset, f"ack[{index}]"))
+        for index, (offset, delay_s) in enumerate(message.nacks):
+            field = f"nack[{index}]"
+            if delay_s is not None:
+                consumers.delay(delay_s, f"{field}.delay_s")
+            self._open(offset, f"{field}.offset")
+            count = self.ledger.deliveries(offset)
+            most = self.options.max_deliveries
+            if most and count >= most:
+                reason = f"delivered {count} times (max_deliveries {most})"
+                self.parks.append(ParkedEvent(offset, reason, count, now))
+                continue
+            wait = self.options.backoff(count) if delay_s is None else delay_s
+            self.nacks[offset] = now + int(wait * 1e6)
+        for index, (offset, why) in enumerate(message.parks):
+            field = f"park[{index}]"
+            consumers.reason(why, f"{field}.reason")
+            self._open(offset, f"{field}.offset")
+            count = self.ledger.deliveries(offset)
+            self.parks.append(ParkedEvent(offset, why or "parked by the consumer", count, now))
+
+    def _open(self, offset: int, field: str) -> int:
+        ledger = self.ledger
+        if not 1 <= offset <= self.head:
+            raise OutOfRange(f"{field}: {offset} is outside 1..{self.head} (the head)")
+        if offset in self._named:
+            raise InvalidArgument(f"{field}: offset {offset} is named twice")
+        self._named.add(offset)
+        if ledger.is_open(offset):
+            return offset
+        if offset > ledger.high:
+            raise FailedPrecondition(
+                f"{field}: {offset} was never delivered (last delivered {ledger.high})"
+            )
+        raise FailedPrecondition(f"{field}: {offset} is settled")

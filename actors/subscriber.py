@@ -30,7 +30,7 @@ import itertools
 import logging
 import math
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -106,6 +106,7 @@ class Subscription:
     slept: trio.Event = attrs.Factory(trio.Event)
     late_ack: int = 0
     late: list[ConsumerMessage] = attrs.Factory(list)
+    ready: bool = True  # when it attached, events could be handed out without a wait
 
     async def next_batch(self) -> Sequence[Delivery] | None:
         """The next batch, or None when the subscription is over (see :meth:`end_reason`).
@@ -192,6 +193,7 @@ class Consumer:
     subscription: Subscription
     outbox: trio.MemorySendChannel[Outgoing]
     control: trio.MemoryReceiveChannel[ConsumerMessage]
+    budget: int = -1  # deliveries it will still take (a pull asks for so many), -1: no end
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     holding: set[int] = attrs.Factory(set)  # shared: offsets it holds unsettled
     last_heard: float = 0.0
@@ -200,7 +202,8 @@ class Consumer:
 
     @property
     def credit(self) -> int:
-        return self.prefetch - len(self.holding)
+        credit = self.prefetch - len(self.holding)
+        return credit if self.budget < 0 else min(credit, self.budget)
 
 
 @attrs.define(eq=False, slots=True)
@@ -225,7 +228,9 @@ class SubscriberActor:
     settings: Settings
     consumer: str = ""  # the first consumer's address, for operators
     prefetch: int = 0  # the first consumer's own prefetch (0: the subscriber's)
+    most: int = 0  # the first consumer's budget (a pull), 0: none
     options: ConsumerSettings = ConsumerSettings()
+    on_parked: Callable[[], None] = lambda: None  # told after each event it parks
     mailbox: Mailbox[SubscriberMessage] = attrs.Factory(lambda: Mailbox(MAILBOX_BATCHES))
     next_offset: int = 1
     delivered: int = 0
@@ -330,11 +335,15 @@ class SubscriberActor:
             self._joining.append(message)
             return
         try:
-            message.reply.set(self._join(message.consumer, message.prefetch, message.settings))
+            message.reply.set(
+                self._join(message.consumer, message.prefetch, message.settings, message.most)
+            )
         except RouterError as error:
             message.reply.fail(error)
 
-    def _join(self, address: str, prefetch: int, settings: dict[str, Any] | None) -> Subscription:
+    def _join(
+        self, address: str, prefetch: int, settings: dict[str, Any] | None, most: int
+    ) -> Subscription:
         if settings and settings.get("mode", self.options.mode.value) != self.options.mode.value:
             raise FailedPrecondition(_mode_differs(self.name, self.options))
         if not self.options.shared:
@@ -346,7 +355,7 @@ class SubscriberActor:
             )
         if self._nursery is None:
             raise FailedPrecondition(f"subscriber: {self.name!r} is going to sleep; try again")
-        consumer = self._consumer(address, prefetch)
+        consumer = self._consumer(address, prefetch, most)
         self._nursery.start_soon(self._serve, consumer)
         log.info(
             "consumer joined queue=%s subscriber=%s consumers=%d",
@@ -408,7 +417,7 @@ class SubscriberActor:
         self.delivered = start - 1
         self.saved = (self.ledger.floor, self.ledger.to_json())
         self.floor_moved_at = trio.current_time()
-        first = self._consumer(self.consumer, self.prefetch)
+        first = self._consumer(self.consumer, self.prefetch, self.most)
         self.subscription = first.subscription
         first.subscription.start_offset = start
         try:
@@ -459,14 +468,9 @@ class SubscriberActor:
         above, redriving = await self.state.write(
             lambda storage: storage.parked_state(queue_id, name, floor)
         )
-        ledger = self.ledger
-        for offset in above if resumed else ():
-            ledger.deliver_fresh(offset)  # it was delivered, whatever the saved ledger says
-            ledger.settle(offset)
-        ledger.redriving |= redriving
-        ledger.deliver_fresh(max(redriving, default=0))
+        self.ledger.take_parked(above if resumed else set(), redriving)
 
-    def _consumer(self, address: str, prefetch: int) -> Consumer:
+    def _consumer(self, address: str, prefetch: int, most: int) -> Consumer:
         shared = self.options.shared
         outbox, batches = trio.open_memory_channel[Outgoing](math.inf if shared else 1)
         control_send, control = trio.open_memory_channel[ConsumerMessage](64)
@@ -474,12 +478,23 @@ class SubscriberActor:
             self.queue.id, self.name, self.next_offset, self.head, batches, control_send
         )
         consumer = Consumer(
-            address, prefetch or self.options.prefetch, subscription, outbox, control
+            address, prefetch or self.options.prefetch, subscription, outbox, control, most or -1
         )
         consumer.last_heard = trio.current_time()
+        subscription.ready = self._ready()
         self.consumers.append(consumer)
         self._credit_freed()
         return consumer
+
+    def _ready(self) -> bool:
+        """Whether something can be handed out without waiting for a new event or for a
+        nack's delay: events past those delivered, re-driven ones, or open ones now due."""
+        ledger = self.ledger
+        if ledger.redriving or self.head >= max(ledger.high, self.next_offset - 1) + 1:
+            return True
+        now = now_us()
+        later = sum(1 for due in ledger.due.values() if due > now)
+        return ledger.open_count() > later
 
     async def _serve(self, consumer: Consumer) -> None:
         """One consumer's life: hear it, watch its silence; detach it when it goes."""
@@ -617,12 +632,23 @@ class SubscriberActor:
                 continue
             if offset <= ledger.high and await self._park_if_spent(offset):
                 continue
+            if ledger.due and self._not_yet(offset):
+                continue
             counts.append(ledger.deliveries(offset) + 1)  # counted once handed out (_mark)
             keep.append(index)
         if not keep:
             return
         chosen = [batch[i] for i in keep] if len(keep) != len(batch) else batch
         await self._give(Counted.of(chosen, counts), fresh=False)
+
+    def _not_yet(self, offset: int) -> bool:
+        """Whether ``offset`` was nacked with a delay that has not passed (then it is
+        scheduled for when it has)."""
+        left_us = self.ledger.due.get(offset, 0) - now_us()
+        if left_us <= 0:
+            return False
+        self._schedule(offset, trio.current_time() + left_us / 1e6)
+        return True
 
     # --- handing out ---
 
@@ -633,6 +659,8 @@ class SubscriberActor:
             await self._deal(batch, fresh)
             return
         consumer = self._only()
+        if consumer.budget >= 0:
+            batch = await self._within_budget(consumer, batch)
         await self._put(consumer, batch)
         consumer.events_out += len(batch)
         now = trio.current_time()
@@ -645,6 +673,17 @@ class SubscriberActor:
                 self._owner[offset] = (consumer, now)
         self._flights.append(_Flight(offsets, consumer, now, fresh))
         self._flown.set()
+
+    @staticmethod
+    async def _within_budget(consumer: Consumer, batch: Sequence[Delivery]) -> Sequence[Delivery]:
+        """The part of ``batch`` a pull still takes. The rest is not handed out (nor counted as
+        delivered); once it has all it asked for, the pull leaves, which ends this wait."""
+        if consumer.budget == 0:
+            await trio.sleep_forever()
+        if len(batch) > consumer.budget:
+            batch = part(batch, 0, consumer.budget)
+        consumer.budget -= len(batch)
+        return batch
 
     def _mark(self, offsets: Sequence[int]) -> None:
         """Count the deliveries of offsets just handed out again (or, resumed, for the first
@@ -701,6 +740,8 @@ class SubscriberActor:
                 continue
             consumer.events_out += len(taken)
             consumer.holding.update(taken)
+            if consumer.budget >= 0:
+                consumer.budget -= len(taken)
             for index, offset in enumerate(taken):
                 self._owner[offset] = (consumer, now)
                 if keys is not None and keys[at + index] is not None:
@@ -905,6 +946,9 @@ class SubscriberActor:
             return
         wait = self.options.backoff(count) if delay_s is None else delay_s
         self._schedule(offset, trio.current_time() + wait)
+        if wait > 0:
+            self.ledger.due[offset] = now_us() + int(wait * 1e6)
+            self._changed.set()
 
     async def _park_if_spent(self, offset: int) -> bool:
         most = self.options.max_deliveries
@@ -929,6 +973,7 @@ class SubscriberActor:
         if self.ledger.settle(offset):
             self._floor_moved()
         self._changed.set()
+        self.on_parked()
         log.info(
             "event parked queue=%s subscriber=%s offset=%d reason=%s",
             self.queue.id,

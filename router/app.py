@@ -28,6 +28,8 @@ from actors.messages import (
     ForgetSubscriber,
     MoveCursor,
     Rejected,
+    Settled,
+    SettleSleeping,
 )
 from actors.queue import QueueActor, QueueView, SubscriberView
 from actors.runtime import Policy, Turnstile, ask, supervise
@@ -48,11 +50,12 @@ from router.model import (
 )
 from router.settings import Settings
 from router.stats import ServerInfo, Stats
-from router.wire import bounds
+from router.wire import bounds, counts_of
 from storage import open_storage
 
 log = logging.getLogger("router")
 STORED_READ_S = 10.0  # how long a pull may take to read events that are already stored
+FOLLOW_COALESCE_S = 0.2  # a parked-list follower re-reads the list at most this often
 
 
 @attrs.define(eq=False)
@@ -158,9 +161,11 @@ class Router:
         consumer: str = "",
         settings: dict[str, Any] | None = None,
         prefetch: int = 0,
+        most: int = 0,
     ) -> Subscription:
         """Attach a consumer (``consumer``: its address, shown to operators). ``settings`` are
-        those of a new subscriber (router.consumers); ``prefetch`` this consumer's own."""
+        those of a new subscriber (router.consumers); ``prefetch`` this consumer's own; ``most``
+        the deliveries it takes before it leaves (a pull; 0: no end)."""
         self._serves("subscribe", "all", "route")
         return await self.manager.subscribe(
             validation.name(exchange, "exchange"),
@@ -170,6 +175,7 @@ class Router:
             consumer,
             settings,
             prefetch,
+            most,
         )
 
     async def read(
@@ -259,6 +265,10 @@ class Router:
                 views.extend(queue.subscriber_views(name))
         return sorted(views, key=lambda v: (v.exchange, v.name, v.queue_id))
 
+    def describe_subscriber(self, exchange: str, name: str, limit_size: int = 0) -> SubscriberView:
+        (view,) = self._queue_of(exchange, name, limit_size).subscriber_views(name)
+        return view
+
     async def delete_subscriber(self, exchange: str, name: str, limit_size: int = 0) -> None:
         queue = self._queue_of(exchange, name, limit_size)
         await ask(queue.mailbox, lambda r: ForgetSubscriber(name, r))
@@ -285,20 +295,25 @@ class Router:
         most: int,
         wait_s: float,
         limit_size: int = 0,
-    ) -> tuple[Subscription, list[Delivery]]:
-        """Attach, take up to ``most`` deliveries, leave (nothing acked: see :meth:`ack_sleeping`).
+    ) -> tuple[Subscription, list[Delivery], list[int]]:
+        """Attach, take up to ``most`` deliveries, leave: (the subscription, the deliveries,
+        each one's delivery count). Nothing is settled here: see :meth:`ack_sleeping` and
+        :meth:`settle_sleeping`; the subscriber hands out no more than ``most``, so what the
+        caller does not get is not counted as delivered.
 
         Waits up to ``wait_s`` for new events when none are stored past the start; events that
         are stored already are read whatever ``wait_s`` says.
         """
-        subscription = await self.subscribe(exchange, name, start, limit_size)
+        subscription = await self.subscribe(exchange, name, start, limit_size, most=most)
         got: list[Delivery] = []
+        counts: list[int] = []
         try:
-            stored = subscription.start_offset <= subscription.head
-            with trio.move_on_after(max(wait_s, STORED_READ_S if stored else 0.0)):
+            ready = subscription.ready  # stored, re-driven or due: read whatever wait_s says
+            with trio.move_on_after(max(wait_s, STORED_READ_S if ready else 0.0)):
                 batch = await subscription.next_batch()
                 while batch:
                     got.extend(batch)
+                    counts.extend(counts_of(batch))
                     if len(got) >= most:
                         break
                     try:
@@ -308,7 +323,24 @@ class Router:
                     batch = () if isinstance(item, Rejected) else item
         finally:
             await subscription.close()
-        return subscription, got[:most]
+        return subscription, got[:most], counts[:most]
+
+    async def settle_sleeping(
+        self,
+        exchange: str,
+        name: str,
+        acks: Sequence[tuple[int, int]],
+        nacks: Sequence[tuple[int, float | None]],
+        parks: Sequence[tuple[int, str]],
+        limit_size: int = 0,
+    ) -> Settled:
+        """A pull consumer's per-event acks, nacks and parks (see :class:`SettleSleeping`)."""
+        queue = self._queue_of(exchange, name, limit_size)
+        settled: Settled = await ask(
+            queue.mailbox,
+            lambda r: SettleSleeping(name, tuple(acks), tuple(nacks), tuple(parks), r),
+        )
+        return settled
 
     async def set_subscriber_settings(
         self, exchange: str, name: str, changes: dict[str, Any], limit_size: int = 0
@@ -319,12 +351,55 @@ class Router:
         return view
 
     async def list_parked(
-        self, exchange: str, name: str, after: int = 0, most: int = 1000, limit_size: int = 0
+        self,
+        exchange: str,
+        name: str,
+        after: int = 0,
+        most: int = 1000,
+        limit_size: int = 0,
+        wait_s: float = 0.0,
     ) -> tuple[list[tuple[ParkedEvent, Delivery | None]], int]:
-        """A page of the parked list with the stored events it refers to, and its length."""
+        """A page of the parked list with the stored events it refers to, and its length.
+        With ``wait_s``, an empty page waits that long for an event to be parked past ``after``."""
         if not 1 <= most <= 10_000:
             raise InvalidArgument(f"max: {most} is outside 1..10000")
         queue = self._queue_of(exchange, name, limit_size)
+        deadline = trio.current_time() + wait_s
+        while True:
+            parked = queue.parked_signal(name)
+            found = await self._parked_page(queue, name, after, most)
+            if found[0] or trio.current_time() >= deadline:
+                return found
+            with trio.move_on_at(deadline):
+                await parked.wait()
+
+    async def follow_parked(
+        self, exchange: str, name: str, limit_size: int = 0
+    ) -> AsyncIterator[tuple[list[tuple[ParkedEvent, Delivery | None]], int]]:
+        """The parked list, then each event parked from then on (a re-parked one again), in
+        pages with the list's length; for a repair tool that consumes it. Runs until the
+        caller stops."""
+        queue = self._queue_of(exchange, name, limit_size)
+        seen: dict[int, int] = {}  # offset -> parked_at, as sent
+        while True:
+            parked = queue.parked_signal(name)
+            after = 0
+            while True:
+                page, total = await self._parked_page(queue, name, after, 1000)
+                if not page:
+                    break
+                after = page[-1][0].offset
+                new = [(p, d) for p, d in page if seen.get(p.offset) != p.parked_at]
+                for p, _ in new:
+                    seen[p.offset] = p.parked_at
+                if new:
+                    yield new, total
+            await parked.wait()
+            await trio.sleep(FOLLOW_COALESCE_S)  # coalescing period: one re-read for a burst
+
+    async def _parked_page(
+        self, queue: QueueActor, name: str, after: int, most: int
+    ) -> tuple[list[tuple[ParkedEvent, Delivery | None]], int]:
         queue_id, exchange_id = queue.record.id, queue.record.exchange_id
         parked: list[ParkedEvent] = await self.state.write(
             lambda storage: storage.parked_events(queue_id, name, after, most)
@@ -340,8 +415,10 @@ class Router:
             for delivery in await self.state.read(exchange_id, first, last, last - first + 1):
                 events[delivery.offset] = delivery
             at = stop
-        (view,) = queue.subscriber_views(name)
-        return [(p, events.get(p.offset)) for p in parked], view.parked
+        views = queue.subscriber_views(name)
+        if not views:
+            raise NotFound(f"subscriber: {name!r} was deleted")
+        return [(p, events.get(p.offset)) for p in parked], views[0].parked
 
     async def change_parked(
         self,

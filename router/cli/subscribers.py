@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
+import sys
 from typing import Any
 
 from router import validation
@@ -67,6 +69,11 @@ def register(commands: Any) -> None:
     example = "router subscriber parked orders billing --json"
     after = arg("--after", type=int, default=0, help="the page after this offset")
     most = arg("--max", type=int, default=1000, help="events at most (1..10000)")
+    follow = arg(
+        "--follow",
+        action="store_true",
+        help="after the list, print each event parked from then on, until interrupted",
+    )
     add_command(
         actions,
         "parked",
@@ -76,6 +83,7 @@ def register(commands: Any) -> None:
         *named,
         after,
         most,
+        follow,
         which_queue,
         listing=True,
     )
@@ -184,24 +192,31 @@ async def set_settings(client: RouterClient, args: argparse.Namespace) -> None:
 
 
 async def list_parked(client: RouterClient, args: argparse.Namespace) -> None:
+    if args.follow:
+        async for parked in client.follow_parked(args.exchange, args.name, args.limit_size):
+            row = _parked_row(parked)
+            print(json.dumps(row) if args.json else "  ".join(str(v) for v in row.values()))
+            sys.stdout.flush()
+        return
     found = await client.list_parked(
         args.exchange, args.name, args.after, args.max, args.limit_size
     )
-    rows: list[dict[str, object]] = [
-        {
-            "offset": p.offset,
-            "type": p.event.type,
-            "id": p.event.id,
-            "deliveries": p.deliveries,
-            "parked_at": _when(p.parked_at_us),
-            "state": "redriving" if p.redriving else "parked",
-            "reason": p.reason,
-        }
-        for p in found.parked
-    ]
+    rows = [_parked_row(p) for p in found.parked]
     table(rows, args.json)
     if not args.json and len(rows) < found.total:
         print(f"({len(rows)} of {found.total}; --after {rows[-1]['offset']} for more)")
+
+
+def _parked_row(p: pb.ParkedEvent) -> dict[str, object]:
+    return {
+        "offset": p.offset,
+        "type": p.event.type,
+        "id": p.event.id,
+        "deliveries": p.deliveries,
+        "parked_at": _when(p.parked_at_us),
+        "state": "redriving" if p.redriving else "parked",
+        "reason": p.reason,
+    }
 
 
 def _chosen(args: argparse.Namespace) -> list[int]:

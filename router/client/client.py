@@ -166,16 +166,39 @@ class RouterClient:
         )
 
     async def list_parked(
-        self, exchange: str, name: str, after: int = 0, most: int = 1000, limit_size: int = 0
+        self,
+        exchange: str,
+        name: str,
+        after: int = 0,
+        most: int = 1000,
+        limit_size: int = 0,
+        wait: float = 0.0,
     ) -> pb.ListParkedResponse:
+        """A page of the parked list after offset ``after``; with ``wait``, an empty page waits
+        that long (0..60 s) for an event to be parked past it."""
         return await self._admin.ListParked(
             pb.ListParkedRequest(
                 subscriber=pb.SubscriberRef(exchange=exchange, name=name, limit_size=limit_size),
                 after_offset=after,
                 max=most,
+                wait_s=wait,
             ),
             metadata=self._metadata,
         )
+
+    async def follow_parked(
+        self, exchange: str, name: str, limit_size: int = 0
+    ) -> AsyncIterator[pb.ParkedEvent]:
+        """The subscriber's parked events: those parked now, then each one parked from then
+        on (one parked again comes again), until the caller stops (admin). For repair tools."""
+        request = pb.ListParkedRequest(
+            subscriber=pb.SubscriberRef(exchange=exchange, name=name, limit_size=limit_size)
+        )
+        async with self._admin.FollowParked.open(metadata=self._metadata) as stream:
+            await stream.send_message(request, end=True)
+            async for page in stream:
+                for parked in page.parked:
+                    yield parked
 
     async def redrive_parked(
         self, exchange: str, name: str, offsets: Sequence[int] = (), limit_size: int = 0

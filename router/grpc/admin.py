@@ -79,6 +79,12 @@ async def _change_parked(router: Router, request: pb.ParkedRequest, redrive: boo
     return await router.change_parked(ref.exchange, ref.name, offsets, redrive, ref.limit_size)
 
 
+def _wait(seconds: float) -> float:
+    if not 0 <= seconds <= 60:  # nan too
+        raise InvalidArgument(f"wait_s: {seconds} is outside 0..60")
+    return seconds
+
+
 def _changed(offsets: list[int]) -> pb.ParkedChanged:
     return pb.ParkedChanged(offsets=offsets)
 
@@ -163,6 +169,7 @@ class AdminService(router_grpc.AdminBase):
             r.after_offset,
             r.max or 1000,
             r.subscriber.limit_size,
+            _wait(r.wait_s),
         ),
         lambda found: pb.ListParkedResponse(
             parked=[convert.parked_event(p, d) for p, d in found[0]], total=found[1]
@@ -172,6 +179,26 @@ class AdminService(router_grpc.AdminBase):
     DiscardParked = _unary(lambda router, r: _change_parked(router, r, False), _changed)
     GetStats = _unary(_now(lambda router, _: router.stats()), lambda stats: _stats(stats))
     GetServerInfo = _unary(_now(lambda router, _: router.info()), lambda info: _server_info(info))
+
+    async def FollowParked(
+        self, stream: Stream[pb.ListParkedRequest, pb.ListParkedResponse]
+    ) -> None:
+        request = await stream.recv_message()
+        assert request is not None
+        subscriber = request.subscriber
+
+        async def follow() -> None:  # in Trio: each page goes out on the loop
+            pages = self._router.follow_parked(
+                subscriber.exchange, subscriber.name, subscriber.limit_size
+            )
+            async for page, total in pages:
+                response = pb.ListParkedResponse(
+                    parked=[convert.parked_event(p, d) for p, d in page], total=total
+                )
+                await self._bridge.call(stream.send_message, response)
+
+        with statuses():
+            await self._trio(follow)()
 
     async def Reemit(self, stream: Stream[pb.ReemitRequest, pb.ReemitProgress]) -> None:
         from router.amqp.reemit import Progress, reemit

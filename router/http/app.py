@@ -3,6 +3,11 @@
     POST /v1/events                                             publish a JSON batch (publisher)
     GET  /v1/exchanges/{exchange}/subscribers/{name}/events     long-poll pull (consumer)
     POST /v1/exchanges/{exchange}/subscribers/{name}/ack        cumulative ack (consumer)
+    POST /v1/exchanges/{exchange}/subscribers/{name}/settle     per-event ack, nack, park (consumer)
+    GET  /v1/exchanges/{exchange}/subscribers/{name}            describe, with settings (admin)
+    PATCH /v1/exchanges/{exchange}/subscribers/{name}/settings  change settings (admin)
+    GET  /v1/exchanges/{exchange}/subscribers/{name}/parked     the parked list (admin)
+    POST /v1/exchanges/{exchange}/subscribers/{name}/parked/redrive|discard           (admin)
     GET  /v1/stats                                              exchanges, queues, subscribers (admin)
     GET  /healthz, /readyz, /openapi.json                       no token needed
 
@@ -25,12 +30,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from actors.queue import SubscriberView
 from router import validation
 from router.app import Router
+from router.consumers import ParkedEvent
 from router.errors import InvalidArgument, NotFound, RouterError
 from router.http.openapi import document
 from router.metrics import Rates, registry
-from router.model import Delivery, NewEvent, Role
+from router.model import Delivery, NewEvent, Role, StoredEvent
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # The monitoring page: one file, no build step, served by the router (it asks for the token).
@@ -98,16 +105,98 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         wait = number(query.get("wait", "0"), "wait", 0.0, MAX_WAIT_S)
         limit_size = integer(query.get("limit_size", "0"), "limit_size", 0, 1 << 31)
         start = validation.start_point(query.get("from", "stored"))
-        subscription, deliveries = await router.pull(exchange, name, start, most, wait, limit_size)
+        subscription, deliveries, counts = await router.pull(
+            exchange, name, start, most, wait, limit_size
+        )
         return JSONResponse(
             {
                 "exchange": exchange,
                 "subscriber": name,
                 "start_offset": subscription.start_offset,
                 "head_offset": max(subscription.head, deliveries[-1].offset if deliveries else 0),
-                "events": [delivery_json(d) for d in deliveries],
+                "events": [delivery_json(d, n) for d, n in zip(deliveries, counts, strict=True)],
             }
         )
+
+    async def settle(request: Request) -> Response:
+        exchange, name = request.path_params["exchange"], request.path_params["name"]
+        body = await json_body(request)
+        if not isinstance(body, dict) or not body.keys() & {"ack", "nack", "park"}:
+            raise InvalidArgument('body: expected {"ack": [...], "nack": [...], "park": [...]}')
+        unknown = sorted(set(body) - {"ack", "nack", "park"})
+        if unknown:
+            raise InvalidArgument(f"{unknown[0]}: not a part of a settle (ack, nack, park)")
+        acks = [ack_range(item, f"ack[{i}]") for i, item in enumerate(listed(body, "ack"))]
+        nacks = [nack_item(item, f"nack[{i}]") for i, item in enumerate(listed(body, "nack"))]
+        parks = [park_item(item, f"park[{i}]") for i, item in enumerate(listed(body, "park"))]
+        limit_size = integer(request.query_params.get("limit_size", "0"), "limit_size", 0, 1 << 31)
+        done = await router.settle_sleeping(exchange, name, acks, nacks, parks, limit_size)
+        return JSONResponse(
+            {
+                "exchange": exchange,
+                "subscriber": name,
+                "acked_offset": done.acked_offset,
+                "acked": list(done.acked),
+                "nacked": [{"offset": o, "due_at_us": at} for o, at in done.nacked],
+                "parked": list(done.parked),
+            }
+        )
+
+    async def describe_subscriber(request: Request) -> Response:
+        exchange, name = request.path_params["exchange"], request.path_params["name"]
+        limit_size = integer(request.query_params.get("limit_size", "0"), "limit_size", 0, 1 << 31)
+        return JSONResponse(subscriber_json(router.describe_subscriber(exchange, name, limit_size)))
+
+    async def change_settings(request: Request) -> Response:
+        exchange, name = request.path_params["exchange"], request.path_params["name"]
+        body = await json_body(request)
+        if not isinstance(body, dict) or not body:
+            raise InvalidArgument('settings: expected an object such as {"ack_wait_s": 10}')
+        limit_size = integer(request.query_params.get("limit_size", "0"), "limit_size", 0, 1 << 31)
+        view = await router.set_subscriber_settings(exchange, name, body, limit_size)
+        return JSONResponse(subscriber_json(view))
+
+    async def parked(request: Request) -> Response:
+        exchange, name = request.path_params["exchange"], request.path_params["name"]
+        query = request.query_params
+        after = integer(query.get("after", "0"), "after", 0, 1 << 62)
+        most = integer(query.get("max", "1000"), "max", 1, MAX_PULL)
+        limit_size = integer(query.get("limit_size", "0"), "limit_size", 0, 1 << 31)
+        wait = number(query.get("wait", "0"), "wait", 0.0, MAX_WAIT_S)
+        found, total = await router.list_parked(exchange, name, after, most, limit_size, wait)
+        return JSONResponse(
+            {
+                "exchange": exchange,
+                "subscriber": name,
+                "total": total,
+                "parked": [parked_json(p, d) for p, d in found],
+            }
+        )
+
+    def change_parked(redrive: bool) -> Handler:
+        async def change(request: Request) -> Response:
+            exchange, name = request.path_params["exchange"], request.path_params["name"]
+            body = await json_body(request)
+            if not isinstance(body, dict):
+                raise InvalidArgument('body: expected {"offsets": [...]} or {"all": true}')
+            offsets = body.get("offsets")
+            every = body.get("all", False)
+            if not isinstance(every, bool):
+                raise InvalidArgument("all: expected true or false")
+            if every == (offsets is not None):
+                raise InvalidArgument('offsets: give {"offsets": [...]} or {"all": true}, one')
+            if offsets is not None and (
+                not isinstance(offsets, list) or not offsets or not all(whole(o) for o in offsets)
+            ):
+                raise InvalidArgument("offsets: expected a non-empty list of integers")
+            limit_size = integer(
+                request.query_params.get("limit_size", "0"), "limit_size", 0, 1 << 31
+            )
+            changed = await router.change_parked(exchange, name, offsets, redrive, limit_size)
+            verb = "redriven" if redrive else "discarded"
+            return JSONResponse({"exchange": exchange, "subscriber": name, verb: changed})
+
+        return change
 
     async def ack(request: Request) -> Response:
         exchange, name = request.path_params["exchange"], request.path_params["name"]
@@ -175,21 +264,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                     }
                     for q in stats.queues
                 ],
-                "subscribers": [
-                    {
-                        "exchange": s.exchange,
-                        "queue_id": s.queue_id,
-                        "name": s.name,
-                        "state": s.state,
-                        "acked_offset": s.acked,
-                        "head_offset": s.head,
-                        "lag": s.lag,
-                        "since_us": s.since_us,
-                        "events_out": s.events_out,
-                        "consumer": s.consumer,
-                    }
-                    for s in stats.subscribers
-                ],
+                "subscribers": [subscriber_json(s) for s in stats.subscribers],
             }
         )
 
@@ -267,6 +342,22 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             Route("/v1/events", guarded(Role.PUBLISHER, publish), methods=["POST"]),
             Route(f"{subscriber}/events", guarded(Role.CONSUMER, pull), methods=["GET"]),
             Route(f"{subscriber}/ack", guarded(Role.CONSUMER, ack), methods=["POST"]),
+            Route(f"{subscriber}/settle", guarded(Role.CONSUMER, settle), methods=["POST"]),
+            Route(subscriber, guarded(Role.ADMIN, describe_subscriber), methods=["GET"]),
+            Route(
+                f"{subscriber}/settings", guarded(Role.ADMIN, change_settings), methods=["PATCH"]
+            ),
+            Route(f"{subscriber}/parked", guarded(Role.ADMIN, parked), methods=["GET"]),
+            Route(
+                f"{subscriber}/parked/redrive",
+                guarded(Role.ADMIN, change_parked(True)),
+                methods=["POST"],
+            ),
+            Route(
+                f"{subscriber}/parked/discard",
+                guarded(Role.ADMIN, change_parked(False)),
+                methods=["POST"],
+            ),
             Route("/v1/stats", guarded(Role.ADMIN, stats), methods=["GET"]),
             Route("/metrics", guarded(Role.ADMIN, metrics), methods=["GET"]),
             Route("/v1/exchanges", guarded(Role.ADMIN, create_exchange), methods=["POST"]),
@@ -346,10 +437,14 @@ def new_event(index: int, raw: Any, router: Router) -> NewEvent:
     return validation.event(index, event_id, type_, payload, headers, router.settings)
 
 
-def delivery_json(delivery: Delivery) -> dict[str, Any]:
-    event = delivery.event
+def delivery_json(delivery: Delivery, count: int = 1) -> dict[str, Any]:
+    out: dict[str, Any] = {"offset": delivery.offset, "delivery_count": count}
+    out.update(event_json(delivery.event))
+    return out
+
+
+def event_json(event: StoredEvent) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "offset": delivery.offset,
         "id": event.id,
         "type": event.type,
         "seq": event.seq,
@@ -382,3 +477,89 @@ def bounded(
     if not low <= value <= high:
         raise InvalidArgument(f"{field}: {value} is outside {low:g}..{high:g}")
     return value
+
+
+def subscriber_json(view: SubscriberView) -> dict[str, Any]:
+    return {
+        "exchange": view.exchange,
+        "queue_id": view.queue_id,
+        "name": view.name,
+        "state": view.state,
+        "acked_offset": view.acked,
+        "head_offset": view.head,
+        "lag": view.lag,
+        "since_us": view.since_us,
+        "events_out": view.events_out,
+        "consumer": view.consumer,
+        "consumers": view.consumers,
+        "settings": view.settings.as_dict(),
+        "unsettled": view.unsettled,
+        "redelivered": view.redelivered,
+        "parked": view.parked,
+        "oldest_unsettled_s": view.oldest_unsettled_s,
+        "oldest_parked_s": view.oldest_parked_s,
+        "stalled": view.stalled,
+    }
+
+
+def parked_json(parked: ParkedEvent, delivery: Delivery | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "offset": parked.offset,
+        "reason": parked.reason,
+        "deliveries": parked.deliveries,
+        "parked_at_us": parked.parked_at,
+        "redriving": parked.redriving,
+    }
+    if delivery is not None:
+        out["event"] = event_json(delivery.event)
+    return out
+
+
+def whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def listed(body: dict[str, Any], field: str) -> list[Any]:
+    found = body.get(field, [])
+    if not isinstance(found, list):
+        raise InvalidArgument(f"{field}: expected a list")
+    return found
+
+
+def ack_range(item: Any, field: str) -> tuple[int, int]:
+    """An offset, or ``[first, last]``."""
+    if whole(item):
+        return item, item
+    if isinstance(item, list) and len(item) == 2 and whole(item[0]) and whole(item[1]):
+        return item[0], item[1]
+    raise InvalidArgument(f"{field}: expected an offset or [first, last]")
+
+
+def nack_item(item: Any, field: str) -> tuple[int, float | None]:
+    """An offset (the subscriber's back-off), or ``{"offset": N, "delay_s": S}``."""
+    if whole(item):
+        return item, None
+    if not isinstance(item, dict) or not whole(item.get("offset")):
+        raise InvalidArgument(f'{field}: expected an offset or {{"offset": N, "delay_s": S}}')
+    unknown = sorted(set(item) - {"offset", "delay_s"})
+    if unknown:
+        raise InvalidArgument(f"{field}.{unknown[0]}: not a part of a nack")
+    delay = item.get("delay_s")
+    if delay is not None and (not isinstance(delay, int | float) or isinstance(delay, bool)):
+        raise InvalidArgument(f"{field}.delay_s: expected a number of seconds")
+    return item["offset"], None if delay is None else float(delay)
+
+
+def park_item(item: Any, field: str) -> tuple[int, str]:
+    """An offset, or ``{"offset": N, "reason": "..."}``."""
+    if whole(item):
+        return item, ""
+    if not isinstance(item, dict) or not whole(item.get("offset")):
+        raise InvalidArgument(f'{field}: expected an offset or {{"offset": N, "reason": ...}}')
+    unknown = sorted(set(item) - {"offset", "reason"})
+    if unknown:
+        raise InvalidArgument(f"{field}.{unknown[0]}: not a part of a park")
+    reason = item.get("reason", "")
+    if not isinstance(reason, str):
+        raise InvalidArgument(f"{field}.reason: expected a string")
+    return item["offset"], reason

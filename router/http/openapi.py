@@ -16,7 +16,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "no token, or an unknown or revoked one",
         403: "the token's role does not allow this",
         404: "no such exchange or subscriber",
-        409: "the subscriber has a consumer attached",
+        409: "the subscriber has a consumer attached, or an offset is not open to settle",
         413: "the body is too large",
         503: "the store is unavailable; retrying later is safe",
         504: "the store did not answer in time",
@@ -27,6 +27,16 @@ def _errors(*codes: int) -> dict[str, Any]:
             "content": {"application/json": {"schema": ERROR}},
         }
         for code in codes
+    }
+
+
+def _wait(description: str) -> dict[str, Any]:
+    return {
+        "name": "wait",
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "number", "minimum": 0, "maximum": 60},
     }
 
 
@@ -121,6 +131,10 @@ def document() -> dict[str, Any]:
                     "required": ["offset", "id", "type", "seq", "published_at_us", "headers"],
                     "properties": {
                         "offset": {"type": "integer"},
+                        "delivery_count": {
+                            "type": "integer",
+                            "description": "1 the first time; more when delivered again",
+                        },
                         "id": {"type": "string"},
                         "type": {"type": "string"},
                         "seq": {"type": "integer"},
@@ -196,13 +210,7 @@ def document() -> dict[str, Any]:
                             "required": False,
                             "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
                         },
-                        {
-                            "name": "wait",
-                            "in": "query",
-                            "required": False,
-                            "description": "seconds to wait for new events",
-                            "schema": {"type": "number", "minimum": 0, "maximum": 60},
-                        },
+                        _wait("seconds to wait for new events"),
                     ],
                     "responses": {
                         "200": _json(
@@ -265,6 +273,7 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            **_settlement_paths(),
             "/v1/stats": {
                 "get": {
                     "summary": "Exchanges, queues (fill) and subscribers (cursor, lag, state)",
@@ -393,5 +402,174 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+        },
+    }
+
+
+_OFFSET = {"type": "integer", "minimum": 1}
+_SUBSCRIBER = "/v1/exchanges/{exchange}/subscribers/{name}"
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _settlement_paths() -> dict[str, Any]:
+    """Per-event settlement by a pull consumer, and the subscriber's settings and parked list."""
+    nack = {
+        "oneOf": [
+            _OFFSET,
+            {
+                "type": "object",
+                "required": ["offset"],
+                "additionalProperties": False,
+                "properties": {
+                    "offset": _OFFSET,
+                    "delay_s": {"type": "number", "minimum": 0, "maximum": 604_800},
+                },
+            },
+        ]
+    }
+    park = {
+        "oneOf": [
+            _OFFSET,
+            {
+                "type": "object",
+                "required": ["offset"],
+                "additionalProperties": False,
+                "properties": {"offset": _OFFSET, "reason": {"type": "string", "maxLength": 1024}},
+            },
+        ]
+    }
+    ack = {
+        "oneOf": [
+            _OFFSET,
+            {"type": "array", "items": _OFFSET, "minItems": 2, "maxItems": 2},
+        ]
+    }
+    parked_change = _body(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "offsets": {"type": "array", "items": _OFFSET, "minItems": 1},
+                "all": {"type": "boolean"},
+            },
+        }
+    )
+    settings = {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": {
+            "mode": {"enum": ["exclusive", "shared"]},
+            "max_consumers": {"type": "integer", "minimum": 1, "maximum": 1000},
+            "prefetch": {"type": "integer", "minimum": 1, "maximum": 100_000},
+            "dispatch": {"enum": ["round_robin", "pinned"]},
+            "key_header": {"type": "string"},
+            "ack_wait_s": {"type": "number"},
+            "max_deliveries": {"type": "integer", "minimum": 0},
+            "backoff_initial_s": {"type": "number"},
+            "backoff_max_s": {"type": "number"},
+            "backoff_multiplier": {"type": "number"},
+            "stall_after_s": {"type": "number"},
+        },
+    }
+    return {
+        f"{_SUBSCRIBER}/settle": {
+            "post": {
+                "summary": "Settle delivered events one by one: ack (offsets or [first, last]),"
+                " nack (delivered again after delay_s, or the subscriber's back-off), park"
+                " (into the parked list with a reason). Checked whole before anything"
+                " changes; only while no stream is attached",
+                "parameters": _SUBSCRIBER_PARAMETERS,
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "minProperties": 1,
+                        "properties": {
+                            "ack": {"type": "array", "items": ack},
+                            "nack": {"type": "array", "items": nack},
+                            "park": {"type": "array", "items": park},
+                        },
+                    }
+                ),
+                "responses": {
+                    "200": _json({"type": "object"}, "the cursor, and what was settled how"),
+                    **_errors(400, 401, 403, 404, 409, 413, 503, 504),
+                },
+            }
+        },
+        _SUBSCRIBER: {
+            "get": {
+                "summary": "A subscriber: cursor, lag, settings, consumers, unsettled, parked,"
+                " stalled (admin)",
+                "parameters": _SUBSCRIBER_PARAMETERS,
+                "responses": {
+                    "200": _json({"type": "object"}, "the subscriber"),
+                    **_errors(400, 401, 403, 404),
+                },
+            }
+        },
+        f"{_SUBSCRIBER}/settings": {
+            "patch": {
+                "summary": "Change a subscriber's settings; those not named are kept (admin)",
+                "parameters": _SUBSCRIBER_PARAMETERS,
+                "requestBody": _body(settings),
+                "responses": {
+                    "200": _json({"type": "object"}, "the subscriber"),
+                    **_errors(400, 401, 403, 404, 409, 413, 503, 504),
+                },
+            }
+        },
+        f"{_SUBSCRIBER}/parked": {
+            "get": {
+                "summary": "The subscriber's parked events, in offset order, with the stored"
+                " events; wait > 0 waits for one parked after 'after' when none is (admin)",
+                "parameters": [
+                    *_SUBSCRIBER_PARAMETERS,
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "description": "the page after this offset",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                    {
+                        "name": "max",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                    },
+                    _wait("seconds an empty page waits for an event to be parked"),
+                ],
+                "responses": {
+                    "200": _json({"type": "object"}, "a page of the parked list"),
+                    **_errors(400, 401, 403, 404, 503, 504),
+                },
+            }
+        },
+        f"{_SUBSCRIBER}/parked/redrive": {
+            "post": {
+                "summary": "Deliver parked events again through the subscriber (admin)",
+                "parameters": _SUBSCRIBER_PARAMETERS,
+                "requestBody": parked_change,
+                "responses": {
+                    "200": _json({"type": "object"}, "the offsets re-driven"),
+                    **_errors(400, 401, 403, 404, 409, 413, 503, 504),
+                },
+            }
+        },
+        f"{_SUBSCRIBER}/parked/discard": {
+            "post": {
+                "summary": "Drop parked events from the parked list (admin)",
+                "parameters": _SUBSCRIBER_PARAMETERS,
+                "requestBody": parked_change,
+                "responses": {
+                    "200": _json({"type": "object"}, "the offsets discarded"),
+                    **_errors(400, 401, 403, 404, 409, 413, 503, 504),
+                },
+            }
         },
     }

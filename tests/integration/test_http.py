@@ -1,9 +1,14 @@
-"""The REST API over real HTTP against a real ``router serve`` process, on both stores."""
+"""The REST API over real HTTP against a real ``router serve`` process, on both stores: publish,
+pull and ack; per-event settlement by a pull consumer; the parked list over HTTP and as a gRPC
+stream."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -172,3 +177,203 @@ def test_a_pull_while_a_grpc_consumer_is_attached_is_refused(router: RouterProce
             error(await http.post(ACK.format("billing"), json={"offset": 0}), 409, "attached")
 
     asyncio.run(story())
+
+
+# --- per-event settlement by a pull consumer, and the parked list ---
+
+BILLING = "/v1/exchanges/orders/subscribers/billing"
+
+
+def publish_many(http: httpx.Client, count: int) -> None:
+    events = [{"type": "order.created", "data": {"n": n}} for n in range(count)]
+    response = http.post("/v1/events", json={"events": events})
+    assert response.status_code == 200, response.text
+
+
+def pull(http: httpx.Client, **params: Any) -> list[tuple[int, int]]:
+    """(offset, delivery count) of each event a pull gets."""
+    response = http.get(f"{BILLING}/events", params=params)
+    assert response.status_code == 200, response.text
+    return [(e["offset"], e["delivery_count"]) for e in response.json()["events"]]
+
+
+def settle(http: httpx.Client, **body: Any) -> dict[str, Any]:
+    response = http.post(f"{BILLING}/settle", json=body)
+    assert response.status_code == 200, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def test_a_pull_consumer_acks_nacks_and_parks_one_event_at_a_time(http: httpx.Client) -> None:
+    publish_many(http, 10)
+    # A pull takes what it asks for; what it did not get is not counted as delivered.
+    assert pull(http, **{"from": "earliest", "max": 2}) == [(1, 1), (2, 1)]
+    assert pull(http, max=3) == [(1, 2), (2, 2), (3, 1)]
+    done = settle(http, ack=[2, [3, 3]])
+    assert (done["acked_offset"], done["acked"]) == (0, [2, 3])
+    assert settle(http, ack=[1])["acked_offset"] == 3
+    assert pull(http, max=4) == [(4, 1), (5, 1), (6, 1), (7, 1)]
+    done = settle(
+        http,
+        ack=[[4, 5]],
+        nack=[{"offset": 6, "delay_s": 0.5}],
+        park=[{"offset": 7, "reason": "no such account"}],
+    )
+    assert done["acked_offset"] == 5 and done["parked"] == [7]
+    assert [n["offset"] for n in done["nacked"]] == [6]
+    # Offset 6 waits out its delay; the pull goes on past it and 7 is parked.
+    assert pull(http, max=10) == [(8, 1), (9, 1), (10, 1)]
+    settle(http, ack=[[8, 10]])
+
+    def redelivered() -> bool:
+        return pull(http, max=10) == [(6, 2)]
+
+    asyncio.run(until_sync(redelivered, 10))
+    assert settle(http, ack=[6])["acked_offset"] == 10
+
+    described = http.get(BILLING).json()
+    assert (described["acked_offset"], described["parked"], described["lag"]) == (10, 1, 0)
+    parked = http.get(f"{BILLING}/parked").json()
+    assert parked["total"] == 1
+    (entry,) = parked["parked"]
+    assert (entry["offset"], entry["reason"], entry["deliveries"]) == (7, "no such account", 1)
+    assert entry["event"]["data"] == {"n": 6}
+
+    # Re-driven: the pull gets it again; its ack empties the parked list.
+    assert http.post(f"{BILLING}/parked/redrive", json={"all": True}).json()["redriven"] == [7]
+    assert pull(http, max=5) == [(7, 1)]
+    settle(http, ack=[7])
+    assert http.get(f"{BILLING}/parked").json() == {
+        "exchange": "orders",
+        "subscriber": "billing",
+        "total": 0,
+        "parked": [],
+    }
+
+
+def test_nacked_once_too_often_is_parked_and_settings_change_over_http(
+    http: httpx.Client,
+) -> None:
+    publish_many(http, 2)
+    assert pull(http, **{"from": "earliest", "max": 1}) == [(1, 1)]
+    changed = http.patch(f"{BILLING}/settings", json={"max_deliveries": 2, "ack_wait_s": 5})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["settings"]["max_deliveries"] == 2
+    assert settle(http, nack=[{"offset": 1, "delay_s": 0}])["nacked"][0]["offset"] == 1
+    assert pull(http, max=1) == [(1, 2)]
+    done = settle(http, nack=[1])
+    assert (done["parked"], done["nacked"], done["acked_offset"]) == ([1], [], 1)
+    (entry,) = http.get(f"{BILLING}/parked").json()["parked"]
+    assert entry["reason"] == "delivered 2 times (max_deliveries 2)"
+    assert http.post(f"{BILLING}/parked/discard", json={"offsets": [1]}).json() == {
+        "exchange": "orders",
+        "subscriber": "billing",
+        "discarded": [1],
+    }
+    error(
+        http.patch(f"{BILLING}/settings", json={"prefetch": 0}),
+        400,
+        "settings.prefetch",
+    )
+    error(http.patch(f"{BILLING}/settings", json={"colour": 1}), 400, "settings.colour")
+
+
+def test_bad_settles_are_refused_whole_and_change_nothing(http: httpx.Client) -> None:
+    publish_many(http, 5)
+    assert pull(http, **{"from": "earliest", "max": 3}) == [(1, 1), (2, 1), (3, 1)]
+    cases = [
+        ({"ack": [1, 4]}, 409, "ack[1]: 4 was never delivered (last delivered 3)"),
+        ({"ack": [1, 9]}, 400, "ack[1]: 9 is outside 1..5 (the head)"),
+        ({"ack": [1], "park": [1]}, 400, "park[0].offset: offset 1 is named twice"),
+        ({"ack": [[3, 1]]}, 400, "ack[0]: 3..1 is not a range"),
+        ({"ack": [1], "nack": [{"offset": 2, "delay_s": -1}]}, 400, "nack[0].delay_s"),
+        ({"ack": [1], "nack": [{"offset": 2, "delay_s": 1e9}]}, 400, "nack[0].delay_s"),
+        ({"ack": [1], "nack": [{"offset": 2, "later": 1}]}, 400, "nack[0].later"),
+        ({"ack": [1], "park": [{"offset": 2, "reason": "x" * 5000}]}, 400, "park[0].reason"),
+        ({"ack": ["1"]}, 400, "ack[0]: expected an offset or [first, last]"),
+        ({"ack": 1}, 400, "ack: expected a list"),
+        ({"acks": [1]}, 400, "body: expected"),
+        ({"ack": [1], "extra": []}, 400, "extra: not a part of a settle"),
+        ({"ack": [[1, 1_000_000]]}, 400, "more than 100000 offsets"),
+    ]
+    for body, status, words in cases:
+        error(http.post(f"{BILLING}/settle", json=body), status, words)
+    assert http.get(BILLING).json()["acked_offset"] == 0  # nothing of any of them applied
+    assert settle(http, ack=[1])["acked_offset"] == 1
+    error(http.post(f"{BILLING}/settle", json={"ack": [1]}), 409, "ack[0]: 1 is settled")
+    error(
+        http.post("/v1/exchanges/orders/subscribers/nobody/settle", json={"ack": [1]}),
+        404,
+        "subscriber",
+    )
+    error(http.post(f"{BILLING}/parked/redrive", json={}), 400, "offsets")
+    error(http.post(f"{BILLING}/parked/redrive", json={"offsets": [2]}), 404, "2")
+    error(http.get(f"{BILLING}/parked", params={"wait": "61"}), 400, "wait")
+
+
+def test_settling_over_http_while_a_stream_is_attached_is_refused(
+    router: RouterProcess, http: httpx.Client
+) -> None:
+    publish_many(http, 2)
+    pull(http, **{"from": "earliest", "max": 2})
+
+    async def story() -> None:
+        async with (
+            RouterClient(router.address) as client,
+            client.subscribe("orders", "billing") as subscription,
+        ):
+            await subscription.__anext__()
+            async with httpx.AsyncClient(base_url=router.http, headers=ADMIN) as web:
+                answer = await web.post(f"{BILLING}/settle", json={"ack": [1]})
+            error(answer, 409, "has a consumer attached; settle over its stream")
+
+    asyncio.run(story())
+
+
+def test_the_parked_list_can_be_waited_for_and_followed(
+    router: RouterProcess, http: httpx.Client
+) -> None:
+    publish_many(http, 4)
+    pull(http, **{"from": "earliest", "max": 4})
+    settle(http, park=[{"offset": 1, "reason": "first"}])
+
+    # A long poll past the last parked offset returns when another is parked.
+    answers: list[dict[str, Any]] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            http.get(f"{BILLING}/parked", params={"after": 1, "wait": 20}).json()
+        )
+    )
+    started = time.monotonic()
+    waiting.start()
+    time.sleep(0.3)  # let the poll start waiting; if it has not, it finds the event at once
+    settle(http, park=[3])
+    waiting.join(timeout=30)
+    assert [p["offset"] for p in answers[0]["parked"]] == [3]
+    assert time.monotonic() - started < 15
+
+    async def follow() -> None:
+        async with RouterClient(router.address) as client:
+            seen: list[tuple[int, str]] = []
+            stream = client.follow_parked("orders", "billing")
+            async for parked in stream:
+                seen.append((parked.offset, parked.reason))
+                if len(seen) == 2:
+                    async with httpx.AsyncClient(base_url=router.http, headers=ADMIN) as web:
+                        answer = await web.post(
+                            f"{BILLING}/settle", json={"park": [{"offset": 2, "reason": "late"}]}
+                        )
+                        assert answer.status_code == 200, answer.text
+                if len(seen) == 3:
+                    break
+            await stream.aclose()
+            assert seen == [(1, "first"), (3, "parked by the consumer"), (2, "late")]
+
+    asyncio.run(asyncio.wait_for(follow(), 30))
+
+
+async def until_sync(check: Any, timeout: float) -> None:
+    async def checked() -> bool:
+        return bool(await asyncio.to_thread(check))
+
+    await until(checked, timeout=timeout)

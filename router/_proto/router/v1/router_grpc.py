@@ -171,6 +171,10 @@ class AdminBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def FollowParked(self, stream: 'grpclib.server.Stream[router_pb2.ListParkedRequest, router_pb2.ListParkedResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def GetServerInfo(self, stream: 'grpclib.server.Stream[router_pb2.ServerInfoRequest, router_pb2.ServerInfo]') -> None:
         pass
 
@@ -285,6 +289,12 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.ParkedRequest,
                 router_pb2.ParkedChanged,
+            ),
+            '/router.v1.Admin/FollowParked': grpclib.const.Handler(
+                self.FollowParked,
+                grpclib.const.Cardinality.UNARY_STREAM,
+                router_pb2.ListParkedRequest,
+                router_pb2.ListParkedResponse,
             ),
             '/router.v1.Admin/GetServerInfo': grpclib.const.Handler(
                 self.GetServerInfo,
@@ -411,6 +421,12 @@ class AdminStub:
             '/router.v1.Admin/DiscardParked',
             router_pb2.ParkedRequest,
             router_pb2.ParkedChanged,
+        )
+        self.FollowParked = grpclib.client.UnaryStreamMethod(
+            channel,
+            '/router.v1.Admin/FollowParked',
+            router_pb2.ListParkedRequest,
+            router_pb2.ListParkedResponse,
         )
         self.GetServerInfo = grpclib.client.UnaryUnaryMethod(
             channel,

@@ -511,14 +511,16 @@ class ParkedEvent(_message.Message):
     def __init__(self, offset: _Optional[int] = ..., reason: _Optional[str] = ..., deliveries: _Optional[int] = ..., parked_at_us: _Optional[int] = ..., redriving: _Optional[bool] = ..., event: _Optional[_Union[Event, _Mapping]] = ...) -> None: ...
 
 class ListParkedRequest(_message.Message):
-    __slots__ = ("subscriber", "after_offset", "max")
+    __slots__ = ("subscriber", "after_offset", "max", "wait_s")
     SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
     AFTER_OFFSET_FIELD_NUMBER: _ClassVar[int]
     MAX_FIELD_NUMBER: _ClassVar[int]
+    WAIT_S_FIELD_NUMBER: _ClassVar[int]
     subscriber: SubscriberRef
     after_offset: int
     max: int
-    def __init__(self, subscriber: _Optional[_Union[SubscriberRef, _Mapping]] = ..., after_offset: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
+    wait_s: float
+    def __init__(self, subscriber: _Optional[_Union[SubscriberRef, _Mapping]] = ..., after_offset: _Optional[int] = ..., max: _Optional[int] = ..., wait_s: _Optional[float] = ...) -> None: ...
 
 class ListParkedResponse(_message.Message):
     __slots__ = ("parked", "total")
