@@ -1,4 +1,5 @@
-"""``router stats [--watch]``: in/s, out/s, fill and lag per exchange and subscriber (admin)."""
+"""``router stats [--watch]``: in/s, out/s, fill and lag per exchange and subscriber, and each
+subscriber's consumers, unsettled, redelivered/s and parked (admin)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ def stats_frame(now: Any, before: Any) -> tuple[list[dict[str, object]], list[di
         {
             "exchange": s.exchange,
             "subscriber": s.name,
-            "state": s.state,
+            "state": "stalled" if s.stalled else s.state,
+            "consumers": s.consumers,
             "in/s": rate(queues[s.queue_id], old_queues.get(s.queue_id), "events_in", seconds)
             if s.queue_id in queues
             else "-",
@@ -60,6 +62,11 @@ def stats_frame(now: Any, before: Any) -> tuple[list[dict[str, object]], list[di
             "fill": f"{queues[s.queue_id].fill * 100:.0f}%" if s.queue_id in queues else "-",
             "lag": s.lag,
             "acked": s.acked_offset,
+            "unsettled": s.unsettled,
+            "redelivered/s": rate(
+                s, old_subscribers.get((s.queue_id, s.name)), "redelivered", seconds
+            ),
+            "parked": s.parked,
         }
         for s in now.subscribers
     ]

@@ -11,11 +11,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from router._proto.router.v1 import router_pb2 as pb
+from router.client import OutgoingEvent, RouterClient
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
 
 CHROMIUM = os.environ.get("ROUTER_CHROMIUM", "/usr/bin/chromium")
@@ -196,3 +199,48 @@ def test_a_missing_or_revoked_token_shows_the_login_prompt(
     assert cli(router, "user", "remove", "ops").returncode == 0
     page.wait_for_selector("#login:not([hidden])", timeout=5_000)
     assert "sign in again" in page.inner_text("#login-message")
+
+
+def test_a_stalled_subscriber_and_its_parked_events_show_and_can_be_re_driven(
+    browser: Any, router: RouterProcess
+) -> None:
+    """A consumer parks one event and leaves the rest unsettled: the page shows the subscriber
+    stalled at the offset it is stuck at, the parked count, and a button that re-drives it."""
+    ready, got, done = threading.Event(), threading.Event(), threading.Event()
+    redelivered: list[tuple[int, int]] = []
+
+    async def hold() -> None:
+        async with RouterClient(router.address) as client:
+            await client.create_exchange("orders", ["order.*"])
+            await client.publish([OutgoingEvent("order.created", b"{}") for _ in range(3)])
+            settings = pb.SubscriberSettings(stall_after_s=1, ack_wait_s=600)
+            async with client.subscribe(
+                "orders", "billing", "earliest", settings=settings
+            ) as subscription:
+                batch = await subscription.__anext__()
+                await subscription.park(batch[0].offset, "no such account")
+                ready.set()
+                again = await subscription.__anext__()  # the re-driven event
+                redelivered.extend((e.offset, e.delivery_count) for e in again)
+                got.set()
+                await asyncio.to_thread(done.wait, 30)
+
+    holder = threading.Thread(target=lambda: asyncio.run(hold()))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        sign_in(page, router)
+        row = "tr[data-subscriber='orders/billing']"
+        page.wait_for_selector(f"{row} .badge.stalled", timeout=10_000)
+        assert "stuck at 2" in page.inner_text(row)
+        assert page.inner_text(f"{row} td.unsettled") == "2"
+        page.wait_for_selector(f"{row} td.parked-count:has-text('1')")
+        shoot(page, "stalled.png")
+        page.click(f"{row} button[data-redrive]")
+        page.wait_for_selector("#subscriber-message:has-text('re-driving 1 parked event')")
+        assert got.wait(30)
+        assert redelivered == [(1, 1)]
+    finally:
+        done.set()
+        holder.join(timeout=30)

@@ -255,6 +255,39 @@ def test_the_cli_shows_changes_and_re_drives_the_parked_list(
             (1, "bad payload", "parked"),
             (3, "no account", "parked"),
         ]
+        follow = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "router",
+                "--server",
+                router.address,
+                "subscriber",
+                "parked",
+                "orders",
+                "billing",
+                "--follow",
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert follow.stdout is not None
+            followed = [json.loads(follow.stdout.readline()) for _ in range(2)]
+            assert [r["offset"] for r in followed] == [1, 3]
+        finally:
+            follow.kill()
+            follow.wait(10)
+        stats = cli("stats", "--json")
+        assert stats.returncode == 0, stats.stderr
+        (row,) = json.loads(stats.stdout.splitlines()[0])["subscribers"]
+        assert (row["state"], row["parked"], row["consumers"], row["unsettled"]) == (
+            "sleeping",
+            2,
+            0,
+            0,
+        )
         described = cli("subscriber", "describe", "orders", "billing")
         assert described.returncode == 0, described.stderr
         assert "parked                       2" in described.stdout
