@@ -53,7 +53,9 @@ def batch(count: int, type_: str = "bench.event") -> pb.PublishRequest:
     )
 
 
-async def publish_stream(client: RouterClient, total: int, depth: int = 8) -> float:
+async def publish_stream(
+    client: RouterClient, total: int, depth: int = 8, type_: str = "bench.event"
+) -> float:
     """Publish ``total`` events in batches of BATCH over one stream, ``depth`` in flight; seconds."""
     started = time.perf_counter()
     async with client.publish_stream() as stream:
@@ -61,7 +63,7 @@ async def publish_stream(client: RouterClient, total: int, depth: int = 8) -> fl
         batches = (total + BATCH - 1) // BATCH
         while received < batches:
             while sent < batches and sent - received < depth:
-                await stream.send_message(batch(min(BATCH, total - sent * BATCH)))
+                await stream.send_message(batch(min(BATCH, total - sent * BATCH), type_))
                 sent += 1
             response = await stream.recv_message()
             assert response is not None and response.acks

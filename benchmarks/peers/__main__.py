@@ -12,7 +12,10 @@ per-message durability acks, batched consumer acks; each system through its own 
    all 10 keeping up);
 4. latency publish -> delivery, one event per publish at 1,000 and 5,000 events/s: p50/p99/p999;
 5. 1,000 durable subscribers attached, then asleep: the server's RSS;
-6. catch-up: a consumer that was away reads the whole backlog (peers: from the stream's start).
+6. catch-up: a consumer that was away reads the whole backlog (peers: from the stream's start);
+7. a work queue: 4 competing consumers, each event acked on its own (router shared subscriber,
+   RabbitMQ quorum queue, JetStream pull consumer), all acked and with 1% nacked at 100 ms
+   (benchmarks/peers/workqueue.py).
 Printed, never asserted: a table of the figures, and the router's as ratios to each peer's.
 """
 
@@ -26,8 +29,8 @@ import tempfile
 from collections.abc import Awaitable, Callable
 
 from benchmarks.core import machine
-from benchmarks.peers import nats, rabbitmq, redis, router, streams
-from benchmarks.peers.common import PAYLOAD, RATES, Figures
+from benchmarks.peers import nats, rabbitmq, redis, router, streams, workqueue
+from benchmarks.peers.common import PAYLOAD, RATES, Figures, Progress
 from tests.helpers.server import ADMIN_TOKEN
 
 PEERS: dict[str, Callable[[int, int], Awaitable[Figures]]] = {
@@ -35,6 +38,10 @@ PEERS: dict[str, Callable[[int, int], Awaitable[Figures]]] = {
     "streams": streams.figures,
     "nats js": nats.figures,
     "redis": redis.figures,
+}
+WORK: dict[str, Callable[[int, Progress], Awaitable[None]]] = {
+    "rabbitmq": workqueue.rabbitmq_figures,
+    "nats js": workqueue.nats_figures,
 }
 ROUTERS = ("router sqlite", "router postgres")
 THROUGHPUT = ["publish", "end to end", "fan-out x10", "catch-up"]
@@ -63,6 +70,9 @@ def main() -> None:
         "--peers", default=",".join(PEERS), help="comma-separated, of: " + ",".join(PEERS)
     )
     parser.add_argument("--routers", default="sqlite,postgres")
+    parser.add_argument(
+        "--work-events", type=int, default=20_000, help="per work-queue workload (0: none)"
+    )
     args = parser.parse_args()
     os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN  # the routers started here create admin with it
     print(f"machine: {machine()}")
@@ -74,7 +84,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for kind in filter(None, args.routers.split(",")):
             print(f"running router {kind} ...", flush=True)
-            columns[f"router {kind}"] = router.run(kind, args.events, args.backlog, folder)
+            columns[f"router {kind}"] = router.run(
+                kind, args.events, args.backlog, folder, args.work_events
+            )
     for peer in filter(None, args.peers.split(",")):
         print(f"running {peer} ...", flush=True)
         plugin = (
@@ -90,6 +102,10 @@ def main() -> None:
         try:
             backlog = args.queue_backlog if peer == "rabbitmq" else args.backlog
             columns[peer] = asyncio.run(PEERS[peer](args.events, backlog))
+            if args.work_events and peer in WORK:
+                work = Progress(peer)
+                asyncio.run(WORK[peer](args.work_events, work))
+                columns[peer].update(work)
         finally:
             if plugin == "turned-on":
                 subprocess.run(["bash", "scripts/rabbit-streams.sh", "off"], check=True)
@@ -107,6 +123,7 @@ def print_tables(columns: dict[str, Figures]) -> None:
         )
     for row in LATENCY + MEMORY:
         print(f"| {row} | " + " | ".join(f"{columns[n][row]:,.1f}" for n in names) + " |")
+    print_work_queue(columns)
     routers = [n for n in names if n in ROUTERS]
     peers = [n for n in names if n not in ROUTERS]
     if not (routers and peers):
@@ -121,6 +138,32 @@ def print_tables(columns: dict[str, Figures]) -> None:
         for row in LATENCY[1::3] + MEMORY[-1:]:  # lower is better: still router / peer
             ratios = [columns[kind][row] / columns[n][row] for n in peers]
             print(f"| {kind}: {row} | " + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
+
+
+def print_work_queue(columns: dict[str, Figures]) -> None:
+    """The work-queue figures of the systems that have them, and the router's ratios."""
+    names = [n for n in columns if workqueue.ROWS[0] in columns[n]]
+    if not names:
+        return
+
+    def cell(name: str, row: str) -> str:
+        value = columns[name].get(row)
+        return "-" if value is None else f"{value:,.0f}" if "events" in row else f"{value:,.1f}"
+
+    print()
+    print("| work queue, 4 consumers, one ack per event | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for row in workqueue.ROWS:
+        print(f"| {row} | " + " | ".join(cell(n, row) for n in names) + " |")
+    routers = [n for n in names if n in ROUTERS]
+    peers = [n for n in names if n not in ROUTERS]
+    for kind in routers:
+        figures = columns[kind]
+        nacked = figures.get(workqueue.ROWS[1], 0.0) / figures[workqueue.ROWS[0]]
+        ratios = ", ".join(
+            f"{figures[workqueue.ROWS[0]] / columns[n][workqueue.ROWS[0]]:.2f}x {n}" for n in peers
+        )
+        print(f"{kind}: all acked {ratios}; 1% nacked / all acked {nacked:.2f}")
 
 
 if __name__ == "__main__":

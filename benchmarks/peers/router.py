@@ -9,6 +9,7 @@ import time
 import uuid
 
 from benchmarks.core import drain, drop_schema, end_to_end, latency, postgres_url, publish_stream
+from benchmarks.peers import workqueue
 from benchmarks.peers.common import (
     FAN_OUT,
     SUBSCRIBERS,
@@ -22,7 +23,9 @@ from tests.helpers.report import rss_mb
 from tests.helpers.server import RouterProcess
 
 
-async def figures(name: str, address: str, pid: int, events: int, backlog: int) -> Figures:
+async def figures(
+    name: str, address: str, pid: int, events: int, backlog: int, work_events: int
+) -> Figures:
     async with RouterClient(address) as client:
         await client.create_exchange("bench", ["bench.#"])
         out = Progress(name)
@@ -34,6 +37,8 @@ async def figures(name: str, address: str, pid: int, events: int, backlog: int) 
         await publish_stream(client, backlog)
         stored = (await client.stats()).last_seq  # all of it is in exchange "bench"
         out["catch-up"] = stored / await drain(client, "away", stored, "earliest")
+        if work_events:
+            await workqueue.router_figures(client, work_events, out)
     return out
 
 
@@ -79,7 +84,7 @@ async def memory(address: str, pid: int, count: int) -> Figures:
     return memory_figures(before, attached, asleep, count)
 
 
-def run(kind: str, events: int, backlog: int, folder: str) -> Figures:
+def run(kind: str, events: int, backlog: int, folder: str, work_events: int = 0) -> Figures:
     """A fresh `router serve` on a fresh database of ``kind`` (sqlite or postgres)."""
     schema = None
     if kind == "sqlite":
@@ -90,7 +95,9 @@ def run(kind: str, events: int, backlog: int, folder: str) -> Figures:
     assert router.process is not None
     try:
         return asyncio.run(
-            figures(f"router {kind}", router.address, router.process.pid, events, backlog)
+            figures(
+                f"router {kind}", router.address, router.process.pid, events, backlog, work_events
+            )
         )
     finally:
         router.stop(60)

@@ -73,6 +73,9 @@ class DurableConsumer:
         self._subscription: Any = None
         self._context: Any = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._to_ack: list[int] = []  # acked here, not yet sent
+        self._to_nack: list[tuple[int, float | None]] = []  # nacked here, not yet sent
+        self._acking: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> DurableConsumer:
         await self._attach()
@@ -108,15 +111,34 @@ class DurableConsumer:
         return self._pending.pop(0)
 
     async def ack(self, event: Any) -> None:
-        """``event`` is handled."""
+        """``event`` is handled. The acks made before this task next waits go out together,
+        as ranges in one message (so one ack per event costs the router one message per
+        batch, not per event); leaving the ``async with`` sends those not yet sent."""
         self._acked[event.offset] = None
         if len(self._acked) > REMEMBERED_ACKS:
             self._acked.popitem(last=False)
-        await self._send(self._subscription.settle, event.offset)
+        self._to_ack.append(event.offset)
+        if self._acking is None:
+            self._acking = asyncio.ensure_future(self._send_acks())
+
+    async def _send_acks(self) -> None:
+        try:
+            while self._to_ack or self._to_nack:
+                offsets, self._to_ack = sorted(self._to_ack), []
+                nacks, self._to_nack = self._to_nack, []
+                if offsets:
+                    await self._send(self._subscription.settle, *_ranges(offsets))
+                for offset, delay in nacks:
+                    await self._send(self._subscription.nack, offset, delay)
+        finally:
+            self._acking = None
 
     async def nack(self, event: Any, delay: float | None = None) -> None:
-        """Deliver ``event`` again, after ``delay`` seconds or the subscriber's back-off."""
-        await self._send(self._subscription.nack, event.offset, delay)
+        """Deliver ``event`` again, after ``delay`` seconds or the subscriber's back-off; sent
+        with the acks made before this task next waits, after them."""
+        self._to_nack.append((event.offset, delay))
+        if self._acking is None:
+            self._acking = asyncio.ensure_future(self._send_acks())
 
     async def park(self, event: Any, reason: str = "") -> None:
         """Give up on ``event``: it goes to the subscriber's parked list."""
@@ -142,6 +164,9 @@ class DurableConsumer:
         self._heartbeat = asyncio.ensure_future(self._beat(self._subscription))
 
     async def _detach(self) -> None:
+        if self._acking is not None:
+            with contextlib.suppress(Exception):
+                await self._acking  # the acks made last go out before the stream closes
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
@@ -157,6 +182,8 @@ class DurableConsumer:
         """
         log.warning("subscriber %s/%s: %s; reconnecting", self.exchange, self.name, why)
         self._pending = []
+        self._to_ack = []  # acked here: sent again when they come back (see __anext__)
+        self._to_nack = []  # they come back anyway
         await self._detach()
         delay, most = self._retry
         while True:
@@ -180,3 +207,14 @@ class DurableConsumer:
             while True:
                 await asyncio.sleep(HEARTBEAT_S)  # the heartbeat period
                 await subscription.heartbeat()
+
+
+def _ranges(offsets: list[int]) -> list[tuple[int, int]]:
+    """Sorted offsets as inclusive (first, last) runs."""
+    runs: list[tuple[int, int]] = []
+    for offset in offsets:
+        if runs and offset == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], offset)
+        elif not runs or offset != runs[-1][1]:
+            runs.append((offset, offset))
+    return runs
