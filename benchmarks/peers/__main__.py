@@ -71,7 +71,7 @@ def main() -> None:
     )
     parser.add_argument("--routers", default="sqlite,postgres")
     parser.add_argument(
-        "--work-events", type=int, default=20_000, help="per work-queue workload (0: none)"
+        "--work-events", type=int, default=50_000, help="per work-queue workload (0: none)"
     )
     args = parser.parse_args()
     os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN  # the routers started here create admin with it
