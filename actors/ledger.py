@@ -118,7 +118,7 @@ class Ledger:
         if self.high > self.floor:
             body["high"] = self.high
         if self.settled:
-            body["settled"] = sorted(self.settled)
+            body["runs"] = _runs(sorted(self.settled))  # acks come mostly in order: few runs
         if self.counts:
             body["counts"] = sorted(self.counts.items())
         if self.due:
@@ -131,7 +131,20 @@ class Ledger:
             return cls(floor, floor)
         body = json.loads(text)
         settled = {int(o) for o in body.get("settled", ()) if int(o) > floor}
+        for first, last in body.get("runs", ()):
+            settled.update(range(max(int(first), floor + 1), int(last) + 1))
         counts = {int(o): int(c) for o, c in body.get("counts", ()) if int(o) > floor}
         due = {int(o): int(t) for o, t in body.get("due", ()) if int(o) > floor}
         high = max(floor, int(body.get("high", floor)))
         return cls(floor, high, settled, counts, set(), due)
+
+
+def _runs(offsets: list[int]) -> list[list[int]]:
+    """Sorted offsets as [first, last] runs."""
+    runs: list[list[int]] = []
+    for offset in offsets:
+        if runs and offset == runs[-1][1] + 1:
+            runs[-1][1] = offset
+        else:
+            runs.append([offset, offset])
+    return runs

@@ -33,6 +33,18 @@ def test_settling_or_delivering_again_clears_a_delay_and_the_floor_drops_what_it
     assert ledger.due == {} and ledger.to_json() == '{"high":5}'
 
 
+def test_settled_offsets_are_saved_as_runs_and_the_older_list_form_still_reads() -> None:
+    ledger = Ledger(10, 10)
+    ledger.deliver_fresh(5_000)
+    for offset in [*range(12, 4_000), 4_002]:
+        ledger.settle(offset)
+    assert ledger.to_json() == '{"high":5000,"runs":[[12,3999],[4002,4002]]}'
+    back = Ledger.restore(10, ledger.to_json())
+    assert back.settled == ledger.settled and back.is_open(11) and back.is_open(4_000)
+    older = Ledger.restore(10, '{"high":20,"settled":[9,12,13]}')
+    assert older.settled == {12, 13}
+
+
 def test_the_parked_list_overrides_what_the_saved_ledger_says() -> None:
     ledger = Ledger.restore(2, '{"high":6,"counts":[[5,3]]}')
     ledger.take_parked({3, 5}, {1})
