@@ -228,15 +228,8 @@ class QueueActor:
     ) -> None:
         name = message.name
         reply: Any = message.reply
-        if name in self.active:
-            reply.fail(
-                FailedPrecondition(f"subscriber: {name!r} has a consumer attached; stop it first")
-            )
-            return
-        if name not in self.sleeping:
-            reply.fail(NotFound(f"subscriber: no subscriber {name!r} on this queue"))
-            return
         try:
+            self._sleeping_record(name, "stop it first")
             if isinstance(message, ForgetSubscriber):
                 queue_id = self.record.id
                 await self.state.write(lambda storage: storage.delete_subscriber(queue_id, name))

@@ -395,7 +395,9 @@ class Router:
                 if new:
                     yield new, total
             await parked.wait()
-            await trio.sleep(FOLLOW_COALESCE_S)  # coalescing period: one re-read for a burst
+            # A throttle, not a wait for a condition: each wake-up re-reads the whole list, so a
+            # burst of parks costs one re-read per period instead of one per park.
+            await trio.sleep(FOLLOW_COALESCE_S)
 
     async def _parked_page(
         self, queue: QueueActor, name: str, after: int, most: int

@@ -123,29 +123,27 @@ async def router_run(
     client: RouterClient, exchange: str, kind: str, events: int, nacking: bool
 ) -> Figures:
     settings = pb.SubscriberSettings(mode="shared", prefetch=PREFETCH, ack_wait_s=60)
+    attached: list[None] = []
+    all_attached = asyncio.Event()
 
     async def consumer(tally: Tally) -> None:
         async with client.consume(
             exchange, "workers", "earliest", shared=True, prefetch=PREFETCH, settings=settings
         ) as received:
+            attached.append(None)  # the router has answered this consumer's start
+            if len(attached) == CONSUMERS:
+                all_attached.set()
             async for event in received:
                 if tally.take(event.offset):
                     await event.ack()
                 else:
                     await event.nack(NACK_DELAY_S)
 
-    async def ready() -> None:
-        while True:
-            found = await client.list_subscribers(exchange, "workers")
-            if found and found[0].consumers == CONSUMERS:
-                return
-            await asyncio.sleep(0.05)  # a poll: attaching has no event a client can wait on
-
     return await measured(
         events,
         nacking,
         lambda tally: [consumer(tally) for _ in range(CONSUMERS)],
-        ready,
+        all_attached.wait,
         lambda: publish_stream(client, events, type_=kind),
     )
 

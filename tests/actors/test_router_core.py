@@ -255,3 +255,40 @@ async def test_acks_posted_past_a_full_control_channel_keep_the_highest(db_url: 
         assert await again.next_batch() is None
         reason = again.end_reason()
         assert isinstance(reason, InvalidArgument) and "ack.offset: 202" in str(reason)
+
+
+async def test_a_parked_list_poll_and_follower_wake_when_an_event_is_parked(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["#"])
+        await publish(router, events(3))
+        _, pulled, _ = await router.pull("orders", "billing", EARLIEST, 3, 0.0)
+        assert [d.offset for d in pulled] == [1, 2, 3]
+        await router.settle_sleeping("orders", "billing", [], [], [(1, "first")])
+        (queue,) = router.manager.queues.values()
+        polled: list[list[int]] = []
+        followed: list[list[int]] = []
+
+        async def poll() -> None:
+            page, _ = await router.list_parked("orders", "billing", after=1, wait_s=30)
+            polled.append([p.offset for p, _ in page])
+
+        async def follow() -> None:
+            async for page, _ in router.follow_parked("orders", "billing"):
+                followed.append([p.offset for p, _ in page])
+                if len(followed) == 2:
+                    return
+
+        with trio.fail_after(20):  # a wake-up that never comes fails here, not by hanging
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(poll)
+                nursery.start_soon(follow)
+                # Both wait on the subscriber's parked signal (the list had nothing new).
+                await eventually(
+                    lambda: (
+                        queue.parked_signal("billing").statistics().tasks_waiting == 2
+                        and followed == [[1]]
+                    )
+                )
+                assert polled == []
+                await router.settle_sleeping("orders", "billing", [], [], [(3, "second")])
+        assert polled == [[3]] and followed == [[1], [3]]
