@@ -66,12 +66,13 @@ from router.errors import (
 )
 from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord, now_us
 from router.settings import Settings
-from router.wire import Counted, bounds, offsets_of, part
+from router.wire import Counted, bounds, frame_at, frames_of, offsets_of, part
 
 log = logging.getLogger("router.subscriber")
 MAILBOX_BATCHES = 16
 READ_AHEAD = 3  # replay chunks being read at once for one subscriber
 REDELIVER_BATCH = 500  # redeliveries read and sent together at most
+KEEP_MOST = 10_000  # a shared subscriber's scheduled redeliveries kept as frames, at most
 
 Outgoing = Sequence[Delivery] | Rejected
 
@@ -256,6 +257,9 @@ class SubscriberActor:
     _owner: dict[int, tuple[Consumer, float]] = attrs.Factory(dict)
     _keys: dict[str, tuple[Consumer, int]] = attrs.Factory(dict)  # pinned: key -> (holder, n)
     _key_of: dict[int, str] = attrs.Factory(dict)
+    # shared: offset -> the batch it was dealt in (while out) or its frame (while scheduled), so
+    # a redelivery is sent again from memory, not read back from the ring or storage
+    _kept: dict[int, Sequence[Delivery] | bytes] = attrs.Factory(dict)
     _turn: int = 0
     _resending: int = 0
     _joining: list[Attach] = attrs.Factory(
@@ -384,6 +388,7 @@ class SubscriberActor:
                 self.ledger.redriving.discard(offset)
                 self._release(offset)
                 self._scheduled.pop(offset, None)
+                self._kept.pop(offset, None)
         self.parked -= len(offsets)
 
     # --- the actor ---
@@ -740,6 +745,8 @@ class SubscriberActor:
                 continue
             consumer.events_out += len(taken)
             consumer.holding.update(taken)
+            if fresh and not isinstance(piece, Counted):
+                self._kept.update(dict.fromkeys(taken, piece))
             if consumer.budget >= 0:
                 consumer.budget -= len(taken)
             for index, offset in enumerate(taken):
@@ -928,6 +935,7 @@ class SubscriberActor:
             self.parked -= 1
         self._release(offset)
         self._scheduled.pop(offset, None)
+        self._kept.pop(offset, None)
         if self.ledger.settle(offset):
             self._floor_moved()
         self._changed.set()
@@ -970,6 +978,7 @@ class SubscriberActor:
         self.ledger.redriving.discard(offset)
         self._release(offset)
         self._scheduled.pop(offset, None)
+        self._kept.pop(offset, None)
         if self.ledger.settle(offset):
             self._floor_moved()
         self._changed.set()
@@ -985,6 +994,12 @@ class SubscriberActor:
     # --- delivering again ---
 
     def _schedule(self, offset: int, at: float) -> None:
+        kept = self._kept.get(offset)
+        if kept is not None and not isinstance(kept, bytes):
+            if len(self._scheduled) < KEEP_MOST:
+                self._kept[offset] = frame_at(kept, offset)  # not the whole batch it came in
+            else:
+                del self._kept[offset]  # read back when due
         self._scheduled[offset] = at
         heapq.heappush(self._due, (at, offset))
         self._due_changed.set()
@@ -1018,14 +1033,27 @@ class SubscriberActor:
         for offset in offsets:
             if not await self._park_if_spent(offset):
                 send.append(offset)
+        kept, ledger = self._kept, self.ledger
         for run in _runs(send):
-            found = {d.offset: d for d in await self._fetch(run[0], run[-1])}
-            chosen = [found[o] for o in run if o in found and self.ledger.is_open(o)]
+            found: dict[int, bytes] = {}
+            missing = [o for o in run if not isinstance(kept.get(o), bytes)]
+            if missing:
+                batch = await self._fetch(missing[0], missing[-1])
+                found = dict(zip(offsets_of(batch), frames_of(batch), strict=True))
+            chosen: list[int] = []
+            frames: list[bytes] = []
+            for offset in run:
+                data = kept.get(offset)
+                if not isinstance(data, bytes):
+                    data = found.get(offset)
+                if data is not None and ledger.is_open(offset):
+                    chosen.append(offset)
+                    frames.append(data)
             if not chosen:
                 continue
-            counts = [self.ledger.deliveries(d.offset) + 1 for d in chosen]
+            counts = [ledger.deliveries(o) + 1 for o in chosen]
             self.redelivered += len(chosen)
-            await self._give(Counted.of(chosen, counts), fresh=False)
+            await self._give(Counted.of_frames(chosen, frames, counts), fresh=False)
             self._changed.set()
 
     async def _expire(self) -> None:

@@ -180,11 +180,18 @@ class Counted(_Framed):
         """``batch`` (each delivery once) with these counts (a count of 1 is left unwritten)."""
         # a list is a selection (gaps allowed); any other batch is consecutive
         offsets = [d.offset for d in batch] if isinstance(batch, list) else list(offsets_of(batch))
-        frames = [
+        return cls.of_frames(offsets, frames_of(batch), counts)
+
+    @classmethod
+    def of_frames(
+        cls, offsets: Sequence[int], frames: Sequence[bytes], counts: Sequence[int]
+    ) -> Counted:
+        """Delivery frames as :func:`frame` makes them (no count written) with these counts."""
+        written = [
             data if count <= 1 else counted(data, count)
-            for data, count in zip(frames_of(batch), counts, strict=True)
+            for data, count in zip(frames, counts, strict=True)
         ]
-        return cls(offsets, list(counts), frames)
+        return cls(list(offsets), list(counts), written)
 
 
 def counted(data: bytes, count: int) -> bytes:
@@ -229,6 +236,12 @@ def part(batch: Sequence[Delivery], start: int, stop: int) -> Sequence[Delivery]
             batch.offsets[start:stop], batch.counts[start:stop], batch.frames[start:stop]
         )
     return tuple(batch[start:stop])
+
+
+def frame_at(batch: Sequence[Delivery], offset: int) -> bytes:
+    """The frame of the delivery at ``offset`` in ``batch`` (it must be there)."""
+    index = offsets_of(batch).index(offset)
+    return frames_of(part(batch, index, index + 1))[0]
 
 
 def bounds(batch: Sequence[Delivery]) -> tuple[int, int]:

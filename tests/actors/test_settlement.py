@@ -319,3 +319,34 @@ async def test_a_live_batch_reaches_a_shared_subscriber() -> None:
         await queue.mailbox.send(Committed(tuple(state.log[1:3])))
         assert await take(subscription) == [(2, 1), (3, 1)]
         await subscription.close()
+
+
+async def test_a_shared_subscriber_sends_a_nacked_event_again_from_memory(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 4)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue, settings={"mode": "shared"})
+        with trio.fail_after(60):
+            first = await subscription.next_batch()
+        assert first is not None
+        reads = list(state.reads)
+        await subscription.nack(2, delay_s=1.0)
+        await subscription.nack(3, delay_s=1.0)
+        await subscription.settle([(1, 1), (4, 4)])
+        with trio.fail_after(60):
+            again = await subscription.next_batch()
+        assert again is not None
+        assert list(zip([d.offset for d in again], counts_of(again), strict=True)) == [
+            (2, 2),
+            (3, 2),
+        ]
+        assert [d.event for d in again] == [d.event for d in first][1:3]  # the same events
+        assert state.reads == reads  # neither read back from storage
+        await subscription.nack(3, delay_s=1.0)  # again: the kept frame serves it once more
+        await subscription.settle([(2, 2)])
+        assert await take(subscription) == [(3, 3)]
+        assert state.reads == reads
+        await subscription.settle([(3, 3)])
+        await view_once(queue, lambda v: v.acked == 4)
+        await subscription.close()
