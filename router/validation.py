@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC
 
 from router.errors import InvalidArgument
+from router.ids import uuid7
 from router.model import EventId, NewEvent, StartKind, StartPoint
 from router.patterns import validate_pattern, validate_type
 from router.settings import Settings
@@ -55,8 +56,8 @@ def event_id(value: str, field: str) -> EventId:
 def event(
     index: int, id_: str, type_: str, payload: bytes, headers: dict[str, str], settings: Settings
 ) -> NewEvent:
-    """One published event, checked; an empty id gets a new random one."""
-    identifier = event_id(id_, f"events[{index}].id") if id_ else str(uuid.uuid4())
+    """One published event, checked; an empty id gets a new time-ordered one (UUIDv7)."""
+    identifier = event_id(id_, f"events[{index}].id") if id_ else uuid7()
     if type_ not in _valid_types:
         validate_type(type_, f"events[{index}].type")
         if len(_valid_types) >= 100_000:

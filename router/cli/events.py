@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import json
 import sys
-import uuid
 from typing import Any
 
 from grpclib.const import Status
@@ -16,6 +15,7 @@ from grpclib.exceptions import GRPCError
 from router.cli.output import json_flag, progress
 from router.client import ClientSubscription, OutgoingEvent, ReceivedEvent, RouterClient
 from router.errors import InvalidArgument
+from router.ids import uuid7
 
 PROGRESS_EVERY = 10_000  # events between progress lines on stderr for long publishes
 REEMIT_ATTEMPTS = 10
@@ -105,7 +105,7 @@ def event_from_json(line: str, number: int) -> OutgoingEvent:
         raise InvalidArgument(
             f'stdin line {number}: expected {{"type": "...", "data": ..., "id": ...}}'
         )
-    event_id = record.get("id") or str(uuid.uuid4())
+    event_id = record.get("id") or uuid7()
     return OutgoingEvent(record["type"], json.dumps(record.get("data")).encode(), id=str(event_id))
 
 
@@ -131,7 +131,7 @@ async def publish_events(client: RouterClient, args: argparse.Namespace) -> None
         data = json.loads(args.data)
     except json.JSONDecodeError as error:
         raise InvalidArgument(f"--data: not JSON: {error}") from None
-    event = OutgoingEvent(args.type, json.dumps(data).encode(), id=args.id or str(uuid.uuid4()))
+    event = OutgoingEvent(args.type, json.dumps(data).encode(), id=args.id or uuid7())
     (ack,) = await client.publish([event])
     where = " ".join(f"{x}:{o}" for x, o in ack.offsets.items()) or "(no exchange matched)"
     print(f"{'duplicate of' if ack.duplicate else 'stored'} seq={ack.seq} id={ack.id} {where}")

@@ -1,14 +1,13 @@
 """The values the client hands in and gets back: events to publish, acks, received events and
 batches, and start points on the wire.
 
-    event = OutgoingEvent("order.created", b'{"id": 1}')       # id: a new UUID unless given
+    event = OutgoingEvent("order.created", b'{"id": 1}')       # id: a new UUIDv7 unless given
     (ack,) = await client.publish([event])                     # Ack: seq, duplicate, offsets
     batch: ReceivedBatch                                       # a Sequence[ReceivedEvent]
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator, Sequence
 from typing import Protocol, overload
 
@@ -16,6 +15,7 @@ import attrs
 
 from router import validation
 from router._proto.router.v1 import router_pb2 as pb
+from router.ids import uuid7
 from router.model import StartKind
 
 _KINDS = {
@@ -29,12 +29,12 @@ _KINDS = {
 
 @attrs.frozen
 class OutgoingEvent:
-    """An event to publish; ``id`` is the idempotency key (a new UUID unless given)."""
+    """An event to publish; ``id`` is the idempotency key (a new UUIDv7 unless given)."""
 
     type: str
     payload: bytes = b""
     headers: dict[str, str] = attrs.Factory(dict)
-    id: str = attrs.Factory(lambda: str(uuid.uuid4()))
+    id: str = attrs.Factory(uuid7)
 
     def to_pb(self) -> pb.Event:
         return pb.Event(id=self.id, type=self.type, payload=self.payload, headers=self.headers)
