@@ -20,12 +20,14 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 
 import attrs
 import psycopg
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import RouterClient
+from router.ids import uuid7
 from tests.helpers.databases import PG_BASE, with_search_path
 from tests.helpers.report import rss_mb
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
@@ -47,14 +49,40 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
-def batch(count: int, type_: str = "bench.event") -> pb.PublishRequest:
+def busy() -> str:
+    """How busy the machine is before a run, and how fast one core runs pure Python: figures
+    from different machines (or a loaded one) are read side by side with this line."""
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    best = math.inf
+    for _ in range(3):  # the best of three: a probe the scheduler interrupted says too little
+        began = time.perf_counter()
+        total = 0
+        for number in range(1_000_000):
+            total += number & 7
+        best = min(best, time.perf_counter() - began)
+    return f"load average {load} (1, 5, 15 min); CPU probe: 1,000,000 Python loop steps in {best * 1000:.0f} ms"
+
+
+def random_id() -> str:
+    """A random UUIDv4, as publishers that make their own ids often send."""
+    return str(uuid.uuid4())
+
+
+def batch(
+    count: int, type_: str = "bench.event", make_id: Callable[[], str] = uuid7
+) -> pb.PublishRequest:
+    """Events with ids as the client makes them (UUIDv7) unless ``make_id`` says otherwise."""
     return pb.PublishRequest(
-        events=[pb.Event(id=str(uuid.uuid4()), type=type_, payload=PAYLOAD) for _ in range(count)]
+        events=[pb.Event(id=make_id(), type=type_, payload=PAYLOAD) for _ in range(count)]
     )
 
 
 async def publish_stream(
-    client: RouterClient, total: int, depth: int = 8, type_: str = "bench.event"
+    client: RouterClient,
+    total: int,
+    depth: int = 8,
+    type_: str = "bench.event",
+    make_id: Callable[[], str] = uuid7,
 ) -> float:
     """Publish ``total`` events in batches of BATCH over one stream, ``depth`` in flight; seconds."""
     started = time.perf_counter()
@@ -63,7 +91,7 @@ async def publish_stream(
         batches = (total + BATCH - 1) // BATCH
         while received < batches:
             while sent < batches and sent - received < depth:
-                await stream.send_message(batch(min(BATCH, total - sent * BATCH), type_))
+                await stream.send_message(batch(min(BATCH, total - sent * BATCH), type_, make_id))
                 sent += 1
             response = await stream.recv_message()
             assert response is not None and response.acks

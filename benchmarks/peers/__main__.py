@@ -1,6 +1,7 @@
 """The router next to the systems users would pick instead, in one run on this machine.
 
-    just bench-peers                                    # defaults below, under 10 minutes
+    just bench-peers                                    # defaults below, under 15 minutes
+    just bench-peers --quick                            # smaller workloads, about 2 minutes
     python -m benchmarks.peers --events 30000 --backlog 1000000 --peers rabbitmq,streams
 
 Same 200-byte payloads, durability on where the peer has it, pipelined publishes with
@@ -16,7 +17,8 @@ per-message durability acks, batched consumer acks; each system through its own 
 7. a work queue: 4 competing consumers, each event acked on its own (router shared subscriber,
    RabbitMQ quorum queue, JetStream pull consumer), all acked and with 1% nacked at 100 ms
    (benchmarks/peers/workqueue.py).
-Printed, never asserted: a table of the figures, and the router's as ratios to each peer's.
+Printed, never asserted: each figure as it comes in, then a table of them all, and the router's
+as ratios to each peer's.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable
 
-from benchmarks.core import machine
+from benchmarks.core import busy, machine
 from benchmarks.peers import nats, rabbitmq, redis, router, streams, workqueue
-from benchmarks.peers.common import PAYLOAD, RATES, Figures, Progress
+from benchmarks.peers.common import PAYLOAD, RATES, V4_PUBLISH, Figures, Progress
 from tests.helpers.server import ADMIN_TOKEN
 
 PEERS: dict[str, Callable[[int, int], Awaitable[Figures]]] = {
@@ -73,9 +75,19 @@ def main() -> None:
     parser.add_argument(
         "--work-events", type=int, default=50_000, help="per work-queue workload (0: none)"
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="about 2 minutes: 10,000 events per workload, backlogs of 100,000 (queue 50,000),"
+        " 10,000 per work-queue workload; figures to try a change, not to record",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.events, args.backlog, args.queue_backlog = 10_000, 100_000, 50_000
+        args.work_events = min(args.work_events, 10_000)
     os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN  # the routers started here create admin with it
     print(f"machine: {machine()}")
+    print(f"before the run: {busy()}", flush=True)
     print(
         f"events: {args.events:,} per workload, backlog {args.backlog:,}"
         f" (RabbitMQ queue {args.queue_backlog:,}), payload {len(PAYLOAD)} B"
@@ -117,10 +129,9 @@ def print_tables(columns: dict[str, Figures]) -> None:
     print()
     print("| figure | " + " | ".join(names) + " |")
     print("|---|" + "---:|" * len(names))
-    for row in THROUGHPUT:
-        print(
-            f"| {row} (events/s) | " + " | ".join(f"{columns[n][row]:,.0f}" for n in names) + " |"
-        )
+    for row in [*THROUGHPUT, V4_PUBLISH]:  # the router alone has the last (peers: "-")
+        cells = (f"{columns[n][row]:,.0f}" if row in columns[n] else "-" for n in names)
+        print(f"| {row} (events/s) | " + " | ".join(cells) + " |")
     for row in LATENCY + MEMORY:
         print(f"| {row} | " + " | ".join(f"{columns[n][row]:,.1f}" for n in names) + " |")
     print_work_queue(columns)

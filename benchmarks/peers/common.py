@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
 
@@ -18,10 +17,11 @@ SUBSCRIBERS = 1_000  # durable subscribers attached for the memory workload
 DEADLINE_S = 300.0  # no single phase of a run waits longer than this
 RATES = ((1_000, 5.0), (5_000, 3.0))  # latency: events/s, for how long
 Figures = dict[str, float]
+V4_PUBLISH = "publish, v4 ids"  # the router's publish with random ids, beside the UUIDv7 row
 
 
 class Progress(Figures):
-    """A system's figures that say, as each workload's arrive, how long it took (to stderr)."""
+    """A system's figures, printed as each workload's arrive with how long it took."""
 
     def __init__(self, system: str) -> None:
         super().__init__()
@@ -30,15 +30,17 @@ class Progress(Figures):
 
     def __setitem__(self, key: str, value: float) -> None:
         super().__setitem__(key, value)
-        self._say(key)
+        self._say({key: value})
 
     def update(self, figures: Figures) -> None:  # type: ignore[override]
         super().update(figures)
-        self._say(", ".join(figures))
+        self._say(figures)
 
-    def _say(self, what: str) -> None:
+    def _say(self, figures: Figures) -> None:
+        """The figures just in, so a run cut short still leaves them (and how long they took)."""
         now = time.perf_counter()
-        print(f"  {self.system}: {what} ({now - self.mark:.0f} s)", file=sys.stderr, flush=True)
+        values = ", ".join(f"{key} {value:,.1f}" for key, value in figures.items())
+        print(f"  {self.system}: {values} ({now - self.mark:.0f} s)", flush=True)
         self.mark = now
 
 

@@ -8,11 +8,20 @@ import functools
 import time
 import uuid
 
-from benchmarks.core import drain, drop_schema, end_to_end, latency, postgres_url, publish_stream
+from benchmarks.core import (
+    drain,
+    drop_schema,
+    end_to_end,
+    latency,
+    postgres_url,
+    publish_stream,
+    random_id,
+)
 from benchmarks.peers import workqueue
 from benchmarks.peers.common import (
     FAN_OUT,
     SUBSCRIBERS,
+    V4_PUBLISH,
     Figures,
     Progress,
     latencies,
@@ -30,6 +39,7 @@ async def figures(
         await client.create_exchange("bench", ["bench.#"])
         out = Progress(name)
         out["publish"] = events / await publish_stream(client, events)
+        out[V4_PUBLISH] = events / await publish_stream(client, events, make_id=random_id)
         out["end to end"] = events / await end_to_end(client, events)
         out["fan-out x10"] = events / await fan_out(client, events)
         out.update(await latencies(functools.partial(latency, client)))

@@ -17,6 +17,7 @@ requeues at once), so it has the first figure only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import uuid
@@ -106,7 +107,8 @@ async def measured(
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # bounded: a client that holds on to its cancellation cannot hang the run
+            await asyncio.wait(tasks, timeout=10)
 
 
 # --- the router ---
@@ -239,7 +241,8 @@ async def nats_figures(events: int, out: Progress) -> None:
             finally:
                 await js.delete_stream(stream)
     finally:
-        await client.close()
+        with contextlib.suppress(TimeoutError):  # a close stuck on the server: go on
+            await asyncio.wait_for(client.close(), 10)
 
 
 async def nats_worker(sub: Any, tally: Tally) -> None:
