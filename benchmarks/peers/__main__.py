@@ -12,6 +12,8 @@ per-message durability acks, batched consumer acks; each system through its own 
 3. fan-out: one publisher, 10 durable subscribers of the same events (events/s published with
    all 10 keeping up);
 4. latency publish -> delivery, one event per publish at 1,000 and 5,000 events/s: p50/p99/p999;
+   then (the router alone) one event per unary call at 1,000 calls/s: the router's CPU per call
+   beside a bare grpclib call's (benchmarks/peers/onecall.py);
 5. 1,000 durable subscribers attached, then asleep: the server's RSS;
 6. catch-up: a consumer that was away reads the whole backlog (peers: from the stream's start);
 7. a work queue: 4 competing consumers, each event acked on its own (router shared subscriber,
@@ -31,7 +33,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 
 from benchmarks.core import busy, machine
-from benchmarks.peers import nats, rabbitmq, redis, router, streams, workqueue
+from benchmarks.peers import nats, onecall, rabbitmq, redis, router, streams, workqueue
 from benchmarks.peers.common import PAYLOAD, RATES, V4_PUBLISH, Figures, Progress
 from tests.helpers.server import ADMIN_TOKEN
 
@@ -93,6 +95,11 @@ def main() -> None:
         f" (RabbitMQ queue {args.queue_backlog:,}), payload {len(PAYLOAD)} B"
     )
     columns: dict[str, Figures] = {}
+    floor: Figures = {}
+    if args.routers:
+        print(f"running {onecall.ECHO} ...", flush=True)
+        floor = onecall.echo_figures()
+        Progress(onecall.ECHO).update(floor)
     with tempfile.TemporaryDirectory() as folder:
         for kind in filter(None, args.routers.split(",")):
             print(f"running router {kind} ...", flush=True)
@@ -122,6 +129,7 @@ def main() -> None:
             if plugin == "turned-on":
                 subprocess.run(["bash", "scripts/rabbit-streams.sh", "off"], check=True)
     print_tables(columns)
+    print_one_call(columns, floor)
 
 
 def print_tables(columns: dict[str, Figures]) -> None:
@@ -175,6 +183,23 @@ def print_work_queue(columns: dict[str, Figures]) -> None:
             f"{figures[workqueue.ROWS[0]] / columns[n][workqueue.ROWS[0]]:.2f}x {n}" for n in peers
         )
         print(f"{kind}: all acked {ratios}; 1% nacked / all acked {nacked:.2f}")
+
+
+def print_one_call(columns: dict[str, Figures], floor: Figures) -> None:
+    """One event per unary call: each router beside the bare grpclib call, CPU as a ratio."""
+    routers = [n for n in columns if onecall.ROWS[0] in columns[n]]
+    if not (routers and floor):
+        return
+    figures = {**{n: columns[n] for n in routers}, onecall.ECHO: floor}
+    print()
+    print("| one event per unary call, 1,000 calls/s | " + " | ".join(figures) + " |")
+    print("|---|" + "---:|" * len(figures))
+    for row in onecall.ROWS:
+        name = row.split(": ", 1)[1]
+        print(f"| {name} | " + " | ".join(f"{f[row]:,.1f}" for f in figures.values()) + " |")
+    for kind in routers:
+        ratio = columns[kind][onecall.ROWS[0]] / floor[onecall.ROWS[0]]
+        print(f"{kind}: CPU per call {ratio:.2f}x a bare grpclib call's")
 
 
 if __name__ == "__main__":

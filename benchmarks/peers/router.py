@@ -17,7 +17,7 @@ from benchmarks.core import (
     publish_stream,
     random_id,
 )
-from benchmarks.peers import workqueue
+from benchmarks.peers import onecall, workqueue
 from benchmarks.peers.common import (
     FAN_OUT,
     SUBSCRIBERS,
@@ -43,6 +43,7 @@ async def figures(
         out["end to end"] = events / await end_to_end(client, events)
         out["fan-out x10"] = events / await fan_out(client, events)
         out.update(await latencies(functools.partial(latency, client)))
+        out.update(await onecall.router_figures(client, pid))
         out.update(await memory(address, pid, SUBSCRIBERS))
         await publish_stream(client, backlog)
         stored = (await client.stats()).last_seq  # all of it is in exchange "bench"

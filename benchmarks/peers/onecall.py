@@ -1,0 +1,122 @@
+"""One event per call: what a service that publishes on each of its requests costs the router.
+
+RATE unary ``Publish`` calls a second, one event each, each call a task of its own (as the
+independent requests of a service would be), for SECONDS: the router process's CPU per call (from
+/proc, all its threads), and each call's round trip, p50/p99. Beside it, the floor under any
+grpclib service: a bare grpclib unary call (grpclib's own ``Health.Check``) to a server alone in
+its process (``python -m benchmarks.peers.onecall PORT``), at the same rate, with its CPU per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+
+from benchmarks.core import Percentiles
+from benchmarks.peers.common import Figures
+from router.client import OutgoingEvent, RouterClient
+
+RATE = 1_000
+SECONDS = 5.0
+ROWS = [
+    "one event per call at 1000/s: server CPU per call (us)",
+    "one event per call at 1000/s: p50 (ms)",
+    "one event per call at 1000/s: p99 (ms)",
+]
+ECHO = "grpclib echo"
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used, all its threads."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def paced(call: Callable[[], Awaitable[object]], pid: int) -> Figures:
+    """``call`` RATE times a second for SECONDS, each in a task of its own; the server's CPU per
+    call and the round trips."""
+    for _ in range(50):  # warm up: connections made, code paths taken once
+        await call()
+    total = int(RATE * SECONDS)
+    round_trips: list[float] = []
+
+    async def one() -> None:
+        began = time.perf_counter()
+        await call()
+        round_trips.append((time.perf_counter() - began) * 1000)
+
+    before = cpu_s(pid)
+    start = time.perf_counter()
+    tasks = []
+    for n in range(total):
+        delay = start + n / RATE - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # pacing to the fixed rate under test
+        tasks.append(asyncio.ensure_future(one()))
+    await asyncio.gather(*tasks)
+    used = cpu_s(pid) - before
+    times = Percentiles.of(round_trips)
+    return {ROWS[0]: used / total * 1e6, ROWS[1]: times.p50, ROWS[2]: times.p99}
+
+
+async def router_figures(client: RouterClient, pid: int) -> Figures:
+    event = OutgoingEvent("bench.one", b"x" * 200)
+
+    async def publish() -> None:
+        await client.publish([OutgoingEvent(event.type, event.payload)])
+
+    return await paced(publish, pid)
+
+
+def echo_figures() -> Figures:
+    """The bare grpclib round trip, against a server in a process of its own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "benchmarks.peers.onecall", str(port)])
+    try:
+        return asyncio.run(_echo(server.pid, port))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+async def _echo(pid: int, port: int) -> Figures:
+    from grpclib.client import Channel
+    from grpclib.health.v1.health_grpc import HealthStub
+    from grpclib.health.v1.health_pb2 import HealthCheckRequest
+
+    deadline = time.monotonic() + 20
+    channel = Channel("127.0.0.1", port)
+    try:
+        stub = HealthStub(channel)
+        while True:  # until the server listens
+            try:
+                await stub.Check(HealthCheckRequest())
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)  # polling for the server's port, bounded above
+        return await paced(lambda: stub.Check(HealthCheckRequest()), pid)
+    finally:
+        channel.close()
+
+
+async def _serve(port: int) -> None:
+    from grpclib.health.service import Health
+    from grpclib.server import Server
+
+    server = Server([Health()])
+    await server.start("127.0.0.1", port)
+    await server.wait_closed()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve(int(sys.argv[1])))
