@@ -93,6 +93,18 @@ class Dispatcher:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise Unavailable("the router is shutting down") from None
 
+    def publish_soon(self, events: tuple[Any, ...], reply: Reply[Sequence[PublishAck]]) -> None:
+        """Publish without waiting (from a plain Trio callback, no task of its own): ``reply``
+        is set with the acks after the commit. A full mailbox is waited on by a task."""
+        message = Publish(events, reply)
+        try:
+            self.mailbox.send_nowait(message)
+        except trio.WouldBlock:
+            assert self._nursery is not None
+            self._nursery.start_soon(self.mailbox.send, message)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            reply.fail(Unavailable("the router is shutting down"))
+
     async def add_exchange(self, name: str, patterns: tuple[str, ...]) -> ExchangeRecord:
         return await ask(self.mailbox, lambda r: AddExchange(name, patterns, r), 600.0)
 

@@ -56,6 +56,24 @@ class Reply(Generic[T]):
         return self._outcome.unwrap()
 
 
+@attrs.define(eq=False)
+class Callback(Reply[T]):
+    """A reply that also calls ``told(value, failed)`` (in Trio) when it is set or failed: for an
+    asker with no Trio task waiting on it (a gRPC call on the asyncio thread)."""
+
+    told: Callable[[Any, bool], None] = lambda value, failed: None
+
+    def set(self, value: T) -> None:
+        if not self.done:
+            super().set(value)
+            self.told(value, False)
+
+    def fail(self, error: BaseException) -> None:
+        if not self.done:
+            super().fail(error)
+            self.told(error, True)
+
+
 class Mailbox(Generic[M]):
     """An actor's inbound messages: a bounded Trio memory channel, both ends in one object.
 

@@ -12,7 +12,7 @@ flush their cursors, the running commit completes, storage closes.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,7 +32,7 @@ from actors.messages import (
     SettleSleeping,
 )
 from actors.queue import QueueActor, QueueView, SubscriberView
-from actors.runtime import Policy, Turnstile, ask, supervise
+from actors.runtime import Callback, Policy, Turnstile, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset
 from router import __version__, validation
@@ -113,6 +113,17 @@ class Router:
                 turnstile.advance_past(turn)
             raise
         return await self.dispatcher.publish(tuple(events), turnstile, turn)
+
+    def publish_soon(self, told: Callable[[Any, bool], None], events: Sequence[NewEvent]) -> None:
+        """:meth:`publish` from a plain Trio callback: ``told(acks, False)`` after the commit, or
+        ``told(error, True)``; no Trio task waits for it (a unary gRPC publish)."""
+        try:
+            self._serves("publish", "all", "ingest")
+            validation.batch_size(len(events), self.settings)
+        except RouterError as error:
+            told(error, True)
+            return
+        self.dispatcher.publish_soon(tuple(events), Callback(told=told))
 
     async def route_stored(self, events: Sequence[StoredEvent]) -> None:
         """A route node: give offsets to events its ingest node stored, and deliver them."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import trio
 
 from router.bridge import Feed, open_bridge
+from router.errors import DeadlineExceeded, InvalidArgument, RouterError
 
 
 async def test_calls_into_trio_run_in_the_order_they_were_posted() -> None:
@@ -63,3 +66,35 @@ async def test_a_feed_carries_every_item_once_in_order_then_ends() -> None:
     assert taken == list(range(3_000))
     assert most_waiting == 2  # full: the put after it waited for room, and never went past
     assert found_empty > 0  # the taker waited for items between them
+
+
+async def test_a_call_answered_from_a_trio_callback_returns_fails_or_expires() -> None:
+    """``to_trio_soon``: the work starts in a plain Trio callback and tells its answer later;
+    no Trio task waits for it. An answer never told ends as DeadlineExceeded."""
+    waiting: list[Callable[[Any, bool], None]] = []
+
+    def start(told: Callable[[Any, bool], None], value: int) -> None:
+        if value < 0:
+            raise InvalidArgument(f"value: {value} is negative")
+        if value == 0:
+            waiting.append(told)  # told nothing: the call expires
+        else:
+            told(value * 2, False)
+
+    async with open_bridge() as bridge:
+        crossing = bridge.to_trio_soon(start, timeout=0.2)
+
+        async def calls() -> list[object]:
+            answers: list[object] = [await crossing(21)]
+            for value in (-1, 0):
+                try:
+                    await crossing(value)
+                except RouterError as error:
+                    answers.append(error)
+            return answers
+
+        doubled, refused, expired = await bridge.call(calls)
+    assert doubled == 42
+    assert isinstance(refused, InvalidArgument) and "value: -1" in str(refused)
+    assert isinstance(expired, DeadlineExceeded)
+    assert len(waiting) == 1  # it did start; its late answer (if ever) goes nowhere

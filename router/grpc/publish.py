@@ -10,7 +10,7 @@ from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.server import Stream
 
-from actors.runtime import Turnstile
+from actors.runtime import DEFAULT_ASK_TIMEOUT, Turnstile
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
@@ -30,6 +30,7 @@ class PublisherService(router_grpc.PublisherBase):
     def __init__(self, router: Router, bridge: AsyncioThread) -> None:
         self._router = router
         self._trio = bridge.to_trio
+        self._publish_soon = bridge.to_trio_soon(router.publish_soon, DEFAULT_ASK_TIMEOUT)
         self._bridge = bridge
         self._in_flight = 0
         self._draining = False
@@ -59,7 +60,7 @@ class PublisherService(router_grpc.PublisherBase):
         try:
             with statuses():
                 events = convert.new_events(request, self._router.settings)
-                acks = await self._trio(self._router.publish)(events)
+                acks = await self._publish_soon(events)
             await stream.send_message(encoded(convert.publish_response(acks)))
         finally:
             self._end()
