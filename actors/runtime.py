@@ -8,8 +8,11 @@ messages: a plain ``send`` (fire and continue) or :func:`ask` (send a message th
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
+import queue
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -72,6 +75,43 @@ class Callback(Reply[T]):
         if not self.done:
             super().fail(error)
             self.told(error, True)
+
+
+class OwnThread:
+    """One long-lived thread running blocking calls from Trio one at a time, in the order given:
+    the state actor's writer. ``trio.to_thread.run_sync`` hands each call to a cached thread,
+    names it and copies the context; a one-event publish pays that once per commit, this pays a
+    queue put. A caller cancelled while its call runs waits for it (a commit completes)."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[
+            tuple[Callable[[], Any], Callable[[outcome.Outcome[Any]], None]] | None
+        ] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            call, report = job
+            report(outcome.capture(call))
+
+    async def run(self, call: Callable[[], T]) -> T:
+        task = trio.lowlevel.current_task()
+        token = trio.lowlevel.current_trio_token()
+
+        def report(result: outcome.Outcome[Any]) -> None:
+            with contextlib.suppress(trio.RunFinishedError):  # Trio is gone: nobody waits
+                token.run_sync_soon(trio.lowlevel.reschedule, task, result)
+
+        self._jobs.put((call, report))
+        value: T = await trio.lowlevel.wait_task_rescheduled(
+            lambda _: trio.lowlevel.Abort.FAILED  # not abandoned: wait for the call to end
+        )
+        return value
+
+    def close(self) -> None:
+        """The thread ends after the calls given before this."""
+        self._jobs.put(None)
 
 
 class Mailbox(Generic[M]):

@@ -33,7 +33,7 @@ from actors.messages import (
     StateWrite,
     StoreWrite,
 )
-from actors.runtime import Mailbox, Reply, ask
+from actors.runtime import Mailbox, OwnThread, Reply, ask
 from router.errors import RouterError, Unavailable
 from router.model import (
     Delivery,
@@ -67,6 +67,7 @@ class StateActor:
     mailbox: Mailbox[StateWrite] = attrs.Factory(lambda: Mailbox(1024))
     read_mailbox: Mailbox[StateRead] = attrs.Factory(lambda: Mailbox(1024))
     _stale: bool = False
+    _writer: OwnThread = attrs.field(init=False)  # started by run
     commits: int = 0
     # Counters for metrics, read by the sampler (never per event: once per commit).
     committed_events: int = 0
@@ -140,13 +141,17 @@ class StateActor:
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve writes and reads until cancelled; on cancellation the running commit completes."""
-        async with trio.open_nursery() as nursery:
-            for _ in range(max(1, self.settings.read_connections)):
-                reader = await trio.to_thread.run_sync(self.storage.reader)
-                nursery.start_soon(self._serve_reads, reader)
-            nursery.start_soon(self._purge_ids_now_and_then)
-            task_status.started()
-            await self._serve_writes()
+        self._writer = OwnThread("state writer")
+        try:
+            async with trio.open_nursery() as nursery:
+                for _ in range(max(1, self.settings.read_connections)):
+                    reader = await trio.to_thread.run_sync(self.storage.reader)
+                    nursery.start_soon(self._serve_reads, reader)
+                nursery.start_soon(self._purge_ids_now_and_then)
+                task_status.started()
+                await self._serve_writes()
+        finally:
+            self._writer.close()
 
     async def _serve_writes(self) -> None:
         receive = self.mailbox
@@ -189,7 +194,7 @@ class StateActor:
         try:
             await self._refresh_if_stale()
             seq_before = self.positions.last_seq
-            result = await self._in_thread(
+            result = await self._writer.run(
                 lambda: self.storage.commit(appends, cursors, self.positions, now_us())
             )
         except Exception as error:
@@ -233,7 +238,7 @@ class StateActor:
         reply: Reply[Any] | None = getattr(message, "reply", None)
         try:
             await self._refresh_if_stale()
-            value = await self._in_thread(self._operation(message))
+            value = await self._writer.run(self._operation(message))
         except RouterError as error:
             if reply is not None:
                 reply.fail(error)
@@ -280,7 +285,7 @@ class StateActor:
 
     async def _refresh_if_stale(self) -> None:
         if self._stale:
-            self.positions = await self._in_thread(self.storage.positions)
+            self.positions = await self._writer.run(self.storage.positions)
             self._stale = False
             log.info("positions read again last_seq=%d", self.positions.last_seq)
 

@@ -70,6 +70,20 @@ class _Calls:
                 raise
 
 
+def _settler(future: asyncio.Future[Any]) -> Callable[[Any, bool], None]:
+    """``settle(value, failed)``, on the loop: the first answer ends ``future``, later ones are
+    dropped (an answer after a timeout, or after the caller went away)."""
+
+    def settle(value: Any, failed: bool) -> None:
+        if not future.done():
+            if failed:
+                future.set_exception(value)
+            else:
+                future.set_result(value)
+
+    return settle
+
+
 class AsyncioThread:
     """The loop and its thread; ``to_trio`` works once :func:`open_bridge` has bound a nursery."""
 
@@ -121,13 +135,7 @@ class AsyncioThread:
         async def crossing(*args: Any, **kwargs: Any) -> T:
             future: asyncio.Future[T] = loop.create_future()
             scope = trio.CancelScope()
-
-            def settle(value: Any, failed: bool) -> None:
-                if not future.done():
-                    if failed:
-                        future.set_exception(value)
-                    else:
-                        future.set_result(value)
+            settle = _settler(future)
 
             async def run() -> None:
                 with scope:
@@ -167,13 +175,7 @@ class AsyncioThread:
 
         async def crossing(*args: Any) -> Any:
             future: asyncio.Future[Any] = loop.create_future()
-
-            def settle(value: Any, failed: bool) -> None:
-                if not future.done():
-                    if failed:
-                        future.set_exception(value)
-                    else:
-                        future.set_result(value)
+            settle = _settler(future)
 
             def told(value: Any, failed: bool) -> None:
                 into_loop.post(settle, value, failed)

@@ -2,7 +2,9 @@
 
 RATE unary ``Publish`` calls a second, one event each, each call a task of its own (as the
 independent requests of a service would be), for SECONDS: the router process's CPU per call (from
-/proc, all its threads), and each call's round trip, p50/p99. Beside it, the floor under any
+/proc, all its threads), its threads' voluntary context switches per call (each hand-off from one
+thread to another that was waiting is one: the crossings an event costs), and each call's round
+trip, p50/p99. Beside it, the floor under any
 grpclib service: a bare grpclib unary call (grpclib's own ``Health.Check``) to a server alone in
 its process (``python -m benchmarks.peers.onecall PORT``), at the same rate, with its CPU per call.
 """
@@ -27,8 +29,23 @@ ROWS = [
     "one event per call at 1000/s: server CPU per call (us)",
     "one event per call at 1000/s: p50 (ms)",
     "one event per call at 1000/s: p99 (ms)",
+    "one event per call at 1000/s: server context switches per call",
 ]
 ECHO = "grpclib echo"
+
+
+def switches(pid: int) -> int:
+    """Voluntary context switches of all the threads of ``pid`` so far."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/status") as status:
+                for line in status:
+                    if line.startswith("voluntary_ctxt_switches"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue  # a thread that ended meanwhile
+    return total
 
 
 def cpu_s(pid: int) -> float:
@@ -51,7 +68,7 @@ async def paced(call: Callable[[], Awaitable[object]], pid: int) -> Figures:
         await call()
         round_trips.append((time.perf_counter() - began) * 1000)
 
-    before = cpu_s(pid)
+    before, switched = cpu_s(pid), switches(pid)
     start = time.perf_counter()
     tasks = []
     for n in range(total):
@@ -60,9 +77,14 @@ async def paced(call: Callable[[], Awaitable[object]], pid: int) -> Figures:
             await asyncio.sleep(delay)  # pacing to the fixed rate under test
         tasks.append(asyncio.ensure_future(one()))
     await asyncio.gather(*tasks)
-    used = cpu_s(pid) - before
+    used, switched = cpu_s(pid) - before, switches(pid) - switched
     times = Percentiles.of(round_trips)
-    return {ROWS[0]: used / total * 1e6, ROWS[1]: times.p50, ROWS[2]: times.p99}
+    return {
+        ROWS[0]: used / total * 1e6,
+        ROWS[1]: times.p50,
+        ROWS[2]: times.p99,
+        ROWS[3]: switched / total,
+    }
 
 
 async def router_figures(client: RouterClient, pid: int) -> Figures:
