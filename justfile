@@ -40,6 +40,12 @@ bench *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.core {{ARGS}}
 
+# One store filled to 10,000,000 events: the rate per million, bytes per event, the restart after
+# SIGKILL (SQLite and PostgreSQL; about 10 minutes). Not run by CI.
+bench-growth *ARGS:
+    bash scripts/ensure-services.sh
+    python -m benchmarks.growth {{ARGS}}
+
 # RabbitMQ ingest next to RabbitMQ's own publish -> consume, and re-emit. Bounded.
 bench-amqp *ARGS:
     bash scripts/ensure-services.sh
