@@ -178,7 +178,8 @@ class AsyncioThread:
             settle = _settler(future)
 
             def told(value: Any, failed: bool) -> None:
-                into_loop.post(settle, value, failed)
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                    into_loop.post(settle, value, failed)
 
             def begin() -> None:
                 try:

@@ -110,7 +110,7 @@ def to_event(message: DeliveredMessage, settings: Settings) -> NewEvent:
 
 def _event_id(message_id: str | None) -> str:
     if not message_id:
-        return ""  # a new id made by the router (at-least-once across redeliveries: see docs/deploy.md)
+        return ""  # the router makes one (at-least-once across redeliveries: docs/deploy.md)
     try:
         return validation.event_id(message_id, "message_id")
     except InvalidArgument:
