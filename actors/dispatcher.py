@@ -12,6 +12,7 @@ matched against the exchanges that exist when it commits.
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -35,7 +36,6 @@ from actors.runtime import (
     Mailbox,
     Policy,
     Reply,
-    Turnstile,
     ask,
     supervise,
 )
@@ -63,6 +63,7 @@ class Dispatcher:
     _routes: dict[str, tuple[int, ...]] = attrs.Factory(dict)
     _scopes: dict[int, trio.CancelScope] = attrs.Factory(dict)
     _held: DispatcherMessage | None = None
+    _overflow: collections.deque[Publish] = attrs.Factory(collections.deque)  # see publish_soon
     _nursery: trio.Nursery | None = None
     published: int = 0
     # Appends sent to the StateActor whose results are not handled yet, and an event set when
@@ -72,38 +73,40 @@ class Dispatcher:
 
     # --- public surface ---
 
-    async def publish(
-        self, events: tuple[Any, ...], turnstile: Turnstile | None = None, turn: int = 0
-    ) -> Sequence[PublishAck]:
-        """Publish and wait for the acks. With a ``turnstile``, calls reach the mailbox in the
-        order of their ``turn`` (a pipelined stream), while their commits are still grouped."""
-        if turnstile is None:
-            return await ask(self.mailbox, lambda r: Publish(events, r))
-        reply: Reply[Sequence[PublishAck]] = Reply()
-        try:
-            with trio.fail_after(DEFAULT_ASK_TIMEOUT):
-                try:
-                    await turnstile.wait_for(turn)
-                    await self.mailbox.send(Publish(events, reply))
-                finally:
-                    turnstile.advance_past(turn)
-                return await reply.get()
-        except trio.TooSlowError:
-            raise DeadlineExceeded(f"no answer within {DEFAULT_ASK_TIMEOUT:g}s") from None
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise Unavailable("the router is shutting down") from None
+    async def publish(self, events: tuple[Any, ...]) -> Sequence[PublishAck]:
+        """Publish and wait for the acks."""
+        return await ask(self.mailbox, lambda r: Publish(events, r))
 
     def publish_soon(self, events: tuple[Any, ...], reply: Reply[Sequence[PublishAck]]) -> None:
         """Publish without waiting (from a plain Trio callback, no task of its own): ``reply``
-        is set with the acks after the commit. A full mailbox is waited on by a task."""
+        is set with the acks after the commit. Publishes reach the mailbox in the order of
+        these calls: while it is full they wait, in order, for one task to put them in."""
         message = Publish(events, reply)
-        try:
-            self.mailbox.send_nowait(message)
-        except trio.WouldBlock:
+        if not self._overflow:
+            try:
+                self.mailbox.send_nowait(message)
+                return
+            except trio.WouldBlock:
+                pass
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                reply.fail(Unavailable("the router is shutting down"))
+                return
+        self._overflow.append(message)
+        if len(self._overflow) == 1:
             assert self._nursery is not None
-            self._nursery.start_soon(self.mailbox.send, message)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            reply.fail(Unavailable("the router is shutting down"))
+            self._nursery.start_soon(self._send_overflow)
+
+    async def _send_overflow(self) -> None:
+        overflow = self._overflow
+        while overflow:
+            try:
+                await self.mailbox.send(overflow[0])
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                for message in overflow:
+                    message.reply.fail(Unavailable("the router is shutting down"))
+                overflow.clear()
+                return
+            overflow.popleft()
 
     async def add_exchange(self, name: str, patterns: tuple[str, ...]) -> ExchangeRecord:
         return await ask(self.mailbox, lambda r: AddExchange(name, patterns, r), 600.0)

@@ -180,36 +180,6 @@ async def ask(
         raise Unavailable("the router is shutting down") from None
 
 
-class Turnstile:
-    """Lets callers through one at a time in the order of their turns (0, 1, 2...), whatever
-    order Trio happens to run them in: a pipelined stream's requests keep their order.
-
-    Each waiter has its own event and only the next turn's is set, so a stream with hundreds of
-    requests in flight wakes one task per step, not all of them.
-    """
-
-    def __init__(self) -> None:
-        self._next = 0
-        self._waiting: dict[int, trio.Event] = {}
-
-    async def wait_for(self, turn: int) -> None:
-        while self._next < turn:
-            await self._waiting.setdefault(turn, trio.Event()).wait()
-
-    def advance_past(self, turn: int) -> None:
-        if self._next > turn:
-            return
-        jumped = turn > self._next  # a later turn gave up first (its call was cancelled)
-        self._next = turn + 1
-        if jumped:
-            for waiting in [t for t in self._waiting if t <= self._next]:
-                self._waiting.pop(waiting).set()
-        else:
-            woken = self._waiting.pop(self._next, None)
-            if woken is not None:
-                woken.set()
-
-
 class Policy(enum.Enum):
     """What a supervisor does when a child fails with an unexpected error."""
 

@@ -32,7 +32,7 @@ from actors.messages import (
     SettleSleeping,
 )
 from actors.queue import QueueActor, QueueView, SubscriberView
-from actors.runtime import Callback, Policy, Turnstile, ask, supervise
+from actors.runtime import Callback, Policy, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset
 from router import __version__, validation
@@ -100,23 +100,15 @@ class Router:
                 f"role: this node runs --role {self.settings.role}; {what} on {where}"
             )
 
-    async def publish(
-        self, events: Sequence[NewEvent], turnstile: Turnstile | None = None, turn: int = 0
-    ) -> Sequence[PublishAck]:
-        """Store and route ``events``; the acks come after the commit. A pipelined stream passes
-        its ``turnstile`` and each request's ``turn`` to keep its requests in order."""
-        try:
-            self._serves("publish", "all", "ingest")
-            validation.batch_size(len(events), self.settings)
-        except RouterError:
-            if turnstile is not None:
-                turnstile.advance_past(turn)
-            raise
-        return await self.dispatcher.publish(tuple(events), turnstile, turn)
+    async def publish(self, events: Sequence[NewEvent]) -> Sequence[PublishAck]:
+        """Store and route ``events``; the acks come after the commit."""
+        self._serves("publish", "all", "ingest")
+        validation.batch_size(len(events), self.settings)
+        return await self.dispatcher.publish(tuple(events))
 
     def publish_soon(self, told: Callable[[Any, bool], None], events: Sequence[NewEvent]) -> None:
         """:meth:`publish` from a plain Trio callback: ``told(acks, False)`` after the commit, or
-        ``told(error, True)``; no Trio task waits for it (a unary gRPC publish)."""
+        ``told(error, True)``; no Trio task waits for it (gRPC publishes, unary and streamed)."""
         try:
             self._serves("publish", "all", "ingest")
             validation.batch_size(len(events), self.settings)

@@ -161,19 +161,20 @@ class AsyncioThread:
 
     def to_trio_soon(
         self, start: Callable[..., None], timeout: float
-    ) -> Callable[..., Awaitable[Any]]:
+    ) -> Callable[..., asyncio.Future[Any]]:
         """``start(told, *args)`` (synchronous, in Trio: it begins the work and has ``told(value,
-        failed)`` called in Trio when it ends), awaitable from code on this thread's loop. No
-        Trio task runs per call (a task and its cancel scope cost the Trio thread about a sixth
-        of a one-event publish); cancelling the asyncio side leaves the work to finish. An answer
-        not told within ``timeout`` seconds is DeadlineExceeded."""
+        failed)`` called in Trio when it ends), callable from code on this thread's loop: each
+        call posts its start at once (so starts run in the order of the calls) and returns a
+        future of the answer. No Trio task runs per call (a task and its cancel scope cost the
+        Trio thread about a sixth of a one-event publish); cancelling the future leaves the work
+        to finish. An answer not told within ``timeout`` seconds is DeadlineExceeded."""
         into_trio = self._into_trio
         if into_trio is None:
             raise RuntimeError("the bridge is not open: use open_bridge()")
         loop, into_loop = self.loop, self._into_loop
         late = DeadlineExceeded(f"no answer within {timeout:g}s")
 
-        async def crossing(*args: Any) -> Any:
+        def crossing(*args: Any) -> asyncio.Future[Any]:
             future: asyncio.Future[Any] = loop.create_future()
             settle = _settler(future)
 
@@ -189,10 +190,8 @@ class AsyncioThread:
 
             into_trio.post(begin)
             expiry = loop.call_later(timeout, settle, late, True)
-            try:
-                return await future
-            finally:
-                expiry.cancel()
+            future.add_done_callback(lambda _: expiry.cancel())
+            return future
 
         return crossing
 

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from grpclib.client import Channel, Stream
+from grpclib.protocol import H2Protocol
 
 from router import h2frames
 from router._proto.router.v1 import router_grpc
@@ -24,6 +25,19 @@ from router.client.publisher import Publisher
 from router.client.subscription import ClientSubscription
 from router.client.values import Ack, OutgoingEvent, ReceivedBatch, acks, received, start_point
 from router.settings import split_host_port
+
+
+class _Channel(Channel):
+    """grpclib's channel, with one race closed: a connection the server drops just as it is made
+    (a router killed or restarting) could be handed to a call after it was closed, and the call
+    failed with ``AttributeError: 'Connection' object has no attribute '_transport'`` (grpclib
+    issue 110). Here that call fails as a lost connection, which callers retry like any other."""
+
+    async def __connect__(self) -> H2Protocol:
+        protocol = await super().__connect__()
+        if protocol.processor.connection.is_closing():
+            raise ConnectionResetError("router: the connection was lost as it was made")
+        return protocol
 
 
 class RouterClient:
@@ -46,7 +60,7 @@ class RouterClient:
         token = token if token is not None else os.environ.get("ROUTER_TOKEN")
         self._metadata = {"authorization": f"Bearer {token}"} if token else None
         h2frames.install()
-        self._channel = Channel(host, port, ssl=client_ssl(tls))
+        self._channel = _Channel(host, port, ssl=client_ssl(tls))
         self._publisher = router_grpc.PublisherStub(self._channel)
         self._subscriber = router_grpc.SubscriberStub(self._channel)
         self._admin = router_grpc.AdminStub(self._channel)

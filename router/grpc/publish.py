@@ -10,7 +10,7 @@ from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.server import Stream
 
-from actors.runtime import DEFAULT_ASK_TIMEOUT, Turnstile
+from actors.runtime import DEFAULT_ASK_TIMEOUT
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
@@ -66,15 +66,12 @@ class PublisherService(router_grpc.PublisherBase):
             self._end()
 
     async def PublishStream(self, stream: Stream[pb.PublishRequest, pb.PublishResponse]) -> None:
-        """Reads ahead up to PIPELINE_DEPTH requests so their commits can be grouped."""
+        """Reads ahead up to PIPELINE_DEPTH requests so their commits can be grouped; each is
+        posted to the dispatcher as it is read, so they reach it in the order they came."""
         pending: asyncio.Queue[asyncio.Future[Any] | None] = asyncio.Queue(PIPELINE_DEPTH)
         refused: list[GRPCError] = []
 
-        turnstile = Turnstile()  # the requests reach the dispatcher in the order they came
-
         async def read() -> None:
-            publish = self._trio(self._router.publish)
-            turn = 0
             try:
                 async for request in stream:
                     if self._draining:
@@ -83,8 +80,7 @@ class PublisherService(router_grpc.PublisherBase):
                         )
                         break
                     events = convert.new_events(request, self._router.settings)
-                    await pending.put(asyncio.ensure_future(publish(events, turnstile, turn)))
-                    turn += 1
+                    await pending.put(self._publish_soon(events))
             except RouterError as error:
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 failed.set_exception(error)

@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 from actors.dispatcher import Dispatcher
+from actors.runtime import Callback, Mailbox
 from router.errors import Unavailable
 from router.model import Delivery, ExchangeRecord, NewEvent, PublishAck, StoredEvent
 from router.settings import Settings
@@ -105,3 +106,41 @@ async def test_a_failed_commit_fails_every_publish_in_it_with_the_stores_error()
                 reply.fail(Unavailable("store: disk full"))
         assert [str(e) for e in errors] == ["store: disk full", "store: disk full"]
         assert dispatcher.published == 0
+
+
+async def test_publishes_from_callbacks_keep_their_order_while_the_mailbox_is_full() -> None:
+    state = FakeState()
+    dispatcher = Dispatcher(
+        state,  # type: ignore[arg-type]
+        Settings(db_url="sqlite:///unused.db"),
+        mailbox=Mailbox(2),
+    )
+    told: list[tuple[int, bool]] = []
+    sent = [event("order.created") for _ in range(12)]
+    async with trio.open_nursery() as nursery:
+        await nursery.start(dispatcher.run, EXCHANGES)
+        for number, new in enumerate(sent):  # the first append waits: the mailbox fills up
+            dispatcher.publish_soon(
+                (new,), Callback(told=lambda value, failed, n=number: told.append((n, failed)))
+            )
+        committed: list[str] = []
+        seq = 0
+        with trio.fail_after(5):
+            while len(committed) < len(sent):
+                while not _open(state):
+                    await state.appended.wait()
+                await trio.testing.wait_all_tasks_blocked()
+                appends, reply = next(a for a in state.appends if not a[1].done)
+                ids = [e.id for append in appends for e in append.events]
+                committed += ids
+                outcomes = [EventOutcome(seq + i + 1, False, ()) for i in range(len(ids))]
+                seq += len(ids)
+                reply.set(CommitResult(outcomes, {}, Positions(seq, seq, {})))
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    assert committed == [e.id for e in sent]  # in the order of the calls
+    assert sorted(told) == [(n, False) for n in range(len(sent))]
+
+
+def _open(state: FakeState) -> bool:
+    return any(not reply.done for _, reply in state.appends)
