@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 
 from benchmarks.core import Percentiles
-from benchmarks.peers.common import Figures
+from benchmarks.peers.common import PAYLOAD, Figures
 from router.client import OutgoingEvent, RouterClient
+from tests.helpers.server import free_port, wait_for_port
 
 RATE = 1_000
 SECONDS = 5.0
@@ -88,21 +88,18 @@ async def paced(call: Callable[[], Awaitable[object]], pid: int) -> Figures:
 
 
 async def router_figures(client: RouterClient, pid: int) -> Figures:
-    event = OutgoingEvent("bench.one", b"x" * 200)
-
-    async def publish() -> None:
-        await client.publish([OutgoingEvent(event.type, event.payload)])
+    async def publish() -> None:  # a new event (and id) each call
+        await client.publish([OutgoingEvent("bench.one", PAYLOAD)])
 
     return await paced(publish, pid)
 
 
 def echo_figures() -> Figures:
     """The bare grpclib round trip, against a server in a process of its own."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "benchmarks.peers.onecall", str(port)])
     try:
+        wait_for_port(port, server)
         return asyncio.run(_echo(server.pid, port))
     finally:
         server.terminate()
@@ -114,18 +111,9 @@ async def _echo(pid: int, port: int) -> Figures:
     from grpclib.health.v1.health_grpc import HealthStub
     from grpclib.health.v1.health_pb2 import HealthCheckRequest
 
-    deadline = time.monotonic() + 20
     channel = Channel("127.0.0.1", port)
     try:
         stub = HealthStub(channel)
-        while True:  # until the server listens
-            try:
-                await stub.Check(HealthCheckRequest())
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.05)  # polling for the server's port, bounded above
         return await paced(lambda: stub.Check(HealthCheckRequest()), pid)
     finally:
         channel.close()

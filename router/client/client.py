@@ -30,8 +30,9 @@ from router.settings import split_host_port
 class _Channel(Channel):
     """grpclib's channel, with one race closed: a connection the server drops just as it is made
     (a router killed or restarting) could be handed to a call after it was closed, and the call
-    failed with ``AttributeError: 'Connection' object has no attribute '_transport'`` (grpclib
-    issue 110). Here that call fails as a lost connection, which callers retry like any other."""
+    failed with ``AttributeError: 'Connection' object has no attribute '_transport'``, a race
+    known in grpclib. Here that call fails as a lost connection, which callers retry like any
+    other."""
 
     async def __connect__(self) -> H2Protocol:
         protocol = await super().__connect__()

@@ -26,13 +26,13 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"router exited with {process.returncode} before listening")
+            raise RuntimeError(f"server exited with {process.returncode} before listening")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.05)  # polling a port under a deadline: nothing to wait on
-    raise TimeoutError(f"router did not listen on {port} within {timeout}s")
+    raise TimeoutError(f"server did not listen on {port} within {timeout}s")
 
 
 class RouterProcess:
