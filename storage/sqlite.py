@@ -11,7 +11,6 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import accumulate
 
 from router.errors import AlreadyExists
 from router.model import (
@@ -21,7 +20,16 @@ from router.model import (
     QueueRecord,
     StoredEvent,
 )
-from router.wire import WireBatch, decode_event, encode_event, framed, wire_batch
+from router.wire import (
+    WireBatch,
+    body_start,
+    decode_event,
+    encode_event,
+    framed_parts,
+    type_field,
+    whole,
+    wire_batch,
+)
 from storage import _migrations
 from storage.base import (
     WIRE_FILL_ROWS,
@@ -42,21 +50,24 @@ from storage.base import (
 )
 from storage.control import Run, rows_of
 
-# A replay chunk comes back as one row: its offsets, its events' wire forms joined, and their
+# Events are kept in parts (migration 8): the id as 16 bytes, the type as a number of event_types,
+# and the rest of the wire form, the body; router.wire.whole makes the wire form again.
+# A replay chunk comes back as one row: its offsets, its events' parts joined, and the bodies'
 # sizes. sqlite3 lets go of the interpreter lock for each row it steps to and must then win it
 # back from the threads that are sending and receiving; 2,000 rows a chunk made catch-up wait on
 # those hand-offs (router system CPU 1.1-1.4 us an event, futexes). The offsets come back too so
 # that the order of the three lists is checked, not assumed.
 _READ = """
-SELECT group_concat(o), CAST(group_concat(w, '') AS BLOB), group_concat(length(w)) FROM (
-    SELECT l.exchange_offset AS o, e.wire AS w
+SELECT group_concat(o), CAST(group_concat(i, '') AS BLOB), group_concat(t),
+       CAST(group_concat(b, '') AS BLOB), group_concat(length(b)) FROM (
+    SELECT l.exchange_offset AS o, e.id AS i, e.type_id AS t, e.body AS b
     FROM exchange_log l JOIN events e ON e.seq = l.seq
     WHERE l.exchange_id = ? AND l.exchange_offset BETWEEN ? AND ?
     ORDER BY l.exchange_offset LIMIT ?
 )
 """
 _READ_ROWS = """
-SELECT l.exchange_offset, e.wire
+SELECT l.exchange_offset, e.id, e.type_id, e.body
 FROM exchange_log l JOIN events e ON e.seq = l.seq
 WHERE l.exchange_id = ? AND l.exchange_offset BETWEEN ? AND ?
 ORDER BY l.exchange_offset LIMIT ?
@@ -76,14 +87,21 @@ _COUNT = "WITH RECURSIVE k(i) AS (VALUES (0) UNION ALL SELECT i + 1 FROM k WHERE
 # the recent ids move into event_ids once MERGE_IDS have gathered, and event_ids, once it holds
 # LEVEL_IDS, moves into event_ids_old one range of ids (1 / MOVE_SLICES of all) per commit, a
 # range touching only its own pages of the big index: with two tables, each 50,000-id move into
-# an index of 3,000,000 wrote 72 MB, and publishing fell from 56,000 to 31,000 events/s.
+# an index of 3,000,000 wrote 72 MB, and publishing fell from 56,000 to 31,000 events/s. A
+# commit moves at most MOVE_IDS: time-ordered ids (UUIDv7) share their first bytes for weeks, so
+# they all fall into one range, which would otherwise move in one commit of a million ids (and
+# leave a WAL file of that size behind).
 MERGE_IDS = 50_000
 LEVEL_IDS = 1_000_000
 MOVE_SLICES = 64
+MOVE_IDS = LEVEL_IDS // MOVE_SLICES
+# After the window's purge, each commit looks at the next FORGET_IDS ids of event_ids_old, in id
+# order, and forgets the expired ones among them, until it has looked at all.
+FORGET_IDS = 2_000
 _ID_TABLES = ("event_ids_old", "event_ids", "event_ids_recent")
 _INSERT_IDS = (  # the ids stored in neither other table: fewer rows than ids means one is stored
-    _COUNT + "INSERT INTO event_ids_recent (id, seq, published_at)"
-    " SELECT substr(?2, 16 * i + 1, 16), ?3 + i, ?4 FROM k"
+    _COUNT + "INSERT INTO event_ids_recent (id, seq)"
+    " SELECT substr(?2, 16 * i + 1, 16), ?3 + i FROM k"
     " WHERE NOT EXISTS (SELECT 1 FROM event_ids WHERE id = substr(?2, 16 * i + 1, 16))"
     " AND NOT EXISTS (SELECT 1 FROM event_ids_old WHERE id = substr(?2, 16 * i + 1, 16))"
 )
@@ -92,20 +110,23 @@ _STORED_IDS = _COUNT + " UNION ALL ".join(
     for table in _ID_TABLES
 )
 _MERGE_IDS = (
-    "INSERT INTO event_ids (id, seq, published_at)"
-    " SELECT id, seq, published_at FROM event_ids_recent",
+    "INSERT INTO event_ids (id, seq) SELECT id, seq FROM event_ids_recent",
     "DELETE FROM event_ids_recent",
 )
-_MOVE_RANGE = (  # the ids from ?1 (included) to ?2 (excluded): one range of the index
-    "INSERT INTO event_ids_old (id, seq, published_at) SELECT id, seq, published_at"
-    " FROM event_ids WHERE id >= ?1 AND id < ?2 ORDER BY id",
-    "DELETE FROM event_ids WHERE id >= ?1 AND id < ?2",
+_MOVE_RANGE = (  # the first ?3 ids from ?1 (included) to ?2 (excluded), of one range of the index
+    "INSERT INTO event_ids_old (id, seq) SELECT id, seq"
+    " FROM event_ids WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3",
+    "DELETE FROM event_ids WHERE id IN"
+    " (SELECT id FROM event_ids WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3)",
 )
-# The window's purge leaves event_ids_old alone: its expired ids lie on random pages all over
-# it (10 minutes of ids touch most of a big index, written whole to the log, at every purge).
-# They are forgotten range by range as the moves pass, whose inserts touch those pages anyway;
+# The window's purge leaves event_ids_old alone: random ids lie on random pages all over it (10
+# minutes of ids touch most of a big index, written whole to the log, at every purge). They are
+# forgotten FORGET_IDS at a time in id order, each step touching a run of neighbouring pages;
 # until then an expired id still counts as stored, which only makes the window longer.
-_FORGET_RANGE = "DELETE FROM event_ids_old WHERE id >= ?1 AND id < ?2 AND published_at < ?3"
+_FORGET_NEXT = (  # after ?1: the last id of the next ?2, then the expired ones up to it forgotten
+    "SELECT max(id) FROM (SELECT id FROM event_ids_old WHERE id > ?1 ORDER BY id LIMIT ?2)",
+    "DELETE FROM event_ids_old WHERE id > ?1 AND id <= ?2 AND seq < ?3",
+)
 _PAST_EVERY_ID = b"\xff" * 17  # sorts after any 16 bytes
 
 
@@ -118,12 +139,12 @@ def _slice_bounds(k: int) -> tuple[bytes, bytes]:
     return edge(k), edge(k + 1)
 
 
-# (type, start, length) of each event's wire form in the joined bytes, in seq order.
+# (type id, start, length) of each event's body in its joined wire forms, in seq order.
 _INSERT_EVENTS = """
-INSERT INTO events (seq, id, type, published_at, wire)
-SELECT ?1 + key, substr(?2, 16 * key + 1, 16), json_extract(value, '$[0]'), ?3,
-       substr(?4, json_extract(value, '$[1]'), json_extract(value, '$[2]'))
-FROM json_each(?5)
+INSERT INTO events (seq, id, type_id, body)
+SELECT ?1 + key, substr(?2, 16 * key + 1, 16), json_extract(value, '$[0]'),
+       substr(?3, json_extract(value, '$[1]'), json_extract(value, '$[2]'))
+FROM json_each(?4)
 """
 # An exchange's rows of one commit: consecutive offsets; their seqs are consecutive too when
 # the exchange took every event of the commit, else listed.
@@ -150,7 +171,13 @@ def _connect(path: str) -> sqlite3.Connection:
         connection = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=30.0
         )
+        # A new file's pages (an existing file keeps its own): a 200-byte event takes some 250
+        # bytes, of which fifteen did not fit a 4 KiB page and 32 fit an 8 KiB one.
+        connection.execute("PRAGMA page_size=8192")
         connection.execute("PRAGMA journal_mode=WAL")
+        # The log file is cut back to this after a checkpoint: a big transaction (a migration)
+        # would otherwise leave a log of its size on disk for good.
+        connection.execute("PRAGMA journal_size_limit=67108864")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA busy_timeout=30000")
     except sqlite3.Error as error:
@@ -175,7 +202,53 @@ def _split(joined: bytes, sizes: list[int]) -> Iterator[bytes]:
         yield joined[start:end]
 
 
-_READ_LOG = "SELECT wire FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+_READ_LOG = "SELECT id, type_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+PARTS_MIGRATION = 8
+
+
+class _Types:
+    """The type fields of event_types by number, read when a number is first met."""
+
+    def __init__(self) -> None:
+        self.fields: dict[int, bytes] = {}
+
+    def field(self, connection: sqlite3.Connection, type_id: int) -> bytes:
+        found = self.fields.get(type_id)
+        if found is None:
+            self.fields.update(connection.execute("SELECT id, field FROM event_types"))
+            found = self.fields[type_id]
+        return found
+
+    def wire(
+        self, connection: sqlite3.Connection, raw_id: bytes, type_id: int, body: bytes
+    ) -> bytes:
+        return whole(raw_id, self.field(connection, type_id), body)
+
+
+def _in_parts(connection: sqlite3.Connection) -> None:
+    """Migration 8: fill event_types and copy every event into events_in_parts, which becomes
+    events; an event whose wire form does not begin with its id and type stops the migration."""
+    types = connection.execute("SELECT DISTINCT type FROM events").fetchall()
+    connection.executemany(
+        "INSERT INTO event_types (name, field) VALUES (?, ?)",
+        [(name, type_field(name)) for (name,) in types],
+    )
+    (odd,) = connection.execute(
+        "SELECT count(*) FROM events e JOIN event_types t ON t.name = e.type"
+        " WHERE substr(e.wire, 1, 38) != CAST(X'0A24' || lower(substr(hex(e.id), 1, 8) || '-'"
+        " || substr(hex(e.id), 9, 4) || '-' || substr(hex(e.id), 13, 4) || '-'"
+        " || substr(hex(e.id), 17, 4) || '-' || substr(hex(e.id), 21)) AS BLOB)"
+        " OR substr(e.wire, 39, length(t.field)) != t.field"
+    ).fetchone()
+    if odd:
+        raise StorageUnavailable(f"sqlite: {odd} stored events do not begin with their id and type")
+    connection.execute(
+        "INSERT INTO events_in_parts (seq, id, type_id, body)"
+        " SELECT e.seq, e.id, t.id, substr(e.wire, 39 + length(t.field))"
+        " FROM events e JOIN event_types t ON t.name = e.type ORDER BY e.seq"
+    )
+    connection.execute("DROP TABLE events")
+    connection.execute("ALTER TABLE events_in_parts RENAME TO events")
 
 
 def _fill_wire(connection: sqlite3.Connection) -> None:
@@ -199,50 +272,60 @@ def _fill_wire(connection: sqlite3.Connection) -> None:
         after = rows[-1][0]
 
 
-def _published_at(connection: sqlite3.Connection, exchange_id: int, offset: int) -> int | None:
+def _published_at(
+    connection: sqlite3.Connection, types: _Types, exchange_id: int, offset: int
+) -> int | None:
     row = connection.execute(
-        "SELECT e.published_at FROM exchange_log l JOIN events e ON e.seq = l.seq"
+        "SELECT e.id, e.type_id, e.body FROM exchange_log l JOIN events e ON e.seq = l.seq"
         " WHERE l.exchange_id = ? AND l.exchange_offset = ?",
         (exchange_id, offset),
     ).fetchone()
-    return None if row is None else int(row[0])
+    return None if row is None else decode_event(types.wire(connection, *row)).published_at
 
 
 class SqliteReader(Reader):
     def __init__(self, path: str) -> None:
         self._connection = _connect(path)
+        self._types = _Types()
 
     def read(self, exchange_id: int, first: int, last: int, limit: int) -> WireBatch:
         arguments = (exchange_id, first, last, limit)
         with _errors():
             batch = self._joined(arguments)
             if batch is None:
-                batch = wire_batch(self._connection.execute(_READ_ROWS, arguments).fetchall())
+                rows = self._connection.execute(_READ_ROWS, arguments).fetchall()
+                wire = self._types.wire
+                batch = wire_batch([(o, wire(self._connection, *parts)) for o, *parts in rows])
         return batch
 
     def _joined(self, arguments: tuple[int, int, int, int]) -> WireBatch | None:
         """The chunk from its one joined row; None if it is too long to join, or if its offsets
         are not one run of consecutive offsets in order (then it is read row by row)."""
+        connection = self._connection
         try:
-            offsets, joined, sizes = self._connection.execute(_READ, arguments).fetchone()
+            row = connection.execute(_READ, arguments).fetchone()
         except sqlite3.DataError:  # longer than SQLite's longest value
             return None
+        offsets, ids, type_ids, bodies, sizes = row
         if offsets is None:
             return WireBatch(0, -1, [])
         start = int(offsets.partition(",")[0])
         lengths = [int(size) for size in sizes.split(",")]
         if offsets != ",".join(map(str, range(start, start + len(lengths)))):
             return None
-        return framed(start, _split(joined, lengths))
+        field, fields = self._types.field, self._types.fields
+        types = [fields.get(t) or field(connection, t) for t in map(int, type_ids.split(","))]
+        return framed_parts(start, ids, types, _split(bodies, lengths))
 
     def published_at(self, exchange_id: int, offset: int) -> int | None:
         with _errors():
-            return _published_at(self._connection, exchange_id, offset)
+            return _published_at(self._connection, self._types, exchange_id, offset)
 
     def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:
         with _errors():
             rows = self._connection.execute(_READ_LOG, (after_seq, limit)).fetchall()
-        return [decode_event(wire) for (wire,) in rows]
+            wire = self._types.wire
+            return [decode_event(wire(self._connection, *parts)) for parts in rows]
 
     def close(self) -> None:
         self._connection.close()
@@ -255,10 +338,13 @@ class SqliteStorage(Storage):
         directory = os.path.dirname(os.path.abspath(self._path))
         os.makedirs(directory, exist_ok=True)
         self._connection = _connect(self._path)
+        self._types = _Types()
+        self._type_ids: dict[str, int] = {}  # event_types by name, as committed
         self._recent: int | None = None  # ids in event_ids_recent, once counted
         self._level: int | None = None  # ids in event_ids, once counted
         self._slice: int | None = None  # the next range of event_ids to move, while moving
-        self._forget_before: int | None = None  # the window's last cutoff (see _FORGET_RANGE)
+        self._forget_before = 0  # the window's first seq at the last purge (see _FORGET_NEXT)
+        self._forget_after: bytes | None = None  # where forgetting goes on, while it does
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -297,6 +383,8 @@ class SqliteStorage(Storage):
                         connection.execute(statement)
                 if version == WIRE_MIGRATION:
                     _fill_wire(connection)
+                if version == PARTS_MIGRATION:
+                    _in_parts(connection)
                 connection.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
             applied.append(version)
         return applied
@@ -305,8 +393,9 @@ class SqliteStorage(Storage):
         with _errors():
             connection = self._connection
             row = connection.execute(
-                "SELECT seq, published_at FROM events ORDER BY seq DESC LIMIT 1"
+                "SELECT id, type_id, body FROM events ORDER BY seq DESC LIMIT 1"
             ).fetchone()
+            last = None if row is None else decode_event(self._types.wire(connection, *row))
             heads = {}
             for (exchange_id,) in connection.execute("SELECT id FROM exchanges").fetchall():
                 (head,) = connection.execute(
@@ -315,7 +404,7 @@ class SqliteStorage(Storage):
                     (exchange_id,),
                 ).fetchone()
                 heads[int(exchange_id)] = int(head)
-        last_seq, last_at = (int(row[0]), int(row[1])) if row else (0, 0)
+        last_seq, last_at = (last.seq, last.published_at) if last else (0, 0)
         return Positions(last_seq, last_at, heads)
 
     def restore(self) -> Restored:
@@ -353,6 +442,7 @@ class SqliteStorage(Storage):
         now: int,
     ) -> CommitResult:
         raw_ids = {event.id: id_bytes(event.id) for append in appends for event in append.events}
+        new_types: dict[str, int] = {}
         with self._transaction() as connection:
             # Optimistic: plan as if no id were stored yet and let the id index say otherwise.
             # A stored id fails the insert; then the ids are looked up and the commit planned
@@ -367,15 +457,9 @@ class SqliteStorage(Storage):
                 plan, after, duplicates = plan_commit(appends, existing, positions, now)
                 ids = self._insert_ids(connection, plan.events, raw_ids)
             if plan.events:
-                wires = [encode_event(e) for e in plan.events]
-                lengths = list(map(len, wires))
-                starts = accumulate(lengths, initial=1)  # one more than there are events
-                places = zip([e.type for e in plan.events], starts, lengths, strict=False)
-                first = plan.events[0]
-                connection.execute(
-                    _INSERT_EVENTS,
-                    (first.seq, ids, first.published_at, b"".join(wires), json.dumps(list(places))),
-                )
+                places = self._places(connection, plan.events, new_types)
+                wires = b"".join([encode_event(e) for e in plan.events])
+                connection.execute(_INSERT_EVENTS, (plan.events[0].seq, ids, wires, places))
                 for exchange_id, deliveries in plan.deliveries.items():
                     start, end, count = deliveries[0], deliveries[-1], len(deliveries)
                     if end.event.seq - start.event.seq == count - 1:
@@ -395,8 +479,13 @@ class SqliteStorage(Storage):
             if next_slice is None and level >= LEVEL_IDS:
                 next_slice = 0
             if next_slice is not None:
-                level -= self._move_slice(connection, next_slice)
-                next_slice = next_slice + 1 if next_slice + 1 < MOVE_SLICES else None
+                moved = self._move_slice(connection, next_slice)
+                level -= moved
+                if moved < MOVE_IDS:  # else more may be left in this range
+                    next_slice = next_slice + 1 if next_slice + 1 < MOVE_SLICES else None
+            forget_after = self._forget_after
+            if forget_after is not None:
+                forget_after = self._forget_some(connection, forget_after)
             connection.executemany(
                 "UPDATE subscribers SET acked = ?, ledger = ?, updated_at = ?"
                 " WHERE queue_id = ? AND name = ?",
@@ -407,7 +496,34 @@ class SqliteStorage(Storage):
             )
             resolved = resolve_duplicates(duplicates, existing, after.heads, self._seq_at)
         self._recent, self._level, self._slice = recent, level, next_slice
+        self._forget_after = forget_after
+        self._type_ids.update(new_types)
         return finish_commit(plan, resolved, after)
+
+    def _places(
+        self, connection: sqlite3.Connection, events: Sequence[StoredEvent], new: dict[str, int]
+    ) -> str:
+        """(type id, start, length) of each event's body in the events' wire forms joined, as
+        JSON; types met for the first time are added to event_types and to ``new``."""
+        if not self._type_ids:  # the types stored before, once
+            self._type_ids.update(connection.execute("SELECT name, id FROM event_types"))
+        known, fields = self._type_ids, self._types.fields
+        places = []
+        start = 1  # SQLite counts from 1
+        for event in events:
+            wire = encode_event(event)
+            type_id = known.get(event.type) or new.get(event.type)
+            if type_id is None:
+                field = type_field(event.type)
+                cursor = connection.execute(
+                    "INSERT INTO event_types (name, field) VALUES (?, ?)", (event.type, field)
+                )
+                new[event.type] = type_id = int(cursor.lastrowid or 0)
+                fields[type_id] = field
+            body = body_start(wire, fields.get(type_id) or self._types.field(connection, type_id))
+            places.append((type_id, start + body, len(wire) - body))
+            start += len(wire)
+        return json.dumps(places)
 
     def _recent_ids(self, connection: sqlite3.Connection) -> int:
         """How many ids wait in event_ids_recent to be moved (counted once, then kept)."""
@@ -421,16 +537,23 @@ class SqliteStorage(Storage):
             (self._level,) = connection.execute("SELECT count(*) FROM event_ids").fetchone()
         return self._level
 
-    def _move_slice(self, connection: sqlite3.Connection, k: int) -> int:
-        """Move slice ``k`` of event_ids into event_ids_old, forgetting the expired ids of that
-        range there; how many ids it moved."""
-        bounds = _slice_bounds(k)
-        if self._forget_before is not None:
-            connection.execute(_FORGET_RANGE, (*bounds, self._forget_before))
+    @staticmethod
+    def _move_slice(connection: sqlite3.Connection, k: int) -> int:
+        """Move the first MOVE_IDS ids of slice ``k`` of event_ids into event_ids_old; how many
+        it moved."""
         before = connection.total_changes
         for sql in _MOVE_RANGE:
-            connection.execute(sql, bounds)
+            connection.execute(sql, (*_slice_bounds(k), MOVE_IDS))
         return (connection.total_changes - before) // 2  # each id inserted, then deleted
+
+    def _forget_some(self, connection: sqlite3.Connection, after: bytes) -> bytes | None:
+        """Forget the expired ones of the next FORGET_IDS ids of event_ids_old after ``after``;
+        where to go on from, or None once all are looked at."""
+        (last,) = connection.execute(_FORGET_NEXT[0], (after, FORGET_IDS)).fetchone()
+        if last is None:
+            return None
+        connection.execute(_FORGET_NEXT[1], (after, last, self._forget_before))
+        return bytes(last)
 
     @staticmethod
     def _insert_ids(
@@ -447,7 +570,7 @@ class SqliteStorage(Storage):
             assert events[-1].seq == first + len(events) - 1 and events[-1].published_at == at
             before = connection.total_changes  # rowcount is -1 for a statement led by WITH
             # One in event_ids_recent: the unique key fails the statement, which SQLite undoes.
-            connection.execute(_INSERT_IDS, (len(events), ids, first, at))
+            connection.execute(_INSERT_IDS, (len(events), ids, first))
             if connection.total_changes - before != len(events):  # one in event_ids
                 last = first + len(events) - 1
                 connection.execute(
@@ -482,12 +605,14 @@ class SqliteStorage(Storage):
                 raise AlreadyExists(f"name: exchange {name!r} already exists") from error
             exchange_id = int(cursor.lastrowid or 0)
             types = [
-                t for (t,) in connection.execute("SELECT DISTINCT type FROM events") if matcher(t)
+                type_id
+                for type_id, name in connection.execute("SELECT id, name FROM event_types")
+                if matcher(name)
             ]
             connection.execute(
                 "INSERT INTO exchange_log (exchange_id, exchange_offset, seq)"
                 " SELECT ?, row_number() OVER (ORDER BY seq), seq FROM events"
-                " WHERE type IN (SELECT value FROM json_each(?)) ORDER BY seq",
+                " WHERE type_id IN (SELECT value FROM json_each(?)) ORDER BY seq",
                 (exchange_id, json.dumps(types)),
             )
             (head,) = connection.execute(
@@ -497,18 +622,38 @@ class SqliteStorage(Storage):
         return ExchangeRecord(exchange_id, name, patterns, created_at, int(head))
 
     def purge_ids(self, older_than: int) -> int:
-        """Forget the expired ids of event_ids_recent and event_ids now, and those of
-        event_ids_old as the moves pass (see _FORGET_RANGE)."""
+        """Forget the ids of the events published before ``older_than``: those of
+        event_ids_recent and event_ids now, those of event_ids_old as the moves pass (see
+        _FORGET_RANGE)."""
         with self._transaction() as connection:
+            first = self._first_seq_from(connection, older_than)
             purged = 0
             for table in ("event_ids", "event_ids_recent"):
-                cursor = connection.execute(
-                    f"DELETE FROM {table} WHERE published_at < ?", (older_than,)
-                )
+                cursor = connection.execute(f"DELETE FROM {table} WHERE seq < ?", (first,))
                 purged += int(cursor.rowcount)
         self._recent = self._level = None  # counted again at the next commit
-        self._forget_before = older_than
+        self._forget_before, self._forget_after = first, b""
         return purged
+
+    def _first_seq_from(self, connection: sqlite3.Connection, time_us: int) -> int:
+        """The first seq published at or after ``time_us`` (one past the last if none is): a
+        binary search, as publish times grow with seq."""
+        low, high = connection.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        if low is None:
+            return 1
+        high += 1
+        while low < high:
+            middle = (low + high) // 2
+            row = connection.execute(
+                "SELECT id, type_id, body FROM events WHERE seq >= ? ORDER BY seq LIMIT 1",
+                (middle,),
+            ).fetchone()
+            event = decode_event(self._types.wire(connection, *row))
+            if event.published_at < time_us:
+                low = event.seq + 1
+            else:
+                high = middle
+        return int(low)
 
     def reader(self) -> SqliteReader:
         return SqliteReader(self._path)

@@ -15,16 +15,19 @@ from hypothesis import strategies as st
 import storage.sqlite
 from router.consumers import ConsumerSettings, ParkedEvent
 from router.errors import AlreadyExists, NotFound
+from router.ids import uuid7
 from router.model import (
     NewEvent,
     QueueConfig,
     QueueRecord,
     Role,
+    StoredEvent,
     SubscriberRecord,
     TokenRecord,
     UserRecord,
 )
 from router.patterns import matches
+from router.wire import encode_event
 from storage import Storage, _migrations, open_storage
 from storage.base import WIRE_MIGRATION, Append, Positions
 from storage.postgres import DAY_US
@@ -319,18 +322,52 @@ def test_sqlite_event_ids_moves_into_the_old_index_one_range_per_commit(
     assert tables.execute(f"SELECT {count}").fetchone() == (8, 0, 3)
     again = commit(store, published, [()] * 8)
     assert [(o.seq, o.duplicate) for o in again.outcomes] == [(n, True) for n in range(1, 9)]
-    # The purge forgets event_ids_recent's 3 now; event_ids_old's 8 go as the next moves pass
-    # their ranges (the moves touch those pages anyway), and meanwhile still count as stored.
+    # The purge forgets event_ids_recent's 3 now; event_ids_old's 8 go FORGET_IDS at a time in
+    # the commits that follow (in id order, touching neighbouring pages), and until then still
+    # count as stored.
     assert store.purge_ids(2_000) == 3
     assert tables.execute(f"SELECT {count}").fetchone() == (8, 0, 0)
     assert commit(store, published[:1], [()], now=3_000).outcomes[0].duplicate
+    assert tables.execute(f"SELECT {count}").fetchone() == (0, 0, 0)
     for _ in range(2):  # 8 new ids in event_ids: a round of moves begins
         commit(store, [event() for _ in range(4)], [()] * 4, now=3_000)
     for _ in range(3):
         commit(store, [event()], [()], now=3_000)
     assert tables.execute(f"SELECT {count}").fetchone() == (8, 0, 3)
-    assert tables.execute("SELECT min(published_at) FROM event_ids_old").fetchone() == (3_000,)
+    # seqs 1-11 were published at 1,000 and forgotten; 12 is the first published at 3,000
+    assert tables.execute("SELECT min(seq) FROM event_ids_old").fetchone() == (12,)
     assert not commit(store, published[:1], [()], now=3_000).outcomes[0].duplicate
+    tables.close()
+    store.close()
+
+
+def test_sqlite_time_ordered_ids_move_a_bounded_number_a_commit(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """UUIDv7 ids share their first bytes, so all fall into one range of the moves: it moves
+    MOVE_IDS a commit over several commits, and forgetting goes FORGET_IDS a commit."""
+    monkeypatch.setattr(storage.sqlite, "MERGE_IDS", 6)
+    monkeypatch.setattr(storage.sqlite, "LEVEL_IDS", 6)
+    monkeypatch.setattr(storage.sqlite, "MOVE_IDS", 2)
+    monkeypatch.setattr(storage.sqlite, "FORGET_IDS", 4)
+    store = open_storage(sqlite_url)
+    store.migrate()
+    tables = sqlite3.connect(path_from_url(sqlite_url))
+    count = ", ".join(f"(SELECT count(*) FROM {t})" for t in _ID_TABLES)
+    published = [NewEvent(uuid7(), "order.created", b"", ()) for _ in range(6)]
+    commit(store, published, [()] * 6)  # merged, and the first 2 of the range moved
+    assert tables.execute(f"SELECT {count}").fetchone() == (2, 4, 0)
+    commit(store, [event()], [()])
+    assert tables.execute(f"SELECT {count}").fetchone() == (4, 2, 1)
+    commit(store, [event()], [()])
+    assert tables.execute(f"SELECT {count}").fetchone() == (6, 0, 2)
+    assert all(o.duplicate for o in commit(store, published, [()] * 6).outcomes)
+    assert store.purge_ids(2_000) == 2  # event_ids_recent's two
+    commit(store, [event()], [()], now=3_000)  # the first four of event_ids_old forgotten
+    assert tables.execute(f"SELECT {count}").fetchone() == (2, 0, 1)
+    commit(store, [event()], [()], now=3_000)
+    assert tables.execute(f"SELECT {count}").fetchone() == (0, 0, 2)
+    assert not any(o.duplicate for o in commit(store, published, [()] * 6, now=3_000).outcomes)
     tables.close()
     store.close()
 
@@ -574,8 +611,9 @@ def test_events_stored_before_the_wire_form_are_carried_over_by_the_migration(
 
     store = open_storage(db_url)
     try:
-        # SQLite's 5 and 6 are its id indexes; then each store's settlement tables
-        assert store.migrate() == ([3, 4, 5, 6, 7] if mark == "?" else [3, 4, 5])
+        # SQLite's 5 and 6 are its id indexes; then each store's settlement tables; SQLite's 8
+        # keeps events in parts (id bytes, type number, the rest of the wire form)
+        assert store.migrate() == ([3, 4, 5, 6, 7, 8] if mark == "?" else [3, 4, 5])
         orders = store.create_exchange("orders", ("order.*",), 1, lambda t: matches("order.*", t))
         reader = store.reader()
         try:
@@ -596,5 +634,56 @@ def test_events_stored_before_the_wire_form_are_carried_over_by_the_migration(
         # New events go on after the carried-over ones, stored the new way.
         result = commit(store, [event("order.new")], [(orders.id,)], now=2_000)
         assert [o.seq for o in result.outcomes] == [4]
+    finally:
+        store.close()
+
+
+def test_sqlite_events_and_ids_of_version_7_are_carried_into_parts(sqlite_url: str) -> None:
+    """Migration 8: the events of a store of version 7 (whole wire forms, type and publish time
+    columns) and its ids (with publish times, in the three tables) keep working."""
+    connection = sqlite3.connect(path_from_url(sqlite_url), isolation_level=None)
+    connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")
+    for version, sql in _migrations.load("sqlite"):
+        if version < storage.sqlite.PARTS_MIGRATION:
+            connection.executescript(sql)
+            connection.execute("INSERT INTO schema_migrations VALUES (?)", (version,))
+    old = [
+        StoredEvent(seq, str(uuid.uuid4()), type_, bytes([seq]) * seq, (("k", "v"),), 1_000)
+        for seq, type_ in ((1, "order.created"), (2, "order.paid"), (3, "order.created"))
+    ]
+    tables = ["event_ids_old", "event_ids", "event_ids_recent"]
+    for e, table in zip(old, tables, strict=True):
+        connection.execute(
+            "INSERT INTO events (seq, id, type, published_at, wire) VALUES (?, ?, ?, ?, ?)",
+            (e.seq, uuid.UUID(e.id).bytes, e.type, e.published_at, encode_event(e)),
+        )
+        connection.execute(
+            f"INSERT INTO {table} (id, seq, published_at) VALUES (?, ?, ?)",
+            (uuid.UUID(e.id).bytes, e.seq, e.published_at),
+        )
+    connection.close()
+
+    store = open_storage(sqlite_url)
+    try:
+        assert store.migrate() == [storage.sqlite.PARTS_MIGRATION]
+        assert store.positions() == Positions(3, 1_000, {})
+        orders = store.create_exchange("paid", ("order.paid",), 1, lambda t: t == "order.paid")
+        reader = store.reader()
+        try:
+            assert [e.wire for e in reader.read_log(0, 10)] == [encode_event(e) for e in old]
+            assert [d.event.id for d in reader.read(orders.id, 1, 1, 10)] == [old[1].id]
+            assert reader.published_at(orders.id, 1) == 1_000
+        finally:
+            reader.close()
+        again = [NewEvent(e.id, e.type, e.payload, e.headers) for e in old]
+        result = commit(store, [*again, event("order.paid")], [()] * 3 + [(orders.id,)])
+        assert [(o.seq, o.duplicate) for o in result.outcomes] == [
+            (1, True),
+            (2, True),
+            (3, True),
+            (4, False),
+        ]
+        # seqs 2 (event_ids), 3 and 4 (event_ids_recent) now; seq 1 (event_ids_old) later
+        assert store.purge_ids(2_000) == 3
     finally:
         store.close()

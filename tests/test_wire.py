@@ -1,0 +1,56 @@
+"""Wire forms kept in parts (the SQLite store) are made whole byte for byte."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from router._proto.router.v1 import router_pb2 as pb
+from router.model import StoredEvent
+from router.wire import body_start, encode_event, framed, framed_parts, type_field, whole
+from storage.base import id_bytes
+
+types = st.from_regex(r"[a-z0-9_-]{1,20}(\.[a-z0-9_-]{1,20}){0,12}", fullmatch=True)
+events = st.builds(
+    StoredEvent,
+    st.integers(1, 2**62),
+    st.uuids().map(str),
+    types,
+    st.binary(max_size=300),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3).map(
+        lambda h: tuple(sorted(h.items()))
+    ),
+    st.integers(0, 2**62),
+)
+
+
+@given(st.lists(events, min_size=1, max_size=20), st.integers(1, 2**40))
+def test_events_kept_in_parts_are_framed_as_their_wire_forms(
+    stored: list[StoredEvent], first: int
+) -> None:
+    wires = [encode_event(e) for e in stored]
+    fields = [type_field(e.type) for e in stored]
+    bodies = [w[body_start(w, f) :] for w, f in zip(wires, fields, strict=True)]
+    raw_ids = b"".join(id_bytes(e.id) for e in stored)
+    assert [
+        whole(id_bytes(e.id), f, b) for e, f, b in zip(stored, fields, bodies, strict=True)
+    ] == (wires)
+    assert framed_parts(first, raw_ids, fields, bodies).frames == framed(first, wires).frames
+
+
+def test_a_type_longer_than_127_bytes_has_a_two_byte_length() -> None:
+    long_type = "a" * 200
+    field = type_field(long_type)
+    assert pb.Event.FromString(field).type == long_type
+    assert len(field) == 1 + 2 + 200
+
+
+def test_a_wire_form_not_beginning_with_its_id_and_type_is_refused() -> None:
+    wire = pb.Event(
+        type="order.created", id="4b0c9bb2-63f5-4d5c-9b42-0e7c1c9e0a11"
+    ).SerializeToString()
+    with pytest.raises(ValueError, match="not an id field"):
+        body_start(wire, type_field("order.other"))
+    with pytest.raises(ValueError, match="not an id field"):
+        body_start(pb.Event(type="order.created").SerializeToString(), type_field("order.created"))
