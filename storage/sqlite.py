@@ -58,7 +58,7 @@ from storage.control import Run, rows_of
 # those hand-offs (router system CPU 1.1-1.4 us an event, futexes). The offsets come back too so
 # that the order of the three lists is checked, not assumed.
 _READ = """
-SELECT group_concat(o), CAST(group_concat(i, '') AS BLOB), group_concat(t),
+SELECT group_concat(o), CAST(group_concat(i, '') AS BLOB), min(t), max(t), group_concat(t),
        CAST(group_concat(b, '') AS BLOB), group_concat(length(b)) FROM (
     SELECT l.exchange_offset AS o, e.id AS i, e.type_id AS t, e.body AS b
     FROM exchange_log l JOIN events e ON e.seq = l.seq
@@ -195,29 +195,37 @@ def _errors() -> Iterator[None]:
         raise StorageUnavailable(f"sqlite: {error}") from error
 
 
-def _split(joined: bytes, sizes: list[int]) -> Iterator[bytes]:
-    end = 0
-    for size in sizes:
-        start, end = end, end + size
-        yield joined[start:end]
-
-
 _READ_LOG = "SELECT id, type_id, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
 PARTS_MIGRATION = 8
 
 
 class _Types:
-    """The type fields of event_types by number, read when a number is first met."""
+    """The type fields of event_types by number (and by the number's text, as a replay chunk
+    lists them), read again when a number is first met."""
 
     def __init__(self) -> None:
         self.fields: dict[int, bytes] = {}
+        self.by_text: dict[str, bytes] = {}
 
     def field(self, connection: sqlite3.Connection, type_id: int) -> bytes:
         found = self.fields.get(type_id)
         if found is None:
-            self.fields.update(connection.execute("SELECT id, field FROM event_types"))
+            self._load(connection)
             found = self.fields[type_id]
         return found
+
+    def listed(self, connection: sqlite3.Connection, type_ids: str) -> list[bytes]:
+        """The fields of the comma-separated numbers ``type_ids``."""
+        by_text = self.by_text
+        try:
+            return [by_text[t] for t in type_ids.split(",")]
+        except KeyError:
+            self._load(connection)
+            return [self.by_text[t] for t in type_ids.split(",")]
+
+    def _load(self, connection: sqlite3.Connection) -> None:
+        self.fields.update(connection.execute("SELECT id, field FROM event_types"))
+        self.by_text = {str(type_id): field for type_id, field in self.fields.items()}
 
     def wire(
         self, connection: sqlite3.Connection, raw_id: bytes, type_id: int, body: bytes
@@ -306,16 +314,18 @@ class SqliteReader(Reader):
             row = connection.execute(_READ, arguments).fetchone()
         except sqlite3.DataError:  # longer than SQLite's longest value
             return None
-        offsets, ids, type_ids, bodies, sizes = row
+        offsets, ids, low_type, high_type, type_ids, bodies, sizes = row
         if offsets is None:
             return WireBatch(0, -1, [])
         start = int(offsets.partition(",")[0])
         lengths = [int(size) for size in sizes.split(",")]
         if offsets != ",".join(map(str, range(start, start + len(lengths)))):
             return None
-        field, fields = self._types.field, self._types.fields
-        types = [fields.get(t) or field(connection, t) for t in map(int, type_ids.split(","))]
-        return framed_parts(start, ids, types, _split(bodies, lengths))
+        if low_type == high_type:  # the usual chunk: events of one type
+            types = [self._types.field(connection, low_type)] * len(lengths)
+        else:
+            types = self._types.listed(connection, type_ids)
+        return framed_parts(start, ids, types, bodies, lengths)
 
     def published_at(self, exchange_id: int, offset: int) -> int | None:
         with _errors():
