@@ -648,7 +648,11 @@ class SqliteStorage(Storage):
     def _first_seq_from(self, connection: sqlite3.Connection, time_us: int) -> int:
         """The first seq published at or after ``time_us`` (one past the last if none is): a
         binary search, as publish times grow with seq."""
-        low, high = connection.execute("SELECT min(seq), max(seq) FROM events").fetchone()
+        # Two queries in one: SQLite reads min() or max() alone off the key, both together by
+        # scanning the table (2 s at 10,000,000 events).
+        low, high = connection.execute(
+            "SELECT (SELECT min(seq) FROM events), (SELECT max(seq) FROM events)"
+        ).fetchone()
         if low is None:
             return 1
         high += 1
