@@ -94,7 +94,7 @@ _COUNT = "WITH RECURSIVE k(i) AS (VALUES (0) UNION ALL SELECT i + 1 FROM k WHERE
 MERGE_IDS = 50_000
 LEVEL_IDS = 1_000_000
 MOVE_SLICES = 64
-MOVE_IDS = LEVEL_IDS // MOVE_SLICES
+MOVE_IDS = 2 * LEVEL_IDS // MOVE_SLICES  # twice a range of random ids: those move in one commit
 # After the window's purge, each commit looks at the next FORGET_IDS ids of event_ids_old, in id
 # order, and forgets the expired ones among them, until it has looked at all.
 FORGET_IDS = 2_000
