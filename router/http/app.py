@@ -9,7 +9,12 @@
     GET  /v1/exchanges/{exchange}/subscribers/{name}/parked     the parked list (admin)
     POST /v1/exchanges/{exchange}/subscribers/{name}/parked/redrive|discard           (admin)
     GET  /v1/stats                                              exchanges, queues, subscribers (admin)
+    GET  /, /page.js, /page.css                                 the monitoring page
     GET  /healthz, /readyz, /openapi.json                       no token needed
+
+Every response carries the headers of SECURITY_HEADERS: a Content-Security-Policy that allows
+the page's own script and style files and nothing inline, no framing, no type sniffing, no
+referrer.
 
 Errors are ``{"error": {"code": ..., "message": ...}}`` with the HTTP status of the RouterError;
 the message names the field. Bodies over ``MAX_BODY_BYTES`` get 413 before they are read whole.
@@ -26,6 +31,7 @@ from typing import Any
 
 from prometheus_client import generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -40,11 +46,43 @@ from router.metrics import Rates, registry
 from router.model import Delivery, NewEvent, Role, StoredEvent
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-# The monitoring page: one file, no build step, served by the router (it asks for the token).
-PAGE = resources.files("router.http").joinpath("page.html").read_text()
+# The monitoring page: three files, no build step, served by the router (it asks for the token).
+PAGE, PAGE_JS, PAGE_CSS = (
+    resources.files("router.http").joinpath(name).read_text()
+    for name in ("page.html", "page.js", "page.css")
+)
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self';"
+        b" img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
 MAX_PULL = 10_000
 MAX_WAIT_S = 60.0
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+class SecurityHeaders:
+    """ASGI middleware adding SECURITY_HEADERS to every HTTP response."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 class PayloadTooLarge(RouterError):
@@ -321,6 +359,12 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
     async def page(request: Request) -> Response:
         return HTMLResponse(PAGE)
 
+    async def page_js(request: Request) -> Response:
+        return Response(PAGE_JS, media_type="text/javascript")
+
+    async def page_css(request: Request) -> Response:
+        return Response(PAGE_CSS, media_type="text/css")
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -364,11 +408,14 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             Route("/v1/users", guarded(Role.ADMIN, users), methods=["GET", "POST"]),
             Route("/v1/users/{name}", guarded(Role.ADMIN, remove_user), methods=["DELETE"]),
             Route("/", guarded(None, page), methods=["GET"]),
+            Route("/page.js", guarded(None, page_js), methods=["GET"]),
+            Route("/page.css", guarded(None, page_css), methods=["GET"]),
             Route("/healthz", guarded(None, healthz), methods=["GET"]),
             Route("/readyz", guarded(None, readyz), methods=["GET"]),
             Route("/openapi.json", guarded(None, openapi), methods=["GET"]),
         ],
         exception_handlers={404: not_found, 405: not_allowed},
+        middleware=[Middleware(SecurityHeaders)],
     )
 
 

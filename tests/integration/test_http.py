@@ -371,3 +371,29 @@ async def until_sync(check: Any, timeout: float) -> None:
         return bool(await asyncio.to_thread(check))
 
     await until(checked, timeout=timeout)
+
+
+def test_every_response_carries_the_security_headers(router: RouterProcess) -> None:
+    """The page may not be framed, sniffed or given inline script; the API answers the same."""
+    with httpx.Client(base_url=router.http, timeout=30) as http:
+        responses = {
+            "page": http.get("/"),
+            "script": http.get("/page.js"),
+            "style": http.get("/page.css"),
+            "refused": http.get("/v1/stats"),  # no token: 401
+            "unknown": http.get("/nowhere"),  # 404
+        }
+    assert [r.status_code for r in responses.values()] == [200, 200, 200, 401, 404]
+    for name, response in responses.items():
+        policy = response.headers.get("content-security-policy", "")
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy, name
+        assert "unsafe-inline" not in policy, name
+        assert response.headers.get("x-frame-options") == "DENY", name
+        assert response.headers.get("x-content-type-options") == "nosniff", name
+        assert response.headers.get("referrer-policy") == "no-referrer", name
+    assert responses["script"].headers["content-type"].startswith("text/javascript")
+    assert responses["style"].headers["content-type"].startswith("text/css")
+    page = responses["page"].text
+    assert "<script>" not in page and "<style>" not in page and " style=" not in page
+    assert "sessionStorage" in responses["script"].text
+    assert "localStorage" not in responses["script"].text

@@ -1,0 +1,200 @@
+"use strict";
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem("router-token") || "";
+let failures = 0;
+const redelivered = {};  // subscriber -> [count, at_us] of the last stats, for a rate
+
+function esc(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;",
+    '"': "&quot;", "'": "&#39;"}[c]));
+}
+function rate(value) { return value >= 100 ? Math.round(value).toLocaleString() : value.toFixed(1); }
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method, headers: {"authorization": "Bearer " + token, "content-type": "application/json"},
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await response.json().catch(() => ({}));
+  if (response.status === 401) { showLogin("The token was not accepted; sign in again."); }
+  if (!response.ok) { throw new Error((data.error && data.error.message) || response.statusText); }
+  return data;
+}
+
+function showLogin(message) {
+  token = ""; sessionStorage.removeItem("router-token");
+  $("app").hidden = true; $("login").hidden = false;
+  $("login-message").textContent = message || "";
+}
+
+function spark(canvas, series, colors) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width, h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  const top = Math.max(1, ...series.flat());
+  series.forEach((points, i) => {
+    if (points.length < 2) return;
+    ctx.strokeStyle = colors[i]; ctx.lineWidth = 1.5; ctx.beginPath();
+    points.forEach((v, x) => {
+      const px = (x / (points.length - 1)) * (w - 2) + 1, py = h - 2 - (v / top) * (h - 4);
+      x ? ctx.lineTo(px, py) : ctx.moveTo(px, py);
+    });
+    ctx.stroke();
+  });
+}
+
+function since(us) {
+  if (!us) return "";
+  return " since " + new Date(us / 1000).toLocaleTimeString();
+}
+
+function render(stats) {
+  const r = stats.rates;
+  $("pub-1s").textContent = rate(r.published_1s);
+  $("pub-1m").textContent = rate(r.published_1m);
+  $("last-seq").textContent = stats.last_seq.toLocaleString();
+  spark($("pub-chart"), [r.published_history], ["#2f6fdf"]);
+
+  $("exchanges").innerHTML = stats.exchanges.length ? stats.exchanges.map((e) => {
+    const er = r.exchanges[e.name] || {in_1s: 0, history: []};
+    return `<tr data-exchange="${esc(e.name)}"><td>${esc(e.name)}</td>` +
+      `<td>${esc(e.patterns.join(" "))}</td><td>${e.head_offset}</td>` +
+      `<td class="in">${rate(er.in_1s)}</td><td><canvas width="120" height="22"></canvas></td></tr>`;
+  }).join("") : `<tr><td colspan="5" class="empty">no exchanges yet</td></tr>`;
+  stats.exchanges.forEach((e, i) => {
+    const row = $("exchanges").rows[i];
+    spark(row.querySelector("canvas"), [(r.exchanges[e.name] || {history: []}).history], ["#2f6fdf"]);
+  });
+
+  const queues = Object.fromEntries(stats.queues.map((q) => [q.id, q]));
+  $("subscribers").innerHTML = stats.subscribers.length ? stats.subscribers.map((s) => {
+    const q = queues[s.queue_id] || {fill: 0};
+    const qr = r.queues[s.queue_id] || {in_1s: 0, out_1s: 0};
+    const fill = Math.min(100, q.fill * 100);
+    const key = s.queue_id + "/" + s.name;
+    const [before, at] = redelivered[key] || [s.redelivered, stats.at_us];
+    const again = stats.at_us > at ? Math.max(0, s.redelivered - before) * 1e6 / (stats.at_us - at) : 0;
+    redelivered[key] = [s.redelivered, stats.at_us];
+    const state = s.stalled ? "stalled" : s.state;
+    const note = s.stalled ? ` stuck at ${s.acked_offset + 1}` :
+      s.state === "sleeping" ? since(s.since_us) :
+      ` ${s.consumers > 1 ? s.consumers + " consumers: " : ""}${s.consumer}`;
+    const parked = s.parked ? `<span class="parked">${s.parked.toLocaleString()}</span>` +
+      `<button class="small" data-redrive="${esc(s.exchange)}/${esc(s.name)}" ` +
+      `data-limit="${q.limit_size || 0}">Re-drive</button>` : "0";
+    return `<tr data-subscriber="${esc(s.exchange)}/${esc(s.name)}"><td>${esc(s.exchange)}</td>` +
+      `<td>${esc(s.name)}</td><td><span class="badge ${state}">${state}</span>` +
+      `<span class="empty">${esc(note)}</span></td>` +
+      `<td>${rate(qr.in_1s)}</td><td>${rate(qr.out_1s)}</td>` +
+      `<td><span class="bar"><span class="${fill > 80 ? "high" : ""}" data-fill="${fill}"></span></span>` +
+      `${fill.toFixed(1)}%</td><td>${s.lag.toLocaleString()}</td>` +
+      `<td class="unsettled">${s.unsettled.toLocaleString()}</td><td>${rate(again)}</td>` +
+      `<td class="parked-count">${parked}</td>` +
+      `<td><canvas width="120" height="22"></canvas></td></tr>`;
+  }).join("") : `<tr><td colspan="11" class="empty">no subscribers yet</td></tr>`;
+  // Widths set here, not in a style attribute: the page's Content-Security-Policy allows no
+  // inline style.
+  for (const bar of $("subscribers").querySelectorAll("[data-fill]")) {
+    bar.style.width = `${bar.dataset.fill}%`;
+  }
+  stats.subscribers.forEach((s, i) => {
+    const qr = r.queues[s.queue_id] || {history_in: [], history_out: []};
+    spark($("subscribers").rows[i].querySelector("canvas"), [qr.history_in, qr.history_out],
+          ["#2f6fdf", "#2e9d63"]);
+  });
+}
+
+async function refreshUsers() {
+  const data = await api("GET", "/v1/users");
+  $("users").innerHTML = data.users.map((u) =>
+    `<tr data-user="${esc(u.name)}"><td>${esc(u.name)}</td><td>${esc(u.role)}</td>` +
+    `<td>${esc(u.token_ids.join(", "))}</td>` +
+    `<td><button class="quiet" data-remove="${esc(u.name)}">Remove</button></td></tr>`).join("");
+}
+
+async function tick() {
+  if (!token) return;
+  try {
+    render(await api("GET", "/v1/stats"));
+    failures = 0;
+    $("status").textContent = "live · " + new Date().toLocaleTimeString();
+  } catch (error) {
+    failures += 1;
+    if (token) $("status").textContent = "cannot reach the router (" + error.message + ")";
+  }
+}
+
+function said(element, text, isError) {
+  element.textContent = text; element.className = "message" + (isError ? " error" : "");
+}
+
+$("login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  token = $("token").value.trim();
+  try {
+    await api("GET", "/v1/stats");
+    sessionStorage.setItem("router-token", token);
+    $("login").hidden = true; $("app").hidden = false;
+    await refreshUsers(); await tick();
+  } catch (error) {
+    if (!$("login").hidden || !token) showLogin("The token was not accepted.");
+    else showLogin(error.message);
+  }
+});
+
+$("exchange-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = $("exchange-name").value.trim();
+  const patterns = $("exchange-patterns").value.split(/[\s,]+/).filter(Boolean);
+  try {
+    const created = await api("POST", "/v1/exchanges", {name, patterns});
+    said($("exchange-message"), `created ${created.name} (history: ${created.head_offset} events)`);
+    $("exchange-name").value = ""; $("exchange-patterns").value = "";
+    await tick();
+  } catch (error) { said($("exchange-message"), error.message, true); }
+});
+
+$("user-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const added = await api("POST", "/v1/users", {name: $("user-name").value.trim(),
+                                                   role: $("user-role").value});
+    $("user-message").className = "message";
+    $("user-message").innerHTML = `added ${esc(added.name)} (${esc(added.role)}). ` +
+      `Its token, shown only now:<code class="token" id="new-token">${esc(added.token)}</code>`;
+    $("user-name").value = "";
+    await refreshUsers();
+  } catch (error) { said($("user-message"), error.message, true); }
+});
+
+$("users").addEventListener("click", async (event) => {
+  const name = event.target.dataset && event.target.dataset.remove;
+  if (!name) return;
+  try {
+    await api("DELETE", "/v1/users/" + encodeURIComponent(name));
+    said($("user-message"), `removed ${name}: its tokens stopped working, its streams ended`);
+    await refreshUsers();
+  } catch (error) { said($("user-message"), error.message, true); }
+});
+
+$("subscribers").addEventListener("click", async (event) => {
+  const which = event.target.dataset && event.target.dataset.redrive;
+  if (!which) return;
+  const [exchange, name] = which.split("/");
+  const path = `/v1/exchanges/${encodeURIComponent(exchange)}/subscribers/` +
+    `${encodeURIComponent(name)}/parked/redrive?limit_size=${event.target.dataset.limit}`;
+  try {
+    const done = await api("POST", path, {all: true});
+    said($("subscriber-message"),
+         `re-driving ${done.redriven.length} parked event(s) of ${name}: delivered again`);
+    await tick();
+  } catch (error) { said($("subscriber-message"), error.message, true); }
+});
+
+if (token) {
+  api("GET", "/v1/stats").then(() => { $("app").hidden = false; refreshUsers(); tick(); })
+    .catch(() => showLogin("Sign in with an admin token."));
+} else {
+  showLogin("");
+}
+setInterval(tick, 1000);
