@@ -483,6 +483,7 @@ async def open_router(settings: Settings) -> AsyncIterator[Router]:
                 auth = Auth(state, enabled=settings.auth)
                 auth.load(restored.users, restored.tokens)
                 initial = await auth.bootstrap(settings.admin_token)
+                await inner.start(_escalating, "auth", auth.run)
                 log.info(
                     "router ready role=%s db=%s exchanges=%d events=%d users=%d auth=%s",
                     settings.role,

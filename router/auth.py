@@ -4,7 +4,9 @@ A token is ``rtr_<id>_<secret>``: ``id`` (8 hex characters) is public and names 
 listings and revocations; the secret is 192 random bits. Only the SHA-256 of the whole text is
 stored. Every check is a dictionary look-up in memory; changes go through the StateActor (one
 transaction each) and then update the cache, and listeners hear of removed users and revoked
-tokens so the edges can end the streams they opened.
+tokens so the edges can end the streams they opened. A token may expire: past its time it is
+refused like an unknown one, and its listeners hear of it as of a revoked one when it expires.
+When each token was last used is kept in memory and written every USED_EVERY_S.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 
 import attrs
+import trio
 
 from actors.state import StateActor
 from router import validation
@@ -26,24 +29,32 @@ from router.errors import (
     Unauthenticated,
 )
 from router.model import Role, TokenRecord, UserRecord, now_us
+from storage import StorageUnavailable
 
 log = logging.getLogger("router.auth")
 MIN_TOKEN_CHARS = 22  # ~128 bits of base64 text, for tokens an operator supplies
 Revoked = Callable[[str | None, str | None], Awaitable[None]]  # (user name, token id)
+USED_EVERY_S = 60.0  # how often the last-used times are written, and their precision
+MAX_EXPIRY_S = 10 * 365 * 86_400
 
 
 def token_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def new_token(user: str, text: str | None = None) -> tuple[TokenRecord, str]:
-    """A new token for ``user`` (or the record of ``text`` given by an operator) and its text."""
+def new_token(user: str, text: str | None = None, expires_in_s: int = 0) -> tuple[TokenRecord, str]:
+    """A new token for ``user`` (or the record of ``text`` given by an operator) and its text;
+    it expires ``expires_in_s`` from now (0: never)."""
+    if not 0 <= expires_in_s <= MAX_EXPIRY_S:
+        raise InvalidArgument(f"expires_in_s: {expires_in_s} is outside 0..{MAX_EXPIRY_S}")
     token_id = secrets.token_hex(4)
     if text is None:
         text = f"rtr_{token_id}_{secrets.token_urlsafe(24)}"
     elif len(text) < MIN_TOKEN_CHARS:
         raise InvalidArgument(f"token: at least {MIN_TOKEN_CHARS} characters are needed")
-    return TokenRecord(token_id, user, token_hash(text), now_us()), text
+    now = now_us()
+    expires_at = now + expires_in_s * 1_000_000 if expires_in_s else 0
+    return TokenRecord(token_id, user, token_hash(text), now, expires_at), text
 
 
 def role(value: str) -> Role:
@@ -62,6 +73,8 @@ class Auth:
     users: dict[str, UserRecord] = attrs.Factory(dict)
     tokens: dict[str, TokenRecord] = attrs.Factory(dict)  # by hash
     listeners: list[Revoked] = attrs.Factory(list)
+    used: dict[str, int] = attrs.Factory(dict)  # token id -> last used, not yet written
+    _changed: trio.Event = attrs.Factory(trio.Event)  # a token was issued: expiries to look at
 
     def load(self, users: tuple[UserRecord, ...], tokens: tuple[TokenRecord, ...]) -> None:
         self.users = {u.name: u for u in users}
@@ -80,8 +93,11 @@ class Auth:
             raise Unauthenticated("authorization: expected 'Bearer <token>'")
         token = self.tokens.get(token_hash(text.strip()))
         user = self.users.get(token.user) if token is not None else None
-        if token is None or user is None:
-            raise Unauthenticated("authorization: unknown or revoked token")
+        now = now_us()
+        if token is None or user is None or (token.expires_at and now >= token.expires_at):
+            raise Unauthenticated("authorization: unknown, expired or revoked token")
+        if now - token.last_used_at >= USED_EVERY_S * 1_000_000:
+            self.used[token.id] = now
         return user, token
 
     def authorize(self, authorization: str | None, needed: Role) -> UserRecord | None:
@@ -131,13 +147,14 @@ class Auth:
         for listener in list(self.listeners):
             await listener(name, None)
 
-    async def issue_token(self, user: str) -> tuple[TokenRecord, str]:
+    async def issue_token(self, user: str, expires_in_s: int = 0) -> tuple[TokenRecord, str]:
         if user not in self.users:
             raise NotFound(f"user: no user named {user!r}")
-        token, text = new_token(user)
+        token, text = new_token(user, expires_in_s=expires_in_s)
         await self.state.write(lambda storage: storage.add_token(token))
         self.tokens[token.hash] = token
-        log.info("token issued user=%s id=%s", user, token.id)
+        self._changed.set()
+        log.info("token issued user=%s id=%s expires_at_us=%d", user, token.id, token.expires_at)
         return token, text
 
     async def revoke_token(self, token_id: str) -> None:
@@ -146,6 +163,52 @@ class Auth:
         log.info("token revoked id=%s", token_id)
         for listener in list(self.listeners):
             await listener(None, token_id)
+
+    def list_tokens(self, user: str = "") -> list[TokenRecord]:
+        """Every token (of ``user`` if given), with when it was last used."""
+        if user and user not in self.users:
+            raise NotFound(f"user: no user named {user!r}")
+        return sorted(
+            (
+                attrs.evolve(t, last_used_at=max(t.last_used_at, self.used.get(t.id, 0)))
+                for t in self.tokens.values()
+                if not user or t.user == user
+            ),
+            key=lambda t: (t.user, t.created_at, t.id),
+        )
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Tell the listeners of each token as it expires (so that its streams end), and write
+        the last-used times every USED_EVERY_S."""
+        task_status.started()
+        written = trio.current_time()
+        while True:
+            now = now_us()
+            ends = [t.expires_at for t in self.tokens.values() if t.expires_at > now]
+            wait = min([USED_EVERY_S, *((at - now) / 1e6 for at in ends)])
+            self._changed = trio.Event()
+            with trio.move_on_after(max(wait, 0.0)):
+                await self._changed.wait()
+            later = now_us()
+            for token in list(self.tokens.values()):
+                if now < token.expires_at <= later:
+                    log.info("token expired user=%s id=%s", token.user, token.id)
+                    for listener in list(self.listeners):
+                        await listener(None, token.id)
+            if self.used and trio.current_time() - written >= USED_EVERY_S:
+                written = trio.current_time()
+                await self._write_used()
+
+    async def _write_used(self) -> None:
+        used, self.used = self.used, {}
+        try:
+            await self.state.write(lambda storage: storage.touch_tokens(used))
+        except StorageUnavailable:  # kept for the next time
+            self.used = {**used, **self.used}
+            return
+        for token_hash_, token in list(self.tokens.items()):
+            if token.id in used:
+                self.tokens[token_hash_] = attrs.evolve(token, last_used_at=used[token.id])
 
     def list_users(self) -> list[tuple[UserRecord, list[str]]]:
         """Each user with the ids of its tokens."""

@@ -210,9 +210,12 @@ class UserRecord:
 
 @attrs.frozen(slots=True)
 class TokenRecord:
-    """A token as stored: its public id, its owner and the SHA-256 of its text, never the text."""
+    """A token as stored: its public id, its owner and the SHA-256 of its text, never the text.
+    ``expires_at`` 0: it does not expire; ``last_used_at`` 0: never used (kept to the minute)."""
 
     id: str
     user: str
     hash: str
     created_at: int
+    expires_at: int = 0
+    last_used_at: int = 0

@@ -35,8 +35,12 @@ class ControlPlane(abc.ABC):
 
     def tokens(self) -> list[TokenRecord]:
         with self._control() as run:
-            rows = run("SELECT id, user_name, hash, created_at FROM tokens ORDER BY id", ())
-        return [TokenRecord(i, u, h, int(at)) for i, u, h, at in rows]
+            rows = run(
+                "SELECT id, user_name, hash, created_at, expires_at, last_used_at FROM tokens"
+                " ORDER BY id",
+                (),
+            )
+        return [TokenRecord(i, u, h, int(at), int(ex), int(used)) for i, u, h, at, ex, used in rows]
 
     def add_user(self, user: UserRecord, token: TokenRecord) -> None:
         """Create ``user`` with its first token. AlreadyExists when the name is taken."""
@@ -68,6 +72,12 @@ class ControlPlane(abc.ABC):
             if not run("SELECT 1 FROM tokens WHERE id = ?", (token_id,)):
                 raise NotFound(f"token_id: no token {token_id!r}")
             run("DELETE FROM tokens WHERE id = ?", (token_id,))
+
+    def touch_tokens(self, used: dict[str, int]) -> None:
+        """Record when tokens were last used (token id -> time); ids no longer stored are left."""
+        with self._control() as run:
+            for token_id, at in used.items():
+                run("UPDATE tokens SET last_used_at = ? WHERE id = ?", (at, token_id))
 
     # --- exchanges, queues and subscribers ---
 
@@ -231,8 +241,8 @@ class ControlPlane(abc.ABC):
 
 def _insert_token(run: Run, token: TokenRecord) -> None:
     run(
-        "INSERT INTO tokens (id, user_name, hash, created_at) VALUES (?, ?, ?, ?)",
-        (token.id, token.user, token.hash, token.created_at),
+        "INSERT INTO tokens (id, user_name, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+        (token.id, token.user, token.hash, token.created_at, token.expires_at),
     )
 
 

@@ -1,9 +1,10 @@
-"""``router user add|remove|list`` and ``router token issue|revoke`` (admin)."""
+"""``router user add|remove|list`` and ``router token issue|revoke|list`` (admin)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from router.cli.output import add_command, arg, table
@@ -25,12 +26,39 @@ def register(commands: Any) -> None:
 
     tokens = commands.add_parser("token", help="issue or revoke tokens (admin)")
     actions = tokens.add_subparsers(dest="action", required=True)
-    what = "issue another token for a user (shown once)"
-    example = "router token issue billing-service"
-    add_command(actions, "issue", issue_token, what, example, arg("user"), listing=True)
-    what = "revoke a token by its id (see 'router user list')"
+    what = "issue another token for a user (shown once), optionally expiring"
+    example = "router token issue billing-service --expires 30d"
+    expires = arg(
+        "--expires",
+        type=duration,
+        default=0,
+        help="how long it is valid: 90s, 45m, 12h, 30d (default: no expiry)",
+    )
+    add_command(actions, "issue", issue_token, what, example, arg("user"), expires, listing=True)
+    what = "revoke a token by its id (see 'router token list')"
     example = "router token revoke 1f2e3d4c"
     add_command(actions, "revoke", revoke_token, what, example, arg("token_id"))
+    what = "list tokens: id, user, created, expires, last used (never the text)"
+    example = "router token list --user billing-service"
+    who = arg("--user", default="", help="only this user's")
+    add_command(actions, "list", list_tokens, what, example, who, listing=True)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def duration(text: str) -> int:
+    """Seconds of ``90s``, ``45m``, ``12h`` or ``30d``."""
+    number, unit = text[:-1], text[-1:]
+    if unit not in _UNITS or not number.isdigit() or int(number) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 45m, 12h, 30d")
+    return int(number) * _UNITS[unit]
+
+
+def _moment(at_us: int, none: str) -> str:
+    if not at_us:
+        return none
+    return datetime.fromtimestamp(at_us / 1e6, UTC).isoformat(timespec="seconds")
 
 
 def show_token(user: str, token_id: str, token: str, as_json: bool) -> None:
@@ -63,8 +91,26 @@ async def list_users(client: RouterClient, args: argparse.Namespace) -> None:
 
 
 async def issue_token(client: RouterClient, args: argparse.Namespace) -> None:
-    issued = await client.issue_token(args.user)
+    issued = await client.issue_token(args.user, args.expires)
     show_token(issued.user, issued.token_id, issued.token, args.json)
+    if issued.expires_at_us and not args.json:
+        print(f"it expires at {_moment(issued.expires_at_us, '')}")
+
+
+async def list_tokens(client: RouterClient, args: argparse.Namespace) -> None:
+    table(
+        [
+            {
+                "id": t.token_id,
+                "user": t.user,
+                "created": _moment(t.created_at_us, ""),
+                "expires": _moment(t.expires_at_us, "never"),
+                "last_used": _moment(t.last_used_us, "never"),
+            }
+            for t in await client.list_tokens(args.user)
+        ],
+        args.json,
+    )
 
 
 async def revoke_token(client: RouterClient, args: argparse.Namespace) -> None:

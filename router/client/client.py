@@ -126,10 +126,18 @@ class RouterClient:
         response = await self._admin.ListUsers(pb.ListUsersRequest(), metadata=self._metadata)
         return list(response.users)
 
-    async def issue_token(self, user: str) -> pb.IssuedToken:
+    async def issue_token(self, user: str, expires_in_s: int = 0) -> pb.IssuedToken:
+        """A new token for ``user``; it expires ``expires_in_s`` from now (0: never)."""
         return await self._admin.IssueToken(
-            pb.IssueTokenRequest(user=user), metadata=self._metadata
+            pb.IssueTokenRequest(user=user, expires_in_s=expires_in_s), metadata=self._metadata
         )
+
+    async def list_tokens(self, user: str = "") -> list[pb.TokenInfo]:
+        """Every token (of ``user`` if given): ids, owners, expiry, last use; never the text."""
+        response = await self._admin.ListTokens(
+            pb.ListTokensRequest(user=user), metadata=self._metadata
+        )
+        return list(response.tokens)
 
     async def revoke_token(self, token_id: str) -> None:
         await self._admin.RevokeToken(

@@ -99,7 +99,9 @@ def _added(added: Any) -> pb.AddUserResponse:
 
 def _issued(issued: Any) -> pb.IssuedToken:
     token, text = issued
-    return pb.IssuedToken(user=token.user, token_id=token.id, token=text)
+    return pb.IssuedToken(
+        user=token.user, token_id=token.id, token=text, expires_at_us=token.expires_at
+    )
 
 
 class AdminService(router_grpc.AdminBase):
@@ -136,7 +138,11 @@ class AdminService(router_grpc.AdminBase):
         _now(lambda router, _: router.auth.list_users()),
         lambda users: pb.ListUsersResponse(users=[convert.user(u, ids) for u, ids in users]),
     )
-    IssueToken = _unary(lambda router, r: router.auth.issue_token(r.user), _issued)
+    IssueToken = _unary(lambda router, r: router.auth.issue_token(r.user, r.expires_in_s), _issued)
+    ListTokens = _unary(
+        _now(lambda router, r: router.auth.list_tokens(r.user)),
+        _each(pb.ListTokensResponse, "tokens", convert.token),
+    )
     RevokeToken = _unary(
         lambda router, r: router.auth.revoke_token(r.token_id), _empty(pb.RevokeTokenResponse)
     )

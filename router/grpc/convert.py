@@ -18,6 +18,7 @@ from router.model import (
     StartKind,
     StartPoint,
     StoredEvent,
+    TokenRecord,
     UserRecord,
 )
 from router.settings import Settings
@@ -134,6 +135,16 @@ def user(record: UserRecord, token_ids: Sequence[str]) -> pb.User:
         role=record.role.value,
         token_ids=list(token_ids),
         created_at_us=record.created_at,
+    )
+
+
+def token(record: TokenRecord) -> pb.TokenInfo:
+    return pb.TokenInfo(
+        token_id=record.id,
+        user=record.user,
+        created_at_us=record.created_at,
+        expires_at_us=record.expires_at,
+        last_used_us=record.last_used_at,
     )
 
 

@@ -56,7 +56,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             if owner == user or token == token_id:
                 subscription.ended.append(
                     Unauthenticated(
-                        "authorization: the token was revoked"
+                        "authorization: the token was revoked or has expired"
                         if token_id
                         else f"authorization: user {owner!r} was removed"
                     )

@@ -13,7 +13,7 @@ ERROR = {"$ref": "#/components/schemas/Error"}
 def _errors(*codes: int) -> dict[str, Any]:
     meaning = {
         400: "a field is malformed; the message names it",
-        401: "no token, or an unknown or revoked one",
+        401: "no token, or an unknown, expired or revoked one",
         403: "the token's role does not allow this",
         404: "no such exchange or subscriber",
         409: "the subscriber has a consumer attached, or an offset is not open to settle",

@@ -82,17 +82,19 @@ def test_roles_allow_only_their_service(router: RouterProcess) -> None:
     run(story())
 
 
-def test_removing_a_user_or_revoking_a_token_ends_its_streams(router: RouterProcess) -> None:
-    async def hold(token: str, name: str, ready: asyncio.Event) -> GRPCError:
-        async with RouterClient(router.address, token=token) as client:
-            with pytest.raises(GRPCError) as raised:
-                async with client.subscribe("orders", name, "earliest") as subscription:
-                    ready.set()
-                    async with asyncio.timeout(20):
-                        async for batch in subscription:
-                            await subscription.ack(batch[-1].offset)
-            return raised.value
+async def hold(router: RouterProcess, token: str, name: str, ready: asyncio.Event) -> GRPCError:
+    """Subscribe to ``orders`` with ``token`` and read until the stream ends with an error."""
+    async with RouterClient(router.address, token=token) as client:
+        with pytest.raises(GRPCError) as raised:
+            async with client.subscribe("orders", name, "earliest") as subscription:
+                ready.set()
+                async with asyncio.timeout(20):
+                    async for batch in subscription:
+                        await subscription.ack(batch[-1].offset)
+        return raised.value
 
+
+def test_removing_a_user_or_revoking_a_token_ends_its_streams(router: RouterProcess) -> None:
     async def story() -> None:
         async with RouterClient(router.address) as admin:
             await admin.create_exchange("orders", ["order.*"])
@@ -107,9 +109,9 @@ def test_removing_a_user_or_revoking_a_token_ends_its_streams(router: RouterProc
             }
             ready = [asyncio.Event() for _ in range(3)]
             streams = [
-                asyncio.ensure_future(hold(first.token, "one", ready[0])),
-                asyncio.ensure_future(hold(second.token, "two", ready[1])),
-                asyncio.ensure_future(hold(other.token, "three", ready[2])),
+                asyncio.ensure_future(hold(router, first.token, "one", ready[0])),
+                asyncio.ensure_future(hold(router, second.token, "two", ready[1])),
+                asyncio.ensure_future(hold(router, other.token, "three", ready[2])),
             ]
             for event in ready:
                 await asyncio.wait_for(event.wait(), 20)
@@ -127,6 +129,43 @@ def test_removing_a_user_or_revoking_a_token_ends_its_streams(router: RouterProc
             assert not streams[2].done()  # another user's stream goes on
             streams[2].cancel()
             assert [u.name for u in await admin.list_users()] == ["admin", "audit"]
+
+    run(story())
+
+
+def test_an_expired_token_is_refused_and_the_streams_it_opened_end(router: RouterProcess) -> None:
+    async def story() -> None:
+        async with RouterClient(router.address) as admin:
+            await admin.create_exchange("orders", ["order.*"])
+            await admin.publish([OutgoingEvent("order.created", b"1")])
+            await admin.add_user("billing", "consumer")
+            short = await admin.issue_token("billing", expires_in_s=3)
+            lasting = await admin.issue_token("billing", expires_in_s=3600)
+            listed = {t.token_id: t for t in await admin.list_tokens("billing")}
+            assert len(listed) == 3  # and the one the user was added with, which never expires
+            assert listed[short.token_id].expires_at_us == short.expires_at_us > 0
+            assert listed[short.token_id].last_used_us == 0
+            ready = asyncio.Event()
+            stream = asyncio.ensure_future(hold(router, short.token, "one", ready))
+            await asyncio.wait_for(ready.wait(), 20)
+            used = {t.token_id: t.last_used_us for t in await admin.list_tokens()}
+            assert used[short.token_id] > 0 and used[lasting.token_id] == 0
+            ended = await asyncio.wait_for(stream, 20)  # at its expiry
+            assert ended.status is Status.UNAUTHENTICATED, ended
+            async with RouterClient(router.address, token=short.token) as expired:
+                await refused(
+                    first_batch(expired, "orders", "x"), Status.UNAUTHENTICATED, "expired"
+                )
+            async with RouterClient(router.address, token=lasting.token) as valid:
+                await first_batch(valid, "orders", "y")
+            for bad in (-1, 10**10):
+                await refused(
+                    admin.issue_token("billing", expires_in_s=bad),
+                    Status.INVALID_ARGUMENT,
+                    "expires_in_s",
+                )
+            await refused(admin.list_tokens("nobody"), Status.NOT_FOUND, "user")
+            assert len(await admin.list_tokens("billing")) == 3
 
     run(story())
 
@@ -268,6 +307,16 @@ def test_cli_drives_users_tokens_and_subscribers(router: RouterProcess) -> None:
     assert "shop" in listed.stdout and "publisher" in listed.stdout
     issued = cli("token", "issue", "shop", "--json")
     token_id = json.loads(issued.stdout)["token_id"]
+    expiring = cli("token", "issue", "shop", "--expires", "30d")
+    assert expiring.returncode == 0 and "it expires at" in expiring.stdout, expiring.stderr
+    wrong = cli("token", "issue", "shop", "--expires", "soon")
+    assert wrong.returncode == 2 and "duration" in wrong.stderr
+    rows = [
+        json.loads(line)
+        for line in cli("token", "list", "--user", "shop", "--json").stdout.splitlines()
+    ]
+    assert sorted(r["expires"] == "never" for r in rows) == [False, True, True]
+    assert {r["id"] for r in rows} >= {token_id}
     assert cli("token", "revoke", token_id).returncode == 0
     assert cli("user", "remove", "shop").returncode == 0
     gone = cli("publish", "order.created", "--data", "1", token=token)

@@ -139,6 +139,10 @@ class AdminBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def ListTokens(self, stream: 'grpclib.server.Stream[router_pb2.ListTokensRequest, router_pb2.ListTokensResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def ListQueues(self, stream: 'grpclib.server.Stream[router_pb2.ListQueuesRequest, router_pb2.ListQueuesResponse]') -> None:
         pass
 
@@ -241,6 +245,12 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.RevokeTokenRequest,
                 router_pb2.RevokeTokenResponse,
+            ),
+            '/router.v1.Admin/ListTokens': grpclib.const.Handler(
+                self.ListTokens,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ListTokensRequest,
+                router_pb2.ListTokensResponse,
             ),
             '/router.v1.Admin/ListQueues': grpclib.const.Handler(
                 self.ListQueues,
@@ -373,6 +383,12 @@ class AdminStub:
             '/router.v1.Admin/RevokeToken',
             router_pb2.RevokeTokenRequest,
             router_pb2.RevokeTokenResponse,
+        )
+        self.ListTokens = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/ListTokens',
+            router_pb2.ListTokensRequest,
+            router_pb2.ListTokensResponse,
         )
         self.ListQueues = grpclib.client.UnaryUnaryMethod(
             channel,

@@ -323,14 +323,16 @@ class AddUserRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class IssuedToken(_message.Message):
-    __slots__ = ("user", "token_id", "token")
+    __slots__ = ("user", "token_id", "token", "expires_at_us")
     USER_FIELD_NUMBER: _ClassVar[int]
     TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
     TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_US_FIELD_NUMBER: _ClassVar[int]
     user: str
     token_id: str
     token: str
-    def __init__(self, user: _Optional[str] = ..., token_id: _Optional[str] = ..., token: _Optional[str] = ...) -> None: ...
+    expires_at_us: int
+    def __init__(self, user: _Optional[str] = ..., token_id: _Optional[str] = ..., token: _Optional[str] = ..., expires_at_us: _Optional[int] = ...) -> None: ...
 
 class AddUserResponse(_message.Message):
     __slots__ = ("user", "token")
@@ -361,10 +363,38 @@ class ListUsersResponse(_message.Message):
     def __init__(self, users: _Optional[_Iterable[_Union[User, _Mapping]]] = ...) -> None: ...
 
 class IssueTokenRequest(_message.Message):
+    __slots__ = ("user", "expires_in_s")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_S_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    expires_in_s: int
+    def __init__(self, user: _Optional[str] = ..., expires_in_s: _Optional[int] = ...) -> None: ...
+
+class TokenInfo(_message.Message):
+    __slots__ = ("token_id", "user", "created_at_us", "expires_at_us", "last_used_us")
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_US_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_US_FIELD_NUMBER: _ClassVar[int]
+    token_id: str
+    user: str
+    created_at_us: int
+    expires_at_us: int
+    last_used_us: int
+    def __init__(self, token_id: _Optional[str] = ..., user: _Optional[str] = ..., created_at_us: _Optional[int] = ..., expires_at_us: _Optional[int] = ..., last_used_us: _Optional[int] = ...) -> None: ...
+
+class ListTokensRequest(_message.Message):
     __slots__ = ("user",)
     USER_FIELD_NUMBER: _ClassVar[int]
     user: str
     def __init__(self, user: _Optional[str] = ...) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ("tokens",)
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[TokenInfo]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[TokenInfo, _Mapping]]] = ...) -> None: ...
 
 class RevokeTokenRequest(_message.Message):
     __slots__ = ("token_id",)
