@@ -484,7 +484,7 @@ def test_users_and_tokens_are_kept_with_hashes_only(store: Storage) -> None:
     admin = UserRecord("admin", Role.ADMIN, 1)
     store.add_user(admin, TokenRecord("a1", "admin", "hash-a1", 1))
     store.add_user(UserRecord("shop", Role.PUBLISHER, 2), TokenRecord("s1", "shop", "hash-s1", 2))
-    store.add_token(TokenRecord("s2", "shop", "hash-s2", 3))
+    store.add_token(TokenRecord("s2", "shop", "hash-s2", 3, expires_at=90))
     with pytest.raises(AlreadyExists):
         store.add_user(UserRecord("shop", Role.CONSUMER, 4), TokenRecord("x", "shop", "h", 4))
     with pytest.raises(NotFound):
@@ -497,6 +497,11 @@ def test_users_and_tokens_are_kept_with_hashes_only(store: Storage) -> None:
     assert [(t.id, t.user, t.hash) for t in restored.tokens] == [
         ("a1", "admin", "hash-a1"),
         ("s2", "shop", "hash-s2"),
+    ]
+    store.touch_tokens({"s2": 70, "gone": 71})  # a token revoked meanwhile is left out
+    assert [(t.id, t.expires_at, t.last_used_at) for t in store.tokens()] == [
+        ("a1", 0, 0),
+        ("s2", 90, 70),
     ]
     store.remove_user("shop")
     with pytest.raises(NotFound):
