@@ -36,6 +36,7 @@ from actors.runtime import Callback, Policy, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset
 from router import __version__, validation
+from router.audit import Audit
 from router.auth import Auth
 from router.consumers import ParkedEvent
 from router.errors import FailedPrecondition, InvalidArgument, NotFound, RouterError
@@ -67,6 +68,7 @@ class Router:
     dispatcher: Dispatcher
     manager: ConsumerManager
     auth: Auth
+    audit: Audit
     # The first admin's token when this start created it (to show once), else None.
     initial_admin_token: str | None = None
     started_at: int = attrs.Factory(now_us)
@@ -237,6 +239,7 @@ class Router:
             commit_failures=state.commit_failures,
             largest_commit=state.largest_commit,
             storage_failing=state.stale,
+            auth_failures=self.audit.failures_now(),
         )
 
     def info(self) -> ServerInfo:
@@ -493,7 +496,7 @@ async def open_router(settings: Settings) -> AsyncIterator[Router]:
                     len(auth.users),
                     "on" if settings.auth else "OFF",
                 )
-                router = Router(settings, state, dispatcher, manager, auth, initial)
+                router = Router(settings, state, dispatcher, manager, auth, Audit(state), initial)
                 try:
                     yield router
                 finally:

@@ -100,6 +100,14 @@ class RouterCollector(Collector):
         stale = GaugeMetricFamily("router_storage_failing", "1 while storage writes fail")
         stale.add_metric([], 1 if stats.storage_failing else 0)
         yield stale
+        failures = CounterMetricFamily(
+            "router_auth_failures",
+            "Failed authentications by source address (the first 1,000, then 'other')",
+            labels=["source"],
+        )
+        for source, count in sorted(stats.auth_failures.items()):
+            failures.add_metric([source], count)
+        yield failures
         last_seq = GaugeMetricFamily("router_log_last_seq", "The log's last sequence number")
         last_seq.add_metric([], stats.last_seq)
         yield last_seq

@@ -209,6 +209,20 @@ class UserRecord:
 
 
 @attrs.frozen(slots=True)
+class AuditEntry:
+    """One admin change: when, who (the user, "-" with auth off), what (``action`` on
+    ``target``, with the request's settings in ``detail``, never a token's text) and from where
+    (the caller's address)."""
+
+    at: int
+    user: str
+    action: str
+    target: str
+    source: str
+    detail: str
+
+
+@attrs.frozen(slots=True)
 class TokenRecord:
     """A token as stored: its public id, its owner and the SHA-256 of its text, never the text.
     ``expires_at`` 0: it does not expire; ``last_used_at`` 0: never used (kept to the minute)."""

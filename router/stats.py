@@ -31,6 +31,7 @@ class Stats:
     commit_failures: int = 0
     largest_commit: int = 0  # in events
     storage_failing: bool = False  # the last write to storage failed
+    auth_failures: dict[str, int] = attrs.Factory(dict)  # failed authentications by source
 
 
 @attrs.frozen

@@ -16,7 +16,14 @@ from typing import Any
 
 from router.consumers import ConsumerSettings, ParkedEvent
 from router.errors import AlreadyExists, NotFound
-from router.model import QueueRecord, Role, SubscriberRecord, TokenRecord, UserRecord
+from router.model import (
+    AuditEntry,
+    QueueRecord,
+    Role,
+    SubscriberRecord,
+    TokenRecord,
+    UserRecord,
+)
 
 Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
@@ -78,6 +85,26 @@ class ControlPlane(abc.ABC):
         with self._control() as run:
             for token_id, at in used.items():
                 run("UPDATE tokens SET last_used_at = ? WHERE id = ?", (at, token_id))
+
+    # --- the audit trail ---
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        with self._control() as run:
+            run(
+                "INSERT INTO audit (at, user_name, action, target, source, detail)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (entry.at, entry.user, entry.action, entry.target, entry.source, entry.detail),
+            )
+
+    def audit(self, since: int, limit: int) -> list[AuditEntry]:
+        """The entries at or after ``since`` (microseconds), oldest first, at most ``limit``."""
+        with self._control() as run:
+            rows = run(
+                "SELECT at, user_name, action, target, source, detail FROM audit"
+                " WHERE at >= ? ORDER BY id LIMIT ?",
+                (since, limit),
+            )
+        return [AuditEntry(int(at), *rest) for at, *rest in rows]
 
     # --- exchanges, queues and subscribers ---
 

@@ -1,4 +1,4 @@
-"""``router user add|remove|list`` and ``router token issue|revoke|list`` (admin)."""
+"""``router user add|remove|list``, ``router token issue|revoke|list`` and ``router audit`` (admin)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,17 @@ def register(commands: Any) -> None:
     who = arg("--user", default="", help="only this user's")
     add_command(actions, "list", list_tokens, what, example, who, listing=True)
 
+    what = "the audit trail: every admin change, who made it, when and from where"
+    example = "router audit --since 24h"
+    since = arg(
+        "--since",
+        type=moment_before,
+        default=0,
+        help="a duration back from now (30m, 24h, 7d) or a time (2026-12-01T00:00:00Z)",
+    )
+    most = arg("--max", type=int, default=1000, help="at most this many entries (oldest first)")
+    add_command(commands, "audit", list_audit, what, example, since, most, listing=True)
+
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
@@ -53,6 +64,19 @@ def duration(text: str) -> int:
     if unit not in _UNITS or not number.isdigit() or int(number) == 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 45m, 12h, 30d")
     return int(number) * _UNITS[unit]
+
+
+def moment_before(text: str) -> int:
+    """Microseconds since the epoch of ``30m`` (back from now) or of an ISO 8601 time."""
+    if text[-1:] in _UNITS and text[:-1].isdigit():
+        return int((datetime.now(UTC).timestamp() - duration(text)) * 1e6)
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a duration (30m, 24h) nor a time (2026-12-01T00:00:00Z)"
+        ) from None
+    return int((at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp() * 1e6)
 
 
 def _moment(at_us: int, none: str) -> str:
@@ -116,3 +140,20 @@ async def list_tokens(client: RouterClient, args: argparse.Namespace) -> None:
 async def revoke_token(client: RouterClient, args: argparse.Namespace) -> None:
     await client.revoke_token(args.token_id)
     print(f"revoked token {args.token_id}")
+
+
+async def list_audit(client: RouterClient, args: argparse.Namespace) -> None:
+    table(
+        [
+            {
+                "at": _moment(e.at_us, ""),
+                "user": e.user,
+                "action": e.action,
+                "target": e.target,
+                "source": e.source,
+                "detail": e.detail,
+            }
+            for e in await client.list_audit(args.since, args.max)
+        ],
+        args.json,
+    )

@@ -132,6 +132,13 @@ class RouterClient:
             pb.IssueTokenRequest(user=user, expires_in_s=expires_in_s), metadata=self._metadata
         )
 
+    async def list_audit(self, since_us: int = 0, max_entries: int = 1000) -> list[pb.AuditEntry]:
+        """The audit trail of admin changes from ``since_us`` on, oldest first."""
+        response = await self._admin.ListAudit(
+            pb.ListAuditRequest(since_us=since_us, max=max_entries), metadata=self._metadata
+        )
+        return list(response.entries)
+
     async def list_tokens(self, user: str = "") -> list[pb.TokenInfo]:
         """Every token (of ``user`` if given): ids, owners, expiry, last use; never the text."""
         response = await self._admin.ListTokens(

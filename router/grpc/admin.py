@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
+from google.protobuf.json_format import MessageToDict
 from grpclib.server import Stream
 
 from router._proto.router.v1 import router_grpc
@@ -21,6 +22,7 @@ from router.app import Router
 from router.bridge import AsyncioThread
 from router.errors import InvalidArgument
 from router.grpc import convert
+from router.grpc.metadata import authorization, peer_host
 from router.grpc.publish import encoded
 from router.grpc.status import statuses
 from router.stats import ServerInfo, Stats
@@ -28,18 +30,49 @@ from router.stats import ServerInfo, Stats
 Call = Callable[[Router, Any], Awaitable[Any]]  # (router, request) -> result, run in Trio
 
 
-def _unary(call: Call, respond: Callable[[Any], Any]) -> Any:  # a method of AdminService
+def _unary(  # a method of AdminService
+    call: Call,
+    respond: Callable[[Any], Any],
+    audited: tuple[str, Callable[[Any], str]] | None = None,
+) -> Any:
     """The handler of a unary admin call: read the request, await ``call(router, request)`` on
-    the Trio side (one crossing; a RouterError becomes its status), send ``respond(result)``."""
+    the Trio side (one crossing; a RouterError becomes its status), send ``respond(result)``.
+    A change names its ``audited`` action and how to name its target from the request: once
+    it has succeeded, it goes into the audit trail (router.audit) with the caller and the
+    request's fields."""
 
     async def handle(service: AdminService, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
         assert request is not None
         with statuses():
-            result = await service._trio(call)(service._router, request)
+            if audited is None:
+                result = await service._trio(call)(service._router, request)
+            else:
+                action, target = audited
+                caller = service._router.auth.authenticate(authorization(stream.metadata))
+                user = caller[0].name if caller else ""
+                detail = json.dumps(MessageToDict(request), sort_keys=True)
+                source = peer_host(stream.peer)
+
+                async def change(router: Router, request: Any) -> Any:
+                    result = await call(router, request)
+                    await router.audit.record(user, action, target(request), source, detail)
+                    return result
+
+                result = await service._trio(change)(service._router, request)
         await stream.send_message(respond(result))
 
     return handle
+
+
+def _name(request: Any) -> str:
+    return str(request.name)
+
+
+def _ref(request: Any) -> str:
+    """A subscriber's name in the audit trail: exchange/name."""
+    ref = request if isinstance(request, pb.SubscriberRef) else request.subscriber
+    return f"{ref.exchange}/{ref.name}"
 
 
 def _now(read: Callable[[Router, Any], Any]) -> Call:
@@ -117,34 +150,48 @@ class AdminService(router_grpc.AdminBase):
         self._bridge = bridge
 
     CreateExchange = _unary(
-        lambda router, r: router.create_exchange(r.name, list(r.patterns)), convert.exchange
+        lambda router, r: router.create_exchange(r.name, list(r.patterns)),
+        convert.exchange,
+        ("exchange.create", _name),
     )
     ListExchanges = _unary(
         lambda router, _: router.list_exchanges(),
         _each(pb.ListExchangesResponse, "exchanges", convert.exchange),
     )
     DeleteExchange = _unary(
-        lambda router, r: router.delete_exchange(r.name), _empty(pb.DeleteExchangeResponse)
+        lambda router, r: router.delete_exchange(r.name),
+        _empty(pb.DeleteExchangeResponse),
+        ("exchange.delete", _name),
     )
     DescribeExchange = _unary(
         _now(lambda router, r: router.describe_exchange(r.name)),
         lambda found: convert.exchange(*found),
     )
-    AddUser = _unary(lambda router, r: router.auth.add_user(r.name, r.role), _added)
+    AddUser = _unary(
+        lambda router, r: router.auth.add_user(r.name, r.role), _added, ("user.add", _name)
+    )
     RemoveUser = _unary(
-        lambda router, r: router.auth.remove_user(r.name), _empty(pb.RemoveUserResponse)
+        lambda router, r: router.auth.remove_user(r.name),
+        _empty(pb.RemoveUserResponse),
+        ("user.remove", _name),
     )
     ListUsers = _unary(
         _now(lambda router, _: router.auth.list_users()),
         lambda users: pb.ListUsersResponse(users=[convert.user(u, ids) for u, ids in users]),
     )
-    IssueToken = _unary(lambda router, r: router.auth.issue_token(r.user, r.expires_in_s), _issued)
+    IssueToken = _unary(
+        lambda router, r: router.auth.issue_token(r.user, r.expires_in_s),
+        _issued,
+        ("token.issue", lambda r: str(r.user)),
+    )
     ListTokens = _unary(
         _now(lambda router, r: router.auth.list_tokens(r.user)),
         _each(pb.ListTokensResponse, "tokens", convert.token),
     )
     RevokeToken = _unary(
-        lambda router, r: router.auth.revoke_token(r.token_id), _empty(pb.RevokeTokenResponse)
+        lambda router, r: router.auth.revoke_token(r.token_id),
+        _empty(pb.RevokeTokenResponse),
+        ("token.revoke", lambda r: str(r.token_id)),
     )
     ListQueues = _unary(
         _now(lambda router, r: router.list_queues(r.exchange)),
@@ -157,8 +204,9 @@ class AdminService(router_grpc.AdminBase):
     DeleteSubscriber = _unary(
         lambda router, ref: router.delete_subscriber(ref.exchange, ref.name, ref.limit_size),
         _empty(pb.DeleteSubscriberResponse),
+        ("subscriber.delete", _ref),
     )
-    ResetSubscriber = _unary(_reset, convert.subscriber)
+    ResetSubscriber = _unary(_reset, convert.subscriber, ("subscriber.reset", _ref))
     SetSubscriberSettings = _unary(
         lambda router, r: router.set_subscriber_settings(
             r.subscriber.exchange,
@@ -167,6 +215,7 @@ class AdminService(router_grpc.AdminBase):
             r.subscriber.limit_size,
         ),
         convert.subscriber,
+        ("subscriber.settings", _ref),
     )
     ListParked = _unary(
         lambda router, r: router.list_parked(
@@ -181,8 +230,16 @@ class AdminService(router_grpc.AdminBase):
             parked=[convert.parked_event(p, d) for p, d in found[0]], total=found[1]
         ),
     )
-    RedriveParked = _unary(lambda router, r: _change_parked(router, r, True), _changed)
-    DiscardParked = _unary(lambda router, r: _change_parked(router, r, False), _changed)
+    RedriveParked = _unary(
+        lambda router, r: _change_parked(router, r, True), _changed, ("parked.redrive", _ref)
+    )
+    DiscardParked = _unary(
+        lambda router, r: _change_parked(router, r, False), _changed, ("parked.discard", _ref)
+    )
+    ListAudit = _unary(
+        lambda router, r: router.audit.entries(r.since_us, r.max or 1000),
+        _each(pb.ListAuditResponse, "entries", convert.audit_entry),
+    )
     GetStats = _unary(_now(lambda router, _: router.stats()), lambda stats: _stats(stats))
     GetServerInfo = _unary(_now(lambda router, _: router.info()), lambda info: _server_info(info))
 

@@ -11,6 +11,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.consumers import ConsumerSettings, ParkedEvent
 from router.errors import InvalidArgument
 from router.model import (
+    AuditEntry,
     Delivery,
     ExchangeRecord,
     NewEvent,
@@ -135,6 +136,17 @@ def user(record: UserRecord, token_ids: Sequence[str]) -> pb.User:
         role=record.role.value,
         token_ids=list(token_ids),
         created_at_us=record.created_at,
+    )
+
+
+def audit_entry(entry: AuditEntry) -> pb.AuditEntry:
+    return pb.AuditEntry(
+        at_us=entry.at,
+        user=entry.user,
+        action=entry.action,
+        target=entry.target,
+        source=entry.source,
+        detail=entry.detail,
     )
 
 

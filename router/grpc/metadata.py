@@ -20,3 +20,12 @@ def peer_address(stream: Any) -> str:
     except (AttributeError, OSError):
         return ""
     return f"grpc {address[0]}:{address[1]}" if address else ""
+
+
+def peer_host(peer: Any) -> str:
+    """The address, without its port, of a gRPC peer (grpclib's ``Peer``): "unknown" if none."""
+    try:
+        address = peer.addr() if peer is not None else None
+    except OSError:
+        address = None
+    return str(address[0]) if address else "unknown"

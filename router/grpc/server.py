@@ -16,9 +16,9 @@ from grpclib.server import Server
 
 from router import h2frames
 from router.app import Router
-from router.errors import PermissionDenied, RouterError
+from router.errors import PermissionDenied, RouterError, Unauthenticated
 from router.grpc.admin import AdminService, LogService
-from router.grpc.metadata import authorization
+from router.grpc.metadata import authorization, peer_host
 from router.grpc.publish import PublisherService
 from router.grpc.status import grpc_error
 from router.grpc.subscribe import SubscriberService
@@ -65,6 +65,8 @@ def _checker(router: Router) -> Any:
                 raise PermissionDenied(f"method: {event.method_name} is not served")
             router.auth.authorize(authorization(event.metadata), needed)
         except RouterError as error:
+            if isinstance(error, Unauthenticated):
+                router.audit.failed(peer_host(event.peer), str(error))
             raise grpc_error(error) from None
 
     return check

@@ -9,6 +9,7 @@
     GET  /v1/exchanges/{exchange}/subscribers/{name}/parked     the parked list (admin)
     POST /v1/exchanges/{exchange}/subscribers/{name}/parked/redrive|discard           (admin)
     GET  /v1/stats                                              exchanges, queues, subscribers (admin)
+    GET  /v1/audit?since_us=&max=                               the audit trail of admin changes (admin)
     GET  /, /page.js, /page.css                                 the monitoring page
     GET  /healthz, /readyz, /openapi.json                       no token needed
 
@@ -29,6 +30,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
+import attrs
 from prometheus_client import generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -40,7 +42,7 @@ from actors.queue import SubscriberView
 from router import validation
 from router.app import Router
 from router.consumers import ParkedEvent
-from router.errors import InvalidArgument, NotFound, RouterError
+from router.errors import InvalidArgument, NotFound, RouterError, Unauthenticated
 from router.http.openapi import document
 from router.metrics import Rates, registry
 from router.model import Delivery, NewEvent, Role, StoredEvent
@@ -64,6 +66,8 @@ SECURITY_HEADERS = [
 MAX_PULL = 10_000
 MAX_WAIT_S = 60.0
 Handler = Callable[[Request], Awaitable[Response]]
+Target = Callable[[Request, str], str]  # an audited change's target, from its request and body
+MAX_AUDIT = 10_000
 
 
 class SecurityHeaders:
@@ -104,16 +108,41 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
     the page's and ``/v1/stats``'s rates, all zero without them."""
     rates = rates if rates is not None else Rates()
 
-    def guarded(needed: Role | None, handler: Handler) -> Handler:
+    def guarded(
+        needed: Role | None, handler: Handler, audited: tuple[str, Target] | None = None
+    ) -> Handler:
+        """``handler`` behind the token check; a change names its ``audited`` action and how
+        to name its target, and goes into the audit trail once it has succeeded."""
+
         async def endpoint(request: Request) -> Response:
+            source = request.client.host if request.client else "unknown"
             try:
+                user = None
                 if needed is not None:
-                    router.auth.authorize(request.headers.get("authorization"), needed)
-                return await handler(request)
+                    user = router.auth.authorize(request.headers.get("authorization"), needed)
+                response = await handler(request)
+                if audited is not None and request.method != "GET" and response.status_code < 300:
+                    action, target = audited
+                    detail = getattr(request.state, "body", b"").decode("utf-8", "replace")
+                    name = user.name if user else ""
+                    await router.audit.record(name, action, target(request, detail), source, detail)
+                return response
             except RouterError as error:
+                if isinstance(error, Unauthenticated):
+                    router.audit.failed(source, str(error))
                 return error_response(error)
 
         return endpoint
+
+    async def audit(request: Request) -> Response:
+        query = request.query_params
+        for name in query:
+            if name not in ("since_us", "max"):
+                raise InvalidArgument(f"{name[:40]}: not a parameter here (since_us, max)")
+        since = integer(query.get("since_us", "0"), "since_us", 0, 1 << 62)
+        most = integer(query.get("max", "1000"), "max", 1, MAX_AUDIT)
+        entries = await router.audit.entries(since, most)
+        return JSONResponse({"entries": [attrs.asdict(e) for e in entries]})
 
     async def publish(request: Request) -> Response:
         body = await json_body(request)
@@ -389,24 +418,39 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             Route(f"{subscriber}/settle", guarded(Role.CONSUMER, settle), methods=["POST"]),
             Route(subscriber, guarded(Role.ADMIN, describe_subscriber), methods=["GET"]),
             Route(
-                f"{subscriber}/settings", guarded(Role.ADMIN, change_settings), methods=["PATCH"]
+                f"{subscriber}/settings",
+                guarded(Role.ADMIN, change_settings, ("subscriber.settings", _path)),
+                methods=["PATCH"],
             ),
             Route(f"{subscriber}/parked", guarded(Role.ADMIN, parked), methods=["GET"]),
             Route(
                 f"{subscriber}/parked/redrive",
-                guarded(Role.ADMIN, change_parked(True)),
+                guarded(Role.ADMIN, change_parked(True), ("parked.redrive", _path)),
                 methods=["POST"],
             ),
             Route(
                 f"{subscriber}/parked/discard",
-                guarded(Role.ADMIN, change_parked(False)),
+                guarded(Role.ADMIN, change_parked(False), ("parked.discard", _path)),
                 methods=["POST"],
             ),
             Route("/v1/stats", guarded(Role.ADMIN, stats), methods=["GET"]),
             Route("/metrics", guarded(Role.ADMIN, metrics), methods=["GET"]),
-            Route("/v1/exchanges", guarded(Role.ADMIN, create_exchange), methods=["POST"]),
-            Route("/v1/users", guarded(Role.ADMIN, users), methods=["GET", "POST"]),
-            Route("/v1/users/{name}", guarded(Role.ADMIN, remove_user), methods=["DELETE"]),
+            Route(
+                "/v1/exchanges",
+                guarded(Role.ADMIN, create_exchange, ("exchange.create", _body_name)),
+                methods=["POST"],
+            ),
+            Route(
+                "/v1/users",
+                guarded(Role.ADMIN, users, ("user.add", _body_name)),
+                methods=["GET", "POST"],
+            ),
+            Route(
+                "/v1/users/{name}",
+                guarded(Role.ADMIN, remove_user, ("user.remove", _path)),
+                methods=["DELETE"],
+            ),
+            Route("/v1/audit", guarded(Role.ADMIN, audit), methods=["GET"]),
             Route("/", guarded(None, page), methods=["GET"]),
             Route("/page.js", guarded(None, page_js), methods=["GET"]),
             Route("/page.css", guarded(None, page_css), methods=["GET"]),
@@ -417,6 +461,17 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         exception_handlers={404: not_found, 405: not_allowed},
         middleware=[Middleware(SecurityHeaders)],
     )
+
+
+def _path(request: Request, body: str) -> str:
+    """An audit target from the path: the user's name, or exchange/subscriber."""
+    return "/".join(str(v) for v in request.path_params.values())
+
+
+def _body_name(request: Request, body: str) -> str:
+    """An audit target from the request's JSON ``name`` (the handler has checked it)."""
+    found = json.loads(body) if body else {}
+    return str(found.get("name", "")) if isinstance(found, dict) else ""
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
@@ -450,8 +505,9 @@ async def json_body(request: Request) -> Any:
         if size > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"body: over the maximum of {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
+    request.state.body = raw = b"".join(chunks)  # for the audit trail of a change
     try:
-        return json.loads(b"".join(chunks))
+        return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise InvalidArgument(f"body: not JSON: {error}") from None
 

@@ -283,6 +283,57 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/audit": {
+                "get": {
+                    "summary": "The audit trail of admin changes, oldest first (admin)",
+                    "parameters": [
+                        {
+                            "name": "since_us",
+                            "in": "query",
+                            "required": False,
+                            "description": "microseconds since the epoch; entries at or after",
+                            "schema": {"type": "integer", "minimum": 0, "default": 0},
+                        },
+                        {
+                            "name": "max",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 10000,
+                                "default": 1000,
+                            },
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["entries"],
+                                "properties": {
+                                    "entries": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "at": {"type": "integer"},
+                                                "user": {"type": "string"},
+                                                "action": {"type": "string"},
+                                                "target": {"type": "string"},
+                                                "source": {"type": "string"},
+                                                "detail": {"type": "string"},
+                                            },
+                                        },
+                                    }
+                                },
+                            },
+                            "who changed what, when and from where",
+                        ),
+                        **_errors(400, 401, 403),
+                    },
+                }
+            },
             "/v1/exchanges": {
                 "post": {
                     "summary": "Create an exchange (admin); matching stored events are indexed",

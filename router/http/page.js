@@ -112,10 +112,23 @@ async function refreshUsers() {
     `<td><button class="quiet" data-remove="${esc(u.name)}">Remove</button></td></tr>`).join("");
 }
 
+async function refreshAudit() {
+  const since = (Date.now() - 86400e3) * 1000;
+  const data = await api("GET", `/v1/audit?since_us=${since}&max=10000`);
+  const last = data.entries.slice(-20).reverse();
+  $("audit").innerHTML = last.length ? last.map((e) =>
+    `<tr data-audit="${esc(e.action)}"><td>${new Date(e.at / 1000).toLocaleString()}</td>` +
+    `<td>${esc(e.user)}</td><td>${esc(e.action)}</td><td>${esc(e.target)}</td>` +
+    `<td>${esc(e.source)}</td></tr>`).join("") :
+    `<tr><td colspan="5" class="empty">no changes in the past day</td></tr>`;
+}
+
+let ticks = 0;
 async function tick() {
   if (!token) return;
   try {
     render(await api("GET", "/v1/stats"));
+    if (ticks++ % 5 === 0) await refreshAudit();
     failures = 0;
     $("status").textContent = "live · " + new Date().toLocaleTimeString();
   } catch (error) {
@@ -150,7 +163,7 @@ $("exchange-form").addEventListener("submit", async (event) => {
     const created = await api("POST", "/v1/exchanges", {name, patterns});
     said($("exchange-message"), `created ${created.name} (history: ${created.head_offset} events)`);
     $("exchange-name").value = ""; $("exchange-patterns").value = "";
-    await tick();
+    await refreshAudit(); await tick();
   } catch (error) { said($("exchange-message"), error.message, true); }
 });
 
@@ -163,7 +176,7 @@ $("user-form").addEventListener("submit", async (event) => {
     $("user-message").innerHTML = `added ${esc(added.name)} (${esc(added.role)}). ` +
       `Its token, shown only now:<code class="token" id="new-token">${esc(added.token)}</code>`;
     $("user-name").value = "";
-    await refreshUsers();
+    await refreshUsers(); await refreshAudit();
   } catch (error) { said($("user-message"), error.message, true); }
 });
 
@@ -173,7 +186,7 @@ $("users").addEventListener("click", async (event) => {
   try {
     await api("DELETE", "/v1/users/" + encodeURIComponent(name));
     said($("user-message"), `removed ${name}: its tokens stopped working, its streams ended`);
-    await refreshUsers();
+    await refreshUsers(); await refreshAudit();
   } catch (error) { said($("user-message"), error.message, true); }
 });
 

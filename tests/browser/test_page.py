@@ -179,6 +179,11 @@ def test_the_page_shows_the_router_live(browser: Any, router: RouterProcess) -> 
     page.wait_for_selector("tr[data-user='shop']", state="detached")
     page.click("button[data-remove='admin']")
     page.wait_for_selector("#user-message.error:has-text('last admin')")
+    # The audit section shows those changes, newest first, and not the refused ones.
+    page.wait_for_selector("#audit tr[data-audit='user.remove']")
+    actions = page.eval_on_selector_all("#audit tr", "rows => rows.map(r => r.dataset.audit)")
+    assert actions == ["user.remove", "user.add", "exchange.create"], actions
+    assert "admin" in page.inner_text("#audit tr:first-child")
 
     phone = browser.new_page(viewport={"width": 390, "height": 844}, bypass_csp=True)
     sign_in(phone, router)

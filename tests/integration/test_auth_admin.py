@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
@@ -170,6 +171,57 @@ def test_an_expired_token_is_refused_and_the_streams_it_opened_end(router: Route
     run(story())
 
 
+def test_admin_changes_are_audited_and_failed_authentications_counted(
+    router: RouterProcess,
+) -> None:
+    stranger_token = "rtr_wrong_" + "x" * 30
+
+    async def story() -> tuple[str, str]:
+        async with RouterClient(router.address) as admin:
+            await admin.create_exchange("orders", ["order.*"])
+            added = await admin.add_user("shop", "publisher")
+            issued = await admin.issue_token("shop", expires_in_s=60)
+            await admin.revoke_token(issued.token_id)
+            await refused(admin.add_user("shop", "publisher"), Status.ALREADY_EXISTS)
+            async with RouterClient(router.address, token=stranger_token) as stranger:
+                for _ in range(3):
+                    await refused(stranger.list_users(), Status.UNAUTHENTICATED)
+            entries = await admin.list_audit()
+            assert [(e.user, e.action, e.target) for e in entries] == [
+                ("admin", "exchange.create", "orders"),
+                ("admin", "user.add", "shop"),
+                ("admin", "token.issue", "shop"),
+                ("admin", "token.revoke", issued.token_id),
+            ]  # the refused change is not there
+            assert {e.source for e in entries} == {"127.0.0.1"}
+            assert json.loads(entries[2].detail) == {"user": "shop", "expiresInS": "60"}
+            since = await admin.list_audit(since_us=entries[-1].at_us)
+            assert [e.action for e in since] == ["token.revoke"]
+            return added.token.token, issued.token
+
+    secrets = run(story())
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    with httpx.Client(base_url=router.http, headers=admin, timeout=30) as http:
+        made = http.post("/v1/exchanges", json={"name": "refunds", "patterns": ["refund.*"]})
+        assert made.status_code == 200, made.text
+        assert http.delete("/v1/users/shop").status_code == 200
+        wrong = {"authorization": f"Bearer {stranger_token}"}
+        assert httpx.get(f"{router.http}/v1/stats", headers=wrong).status_code == 401
+        entries = http.get("/v1/audit").json()["entries"]
+        assert [(e["user"], e["action"], e["target"]) for e in entries[-2:]] == [
+            ("admin", "exchange.create", "refunds"),
+            ("admin", "user.remove", "shop"),
+        ]
+        assert not any(secret in json.dumps(entries) for secret in secrets)
+        bad = http.get("/v1/audit", params={"max": "0"})
+        assert bad.status_code == 400 and "max" in bad.text
+        unknown = http.get("/v1/audit", params={"since": "1"})
+        assert unknown.status_code == 400 and "since: not a parameter" in unknown.text
+        metrics = http.get("/metrics").text
+    assert 'router_auth_failures_total{source="127.0.0.1"} 4.0' in metrics
+    assert stranger_token not in metrics
+
+
 def test_user_and_token_calls_refuse_bad_input_and_change_nothing(router: RouterProcess) -> None:
     async def story() -> None:
         async with RouterClient(router.address) as admin:
@@ -318,6 +370,11 @@ def test_cli_drives_users_tokens_and_subscribers(router: RouterProcess) -> None:
     assert sorted(r["expires"] == "never" for r in rows) == [False, True, True]
     assert {r["id"] for r in rows} >= {token_id}
     assert cli("token", "revoke", token_id).returncode == 0
+    audited = cli("audit", "--since", "1h", "--json")
+    assert audited.returncode == 0, audited.stderr
+    actions = [json.loads(line)["action"] for line in audited.stdout.splitlines()]
+    assert actions[-2:] == ["token.issue", "token.revoke"]
+    assert cli("audit", "--since", "last week").returncode == 2
     assert cli("user", "remove", "shop").returncode == 0
     gone = cli("publish", "order.created", "--data", "1", token=token)
     assert gone.returncode == 1 and "UNAUTHENTICATED" in gone.stderr

@@ -49,9 +49,24 @@ def test_every_answer_is_documented(case: schemathesis.Case, served: RouterProce
     # On the subscriber paths a request the schema allows may still be refused by state (an
     # offset past the head, a start point string): only there is acceptance not required.
     excluded = [positive_data_acceptance] if "/subscribers/" in case.path else []
+    if _long_header_name(case.body):
+        # Schemathesis draws header names from lists of odd strings past the schema's
+        # propertyNames maxLength: such a body is not schema-valid, and its 400 is right.
+        excluded = [positive_data_acceptance]
     case.call_and_validate(
         base_url=served.http,
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         timeout=30,
         excluded_checks=excluded,
+    )
+
+
+def _long_header_name(body: object) -> bool:
+    """Whether a generated publish body has a header name over the documented 64 characters."""
+    events = body.get("events") if isinstance(body, dict) else None
+    return isinstance(events, list) and any(
+        isinstance(e, dict)
+        and isinstance(e.get("headers"), dict)
+        and any(len(name) > 64 for name in e["headers"])
+        for e in events
     )

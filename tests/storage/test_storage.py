@@ -549,7 +549,7 @@ def test_a_route_node_routes_the_shared_log_once_and_resumes_from_its_position(
         commit(ingest, [event("order.a"), event("user.b")], [(), ()])
         route = open_storage(url, route_node=node)
         try:
-            assert route.migrate() == [1, 2, 3]
+            assert route.migrate() == [1, 2, 3, 4]
             assert route.restore().positions == Positions(0, 0, {})
             # History: a new exchange indexes only what this node has followed (nothing yet).
             orders = route.create_exchange("orders", ("order.*",), 1, lambda t: t.startswith("o"))
@@ -618,8 +618,8 @@ def test_events_stored_before_the_wire_form_are_carried_over_by_the_migration(
     try:
         # SQLite's 5 and 6 are its id indexes; then each store's settlement tables; SQLite's 8
         # keeps events in parts (id bytes, type number, the rest of the wire form); then each
-        # store's token expiry
-        assert store.migrate() == ([3, 4, 5, 6, 7, 8, 9] if mark == "?" else [3, 4, 5, 6])
+        # store.s token expiry and audit trail
+        assert store.migrate() == ([3, 4, 5, 6, 7, 8, 9, 10] if mark == "?" else [3, 4, 5, 6, 7])
         orders = store.create_exchange("orders", ("order.*",), 1, lambda t: matches("order.*", t))
         reader = store.reader()
         try:
@@ -671,7 +671,7 @@ def test_sqlite_events_and_ids_of_version_7_are_carried_into_parts(sqlite_url: s
 
     store = open_storage(sqlite_url)
     try:
-        assert store.migrate() == [storage.sqlite.PARTS_MIGRATION, 9]  # and token expiry
+        assert store.migrate() == [storage.sqlite.PARTS_MIGRATION, 9, 10]  # tokens, audit
         assert store.positions() == Positions(3, 1_000, {})
         orders = store.create_exchange("paid", ("order.paid",), 1, lambda t: t == "order.paid")
         reader = store.reader()

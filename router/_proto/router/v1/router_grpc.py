@@ -143,6 +143,10 @@ class AdminBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def ListAudit(self, stream: 'grpclib.server.Stream[router_pb2.ListAuditRequest, router_pb2.ListAuditResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def ListQueues(self, stream: 'grpclib.server.Stream[router_pb2.ListQueuesRequest, router_pb2.ListQueuesResponse]') -> None:
         pass
 
@@ -251,6 +255,12 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.ListTokensRequest,
                 router_pb2.ListTokensResponse,
+            ),
+            '/router.v1.Admin/ListAudit': grpclib.const.Handler(
+                self.ListAudit,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ListAuditRequest,
+                router_pb2.ListAuditResponse,
             ),
             '/router.v1.Admin/ListQueues': grpclib.const.Handler(
                 self.ListQueues,
@@ -389,6 +399,12 @@ class AdminStub:
             '/router.v1.Admin/ListTokens',
             router_pb2.ListTokensRequest,
             router_pb2.ListTokensResponse,
+        )
+        self.ListAudit = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/ListAudit',
+            router_pb2.ListAuditRequest,
+            router_pb2.ListAuditResponse,
         )
         self.ListQueues = grpclib.client.UnaryUnaryMethod(
             channel,

@@ -384,6 +384,36 @@ class TokenInfo(_message.Message):
     last_used_us: int
     def __init__(self, token_id: _Optional[str] = ..., user: _Optional[str] = ..., created_at_us: _Optional[int] = ..., expires_at_us: _Optional[int] = ..., last_used_us: _Optional[int] = ...) -> None: ...
 
+class AuditEntry(_message.Message):
+    __slots__ = ("at_us", "user", "action", "target", "source", "detail")
+    AT_US_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    at_us: int
+    user: str
+    action: str
+    target: str
+    source: str
+    detail: str
+    def __init__(self, at_us: _Optional[int] = ..., user: _Optional[str] = ..., action: _Optional[str] = ..., target: _Optional[str] = ..., source: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ListAuditRequest(_message.Message):
+    __slots__ = ("since_us", "max")
+    SINCE_US_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    since_us: int
+    max: int
+    def __init__(self, since_us: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
+
+class ListAuditResponse(_message.Message):
+    __slots__ = ("entries",)
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[AuditEntry]
+    def __init__(self, entries: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ...) -> None: ...
+
 class ListTokensRequest(_message.Message):
     __slots__ = ("user",)
     USER_FIELD_NUMBER: _ClassVar[int]
