@@ -26,6 +26,7 @@ log = logging.getLogger("router.audit")
 MAX_SOURCES = 1_000
 LOG_EVERY_S = 60.0
 MAX_LISTED = 10_000
+MAX_DETAIL = 4_096  # characters of a request's fields kept in an entry
 
 
 @attrs.define(eq=False)
@@ -36,7 +37,9 @@ class Audit:
     _lock: threading.Lock = attrs.Factory(threading.Lock)
 
     async def record(self, user: str, action: str, target: str, source: str, detail: str) -> None:
-        entry = AuditEntry(now_us(), user or "-", action, target, source, detail)
+        if len(detail) > MAX_DETAIL:  # a re-drive of many offsets, say
+            detail = detail[:MAX_DETAIL] + f"... ({len(detail):,} characters)"
+        entry = AuditEntry(now_us(), user or "-", action, target[:MAX_DETAIL], source, detail)
         await self.state.write(lambda storage: storage.add_audit(entry))
         log.info("audit user=%s action=%s target=%s source=%s", entry.user, action, target, source)
 

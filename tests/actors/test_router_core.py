@@ -292,3 +292,26 @@ async def test_a_parked_list_poll_and_follower_wake_when_an_event_is_parked(db_u
                 assert polled == []
                 await router.settle_sleeping("orders", "billing", [], [], [(3, "second")])
         assert polled == [[3]] and followed == [[1], [3]]
+
+
+async def test_the_audit_trail_keeps_entries_in_order_and_bounds_their_detail(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.audit.record("ops", "exchange.create", "orders", "10.0.0.7", '{"a": 1}')
+        await router.audit.record("", "parked.redrive", "orders/b", "10.0.0.8", "x" * 10_000)
+        first, second = await router.audit.entries(0, 10)
+        assert (first.user, first.action, first.target, first.source, first.detail) == (
+            "ops",
+            "exchange.create",
+            "orders",
+            "10.0.0.7",
+            '{"a": 1}',
+        )
+        assert second.user == "-"  # auth off
+        assert second.detail.startswith("x" * 4_096) and second.detail.endswith(
+            "(10,000 characters)"
+        )
+        assert [e.action for e in await router.audit.entries(second.at, 10)] == ["parked.redrive"]
+        assert len(await router.audit.entries(0, 1)) == 1
+        router.audit.failed("10.0.0.9", "authorization: unknown, expired or revoked token")
+        router.audit.failed("10.0.0.9", "authorization: unknown, expired or revoked token")
+        assert router.stats().auth_failures == {"10.0.0.9": 2}
