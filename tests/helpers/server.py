@@ -17,9 +17,26 @@ ADMIN_TOKEN = "rtr_test_" + "a" * 32
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int, besides: tuple[int, ...] = ()) -> list[int]:
+    """``count`` ports free now, distinct from each other and from ``besides``: the probes stay
+    open until all are chosen (one probe after another may be handed the same port again)."""
+    probes: list[socket.socket] = []
+    try:
+        chosen: list[int] = []
+        while len(chosen) < count:
+            probe = socket.socket()
+            probes.append(probe)
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+            if port not in besides:
+                chosen.append(port)
+        return chosen
+    finally:
+        for probe in probes:
+            probe.close()
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20) -> None:
@@ -48,13 +65,31 @@ class RouterProcess:
         self.admin_token = admin_token  # None: the router makes one up and prints it
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
-        self.http_port = free_port()
+        self.http_port = free_ports(1, besides=(self.port,))[0]
         self.http = f"http://127.0.0.1:{self.http_port}"
         self.log_path = log_path
         self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> RouterProcess:
+        """Start and wait until both ports listen. A port chosen free may be taken by another
+        process before the router binds it (an outgoing connection's ephemeral port): then the
+        router exits saying so, and the start is tried again on a new HTTP port, up to 3 times."""
+        for attempt in range(3):
+            begun = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
+            try:
+                return self._start_once()
+            except RuntimeError:
+                with open(self.log_path, "rb") as log:
+                    log.seek(begun)
+                    taken = b"Address already in use" in log.read()
+                if not taken or attempt == 2:
+                    raise
+                self.http_port = free_ports(1, besides=(self.port,))[0]
+                self.http = f"http://127.0.0.1:{self.http_port}"
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> RouterProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
             [
