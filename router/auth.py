@@ -182,19 +182,20 @@ class Auth:
         the last-used times every USED_EVERY_S."""
         task_status.started()
         written = trio.current_time()
+        since = now_us()  # expiries after this one are still to be told
         while True:
-            now = now_us()
-            ends = [t.expires_at for t in self.tokens.values() if t.expires_at > now]
-            wait = min([USED_EVERY_S, *((at - now) / 1e6 for at in ends)])
+            ends = [t.expires_at for t in self.tokens.values() if t.expires_at > since]
+            wait = min([USED_EVERY_S, *((at - now_us()) / 1e6 for at in ends)])
             self._changed = trio.Event()
             with trio.move_on_after(max(wait, 0.0)):
                 await self._changed.wait()
             later = now_us()
             for token in list(self.tokens.values()):
-                if now < token.expires_at <= later:
+                if since < token.expires_at <= later:
                     log.info("token expired user=%s id=%s", token.user, token.id)
                     for listener in list(self.listeners):
                         await listener(None, token.id)
+            since = later
             if self.used and trio.current_time() - written >= USED_EVERY_S:
                 written = trio.current_time()
                 await self._write_used()
