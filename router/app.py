@@ -490,7 +490,7 @@ async def open_router(settings: Settings) -> AsyncIterator[Router]:
                 log.info(
                     "router ready role=%s db=%s exchanges=%d events=%d users=%d auth=%s",
                     settings.role,
-                    _redact(settings.db_url),
+                    redact(settings.db_url),
                     len(restored.exchanges),
                     restored.positions.last_seq,
                     len(auth.users),
@@ -518,7 +518,8 @@ async def _escalating(
     await supervise(name, go, Policy.ESCALATE)
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
+    """``url`` with its password, if any, as ***."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         credentials, host = rest.rsplit("@", 1)

@@ -18,7 +18,7 @@ from grpclib.server import Stream
 
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
-from router.app import Router
+from router.app import Router, redact
 from router.bridge import AsyncioThread
 from router.errors import InvalidArgument
 from router.grpc import convert
@@ -49,10 +49,8 @@ def _unary(  # a method of AdminService
                 result = await service._trio(call)(service._router, request)
             else:
                 action, target = audited
-                caller = service._router.auth.authenticate(authorization(stream.metadata))
-                user = caller[0].name if caller else ""
+                user, source = _caller(service._router, stream)
                 detail = json.dumps(MessageToDict(request), sort_keys=True)
-                source = peer_host(stream.peer)
 
                 async def change(router: Router, request: Any) -> Any:
                     result = await call(router, request)
@@ -63,6 +61,12 @@ def _unary(  # a method of AdminService
         await stream.send_message(respond(result))
 
     return handle
+
+
+def _caller(router: Router, stream: Stream[Any, Any]) -> tuple[str, str]:
+    """The user ("" with auth off) and the address of the client of an admin call."""
+    found = router.auth.authenticate(authorization(stream.metadata))
+    return (found[0].name if found else ""), peer_host(stream.peer)
 
 
 def _name(request: Any) -> str:
@@ -275,17 +279,28 @@ class AdminService(router_grpc.AdminBase):
             )
 
         with statuses():
+            user, source = _caller(self._router, stream)
+            fields = MessageToDict(request)
+            if "amqpUrl" in fields:
+                fields["amqpUrl"] = redact(fields["amqpUrl"])
             start = convert.start_point(request.start) if request.HasField("start") else None
-            final = await self._trio(reemit)(
-                self._router,
-                request.exchange,
-                start,
-                request.subscriber,
-                request.amqp_url,
-                request.amqp_exchange,
-                request.max,
-                report,
-            )
+
+            async def run() -> Any:  # in Trio; audited once it has gone through
+                done = await reemit(
+                    self._router,
+                    request.exchange,
+                    start,
+                    request.subscriber,
+                    request.amqp_url,
+                    request.amqp_exchange,
+                    request.max,
+                    report,
+                )
+                detail = json.dumps(fields, sort_keys=True)
+                await self._router.audit.record(user, "reemit", request.exchange, source, detail)
+                return done
+
+            final = await self._trio(run)()
         if final.confirmed == 0:
             await stream.send_message(pb.ReemitProgress(**attrs.asdict(final)))
 

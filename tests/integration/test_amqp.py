@@ -10,9 +10,11 @@ import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from router.app import redact
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers import rabbit
 from tests.helpers.polling import until
@@ -242,8 +244,18 @@ def test_stored_events_are_reemitted_in_order_and_an_interrupted_reemit_resumes(
         assert resumed.returncode == 0, resumed.stderr
         assert "re-emitted" in resumed.stderr
         got = asyncio.run(rabbit.take_all(capture))
+
+        async def audited() -> list[Any]:
+            async with RouterClient(router.address) as client:
+                return [e for e in await client.list_audit() if e.action == "reemit"]
+
+        entries = asyncio.run(audited())
     finally:
         router.stop()
+    # The completed re-emit is in the audit trail, its AMQP password left out.
+    assert entries and {e.target for e in entries} == {"orders"}
+    assert all(json.loads(e.detail)["amqpUrl"] == redact(rabbit.AMQP_URL) for e in entries)
+    assert all("***" in e.detail for e in entries if "@" in rabbit.AMQP_URL)
     ids = [m.header.properties.message_id for m in got]
     offsets = [int(m.header.properties.headers["x-router-offset"]) for m in got]  # type: ignore[index]
     assert {m.routing_key for m in got} == {"order.created"}
