@@ -130,8 +130,11 @@ def framed_parts(
     first: int, raw_ids: bytes, fields: Sequence[bytes], bodies: bytes, sizes: Sequence[int]
 ) -> WireBatch:
     """:func:`framed` for events kept in parts: their ids (16 bytes each, joined), type fields,
-    and bodies (joined, and their sizes), each made whole in the join that frames it (a loop of
-    its own: building each wire form first and framing it then cost a second join an event)."""
+    and bodies (joined, and their sizes), each made whole in the join that frames it.
+
+    The loop of :func:`framed`, written out again on purpose: building each wire form first and
+    framing it then cost a second join an event, and one loop shared by both over tuples of
+    pieces cost 0.2 us an event more on each path (0.42 -> 0.62 and 0.68 -> 0.86 us)."""
     ids = id_fields(raw_ids)
     small, low = _SMALL, _LOW
     frames: list[bytes] = []
