@@ -349,7 +349,7 @@ class SqliteStorage(Storage):
         os.makedirs(directory, exist_ok=True)
         self._connection = _connect(self._path)
         self._types = _Types()
-        self._type_ids: dict[str, int] = {}  # event_types by name, as committed
+        self._type_ids: dict[str, tuple[int, bytes]] = {}  # event_types by name, as committed
         self._recent: int | None = None  # ids in event_ids_recent, once counted
         self._level: int | None = None  # ids in event_ids, once counted
         self._slice: int | None = None  # the next range of event_ids to move, while moving
@@ -452,7 +452,7 @@ class SqliteStorage(Storage):
         now: int,
     ) -> CommitResult:
         raw_ids = {event.id: id_bytes(event.id) for append in appends for event in append.events}
-        new_types: dict[str, int] = {}
+        new_types: dict[str, tuple[int, bytes]] = {}
         with self._transaction() as connection:
             # Optimistic: plan as if no id were stored yet and let the id index say otherwise.
             # A stored id fails the insert; then the ids are looked up and the commit planned
@@ -511,26 +511,35 @@ class SqliteStorage(Storage):
         return finish_commit(plan, resolved, after)
 
     def _places(
-        self, connection: sqlite3.Connection, events: Sequence[StoredEvent], new: dict[str, int]
+        self,
+        connection: sqlite3.Connection,
+        events: Sequence[StoredEvent],
+        new: dict[str, tuple[int, bytes]],
     ) -> str:
         """(type id, start, length) of each event's body in the events' wire forms joined, as
-        JSON; types met for the first time are added to event_types and to ``new``."""
+        JSON. Types met for the first time are added to event_types and to ``new``, which the
+        caller keeps only once the commit has gone through."""
         if not self._type_ids:  # the types stored before, once
-            self._type_ids.update(connection.execute("SELECT name, id FROM event_types"))
-        known, fields = self._type_ids, self._types.fields
+            self._type_ids.update(
+                (name, (int(type_id), field))
+                for name, type_id, field in connection.execute(
+                    "SELECT name, id, field FROM event_types"
+                )
+            )
+        known = self._type_ids
         places = []
         start = 1  # SQLite counts from 1
         for event in events:
             wire = encode_event(event)
-            type_id = known.get(event.type) or new.get(event.type)
-            if type_id is None:
+            found = known.get(event.type) or new.get(event.type)
+            if found is None:
                 field = type_field(event.type)
                 cursor = connection.execute(
                     "INSERT INTO event_types (name, field) VALUES (?, ?)", (event.type, field)
                 )
-                new[event.type] = type_id = int(cursor.lastrowid or 0)
-                fields[type_id] = field
-            body = body_start(wire, fields.get(type_id) or self._types.field(connection, type_id))
+                found = new[event.type] = (int(cursor.lastrowid or 0), field)
+            type_id, field = found
+            body = body_start(wire, field)
             places.append((type_id, start + body, len(wire) - body))
             start += len(wire)
         return json.dumps(places)

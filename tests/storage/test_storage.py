@@ -28,7 +28,7 @@ from router.model import (
 )
 from router.patterns import matches
 from router.wire import encode_event
-from storage import Storage, _migrations, open_storage
+from storage import Storage, StorageUnavailable, _migrations, open_storage
 from storage.base import WIRE_MIGRATION, Append, Positions
 from storage.postgres import DAY_US
 from storage.sqlite import path_from_url
@@ -692,4 +692,34 @@ def test_sqlite_events_and_ids_of_version_7_are_carried_into_parts(sqlite_url: s
         # seqs 2 (event_ids), 3 and 4 (event_ids_recent) now; seq 1 (event_ids_old) later
         assert store.purge_ids(2_000) == 3
     finally:
+        store.close()
+
+
+def test_sqlite_a_type_added_by_a_commit_that_rolled_back_is_forgotten(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit rolled back after numbering a new type leaves no trace: the number is handed
+    out again, here to another type, and both read back right."""
+    store = open_storage(sqlite_url)
+    store.migrate()
+    orders = store.create_exchange("orders", ("order.*",), 1, lambda t: matches("order.*", t))
+
+    def broken(*args: object) -> object:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(storage.sqlite, "resolve_duplicates", broken)
+        with pytest.raises(StorageUnavailable):
+            commit(store, [event("order.created")], [(orders.id,)])
+    result = commit(store, [event("order.paid"), event("order.created")], [(orders.id,)] * 2)
+    assert [o.seq for o in result.outcomes] == [1, 2]
+    reader = store.reader()
+    try:
+        assert [e.type for e in reader.read_log(0, 10)] == ["order.paid", "order.created"]
+        assert [d.event.type for d in reader.read(orders.id, 1, 2, 10)] == [
+            "order.paid",
+            "order.created",
+        ]
+    finally:
+        reader.close()
         store.close()
