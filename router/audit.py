@@ -20,6 +20,7 @@ import time
 import attrs
 
 from actors.state import StateActor
+from router.errors import InvalidArgument
 from router.model import AuditEntry, now_us
 
 log = logging.getLogger("router.audit")
@@ -44,7 +45,11 @@ class Audit:
         log.info("audit user=%s action=%s target=%s source=%s", entry.user, action, target, source)
 
     async def entries(self, since: int, limit: int) -> list[AuditEntry]:
-        limit = min(max(limit, 1), MAX_LISTED)
+        """At most ``limit`` entries from ``since`` (microseconds) on, oldest first."""
+        if since < 0:
+            raise InvalidArgument(f"since_us: {since} is before the epoch")
+        if not 1 <= limit <= MAX_LISTED:
+            raise InvalidArgument(f"max: {limit} is outside 1..{MAX_LISTED}")
         # Through the writer, as control-plane reads are: it is an operator's listing.
         found: list[AuditEntry] = await self.state.write(
             lambda storage: storage.audit(since, limit)

@@ -41,6 +41,7 @@ from starlette.routing import Route
 from actors.queue import SubscriberView
 from router import validation
 from router.app import Router
+from router.audit import MAX_LISTED
 from router.consumers import ParkedEvent
 from router.errors import InvalidArgument, NotFound, RouterError, Unauthenticated
 from router.http.openapi import document
@@ -67,7 +68,6 @@ MAX_PULL = 10_000
 MAX_WAIT_S = 60.0
 Handler = Callable[[Request], Awaitable[Response]]
 Target = Callable[[Request, str], str]  # an audited change's target, from its request and body
-MAX_AUDIT = 10_000
 
 
 class SecurityHeaders:
@@ -140,7 +140,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             if name not in ("since_us", "max"):
                 raise InvalidArgument(f"{name[:40]}: not a parameter here (since_us, max)")
         since = integer(query.get("since_us", "0"), "since_us", 0, 1 << 62)
-        most = integer(query.get("max", "1000"), "max", 1, MAX_AUDIT)
+        most = integer(query.get("max", "1000"), "max", 1, MAX_LISTED)
         entries = await router.audit.entries(since, most)
         return JSONResponse({"entries": [attrs.asdict(e) for e in entries]})
 

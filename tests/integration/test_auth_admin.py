@@ -197,6 +197,9 @@ def test_admin_changes_are_audited_and_failed_authentications_counted(
             assert json.loads(entries[2].detail) == {"user": "shop", "expiresInS": "60"}
             since = await admin.list_audit(since_us=entries[-1].at_us)
             assert [e.action for e in since] == ["token.revoke"]
+            await refused(admin.list_audit(max_entries=-1), Status.INVALID_ARGUMENT, "max")
+            await refused(admin.list_audit(max_entries=10_001), Status.INVALID_ARGUMENT, "max")
+            await refused(admin.list_audit(since_us=-5), Status.INVALID_ARGUMENT, "since_us")
             return added.token.token, issued.token
 
     secrets = run(story())
