@@ -20,7 +20,7 @@ import attrs
 import trio
 
 from actors.state import StateActor
-from router import validation
+from router import permissions, validation
 from router.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -28,12 +28,13 @@ from router.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from router.model import Role, TokenRecord, UserRecord, now_us
+from router.model import Access, Grant, Quotas, Role, TokenRecord, UserRecord, now_us
 from storage import StorageUnavailable
 
 log = logging.getLogger("router.auth")
 MIN_TOKEN_CHARS = 22  # ~128 bits of base64 text, for tokens an operator supplies
 Revoked = Callable[[str | None, str | None], Awaitable[None]]  # (user name, token id)
+Regranted = Callable[[UserRecord], Awaitable[None]]  # the user with its grants as they now are
 USED_EVERY_S = 60.0  # how often the last-used times are written, and their precision
 MAX_EXPIRY_S = 10 * 365 * 86_400
 
@@ -73,6 +74,8 @@ class Auth:
     users: dict[str, UserRecord] = attrs.Factory(dict)
     tokens: dict[str, TokenRecord] = attrs.Factory(dict)  # by hash
     listeners: list[Revoked] = attrs.Factory(list)
+    regranted: list[Regranted] = attrs.Factory(list)
+    _decided: dict[tuple[str, Access, str], bool] = attrs.Factory(dict)  # cleared on changes
     used: dict[str, int] = attrs.Factory(dict)  # token id -> last used, not yet written
     _changed: trio.Event = attrs.Factory(trio.Event)  # a token was issued: expiries to look at
 
@@ -100,16 +103,50 @@ class Auth:
             self.used[token.id] = now
         return user, token
 
-    def authorize(self, authorization: str | None, needed: Role) -> UserRecord | None:
+    def caller(self, authorization: str | None) -> UserRecord | None:
+        """The user of a call that has been let in already (None when auth is off)."""
+        found = self.authenticate(authorization)
+        return found[0] if found is not None else None
+
+    def authorize(
+        self, authorization: str | None, access: Access, target: str = ""
+    ) -> UserRecord | None:
+        """The caller, if it may do ``access`` on ``target``; with no target (a call whose
+        target is read later), if it holds any grant of ``access``. None when auth is off."""
         found = self.authenticate(authorization)
         if found is None:
             return None
-        user, _ = found
-        if not user.role.allows(needed):
-            raise PermissionDenied(
-                f"role: user {user.name!r} is {user.role.value}; this needs {needed.value}"
-            )
+        user = found[0]
+        if target or access in (Access.ADMIN, Access.MONITOR):
+            self.permit(user, access, target)
+        elif not permissions.holds(user, user.grants, access):
+            raise PermissionDenied(permissions.refusal(user, access, ""))
         return user
+
+    def permit(self, user: UserRecord | None, access: Access, target: str = "") -> None:
+        """PermissionDenied unless ``user`` (None: auth is off) may do ``access`` on
+        ``target``. Decisions are remembered until users or grants change."""
+        if user is None or user.role is Role.ADMIN:
+            return
+        key = (user.name, access, target)
+        allowed = self._decided.get(key)
+        if allowed is None:
+            allowed = permissions.permitted(user, user.grants, access, target)
+            if len(self._decided) >= 65_536:
+                self._decided.clear()
+            self._decided[key] = allowed
+        if not allowed:
+            raise PermissionDenied(permissions.refusal(user, access, target))
+
+    def permit_types(self, user: UserRecord | None, types: list[str]) -> None:
+        """PermissionDenied naming the first event whose type ``user`` may not publish."""
+        if user is None or user.role is Role.ADMIN:
+            return
+        for index, event_type in enumerate(types):
+            try:
+                self.permit(user, Access.PUBLISH, event_type)
+            except PermissionDenied as error:
+                raise PermissionDenied(f"events[{index}].type: {error}") from None
 
     # --- changes ---
 
@@ -126,7 +163,8 @@ class Auth:
         return text
 
     async def add_user(self, name: str, role_name: str) -> tuple[UserRecord, TokenRecord, str]:
-        user = UserRecord(validation.name(name, "name"), role(role_name), now_us())
+        kind = role(role_name)
+        user = UserRecord(validation.name(name, "name"), kind, now_us(), permissions.defaults(kind))
         token, text = new_token(user.name)
         await self.state.write(lambda storage: storage.add_user(user, token))
         self.users[user.name] = user
@@ -142,10 +180,48 @@ class Auth:
             raise FailedPrecondition(f"name: {name!r} is the last admin; add another admin first")
         await self.state.write(lambda storage: storage.remove_user(name))
         self.users.pop(name, None)
+        self._decided.clear()
         self.tokens = {h: t for h, t in self.tokens.items() if t.user != name}
         log.info("user removed name=%s", name)
         for listener in list(self.listeners):
             await listener(name, None)
+
+    def user(self, name: str) -> UserRecord:
+        found = self.users.get(validation.name(name, "name"))
+        if found is None:
+            raise NotFound(f"name: no user named {name!r}")
+        return found
+
+    async def change_grants(self, name: str, given: list[Grant], taken: list[Grant]) -> UserRecord:
+        """Give ``name`` the ``given`` grants (one on the same action and pattern is replaced)
+        and take the ``taken`` ones (matched by action and pattern); the streams it may no longer
+        read end (the ``regranted`` listeners)."""
+        user = self.user(name)
+        held = {(g.access, g.pattern): g for g in user.grants}
+        for one in taken:
+            if held.pop((one.access, one.pattern), None) is None:
+                raise NotFound(
+                    f"grants: user {name!r} holds no {one.access.value} grant on {one.pattern!r}"
+                )
+        held.update({(g.access, g.pattern): g for g in given})
+        if len(held) > permissions.MAX_GRANTS:
+            raise InvalidArgument(f"grants: a user holds at most {permissions.MAX_GRANTS}")
+        grants = tuple(sorted(held.values(), key=lambda g: (g.access.value, g.pattern)))
+        changed = attrs.evolve(user, grants=grants)
+        await self.state.write(lambda storage: storage.save_user(changed))
+        self.users[name] = changed
+        self._decided.clear()
+        log.info("grants changed user=%s grants=%s", name, ", ".join(map(str, grants)) or "-")
+        for listener in list(self.regranted):
+            await listener(changed)
+        return changed
+
+    async def set_quotas(self, name: str, quotas: Quotas) -> UserRecord:
+        changed = attrs.evolve(self.user(name), quotas=quotas)
+        await self.state.write(lambda storage: storage.save_user(changed))
+        self.users[name] = changed
+        log.info("quotas changed user=%s %s", name, quotas)
+        return changed
 
     async def issue_token(self, user: str, expires_in_s: int = 0) -> tuple[TokenRecord, str]:
         if user not in self.users:

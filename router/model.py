@@ -191,14 +191,46 @@ class Acks(Sequence[PublishAck]):
 
 
 class Role(enum.Enum):
-    """What a user may do. ``admin`` may do everything."""
+    """What a user is: ``admin`` may do everything; a publisher or a consumer starts with the
+    grant its role stands for and may be given more (router.permissions)."""
 
     PUBLISHER = "publisher"
     CONSUMER = "consumer"
     ADMIN = "admin"
 
-    def allows(self, needed: Role) -> bool:
-        return self is Role.ADMIN or self is needed
+
+class Access(enum.Enum):
+    """What a call needs. The first four can be granted; ``admin`` is the admin role's alone."""
+
+    PUBLISH = "publish"
+    CONSUME = "consume"
+    MANAGE = "manage"
+    MONITOR = "monitor"
+    ADMIN = "admin"
+
+
+GRANTABLE = (Access.PUBLISH, Access.CONSUME, Access.MANAGE, Access.MONITOR)
+
+
+@attrs.frozen(slots=True)
+class Grant:
+    access: Access
+    pattern: str
+    deny: bool = False
+
+    def __str__(self) -> str:
+        return f"{'deny ' if self.deny else ''}{self.access.value} {self.pattern}"
+
+
+@attrs.frozen(slots=True)
+class Quotas:
+    """A user's limits; 0: none. Publishing past a rate is refused (RESOURCE_EXHAUSTED / 429
+    with when to retry); so is a stream or a subscriber past its count."""
+
+    events_per_s: int = 0
+    bytes_per_s: int = 0
+    streams: int = 0  # open Subscribe streams and REST pulls at once
+    subscribers: int = 0  # durable subscribers it may create
 
 
 @attrs.frozen(slots=True)
@@ -206,6 +238,8 @@ class UserRecord:
     name: str
     role: Role
     created_at: int
+    grants: tuple[Grant, ...] = ()
+    quotas: Quotas = Quotas()
 
 
 @attrs.frozen(slots=True)

@@ -14,11 +14,16 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+import attrs
+
 from router.consumers import ConsumerSettings, ParkedEvent
 from router.errors import AlreadyExists, NotFound
 from router.model import (
+    Access,
     AuditEntry,
+    Grant,
     QueueRecord,
+    Quotas,
     Role,
     SubscriberRecord,
     TokenRecord,
@@ -36,9 +41,19 @@ class ControlPlane(abc.ABC):
     # --- users and tokens ---
 
     def users(self) -> list[UserRecord]:
+        """Every user with its grants (by action and pattern) and quotas."""
         with self._control() as run:
-            rows = run("SELECT name, role, created_at FROM users ORDER BY name", ())
-        return [UserRecord(n, Role(r), int(at)) for n, r, at in rows]
+            rows = run("SELECT name, role, created_at, quotas FROM users ORDER BY name", ())
+            grants: dict[str, list[Grant]] = {}
+            for user, action, pattern, deny in run(
+                "SELECT user_name, action, pattern, deny FROM grants ORDER BY user_name, action, pattern",
+                (),
+            ):
+                grants.setdefault(user, []).append(Grant(Access(action), pattern, bool(deny)))
+        return [
+            UserRecord(n, Role(r), int(at), tuple(grants.get(n, ())), Quotas(**json.loads(q)))
+            for n, r, at, q in rows
+        ]
 
     def tokens(self) -> list[TokenRecord]:
         with self._control() as run:
@@ -55,10 +70,21 @@ class ControlPlane(abc.ABC):
             if run("SELECT 1 FROM users WHERE name = ?", (user.name,)):
                 raise AlreadyExists(f"name: user {user.name!r} already exists")
             run(
-                "INSERT INTO users (name, role, created_at) VALUES (?, ?, ?)",
-                (user.name, user.role.value, user.created_at),
+                "INSERT INTO users (name, role, created_at, quotas) VALUES (?, ?, ?, ?)",
+                (user.name, user.role.value, user.created_at, _quotas(user.quotas)),
             )
+            _insert_grants(run, user.name, user.grants)
             _insert_token(run, token)
+
+    def save_user(self, user: UserRecord) -> None:
+        """Store ``user``'s grants and quotas as they now are. NotFound when there is no such
+        user."""
+        with self._control() as run:
+            if not run("SELECT 1 FROM users WHERE name = ?", (user.name,)):
+                raise NotFound(f"name: no user named {user.name!r}")
+            run("UPDATE users SET quotas = ? WHERE name = ?", (_quotas(user.quotas), user.name))
+            run("DELETE FROM grants WHERE user_name = ?", (user.name,))
+            _insert_grants(run, user.name, user.grants)
 
     def remove_user(self, name: str) -> None:
         """Delete the user and every token of it. NotFound when there is no such user."""
@@ -66,6 +92,7 @@ class ControlPlane(abc.ABC):
             if not run("SELECT 1 FROM users WHERE name = ?", (name,)):
                 raise NotFound(f"name: no user named {name!r}")
             run("DELETE FROM tokens WHERE user_name = ?", (name,))
+            run("DELETE FROM grants WHERE user_name = ?", (name,))
             run("DELETE FROM users WHERE name = ?", (name,))
 
     def add_token(self, token: TokenRecord) -> None:
@@ -271,6 +298,18 @@ def _insert_token(run: Run, token: TokenRecord) -> None:
         "INSERT INTO tokens (id, user_name, hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
         (token.id, token.user, token.hash, token.created_at, token.expires_at),
     )
+
+
+def _insert_grants(run: Run, user: str, grants: Sequence[Grant]) -> None:
+    for one in grants:
+        run(
+            "INSERT INTO grants (user_name, action, pattern, deny) VALUES (?, ?, ?, ?)",
+            (user, one.access.value, one.pattern, one.deny),
+        )
+
+
+def _quotas(quotas: Quotas) -> str:
+    return json.dumps(attrs.asdict(quotas), sort_keys=True)
 
 
 def rows_of(cursor: Any) -> list[tuple[Any, ...]]:

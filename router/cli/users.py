@@ -1,4 +1,5 @@
-"""``router user add|remove|list``, ``router token issue|revoke|list`` and ``router audit`` (admin)."""
+"""``router user add|remove|list|show|grant|revoke-grant|quotas``, ``router token issue|revoke|list``
+and ``router audit`` (admin)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from router._proto.router.v1 import router_pb2 as pb
 from router.cli.output import add_command, arg, table
 from router.client import RouterClient
 
@@ -23,6 +25,39 @@ def register(commands: Any) -> None:
     example = "router user remove billing-service"
     add_command(actions, "remove", remove_user, what, example, arg("name"))
     add_command(actions, "list", list_users, "list users", "router user list", listing=True)
+    what = "show a user: role, grants, quotas, token ids"
+    example = "router user show billing-service"
+    add_command(actions, "show", show_user, what, example, arg("name"), listing=True)
+    what = "give a user grants on event types and exchanges (deny ones with --deny)"
+    example = "router user grant billing-service --publish 'order.*' --consume orders"
+    add_command(actions, "grant", grant, what, example, arg("name"), *GRANT_FLAGS, listing=True)
+    what = "take grants from a user; the streams it may no longer read end"
+    example = "router user revoke-grant billing-service --consume orders"
+    add_command(
+        actions,
+        "revoke-grant",
+        revoke_grant,
+        what,
+        example,
+        arg("name"),
+        *GRANT_FLAGS,
+        listing=True,
+    )
+    what = "set a user's quotas (0: no limit); those not given become 0"
+    example = "router user quotas billing-service --events-per-s 500 --streams 4"
+    add_command(
+        actions,
+        "quotas",
+        set_quotas,
+        what,
+        example,
+        arg("name"),
+        *(
+            arg(f"--{field.replace('_', '-')}", type=int, default=0, help=meaning)
+            for field, meaning in QUOTAS
+        ),
+        listing=True,
+    )
 
     tokens = commands.add_parser("token", help="issue or revoke tokens (admin)")
     actions = tokens.add_subparsers(dest="action", required=True)
@@ -55,6 +90,37 @@ def register(commands: Any) -> None:
     add_command(commands, "audit", list_audit, what, example, since, most, listing=True)
 
 
+GRANT_FLAGS = (
+    arg(
+        "--publish",
+        action="append",
+        default=[],
+        metavar="TYPES",
+        help="event types it may publish: a pattern such as 'order.*', 'order.#' or '#'",
+    ),
+    arg(
+        "--consume",
+        action="append",
+        default=[],
+        metavar="EXCHANGES",
+        help="exchanges it may subscribe to and read: a name, '*' standing for any characters",
+    ),
+    arg(
+        "--manage",
+        action="append",
+        default=[],
+        metavar="EXCHANGES",
+        help="exchanges it may create, delete and whose subscribers it may reset",
+    ),
+    arg("--monitor", action="store_true", help="stats, metrics, listings and the page"),
+    arg("--deny", action="store_true", help="the grants given deny: they beat every allow"),
+)
+QUOTAS = (
+    ("events_per_s", "events it may publish a second"),
+    ("bytes_per_s", "payload bytes it may publish a second"),
+    ("streams", "Subscribe streams it may hold open at once"),
+    ("subscribers", "durable subscribers it may create"),
+)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
@@ -107,11 +173,72 @@ async def remove_user(client: RouterClient, args: argparse.Namespace) -> None:
 async def list_users(client: RouterClient, args: argparse.Namespace) -> None:
     table(
         [
-            {"name": u.name, "role": u.role, "tokens": ",".join(u.token_ids)}
+            {
+                "name": u.name,
+                "role": u.role,
+                "grants": len(u.grants),
+                "tokens": ",".join(u.token_ids),
+            }
             for u in await client.list_users()
         ],
         args.json,
     )
+
+
+def _grants(args: argparse.Namespace) -> list[pb.Grant]:
+    grants = [
+        pb.Grant(action=action, pattern=pattern, deny=args.deny)
+        for action in ("publish", "consume", "manage")
+        for pattern in getattr(args, action)
+    ]
+    if args.monitor:
+        grants.append(pb.Grant(action="monitor", pattern="*", deny=args.deny))
+    if not grants:
+        raise SystemExit("router: name a grant: --publish, --consume, --manage or --monitor")
+    return grants
+
+
+def show(user: pb.User, as_json: bool) -> None:
+    grants = [f"{'deny ' if g.deny else ''}{g.action} {g.pattern}".rstrip() for g in user.grants]
+    limits = {field: getattr(user.quotas, field) for field, _ in QUOTAS}
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "name": user.name,
+                    "role": user.role,
+                    "grants": [
+                        {"action": g.action, "pattern": g.pattern, "deny": g.deny}
+                        for g in user.grants
+                    ],
+                    "quotas": limits,
+                    "token_ids": list(user.token_ids),
+                }
+            )
+        )
+        return
+    print(f"user {user.name} role={user.role}")
+    print("grants: " + ("; ".join(grants) if grants else "(none)"))
+    quota = ", ".join(f"{k}={v}" for k, v in limits.items() if v)
+    print("quotas: " + (quota or "none"))
+    print("tokens: " + (",".join(user.token_ids) or "(none)"))
+
+
+async def show_user(client: RouterClient, args: argparse.Namespace) -> None:
+    show(await client.get_user(args.name), args.json)
+
+
+async def grant(client: RouterClient, args: argparse.Namespace) -> None:
+    show(await client.add_grants(args.name, _grants(args)), args.json)
+
+
+async def revoke_grant(client: RouterClient, args: argparse.Namespace) -> None:
+    show(await client.revoke_grants(args.name, _grants(args)), args.json)
+
+
+async def set_quotas(client: RouterClient, args: argparse.Namespace) -> None:
+    limits = {field: getattr(args, field) for field, _ in QUOTAS}
+    show(await client.set_quotas(args.name, **limits), args.json)
 
 
 async def issue_token(client: RouterClient, args: argparse.Namespace) -> None:

@@ -126,6 +126,42 @@ class RouterClient:
         response = await self._admin.ListUsers(pb.ListUsersRequest(), metadata=self._metadata)
         return list(response.users)
 
+    async def get_user(self, name: str) -> pb.User:
+        """A user with its role, grants, quotas and token ids."""
+        return await self._admin.GetUser(pb.GetUserRequest(name=name), metadata=self._metadata)
+
+    async def add_grants(self, user: str, grants: list[pb.Grant]) -> pb.User:
+        """Give ``user`` the grants (one on the same action and pattern is replaced)."""
+        return await self._admin.AddGrants(
+            pb.ChangeGrantsRequest(user=user, grants=grants), metadata=self._metadata
+        )
+
+    async def revoke_grants(self, user: str, grants: list[pb.Grant]) -> pb.User:
+        """Take the grants from ``user`` (matched by action and pattern); the streams it may no
+        longer read end."""
+        return await self._admin.RevokeGrants(
+            pb.ChangeGrantsRequest(user=user, grants=grants), metadata=self._metadata
+        )
+
+    async def set_quotas(
+        self,
+        user: str,
+        events_per_s: int = 0,
+        bytes_per_s: int = 0,
+        streams: int = 0,
+        subscribers: int = 0,
+    ) -> pb.User:
+        """Set ``user``'s quotas (0: no limit)."""
+        quotas = pb.Quotas(
+            events_per_s=events_per_s,
+            bytes_per_s=bytes_per_s,
+            streams=streams,
+            subscribers=subscribers,
+        )
+        return await self._admin.SetQuotas(
+            pb.SetQuotasRequest(user=user, quotas=quotas), metadata=self._metadata
+        )
+
     async def issue_token(self, user: str, expires_in_s: int = 0) -> pb.IssuedToken:
         """A new token for ``user``; it expires ``expires_in_s`` from now (0: never)."""
         return await self._admin.IssueToken(

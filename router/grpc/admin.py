@@ -25,6 +25,7 @@ from router.grpc import convert
 from router.grpc.metadata import authorization, peer_host
 from router.grpc.publish import encoded
 from router.grpc.status import statuses
+from router.model import Access, UserRecord
 from router.stats import ServerInfo, Stats
 
 Call = Callable[[Router, Any], Awaitable[Any]]  # (router, request) -> result, run in Trio
@@ -34,17 +35,22 @@ def _unary(  # a method of AdminService
     call: Call,
     respond: Callable[[Any], Any],
     audited: tuple[str, Callable[[Any], str]] | None = None,
+    manages: Callable[[Any], str] | None = None,
 ) -> Any:
     """The handler of a unary admin call: read the request, await ``call(router, request)`` on
     the Trio side (one crossing; a RouterError becomes its status), send ``respond(result)``.
     A change names its ``audited`` action and how to name its target from the request: once
     it has succeeded, it goes into the audit trail (router.audit) with the caller and the
-    request's fields."""
+    request's fields. A call on one exchange names it (``manages``): the caller needs a
+    manage grant on it."""
 
     async def handle(service: AdminService, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
         assert request is not None
         with statuses():
+            if manages is not None:
+                caller = service._router.auth.caller(authorization(stream.metadata))
+                service._router.auth.permit(caller, Access.MANAGE, manages(request))
             if audited is None:
                 result = await service._trio(call)(service._router, request)
             else:
@@ -77,6 +83,12 @@ def _ref(request: Any) -> str:
     """A subscriber's name in the audit trail: exchange/name."""
     ref = request if isinstance(request, pb.SubscriberRef) else request.subscriber
     return f"{ref.exchange}/{ref.name}"
+
+
+def _exchange(request: Any) -> str:
+    """The exchange of a call on a subscriber."""
+    ref = request if isinstance(request, pb.SubscriberRef) else request.subscriber
+    return str(ref.exchange)
 
 
 def _now(read: Callable[[Router, Any], Any]) -> Call:
@@ -134,6 +146,20 @@ def _added(added: Any) -> pb.AddUserResponse:
     )
 
 
+def _with_tokens(router: Router, user: UserRecord) -> tuple[UserRecord, list[str]]:
+    return user, sorted(t.id for t in router.auth.tokens.values() if t.user == user.name)
+
+
+async def _user_change(
+    router: Router, change: Awaitable[UserRecord]
+) -> tuple[UserRecord, list[str]]:
+    return _with_tokens(router, await change)
+
+
+def _user(found: tuple[UserRecord, list[str]]) -> pb.User:
+    return convert.user(*found)
+
+
 def _issued(issued: Any) -> pb.IssuedToken:
     token, text = issued
     return pb.IssuedToken(
@@ -157,6 +183,7 @@ class AdminService(router_grpc.AdminBase):
         lambda router, r: router.create_exchange(r.name, list(r.patterns)),
         convert.exchange,
         ("exchange.create", _name),
+        _name,
     )
     ListExchanges = _unary(
         lambda router, _: router.list_exchanges(),
@@ -166,6 +193,7 @@ class AdminService(router_grpc.AdminBase):
         lambda router, r: router.delete_exchange(r.name),
         _empty(pb.DeleteExchangeResponse),
         ("exchange.delete", _name),
+        _name,
     )
     DescribeExchange = _unary(
         _now(lambda router, r: router.describe_exchange(r.name)),
@@ -182,6 +210,28 @@ class AdminService(router_grpc.AdminBase):
     ListUsers = _unary(
         _now(lambda router, _: router.auth.list_users()),
         lambda users: pb.ListUsersResponse(users=[convert.user(u, ids) for u, ids in users]),
+    )
+    GetUser = _unary(_now(lambda router, r: _with_tokens(router, router.auth.user(r.name))), _user)
+    AddGrants = _unary(
+        lambda router, r: _user_change(
+            router, router.auth.change_grants(r.user, convert.grants(r), [])
+        ),
+        _user,
+        ("user.grant", lambda r: str(r.user)),
+    )
+    RevokeGrants = _unary(
+        lambda router, r: _user_change(
+            router, router.auth.change_grants(r.user, [], convert.grants(r))
+        ),
+        _user,
+        ("user.revoke_grant", lambda r: str(r.user)),
+    )
+    SetQuotas = _unary(
+        lambda router, r: _user_change(
+            router, router.auth.set_quotas(r.user, convert.quotas(r.quotas))
+        ),
+        _user,
+        ("user.quotas", lambda r: str(r.user)),
     )
     IssueToken = _unary(
         lambda router, r: router.auth.issue_token(r.user, r.expires_in_s),
@@ -209,8 +259,9 @@ class AdminService(router_grpc.AdminBase):
         lambda router, ref: router.delete_subscriber(ref.exchange, ref.name, ref.limit_size),
         _empty(pb.DeleteSubscriberResponse),
         ("subscriber.delete", _ref),
+        _exchange,
     )
-    ResetSubscriber = _unary(_reset, convert.subscriber, ("subscriber.reset", _ref))
+    ResetSubscriber = _unary(_reset, convert.subscriber, ("subscriber.reset", _ref), _exchange)
     SetSubscriberSettings = _unary(
         lambda router, r: router.set_subscriber_settings(
             r.subscriber.exchange,
@@ -220,6 +271,7 @@ class AdminService(router_grpc.AdminBase):
         ),
         convert.subscriber,
         ("subscriber.settings", _ref),
+        _exchange,
     )
     ListParked = _unary(
         lambda router, r: router.list_parked(
@@ -235,10 +287,16 @@ class AdminService(router_grpc.AdminBase):
         ),
     )
     RedriveParked = _unary(
-        lambda router, r: _change_parked(router, r, True), _changed, ("parked.redrive", _ref)
+        lambda router, r: _change_parked(router, r, True),
+        _changed,
+        ("parked.redrive", _ref),
+        _exchange,
     )
     DiscardParked = _unary(
-        lambda router, r: _change_parked(router, r, False), _changed, ("parked.discard", _ref)
+        lambda router, r: _change_parked(router, r, False),
+        _changed,
+        ("parked.discard", _ref),
+        _exchange,
     )
     ListAudit = _unary(
         lambda router, r: router.audit.entries(r.since_us, r.max or 1000),
@@ -280,6 +338,9 @@ class AdminService(router_grpc.AdminBase):
 
         with statuses():
             user, source = _caller(self._router, stream)
+            caller = self._router.auth.caller(authorization(stream.metadata))
+            for access in (Access.MANAGE, Access.CONSUME):  # it reads the exchange's events
+                self._router.auth.permit(caller, access, request.exchange)
             fields = MessageToDict(request)
             if "amqpUrl" in fields:
                 fields["amqpUrl"] = redact(fields["amqpUrl"])

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import attrs
+
 from actors.queue import QueueView, SubscriberView
-from router import validation, wire
+from router import permissions, validation, wire
 from router._proto.router.v1 import router_pb2 as pb
 from router.consumers import ConsumerSettings, ParkedEvent
 from router.errors import InvalidArgument
@@ -14,14 +16,17 @@ from router.model import (
     AuditEntry,
     Delivery,
     ExchangeRecord,
+    Grant,
     NewEvent,
     PublishAck,
+    Quotas,
     StartKind,
     StartPoint,
     StoredEvent,
     TokenRecord,
     UserRecord,
 )
+from router.quotas import quotas as checked_quotas
 from router.settings import Settings
 
 MAX_MESSAGE_BYTES = wire.MAX_MESSAGE_BYTES
@@ -136,7 +141,26 @@ def user(record: UserRecord, token_ids: Sequence[str]) -> pb.User:
         role=record.role.value,
         token_ids=list(token_ids),
         created_at_us=record.created_at,
+        grants=[
+            pb.Grant(action=g.access.value, pattern=g.pattern, deny=g.deny) for g in record.grants
+        ],
+        quotas=pb.Quotas(**attrs.asdict(record.quotas)),
     )
+
+
+def quotas(message: pb.Quotas) -> Quotas:
+    return checked_quotas(
+        message.events_per_s, message.bytes_per_s, message.streams, message.subscribers
+    )
+
+
+def grants(request: pb.ChangeGrantsRequest) -> list[Grant]:
+    if not request.grants:
+        raise InvalidArgument("grants: name at least one")
+    return [
+        permissions.grant(g.action, g.pattern, g.deny, f"grants[{i}]")
+        for i, g in enumerate(request.grants)
+    ]
 
 
 def audit_entry(entry: AuditEntry) -> pb.AuditEntry:

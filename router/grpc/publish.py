@@ -17,7 +17,9 @@ from router.app import Router
 from router.bridge import AsyncioThread
 from router.errors import RouterError
 from router.grpc import convert
+from router.grpc.metadata import authorization
 from router.grpc.status import statuses
+from router.model import NewEvent
 from router.wire import Encoded
 
 PIPELINE_DEPTH = 256  # publish requests of one stream in flight at once; answered in order
@@ -60,6 +62,8 @@ class PublisherService(router_grpc.PublisherBase):
         try:
             with statuses():
                 events = convert.new_events(request, self._router.settings)
+                auth = self._router.auth
+                auth.permit_types(auth.caller(authorization(stream.metadata)), _types(events))
                 acks = await self._publish_soon(events)
             await stream.send_message(encoded(convert.publish_response(acks)))
         finally:
@@ -70,6 +74,9 @@ class PublisherService(router_grpc.PublisherBase):
         posted to the dispatcher as it is read, so they reach it in the order they came."""
         pending: asyncio.Queue[asyncio.Future[Any] | None] = asyncio.Queue(PIPELINE_DEPTH)
         refused: list[GRPCError] = []
+        auth = self._router.auth
+        with statuses():
+            user = auth.caller(authorization(stream.metadata))
 
         async def read() -> None:
             try:
@@ -80,6 +87,7 @@ class PublisherService(router_grpc.PublisherBase):
                         )
                         break
                     events = convert.new_events(request, self._router.settings)
+                    auth.permit_types(user, _types(events))
                     await pending.put(self._publish_soon(events))
             except RouterError as error:
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -104,6 +112,10 @@ class PublisherService(router_grpc.PublisherBase):
                 leftover = pending.get_nowait()
                 if leftover is not None:
                     leftover.cancel()
+
+
+def _types(events: list[NewEvent]) -> list[str]:
+    return [e.type for e in events]
 
 
 def encoded(message: Encoded) -> Any:

@@ -14,11 +14,15 @@ from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
 from router.bridge import AsyncioThread, Feed
-from router.errors import InvalidArgument, RouterError, Unauthenticated
+from router.errors import InvalidArgument, PermissionDenied, RouterError, Unauthenticated
 from router.grpc import convert
 from router.grpc.metadata import authorization, peer_address
 from router.grpc.publish import encoded
 from router.grpc.status import grpc_error, statuses
+from router.model import Access, UserRecord
+from router.permissions import permitted, refusal
+
+Owner = tuple[str, str, str]  # the user, the token id and the exchange of a stream
 
 
 class SubscriberService(router_grpc.SubscriberBase):
@@ -35,24 +39,35 @@ class SubscriberService(router_grpc.SubscriberBase):
         self._trio = bridge.to_trio
         self._bridge = bridge
         self.open: set[Subscription] = set()
-        self._owners: dict[Subscription, tuple[str, str]] = {}  # -> (user, token id)
+        self._owners: dict[Subscription, Owner] = {}
         router.auth.listeners.append(self._revoked)
+        router.auth.regranted.append(self._regranted)
 
-    async def snapshot(self) -> list[tuple[Subscription, tuple[str, str] | None]]:
+    async def snapshot(self) -> list[tuple[Subscription, Owner | None]]:
         """The open subscriptions and their owners, read on the loop's thread (from Trio)."""
 
-        async def read() -> list[tuple[Subscription, tuple[str, str] | None]]:
+        async def read() -> list[tuple[Subscription, Owner | None]]:
             return [(s, self._owners.get(s)) for s in self.open]
 
-        found: list[tuple[Subscription, tuple[str, str] | None]] = await self._bridge.call(read)
+        found: list[tuple[Subscription, Owner | None]] = await self._bridge.call(read)
         return found
+
+    async def _regranted(self, user: UserRecord) -> None:
+        """A user's grants changed: end its streams on exchanges it may no longer consume."""
+        for subscription, owned in await self.snapshot():
+            if owned is None or owned[0] != user.name:
+                continue
+            exchange = owned[2]
+            if not permitted(user, user.grants, Access.CONSUME, exchange):
+                subscription.ended.append(PermissionDenied(refusal(user, Access.CONSUME, exchange)))
+                await subscription.close_control()
 
     async def _revoked(self, user: str | None, token_id: str | None) -> None:
         """A user removed or a token revoked: end the streams it opened (runs in Trio)."""
         for subscription, owned in await self.snapshot():
             if owned is None:
                 continue
-            owner, token = owned
+            owner, token, _ = owned
             if owner == user or token == token_id:
                 subscription.ended.append(
                     Unauthenticated(
@@ -69,6 +84,9 @@ class SubscriberService(router_grpc.SubscriberBase):
             raise GRPCError(Status.INVALID_ARGUMENT, "start: the first message must be a start")
         request = first.start
         with statuses():
+            found = self._router.auth.authenticate(authorization(stream.metadata))
+            if found is not None:
+                self._router.auth.permit(found[0], Access.CONSUME, request.exchange)
             start = convert.start_point(request.start)
             settings = (
                 convert.settings_changes(request.settings) if request.HasField("settings") else None
@@ -83,9 +101,8 @@ class SubscriberService(router_grpc.SubscriberBase):
                 request.prefetch,
             )
         self.open.add(subscription)
-        found = await self._trio(_authenticate)(self._router, authorization(stream.metadata))
         if found is not None:
-            self._owners[subscription] = found
+            self._owners[subscription] = (found[0].name, found[1].id, request.exchange)
         protocol_error: list[RouterError] = []
         reader = pump = None
         try:
@@ -129,6 +146,10 @@ class SubscriberService(router_grpc.SubscriberBase):
         request = await stream.recv_message()
         assert request is not None
         with statuses():
+            auth = self._router.auth
+            auth.permit(
+                auth.caller(authorization(stream.metadata)), Access.CONSUME, request.exchange
+            )
             start = convert.start_point(request.start)
             deliveries, head, following = await self._trio(self._router.read)(
                 request.exchange, start, request.max or 1000
@@ -160,12 +181,6 @@ class SubscriberService(router_grpc.SubscriberBase):
                     break
         finally:
             in_trio(subscription.control.close)
-
-
-async def _authenticate(router: Router, header: str | None) -> tuple[str, str] | None:
-    """In Trio: (user name, token id) of the stream's token, None with auth off."""
-    found = router.auth.authenticate(header)
-    return (found[0].name, found[1].id) if found is not None else None
 
 
 def _settlement(message: pb.SubscribeRequest) -> Settle | Nack | Park:

@@ -39,14 +39,15 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from actors.queue import SubscriberView
-from router import validation
+from router import permissions, validation
 from router.app import Router
 from router.audit import MAX_LISTED
 from router.consumers import ParkedEvent
 from router.errors import InvalidArgument, NotFound, RouterError, Unauthenticated
 from router.http.openapi import document
 from router.metrics import Rates, registry
-from router.model import Delivery, NewEvent, Role, StoredEvent
+from router.model import Access, Delivery, Grant, NewEvent, StoredEvent, UserRecord
+from router.quotas import quotas
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # The monitoring page: three files, no build step, served by the router (it asks for the token).
@@ -64,6 +65,7 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 ]
+QUOTA_FIELDS = ("events_per_s", "bytes_per_s", "streams", "subscribers")
 MAX_PULL = 10_000
 MAX_WAIT_S = 60.0
 Handler = Callable[[Request], Awaitable[Response]]
@@ -109,17 +111,24 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
     rates = rates if rates is not None else Rates()
 
     def guarded(
-        needed: Role | None, handler: Handler, audited: tuple[str, Target] | None = None
+        needed: Access | None,
+        handler: Handler,
+        audited: tuple[str, Target] | None = None,
+        on: Callable[[Request], str] | None = None,
     ) -> Handler:
-        """``handler`` behind the token check; a change names its ``audited`` action and how
-        to name its target, and goes into the audit trail once it has succeeded."""
+        """``handler`` behind the token check: the caller needs ``needed`` on the exchange the
+        path names (``on``), or, when the target is in the body, any grant of it (the handler
+        checks the rest with ``request.state.user``). A change names its ``audited`` action
+        and how to name its target, and goes into the audit trail once it has succeeded."""
 
         async def endpoint(request: Request) -> Response:
             source = request.client.host if request.client else "unknown"
             try:
                 user = None
                 if needed is not None:
-                    user = router.auth.authorize(request.headers.get("authorization"), needed)
+                    header = request.headers.get("authorization")
+                    user = router.auth.authorize(header, needed, on(request) if on else "")
+                request.state.user = user
                 response = await handler(request)
                 if audited is not None and request.method != "GET" and response.status_code < 300:
                     action, target = audited
@@ -150,7 +159,9 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         if not isinstance(events, list):
             raise InvalidArgument('events: expected {"events": [...]}')
         validation.batch_size(len(events), router.settings)
-        acks = await router.publish([new_event(i, e, router) for i, e in enumerate(events)])
+        checked = [new_event(i, e, router) for i, e in enumerate(events)]
+        router.auth.permit_types(request.state.user, [e.type for e in checked])
+        acks = await router.publish(checked)
         return JSONResponse(
             {
                 "acks": [
@@ -350,20 +361,14 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             raise InvalidArgument("name: expected a string")
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise InvalidArgument("patterns: expected a list of strings")
+        router.auth.permit(request.state.user, Access.MANAGE, name)
         record = await router.create_exchange(name, patterns)
         return JSONResponse(
             {"name": record.name, "patterns": list(record.patterns), "head_offset": record.head}
         )
 
     async def list_users(request: Request) -> Response:
-        return JSONResponse(
-            {
-                "users": [
-                    {"name": u.name, "role": u.role.value, "token_ids": ids}
-                    for u, ids in router.auth.list_users()
-                ]
-            }
-        )
+        return JSONResponse({"users": [user_json(u) for u, _ in router.auth.list_users()]})
 
     async def add_user(request: Request) -> Response:
         body = await json_body(request)
@@ -381,9 +386,53 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
     async def users(request: Request) -> Response:
         return await (add_user if request.method == "POST" else list_users)(request)
 
-    async def remove_user(request: Request) -> Response:
-        await router.auth.remove_user(request.path_params["name"])
-        return JSONResponse({"removed": request.path_params["name"]})
+    async def user(request: Request) -> Response:
+        name = request.path_params["name"]
+        if request.method == "DELETE":
+            await router.auth.remove_user(name)
+            return JSONResponse({"removed": name})
+        return JSONResponse(user_json(router.auth.user(name)))
+
+    def change_grants(give: bool) -> Handler:
+        async def change(request: Request) -> Response:
+            body = await json_body(request)
+            given = body.get("grants") if isinstance(body, dict) else None
+            if not isinstance(given, list) or not given:
+                raise InvalidArgument(
+                    'grants: expected {"grants": [{"action": ..., "pattern": ..., "deny": ...}]}'
+                )
+            grants = [grant_of(i, g) for i, g in enumerate(given)]
+            name = request.path_params["name"]
+            changed = await router.auth.change_grants(
+                name, grants if give else [], [] if give else grants
+            )
+            return JSONResponse(user_json(changed))
+
+        return change
+
+    async def set_quotas(request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidArgument("quotas: expected an object of limits")
+        for key in body:
+            if key not in QUOTA_FIELDS:
+                raise InvalidArgument(f"{str(key)[:40]}: not a quota ({', '.join(QUOTA_FIELDS)})")
+        limits = quotas(**{f"{k}": body[k] for k in body})
+        changed = await router.auth.set_quotas(request.path_params["name"], limits)
+        return JSONResponse(user_json(changed))
+
+    def user_json(record: UserRecord) -> dict[str, Any]:
+        ids = sorted(t.id for t in router.auth.tokens.values() if t.user == record.name)
+        return {
+            "name": record.name,
+            "role": record.role.value,
+            "token_ids": ids,
+            "grants": [
+                {"action": g.access.value, "pattern": g.pattern, "deny": g.deny}
+                for g in record.grants
+            ],
+            "quotas": attrs.asdict(record.quotas),
+        }
 
     async def page(request: Request) -> Response:
         return HTMLResponse(PAGE)
@@ -408,49 +457,70 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
     async def openapi(request: Request) -> Response:
         return JSONResponse(document())
 
+    def consume(handler: Handler) -> Handler:
+        return guarded(Access.CONSUME, handler, on=_exchange)
+
+    def manage(handler: Handler, action: str) -> Handler:
+        return guarded(Access.MANAGE, handler, (action, _path), _exchange)
+
     exposition = registry(router.stats)
     subscriber = "/v1/exchanges/{exchange}/subscribers/{name}"
     return Starlette(
         routes=[
-            Route("/v1/events", guarded(Role.PUBLISHER, publish), methods=["POST"]),
-            Route(f"{subscriber}/events", guarded(Role.CONSUMER, pull), methods=["GET"]),
-            Route(f"{subscriber}/ack", guarded(Role.CONSUMER, ack), methods=["POST"]),
-            Route(f"{subscriber}/settle", guarded(Role.CONSUMER, settle), methods=["POST"]),
-            Route(subscriber, guarded(Role.ADMIN, describe_subscriber), methods=["GET"]),
+            Route("/v1/events", guarded(Access.PUBLISH, publish), methods=["POST"]),
+            Route(f"{subscriber}/events", consume(pull), methods=["GET"]),
+            Route(f"{subscriber}/ack", consume(ack), methods=["POST"]),
+            Route(f"{subscriber}/settle", consume(settle), methods=["POST"]),
+            Route(subscriber, guarded(Access.MONITOR, describe_subscriber), methods=["GET"]),
             Route(
                 f"{subscriber}/settings",
-                guarded(Role.ADMIN, change_settings, ("subscriber.settings", _path)),
+                manage(change_settings, "subscriber.settings"),
                 methods=["PATCH"],
             ),
-            Route(f"{subscriber}/parked", guarded(Role.ADMIN, parked), methods=["GET"]),
+            Route(f"{subscriber}/parked", guarded(Access.MONITOR, parked), methods=["GET"]),
             Route(
                 f"{subscriber}/parked/redrive",
-                guarded(Role.ADMIN, change_parked(True), ("parked.redrive", _path)),
+                manage(change_parked(True), "parked.redrive"),
                 methods=["POST"],
             ),
             Route(
                 f"{subscriber}/parked/discard",
-                guarded(Role.ADMIN, change_parked(False), ("parked.discard", _path)),
+                manage(change_parked(False), "parked.discard"),
                 methods=["POST"],
             ),
-            Route("/v1/stats", guarded(Role.ADMIN, stats), methods=["GET"]),
-            Route("/metrics", guarded(Role.ADMIN, metrics), methods=["GET"]),
+            Route("/v1/stats", guarded(Access.MONITOR, stats), methods=["GET"]),
+            Route("/metrics", guarded(Access.MONITOR, metrics), methods=["GET"]),
             Route(
                 "/v1/exchanges",
-                guarded(Role.ADMIN, create_exchange, ("exchange.create", _body_name)),
+                guarded(Access.MANAGE, create_exchange, ("exchange.create", _body_name)),
                 methods=["POST"],
             ),
             Route(
                 "/v1/users",
-                guarded(Role.ADMIN, users, ("user.add", _body_name)),
+                guarded(Access.ADMIN, users, ("user.add", _body_name)),
                 methods=["GET", "POST"],
             ),
             Route(
                 "/v1/users/{name}",
-                guarded(Role.ADMIN, remove_user, ("user.remove", _path)),
-                methods=["DELETE"],
+                guarded(Access.ADMIN, user, ("user.remove", _path)),
+                methods=["GET", "DELETE"],
             ),
-            Route("/v1/audit", guarded(Role.ADMIN, audit), methods=["GET"]),
+            Route(
+                "/v1/users/{name}/grants",
+                guarded(Access.ADMIN, change_grants(True), ("user.grant", _path)),
+                methods=["POST"],
+            ),
+            Route(
+                "/v1/users/{name}/grants/revoke",
+                guarded(Access.ADMIN, change_grants(False), ("user.revoke_grant", _path)),
+                methods=["POST"],
+            ),
+            Route(
+                "/v1/users/{name}/quotas",
+                guarded(Access.ADMIN, set_quotas, ("user.quotas", _path)),
+                methods=["PUT"],
+            ),
+            Route("/v1/audit", guarded(Access.ADMIN, audit), methods=["GET"]),
             Route("/", guarded(None, page), methods=["GET"]),
             Route("/page.js", guarded(None, page_js), methods=["GET"]),
             Route("/page.css", guarded(None, page_css), methods=["GET"]),
@@ -461,6 +531,27 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         exception_handlers={404: not_found, 405: not_allowed},
         middleware=[Middleware(SecurityHeaders)],
     )
+
+
+def _exchange(request: Request) -> str:
+    return str(request.path_params["exchange"])
+
+
+def grant_of(index: int, value: Any) -> Grant:
+    field = f"grants[{index}]"
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{field}: expected an object with action, pattern and deny")
+    for key in value:
+        if key not in ("action", "pattern", "deny"):
+            raise InvalidArgument(f"{field}.{str(key)[:40]}: not a field (action, pattern, deny)")
+    action, pattern, deny = value.get("action"), value.get("pattern", "*"), value.get("deny", False)
+    if not isinstance(action, str):
+        raise InvalidArgument(f"{field}.action: expected publish, consume, manage or monitor")
+    if not isinstance(pattern, str):
+        raise InvalidArgument(f"{field}.pattern: expected a string")
+    if not isinstance(deny, bool):
+        raise InvalidArgument(f"{field}.deny: expected true or false")
+    return permissions.grant(action, pattern, deny, field)
 
 
 def _path(request: Request, body: str) -> str:

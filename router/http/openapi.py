@@ -14,7 +14,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     meaning = {
         400: "a field is malformed; the message names it",
         401: "no token, or an unknown, expired or revoked one",
-        403: "the token's role does not allow this",
+        403: "the caller's role and grants do not allow this; the message names the user,"
+        " the action and the exchange or type",
         404: "no such exchange or subscriber",
         409: "the subscriber has a consumer attached, or an offset is not open to settle",
         413: "the body is too large",
@@ -400,14 +401,55 @@ def document() -> dict[str, Any]:
                 },
             },
             "/v1/users/{name}": {
+                "get": {
+                    "summary": "A user with its role, grants, quotas and token ids (admin)",
+                    "parameters": [_USER],
+                    "responses": {
+                        "200": _json(USER, "the user"),
+                        **_errors(400, 401, 403, 404),
+                    },
+                },
                 "delete": {
                     "summary": "Remove a user: its tokens stop working and its streams end",
-                    "parameters": [
-                        {"name": "name", "in": "path", "required": True, "schema": NAME}
-                    ],
+                    "parameters": [_USER],
                     "responses": {
                         "200": _json({"type": "object"}, "removed"),
                         **_errors(400, 401, 403, 404, 409, 503, 504),
+                    },
+                },
+            },
+            "/v1/users/{name}/grants": {
+                "post": {
+                    "summary": "Give a user grants (one on the same action and pattern is"
+                    " replaced); admin",
+                    "parameters": [_USER],
+                    "requestBody": _body(_GRANTS),
+                    "responses": {
+                        "200": _json(USER, "the user as it now is"),
+                        **_errors(400, 401, 403, 404, 413, 503, 504),
+                    },
+                }
+            },
+            "/v1/users/{name}/grants/revoke": {
+                "post": {
+                    "summary": "Take grants from a user (matched by action and pattern); the"
+                    " streams it may no longer read end; admin",
+                    "parameters": [_USER],
+                    "requestBody": _body(_GRANTS),
+                    "responses": {
+                        "200": _json(USER, "the user as it now is"),
+                        **_errors(400, 401, 403, 404, 413, 503, 504),
+                    },
+                }
+            },
+            "/v1/users/{name}/quotas": {
+                "put": {
+                    "summary": "Set a user's quotas (absent or 0: no limit); admin",
+                    "parameters": [_USER],
+                    "requestBody": _body(QUOTAS),
+                    "responses": {
+                        "200": _json(USER, "the user as it now is"),
+                        **_errors(400, 401, 403, 404, 413, 503, 504),
                     },
                 }
             },
@@ -458,6 +500,45 @@ def document() -> dict[str, Any]:
 
 
 _OFFSET = {"type": "integer", "minimum": 1}
+_USER = {"name": "name", "in": "path", "required": True, "schema": NAME}
+GRANT = {
+    "type": "object",
+    "required": ["action"],
+    "additionalProperties": False,
+    "description": "publish: an event-type pattern (order.*, order.#, #); consume and manage:"
+    " an exchange name, '*' standing for any characters; monitor: no pattern or '*'",
+    "properties": {
+        "action": {"enum": ["publish", "consume", "manage", "monitor"]},
+        "pattern": {"type": "string", "minLength": 1, "maxLength": 255},
+        "deny": {"type": "boolean"},
+    },
+}
+_GRANTS = {
+    "type": "object",
+    "required": ["grants"],
+    "properties": {"grants": {"type": "array", "minItems": 1, "items": GRANT}},
+}
+_COUNT = {"type": "integer", "minimum": 0}
+QUOTAS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "events_per_s": {**_COUNT, "maximum": 1 << 40},
+        "bytes_per_s": {**_COUNT, "maximum": 1 << 40},
+        "streams": {**_COUNT, "maximum": 1 << 20, "description": "open pulls and streams"},
+        "subscribers": {**_COUNT, "maximum": 1 << 20, "description": "it may create"},
+    },
+}
+USER = {
+    "type": "object",
+    "properties": {
+        "name": NAME,
+        "role": {"enum": ["publisher", "consumer", "admin"]},
+        "token_ids": {"type": "array", "items": {"type": "string"}},
+        "grants": {"type": "array", "items": GRANT},
+        "quotas": QUOTAS,
+    },
+}
 _SUBSCRIBER = "/v1/exchanges/{exchange}/subscribers/{name}"
 
 

@@ -69,14 +69,14 @@ def test_roles_allow_only_their_service(router: RouterProcess) -> None:
         async with RouterClient(router.address, token=publisher) as shop:
             (ack,) = await shop.publish([OutgoingEvent("order.created", b"1")])
             assert ack.offsets == {"orders": 1}
-            await refused(first_batch(shop, "orders", "x"), Status.PERMISSION_DENIED, "consumer")
+            await refused(first_batch(shop, "orders", "x"), Status.PERMISSION_DENIED, "consume")
             await refused(shop.list_exchanges(), Status.PERMISSION_DENIED, "admin")
         async with RouterClient(router.address, token=consumer) as billing:
             await first_batch(billing, "orders", "billing")
             await refused(
                 billing.publish([OutgoingEvent("order.created")]),
                 Status.PERMISSION_DENIED,
-                "publisher",
+                "publish",
             )
             await refused(billing.add_user("mallory", "admin"), Status.PERMISSION_DENIED)
 

@@ -114,7 +114,7 @@ def test_tokens_and_roles_are_checked(router: RouterProcess, http: httpx.Client)
     error(
         httpx.get(f"{router.http}{PULL.format('billing')}", headers=as_publisher),
         403,
-        "consumer",
+        "may not consume exchange 'orders'",
     )
     error(httpx.get(f"{router.http}/v1/stats", headers=as_publisher), 403, "admin")
     assert http.get("/v1/stats").json()["last_seq"] == 0  # nothing got in

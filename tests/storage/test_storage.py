@@ -7,6 +7,7 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 
+import attrs
 import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,9 +18,12 @@ from router.consumers import ConsumerSettings, ParkedEvent
 from router.errors import AlreadyExists, NotFound
 from router.ids import uuid7
 from router.model import (
+    Access,
+    Grant,
     NewEvent,
     QueueConfig,
     QueueRecord,
+    Quotas,
     Role,
     StoredEvent,
     SubscriberRecord,
@@ -549,7 +553,7 @@ def test_a_route_node_routes_the_shared_log_once_and_resumes_from_its_position(
         commit(ingest, [event("order.a"), event("user.b")], [(), ()])
         route = open_storage(url, route_node=node)
         try:
-            assert route.migrate() == [1, 2, 3, 4]
+            assert route.migrate() == [1, 2, 3, 4, 5]
             assert route.restore().positions == Positions(0, 0, {})
             # History: a new exchange indexes only what this node has followed (nothing yet).
             orders = route.create_exchange("orders", ("order.*",), 1, lambda t: t.startswith("o"))
@@ -579,21 +583,31 @@ def test_a_route_node_routes_the_shared_log_once_and_resumes_from_its_position(
 def _schema_of_version_2(url: str) -> tuple[object, str]:
     """A connection to a store that has migrations 1 and 2 only (events with payload and
     headers columns, no wire form), and the placeholder its driver uses."""
+    connection, mark = _schema_before(url, WIRE_MIGRATION)
+    if mark == "%s":
+        connection.execute(  # type: ignore[attr-defined]
+            f"CREATE TABLE events_d0 PARTITION OF events FOR VALUES FROM (0) TO ({DAY_US})"
+        )
+    return connection, mark
+
+
+def _schema_before(url: str, version: int) -> tuple[object, str]:
+    """A connection (autocommit) to a store migrated up to, not including, ``version``, and the
+    placeholder its driver uses."""
     dialect = "sqlite" if url.startswith("sqlite") else "postgres"
-    early = [(v, sql) for v, sql in _migrations.load(dialect) if v < WIRE_MIGRATION]
+    early = [(v, sql) for v, sql in _migrations.load(dialect) if v < version]
     if dialect == "sqlite":
         connection = sqlite3.connect(path_from_url(url), isolation_level=None)
         connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")
-        for version, sql in early:
+        for number, sql in early:
             connection.executescript(sql)
-            connection.execute("INSERT INTO schema_migrations VALUES (?)", (version,))
+            connection.execute("INSERT INTO schema_migrations VALUES (?)", (number,))
         return connection, "?"
     pg = psycopg.connect(url, autocommit=True)
     pg.execute("CREATE TABLE schema_migrations (version int PRIMARY KEY)")
-    for version, sql in early:
+    for number, sql in early:
         pg.execute(sql.encode())
-        pg.execute("INSERT INTO schema_migrations VALUES (%s)", (version,))
-    pg.execute(f"CREATE TABLE events_d0 PARTITION OF events FOR VALUES FROM (0) TO ({DAY_US})")
+        pg.execute("INSERT INTO schema_migrations VALUES (%s)", (number,))
     return pg, "%s"
 
 
@@ -618,8 +632,9 @@ def test_events_stored_before_the_wire_form_are_carried_over_by_the_migration(
     try:
         # SQLite's 5 and 6 are its id indexes; then each store's settlement tables; SQLite's 8
         # keeps events in parts (id bytes, type number, the rest of the wire form); then each
-        # store.s token expiry and audit trail
-        assert store.migrate() == ([3, 4, 5, 6, 7, 8, 9, 10] if mark == "?" else [3, 4, 5, 6, 7])
+        # store's token expiry, audit trail, and grants and quotas
+        expected_versions = list(range(3, 12)) if mark == "?" else list(range(3, 9))
+        assert store.migrate() == expected_versions
         orders = store.create_exchange("orders", ("order.*",), 1, lambda t: matches("order.*", t))
         reader = store.reader()
         try:
@@ -671,7 +686,12 @@ def test_sqlite_events_and_ids_of_version_7_are_carried_into_parts(sqlite_url: s
 
     store = open_storage(sqlite_url)
     try:
-        assert store.migrate() == [storage.sqlite.PARTS_MIGRATION, 9, 10]  # tokens, audit
+        assert store.migrate() == [
+            storage.sqlite.PARTS_MIGRATION,
+            9,
+            10,
+            11,
+        ]  # tokens, audit, grants
         assert store.positions() == Positions(3, 1_000, {})
         orders = store.create_exchange("paid", ("order.paid",), 1, lambda t: t == "order.paid")
         reader = store.reader()
@@ -722,4 +742,36 @@ def test_sqlite_a_type_added_by_a_commit_that_rolled_back_is_forgotten(
         ]
     finally:
         reader.close()
+        store.close()
+
+
+def test_users_stored_before_grants_keep_what_their_role_let_them_do(db_url: str) -> None:
+    """The grants migration gives publishers ``publish #`` and consumers ``consume *``, so an
+    upgrade locks nobody out; admins need none. Quotas start unlimited."""
+    before = 11 if db_url.startswith("sqlite") else 8
+    users = [("shop", "publisher"), ("billing", "consumer"), ("ops", "admin")]
+    connection, mark = _schema_before(db_url, before)
+    for name, role in users:
+        connection.execute(  # type: ignore[attr-defined]
+            f"INSERT INTO users VALUES ({mark}, {mark}, 1)", (name, role)
+        )
+    connection.close()  # type: ignore[attr-defined]
+    store = open_storage(db_url)
+    try:
+        assert store.migrate()[-1] == before
+        found = {u.name: u for u in store.users()}
+        assert found["shop"].grants == (Grant(Access.PUBLISH, "#"),)
+        assert found["billing"].grants == (Grant(Access.CONSUME, "*"),)
+        assert found["ops"].grants == ()
+        assert all(u.quotas == Quotas() for u in found.values())
+        changed = attrs.evolve(
+            found["shop"],
+            grants=(Grant(Access.PUBLISH, "order.#"), Grant(Access.PUBLISH, "order.x", True)),
+            quotas=Quotas(events_per_s=5),
+        )
+        store.save_user(changed)
+        assert {u.name: u for u in store.users()}["shop"] == changed
+        store.remove_user("shop")  # its grants go with it
+        assert "shop" not in {u.name for u in store.users()}
+    finally:
         store.close()

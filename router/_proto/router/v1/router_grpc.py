@@ -131,6 +131,22 @@ class AdminBase(abc.ABC):
         pass
 
     @abc.abstractmethod
+    async def GetUser(self, stream: 'grpclib.server.Stream[router_pb2.GetUserRequest, router_pb2.User]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def AddGrants(self, stream: 'grpclib.server.Stream[router_pb2.ChangeGrantsRequest, router_pb2.User]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def RevokeGrants(self, stream: 'grpclib.server.Stream[router_pb2.ChangeGrantsRequest, router_pb2.User]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def SetQuotas(self, stream: 'grpclib.server.Stream[router_pb2.SetQuotasRequest, router_pb2.User]') -> None:
+        pass
+
+    @abc.abstractmethod
     async def IssueToken(self, stream: 'grpclib.server.Stream[router_pb2.IssueTokenRequest, router_pb2.IssuedToken]') -> None:
         pass
 
@@ -237,6 +253,30 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.ListUsersRequest,
                 router_pb2.ListUsersResponse,
+            ),
+            '/router.v1.Admin/GetUser': grpclib.const.Handler(
+                self.GetUser,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.GetUserRequest,
+                router_pb2.User,
+            ),
+            '/router.v1.Admin/AddGrants': grpclib.const.Handler(
+                self.AddGrants,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ChangeGrantsRequest,
+                router_pb2.User,
+            ),
+            '/router.v1.Admin/RevokeGrants': grpclib.const.Handler(
+                self.RevokeGrants,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ChangeGrantsRequest,
+                router_pb2.User,
+            ),
+            '/router.v1.Admin/SetQuotas': grpclib.const.Handler(
+                self.SetQuotas,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.SetQuotasRequest,
+                router_pb2.User,
             ),
             '/router.v1.Admin/IssueToken': grpclib.const.Handler(
                 self.IssueToken,
@@ -381,6 +421,30 @@ class AdminStub:
             '/router.v1.Admin/ListUsers',
             router_pb2.ListUsersRequest,
             router_pb2.ListUsersResponse,
+        )
+        self.GetUser = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/GetUser',
+            router_pb2.GetUserRequest,
+            router_pb2.User,
+        )
+        self.AddGrants = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/AddGrants',
+            router_pb2.ChangeGrantsRequest,
+            router_pb2.User,
+        )
+        self.RevokeGrants = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/RevokeGrants',
+            router_pb2.ChangeGrantsRequest,
+            router_pb2.User,
+        )
+        self.SetQuotas = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/SetQuotas',
+            router_pb2.SetQuotasRequest,
+            router_pb2.User,
         )
         self.IssueToken = grpclib.client.UnaryUnaryMethod(
             channel,

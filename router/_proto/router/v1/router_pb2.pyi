@@ -303,16 +303,64 @@ class DescribeExchangeRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class User(_message.Message):
-    __slots__ = ("name", "role", "token_ids", "created_at_us")
+    __slots__ = ("name", "role", "token_ids", "created_at_us", "grants", "quotas")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     TOKEN_IDS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
     name: str
     role: str
     token_ids: _containers.RepeatedScalarFieldContainer[str]
     created_at_us: int
-    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., token_ids: _Optional[_Iterable[str]] = ..., created_at_us: _Optional[int] = ...) -> None: ...
+    grants: _containers.RepeatedCompositeFieldContainer[Grant]
+    quotas: Quotas
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[str] = ..., token_ids: _Optional[_Iterable[str]] = ..., created_at_us: _Optional[int] = ..., grants: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ..., quotas: _Optional[_Union[Quotas, _Mapping]] = ...) -> None: ...
+
+class Grant(_message.Message):
+    __slots__ = ("action", "pattern", "deny")
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    DENY_FIELD_NUMBER: _ClassVar[int]
+    action: str
+    pattern: str
+    deny: bool
+    def __init__(self, action: _Optional[str] = ..., pattern: _Optional[str] = ..., deny: _Optional[bool] = ...) -> None: ...
+
+class Quotas(_message.Message):
+    __slots__ = ("events_per_s", "bytes_per_s", "streams", "subscribers")
+    EVENTS_PER_S_FIELD_NUMBER: _ClassVar[int]
+    BYTES_PER_S_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
+    SUBSCRIBERS_FIELD_NUMBER: _ClassVar[int]
+    events_per_s: int
+    bytes_per_s: int
+    streams: int
+    subscribers: int
+    def __init__(self, events_per_s: _Optional[int] = ..., bytes_per_s: _Optional[int] = ..., streams: _Optional[int] = ..., subscribers: _Optional[int] = ...) -> None: ...
+
+class GetUserRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ChangeGrantsRequest(_message.Message):
+    __slots__ = ("user", "grants")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    GRANTS_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    grants: _containers.RepeatedCompositeFieldContainer[Grant]
+    def __init__(self, user: _Optional[str] = ..., grants: _Optional[_Iterable[_Union[Grant, _Mapping]]] = ...) -> None: ...
+
+class SetQuotasRequest(_message.Message):
+    __slots__ = ("user", "quotas")
+    USER_FIELD_NUMBER: _ClassVar[int]
+    QUOTAS_FIELD_NUMBER: _ClassVar[int]
+    user: str
+    quotas: Quotas
+    def __init__(self, user: _Optional[str] = ..., quotas: _Optional[_Union[Quotas, _Mapping]] = ...) -> None: ...
 
 class AddUserRequest(_message.Message):
     __slots__ = ("name", "role")

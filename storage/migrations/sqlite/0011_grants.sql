@@ -1,0 +1,12 @@
+-- Grants per user (router.permissions) and quotas. Every stored user keeps what its role let it
+-- do: publishers may publish every type, consumers consume every exchange.
+CREATE TABLE grants (
+    user_name TEXT    NOT NULL REFERENCES users (name),
+    action    TEXT    NOT NULL,
+    pattern   TEXT    NOT NULL,
+    deny      INTEGER NOT NULL,
+    PRIMARY KEY (user_name, action, pattern)
+);
+INSERT INTO grants SELECT name, 'publish', '#', 0 FROM users WHERE role = 'publisher';
+INSERT INTO grants SELECT name, 'consume', '*', 0 FROM users WHERE role = 'consumer';
+ALTER TABLE users ADD COLUMN quotas TEXT NOT NULL DEFAULT '{}';
