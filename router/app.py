@@ -47,6 +47,7 @@ from router.model import (
     PublishAck,
     StartPoint,
     StoredEvent,
+    UserRecord,
     now_us,
 )
 from router.settings import Settings
@@ -167,14 +168,22 @@ class Router:
         settings: dict[str, Any] | None = None,
         prefetch: int = 0,
         most: int = 0,
+        owner: UserRecord | None = None,
     ) -> Subscription:
         """Attach a consumer (``consumer``: its address, shown to operators). ``settings`` are
         those of a new subscriber (router.consumers); ``prefetch`` this consumer's own; ``most``
-        the deliveries it takes before it leaves (a pull; 0: no end)."""
+        the deliveries it takes before it leaves (a pull; 0: no end). A subscriber this call
+        creates is counted as ``owner``'s, within its quota."""
         self._serves("subscribe", "all", "route")
-        return await self.manager.subscribe(
-            validation.name(exchange, "exchange"),
-            validation.name(name, "subscriber"),
+        exchange = validation.name(exchange, "exchange")
+        name = validation.name(name, "subscriber")
+        live = {(v.queue_id, v.name) for v in self.list_subscribers()}
+        creating = owner is not None and not self.list_subscribers(exchange, name)
+        if creating:
+            self.auth.may_create_subscriber(owner, live)
+        subscription = await self.manager.subscribe(
+            exchange,
+            name,
             validation.limit_size(limit_size, self.settings),
             start,
             consumer,
@@ -182,6 +191,13 @@ class Router:
             prefetch,
             most,
         )
+        if creating and owner is not None:
+            try:
+                await self.auth.own(owner, subscription.queue_id, name)
+            except RouterError:
+                await subscription.close()
+                raise
+        return subscription
 
     async def read(
         self, exchange: str, start: StartPoint, most: int
@@ -240,6 +256,7 @@ class Router:
             largest_commit=state.largest_commit,
             storage_failing=state.stale,
             auth_failures=self.audit.failures_now(),
+            quotas=self.auth.quota_use(),
         )
 
     def info(self) -> ServerInfo:
@@ -301,6 +318,7 @@ class Router:
         most: int,
         wait_s: float,
         limit_size: int = 0,
+        owner: UserRecord | None = None,
     ) -> tuple[Subscription, list[Delivery], list[int]]:
         """Attach, take up to ``most`` deliveries, leave: (the subscription, the deliveries,
         each one's delivery count). Nothing is settled here: see :meth:`ack_sleeping` and
@@ -310,7 +328,9 @@ class Router:
         Waits up to ``wait_s`` for new events when none are stored past the start; events that
         are stored already are read whatever ``wait_s`` says.
         """
-        subscription = await self.subscribe(exchange, name, start, limit_size, most=most)
+        subscription = await self.subscribe(
+            exchange, name, start, limit_size, most=most, owner=owner
+        )
         got: list[Delivery] = []
         counts: list[int] = []
         try:
@@ -484,7 +504,7 @@ async def open_router(settings: Settings) -> AsyncIterator[Router]:
                     _escalating, "manager", manager.run, restored.queues, restored.subscribers
                 )
                 auth = Auth(state, enabled=settings.auth)
-                auth.load(restored.users, restored.tokens)
+                auth.load(restored.users, restored.tokens, restored.owners)
                 initial = await auth.bootstrap(settings.admin_token)
                 await inner.start(_escalating, "auth", auth.run)
                 log.info(

@@ -28,7 +28,8 @@ from router.errors import (
     PermissionDenied,
     Unauthenticated,
 )
-from router.model import Access, Grant, Quotas, Role, TokenRecord, UserRecord, now_us
+from router.model import Access, Grant, NewEvent, Quotas, Role, TokenRecord, UserRecord, now_us
+from router.quotas import Limiter, QuotaExceeded
 from storage import StorageUnavailable
 
 log = logging.getLogger("router.auth")
@@ -76,12 +77,20 @@ class Auth:
     listeners: list[Revoked] = attrs.Factory(list)
     regranted: list[Regranted] = attrs.Factory(list)
     _decided: dict[tuple[str, Access, str], bool] = attrs.Factory(dict)  # cleared on changes
+    limiter: Limiter = attrs.Factory(Limiter)
+    owners: dict[tuple[str, str], str] = attrs.Factory(dict)  # (queue id, subscriber) -> user
     used: dict[str, int] = attrs.Factory(dict)  # token id -> last used, not yet written
     _changed: trio.Event = attrs.Factory(trio.Event)  # a token was issued: expiries to look at
 
-    def load(self, users: tuple[UserRecord, ...], tokens: tuple[TokenRecord, ...]) -> None:
+    def load(
+        self,
+        users: tuple[UserRecord, ...],
+        tokens: tuple[TokenRecord, ...],
+        owners: tuple[tuple[str, str, str], ...] = (),
+    ) -> None:
         self.users = {u.name: u for u in users}
         self.tokens = {t.hash: t for t in tokens}
+        self.owners = {(queue, name): user for queue, name, user in owners}
 
     # --- checks (edges call these on every request) ---
 
@@ -148,6 +157,45 @@ class Auth:
             except PermissionDenied as error:
                 raise PermissionDenied(f"events[{index}].type: {error}") from None
 
+    def charge(self, user: UserRecord | None, events: list[NewEvent]) -> QuotaExceeded | None:
+        """Take a publish from ``user``'s rate quotas; or take nothing and return why not
+        (the edge refuses the call with it)."""
+        if user is None or not (user.quotas.events_per_s or user.quotas.bytes_per_s):
+            return None
+        size = sum([len(e.payload) for e in events]) if user.quotas.bytes_per_s else 0
+        try:
+            self.limiter.publish(user.name, user.quotas, len(events), size)
+        except QuotaExceeded as error:
+            return error
+        return None
+
+    def may_create_subscriber(self, user: UserRecord | None, live: set[tuple[str, str]]) -> None:
+        """QuotaExceeded when ``user`` already holds as many of the ``live`` subscribers (queue
+        id, name) as its quota lets it create."""
+        if user is None or not user.quotas.subscribers:
+            return
+        held = sum(1 for key, owner in self.owners.items() if owner == user.name and key in live)
+        if held >= user.quotas.subscribers:
+            self.limiter.count(user.name)
+            raise QuotaExceeded(
+                f"subscribers: user {user.name!r} has created {held}, its quota; delete one"
+                " first (router subscriber delete)"
+            )
+
+    def quota_use(self) -> dict[str, tuple[Quotas, int]]:
+        """Each user that has a quota or was refused for one: its quotas and the calls refused."""
+        refused = dict(self.limiter.refused)
+        return {
+            name: (user.quotas, refused.get(name, 0))
+            for name, user in sorted(self.users.items())
+            if user.quotas != Quotas() or name in refused
+        }
+
+    async def own(self, user: UserRecord, queue_id: str, name: str) -> None:
+        """Note that ``user`` created this subscriber."""
+        await self.state.write(lambda storage: storage.own_subscriber(queue_id, name, user.name))
+        self.owners[(queue_id, name)] = user.name
+
     # --- changes ---
 
     async def bootstrap(self, admin_token: str | None) -> str | None:
@@ -181,6 +229,7 @@ class Auth:
         await self.state.write(lambda storage: storage.remove_user(name))
         self.users.pop(name, None)
         self._decided.clear()
+        self.limiter.forget(name)
         self.tokens = {h: t for h, t in self.tokens.items() if t.user != name}
         log.info("user removed name=%s", name)
         for listener in list(self.listeners):
@@ -220,6 +269,7 @@ class Auth:
         changed = attrs.evolve(self.user(name), quotas=quotas)
         await self.state.write(lambda storage: storage.save_user(changed))
         self.users[name] = changed
+        self.limiter.forget(name)
         log.info("quotas changed user=%s %s", name, quotas)
         return changed
 

@@ -108,6 +108,18 @@ class RouterCollector(Collector):
         for source, count in sorted(stats.auth_failures.items()):
             failures.add_metric([source], count)
         yield failures
+        limits = GaugeMetricFamily(
+            "router_user_quota", "A user's quota (0: none)", labels=["user", "quota"]
+        )
+        refused = CounterMetricFamily(
+            "router_quota_refusals", "Calls refused for a user's quota", labels=["user"]
+        )
+        for user, (quotas, count) in stats.quotas.items():
+            for field, value in attrs.asdict(quotas).items():
+                limits.add_metric([user, field], value)
+            refused.add_metric([user], count)
+        yield limits
+        yield refused
         last_seq = GaugeMetricFamily("router_log_last_seq", "The log's last sequence number")
         last_seq.add_metric([], stats.last_seq)
         yield last_seq

@@ -68,7 +68,7 @@ class Limiter:
 
     _buckets: dict[tuple[str, str], _Bucket] = attrs.Factory(dict)
     _lock: threading.Lock = attrs.Factory(threading.Lock)
-    refused: dict[str, int] = attrs.Factory(dict)  # user -> publishes refused, for /metrics
+    refused: dict[str, int] = attrs.Factory(dict)  # user -> calls refused for a quota
 
     def publish(self, user: str, limits: Quotas, events: int, size: int) -> None:
         """Take ``events`` and ``size`` bytes from ``user``'s buckets, or take nothing and raise
@@ -85,7 +85,7 @@ class Limiter:
             return
         for kind, rate, amount, unit in wants:
             if amount > rate:
-                self._count(user)
+                self.count(user)
                 raise QuotaExceeded(
                     f"{kind}: a publish of {amount} {unit} is more than user {user!r} may send"
                     f" in a second ({rate}); send smaller batches"
@@ -100,7 +100,7 @@ class Limiter:
                 for bucket, amount in buckets:
                     bucket.level -= amount
                 return
-        self._count(user)
+        self.count(user)
         kinds = " and ".join(f"{rate} {unit}/s" for _, rate, _, unit in wants)
         raise QuotaExceeded(
             f"quotas: user {user!r} may publish {kinds}; retry after {wait:.3f} s",
@@ -119,5 +119,6 @@ class Limiter:
             bucket = self._buckets[(user, kind)] = _Bucket(float(rate), float(rate), now)
         return bucket
 
-    def _count(self, user: str) -> None:
+    def count(self, user: str) -> None:
+        """One more call of ``user`` refused for a quota."""
         self.refused[user] = self.refused.get(user, 0) + 1

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from actors.queue import QueueView, SubscriberView
-from router.model import ExchangeRecord
+from router.model import ExchangeRecord, Quotas
 
 
 @attrs.frozen
@@ -32,6 +32,7 @@ class Stats:
     largest_commit: int = 0  # in events
     storage_failing: bool = False  # the last write to storage failed
     auth_failures: dict[str, int] = attrs.Factory(dict)  # failed authentications by source
+    quotas: dict[str, tuple[Quotas, int]] = attrs.Factory(dict)  # user -> (quotas, refused)
 
 
 @attrs.frozen

@@ -56,6 +56,7 @@ class Restored:
     subscribers: tuple[SubscriberRecord, ...]
     users: tuple[UserRecord, ...] = ()
     tokens: tuple[TokenRecord, ...] = ()
+    owners: tuple[tuple[str, str, str], ...] = ()  # (queue id, subscriber, the user who made it)
 
 
 @attrs.frozen

@@ -113,6 +113,24 @@ class ControlPlane(abc.ABC):
             for token_id, at in used.items():
                 run("UPDATE tokens SET last_used_at = ? WHERE id = ?", (at, token_id))
 
+    def subscriber_owners(self) -> list[tuple[str, str, str]]:
+        """(queue id, subscriber, user) of every subscriber a user created."""
+        with self._control() as run:
+            rows = run(
+                "SELECT queue_id, name, owner FROM subscribers WHERE owner <> ''"
+                " ORDER BY queue_id, name",
+                (),
+            )
+        return [(str(q), str(n), str(o)) for q, n, o in rows]
+
+    def own_subscriber(self, queue_id: str, name: str, user: str) -> None:
+        """Note that ``user`` created the subscriber (kept until the subscriber is deleted)."""
+        with self._control() as run:
+            run(
+                "UPDATE subscribers SET owner = ? WHERE queue_id = ? AND name = ?",
+                (user, queue_id, name),
+            )
+
     # --- the audit trail ---
 
     def add_audit(self, entry: AuditEntry) -> None:

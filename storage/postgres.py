@@ -387,6 +387,7 @@ class PostgresStorage(Storage):
             self.subscribers(),
             tuple(self.users()),
             tuple(self.tokens()),
+            tuple(self.subscriber_owners()),
         )
 
     def commit(

@@ -442,6 +442,7 @@ class SqliteStorage(Storage):
             self.subscribers(),
             tuple(self.users()),
             tuple(self.tokens()),
+            tuple(self.subscriber_owners()),
         )
 
     def commit(

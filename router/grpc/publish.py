@@ -20,6 +20,7 @@ from router.grpc import convert
 from router.grpc.metadata import authorization
 from router.grpc.status import statuses
 from router.model import NewEvent
+from router.quotas import QuotaExceeded
 from router.wire import Encoded
 
 PIPELINE_DEPTH = 256  # publish requests of one stream in flight at once; answered in order
@@ -63,8 +64,14 @@ class PublisherService(router_grpc.PublisherBase):
             with statuses():
                 events = convert.new_events(request, self._router.settings)
                 auth = self._router.auth
-                auth.permit_types(auth.caller(authorization(stream.metadata)), _types(events))
-                acks = await self._publish_soon(events)
+                user = auth.caller(authorization(stream.metadata))
+                auth.permit_types(user, _types(events))
+                over = auth.charge(user, events)
+                if over is None:
+                    acks = await self._publish_soon(events)
+            if over is not None:
+                await _refuse(stream, over)
+                return
             await stream.send_message(encoded(convert.publish_response(acks)))
         finally:
             self._end()
@@ -88,6 +95,9 @@ class PublisherService(router_grpc.PublisherBase):
                         break
                     events = convert.new_events(request, self._router.settings)
                     auth.permit_types(user, _types(events))
+                    over = auth.charge(user, events)
+                    if over is not None:
+                        raise over
                     await pending.put(self._publish_soon(events))
             except RouterError as error:
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -100,6 +110,10 @@ class PublisherService(router_grpc.PublisherBase):
         reader = asyncio.ensure_future(read())
         try:
             while (future := await pending.get()) is not None:
+                over = future.exception() if future.done() else None
+                if isinstance(over, QuotaExceeded):
+                    await _refuse(stream, over)
+                    return
                 with statuses():
                     acks = await future
                 await stream.send_message(encoded(convert.publish_response(acks)))
@@ -112,6 +126,15 @@ class PublisherService(router_grpc.PublisherBase):
                 leftover = pending.get_nowait()
                 if leftover is not None:
                     leftover.cancel()
+
+
+async def _refuse(stream: Stream[Any, Any], error: QuotaExceeded) -> None:
+    """End the call with RESOURCE_EXHAUSTED and, when waiting helps, a ``retry-after``
+    trailer (seconds): the connection stays, and a publish after that long goes through."""
+    after = {} if error.retry_after_s is None else {"retry-after": f"{error.retry_after_s:.3f}"}
+    await stream.send_trailing_metadata(
+        status=Status.RESOURCE_EXHAUSTED, status_message=str(error), metadata=after
+    )
 
 
 def _types(events: list[NewEvent]) -> list[str]:

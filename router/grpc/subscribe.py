@@ -21,6 +21,7 @@ from router.grpc.publish import encoded
 from router.grpc.status import grpc_error, statuses
 from router.model import Access, UserRecord
 from router.permissions import permitted, refusal
+from router.quotas import QuotaExceeded
 
 Owner = tuple[str, str, str]  # the user, the token id and the exchange of a stream
 
@@ -78,6 +79,16 @@ class SubscriberService(router_grpc.SubscriberBase):
                 )
                 await subscription.close_control()
 
+    def _within_streams(self, user: UserRecord) -> None:
+        """QuotaExceeded when ``user`` holds as many open streams as its quota allows."""
+        most = user.quotas.streams
+        if most and sum(1 for o in self._owners.values() if o[0] == user.name) >= most:
+            self._router.auth.limiter.count(user.name)
+            raise QuotaExceeded(
+                f"streams: user {user.name!r} has {most} Subscribe streams open, its quota;"
+                " close one first"
+            )
+
     async def Subscribe(self, stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse]) -> None:
         first = await stream.recv_message()
         if first is None or first.WhichOneof("body") != "start":
@@ -85,8 +96,10 @@ class SubscriberService(router_grpc.SubscriberBase):
         request = first.start
         with statuses():
             found = self._router.auth.authenticate(authorization(stream.metadata))
-            if found is not None:
-                self._router.auth.permit(found[0], Access.CONSUME, request.exchange)
+            user = found[0] if found is not None else None
+            if user is not None:
+                self._router.auth.permit(user, Access.CONSUME, request.exchange)
+                self._within_streams(user)
             start = convert.start_point(request.start)
             settings = (
                 convert.settings_changes(request.settings) if request.HasField("settings") else None
@@ -99,6 +112,8 @@ class SubscriberService(router_grpc.SubscriberBase):
                 peer_address(stream),
                 settings,
                 request.prefetch,
+                0,
+                user,
             )
         self.open.add(subscription)
         if found is not None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -47,7 +48,7 @@ from router.errors import InvalidArgument, NotFound, RouterError, Unauthenticate
 from router.http.openapi import document
 from router.metrics import Rates, registry
 from router.model import Access, Delivery, Grant, NewEvent, StoredEvent, UserRecord
-from router.quotas import quotas
+from router.quotas import QuotaExceeded, quotas
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # The monitoring page: three files, no build step, served by the router (it asks for the token).
@@ -98,6 +99,8 @@ class PayloadTooLarge(RouterError):
 
 def error_response(error: RouterError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
+    if isinstance(error, QuotaExceeded) and error.retry_after_s is not None:
+        headers = {"Retry-After": str(max(1, math.ceil(error.retry_after_s)))}
     return JSONResponse(
         {"error": {"code": error.grpc_status, "message": str(error)}},
         status_code=error.http_status,
@@ -161,6 +164,9 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         validation.batch_size(len(events), router.settings)
         checked = [new_event(i, e, router) for i, e in enumerate(events)]
         router.auth.permit_types(request.state.user, [e.type for e in checked])
+        over = router.auth.charge(request.state.user, checked)
+        if over is not None:
+            raise over
         acks = await router.publish(checked)
         return JSONResponse(
             {
@@ -184,7 +190,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         limit_size = integer(query.get("limit_size", "0"), "limit_size", 0, 1 << 31)
         start = validation.start_point(query.get("from", "stored"))
         subscription, deliveries, counts = await router.pull(
-            exchange, name, start, most, wait, limit_size
+            exchange, name, start, most, wait, limit_size, request.state.user
         )
         return JSONResponse(
             {

@@ -19,6 +19,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         404: "no such exchange or subscriber",
         409: "the subscriber has a consumer attached, or an offset is not open to settle",
         413: "the body is too large",
+        429: "past one of the user's quotas; Retry-After says when a publish would go through",
         503: "the store is unavailable; retrying later is safe",
         504: "the store did not answer in time",
     }
@@ -188,7 +189,7 @@ def document() -> dict[str, Any]:
                             },
                             "one ack per event, in order",
                         ),
-                        **_errors(400, 401, 403, 413, 503, 504),
+                        **_errors(400, 401, 403, 413, 429, 503, 504),
                     },
                 }
             },
@@ -237,7 +238,7 @@ def document() -> dict[str, Any]:
                             },
                             "the events from the start point on, in offset order",
                         ),
-                        **_errors(400, 401, 403, 404, 409, 503, 504),
+                        **_errors(400, 401, 403, 404, 409, 429, 503, 504),
                     },
                 }
             },

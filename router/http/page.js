@@ -17,7 +17,11 @@ async function api(method, path, body) {
   });
   const data = await response.json().catch(() => ({}));
   if (response.status === 401) { showLogin("The token was not accepted; sign in again."); }
-  if (!response.ok) { throw new Error((data.error && data.error.message) || response.statusText); }
+  if (!response.ok) {
+    const error = new Error((data.error && data.error.message) || response.statusText);
+    error.status = response.status;
+    throw error;
+  }
   return data;
 }
 
@@ -25,6 +29,7 @@ function showLogin(message) {
   token = ""; sessionStorage.removeItem("router-token");
   $("app").hidden = true; $("login").hidden = false;
   $("login-message").textContent = message || "";
+  $("users-section").hidden = false; $("audit-section").hidden = false;
 }
 
 function spark(canvas, series, colors) {
@@ -104,17 +109,43 @@ function render(stats) {
   });
 }
 
+// Users and the audit trail are the admin role's: a token that may only monitor sees the rest.
+async function adminOnly(section, read) {
+  if ($(section).hidden) return null;
+  try { return await read(); } catch (error) {
+    if (error.status !== 403) throw error;
+    $(section).hidden = true;
+    return null;
+  }
+}
+
+const QUOTAS = [["events_per_s", "events/s"], ["bytes_per_s", "bytes/s"],
+                ["streams", "streams"], ["subscribers", "subscribers"]];
+function grantsText(u) {
+  if (u.role === "admin") return "everything";
+  return u.grants.map((g) => (g.deny ? "deny " : "") + g.action +
+                             (g.action === "monitor" ? "" : " " + g.pattern)).join("; ") || "none";
+}
+function quotasText(u) {
+  return QUOTAS.filter(([k]) => u.quotas[k]).map(([k, unit]) => `${u.quotas[k]} ${unit}`)
+    .join(", ") || "none";
+}
+
 async function refreshUsers() {
-  const data = await api("GET", "/v1/users");
+  const data = await adminOnly("users-section", () => api("GET", "/v1/users"));
+  if (!data) return;
   $("users").innerHTML = data.users.map((u) =>
     `<tr data-user="${esc(u.name)}"><td>${esc(u.name)}</td><td>${esc(u.role)}</td>` +
+    `<td class="grants">${esc(grantsText(u))}</td><td class="quotas">${esc(quotasText(u))}</td>` +
     `<td>${esc(u.token_ids.join(", "))}</td>` +
     `<td><button class="quiet" data-remove="${esc(u.name)}">Remove</button></td></tr>`).join("");
 }
 
 async function refreshAudit() {
   const since = (Date.now() - 86400e3) * 1000;
-  const data = await api("GET", `/v1/audit?since_us=${since}&max=10000`);
+  const data = await adminOnly("audit-section",
+                               () => api("GET", `/v1/audit?since_us=${since}&max=10000`));
+  if (!data) return;
   const last = data.entries.slice(-20).reverse();
   $("audit").innerHTML = last.length ? last.map((e) =>
     `<tr data-audit="${esc(e.action)}"><td>${new Date(e.at / 1000).toLocaleString()}</td>` +
@@ -150,7 +181,8 @@ $("login-form").addEventListener("submit", async (event) => {
     $("login").hidden = true; $("app").hidden = false;
     await refreshUsers(); await tick();
   } catch (error) {
-    if (!$("login").hidden || !token) showLogin("The token was not accepted.");
+    if (error.status === 403) showLogin(error.message);
+    else if (!$("login").hidden || !token) showLogin("The token was not accepted.");
     else showLogin(error.message);
   }
 });
@@ -206,7 +238,7 @@ $("subscribers").addEventListener("click", async (event) => {
 
 if (token) {
   api("GET", "/v1/stats").then(() => { $("app").hidden = false; refreshUsers(); tick(); })
-    .catch(() => showLogin("Sign in with an admin token."));
+    .catch(() => showLogin("Sign in with an admin token, or one that may monitor."));
 } else {
   showLogin("");
 }

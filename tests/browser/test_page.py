@@ -240,6 +240,31 @@ def test_a_missing_or_revoked_token_shows_the_login_prompt(
     assert "sign in again" in page.inner_text("#login-message")
 
 
+def test_a_monitor_sees_the_router_but_not_users_and_admins_see_grants(
+    browser: Any, router: RouterProcess
+) -> None:
+    added = cli(router, "user", "add", "watcher", "--role", "consumer", "--json")
+    token = json.loads(added.stdout)["token"]
+    page = browser.new_page()
+    sign_in(page, router, token)  # consume * only: it may not monitor
+    page.wait_for_selector("#login-message:has-text('may not monitor')")
+    assert cli(router, "user", "grant", "watcher", "--monitor").returncode == 0
+    assert cli(router, "user", "quotas", "watcher", "--streams", "2").returncode == 0
+    sign_in(page, router, token)
+    page.wait_for_selector("#status:has-text('live')")
+    page.wait_for_selector("#users-section", state="hidden")
+    page.wait_for_selector("#audit-section", state="hidden")
+    assert page.is_visible("#exchanges") or page.query_selector("#exchanges") is not None
+
+    admin = browser.new_page()
+    sign_in(admin, router)
+    admin.wait_for_selector("tr[data-user='watcher']")
+    assert admin.inner_text("tr[data-user='watcher'] .grants") == "consume *; monitor"
+    assert admin.inner_text("tr[data-user='watcher'] .quotas") == "2 streams"
+    assert admin.inner_text("tr[data-user='admin'] .grants") == "everything"
+    assert admin.is_visible("#audit-section")
+
+
 def test_a_stalled_subscriber_and_its_parked_events_show_and_can_be_re_driven(
     browser: Any, router: RouterProcess
 ) -> None:

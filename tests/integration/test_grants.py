@@ -12,11 +12,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import OutgoingEvent, RouterClient
+from tests.helpers.polling import until
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
 from tests.integration.test_auth_admin import first_batch, refused
 
@@ -202,3 +205,101 @@ def test_the_cli_grants_shows_and_revokes(router: RouterProcess) -> None:
         "user.grant",
         "user.revoke_grant",
     ]
+
+
+async def publish_raw(address: str, token: str, count: int, size: int = 1) -> tuple[Status, str]:
+    """One unary publish of ``count`` events over a bare grpclib stream: (status, retry-after)."""
+    host, port = address.rsplit(":", 1)
+    channel = Channel(host, int(port))
+    try:
+        stub = router_grpc.PublisherStub(channel)
+        request = pb.PublishRequest(
+            events=[pb.Event(type="order.created", payload=b"x" * size) for _ in range(count)]
+        )
+        async with stub.Publish.open(metadata={"authorization": f"Bearer {token}"}) as stream:
+            await stream.send_message(request, end=True)
+            try:
+                await stream.recv_message()
+                await stream.recv_trailing_metadata()
+            except GRPCError as error:
+                trailers = dict(stream.trailing_metadata or stream.initial_metadata or {})
+                return error.status, str(trailers.get("retry-after", ""))
+        return Status.OK, ""
+    finally:
+        channel.close()
+
+
+def test_quotas_refuse_past_a_rate_or_a_count_and_let_a_patient_client_go_on(
+    router: RouterProcess,
+) -> None:
+    async def story() -> str:
+        async with RouterClient(router.address) as admin:
+            await admin.create_exchange("orders", ["order.#"])
+            token = (await admin.add_user("q", "consumer")).token.token
+            await admin.add_grants("q", [grant("publish", "#")])
+            user = await admin.set_quotas("q", events_per_s=20, streams=1, subscribers=1)
+            assert (user.quotas.events_per_s, user.quotas.streams) == (20, 1)
+            await refused(
+                admin.set_quotas("q", events_per_s=-1),
+                Status.INVALID_ARGUMENT,
+                "quotas.events_per_s",
+            )
+            await refused(admin.set_quotas("nobody"), Status.NOT_FOUND)
+            seq = (await admin.server_info()).last_seq
+
+            assert await publish_raw(router.address, token, 20) == (Status.OK, "")
+            status, after = await publish_raw(router.address, token, 5)
+            assert status is Status.RESOURCE_EXHAUSTED and 0 < float(after) <= 1.0
+            too_big = await publish_raw(router.address, token, 21)
+            assert too_big == (Status.RESOURCE_EXHAUSTED, "")  # never fits: no retry-after
+            assert (await admin.server_info()).last_seq == seq + 20  # the refused stored none
+            async with RouterClient(router.address, token=token) as q:
+                # A client that waits as told publishes again on the same connection.
+                with pytest.raises(GRPCError) as raised:
+                    await q.publish([OutgoingEvent("order.created")] * 20)
+                assert "retry after" in (raised.value.message or "")
+                await asyncio.sleep(float(after) + 0.05)
+                await q.publish([OutgoingEvent("order.created")] * 5)
+
+                async with q.subscribe("orders", "first", "earliest"):
+                    await refused(first_batch(q, "orders", "first"), Status.RESOURCE_EXHAUSTED)
+
+                async def room_again() -> bool:  # the one stream has ended on the router's side
+                    try:
+                        await first_batch(q, "orders", "first")
+                    except GRPCError as error:
+                        assert error.status is Status.RESOURCE_EXHAUSTED, error
+                        return False
+                    return True
+
+                await until(room_again)
+                await refused(
+                    first_batch(q, "orders", "second"), Status.RESOURCE_EXHAUSTED, "subscribers"
+                )
+            await admin.delete_subscriber("orders", "first")
+            async with RouterClient(router.address, token=token) as q:
+                await first_batch(q, "orders", "second")
+            user = await admin.set_quotas("q", bytes_per_s=100)
+            assert user.quotas.events_per_s == 0  # quotas are set whole
+            assert (await publish_raw(router.address, token, 1, 100))[0] is Status.OK
+            over = await publish_raw(router.address, token, 1, 50)
+            assert over[0] is Status.RESOURCE_EXHAUSTED and float(over[1]) > 0
+        return token
+
+    token = asyncio.run(story())
+    headers = {"authorization": f"Bearer {token}"}
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    http = router.http
+    limited = httpx.put(f"{http}/v1/users/q/quotas", json={"events_per_s": 3}, headers=admin)
+    assert limited.status_code == 200 and limited.json()["quotas"]["events_per_s"] == 3
+    body = {"events": [{"type": "order.created"}] * 3}
+    assert httpx.post(f"{http}/v1/events", json=body, headers=headers).status_code == 200
+    refused_429 = httpx.post(f"{http}/v1/events", json=body, headers=headers)
+    assert refused_429.status_code == 429 and int(refused_429.headers["retry-after"]) >= 1
+    pull = f"{http}/v1/exchanges/orders/subscribers/third/events?from=earliest"
+    assert httpx.get(pull, headers=headers).status_code == 200  # subscribers: none set now
+    bad = httpx.put(f"{http}/v1/users/q/quotas", json={"streamz": 1}, headers=admin)
+    assert bad.status_code == 400 and "streamz" in bad.json()["error"]["message"]
+    metrics = httpx.get(f"{http}/metrics", headers=admin).text
+    assert 'router_user_quota{quota="events_per_s",user="q"} 3.0' in metrics
+    assert 'router_quota_refusals_total{user="q"}' in metrics
