@@ -151,10 +151,11 @@ class Auth:
         """PermissionDenied naming the first event whose type ``user`` may not publish."""
         if user is None or user.role is Role.ADMIN:
             return
-        for index, event_type in enumerate(types):
+        for event_type in dict.fromkeys(types):  # each type once, in the order they come
             try:
                 self.permit(user, Access.PUBLISH, event_type)
             except PermissionDenied as error:
+                index = types.index(event_type)
                 raise PermissionDenied(f"events[{index}].type: {error}") from None
 
     def charge(self, user: UserRecord | None, events: list[NewEvent]) -> QuotaExceeded | None:

@@ -78,12 +78,13 @@ class PublisherService(router_grpc.PublisherBase):
 
     async def PublishStream(self, stream: Stream[pb.PublishRequest, pb.PublishResponse]) -> None:
         """Reads ahead up to PIPELINE_DEPTH requests so their commits can be grouped; each is
-        posted to the dispatcher as it is read, so they reach it in the order they came."""
+        posted to the dispatcher as it is read, so they reach it in the order they came. The
+        token and grants are checked again for each request: a stream whose token is revoked or
+        expires, or whose user loses the grant, ends at its next request with nothing stored."""
         pending: asyncio.Queue[asyncio.Future[Any] | None] = asyncio.Queue(PIPELINE_DEPTH)
         refused: list[GRPCError] = []
         auth = self._router.auth
-        with statuses():
-            user = auth.caller(authorization(stream.metadata))
+        header = authorization(stream.metadata)
 
         async def read() -> None:
             try:
@@ -94,6 +95,7 @@ class PublisherService(router_grpc.PublisherBase):
                         )
                         break
                     events = convert.new_events(request, self._router.settings)
+                    user = auth.caller(header)
                     auth.permit_types(user, _types(events))
                     over = auth.charge(user, events)
                     if over is not None:
