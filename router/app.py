@@ -177,9 +177,9 @@ class Router:
         self._serves("subscribe", "all", "route")
         exchange = validation.name(exchange, "exchange")
         name = validation.name(name, "subscriber")
-        live = {(v.queue_id, v.name) for v in self.list_subscribers()}
         creating = owner is not None and not self.list_subscribers(exchange, name)
-        if creating:
+        if creating and owner is not None and owner.quotas.subscribers:
+            live = {(v.queue_id, v.name) for v in self.list_subscribers()}
             self.auth.may_create_subscriber(owner, live)
         subscription = await self.manager.subscribe(
             exchange,
