@@ -119,9 +119,10 @@ class Auth:
 
     def authorize(
         self, authorization: str | None, access: Access, target: str = ""
-    ) -> UserRecord | None:
-        """The caller, if it may do ``access`` on ``target``; with no target (a call whose
-        target is read later), if it holds any grant of ``access``. None when auth is off."""
+    ) -> tuple[UserRecord, TokenRecord] | None:
+        """The caller and its token, if it may do ``access`` on ``target``; with no target (a
+        call whose target is read later), if it holds any grant of ``access``. None when auth
+        is off."""
         found = self.authenticate(authorization)
         if found is None:
             return None
@@ -130,7 +131,7 @@ class Auth:
             self.permit(user, access, target)
         elif not permissions.holds(user, user.grants, access):
             raise PermissionDenied(permissions.refusal(user, access, ""))
-        return user
+        return found
 
     def permit(self, user: UserRecord | None, access: Access, target: str = "") -> None:
         """PermissionDenied unless ``user`` (None: auth is off) may do ``access`` on

@@ -22,7 +22,7 @@ from router.app import Router, redact
 from router.bridge import AsyncioThread
 from router.errors import InvalidArgument
 from router.grpc import convert
-from router.grpc.metadata import authorization, peer_host
+from router.grpc.metadata import caller_user, peer_host
 from router.grpc.publish import encoded
 from router.grpc.status import statuses
 from router.model import Access, UserRecord
@@ -49,8 +49,9 @@ def _unary(  # a method of AdminService
         assert request is not None
         with statuses():
             if manages is not None:
-                caller = service._router.auth.caller(authorization(stream.metadata))
-                service._router.auth.permit(caller, Access.MANAGE, manages(request))
+                service._router.auth.permit(
+                    caller_user(service._router.auth), Access.MANAGE, manages(request)
+                )
             if audited is None:
                 result = await service._trio(call)(service._router, request)
             else:
@@ -71,8 +72,8 @@ def _unary(  # a method of AdminService
 
 def _caller(router: Router, stream: Stream[Any, Any]) -> tuple[str, str]:
     """The user ("" with auth off) and the address of the client of an admin call."""
-    found = router.auth.authenticate(authorization(stream.metadata))
-    return (found[0].name if found else ""), peer_host(stream.peer)
+    user = caller_user(router.auth)
+    return (user.name if user else ""), peer_host(stream.peer)
 
 
 def _name(request: Any) -> str:
@@ -338,9 +339,8 @@ class AdminService(router_grpc.AdminBase):
 
         with statuses():
             user, source = _caller(self._router, stream)
-            caller = self._router.auth.caller(authorization(stream.metadata))
             for access in (Access.MANAGE, Access.CONSUME):  # it reads the exchange's events
-                self._router.auth.permit(caller, access, request.exchange)
+                self._router.auth.permit(caller_user(self._router.auth), access, request.exchange)
             fields = MessageToDict(request)
             if "amqpUrl" in fields:
                 fields["amqpUrl"] = redact(fields["amqpUrl"])

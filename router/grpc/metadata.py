@@ -2,7 +2,38 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
+
+from router.auth import Auth
+from router.errors import Unauthenticated
+from router.model import TokenRecord, UserRecord
+
+Caller = tuple[UserRecord, TokenRecord] | None  # None: auth is off
+_CALLER: ContextVar[Caller] = ContextVar("router_grpc_caller")
+
+
+def let_in(found: Caller) -> None:
+    """Remember the caller the token check let in. The check (a grpclib request listener) is
+    awaited by the task that then runs the handler, so the handler sees it: a call's token is
+    hashed and looked up once."""
+    _CALLER.set(found)
+
+
+def caller(auth: Auth) -> Caller:
+    """The caller of the running call, as the token check let it in. A call the check did not
+    see is refused, unless ``auth`` is off (services served without the check, in tests)."""
+    try:
+        return _CALLER.get()
+    except LookupError:
+        if not auth.enabled:
+            return None
+        raise Unauthenticated("authorization: this call was not checked") from None
+
+
+def caller_user(auth: Auth) -> UserRecord | None:
+    found = caller(auth)
+    return found[0] if found is not None else None
 
 
 def authorization(metadata: Any) -> str | None:

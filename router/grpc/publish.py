@@ -17,7 +17,7 @@ from router.app import Router
 from router.bridge import AsyncioThread
 from router.errors import RouterError
 from router.grpc import convert
-from router.grpc.metadata import authorization
+from router.grpc.metadata import authorization, caller_user
 from router.grpc.status import statuses
 from router.model import NewEvent
 from router.quotas import QuotaExceeded
@@ -64,7 +64,7 @@ class PublisherService(router_grpc.PublisherBase):
             with statuses():
                 events = convert.new_events(request, self._router.settings)
                 auth = self._router.auth
-                user = auth.caller(authorization(stream.metadata))
+                user = caller_user(auth)
                 auth.permit_types(user, _types(events))
                 over = auth.charge(user, events)
                 if over is None:

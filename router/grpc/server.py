@@ -18,7 +18,7 @@ from router import h2frames
 from router.app import Router
 from router.errors import PermissionDenied, RouterError, Unauthenticated
 from router.grpc.admin import AdminService, LogService
-from router.grpc.metadata import authorization, peer_host
+from router.grpc.metadata import authorization, let_in, peer_host
 from router.grpc.publish import PublisherService
 from router.grpc.status import grpc_error
 from router.grpc.subscribe import SubscriberService
@@ -97,7 +97,7 @@ def _checker(router: Router) -> Any:
             )
             if needed is None:
                 raise PermissionDenied(f"method: {event.method_name} is not served")
-            router.auth.authorize(authorization(event.metadata), needed)
+            let_in(router.auth.authorize(authorization(event.metadata), needed))
         except RouterError as error:
             if isinstance(error, Unauthenticated):
                 router.audit.failed(peer_host(event.peer), str(error))

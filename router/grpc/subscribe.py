@@ -16,7 +16,7 @@ from router.app import Router
 from router.bridge import AsyncioThread, Feed
 from router.errors import InvalidArgument, PermissionDenied, RouterError, Unauthenticated
 from router.grpc import convert
-from router.grpc.metadata import authorization, peer_address
+from router.grpc.metadata import caller, caller_user, peer_address
 from router.grpc.publish import encoded
 from router.grpc.status import grpc_error, statuses
 from router.model import Access, UserRecord
@@ -95,7 +95,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             raise GRPCError(Status.INVALID_ARGUMENT, "start: the first message must be a start")
         request = first.start
         with statuses():
-            found = self._router.auth.authenticate(authorization(stream.metadata))
+            found = caller(self._router.auth)
             user = found[0] if found is not None else None
             if user is not None:
                 self._router.auth.permit(user, Access.CONSUME, request.exchange)
@@ -162,9 +162,7 @@ class SubscriberService(router_grpc.SubscriberBase):
         assert request is not None
         with statuses():
             auth = self._router.auth
-            auth.permit(
-                auth.caller(authorization(stream.metadata)), Access.CONSUME, request.exchange
-            )
+            auth.permit(caller_user(auth), Access.CONSUME, request.exchange)
             start = convert.start_point(request.start)
             deliveries, head, following = await self._trio(self._router.read)(
                 request.exchange, start, request.max or 1000

@@ -130,7 +130,8 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                 user = None
                 if needed is not None:
                     header = request.headers.get("authorization")
-                    user = router.auth.authorize(header, needed, on(request) if on else "")
+                    found = router.auth.authorize(header, needed, on(request) if on else "")
+                    user = found[0] if found is not None else None
                 request.state.user = user
                 response = await handler(request)
                 if audited is not None and request.method != "GET" and response.status_code < 300:
