@@ -31,6 +31,7 @@ from router.model import (
 )
 from router.wire import encode_event
 from storage.control import ControlPlane
+from storage.retention import Horizon, Retention
 
 
 class StorageUnavailable(Unavailable):
@@ -57,6 +58,7 @@ class Restored:
     users: tuple[UserRecord, ...] = ()
     tokens: tuple[TokenRecord, ...] = ()
     owners: tuple[tuple[str, str, str], ...] = ()  # (queue id, subscriber, the user who made it)
+    horizon: Horizon = Horizon()
 
 
 @attrs.frozen
@@ -227,15 +229,17 @@ class Reader(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None: ...
 
-    def first_offset_at(self, exchange_id: int, head: int, time_us: int) -> int:
-        """The first offset whose event was published at or after ``time_us`` (head + 1 if none)."""
-        return first_offset_where(head, lambda o: self.published_at(exchange_id, o), time_us)
+    def first_offset_at(self, exchange_id: int, head: int, time_us: int, low: int = 1) -> int:
+        """The first offset from ``low`` (the oldest kept) whose event was published at or after
+        ``time_us`` (head + 1 if none)."""
+        return first_offset_where(head, lambda o: self.published_at(exchange_id, o), time_us, low)
 
 
-class Storage(ControlPlane):
+class Storage(Retention, ControlPlane):
     """The single writer's connection. Only the StateActor calls it.
 
-    Users, tokens and subscriber deletion come from :class:`storage.control.ControlPlane`.
+    Users, tokens and subscriber deletion come from :class:`storage.control.ControlPlane`;
+    removing the oldest events from :class:`storage.retention.Retention`.
     """
 
     url: str
@@ -283,13 +287,16 @@ class Storage(ControlPlane):
     def close(self) -> None: ...
 
 
-def first_offset_where(head: int, value_at: Callable[[int], int | None], target: int) -> int:
-    """The first offset in 1..head whose value is >= ``target`` (head + 1 if none).
+def first_offset_where(
+    head: int, value_at: Callable[[int], int | None], target: int, low: int = 1
+) -> int:
+    """The first offset in low..head whose value is >= ``target`` (head + 1 if none); ``low`` is
+    the exchange's oldest kept offset (retention removes the ones before it).
 
     Seqs and timestamps never decrease along an exchange's offsets, so a binary search over the
     primary key answers "where is seq S" and "where does time T begin" without another index.
     """
-    low, high = 1, head + 1
+    high = head + 1
     while low < high:
         middle = (low + high) // 2
         value = value_at(middle)
@@ -305,14 +312,17 @@ def resolve_duplicates(
     seqs: Mapping[EventId, int],
     heads: Mapping[int, int],
     seq_at: Callable[[int, int], int | None],
+    tails: Mapping[int, int],
 ) -> dict[int, EventOutcome]:
-    """Outcomes for re-published ids: the original seq and its offsets in today's exchanges."""
+    """Outcomes for re-published ids: the original seq and its offsets in today's exchanges
+    (none where retention has removed it since)."""
     resolved: dict[int, EventOutcome] = {}
     for index, event_id in duplicates:
         seq = seqs[event_id]
         offsets = []
         for exchange_id, head in heads.items():
-            offset = first_offset_where(head, functools.partial(seq_at, exchange_id), seq)
+            low = tails.get(exchange_id, 1)
+            offset = first_offset_where(head, functools.partial(seq_at, exchange_id), seq, low)
             if offset <= head and seq_at(exchange_id, offset) == seq:
                 offsets.append((exchange_id, offset))
         resolved[index] = EventOutcome(seq, True, tuple(offsets))

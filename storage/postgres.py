@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from router.errors import AlreadyExists
+from router.errors import AlreadyExists, FailedPrecondition
 from router.model import (
     EventId,
     ExchangeRecord,
@@ -44,6 +44,7 @@ from storage.base import (
     wire_from_columns,
 )
 from storage.control import Run, rows_of
+from storage.retention import Horizon, Trimmed
 
 DAY_US = 86_400_000_000
 # A commit of at most this many events writes its rows in one statement (_WRITE_FEW): four
@@ -295,6 +296,7 @@ class PostgresStorage(Storage):
         self.url = url
         self._connection = _Connection(url, autocommit=True, schema=self.schema)
         self._partitions: set[int] = set()
+        self._tails: dict[int, int] = {}  # exchange id -> oldest kept offset (storage.retention)
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
@@ -352,7 +354,10 @@ class PostgresStorage(Storage):
             connection = self._connection.get()
             row = self._log_position(connection)
             heads = {}
-            for (exchange_id,) in connection.execute("SELECT id FROM exchanges").fetchall():
+            self._tails = {}
+            for exchange_id, first_kept in connection.execute(
+                "SELECT id, first_kept FROM exchanges"
+            ).fetchall():
                 (head,) = _one(
                     connection.execute(
                         "SELECT coalesce(max(exchange_offset), 0) FROM exchange_log"
@@ -360,8 +365,13 @@ class PostgresStorage(Storage):
                         (exchange_id,),
                     )
                 )
-                heads[int(exchange_id)] = int(head)
-        last_seq, last_at = (int(row[0]), int(row[1])) if row else (0, 0)
+                heads[int(exchange_id)] = max(int(head), int(first_kept) - 1)
+                self._tails[int(exchange_id)] = int(first_kept)
+            if row is None:  # every event removed: the horizon still says how far the log went
+                row = _one(
+                    connection.execute("SELECT first_seq - 1, removed_until FROM log_horizon")
+                )
+        last_seq, last_at = int(row[0]), int(row[1])
         return Positions(last_seq, last_at, heads)
 
     def restore(self) -> Restored:
@@ -388,6 +398,7 @@ class PostgresStorage(Storage):
             tuple(self.users()),
             tuple(self.tokens()),
             tuple(self.subscriber_owners()),
+            self.horizon(),
         )
 
     def commit(
@@ -425,7 +436,11 @@ class PostgresStorage(Storage):
                 _copy_events(cursor, rows)
                 _write_log_rows_and_cursors(cursor, plan.log_rows, cursors, now)
             resolved = resolve_duplicates(
-                duplicates, existing, after.heads, lambda x, o: self._seq_at(connection, x, o)
+                duplicates,
+                existing,
+                after.heads,
+                lambda x, o: self._seq_at(connection, x, o),
+                self._tails,
             )
         return finish_commit(plan, resolved, after)
 
@@ -495,6 +510,40 @@ class PostgresStorage(Storage):
             )
             return int(cursor.rowcount)
 
+    def _event_time(self, run: Run, seq: int) -> int | None:
+        rows = run("SELECT published_at FROM events WHERE seq = ?", (seq,))
+        return int(rows[0][0]) if rows else None
+
+    def _after_trim(self, run: Run, horizon: Horizon) -> None:
+        """Forget the removed events' ids, and drop the day partitions left empty: the files
+        of a whole day go back to the system at once, where a DELETE leaves them for reuse."""
+        run("DELETE FROM event_ids WHERE published_at < ?", (horizon.removed_until,))
+        # A day with no kept event ends at or before the first kept event's time.
+        kept_from = self._event_time(run, horizon.first_seq)
+        if kept_from is None:
+            kept_from = horizon.removed_until + 1
+        for (name,) in run(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'events'::regclass AND c.relname LIKE 'events_d%%'",
+            (),
+        ):
+            day = int(str(name)[len("events_d") :])
+            if (day + 1) * DAY_US <= kept_from:
+                run(f"DROP TABLE {name}", ())
+                self._partitions.discard(day)
+        self._tails = dict(horizon.tails)
+
+    def log_bytes(self) -> int:
+        """Events (every partition), exchange log and id index, with their indexes and
+        PostgreSQL's free space in them (reused by later writes)."""
+        with self._transaction() as connection:
+            ((size,),) = connection.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)"
+                " + pg_total_relation_size('exchange_log') + pg_total_relation_size('event_ids')"
+                " FROM pg_inherits WHERE inhparent = 'events'::regclass"
+            ).fetchall()
+        return int(size)
+
     def reader(self) -> PostgresReader:
         return PostgresReader(self.url, self.schema)
 
@@ -544,3 +593,8 @@ class PostgresRouteStorage(PostgresStorage):
 
     def purge_ids(self, older_than: int) -> int:
         return 0  # the idempotency keys are the ingest node's
+
+    def trim(self, before_seq: int, most: int) -> Trimmed:
+        raise FailedPrecondition(
+            "retention: a route node routes the ingest node's log; removal runs there"
+        )

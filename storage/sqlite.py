@@ -49,6 +49,7 @@ from storage.base import (
     wire_from_columns,
 )
 from storage.control import Run, rows_of
+from storage.retention import Horizon
 
 # Events are kept in parts (migration 8): the id as 16 bytes, the type as a number of event_types,
 # and the rest of the wire form, the body; router.wire.whole makes the wire form again.
@@ -355,6 +356,7 @@ class SqliteStorage(Storage):
         self._slice: int | None = None  # the next range of event_ids to move, while moving
         self._forget_before = 0  # the window's first seq at the last purge (see _FORGET_NEXT)
         self._forget_after: bytes | None = None  # where forgetting goes on, while it does
+        self._tails: dict[int, int] = {}  # exchange id -> oldest kept offset (storage.retention)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -406,15 +408,25 @@ class SqliteStorage(Storage):
                 "SELECT id, type_id, body FROM events ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             last = None if row is None else decode_event(self._types.wire(connection, *row))
+            first_seq, removed_until = connection.execute(
+                "SELECT first_seq, removed_until FROM log_horizon"
+            ).fetchone()
             heads = {}
-            for (exchange_id,) in connection.execute("SELECT id FROM exchanges").fetchall():
+            self._tails = {}
+            for exchange_id, first_kept in connection.execute(
+                "SELECT id, first_kept FROM exchanges"
+            ).fetchall():
                 (head,) = connection.execute(
                     "SELECT coalesce(max(exchange_offset), 0) FROM exchange_log"
                     " WHERE exchange_id = ?",
                     (exchange_id,),
                 ).fetchone()
-                heads[int(exchange_id)] = int(head)
-        last_seq, last_at = (last.seq, last.published_at) if last else (0, 0)
+                heads[int(exchange_id)] = max(int(head), int(first_kept) - 1)
+                self._tails[int(exchange_id)] = int(first_kept)
+        # Every event removed: the horizon still says how far the log went.
+        last_seq, last_at = (
+            (last.seq, last.published_at) if last else (first_seq - 1, removed_until)
+        )
         return Positions(last_seq, last_at, heads)
 
     def restore(self) -> Restored:
@@ -443,6 +455,7 @@ class SqliteStorage(Storage):
             tuple(self.users()),
             tuple(self.tokens()),
             tuple(self.subscriber_owners()),
+            self.horizon(),
         )
 
     def commit(
@@ -505,7 +518,9 @@ class SqliteStorage(Storage):
                     for (queue_id, name), (acked, ledger) in cursors.items()
                 ],
             )
-            resolved = resolve_duplicates(duplicates, existing, after.heads, self._seq_at)
+            resolved = resolve_duplicates(
+                duplicates, existing, after.heads, self._seq_at, self._tails
+            )
         self._recent, self._level, self._slice = recent, level, next_slice
         self._forget_after = forget_after
         self._type_ids.update(new_types)
@@ -678,6 +693,25 @@ class SqliteStorage(Storage):
             else:
                 high = middle
         return int(low)
+
+    def _event_time(self, run: Run, seq: int) -> int | None:
+        rows = run("SELECT id, type_id, body FROM events WHERE seq = ?", (seq,))
+        if not rows:
+            return None
+        return decode_event(self._types.wire(self._connection, *rows[0])).published_at
+
+    def _after_trim(self, run: Run, horizon: Horizon) -> None:
+        self._tails = dict(horizon.tails)
+
+    def log_bytes(self) -> int:
+        """The pages in use (the file less its free pages: a removal frees pages, which the
+        next commits fill before the file grows again)."""
+        with _errors():
+            connection = self._connection
+            (pages,) = connection.execute("PRAGMA page_count").fetchone()
+            (free,) = connection.execute("PRAGMA freelist_count").fetchone()
+            (size,) = connection.execute("PRAGMA page_size").fetchone()
+        return (int(pages) - int(free)) * int(size)
 
     def reader(self) -> SqliteReader:
         return SqliteReader(self._path)
