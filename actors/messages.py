@@ -24,6 +24,7 @@ from router.model import (
     SubscriberRecord,
 )
 from storage.base import Append, CommitResult, Storage
+from storage.retention import Trimmed
 
 if TYPE_CHECKING:
     from actors.subscriber import Subscription
@@ -105,6 +106,17 @@ class PurgeIds:
     older_than: int
 
 
+@attrs.frozen
+class TrimLog:
+    """Remove the events before ``before_seq`` (at most ``most``: one step). Sent by the
+    StateActor's retention timer and the Router (``router log trim``); handled by the
+    StateActor. ``before_seq`` None: as far as the retention limits say."""
+
+    before_seq: int | None
+    most: int
+    reply: Reply[Trimmed] | None = None
+
+
 # --- to the StateActor's read mailbox: served on their own connections ---
 
 
@@ -129,6 +141,7 @@ class FindTime:
     head: int
     time_us: int
     reply: Reply[int]
+    low: int = 1  # the exchange's oldest kept offset
 
 
 @attrs.frozen
@@ -403,6 +416,18 @@ class Rejected:
     message: str
 
 
+@attrs.frozen
+class Gap:
+    """Offsets ``first``..``last`` of the exchange that the consumer will never get: retention
+    removed them before the subscriber reached them (``first`` 0: not known, a time start).
+    Sent by the SubscriberActor down each consumer's batches channel before the batches after
+    them; the edge tells the consumer (gRPC ``Gap``, a REST pull's ``gap``)."""
+
+    first: int
+    last: int
+    reason: str = "retention"
+
+
 # --- each actor's mailbox: the union of what it handles ---
 
 StateWrite = (
@@ -414,6 +439,7 @@ StateWrite = (
     | SaveSubscriber
     | StoreWrite
     | PurgeIds
+    | TrimLog
 )
 StateRead = ReadRange | FindTime | ReadLog
 DispatcherMessage = Publish | AddExchange | RemoveExchange | ListExchanges | FindExchange

@@ -87,6 +87,7 @@ class SubscriberView:
     oldest_unsettled_s: float = 0.0
     stalled: bool = False
     oldest_parked_s: float = 0.0
+    holding_log: bool = False  # retention waits for it to ack
 
     @property
     def lag(self) -> int:
@@ -221,6 +222,13 @@ class QueueActor:
             for n, record in self.sleeping.items()
             if not name or n == name
         ]
+        holding = self.state.holding
+        if holding:
+            queue_id = self.record.id
+            views = [
+                attrs.evolve(v, holding_log=True) if (queue_id, v.name) in holding else v
+                for v in views
+            ]
         return sorted(views, key=lambda v: v.name)
 
     async def _change_sleeping(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ from actors.messages import (
     StateRead,
     StateWrite,
     StoreWrite,
+    TrimLog,
 )
 from actors.runtime import Mailbox, OwnThread, Reply, ask
 from router.errors import RouterError, Unavailable
@@ -46,6 +48,7 @@ from router.model import (
 from router.patterns import matches
 from router.settings import Settings
 from storage.base import Append, CommitResult, Positions, Reader, Restored, Storage
+from storage.retention import Horizon, Trimmed
 
 log = logging.getLogger("router.state")
 T = TypeVar("T")
@@ -76,6 +79,17 @@ class StateActor:
     largest_commit: int = 0
     # Set (and replaced) after each commit that moved the log forward: followers wait on it.
     log_moved: trio.Event = attrs.Factory(trio.Event)
+    # Retention: where the kept log begins, what was removed, who holds removal back.
+    horizon: Horizon = Horizon()
+    trimming: bool = False  # a removal step is running (its rows may be gone already)
+    _trim_done: trio.Event = attrs.Factory(trio.Event)
+    removed_events: int = 0
+    gap_notices: int = 0  # told to subscribers (SubscriberActor)
+    gap_events: int = 0  # the events those notices covered
+    removed_parked: int = 0
+    trim_steps: int = 0
+    trim_seconds: float = 0.0
+    holding: dict[tuple[str, str], int] = attrs.Factory(dict)  # (queue, subscriber) -> seq
 
     @property
     def stale(self) -> bool:
@@ -126,7 +140,19 @@ class StateActor:
         return await ask(self.read_mailbox, lambda r: ReadLog(after_seq, limit, r))
 
     async def find_time(self, exchange_id: int, head: int, time_us: int) -> int:
-        return await ask(self.read_mailbox, lambda r: FindTime(exchange_id, head, time_us, r))
+        low = self.horizon.tail(exchange_id)
+        return await ask(self.read_mailbox, lambda r: FindTime(exchange_id, head, time_us, r, low))
+
+    async def trim(self, before_seq: int, most: int) -> Trimmed:
+        """One removal step towards ``before_seq`` (at most ``most`` events), in writer order."""
+        trimmed: Trimmed = await ask(self.mailbox, lambda r: TrimLog(before_seq, most, r), 600.0)
+        return trimmed
+
+    async def horizon_settled(self) -> None:
+        """Return once no removal step is running: a read that found rows missing waits here,
+        then sees the horizon that explains it."""
+        while self.trimming:
+            await self._trim_done.wait()
 
     # --- the actor ---
 
@@ -137,7 +163,29 @@ class StateActor:
             log.info("migrations applied versions=%s", applied)
         restored = await trio.to_thread.run_sync(self.storage.restore)
         self.positions = restored.positions
+        self.horizon = restored.horizon
+        self._say_retention()
         return restored
+
+    def _say_retention(self) -> None:
+        settings = self.settings
+        if settings.retains_all:
+            log.info("retention: every event is kept (no --retain-for or --retain-bytes)")
+            return
+        log.info(
+            "retention: keep for=%s bytes=%s until acked=%s (at most %s) horizon seq=%d",
+            _or_none(settings.retain_for_s, "s"),
+            _or_none(settings.retain_bytes, " B"),
+            settings.retain_until_acked,
+            _or_none(settings.retain_max_for_s, "s"),
+            self.horizon.first_seq,
+        )
+        if settings.idempotency_keys_s < settings.idempotency_window_s:
+            log.info(
+                "retention: idempotency keys are kept %.0f s, not %.0f s: no longer than events",
+                settings.idempotency_keys_s,
+                settings.idempotency_window_s,
+            )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve writes and reads until cancelled; on cancellation the running commit completes."""
@@ -148,6 +196,8 @@ class StateActor:
                     reader = await trio.to_thread.run_sync(self.storage.reader)
                     nursery.start_soon(self._serve_reads, reader)
                 nursery.start_soon(self._purge_ids_now_and_then)
+                if not self.settings.retains_all:
+                    nursery.start_soon(self._trim_now_and_then)
                 task_status.started()
                 await self._serve_writes()
         finally:
@@ -235,6 +285,9 @@ class StateActor:
                 message.reply.set(None)
 
     async def _apply_one(self, message: Any) -> None:
+        if isinstance(message, TrimLog):
+            await self._trim_step(message)
+            return
         reply: Reply[Any] | None = getattr(message, "reply", None)
         try:
             await self._refresh_if_stale()
@@ -283,6 +336,78 @@ class StateActor:
             return lambda: message.call(storage)
         raise TypeError(f"StateActor: unexpected message {message!r}")
 
+    async def _trim_step(self, message: TrimLog) -> None:
+        """One removal step, with the horizon in memory moved as it commits: readers that find
+        rows missing wait on ``trimming`` and then see why."""
+        began = trio.current_time()
+        self.trimming = True
+        try:
+            await self._refresh_if_stale()
+            before = message.before_seq
+            if before is None:
+                before = await self._writer.run(self._retention_target)
+            trimmed = await self._writer.run(lambda: self.storage.trim(before, message.most))
+        except RouterError as error:
+            if message.reply is not None:
+                message.reply.fail(error)
+            return
+        except Exception as error:
+            self._stale = True
+            log.warning("removal step failed error=%s", error)
+            if message.reply is not None:
+                message.reply.fail(Unavailable(f"store: {error}"))
+            return
+        finally:
+            self.trimming = False
+            done, self._trim_done = self._trim_done, trio.Event()
+            done.set()
+        if trimmed.horizon.first_seq > self.horizon.first_seq:
+            tails = {**self.horizon.tails, **trimmed.horizon.tails}
+            self.horizon = attrs.evolve(trimmed.horizon, tails=tails)
+        self.removed_events += trimmed.events
+        self.removed_parked += trimmed.parked
+        self.trim_steps += 1
+        self.trim_seconds += trio.current_time() - began
+        if trimmed.parked:
+            log.info("parked events past the horizon dropped count=%d", trimmed.parked)
+        if message.reply is not None:
+            message.reply.set(trimmed)
+
+    def _retention_target(self) -> int:
+        """The seq the limits say the log should begin at (writer thread: reads the store)."""
+        settings, storage = self.settings, self.storage
+        first = self.horizon.first_seq
+        target = first
+        now = now_us()
+        if settings.retain_for_s is not None:
+            target = max(target, storage.first_seq_at(now - int(settings.retain_for_s * 1e6)))
+        if settings.retain_bytes is not None:
+            kept = self.positions.last_seq - first + 1
+            size = storage.log_bytes()
+            if kept > 0 and size > settings.retain_bytes:
+                per_event = size / kept
+                target = max(target, first + math.ceil((size - settings.retain_bytes) / per_event))
+        if target <= first:
+            self.holding = {}
+        elif settings.retain_until_acked:
+            held = storage.held_by_subscribers()
+            self.holding = {(h.queue_id, h.name): h.seq for h in held if h.seq < target}
+            floor = min((h.seq for h in held), default=target)
+            allowed = min(target, floor)
+            if settings.retain_max_for_s is not None:
+                cap = storage.first_seq_at(now - int(settings.retain_max_for_s * 1e6))
+                allowed = max(allowed, cap)
+            target = allowed
+        return target
+
+    async def _trim_now_and_then(self) -> None:
+        """Apply the retention limits: a step while there is more to remove, else a pause."""
+        most = self.settings.trim_step_events
+        while True:
+            trimmed: Trimmed = await ask(self.mailbox, lambda r: TrimLog(None, most, r), 600.0)
+            if trimmed.events < most:
+                await trio.sleep(self.settings.trim_every_s)  # a periodic check, not a wait
+
     async def _refresh_if_stale(self) -> None:
         if self._stale:
             self.positions = await self._writer.run(self.storage.positions)
@@ -318,6 +443,7 @@ class StateActor:
                                 message.exchange_id,
                                 message.head,
                                 message.time_us,
+                                message.low,
                             )
                         )
                     else:
@@ -330,7 +456,11 @@ class StateActor:
             reader.close()
 
     async def _purge_ids_now_and_then(self) -> None:
-        window_us = int(self.settings.idempotency_window_s * 1_000_000)
+        window_us = int(self.settings.idempotency_keys_s * 1_000_000)
         while True:
             await self.mailbox.send(PurgeIds(now_us() - window_us))
             await trio.sleep(PURGE_EVERY_S)  # a periodic job, not a wait for a condition
+
+
+def _or_none(value: float | None, unit: str) -> str:
+    return "none" if value is None else f"{value:g}{unit}"

@@ -42,6 +42,7 @@ from actors.messages import (
     Attach,
     Committed,
     ConsumerMessage,
+    Gap,
     GetHead,
     Heartbeat,
     Nack,
@@ -74,7 +75,7 @@ READ_AHEAD = 3  # replay chunks being read at once for one subscriber
 REDELIVER_BATCH = 500  # redeliveries read and sent together at most
 KEEP_MOST = 10_000  # a shared subscriber's scheduled redeliveries kept as frames, at most
 
-Outgoing = Sequence[Delivery] | Rejected
+Outgoing = Sequence[Delivery] | Rejected | Gap
 
 
 @attrs.define(eq=False)
@@ -108,13 +109,16 @@ class Subscription:
     late_ack: int = 0
     late: list[ConsumerMessage] = attrs.Factory(list)
     ready: bool = True  # when it attached, events could be handed out without a wait
+    gaps: list[Gap] = attrs.Factory(list)  # the gap notices next_batch went past
 
     async def next_batch(self) -> Sequence[Delivery] | None:
         """The next batch, or None when the subscription is over (see :meth:`end_reason`).
-        Rejection notices are skipped (see :meth:`next_item`)."""
+        Rejection and gap notices are skipped (see :meth:`next_item`)."""
         while True:
             item = await self.next_item()
-            if not isinstance(item, Rejected):
+            if isinstance(item, Gap):
+                self.gaps.append(item)
+            elif not isinstance(item, Rejected):
                 return item
 
     async def next_item(self) -> Outgoing | None:
@@ -266,6 +270,7 @@ class SubscriberActor:
         list
     )  # consumers that came while it started  # redeliveries taken from the heap and not yet handed out
     _sleepers: list[Subscription] = attrs.Factory(list)  # detached last: told once it sleeps
+    _gap: Gap | None = None  # a time start point before the horizon, told with the first batch
 
     # --- what the queue calls ---
 
@@ -539,7 +544,9 @@ class SubscriberActor:
     async def _resolve_start(self) -> int:
         if self.start.kind is StartKind.STORED:
             return self.stored.acked + 1 if self.stored is not None else self.head + 1
-        return await first_offset(self.start, self.head, self.queue.exchange_id, self.state)
+        found = await first_offset(self.start, self.head, self.queue.exchange_id, self.state)
+        self._gap = time_gap(self.start, found, self.queue.exchange_id, self.state)
+        return found
 
     # --- fresh events, in offset order ---
 
@@ -547,6 +554,7 @@ class SubscriberActor:
         while True:
             starved = False
             while self.next_offset <= self.head:
+                await self._skip_removed()
                 if not await self._catch_up():
                     starved = True  # the head we knew is gone (exchange deleted): just wait
                     break
@@ -578,6 +586,7 @@ class SubscriberActor:
         chunk = self.settings.replay_chunk
         ahead: collections.deque[_Read] = collections.deque()
         planned = self.next_offset
+        empty = False
         async with trio.open_nursery() as nursery:
             while ahead or planned <= self.head:
                 while planned <= self.head and len(ahead) < READ_AHEAD:
@@ -590,7 +599,8 @@ class SubscriberActor:
                 batch = read.batch
                 if not batch:
                     nursery.cancel_scope.cancel()
-                    return False
+                    empty = True
+                    break
                 first, last = bounds(batch)
                 if first != self.next_offset:
                     nursery.cancel_scope.cancel()
@@ -599,7 +609,42 @@ class SubscriberActor:
                 if last != read.last:
                     nursery.cancel_scope.cancel()
                     return True
+        if empty:  # removed by retention (then the caller sends a gap notice), or deleted
+            await self.state.horizon_settled()
+            return self.next_offset < self.state.horizon.tail(self.queue.exchange_id)
         return True
+
+    async def _skip_removed(self) -> None:
+        """Past what retention removed: tell every consumer (a gap notice, before the next
+        batch), settle the offsets gone, and go on at the oldest kept one."""
+        tail = self.state.horizon.tail(self.queue.exchange_id)
+        gap, self._gap = self._gap, None
+        if self.next_offset < tail:
+            gap = Gap(self.next_offset, tail - 1)
+            self.ledger.settle_upto(tail - 1)
+            self.ledger.deliver_fresh(tail - 1)
+            self.next_offset = tail
+            self.delivered = max(self.delivered, tail - 1)
+            self._floor_moved()
+        if gap is None:
+            return
+        missed = gap.last - gap.first + 1 if gap.first else 0
+        self.state.gap_notices += 1
+        self.state.gap_events += missed
+        log.warning(
+            "gap: events removed by retention before delivery queue=%s subscriber=%s from=%d to=%d",
+            self.queue.id,
+            self.name,
+            gap.first,
+            gap.last,
+        )
+        for consumer in list(self.consumers):
+            try:
+                await consumer.outbox.send(gap)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._detach(consumer)
+        if not self.consumers:
+            raise _Finished
 
     async def _read_into(self, read: _Read) -> None:
         read.batch = await self._fetch(read.first, read.last)
@@ -1159,7 +1204,7 @@ async def first_offset(
     1..head+1 is OUT_OF_RANGE.
     """
     if start.kind is StartKind.EARLIEST:
-        return 1
+        return state.horizon.tail(exchange_id)  # the oldest kept event
     if start.kind is StartKind.LATEST:
         return head + 1
     if start.kind is StartKind.OFFSET:
@@ -1173,6 +1218,16 @@ async def first_offset(
     raise InvalidArgument(
         f"{field}: stored has no meaning here; give earliest, latest, offset or time"
     )
+
+
+def time_gap(start: StartPoint, found: int, exchange_id: int, state: StateActor) -> Gap | None:
+    """The gap notice a time start point owes: one at or before the newest removed event
+    lands on the oldest kept offset, and the events from that time to it are gone (which
+    offsets they had is not kept)."""
+    if start.kind is not StartKind.TIME or start.value > state.horizon.removed_until:
+        return None
+    tail = state.horizon.tail(exchange_id)
+    return Gap(0, tail - 1) if found == tail > 1 else None
 
 
 def already_attached(name: str) -> FailedPrecondition:

@@ -26,6 +26,7 @@ from actors.messages import (
     ChangeParked,
     ChangeSettings,
     ForgetSubscriber,
+    Gap,
     MoveCursor,
     Rejected,
     Settled,
@@ -34,7 +35,7 @@ from actors.messages import (
 from actors.queue import QueueActor, QueueView, SubscriberView
 from actors.runtime import Callback, Policy, ask, supervise
 from actors.state import StateActor
-from actors.subscriber import Subscription, first_offset
+from actors.subscriber import Subscription, first_offset, time_gap
 from router import __version__, validation
 from router.audit import Audit
 from router.auth import Auth
@@ -51,7 +52,7 @@ from router.model import (
     now_us,
 )
 from router.settings import Settings
-from router.stats import ServerInfo, Stats
+from router.stats import Retained, ServerInfo, Stats
 from router.wire import bounds, counts_of
 from storage import open_storage
 
@@ -156,7 +157,11 @@ class Router:
         await self.dispatcher.remove_exchange(validation.name(name, "name"))
 
     async def list_exchanges(self) -> list[ExchangeRecord]:
-        return await self.dispatcher.list_exchanges()
+        found = await self.dispatcher.list_exchanges()
+        return [self._with_tail(record) for record in found]
+
+    def _with_tail(self, record: ExchangeRecord) -> ExchangeRecord:
+        return attrs.evolve(record, first_offset=self.state.horizon.tail(record.id))
 
     async def subscribe(
         self,
@@ -201,26 +206,35 @@ class Router:
 
     async def read(
         self, exchange: str, start: StartPoint, most: int
-    ) -> tuple[Sequence[Delivery], int, int]:
-        """Up to ``most`` stored deliveries from ``start``: (deliveries, head, next offset)."""
+    ) -> tuple[Sequence[Delivery], int, int, Gap | None]:
+        """Up to ``most`` stored deliveries from ``start``: (deliveries, head, next offset, the
+        gap notice when ``start`` was before the horizon: the page then starts at it)."""
         self._serves("read exchanges", "all", "route")
         record, _ = await self.dispatcher.find_exchange(validation.name(exchange, "exchange"))
         head = record.head
         if not 1 <= most <= 10_000:
             raise InvalidArgument(f"max: {most} is outside 1..10000")
         first = await first_offset(start, head, record.id, self.state)
-        if first > head:
-            return [], head, first
-        deliveries = await self.state.read(record.id, first, min(head, first + most - 1), most)
-        following = bounds(deliveries)[1] + 1 if deliveries else first
-        return deliveries, head, following
+        gap = time_gap(start, first, record.id, self.state)
+        while True:
+            tail = self.state.horizon.tail(record.id)
+            if first < tail:
+                gap, first = Gap(first, tail - 1), tail
+            if first > head:
+                return [], head, first, gap
+            deliveries = await self.state.read(record.id, first, min(head, first + most - 1), most)
+            if deliveries and bounds(deliveries)[0] == first:
+                return deliveries, head, bounds(deliveries)[1] + 1, gap
+            await self.state.horizon_settled()  # removed as it was read: read from the horizon
+            if self.state.horizon.tail(record.id) <= first:
+                return [], head, first, gap
 
     def describe_exchange(self, name: str) -> tuple[ExchangeRecord, int]:
         """The exchange with its current head and the events routed to it since start-up."""
         validation.name(name, "name")
         for actor in self.dispatcher.exchanges.values():
             if actor.record.name == name:
-                return attrs.evolve(actor.record, head=actor.head), actor.events_in
+                return self._with_tail(attrs.evolve(actor.record, head=actor.head)), actor.events_in
         raise NotFound(f"name: no exchange named {name!r}")
 
     def links(self) -> dict[str, dict[str, Any]]:
@@ -237,7 +251,7 @@ class Router:
         rates are differences between two snapshots. ``with_subscribers=False`` leaves the
         per-subscriber views out (the rate sampler, once a second, counts none of them)."""
         exchanges = [
-            (attrs.evolve(actor.record, head=actor.head), actor.events_in)
+            (self._with_tail(attrs.evolve(actor.record, head=actor.head)), actor.events_in)
             for actor in self.dispatcher.exchanges.values()
         ]
         state = self.state
@@ -257,6 +271,16 @@ class Router:
             storage_failing=state.stale,
             auth_failures=self.audit.failures_now(),
             quotas=self.auth.quota_use(),
+            retention=Retained(
+                state.horizon.first_seq,
+                state.horizon.removed_until,
+                state.removed_events,
+                state.removed_parked,
+                state.trim_steps,
+                state.trim_seconds,
+                state.gap_notices,
+                state.gap_events,
+            ),
         )
 
     def info(self) -> ServerInfo:
@@ -270,6 +294,42 @@ class Router:
             last_seq=self.state.positions.last_seq,
             exchanges=len(self.dispatcher.exchanges),
             queues=len(self.manager.queues),
+            first_seq=self.state.horizon.first_seq,
+            removed_until_us=self.state.horizon.removed_until,
+            removed_events=self.state.removed_events,
+            retention=retention_text(self.settings),
+        )
+
+    async def trim_log(
+        self, before_seq: int, before_time_us: int, dry_run: bool, most: int
+    ) -> TrimReport:
+        """One removal step towards a seq or a time (``router log trim``); a dry run counts."""
+        self._serves("remove events", "all")
+        if (before_seq > 0) == (before_time_us > 0):
+            raise InvalidArgument("before_seq: give a seq or a time (before_time_us), one of them")
+        if before_seq < 0 or before_time_us < 0:
+            raise InvalidArgument("before_seq: must not be negative")
+        most = most or 10_000
+        if not 1 <= most <= 100_000:
+            raise InvalidArgument(f"max: {most} is outside 1..100000")
+        state = self.state
+        if before_time_us:
+            before = await state.write(lambda storage: storage.first_seq_at(before_time_us))
+        else:
+            before = before_seq
+        before = min(before, state.positions.last_seq + 1)
+        first = state.horizon.first_seq
+        if dry_run:
+            count = max(0, before - first)
+            return TrimReport(count, 0, max(first, before), state.horizon.removed_until, 0)
+        trimmed = await state.trim(before, most)
+        horizon = trimmed.horizon
+        return TrimReport(
+            trimmed.events,
+            max(0, before - horizon.first_seq),
+            horizon.first_seq,
+            horizon.removed_until,
+            trimmed.parked,
         )
 
     # --- queues and subscribers (read-only snapshots, and changes to sleeping subscribers) ---
@@ -346,6 +406,9 @@ class Router:
                         item = subscription.batches.receive_nowait()
                     except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                         break
+                    if isinstance(item, Gap):
+                        subscription.gaps.append(item)
+                        item = ()
                     batch = () if isinstance(item, Rejected) else item
         finally:
             await subscription.close()
@@ -536,6 +599,28 @@ async def _escalating(
         await run(*args, task_status=task_status)  # type: ignore[operator]
 
     await supervise(name, go, Policy.ESCALATE)
+
+
+@attrs.frozen
+class TrimReport:
+    removed: int
+    remaining: int
+    first_seq: int
+    removed_until_us: int
+    parked_dropped: int
+
+
+def retention_text(settings: Settings) -> str:
+    """The retention limits in a line ("" when everything is kept)."""
+    parts = []
+    if settings.retain_for_s is not None:
+        parts.append(f"for {settings.retain_for_s:g}s")
+    if settings.retain_bytes is not None:
+        parts.append(f"bytes {settings.retain_bytes}")
+    if parts and settings.retain_until_acked:
+        cap = settings.retain_max_for_s
+        parts.append("until acked" + (f" (at most {cap:g}s)" if cap is not None else ""))
+    return ", ".join(parts)
 
 
 def redact(url: str) -> str:

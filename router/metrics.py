@@ -18,7 +18,7 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from router.stats import Stats
+from router.stats import Retained, Stats
 
 WINDOW_S = 60
 
@@ -123,6 +123,8 @@ class RouterCollector(Collector):
         last_seq = GaugeMetricFamily("router_log_last_seq", "The log's last sequence number")
         last_seq.add_metric([], stats.last_seq)
         yield last_seq
+        if stats.retention is not None:
+            yield from _retention(stats.retention)
         for link, values in stats.links.items():
             for field, value in values.items():
                 if isinstance(value, bool | int):
@@ -136,11 +138,18 @@ class RouterCollector(Collector):
         exchange_head = GaugeMetricFamily(
             "router_exchange_head_offset", "An exchange's last offset", labels=["exchange"]
         )
+        exchange_first = GaugeMetricFamily(
+            "router_exchange_first_offset",
+            "An exchange's oldest kept offset (retention removed those before it)",
+            labels=["exchange"],
+        )
         for record, events_in in stats.exchanges:
             exchange_in.add_metric([record.name], events_in)
             exchange_head.add_metric([record.name], record.head)
+            exchange_first.add_metric([record.name], record.first_offset)
         yield exchange_in
         yield exchange_head
+        yield exchange_first
 
         queue_labels = ["exchange", "queue"]
         families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
@@ -214,6 +223,11 @@ class RouterCollector(Collector):
                 "1 when it has lag, a consumer and an ack floor unmoved for stall_after_s",
                 labels=sub_labels,
             ),
+            "holding_log": GaugeMetricFamily(
+                "router_subscriber_holding_log",
+                "1 while retention waits for it to ack (--retain-until-acked)",
+                labels=sub_labels,
+            ),
         }
         for sub in stats.subscribers:
             labels = [sub.exchange, sub.queue_id, sub.name]
@@ -224,6 +238,35 @@ class RouterCollector(Collector):
             for field, family in settlement.items():
                 family.add_metric(labels, float(getattr(sub, field)))
         yield from (acked, lag, active, out, *settlement.values())
+
+
+def _retention(retained: Retained) -> Iterator[Any]:
+    first = GaugeMetricFamily(
+        "router_log_first_seq", "The oldest kept seq: retention removed the events before it"
+    )
+    first.add_metric([], retained.first_seq)
+    yield first
+    until = GaugeMetricFamily(
+        "router_log_removed_until_us", "Publish time of the newest removed event (0: none)"
+    )
+    until.add_metric([], retained.removed_until_us)
+    yield until
+    yield _counter(
+        "router_log_removed_events", "Events removed by retention", retained.removed_events
+    )
+    yield _counter(
+        "router_log_removed_parked",
+        "Parked events dropped with the events",
+        retained.removed_parked,
+    )
+    yield _counter("router_log_trim_steps", "Removal steps", retained.trim_steps)
+    yield _counter("router_log_trim_seconds", "Time spent removing", retained.trim_seconds)
+    yield _counter(
+        "router_gap_notices",
+        "Gap notices sent to subscribers (events removed)",
+        retained.gap_notices,
+    )
+    yield _counter("router_gap_events", "Events those gap notices covered", retained.gap_events)
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

@@ -63,13 +63,15 @@ class Delivery:
 
 @attrs.frozen(slots=True)
 class ExchangeRecord:
-    """A named selection of the log. ``head`` is the last offset given out (0 when empty)."""
+    """A named selection of the log. ``head`` is the last offset given out (0 when empty);
+    ``first_offset`` the oldest kept (retention removed those before it)."""
 
     id: int
     name: str
     patterns: tuple[str, ...]
     created_at: int
     head: int = 0
+    first_offset: int = 1
 
 
 @attrs.frozen(slots=True)

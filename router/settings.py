@@ -76,6 +76,27 @@ class Settings:
     upstream_tls_ca: str | None = None
     # A route node's name: its tables live in PostgreSQL schema ``route_<node>``.
     node: str = "route"
+    # Retention (docs/deploy.md): events older than retain_for_s, or the oldest past
+    # retain_bytes, are removed from the log in the background; None keeps everything. With
+    # retain_until_acked, removal waits for durable subscribers that have not acked, but never
+    # keeps an event longer than retain_max_for_s.
+    retain_for_s: float | None = None
+    retain_bytes: int | None = None
+    retain_until_acked: bool = False
+    retain_max_for_s: float | None = None
+    trim_step_events: int = 5_000  # removed in one transaction at most
+    trim_every_s: float = 1.0  # how often the limits are checked
+
+    @property
+    def retains_all(self) -> bool:
+        return self.retain_for_s is None and self.retain_bytes is None
+
+    @property
+    def idempotency_keys_s(self) -> float:
+        """The idempotency window as it holds: never longer than events are kept."""
+        if self.retain_for_s is None:
+            return self.idempotency_window_s
+        return min(self.idempotency_window_s, self.retain_for_s)
 
     def server_ssl(self) -> ssl.SSLContext | None:
         """The servers' TLS context (HTTP/2 offered by ALPN for gRPC), or None without TLS."""

@@ -33,6 +33,21 @@ class Stats:
     storage_failing: bool = False  # the last write to storage failed
     auth_failures: dict[str, int] = attrs.Factory(dict)  # failed authentications by source
     quotas: dict[str, tuple[Quotas, int]] = attrs.Factory(dict)  # user -> (quotas, refused)
+    retention: Retained | None = None
+
+
+@attrs.frozen
+class Retained:
+    """Retention's counters: where the kept log begins and what was removed since start-up."""
+
+    first_seq: int
+    removed_until_us: int
+    removed_events: int
+    removed_parked: int
+    trim_steps: int
+    trim_seconds: float
+    gap_notices: int
+    gap_events: int
 
 
 @attrs.frozen
@@ -47,3 +62,7 @@ class ServerInfo:
     last_seq: int
     exchanges: int
     queues: int
+    first_seq: int = 1
+    removed_until_us: int = 0
+    removed_events: int = 0
+    retention: str = ""

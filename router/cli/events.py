@@ -195,7 +195,9 @@ async def replay_events(client: RouterClient, args: argparse.Namespace) -> None:
     head = None
     while True:
         page = 1000 if not args.max else min(1000, args.max - printed)
-        events, current_head, following = await client.read(args.exchange, start, page)
+        events, current_head, following = await client.read(
+            args.exchange, start, page, on_gap=say_gap
+        )
         head = current_head if head is None else head
         for event in events:
             if event.offset > head:
@@ -208,6 +210,12 @@ async def replay_events(client: RouterClient, args: argparse.Namespace) -> None:
             break
         start = f"offset:{following}"
     print(f"replayed {printed} events (head {head})", file=sys.stderr)
+
+
+def say_gap(gap: Any) -> None:
+    """A gap notice on stderr: the events retention removed before they were read."""
+    first = gap.from_offset or "?"
+    print(f"gap: offsets {first}..{gap.to_offset} were removed by retention", file=sys.stderr)
 
 
 async def reemit_events(client: RouterClient, args: argparse.Namespace) -> None:

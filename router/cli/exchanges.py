@@ -60,6 +60,7 @@ async def describe_exchange(client: RouterClient, args: argparse.Namespace) -> N
         [
             {
                 "name": found.name,
+                "first": found.first_offset,
                 "head": found.head_offset,
                 "events_in": found.events_in,
                 "patterns": " ".join(found.patterns),

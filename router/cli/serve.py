@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import re
 from typing import Any
 
@@ -81,6 +82,72 @@ AMQP_FLAGS = (
 )
 
 
+RETENTION_FLAGS = (
+    arg(
+        "--retain-for",
+        default=os.environ.get("ROUTER_RETAIN_FOR"),
+        help="remove events older than this: 7d, 12h, 30m, 20s (env ROUTER_RETAIN_FOR;"
+        " default: keep every event)",
+    ),
+    arg(
+        "--retain-bytes",
+        default=os.environ.get("ROUTER_RETAIN_BYTES"),
+        help="remove the oldest events while the log takes more: 50GiB, 500MB"
+        " (env ROUTER_RETAIN_BYTES)",
+    ),
+    arg(
+        "--retain-until-acked",
+        action="store_true",
+        default=os.environ.get("ROUTER_RETAIN_UNTIL_ACKED", "") not in ("", "0", "false"),
+        help="keep events a durable subscriber has not acked, past the limits above,"
+        " up to --retain-max-for (env ROUTER_RETAIN_UNTIL_ACKED=1)",
+    ),
+    arg(
+        "--retain-max-for",
+        default=os.environ.get("ROUTER_RETAIN_MAX_FOR"),
+        help="with --retain-until-acked: remove events older than this whoever waits"
+        " (env ROUTER_RETAIN_MAX_FOR)",
+    ),
+)
+_DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
+_SIZE = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+
+
+def duration_s(text: str | None, flag: str) -> float | None:
+    """``7d``, ``12h``, ``30m``, ``20s`` or seconds, as seconds; None when not given."""
+    if text is None:
+        return None
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", text.lower())
+    if not found or float(found.group(1)) <= 0:
+        raise InvalidArgument(
+            f"{flag}: expected a duration above 0 such as 7d, 12h, 30m, 20s; got {text!r}"
+        )
+    return float(found.group(1)) * _DURATION[found.group(2) or "s"]
+
+
+def size_bytes(text: str | None, flag: str) -> int | None:
+    """``50GiB``, ``500MB`` or bytes, as bytes; None when not given."""
+    if text is None:
+        return None
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", text.lower())
+    if not found or found.group(2) not in _SIZE or float(found.group(1)) <= 0:
+        raise InvalidArgument(
+            f"{flag}: expected a size above 0 such as 50GiB or 500MB; got {text!r}"
+        )
+    return int(float(found.group(1)) * _SIZE[found.group(2)])
+
+
 def register(commands: Any) -> None:
     serve = commands.add_parser(
         "serve",
@@ -91,6 +158,7 @@ def register(commands: Any) -> None:
         (serve, SERVE_FLAGS),
         (serve.add_argument_group("deployment form"), FORM_FLAGS),
         (serve.add_argument_group("RabbitMQ ingest"), AMQP_FLAGS),
+        (serve.add_argument_group("retention"), RETENTION_FLAGS),
     )
     for group, flags in groups:
         for names, options in flags:
@@ -120,6 +188,10 @@ def run_serve(args: argparse.Namespace) -> None:
         upstream_tls_ca=args.upstream_tls_ca,
         node=args.node,
         **({"upstream_token": args.upstream_token} if args.upstream_token else {}),
+        retain_for_s=duration_s(args.retain_for, "--retain-for"),
+        retain_bytes=size_bytes(args.retain_bytes, "--retain-bytes"),
+        retain_until_acked=args.retain_until_acked,
+        retain_max_for_s=duration_s(args.retain_max_for, "--retain-max-for"),
     )
     check_form(settings)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -148,6 +220,23 @@ def check_form(settings: Settings) -> None:
             raise InvalidArgument("--amqp-url: RabbitMQ ingest runs on an ingest or all node")
     elif settings.upstream:
         raise InvalidArgument("--upstream: only a route node (--role route) follows an upstream")
+    check_retention(settings)
+
+
+def check_retention(settings: Settings) -> None:
+    if settings.retains_all:
+        if settings.retain_until_acked or settings.retain_max_for_s is not None:
+            raise InvalidArgument(
+                "--retain-until-acked: goes with --retain-for or --retain-bytes (what to remove)"
+            )
+        return
+    if settings.role != "all":
+        raise InvalidArgument(
+            f"--retain-for: retention runs on a whole router (--role all); route nodes index"
+            f" the ingest node's log and would point at removed events (role {settings.role})"
+        )
+    if settings.retain_max_for_s is not None and not settings.retain_until_acked:
+        raise InvalidArgument("--retain-max-for: caps --retain-until-acked; give that too")
 
 
 def amqp_source(args: argparse.Namespace) -> AmqpSource | None:

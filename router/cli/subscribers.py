@@ -113,6 +113,7 @@ def subscriber_row(s: Any) -> dict[str, object]:
         "consumers": s.consumers,
         "unsettled": s.unsettled,
         "parked": s.parked,
+        "holding": "yes" if s.holding_log else "-",
         "fill": f"{s.fill * 100:.1f}%",
         "consumer": s.consumer or "-",
         "queue": s.queue_id,
@@ -253,8 +254,10 @@ async def server_info(client: RouterClient, args: argparse.Namespace) -> None:
                 "storage": info.storage,
                 "auth": "on" if info.auth else "OFF",
                 "last_seq": info.last_seq,
+                "first_seq": info.first_seq,
                 "exchanges": info.exchanges,
                 "queues": info.queues,
+                "retention": info.retention or "keep all",
             }
         ],
         args.json,

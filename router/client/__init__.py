@@ -12,6 +12,9 @@
   from the saved cursor when the router goes away.
 - :mod:`router.client.app`: ``@app.subscriber(...)`` handlers, acked when they return, with an
   in-memory test mode.
+- Events removed by retention before a subscriber reached them are told, never skipped
+  silently: a subscription's ``on_gap`` (default: logged; ``raise_gap`` raises
+  :class:`EventsRemoved`), and ``read``'s ``on_gap``.
 - Admin calls (users, tokens, queues, subscribers) are methods here too.
 - Runnable examples: ``docs/examples/`` (asyncio, Trio, the decorator app).
 
@@ -21,7 +24,7 @@ Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and m
 from router.client.client import RouterClient, client_ssl
 from router.client.consumer import DurableConsumer
 from router.client.publisher import Publisher
-from router.client.subscription import ClientSubscription
+from router.client.subscription import ClientSubscription, EventsRemoved, log_gap, raise_gap
 from router.client.values import (
     Ack,
     OutgoingEvent,
@@ -36,6 +39,7 @@ __all__ = [
     "Ack",
     "ClientSubscription",
     "DurableConsumer",
+    "EventsRemoved",
     "OutgoingEvent",
     "Publisher",
     "ReceivedBatch",
@@ -43,6 +47,8 @@ __all__ = [
     "RouterClient",
     "acks",
     "client_ssl",
+    "log_gap",
+    "raise_gap",
     "received",
     "start_point",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from grpclib.client import Channel, Stream
@@ -22,7 +22,7 @@ from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.client.consumer import DurableConsumer
 from router.client.publisher import Publisher
-from router.client.subscription import ClientSubscription
+from router.client.subscription import ClientSubscription, log_gap
 from router.client.values import Ack, OutgoingEvent, ReceivedBatch, acks, received, start_point
 from router.settings import split_host_port
 
@@ -334,14 +334,35 @@ class RouterClient:
                 yield response
 
     async def read(
-        self, exchange: str, start: str = "earliest", most: int = 1000
+        self,
+        exchange: str,
+        start: str = "earliest",
+        most: int = 1000,
+        on_gap: Callable[[pb.Gap], None] = log_gap,
     ) -> tuple[ReceivedBatch, int, int]:
-        """One page of stored events (no cursor): (events, head offset, next page's offset)."""
+        """One page of stored events (no cursor): (events, head offset, next page's offset).
+        A start before the horizon reads from it, and ``on_gap`` is told what was removed."""
         response = await self._subscriber.Read(
             pb.ReadRequest(exchange=exchange, start=start_point(start), max=most),
             metadata=self._metadata,
         )
+        if response.HasField("gap"):
+            on_gap(response.gap)
         return received(response.batch), response.head_offset, response.next_offset
+
+    async def trim_log(
+        self, before: str, dry_run: bool = False, most: int = 0
+    ) -> pb.TrimLogResponse:
+        """One removal step (admin): ``before`` is ``seq:N`` or ``time:ISO-8601``."""
+        request = pb.TrimLogRequest(dry_run=dry_run, max=most)
+        kind, _, value = before.partition(":")
+        if kind == "seq" and value.isdigit():
+            request.before_seq = int(value)
+        elif kind == "time":
+            request.before_time_us = start_point(before).time_us
+        else:
+            raise ValueError(f"before: expected seq:N or time:ISO-8601, got {before!r}")
+        return await self._admin.TrimLog(request, metadata=self._metadata)
 
     def consume(
         self,

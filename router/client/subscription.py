@@ -27,11 +27,39 @@ def _log_rejected(rejected: pb.SettleRejected) -> None:
     )
 
 
+def log_gap(gap: pb.Gap) -> None:
+    """The default ``on_gap``: say it in the log, loudly (events are missing for good)."""
+    log.warning(
+        "events removed by retention before they were delivered: offsets %s..%d (%s)",
+        gap.from_offset or "?",
+        gap.to_offset,
+        gap.reason,
+    )
+
+
+class EventsRemoved(Exception):
+    """Raised by :func:`raise_gap`: retention removed events before they were delivered."""
+
+    def __init__(self, gap: pb.Gap) -> None:
+        super().__init__(
+            f"events removed by retention: offsets {gap.from_offset or '?'}..{gap.to_offset}"
+        )
+        self.gap = gap
+
+
+def raise_gap(gap: pb.Gap) -> None:
+    """An ``on_gap`` for programs that must stop rather than go on past missing events."""
+    raise EventsRemoved(gap)
+
+
 class ClientSubscription:
     """Batches of a durable subscriber, with ``ack`` (cumulative), ``settle`` (per offset),
     ``nack``, ``park``, ``heartbeat`` and ``leave``. Iterating ends when the router ends the
     stream; a status other than OK is raised as ``GRPCError``. A settle the router refused
-    (``pb.SettleRejected``) goes to ``on_rejected`` (default: logged)."""
+    (``pb.SettleRejected``) goes to ``on_rejected`` (default: logged). Events retention removed
+    before they reached this subscriber are told by a ``pb.Gap`` before the next batch: it goes
+    to ``on_gap`` (default: logged; :func:`raise_gap` raises :class:`EventsRemoved` instead) and
+    is kept in ``gaps``."""
 
     def __init__(self, stream: Any, subscribed: pb.Subscribed) -> None:
         self._stream = stream
@@ -40,14 +68,20 @@ class ClientSubscription:
         self.head_offset: int = subscribed.head_offset
         self.finished = False
         self.on_rejected: Callable[[pb.SettleRejected], None] = _log_rejected
+        self.on_gap: Callable[[pb.Gap], None] = log_gap
+        self.gaps: list[pb.Gap] = []
 
     def __aiter__(self) -> ClientSubscription:
         return self
 
     async def __anext__(self) -> ReceivedBatch:
         message = await self._stream.recv_message()
-        while message is not None and message.WhichOneof("body") == "rejected":
-            self.on_rejected(message.rejected)
+        while message is not None and message.WhichOneof("body") in ("rejected", "gap"):
+            if message.WhichOneof("body") == "gap":
+                self.gaps.append(message.gap)
+                self.on_gap(message.gap)
+            else:
+                self.on_rejected(message.rejected)
             message = await self._stream.recv_message()
         if message is None:
             # The server ended the stream: end ours too, then its status (an error raises here).

@@ -305,6 +305,14 @@ class AdminService(router_grpc.AdminBase):
     )
     GetStats = _unary(_now(lambda router, _: router.stats()), lambda stats: _stats(stats))
     GetServerInfo = _unary(_now(lambda router, _: router.info()), lambda info: _server_info(info))
+    TrimLog = _unary(
+        lambda router, r: router.trim_log(r.before_seq, r.before_time_us, r.dry_run, r.max),
+        lambda report: pb.TrimLogResponse(**attrs.asdict(report)),
+        (
+            "log.trim",
+            lambda r: f"seq:{r.before_seq}" if r.before_seq else f"time:{r.before_time_us}",
+        ),
+    )
 
     async def FollowParked(
         self, stream: Stream[pb.ListParkedRequest, pb.ListParkedResponse]

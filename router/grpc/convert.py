@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from actors.messages import Gap
 from actors.queue import QueueView, SubscriberView
 from router import permissions, validation, wire
 from router._proto.router.v1 import router_pb2 as pb
@@ -33,6 +34,7 @@ MAX_MESSAGE_BYTES = wire.MAX_MESSAGE_BYTES
 # Tags (field number << 3 | 2) of the repeated fields the responses below are made of.
 _SUBSCRIBE_BATCH = 0x12  # SubscribeResponse.batch
 _READ_BATCH = 0x0A  # ReadResponse.batch
+_READ_GAP = 0x22  # ReadResponse.gap (field 4, length-delimited)
 _FOLLOW_EVENTS = 0x0A  # FollowResponse.events
 _KINDS = {
     pb.StartPoint.STORED: StartKind.STORED,
@@ -92,9 +94,16 @@ def batches(deliveries: Sequence[Delivery]) -> Iterator[wire.Encoded]:
         yield wire.Encoded(message)
 
 
-def read_response(deliveries: Sequence[Delivery], head: int, following: int) -> wire.Encoded:
+def gap(notice: Gap) -> pb.Gap:
+    return pb.Gap(from_offset=notice.first, to_offset=notice.last, reason=notice.reason)
+
+
+def read_response(
+    deliveries: Sequence[Delivery], head: int, following: int, notice: Gap | None = None
+) -> wire.Encoded:
     """One page: the deliveries that fit in MAX_MESSAGE_BYTES (at least one), with where the
-    next page starts; a page cut short by the size says so by its ``next_offset``."""
+    next page starts; a page cut short by the size says so by its ``next_offset``; and the gap
+    notice when the start was before the horizon."""
     frames = wire.frames_of(deliveries)
     count = size = 0
     for data in frames:
@@ -108,6 +117,7 @@ def read_response(deliveries: Sequence[Delivery], head: int, following: int) -> 
         + wire.varint(head)
         + b"\x18"
         + wire.varint(following)
+        + (wire.field(_READ_GAP, gap(notice).SerializeToString()) if notice else b"")
     )
 
 
@@ -132,6 +142,7 @@ def exchange(record: ExchangeRecord, events_in: int = 0) -> pb.Exchange:
         head_offset=record.head,
         created_at_us=record.created_at,
         events_in=events_in,
+        first_offset=record.first_offset,
     )
 
 
@@ -222,6 +233,7 @@ def subscriber(view: SubscriberView) -> pb.SubscriberInfo:
         stalled=view.stalled,
         stalled_at=view.acked + 1 if view.stalled else 0,
         oldest_parked_s=view.oldest_parked_s,
+        holding_log=view.holding_log,
     )
 
 

@@ -8,7 +8,7 @@ from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.server import Stream
 
-from actors.messages import Nack, Park, Rejected, Settle
+from actors.messages import Gap, Nack, Park, Rejected, Settle
 from actors.subscriber import Outgoing, Subscription
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
@@ -143,6 +143,9 @@ class SubscriberService(router_grpc.SubscriberBase):
                         )
                     )
                     continue
+                if isinstance(batch, Gap):
+                    await stream.send_message(pb.SubscribeResponse(gap=convert.gap(batch)))
+                    continue
                 for message in convert.batches(batch):
                     await stream.send_message(encoded(message))
         finally:
@@ -164,10 +167,10 @@ class SubscriberService(router_grpc.SubscriberBase):
             auth = self._router.auth
             auth.permit(caller_user(auth), Access.CONSUME, request.exchange)
             start = convert.start_point(request.start)
-            deliveries, head, following = await self._trio(self._router.read)(
+            deliveries, head, following, gap = await self._trio(self._router.read)(
                 request.exchange, start, request.max or 1000
             )
-        await stream.send_message(encoded(convert.read_response(deliveries, head, following)))
+        await stream.send_message(encoded(convert.read_response(deliveries, head, following, gap)))
 
     async def _hear(
         self,

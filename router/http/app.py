@@ -27,7 +27,7 @@ import base64
 import binascii
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -39,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from actors.messages import Gap
 from actors.queue import SubscriberView
 from router import permissions, validation
 from router.app import Router
@@ -200,6 +201,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                 "start_offset": subscription.start_offset,
                 "head_offset": max(subscription.head, deliveries[-1].offset if deliveries else 0),
                 "events": [delivery_json(d, n) for d, n in zip(deliveries, counts, strict=True)],
+                **gap_json(subscription.gaps),
             }
         )
 
@@ -636,6 +638,15 @@ def new_event(index: int, raw: Any, router: Router) -> NewEvent:
     else:
         payload = json.dumps(raw.get("data"), separators=(",", ":")).encode()
     return validation.event(index, event_id, type_, payload, headers, router.settings)
+
+
+def gap_json(gaps: Sequence[Gap]) -> dict[str, Any]:
+    """``{"gap": {...}}`` when retention removed events before the pull reached them (the
+    notices of one pull joined into one), else nothing."""
+    if not gaps:
+        return {}
+    first = gaps[0].first
+    return {"gap": {"from_offset": first, "to_offset": gaps[-1].last, "reason": gaps[0].reason}}
 
 
 def delivery_json(delivery: Delivery, count: int = 1) -> dict[str, Any]:

@@ -210,6 +210,10 @@ class AdminBase(abc.ABC):
     async def Reemit(self, stream: 'grpclib.server.Stream[router_pb2.ReemitRequest, router_pb2.ReemitProgress]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def TrimLog(self, stream: 'grpclib.server.Stream[router_pb2.TrimLogRequest, router_pb2.TrimLogResponse]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/router.v1.Admin/CreateExchange': grpclib.const.Handler(
@@ -373,6 +377,12 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_STREAM,
                 router_pb2.ReemitRequest,
                 router_pb2.ReemitProgress,
+            ),
+            '/router.v1.Admin/TrimLog': grpclib.const.Handler(
+                self.TrimLog,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.TrimLogRequest,
+                router_pb2.TrimLogResponse,
             ),
         }
 
@@ -541,6 +551,12 @@ class AdminStub:
             '/router.v1.Admin/Reemit',
             router_pb2.ReemitRequest,
             router_pb2.ReemitProgress,
+        )
+        self.TrimLog = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/TrimLog',
+            router_pb2.TrimLogRequest,
+            router_pb2.TrimLogResponse,
         )
 
 

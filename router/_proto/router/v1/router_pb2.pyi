@@ -224,15 +224,27 @@ class SettleRejected(_message.Message):
     message: str
     def __init__(self, offset: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
+class Gap(_message.Message):
+    __slots__ = ("from_offset", "to_offset", "reason")
+    FROM_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    TO_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    from_offset: int
+    to_offset: int
+    reason: str
+    def __init__(self, from_offset: _Optional[int] = ..., to_offset: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class SubscribeResponse(_message.Message):
-    __slots__ = ("subscribed", "batch", "rejected")
+    __slots__ = ("subscribed", "batch", "rejected", "gap")
     SUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
+    GAP_FIELD_NUMBER: _ClassVar[int]
     subscribed: Subscribed
     batch: EventBatch
     rejected: SettleRejected
-    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., batch: _Optional[_Union[EventBatch, _Mapping]] = ..., rejected: _Optional[_Union[SettleRejected, _Mapping]] = ...) -> None: ...
+    gap: Gap
+    def __init__(self, subscribed: _Optional[_Union[Subscribed, _Mapping]] = ..., batch: _Optional[_Union[EventBatch, _Mapping]] = ..., rejected: _Optional[_Union[SettleRejected, _Mapping]] = ..., gap: _Optional[_Union[Gap, _Mapping]] = ...) -> None: ...
 
 class ReadRequest(_message.Message):
     __slots__ = ("exchange", "start", "max")
@@ -245,28 +257,32 @@ class ReadRequest(_message.Message):
     def __init__(self, exchange: _Optional[str] = ..., start: _Optional[_Union[StartPoint, _Mapping]] = ..., max: _Optional[int] = ...) -> None: ...
 
 class ReadResponse(_message.Message):
-    __slots__ = ("batch", "head_offset", "next_offset")
+    __slots__ = ("batch", "head_offset", "next_offset", "gap")
     BATCH_FIELD_NUMBER: _ClassVar[int]
     HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
     NEXT_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    GAP_FIELD_NUMBER: _ClassVar[int]
     batch: EventBatch
     head_offset: int
     next_offset: int
-    def __init__(self, batch: _Optional[_Union[EventBatch, _Mapping]] = ..., head_offset: _Optional[int] = ..., next_offset: _Optional[int] = ...) -> None: ...
+    gap: Gap
+    def __init__(self, batch: _Optional[_Union[EventBatch, _Mapping]] = ..., head_offset: _Optional[int] = ..., next_offset: _Optional[int] = ..., gap: _Optional[_Union[Gap, _Mapping]] = ...) -> None: ...
 
 class Exchange(_message.Message):
-    __slots__ = ("name", "patterns", "head_offset", "created_at_us", "events_in")
+    __slots__ = ("name", "patterns", "head_offset", "created_at_us", "events_in", "first_offset")
     NAME_FIELD_NUMBER: _ClassVar[int]
     PATTERNS_FIELD_NUMBER: _ClassVar[int]
     HEAD_OFFSET_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_US_FIELD_NUMBER: _ClassVar[int]
     EVENTS_IN_FIELD_NUMBER: _ClassVar[int]
+    FIRST_OFFSET_FIELD_NUMBER: _ClassVar[int]
     name: str
     patterns: _containers.RepeatedScalarFieldContainer[str]
     head_offset: int
     created_at_us: int
     events_in: int
-    def __init__(self, name: _Optional[str] = ..., patterns: _Optional[_Iterable[str]] = ..., head_offset: _Optional[int] = ..., created_at_us: _Optional[int] = ..., events_in: _Optional[int] = ...) -> None: ...
+    first_offset: int
+    def __init__(self, name: _Optional[str] = ..., patterns: _Optional[_Iterable[str]] = ..., head_offset: _Optional[int] = ..., created_at_us: _Optional[int] = ..., events_in: _Optional[int] = ..., first_offset: _Optional[int] = ...) -> None: ...
 
 class CreateExchangeRequest(_message.Message):
     __slots__ = ("name", "patterns")
@@ -521,7 +537,7 @@ class ListQueuesResponse(_message.Message):
     def __init__(self, queues: _Optional[_Iterable[_Union[Queue, _Mapping]]] = ...) -> None: ...
 
 class SubscriberInfo(_message.Message):
-    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us", "events_out", "fill", "consumer", "settings", "consumers", "unsettled", "parked", "redelivered", "oldest_unsettled_s", "stalled", "stalled_at", "oldest_parked_s")
+    __slots__ = ("exchange", "queue_id", "name", "state", "acked_offset", "delivered_offset", "head_offset", "lag", "since_us", "events_out", "fill", "consumer", "settings", "consumers", "unsettled", "parked", "redelivered", "oldest_unsettled_s", "stalled", "stalled_at", "oldest_parked_s", "holding_log")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -543,6 +559,7 @@ class SubscriberInfo(_message.Message):
     STALLED_FIELD_NUMBER: _ClassVar[int]
     STALLED_AT_FIELD_NUMBER: _ClassVar[int]
     OLDEST_PARKED_S_FIELD_NUMBER: _ClassVar[int]
+    HOLDING_LOG_FIELD_NUMBER: _ClassVar[int]
     exchange: str
     queue_id: str
     name: str
@@ -564,7 +581,8 @@ class SubscriberInfo(_message.Message):
     stalled: bool
     stalled_at: int
     oldest_parked_s: float
-    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ..., events_out: _Optional[int] = ..., fill: _Optional[float] = ..., consumer: _Optional[str] = ..., settings: _Optional[_Union[SubscriberSettings, _Mapping]] = ..., consumers: _Optional[int] = ..., unsettled: _Optional[int] = ..., parked: _Optional[int] = ..., redelivered: _Optional[int] = ..., oldest_unsettled_s: _Optional[float] = ..., stalled: _Optional[bool] = ..., stalled_at: _Optional[int] = ..., oldest_parked_s: _Optional[float] = ...) -> None: ...
+    holding_log: bool
+    def __init__(self, exchange: _Optional[str] = ..., queue_id: _Optional[str] = ..., name: _Optional[str] = ..., state: _Optional[str] = ..., acked_offset: _Optional[int] = ..., delivered_offset: _Optional[int] = ..., head_offset: _Optional[int] = ..., lag: _Optional[int] = ..., since_us: _Optional[int] = ..., events_out: _Optional[int] = ..., fill: _Optional[float] = ..., consumer: _Optional[str] = ..., settings: _Optional[_Union[SubscriberSettings, _Mapping]] = ..., consumers: _Optional[int] = ..., unsettled: _Optional[int] = ..., parked: _Optional[int] = ..., redelivered: _Optional[int] = ..., oldest_unsettled_s: _Optional[float] = ..., stalled: _Optional[bool] = ..., stalled_at: _Optional[int] = ..., oldest_parked_s: _Optional[float] = ..., holding_log: _Optional[bool] = ...) -> None: ...
 
 class ListSubscribersRequest(_message.Message):
     __slots__ = ("exchange", "name")
@@ -689,7 +707,7 @@ class ServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "storage", "auth", "started_at_us", "last_seq", "exchanges", "queues", "role")
+    __slots__ = ("version", "storage", "auth", "started_at_us", "last_seq", "exchanges", "queues", "role", "first_seq", "removed_until_us", "removed_events", "retention")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STORAGE_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
@@ -698,6 +716,10 @@ class ServerInfo(_message.Message):
     EXCHANGES_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_UNTIL_US_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_FIELD_NUMBER: _ClassVar[int]
     version: str
     storage: str
     auth: bool
@@ -706,7 +728,37 @@ class ServerInfo(_message.Message):
     exchanges: int
     queues: int
     role: str
-    def __init__(self, version: _Optional[str] = ..., storage: _Optional[str] = ..., auth: _Optional[bool] = ..., started_at_us: _Optional[int] = ..., last_seq: _Optional[int] = ..., exchanges: _Optional[int] = ..., queues: _Optional[int] = ..., role: _Optional[str] = ...) -> None: ...
+    first_seq: int
+    removed_until_us: int
+    removed_events: int
+    retention: str
+    def __init__(self, version: _Optional[str] = ..., storage: _Optional[str] = ..., auth: _Optional[bool] = ..., started_at_us: _Optional[int] = ..., last_seq: _Optional[int] = ..., exchanges: _Optional[int] = ..., queues: _Optional[int] = ..., role: _Optional[str] = ..., first_seq: _Optional[int] = ..., removed_until_us: _Optional[int] = ..., removed_events: _Optional[int] = ..., retention: _Optional[str] = ...) -> None: ...
+
+class TrimLogRequest(_message.Message):
+    __slots__ = ("before_seq", "before_time_us", "dry_run", "max")
+    BEFORE_SEQ_FIELD_NUMBER: _ClassVar[int]
+    BEFORE_TIME_US_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    before_seq: int
+    before_time_us: int
+    dry_run: bool
+    max: int
+    def __init__(self, before_seq: _Optional[int] = ..., before_time_us: _Optional[int] = ..., dry_run: _Optional[bool] = ..., max: _Optional[int] = ...) -> None: ...
+
+class TrimLogResponse(_message.Message):
+    __slots__ = ("removed", "remaining", "first_seq", "removed_until_us", "parked_dropped")
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    REMOVED_UNTIL_US_FIELD_NUMBER: _ClassVar[int]
+    PARKED_DROPPED_FIELD_NUMBER: _ClassVar[int]
+    removed: int
+    remaining: int
+    first_seq: int
+    removed_until_us: int
+    parked_dropped: int
+    def __init__(self, removed: _Optional[int] = ..., remaining: _Optional[int] = ..., first_seq: _Optional[int] = ..., removed_until_us: _Optional[int] = ..., parked_dropped: _Optional[int] = ...) -> None: ...
 
 class ReemitRequest(_message.Message):
     __slots__ = ("exchange", "start", "subscriber", "amqp_url", "amqp_exchange", "max")
