@@ -18,6 +18,7 @@ from router.consumers import ParkedEvent
 from router.errors import NotFound, RouterError
 from router.model import Delivery, StoredEvent, SubscriberRecord
 from storage.base import Append, CommitResult
+from storage.retention import Horizon
 
 
 def deliveries(first: int, last: int, type_: str = "order.created") -> tuple[Delivery, ...]:
@@ -45,6 +46,18 @@ class FakeState:
     cursor_saved: trio.Event = attrs.Factory(trio.Event)  # set at the first SaveCursor
     ledgers: dict[tuple[str, str], str] = attrs.Factory(dict)
     parked: dict[tuple[str, str], dict[int, ParkedEvent]] = attrs.Factory(dict)
+    horizon: Horizon = Horizon()
+    holding: dict[tuple[str, str], int] = attrs.Factory(dict)
+    gap_notices: int = 0
+    gap_events: int = 0
+
+    def remove_before(self, exchange_id: int, offset: int) -> None:
+        """What a removal step does to one exchange: its offsets before ``offset`` are gone."""
+        self.log = [d for d in self.log if d.offset >= offset]
+        self.horizon = Horizon(tails={**self.horizon.tails, exchange_id: offset})
+
+    async def horizon_settled(self) -> None:
+        await trio.lowlevel.checkpoint()
 
     async def read(self, exchange_id: int, first: int, last: int, limit: int) -> Sequence[Delivery]:
         await trio.lowlevel.checkpoint()
@@ -54,7 +67,9 @@ class FakeState:
         return tuple(d for d in self.log if first <= d.offset <= last)[:limit]
 
     async def find_time(self, exchange_id: int, head: int, time_us: int) -> int:
-        for delivery in self.log[:head]:
+        for delivery in self.log:
+            if delivery.offset > head:
+                break
             if delivery.event.published_at >= time_us:
                 return delivery.offset
         return head + 1

@@ -2,12 +2,13 @@
 
 Rules publish, re-publish, create exchanges, connect subscribers with every start point (times
 included: the model records the clock between publishes), receive, ack, let time pass, disconnect,
-restart the router on the same database, and crash it: the database is snapshotted as it is at
+remove the oldest events (retention's trim), restart the router on the same database, and crash it: the database is snapshotted as it is at
 that instant (what a SIGKILL leaves on disk), the old router is abandoned and a new one starts on
 the snapshot, and the consumers that were attached come back from their saved cursors.
 
 Checked after every step: the delivered sequences are exactly the model's exchange logs from each
-start point (no gap, no reordering) and no queue buffers more than its limit. After a restart or a
+start point, no reordering and no gap except one told by a gap notice that covers exactly what was
+removed before the subscriber reached it and no queue buffers more than its limit. After a restart or a
 crash: every acked publish is stored exactly once, and each subscriber's saved cursor is one it
 really acked (or started at), never one older than what was known committed.
 """
@@ -25,6 +26,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from actors.messages import Gap, Rejected
 from actors.subscriber import Subscription
 from router.app import Router, open_router
 from router.errors import OutOfRange
@@ -45,11 +47,14 @@ class Connected:
     name: str
     subscription: Subscription
     start: int
-    delivered: list[str] = attrs.Factory(list)
+    delivered: list[tuple[int, str]] = attrs.Factory(list)  # (offset, event id)
     acked: int = 0  # offset
+    next: int = 0  # the next offset owed: after the last delivered or told missing
+    gaps: list[Gap] = attrs.Factory(list)
+    skips: set[int] = attrs.Factory(set)  # cursors it may have saved by skipping removed events
 
     def partly_acked(self) -> bool:
-        return self.start - 1 < self.acked < self.start - 1 + len(self.delivered)
+        return self.start - 1 < self.acked < self.next - 1
 
 
 class RouterMachine(RuleBasedStateMachine):
@@ -67,6 +72,7 @@ class RouterMachine(RuleBasedStateMachine):
         # Cursors a crash may have left: the saved one and every ack since (flushes coalesce).
         self.maybe: dict[tuple[str, str], set[int]] = {}
         self.connected: dict[tuple[str, str], Connected] = {}
+        self.first_seq = 1  # the model's horizon: events before it are removed
         self.router: Router | None = None
         self._leave: Any = None
         self._start()
@@ -101,13 +107,19 @@ class RouterMachine(RuleBasedStateMachine):
         connected = self.connected.pop(key)
         self.trio.run(connected.subscription.close)
         self.cursors[key] = connected.acked
-        self.maybe[key] = {connected.acked}
+        self.maybe[key] = {connected.acked} | {m for m in connected.skips if m > connected.acked}
 
     def _check_stored_once(self) -> None:
         with sqlite3.connect(self._path()) as connection:
             rows = connection.execute("SELECT count(*), count(DISTINCT id) FROM events").fetchone()
         connection.close()
-        assert rows == (len(self.log), len(self.log)), rows
+        kept = len(self.log) - (self.first_seq - 1)
+        assert rows == (kept, kept), rows
+
+    def _tail(self, exchange: str) -> int:
+        """The exchange's oldest kept offset in the model."""
+        removed = sum(1 for e in self.exchanges[exchange] if self.at[e] < self.first_seq - 1)
+        return removed + 1
 
     def _subscribe(self, key: tuple[str, str], point: StartPoint, expected: int) -> None:
         assert self.router is not None
@@ -121,9 +133,18 @@ class RouterMachine(RuleBasedStateMachine):
             )
             expected = subscription.start_offset
         assert subscription.start_offset == expected
-        self.connected[key] = Connected(*key, subscription, expected, acked=expected - 1)
+        connected = Connected(*key, subscription, expected, acked=expected - 1, next=expected)
+        self.connected[key] = connected
         self.cursors[key] = expected - 1
         self.maybe[key] = {expected - 1}
+        self._may_skip(connected)
+
+    def _may_skip(self, connected: Connected) -> None:
+        """A subscriber behind the horizon skips to it by itself (and saves that cursor)."""
+        tail = self._tail(connected.exchange)
+        if connected.next < tail:
+            self.maybe[(connected.exchange, connected.name)].add(tail - 1)
+            connected.skips.add(tail - 1)
 
     def _crash(self, wait: bool) -> None:
         """Snapshot the database now, abandon this router, start another on the snapshot.
@@ -170,11 +191,12 @@ class RouterMachine(RuleBasedStateMachine):
                     expected[name] = len(self.exchanges[name])
             assert dict(ack.offsets) == expected
 
-    @precondition(lambda self: bool(self.log))
+    @precondition(lambda self: len(self.log) >= self.first_seq)
     @rule(data=st.data())
     def republish(self, data: st.DataObject) -> None:
         assert self.router is not None
-        index = data.draw(st.integers(0, len(self.log) - 1))
+        # A removed event's id may be forgotten with it (the window is capped by retention).
+        index = data.draw(st.integers(self.first_seq - 1, len(self.log) - 1))
         event_id, type_ = self.log[index]
         (ack,) = self.trio.run(self.router.publish, [NewEvent(event_id, type_, b"again")])
         assert ack.duplicate and ack.seq == index + 1
@@ -185,12 +207,12 @@ class RouterMachine(RuleBasedStateMachine):
             return
         assert self.router is not None
         record = self.trio.run(self.router.create_exchange, name, list(EXCHANGES[name]))
-        self.exchanges[name] = [
+        self.exchanges[name] = [  # history is indexed (invariant 4): what is kept of it
             event_id
-            for event_id, type_ in self.log
+            for event_id, type_ in self.log[self.first_seq - 1 :]
             if any(matches(p, type_) for p in EXCHANGES[name])
         ]
-        assert record.head == len(self.exchanges[name])  # history is indexed (invariant 4)
+        assert record.head == len(self.exchanges[name])
 
     @precondition(lambda self: bool(self.exchanges))
     @rule(
@@ -208,17 +230,18 @@ class RouterMachine(RuleBasedStateMachine):
         if start == "stored":
             point, expected = StartPoint(StartKind.STORED), self.cursors.get(key, head) + 1
         elif start == "earliest":
-            point, expected = StartPoint(StartKind.EARLIEST), 1
+            point, expected = StartPoint(StartKind.EARLIEST), self._tail(exchange)
         elif start == "latest":
             point, expected = StartPoint(StartKind.LATEST), head + 1
         elif start == "time0":
-            point, expected = StartPoint(StartKind.TIME, 0), 1
+            point, expected = StartPoint(StartKind.TIME, 0), self._tail(exchange)
         elif start == "time":
             if not self.clock:
                 return
             moment, length = data.draw(st.sampled_from(self.clock))
             before = sum(1 for e in self.exchanges[exchange] if self.at[e] < length)
-            point, expected = StartPoint(StartKind.TIME, moment), before + 1
+            point = StartPoint(StartKind.TIME, moment)
+            expected = max(before + 1, self._tail(exchange))
         else:
             offset = data.draw(st.integers(0, head + 2))
             point, expected = StartPoint(StartKind.OFFSET, offset), offset
@@ -233,16 +256,37 @@ class RouterMachine(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.connected))
     @rule(data=st.data())
     def receive_everything_published(self, data: st.DataObject) -> None:
+        """Take batches and gap notices up to the head: each batch goes on exactly where the
+        last one (or notice) ended; a notice covers only offsets removed, and is sent whenever
+        the subscriber was owed removed ones."""
         key = data.draw(st.sampled_from(sorted(self.connected)))
         connected = self.connected[key]
-        wanted = len(self.exchanges[connected.exchange]) - (connected.start - 1)
-        while len(connected.delivered) < wanted:
-            batch = self.trio.run(connected.subscription.next_batch)
-            assert batch is not None, connected.subscription.end_reason()
-            first = connected.start + len(connected.delivered)
-            assert [d.offset for d in batch] == list(range(first, first + len(batch)))
-            connected.delivered.extend(d.event.id for d in batch)
-        assert len(connected.delivered) == wanted
+        log = self.exchanges[connected.exchange]
+        tail = self._tail(connected.exchange)
+        while connected.next <= len(log):
+            item = self.trio.run(connected.subscription.next_item)
+            assert item is not None, connected.subscription.end_reason()
+            if isinstance(item, Rejected):
+                continue
+            if isinstance(item, Gap):
+                if item.first == 0:  # a time start before the horizon: told first
+                    assert not connected.delivered and not connected.gaps
+                    assert item.last == connected.start - 1
+                else:
+                    assert item.first == connected.next, (item, connected.next)
+                assert item.last < tail, (item, tail)
+                connected.gaps.append(item)
+                connected.next = max(connected.next, item.last + 1)
+                self.maybe[key].add(item.last)
+                continue
+            offsets = [d.offset for d in item]
+            assert offsets == list(range(connected.next, connected.next + len(item))), (
+                offsets,
+                connected.next,
+            )
+            connected.delivered.extend((d.offset, d.event.id) for d in item)
+            connected.next = offsets[-1] + 1
+        assert connected.next == len(log) + 1
 
     @precondition(lambda self: any(c.delivered for c in self.connected.values()))
     @rule(data=st.data())
@@ -251,7 +295,7 @@ class RouterMachine(RuleBasedStateMachine):
             st.sampled_from(sorted(k for k, c in self.connected.items() if c.delivered))
         )
         connected = self.connected[key]
-        last = connected.start - 1 + len(connected.delivered)
+        last = connected.next - 1
         offset = data.draw(st.integers(connected.acked, last))
         if offset > 0:
             self.trio.run(connected.subscription.ack, offset)
@@ -262,6 +306,19 @@ class RouterMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def disconnect(self, data: st.DataObject) -> None:
         self._disconnect(data.draw(st.sampled_from(sorted(self.connected))))
+
+    @precondition(lambda self: bool(self.log))
+    @rule(data=st.data())
+    def trim(self, data: st.DataObject) -> None:
+        """Retention removes the oldest events (as ``router log trim`` does, in one step)."""
+        assert self.router is not None
+        before = data.draw(st.integers(1, len(self.log) + 1))
+        report = self.trio.run(self.router.trim_log, before, 0, False, 100_000)
+        self.first_seq = max(self.first_seq, before)
+        assert report.first_seq == self.first_seq
+        assert report.removed_until_us > 0 or self.first_seq == 1
+        for connected in self.connected.values():
+            self._may_skip(connected)
 
     @rule()
     def restart(self) -> None:
@@ -290,8 +347,8 @@ class RouterMachine(RuleBasedStateMachine):
     @invariant()
     def deliveries_match_the_model(self) -> None:
         for connected in self.connected.values():
-            expected = self.exchanges[connected.exchange][connected.start - 1 :]
-            assert connected.delivered == expected[: len(connected.delivered)]
+            log = self.exchanges[connected.exchange]
+            assert all(log[offset - 1] == event_id for offset, event_id in connected.delivered)
 
     @invariant()
     def queues_buffer_at_most_their_limit(self) -> None:
