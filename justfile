@@ -39,6 +39,13 @@ proto:
 bench *ARGS:
     bash scripts/ensure-services.sh
     python -m benchmarks.core {{ARGS}}
+    python -m benchmarks.retention --rounds 1 --events 100000
+
+# Publishing while retention removes events, against keeping everything (both stores, about
+# 3 minutes). The line `just bench` prints at its end, with more rounds.
+bench-retention *ARGS:
+    bash scripts/ensure-services.sh
+    python -m benchmarks.retention {{ARGS}}
 
 # One store filled to 10,000,000 events: the rate per million, bytes per event, the restart after
 # SIGKILL (SQLite and PostgreSQL; about 10 minutes). Not run by CI.

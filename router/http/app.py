@@ -325,6 +325,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                 },
                 "at_us": stats.at_us,
                 "last_seq": stats.last_seq,
+                "first_seq": stats.retention.first_seq if stats.retention else 1,
                 "links": stats.links,
                 "published": stats.published,
                 "exchanges": [
@@ -332,6 +333,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                         "name": e.name,
                         "patterns": list(e.patterns),
                         "head_offset": e.head,
+                        "first_offset": e.first_offset,
                         "events_in": events_in,
                     }
                     for e, events_in in stats.exchanges
@@ -711,6 +713,7 @@ def subscriber_json(view: SubscriberView) -> dict[str, Any]:
         "oldest_unsettled_s": view.oldest_unsettled_s,
         "oldest_parked_s": view.oldest_parked_s,
         "stalled": view.stalled,
+        "holding_log": view.holding_log,
     }
 
 

@@ -234,6 +234,18 @@ def document() -> dict[str, Any]:
                                         "type": "array",
                                         "items": {"$ref": "#/components/schemas/Event"},
                                     },
+                                    "gap": {
+                                        "type": "object",
+                                        "description": "present when retention removed events"
+                                        " before this subscriber reached them: the events"
+                                        " resume after to_offset (from_offset 0: not known, a"
+                                        " time start point)",
+                                        "properties": {
+                                            "from_offset": {"type": "integer"},
+                                            "to_offset": {"type": "integer"},
+                                            "reason": {"type": "string"},
+                                        },
+                                    },
                                 },
                             },
                             "the events from the start point on, in offset order",

@@ -58,12 +58,14 @@ function render(stats) {
   $("pub-1s").textContent = rate(r.published_1s);
   $("pub-1m").textContent = rate(r.published_1m);
   $("last-seq").textContent = stats.last_seq.toLocaleString();
+  $("first-seq").textContent = (stats.first_seq || 1).toLocaleString();
   spark($("pub-chart"), [r.published_history], ["#2f6fdf"]);
 
   $("exchanges").innerHTML = stats.exchanges.length ? stats.exchanges.map((e) => {
     const er = r.exchanges[e.name] || {in_1s: 0, history: []};
     return `<tr data-exchange="${esc(e.name)}"><td>${esc(e.name)}</td>` +
-      `<td>${esc(e.patterns.join(" "))}</td><td>${e.head_offset}</td>` +
+      `<td>${esc(e.patterns.join(" "))}</td><td>${e.head_offset}` +
+      `${e.first_offset > 1 ? ` <span class="empty">kept from ${e.first_offset}</span>` : ""}</td>` +
       `<td class="in">${rate(er.in_1s)}</td><td><canvas width="120" height="22"></canvas></td></tr>`;
   }).join("") : `<tr><td colspan="5" class="empty">no exchanges yet</td></tr>`;
   stats.exchanges.forEach((e, i) => {
@@ -84,12 +86,13 @@ function render(stats) {
     const note = s.stalled ? ` stuck at ${s.acked_offset + 1}` :
       s.state === "sleeping" ? since(s.since_us) :
       ` ${s.consumers > 1 ? s.consumers + " consumers: " : ""}${s.consumer}`;
+    const holding = s.holding_log ? " · holding the log" : "";
     const parked = s.parked ? `<span class="parked">${s.parked.toLocaleString()}</span>` +
       `<button class="small" data-redrive="${esc(s.exchange)}/${esc(s.name)}" ` +
       `data-limit="${q.limit_size || 0}">Re-drive</button>` : "0";
     return `<tr data-subscriber="${esc(s.exchange)}/${esc(s.name)}"><td>${esc(s.exchange)}</td>` +
       `<td>${esc(s.name)}</td><td><span class="badge ${state}">${state}</span>` +
-      `<span class="empty">${esc(note)}</span></td>` +
+      `<span class="empty">${esc(note + holding)}</span></td>` +
       `<td>${rate(qr.in_1s)}</td><td>${rate(qr.out_1s)}</td>` +
       `<td><span class="bar"><span class="${fill > 80 ? "high" : ""}" data-fill="${fill}"></span></span>` +
       `${fill.toFixed(1)}%</td><td>${s.lag.toLocaleString()}</td>` +

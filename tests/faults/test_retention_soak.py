@@ -1,0 +1,111 @@
+"""A bounded soak of retention (about two minutes a store): a publisher at a steady rate into a
+router that keeps 20 s of events, a live subscriber, and one that sleeps for a minute. The store
+stops growing once it holds a window's worth, the live subscriber gets every event, and the
+sleeper is told exactly what was removed before it came back. Figures go to docs/reliability.md."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import psycopg
+
+from router.client import OutgoingEvent, RouterClient
+from tests.helpers.polling import until
+from tests.helpers.server import RouterProcess
+
+RATE = 500  # events a second, in batches of 50
+RUN_S = 120.0
+SLEEP_S = 60.0
+
+
+def store_bytes(db_url: str) -> int:
+    """What the router's tables take on disk: the SQLite file and its WAL, or PostgreSQL's
+    tables (every events partition, the exchange log, the id index) with their indexes."""
+    if db_url.startswith("sqlite"):
+        path = db_url.removeprefix("sqlite:///")
+        return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+    with psycopg.connect(db_url) as connection:
+        ((size,),) = connection.execute(
+            "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)"
+            " + pg_total_relation_size('exchange_log') + pg_total_relation_size('event_ids')"
+            " FROM pg_inherits WHERE inhparent = 'events'::regclass"
+        ).fetchall()
+    return int(size)
+
+
+def test_a_steady_publisher_keeps_the_store_bounded(db_url: str, tmp_path: object) -> None:
+    router = RouterProcess(db_url, f"{tmp_path}/router.log", None, "--retain-for", "20s")
+    router.start()
+    sizes: dict[str, int] = {}
+    live: list[int] = []
+    published = 0
+
+    async def publish(client: RouterClient, until: float) -> None:
+        nonlocal published
+        tick = time.monotonic()
+        while time.monotonic() < until:
+            batch = [OutgoingEvent("order.created", b"x" * 200) for _ in range(50)]
+            await client.publish(batch)
+            published += len(batch)
+            tick += 50 / RATE
+            await asyncio.sleep(max(0.0, tick - time.monotonic()))  # pacing the steady rate
+
+    async def consume(client: RouterClient) -> None:
+        async with client.subscribe("orders", "live", "earliest") as subscription:
+            async for batch in subscription:
+                live.extend(e.offset for e in batch)
+                await subscription.ack(batch[-1].offset)
+
+    async def story() -> tuple[list[tuple[int, int]], int, int]:
+        nonlocal publisher
+        async with RouterClient(router.address) as client:
+            await client.create_exchange("orders", ["order.*"])
+            await client.publish([OutgoingEvent("order.created", b"first")])
+            async with client.subscribe("orders", "sleeper", "earliest") as subscription:
+                batch = await subscription.__anext__()
+                await subscription.ack(batch[0].offset)
+                await subscription.leave()
+            nonlocal published
+            published = 1
+            began = time.monotonic()
+            publisher = asyncio.ensure_future(publish(client, began + RUN_S))
+            consumer = asyncio.ensure_future(consume(client))
+            await asyncio.sleep(SLEEP_S)  # the sleeper is away this long: the point of the test
+            sizes["at_60s"] = store_bytes(db_url)
+            got: list[int] = []
+            async with client.subscribe("orders", "sleeper") as subscription:
+                first = await subscription.__anext__()
+                got.extend(e.offset for e in first)
+                gaps = [(g.from_offset, g.to_offset) for g in subscription.gaps]
+                await subscription.leave()
+            tail = (await client.describe_exchange("orders")).first_offset
+            await publisher
+            sizes["at_end"] = store_bytes(db_url)
+
+            async def caught_up() -> bool:
+                return bool(live) and live[-1] == published
+
+            await until(caught_up, timeout=60)
+            consumer.cancel()
+            info = await client.server_info()
+            assert tail > 1
+            return gaps, got[0], info.first_seq
+
+    publisher: asyncio.Future[None] = asyncio.Future()
+    try:
+        gaps, woke_at, first_seq = asyncio.run(story())
+    finally:
+        router.stop()
+    assert live == list(range(1, published + 1))  # the live one lost nothing
+    assert len(gaps) == 1 and gaps[0][0] == 2  # it had acked offset 1
+    assert woke_at == gaps[0][1] + 1
+    assert first_seq > 1
+    growth = sizes["at_end"] / sizes["at_60s"]
+    print(
+        f"\nsoak {db_url.split(':')[0]}: published {published} at {RATE}/s for {RUN_S:.0f} s,"
+        f" store {sizes['at_60s'] / 1e6:.1f} MB at 60 s, {sizes['at_end'] / 1e6:.1f} MB at the end"
+        f" ({growth:.2f}x); sleeper told {gaps[0]}, resumed at {woke_at}"
+    )
+    assert growth <= 1.3, sizes
