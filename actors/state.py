@@ -54,6 +54,7 @@ log = logging.getLogger("router.state")
 T = TypeVar("T")
 _GROUPED = (AppendEvents, SaveCursor)
 PURGE_EVERY_S = 600.0
+RECLAIM_EVERY_S = 10.0  # how often removed rows' room is made reusable, at most
 
 
 def _events_in(message: Any) -> int:
@@ -403,8 +404,16 @@ class StateActor:
     async def _trim_now_and_then(self) -> None:
         """Apply the retention limits: a step while there is more to remove, else a pause."""
         most = self.settings.trim_step_events
+        unreclaimed, reclaimed_at = 0, trio.current_time()
         while True:
             trimmed: Trimmed = await ask(self.mailbox, lambda r: TrimLog(None, most, r), 600.0)
+            unreclaimed += trimmed.events
+            if unreclaimed and trio.current_time() - reclaimed_at >= RECLAIM_EVERY_S:
+                unreclaimed, reclaimed_at = 0, trio.current_time()
+                try:  # its own connection, in a worker thread: commits go on meanwhile
+                    await trio.to_thread.run_sync(self.storage.reclaim)
+                except Exception as error:
+                    log.warning("reclaiming removed rows failed error=%s", error)
             if trimmed.events < most:
                 await trio.sleep(self.settings.trim_every_s)  # a periodic check, not a wait
 

@@ -71,6 +71,11 @@ class Retention(abc.ABC):
     def _after_trim(self, run: Run, horizon: Horizon) -> None:
         """Store-specific clean-up in the step's transaction (PostgreSQL drops whole days)."""
 
+    @abc.abstractmethod
+    def reclaim(self) -> None:
+        """Make the room removed rows left reusable now (PostgreSQL: VACUUM, on a connection of
+        its own, so the writer goes on meanwhile). Called now and then while removal runs."""
+
     def horizon(self) -> Horizon:
         with self._control() as run:
             return _horizon(run)

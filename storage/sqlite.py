@@ -703,6 +703,9 @@ class SqliteStorage(Storage):
     def _after_trim(self, run: Run, horizon: Horizon) -> None:
         self._tails = dict(horizon.tails)
 
+    def reclaim(self) -> None:
+        """Nothing to do: a removal's pages are on the free list once it commits."""
+
     def log_bytes(self) -> int:
         """The pages in use (the file less its free pages: a removal frees pages, which the
         next commits fill before the file grows again)."""

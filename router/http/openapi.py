@@ -306,7 +306,12 @@ def document() -> dict[str, Any]:
                             "in": "query",
                             "required": False,
                             "description": "microseconds since the epoch; entries at or after",
-                            "schema": {"type": "integer", "minimum": 0, "default": 0},
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 0,
+                                "maximum": 1 << 62,
+                                "default": 0,
+                            },
                         },
                         {
                             "name": "max",

@@ -59,7 +59,6 @@ def test_a_steady_publisher_keeps_the_store_bounded(db_url: str, tmp_path: objec
                 await subscription.ack(batch[-1].offset)
 
     async def story() -> tuple[list[tuple[int, int]], int, int]:
-        nonlocal publisher
         async with RouterClient(router.address) as client:
             await client.create_exchange("orders", ["order.*"])
             await client.publish([OutgoingEvent("order.created", b"first")])
@@ -93,7 +92,6 @@ def test_a_steady_publisher_keeps_the_store_bounded(db_url: str, tmp_path: objec
             assert tail > 1
             return gaps, got[0], info.first_seq
 
-    publisher: asyncio.Future[None] = asyncio.Future()
     try:
         gaps, woke_at, first_seq = asyncio.run(story())
     finally:

@@ -181,6 +181,7 @@ GRPC: dict[str, Call] = {
     ),
     "Admin.GetServerInfo": _unary("AdminStub", "GetServerInfo", pb.ServerInfoRequest()),
     "Admin.GetStats": _unary("AdminStub", "GetStats", pb.StatsRequest()),
+    "Admin.TrimLog": _unary("AdminStub", "TrimLog", pb.TrimLogRequest(before_seq=1, dry_run=True)),
     "Admin.AddUser": _unary(
         "AdminStub", "AddUser", pb.AddUserRequest(name="newcomer", role="consumer")
     ),
