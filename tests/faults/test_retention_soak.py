@@ -9,9 +9,8 @@ import asyncio
 import os
 import time
 
-import psycopg
-
 from router.client import OutgoingEvent, RouterClient
+from storage import open_storage
 from tests.helpers.polling import until
 from tests.helpers.server import RouterProcess
 
@@ -26,13 +25,11 @@ def store_bytes(db_url: str) -> int:
     if db_url.startswith("sqlite"):
         path = db_url.removeprefix("sqlite:///")
         return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
-    with psycopg.connect(db_url) as connection:
-        ((size,),) = connection.execute(
-            "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)"
-            " + pg_total_relation_size('exchange_log') + pg_total_relation_size('event_ids')"
-            " FROM pg_inherits WHERE inhparent = 'events'::regclass"
-        ).fetchall()
-    return int(size)
+    store = open_storage(db_url)
+    try:
+        return store.log_bytes()
+    finally:
+        store.close()
 
 
 def test_a_steady_publisher_keeps_the_store_bounded(db_url: str, tmp_path: object) -> None:

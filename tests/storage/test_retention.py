@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,14 +14,6 @@ from storage.base import Append
 from storage.postgres import DAY_US
 from storage.retention import Horizon
 from tests.helpers.databases import database_url
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Storage]:
-    storage = open_storage(db_url)
-    storage.migrate()
-    yield storage
-    storage.close()
 
 
 def event(type_: str = "order.created") -> NewEvent:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
 
 import attrs
 import psycopg
@@ -37,14 +36,6 @@ from storage.base import WIRE_MIGRATION, Append, Positions
 from storage.postgres import DAY_US
 from storage.sqlite import path_from_url
 from tests.helpers.databases import postgres_schema
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Storage]:
-    storage = open_storage(db_url)
-    storage.migrate()
-    yield storage
-    storage.close()
 
 
 def event(type_: str = "order.created", payload: bytes = b"{}") -> NewEvent:
