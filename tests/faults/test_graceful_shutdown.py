@@ -108,7 +108,8 @@ def test_sigterm_under_load_drains_flushes_and_exits_within_its_grace(tmp_path: 
     # that it reached the router) is in it: the shutdown flushed what the 0.2 s coalescing held.
     assert cursor in sent
     settled = [offset for at, offset in seen.acks_sent if at < signalled - 0.05]
-    assert cursor >= max(settled), (cursor, max(settled))
+    # On a loaded machine every ack may have gone out within those 50 ms: then none is owed.
+    assert cursor >= max(settled, default=0), (cursor, settled[-1:])
     record(
         "graceful shutdown (SIGTERM under load)",
         grace_s=GRACE_S,
