@@ -55,6 +55,7 @@ from router.settings import Settings
 from router.stats import Retained, ServerInfo, Stats
 from router.wire import bounds, counts_of
 from storage import open_storage
+from storage.leadership import Lease
 
 log = logging.getLogger("router")
 STORED_READ_S = 10.0  # how long a pull may take to read events that are already stored
@@ -76,6 +77,8 @@ class Router:
     started_at: int = attrs.Factory(now_us)
     amqp_ingest: Any = None  # router.amqp.ingest.Ingest when --amqp-url is given
     follower: Any = None  # router.follow.Follower on a route node
+    # (storage.leadership.Elector, epoch) while this router leads others over PostgreSQL.
+    leadership: tuple[Any, int] | None = None
     _asyncio_thread: Any = None  # router.bridge.AsyncioThread: grpclib and aiormq run on it
     _own_thread: bool = False
 
@@ -550,8 +553,12 @@ class Router:
 
 
 @asynccontextmanager
-async def open_router(settings: Settings) -> AsyncIterator[Router]:
-    storage = open_storage(settings.db_url, settings.node if settings.role == "route" else None)
+async def open_router(settings: Settings, lease: Lease | None = None) -> AsyncIterator[Router]:
+    """The router's actors over its store; with ``lease``, as the leader of that epoch
+    (storage.leadership): its store writes through the connection holding the lock."""
+    storage = open_storage(
+        settings.db_url, settings.node if settings.role == "route" else None, lease
+    )
     try:
         state = StateActor(storage, settings)
         restored = await state.restore()

@@ -14,20 +14,192 @@ from router.app import Router, open_router
 from router.bridge import open_bridge
 from router.grpc.server import serve_grpc
 from router.settings import Settings
+from storage.base import StorageUnavailable
+from storage.leadership import Deposed, Elector, Lease
 
 log = logging.getLogger("router")
+
+
+class _Stop:
+    """A signal's request to stop, and the scope of what runs now (standing by or leading)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.scope: trio.CancelScope | None = None
+
+    def now(self) -> None:
+        self.requested = True
+        if self.scope is not None:
+            self.scope.cancel()
 
 
 async def serve(
     settings: Settings, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Run until cancelled or signalled; shutdown stops listening, drains, flushes, closes storage."""
+    """Run until cancelled or signalled; shutdown stops listening, drains, flushes, closes storage.
+
+    On PostgreSQL (roles all and ingest) the router first takes part in leadership
+    (storage.leadership): it leads if no other router does, else it stands by (router.standby)
+    until it can take over, and goes back to standing by if it is ever deposed.
+    """
+    stop = _Stop()
+    async with trio.open_nursery() as signals:
+        signals.start_soon(_stop_on_signal, stop)
+        if settings.elects:
+            await _elect_and_serve(settings, stop, task_status)
+        else:
+            await _serve(settings, None, stop, task_status)
+        signals.cancel_scope.cancel()
+    log.info("router stopped")
+
+
+async def _elect_and_serve(settings: Settings, stop: _Stop, task_status: Any) -> None:
+    from storage import open_storage
+    from storage.leadership import Elector
+
+    def migrate() -> None:  # the leadership tables are made by the migrations
+        storage = open_storage(settings.db_url)
+        try:
+            storage.migrate()
+        finally:
+            storage.close()
+
+    elector = Elector(
+        settings.db_url,
+        settings.leader_name(),
+        settings.grpc_advertised(),
+        settings.http_advertised(),
+        settings.lease_s,
+    )
+    try:
+        await trio.to_thread.run_sync(migrate)
+        while not stop.requested:
+            lease = await _take(elector)
+            if lease is None:
+                lease = await _stand_by(settings, elector, stop, task_status)
+                task_status = trio.TASK_STATUS_IGNORED  # started once, by the standby servers
+                if lease is None:
+                    return
+            log.info("leading epoch=%d name=%s", lease.epoch, elector.name)
+            deposed = await _serve(settings, (elector, lease), stop, task_status)
+            task_status = trio.TASK_STATUS_IGNORED
+            if not deposed:
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await _quietly(elector.resign, lease.epoch)
+    finally:
+        elector.close()
+
+
+async def _take(elector: Elector) -> Lease | None:
+    try:
+        return await trio.to_thread.run_sync(elector.take)
+    except StorageUnavailable as error:
+        log.warning("leadership: cannot reach the database: %s", error)
+        return None
+
+
+async def _quietly(call: Any, *args: Any) -> None:
+    try:
+        await trio.to_thread.run_sync(call, *args)
+    except StorageUnavailable as error:
+        log.warning("leadership: %s", error)
+
+
+async def _stand_by(
+    settings: Settings, elector: Elector, stop: _Stop, task_status: Any
+) -> Lease | None:
+    """Serve refusals that name the leader until this router takes the lock; None if stopped."""
+    from router.standby import LeaderHint, serve_standby_grpc, serve_standby_http
+
+    hint = LeaderHint()
+    lease = None
+    async with open_bridge() as bridge, trio.open_nursery() as nursery:
+        stop.scope = nursery.cancel_scope
+        bound = await nursery.start(serve_standby_grpc, bridge, hint, settings)
+        if settings.http_address is not None:
+            await nursery.start(serve_standby_http, hint, settings)
+        task_status.started(bound)
+        log.info("standing by name=%s", elector.name)
+        last_error = ""
+        while lease is None:
+            try:
+                leader = await trio.to_thread.run_sync(elector.leader)
+                if leader.epoch != hint.epoch:
+                    log.info(
+                        "leader epoch=%d name=%s grpc=%s",
+                        leader.epoch,
+                        leader.name,
+                        leader.grpc_address,
+                    )
+                hint.grpc_address, hint.http_address = leader.grpc_address, leader.http_address
+                hint.epoch = leader.epoch
+                if await trio.to_thread.run_sync(elector.end_lapsed, leader):
+                    log.warning(
+                        "leadership: the lease of epoch %d ran out; ended its connection",
+                        leader.epoch,
+                    )
+                lease = await trio.to_thread.run_sync(elector.take)
+                last_error = ""
+            except StorageUnavailable as error:
+                if str(error) != last_error:
+                    log.warning("leadership: cannot reach the database: %s", error)
+                last_error = str(error)
+            if lease is None:
+                await trio.sleep(settings.standby_poll_s)  # the poll's pace: nothing to wait on
+        nursery.cancel_scope.cancel()
+    stop.scope = None
+    if stop.requested:
+        if lease is not None and lease.connection is not None:
+            lease.connection.close()  # the lock goes with it
+        return None
+    return lease
+
+
+async def _keep_lease(
+    elector: Elector, epoch: int, every_s: float, deposed: list[bool], scope: trio.CancelScope
+) -> None:
+    """Renew the lease until cancelled; once another router leads, stop leading."""
+    while True:
+        try:
+            await trio.to_thread.run_sync(elector.renew, epoch)
+        except Deposed as error:
+            log.warning("deposed: %s; stepping down", error)
+            deposed.append(True)
+            scope.cancel()
+            return
+        except StorageUnavailable as error:
+            log.warning("leadership: cannot renew the lease: %s", error)
+        await trio.sleep(every_s)  # the renewal's pace
+
+
+async def _serve(
+    settings: Settings,
+    leading: tuple[Elector, Lease] | None,
+    stop: _Stop,
+    task_status: Any,
+) -> bool:
+    """The router itself, until stopped (False) or deposed (True)."""
     host, port = settings.grpc_host_port()
+    deposed: list[bool] = []
     async with (
-        open_router(settings) as router,
+        open_router(settings, leading[1] if leading else None) as router,
         open_bridge() as bridge,
         trio.open_nursery() as nursery,
     ):
+        stop.scope = nursery.cancel_scope
+        if stop.requested:
+            nursery.cancel_scope.cancel()
+        if leading is not None:
+            elector, lease = leading
+            router.leadership = (elector, lease.epoch)
+            nursery.start_soon(
+                _keep_lease,
+                elector,
+                lease.epoch,
+                settings.lease_s / 4,
+                deposed,
+                nursery.cancel_scope,
+            )
         router.use_bridge(bridge)
         if not settings.auth:
             log.warning("AUTH IS OFF (--dev): anyone who can reach this port can do anything")
@@ -52,9 +224,9 @@ async def serve(
                 router, settings.upstream, settings.upstream_token, settings.upstream_tls_ca
             )
             await nursery.start(router.follower.run)
-        nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
         task_status.started(bound)
-    log.info("router stopped")
+    stop.scope = None
+    return bool(deposed)
 
 
 async def serve_http(
@@ -102,9 +274,9 @@ def announce_admin_token(token: str) -> None:
     )
 
 
-async def _stop_on_signal(scope: trio.CancelScope) -> None:
+async def _stop_on_signal(stop: _Stop) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for received in signals:
             log.info("signal=%s: shutting down", signal.Signals(received).name)
-            scope.cancel()
+            stop.now()
             return

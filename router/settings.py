@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 
 import attrs
@@ -86,6 +87,16 @@ class Settings:
     retain_max_for_s: float | None = None
     trim_step_events: int = 5_000  # removed in one transaction at most
     trim_every_s: float = 1.0  # how often the limits are checked
+    # Leadership (PostgreSQL, roles all and ingest; storage.leadership): routers sharing one
+    # database elect one leader. The leader renews its lease every lease_s / 4; a standby looks
+    # every standby_poll_s and takes over when the leader's connection ends or its lease does.
+    lease_s: float = 5.0
+    standby_poll_s: float = 0.5
+    # What this router is called among the others, and where clients are sent to reach it
+    # (default: its own --grpc/--http addresses, with this machine's name for 0.0.0.0).
+    name: str | None = None
+    advertise_grpc: str | None = None
+    advertise_http: str | None = None
 
     @property
     def retains_all(self) -> bool:
@@ -97,6 +108,22 @@ class Settings:
         if self.retain_for_s is None:
             return self.idempotency_window_s
         return min(self.idempotency_window_s, self.retain_for_s)
+
+    @property
+    def elects(self) -> bool:
+        """Whether this router takes part in leadership: a PostgreSQL store, role all or ingest."""
+        return self.db_url.startswith(("postgresql://", "postgres://")) and self.role != "route"
+
+    def grpc_advertised(self) -> str:
+        return self.advertise_grpc or _reachable(self.grpc_address)
+
+    def http_advertised(self) -> str:
+        if self.advertise_http:
+            return self.advertise_http
+        return _reachable(self.http_address) if self.http_address else ""
+
+    def leader_name(self) -> str:
+        return self.name or f"{socket.gethostname()}:{self.grpc_host_port()[1]}"
 
     def server_ssl(self) -> ssl.SSLContext | None:
         """The servers' TLS context (HTTP/2 offered by ALPN for gRPC), or None without TLS."""
@@ -119,3 +146,11 @@ def split_host_port(address: str, field: str) -> tuple[str, int]:
     if not sep or not port.isdigit():
         raise ValueError(f"{field}: expected HOST:PORT, got {address!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _reachable(address: str) -> str:
+    """``address`` as another machine would use it: a wildcard host becomes this machine's name."""
+    host, port = split_host_port(address, "address")
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"{host}:{port}"

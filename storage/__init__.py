@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from storage.base import Reader, Storage, StorageUnavailable
 
+if TYPE_CHECKING:
+    from storage.leadership import Lease
 
-def open_storage(url: str, route_node: str | None = None) -> Storage:
+
+def open_storage(url: str, route_node: str | None = None, lease: Lease | None = None) -> Storage:
     """Open the store named by ``url``: ``sqlite:///path`` or ``postgresql://...``.
 
     With ``route_node``, the store of a route node of that name (PostgreSQL only: it shares the
-    ingest node's event log).
+    ingest node's event log). With ``lease``, a leader's PostgreSQL store, writing only while
+    it leads (storage.leadership).
     """
     if route_node is not None:
         if not url.startswith(("postgresql://", "postgres://")):
@@ -26,7 +32,7 @@ def open_storage(url: str, route_node: str | None = None) -> Storage:
     if url.startswith(("postgresql://", "postgres://")):
         from storage.postgres import PostgresStorage
 
-        return PostgresStorage(url)
+        return PostgresStorage(url, lease)
     raise ValueError(f"db: unsupported URL {url!r} (use sqlite:///path or postgresql://...)")
 
 

@@ -44,6 +44,7 @@ from storage.base import (
     wire_from_columns,
 )
 from storage.control import Run, rows_of
+from storage.leadership import Lease, relock
 from storage.retention import Horizon, Trimmed
 
 DAY_US = 86_400_000_000
@@ -207,29 +208,53 @@ def _write_log_rows_and_cursors(
 class _Connection:
     """A psycopg connection opened on demand and dropped when it breaks."""
 
-    def __init__(self, url: str, autocommit: bool, schema: str | None = None) -> None:
+    def __init__(
+        self, url: str, autocommit: bool, schema: str | None = None, lease: Lease | None = None
+    ) -> None:
         self._url = url
         self._autocommit = autocommit
         self._schema = schema
         self._connection: psycopg.Connection[Any] | None = None
+        # A leader's writer connection (storage.leadership): the first is the one that took the
+        # lock; one opened again must take it again under the same epoch, or nothing is written.
+        self._lease = lease
 
     def get(self) -> psycopg.Connection[Any]:
         if self._connection is None or self._connection.closed:
+            self._connection = None
+            connection = self._open()
             try:
-                self._connection = psycopg.connect(
-                    self._url, autocommit=self._autocommit, connect_timeout=5
-                )
-                with self._connection.transaction():
+                with connection.transaction():
                     # No JIT: it compiles a statement whose plan costs more than jit_above_cost,
                     # and a replay chunk's generic plan over a log of 1,000,000 events does (its
                     # estimates are in the hundreds of thousands of rows): 10 ms of compiling,
                     # each time, for 2 ms of work. These statements are all short.
-                    self._connection.execute("SET jit = off")
+                    connection.execute("SET jit = off")
                 if self._schema is not None:
-                    self._enter_schema(self._connection, self._schema)
+                    self._enter_schema(connection, self._schema)
             except psycopg.Error as error:
+                connection.close()
                 raise StorageUnavailable(f"postgresql: cannot connect: {error}") from error
+            self._connection = connection  # only once set up (and, for a leader, locked)
         return self._connection
+
+    def _open(self) -> psycopg.Connection[Any]:
+        if self._lease is not None and self._lease.connection is not None:
+            connection, self._lease.connection = self._lease.connection, None
+            return connection
+        try:
+            connection = psycopg.connect(self._url, autocommit=self._autocommit, connect_timeout=5)
+        except psycopg.Error as error:
+            raise StorageUnavailable(f"postgresql: cannot connect: {error}") from error
+        if self._lease is not None:
+            try:
+                relock(connection, self._lease.epoch)
+            except BaseException as error:
+                connection.close()
+                if isinstance(error, psycopg.Error):
+                    raise StorageUnavailable(f"postgresql: {error}".strip()) from error
+                raise
+        return connection
 
     @staticmethod
     def _enter_schema(connection: psycopg.Connection[Any], schema: str) -> None:
@@ -292,9 +317,11 @@ class PostgresStorage(Storage):
     migrations = "postgres"
     schema: str | None = None
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, lease: Lease | None = None) -> None:
+        """With ``lease`` (a leader's, storage.leadership), every write goes through the
+        connection that holds the leadership lock, and stops once another router leads."""
         self.url = url
-        self._connection = _Connection(url, autocommit=True, schema=self.schema)
+        self._connection = _Connection(url, autocommit=True, schema=self.schema, lease=lease)
         self._partitions: set[int] = set()
         self._tails: dict[int, int] = {}  # exchange id -> oldest kept offset (storage.retention)
 

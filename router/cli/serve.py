@@ -109,6 +109,31 @@ RETENTION_FLAGS = (
         " (env ROUTER_RETAIN_MAX_FOR)",
     ),
 )
+LEADERSHIP_FLAGS = (
+    arg(
+        "--lease",
+        default=os.environ.get("ROUTER_LEASE", "5s"),
+        help="how long a leader that stops answering keeps leading before a standby takes"
+        " over (PostgreSQL; a killed one is replaced at once): 5s (env ROUTER_LEASE)",
+    ),
+    arg(
+        "--name",
+        default=os.environ.get("ROUTER_NAME"),
+        help="this router among those sharing the database (env ROUTER_NAME;"
+        " default: HOSTNAME:GRPC_PORT)",
+    ),
+    arg(
+        "--advertise",
+        default=os.environ.get("ROUTER_ADVERTISE"),
+        help="the gRPC HOST:PORT other machines reach this router at, sent to clients by"
+        " standbys (env ROUTER_ADVERTISE; default: --grpc)",
+    ),
+    arg(
+        "--advertise-http",
+        default=os.environ.get("ROUTER_ADVERTISE_HTTP"),
+        help="the same for HTTP (env ROUTER_ADVERTISE_HTTP; default: --http)",
+    ),
+)
 _DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 _SIZE = {
     "": 1,
@@ -159,6 +184,7 @@ def register(commands: Any) -> None:
         (serve.add_argument_group("deployment form"), FORM_FLAGS),
         (serve.add_argument_group("RabbitMQ ingest"), AMQP_FLAGS),
         (serve.add_argument_group("retention"), RETENTION_FLAGS),
+        (serve.add_argument_group("standby routers (PostgreSQL)"), LEADERSHIP_FLAGS),
     )
     for group, flags in groups:
         for names, options in flags:
@@ -192,6 +218,10 @@ def run_serve(args: argparse.Namespace) -> None:
         retain_bytes=size_bytes(args.retain_bytes, "--retain-bytes"),
         retain_until_acked=args.retain_until_acked,
         retain_max_for_s=duration_s(args.retain_max_for, "--retain-max-for"),
+        lease_s=lease_s(args.lease),
+        name=args.name,
+        advertise_grpc=args.advertise,
+        advertise_http=args.advertise_http,
     )
     check_form(settings)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -221,6 +251,26 @@ def check_form(settings: Settings) -> None:
     elif settings.upstream:
         raise InvalidArgument("--upstream: only a route node (--role route) follows an upstream")
     check_retention(settings)
+
+
+def lease_s(text: str) -> float:
+    """The lease, 1 s to 10 min: shorter would depose a leader for a pause of its own."""
+    lease = duration_s(text, "--lease")
+    assert lease is not None
+    if not 1 <= lease <= 600:
+        raise InvalidArgument(f"--lease: {text!r} is outside 1s..10m")
+    return lease
+
+
+def check_leadership(settings: Settings) -> None:
+    for flag, address in (
+        ("--advertise", settings.advertise_grpc),
+        ("--advertise-http", settings.advertise_http),
+    ):
+        if address is not None:
+            split_host_port(address, flag)
+    if settings.name is not None and not re.fullmatch(r"[\w.:@-]{1,100}", settings.name):
+        raise InvalidArgument(f"--name: {settings.name!r} must be 1-100 letters, digits, . : @ - _")
 
 
 def check_retention(settings: Settings) -> None:
