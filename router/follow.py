@@ -19,6 +19,7 @@ import trio
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from router.app import Router
+from router.client.client import next_address
 from router.errors import Unavailable
 from router.grpc.convert import stored_events
 
@@ -55,6 +56,7 @@ class Follower:
                 await self.router.asyncio_thread().call(self._session)
             except* LOST as group:
                 error = group.exceptions[0]
+                self._next_upstream(error)
                 self.stats.last_error = f"{type(error).__name__}: {error}"
                 log.warning("upstream %s: %s", self.upstream, self.stats.last_error)
             if self.stats.connected:
@@ -62,6 +64,14 @@ class Follower:
             self.stats.connected = False
             await trio.sleep(backoff)  # back-off before following again
             backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    def _next_upstream(self, error: BaseException) -> None:
+        """With several ingest routers (``--upstream h1:50051,h2:50051``), the next session
+        starts at the leader a standby named, or at the next address when this one failed."""
+        addresses = self.upstream.split(",")
+        target = next_address(addresses, addresses[0], error)
+        if target is not None:
+            self.upstream = ",".join([target, *(a for a in addresses if a != target)])
 
     async def _session(self) -> None:
         """One Follow stream, from this node's position (runs on the bridge's loop: grpclib)."""

@@ -47,7 +47,8 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument(
         "--server",
         default=os.environ.get("ROUTER_ADDR", DEFAULT_GRPC),
-        help="router address HOST:PORT (env ROUTER_ADDR; default %(default)s)",
+        help="router address HOST:PORT, or several routers' as HOST:PORT,HOST:PORT (calls go"
+        " to the one that leads; env ROUTER_ADDR; default %(default)s)",
     )
     top.add_argument(
         "--token",

@@ -239,7 +239,8 @@ def check_form(settings: Settings) -> None:
             raise InvalidArgument(
                 "--upstream: a route node follows an ingest node; give its address"
             )
-        split_host_port(settings.upstream, "--upstream")
+        for address in settings.upstream.split(","):
+            split_host_port(address.strip(), "--upstream")
         if not re.fullmatch(r"[a-z0-9_]{1,40}", settings.node):
             raise InvalidArgument(f"--node: {settings.node!r} must be 1-40 of a-z, 0-9, _")
         if not settings.db_url.startswith(("postgresql://", "postgres://")):

@@ -9,12 +9,19 @@ Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and m
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import re
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any, cast
 
 from grpclib.client import Channel, Stream
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.protocol import H2Protocol
 
 from router import h2frames
@@ -25,6 +32,8 @@ from router.client.publisher import Publisher
 from router.client.subscription import ClientSubscription, log_gap
 from router.client.values import Ack, OutgoingEvent, ReceivedBatch, acks, received, start_point
 from router.settings import split_host_port
+
+log = logging.getLogger("router.client")
 
 
 class _Channel(Channel):
@@ -41,6 +50,69 @@ class _Channel(Channel):
         return protocol
 
 
+FAILOVER_S = 20.0  # how long a call goes round a list of routers while one takes over
+# How a standby names the leader (router.standby.LeaderHint.message).
+_LEADER_HINT = re.compile(r"the leader \(epoch \d+\) is at (\S+)")
+
+
+def leader_hint(error: BaseException) -> str | None:
+    """The leader's address a standby gave in refusing a call, or None."""
+    if isinstance(error, GRPCError) and error.status is Status.UNAVAILABLE and error.message:
+        found = _LEADER_HINT.search(error.message)
+        if found:
+            return found.group(1)
+    return None
+
+
+def next_address(addresses: Sequence[str], current: str, error: BaseException) -> str | None:
+    """Where to go after a call to ``current`` failed with ``error``: the leader a standby
+    named, else (with several addresses, when no router answered or it could not serve) the
+    address after ``current``; None to stay."""
+    hint = leader_hint(error)
+    if hint is not None and hint != current:
+        return hint
+    if len(addresses) > 1 and _may_be_elsewhere(error):
+        at = list(addresses).index(current) if current in addresses else -1
+        return addresses[(at + 1) % len(addresses)]
+    return None
+
+
+def _may_be_elsewhere(error: BaseException) -> bool:
+    """No router answered here, or it could not serve now (a standby, a router stopping)."""
+    if isinstance(error, GRPCError):
+        return error.status is Status.UNAVAILABLE
+    return isinstance(error, (StreamTerminatedError, ConnectionError, OSError))
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, GRPCError):
+        return f"{error.status.name}: {error.message}"
+    return f"{type(error).__name__}: {error}"
+
+
+class _Following:
+    """A stub whose unary calls follow the leader (RouterClient._unary); ``.open`` opens a
+    stream on the router the client points at now."""
+
+    def __init__(self, client: RouterClient, stub: str) -> None:
+        self._client = client
+        self._stub = stub
+
+    def __getattr__(self, method: str) -> _Method:
+        return _Method(self._client, self._stub, method)
+
+
+class _Method:
+    def __init__(self, client: RouterClient, stub: str, method: str) -> None:
+        self._client, self._stub, self._method = client, stub, method
+
+    async def __call__(self, request: Any, **options: Any) -> Any:
+        return await self._client._unary(self._stub, self._method, request, options)
+
+    def open(self, **options: Any) -> Any:
+        return getattr(self._client._stubs[self._stub], self._method).open(**options)
+
+
 class RouterClient:
     """A connection to a router (one HTTP/2 channel) and every call it serves.
 
@@ -54,18 +126,75 @@ class RouterClient:
         address: str = "127.0.0.1:50051",
         token: str | None = None,
         tls: bool | str | ssl.SSLContext | None = None,
+        failover_s: float = FAILOVER_S,
     ) -> None:
-        """``token`` (default: ROUTER_TOKEN) goes with every call. ``tls``: True (the system's
-        CAs), a CA file's path, or a context; default: ROUTER_TLS_CA if set, else plain TCP."""
-        host, port = split_host_port(address, "server")
+        """``address`` is HOST:PORT, or several (``h1:50051,h2:50051``: routers of which one
+        leads, the others standing by). ``token`` (default: ROUTER_TOKEN) goes with every call.
+        ``tls``: True (the system's CAs), a CA file's path, or a context; default:
+        ROUTER_TLS_CA if set, else plain TCP.
+
+        A call refused by a standby goes to the leader it names; with several addresses, a call
+        that finds no router (or one that cannot serve it now) is tried on the next, for up to
+        ``failover_s`` seconds, long enough for a standby to take over. Publishing again is
+        safe: an event id already stored is acked as a duplicate, not stored twice."""
+        self.addresses = [part.strip() for part in address.split(",") if part.strip()]
+        if not self.addresses:
+            raise ValueError("server: expected HOST:PORT[,HOST:PORT...], got nothing")
+        for each in self.addresses:
+            split_host_port(each, "server")
         token = token if token is not None else os.environ.get("ROUTER_TOKEN")
         self._metadata = {"authorization": f"Bearer {token}"} if token else None
+        self._ssl = client_ssl(tls)
+        self.failover_s = failover_s
         h2frames.install()
-        self._channel = _Channel(host, port, ssl=client_ssl(tls))
-        self._publisher = router_grpc.PublisherStub(self._channel)
-        self._subscriber = router_grpc.SubscriberStub(self._channel)
-        self._admin = router_grpc.AdminStub(self._channel)
-        self._log = router_grpc.LogStub(self._channel)
+        self._connect(self.addresses[0])
+        # Calls made through these follow the leader (_Following); streams open on the router
+        # the client points at now.
+        self._publisher = cast(router_grpc.PublisherStub, _Following(self, "publisher"))
+        self._subscriber = cast(router_grpc.SubscriberStub, _Following(self, "subscriber"))
+        self._admin = cast(router_grpc.AdminStub, _Following(self, "admin"))
+        self._log = cast(router_grpc.LogStub, _Following(self, "log"))
+
+    def _connect(self, address: str) -> None:
+        host, port = split_host_port(address, "server")
+        self.address = address
+        self._channel = _Channel(host, port, ssl=self._ssl)
+        self._stubs: dict[str, Any] = {
+            "publisher": router_grpc.PublisherStub(self._channel),
+            "subscriber": router_grpc.SubscriberStub(self._channel),
+            "admin": router_grpc.AdminStub(self._channel),
+            "log": router_grpc.LogStub(self._channel),
+        }
+
+    def follow_leader(self, error: BaseException) -> bool:
+        """After a call failed with ``error``: point this client at the leader a standby named,
+        or (with several addresses, when no router answered or it could not serve) at the next
+        address. True if the next call goes to another router."""
+        target = next_address(self.addresses, self.address, error)
+        if target is None:
+            return False
+        log.info("router %s: %s; trying %s", self.address, _describe(error), target)
+        self._channel.close()
+        self._connect(target)
+        return True
+
+    async def _unary(self, stub: str, method: str, request: Any, options: dict[str, Any]) -> Any:
+        """One unary call, following the leader across a failover (see ``__init__``)."""
+        ends = time.monotonic() + (self.failover_s if len(self.addresses) > 1 else 0)
+        delay = 0.05
+        hints = 0
+        while True:
+            try:
+                return await getattr(self._stubs[stub], method)(request, **options)
+            except (GRPCError, StreamTerminatedError, ConnectionError, OSError) as error:
+                hinted = leader_hint(error) is not None
+                hints += hinted
+                again = (hinted and hints <= 3) or time.monotonic() < ends
+                if not again or not self.follow_leader(error):
+                    raise
+                if not hinted:
+                    await asyncio.sleep(delay)  # back-off while a standby takes over
+                    delay = min(delay * 2, 1.0)
 
     async def __aenter__(self) -> RouterClient:
         return self

@@ -78,7 +78,12 @@ class DurableConsumer:
         self._acking: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> DurableConsumer:
-        await self._attach()
+        try:
+            await self._attach()
+        except (StreamTerminatedError, ConnectionError, OSError, GRPCError) as error:
+            if not self._client.follow_leader(error):  # one router, and it said no: say so
+                raise
+            await self.reconnect(f"{type(error).__name__}: {error}")
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -95,11 +100,13 @@ class DurableConsumer:
                 await self.reconnect("the router ended the stream")
                 continue
             except (StreamTerminatedError, ConnectionError, OSError) as error:
+                self._client.follow_leader(error)
                 await self.reconnect(f"connection lost: {error}")
                 continue
             except GRPCError as error:
                 if error.status not in RETRYABLE:
                     raise
+                self._client.follow_leader(error)
                 await self.reconnect(f"{error.status.name}: {error.message}")
                 continue
             again = [e.offset for e in batch if e.offset in self._acked]
@@ -192,10 +199,12 @@ class DurableConsumer:
                 await self._attach()
             except (StreamTerminatedError, ConnectionError, OSError) as error:
                 log.info("reconnect failed: %s", error)
+                self._client.follow_leader(error)
             except GRPCError as error:
                 if error.status not in RETRYABLE and error.status is not Status.FAILED_PRECONDITION:
                     raise
                 log.info("reconnect refused: %s", error.message)
+                self._client.follow_leader(error)
             else:
                 self.reconnects += 1
                 return
