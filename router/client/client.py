@@ -71,14 +71,19 @@ def next_address(addresses: Sequence[str], current: str, error: BaseException) -
     hint = leader_hint(error)
     if hint is not None and hint != current:
         return hint
-    if len(addresses) > 1 and _may_be_elsewhere(error):
+    if not _may_be_elsewhere(error):
+        return None
+    if current not in addresses:  # a leader named by a standby, gone since: back to the list
+        return addresses[0]
+    if len(addresses) > 1:
         at = list(addresses).index(current) if current in addresses else -1
         return addresses[(at + 1) % len(addresses)]
     return None
 
 
 def _may_be_elsewhere(error: BaseException) -> bool:
-    """No router answered here, or it could not serve now (a standby, a router stopping)."""
+    """No router answered here (refused, lost, or silent past the call's timeout: a frozen or
+    cut-off machine), or it could not serve now (a standby, a router stopping)."""
     if isinstance(error, GRPCError):
         return error.status is Status.UNAVAILABLE
     return isinstance(error, (StreamTerminatedError, ConnectionError, OSError))
@@ -189,8 +194,8 @@ class RouterClient:
             except (GRPCError, StreamTerminatedError, ConnectionError, OSError) as error:
                 hinted = leader_hint(error) is not None
                 hints += hinted
-                again = (hinted and hints <= 3) or time.monotonic() < ends
-                if not again or not self.follow_leader(error):
+                moved = self.follow_leader(error)  # the next call goes there, retried or not
+                if not moved or not ((hinted and hints <= 3) or time.monotonic() < ends):
                     raise
                 if not hinted:
                     await asyncio.sleep(delay)  # back-off while a standby takes over
