@@ -13,7 +13,7 @@ CREATE TABLE router_leader (
     since        timestamptz NOT NULL
 );
 INSERT INTO router_leader (epoch, name, grpc_address, http_address, backend_pid, lease_until, since)
-VALUES (0, '', '', '', 0, '-infinity', now());
+VALUES (0, '', '', '', 0, to_timestamp(0), now());
 -- Every epoch and the one router that led it: a takeover inserts here in the transaction that
 -- raises the epoch, so two writers of one epoch cannot both be recorded.
 CREATE TABLE router_epochs (
