@@ -52,7 +52,7 @@ from router.model import (
     now_us,
 )
 from router.settings import Settings
-from router.stats import Retained, ServerInfo, Stats
+from router.stats import Cluster, Retained, ServerInfo, Stats
 from router.wire import bounds, counts_of
 from storage import open_storage
 from storage.leadership import Lease
@@ -77,8 +77,9 @@ class Router:
     started_at: int = attrs.Factory(now_us)
     amqp_ingest: Any = None  # router.amqp.ingest.Ingest when --amqp-url is given
     follower: Any = None  # router.follow.Follower on a route node
-    # (storage.leadership.Elector, epoch) while this router leads others over PostgreSQL.
-    leadership: tuple[Any, int] | None = None
+    # Who leads the routers sharing this PostgreSQL, refreshed with each lease renewal; None on
+    # SQLite and route nodes, which do not take part in leadership.
+    cluster: Cluster | None = None
     _asyncio_thread: Any = None  # router.bridge.AsyncioThread: grpclib and aiormq run on it
     _own_thread: bool = False
 
@@ -301,6 +302,7 @@ class Router:
             removed_until_us=self.state.horizon.removed_until,
             removed_events=self.state.removed_events,
             retention=retention_text(self.settings),
+            **(attrs.asdict(self.cluster, recurse=False) if self.cluster else {}),
         )
 
     async def trim_log(

@@ -8,12 +8,14 @@ import signal
 import sys
 from typing import Any
 
+import attrs
 import trio
 
 from router.app import Router, open_router
 from router.bridge import open_bridge
 from router.grpc.server import serve_grpc
 from router.settings import Settings
+from router.stats import Cluster, RouterNode
 from storage.base import StorageUnavailable
 from storage.leadership import Deposed, Elector, Lease
 
@@ -156,12 +158,26 @@ async def _stand_by(
 
 
 async def _keep_lease(
-    elector: Elector, epoch: int, every_s: float, deposed: list[bool], scope: trio.CancelScope
+    router: Router,
+    elector: Elector,
+    epoch: int,
+    every_s: float,
+    deposed: list[bool],
+    scope: trio.CancelScope,
 ) -> None:
-    """Renew the lease until cancelled; once another router leads, stop leading."""
+    """Renew the lease until cancelled, refreshing ``router.cluster`` (router info, the page);
+    once another router leads, stop leading."""
     while True:
         try:
             await trio.to_thread.run_sync(elector.renew, epoch)
+            nodes = await trio.to_thread.run_sync(elector.nodes, 3 * elector.lease_s)
+            host = await trio.to_thread.run_sync(elector.database_host)
+            router.cluster = Cluster(
+                elector.name,
+                epoch,
+                tuple(RouterNode(*attrs.astuple(node)) for node in nodes),
+                host,
+            )
         except Deposed as error:
             log.warning("deposed: %s; stepping down", error)
             deposed.append(True)
@@ -191,9 +207,10 @@ async def _serve(
             nursery.cancel_scope.cancel()
         if leading is not None:
             elector, lease = leading
-            router.leadership = (elector, lease.epoch)
+            router.cluster = Cluster(elector.name, lease.epoch, (), "")
             nursery.start_soon(
                 _keep_lease,
+                router,
                 elector,
                 lease.epoch,
                 settings.lease_s / 4,

@@ -51,6 +51,27 @@ class Retained:
 
 
 @attrs.frozen
+class RouterNode:
+    """A router sharing the database, as it last said (storage.leadership)."""
+
+    name: str
+    grpc_address: str
+    http_address: str
+    leading: bool
+    seen_s_ago: float
+
+
+@attrs.frozen
+class Cluster:
+    """Who leads the routers sharing this PostgreSQL, as the leader last read it."""
+
+    leader: str
+    epoch: int
+    routers: tuple[RouterNode, ...]
+    database_host: str
+
+
+@attrs.frozen
 class ServerInfo:
     """What the server is: version, store, auth, role, and its size right now."""
 
@@ -66,3 +87,7 @@ class ServerInfo:
     removed_until_us: int = 0
     removed_events: int = 0
     retention: str = ""
+    leader: str = ""
+    epoch: int = 0
+    routers: tuple[RouterNode, ...] = ()
+    database_host: str = ""

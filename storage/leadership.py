@@ -19,6 +19,7 @@ so the routers' clocks do not matter.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import attrs
@@ -116,8 +117,13 @@ class Elector:
         self.http_address = http_address
         self.lease_s = lease_s
         self._connection: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()  # the lease keeper and readers of the view share it
 
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._run_locked(sql, params)
+
+    def _run_locked(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         try:
             if self._connection is None or self._connection.closed:
                 self._connection = connect(self.url)
@@ -210,6 +216,12 @@ class Elector:
                 (within_s,),
             )
         ]
+
+    def database_host(self) -> str:
+        """HOST:PORT of the PostgreSQL server this router's connections reach now."""
+        self._run("SELECT 1")
+        assert self._connection is not None
+        return f"{self._connection.info.host}:{self._connection.info.port}"
 
     def _say(self, leading: bool) -> None:
         self._run(

@@ -258,7 +258,30 @@ async def server_info(client: RouterClient, args: argparse.Namespace) -> None:
                 "exchanges": info.exchanges,
                 "queues": info.queues,
                 "retention": info.retention or "keep all",
+                **(
+                    {
+                        "leader": f"{info.leader} (epoch {info.epoch})",
+                        "database": info.database_host,
+                    }
+                    if info.leader
+                    else {}
+                ),
             }
         ],
         args.json,
     )
+    if info.routers and not args.json:
+        print()
+        table(
+            [
+                {
+                    "router": node.name,
+                    "state": "leading" if node.leading else "standby",
+                    "grpc": node.grpc_address,
+                    "http": node.http_address,
+                    "seen": f"{node.seen_s_ago:.1f}s ago",
+                }
+                for node in info.routers
+            ],
+            False,
+        )

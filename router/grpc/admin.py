@@ -387,7 +387,9 @@ def _stats(stats: Stats) -> pb.Stats:
 
 
 def _server_info(info: ServerInfo) -> pb.ServerInfo:
-    return pb.ServerInfo(**attrs.asdict(info))
+    fields = attrs.asdict(info, recurse=False)
+    routers = [pb.RouterNode(**attrs.asdict(node)) for node in fields.pop("routers")]
+    return pb.ServerInfo(**fields, routers=routers)
 
 
 class LogService(router_grpc.LogBase):

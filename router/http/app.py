@@ -326,6 +326,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                 "at_us": stats.at_us,
                 "last_seq": stats.last_seq,
                 "first_seq": stats.retention.first_seq if stats.retention else 1,
+                "cluster": attrs.asdict(router.cluster) if router.cluster else None,
                 "links": stats.links,
                 "published": stats.published,
                 "exchanges": [

@@ -292,7 +292,11 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Exchanges, queues (fill) and subscribers (cursor, lag, state)",
                     "responses": {
-                        "200": _json({"type": "object"}, "a snapshot"),
+                        "200": _json(
+                            {"type": "object"},
+                            "a snapshot; on PostgreSQL, `cluster` says which router leads, its"
+                            " epoch, the routers standing by and the database host",
+                        ),
                         **_errors(401, 403),
                     },
                 }

@@ -59,6 +59,14 @@ function render(stats) {
   $("pub-1m").textContent = rate(r.published_1m);
   $("last-seq").textContent = stats.last_seq.toLocaleString();
   $("first-seq").textContent = (stats.first_seq || 1).toLocaleString();
+  const c = stats.cluster;
+  $("cluster").hidden = !c;
+  if (c) {
+    const standbys = c.routers.filter((n) => !n.leading).map((n) => esc(n.name));
+    $("cluster").innerHTML = `leader <b>${esc(c.leader)}</b> (epoch ${c.epoch})` +
+      ` · standby ${standbys.length ? standbys.join(", ") : "none"}` +
+      (c.database_host ? ` · db ${esc(c.database_host)}` : "");
+  }
   spark($("pub-chart"), [r.published_history], ["#2f6fdf"]);
 
   $("exchanges").innerHTML = stats.exchanges.length ? stats.exchanges.map((e) => {

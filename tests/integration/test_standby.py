@@ -17,6 +17,7 @@ from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import RouterClient
 from tests.helpers.databases import postgres_schema
+from tests.helpers.polling import until
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
 pytestmark = pytest.mark.postgres
@@ -60,6 +61,12 @@ def test_a_standby_refuses_everything_and_names_the_leader(tmp_path: object) -> 
             assert status == 503
             assert headers["router-leader"] == leader_http
             assert leader_http in str(body["error"])
+            request = urllib.request.Request(
+                leader.http + "/v1/stats", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:
+                cluster = json.loads(response.read())["cluster"]
+            assert (cluster["leader"], cluster["epoch"]) == ("a", 1)
 
             error, trailers = asyncio.run(refused_with_trailer(standby.address))
             assert error.status is Status.UNAVAILABLE
@@ -71,6 +78,18 @@ def test_a_standby_refuses_everything_and_names_the_leader(tmp_path: object) -> 
                     await client.create_exchange("orders", ["order.*"])
                     names = [e.name for e in await client.list_exchanges()]
                     assert client.address == leader.address
+
+                    async def both_seen() -> bool:  # the leader's view: each lease renewal
+                        return len((await client.server_info()).routers) == 2
+
+                    await until(both_seen, timeout=15)
+                    info = await client.server_info()
+                    assert (info.leader, info.epoch) == ("a", 1)
+                    assert info.database_host.endswith(":5432")
+                    assert [(n.name, n.leading) for n in info.routers] == [
+                        ("a", True),
+                        ("b", False),
+                    ]
                     return names
 
             assert asyncio.run(through_the_list()) == ["orders"]

@@ -707,7 +707,7 @@ class ServerInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "storage", "auth", "started_at_us", "last_seq", "exchanges", "queues", "role", "first_seq", "removed_until_us", "removed_events", "retention")
+    __slots__ = ("version", "storage", "auth", "started_at_us", "last_seq", "exchanges", "queues", "role", "first_seq", "removed_until_us", "removed_events", "retention", "leader", "epoch", "routers", "database_host")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     STORAGE_FIELD_NUMBER: _ClassVar[int]
     AUTH_FIELD_NUMBER: _ClassVar[int]
@@ -720,6 +720,10 @@ class ServerInfo(_message.Message):
     REMOVED_UNTIL_US_FIELD_NUMBER: _ClassVar[int]
     REMOVED_EVENTS_FIELD_NUMBER: _ClassVar[int]
     RETENTION_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    EPOCH_FIELD_NUMBER: _ClassVar[int]
+    ROUTERS_FIELD_NUMBER: _ClassVar[int]
+    DATABASE_HOST_FIELD_NUMBER: _ClassVar[int]
     version: str
     storage: str
     auth: bool
@@ -732,7 +736,25 @@ class ServerInfo(_message.Message):
     removed_until_us: int
     removed_events: int
     retention: str
-    def __init__(self, version: _Optional[str] = ..., storage: _Optional[str] = ..., auth: _Optional[bool] = ..., started_at_us: _Optional[int] = ..., last_seq: _Optional[int] = ..., exchanges: _Optional[int] = ..., queues: _Optional[int] = ..., role: _Optional[str] = ..., first_seq: _Optional[int] = ..., removed_until_us: _Optional[int] = ..., removed_events: _Optional[int] = ..., retention: _Optional[str] = ...) -> None: ...
+    leader: str
+    epoch: int
+    routers: _containers.RepeatedCompositeFieldContainer[RouterNode]
+    database_host: str
+    def __init__(self, version: _Optional[str] = ..., storage: _Optional[str] = ..., auth: _Optional[bool] = ..., started_at_us: _Optional[int] = ..., last_seq: _Optional[int] = ..., exchanges: _Optional[int] = ..., queues: _Optional[int] = ..., role: _Optional[str] = ..., first_seq: _Optional[int] = ..., removed_until_us: _Optional[int] = ..., removed_events: _Optional[int] = ..., retention: _Optional[str] = ..., leader: _Optional[str] = ..., epoch: _Optional[int] = ..., routers: _Optional[_Iterable[_Union[RouterNode, _Mapping]]] = ..., database_host: _Optional[str] = ...) -> None: ...
+
+class RouterNode(_message.Message):
+    __slots__ = ("name", "grpc_address", "http_address", "leading", "seen_s_ago")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    GRPC_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    HTTP_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LEADING_FIELD_NUMBER: _ClassVar[int]
+    SEEN_S_AGO_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    grpc_address: str
+    http_address: str
+    leading: bool
+    seen_s_ago: float
+    def __init__(self, name: _Optional[str] = ..., grpc_address: _Optional[str] = ..., http_address: _Optional[str] = ..., leading: _Optional[bool] = ..., seen_s_ago: _Optional[float] = ...) -> None: ...
 
 class TrimLogRequest(_message.Message):
     __slots__ = ("before_seq", "before_time_us", "dry_run", "max")
