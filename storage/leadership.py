@@ -20,6 +20,7 @@ so the routers' clocks do not matter.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import attrs
@@ -36,6 +37,9 @@ _HELD = (
     " AND objid = 'router_leader'::regclass::oid"
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
+
+
+RELOCK_TRIES = 40  # 2 s for an ended session of this leader's own to let the lock go
 
 
 class Deposed(StorageUnavailable):
@@ -89,10 +93,27 @@ def connect(url: str) -> psycopg.Connection[Any]:
 
 def relock(connection: psycopg.Connection[Any], epoch: int) -> None:
     """A leader's writer connection opened again: take the lock and check that nobody led since;
-    :class:`Deposed` (with the connection left to the caller to close) when either fails."""
-    ((locked,),) = connection.execute(f"SELECT pg_try_advisory_lock({_KEY})".encode()).fetchall()
-    if not locked:
-        raise Deposed(f"leadership: another router holds the lock; epoch {epoch} is over")
+    :class:`Deposed` (with the connection left to the caller to close) when either fails.
+
+    The lock may still be held by this leader's own earlier session, when the connection broke
+    on the way (a network blip) and the server has not noticed: the row names that backend
+    under this epoch, which no other router's session can be. It is ended, and the lock taken."""
+    for _ in range(RELOCK_TRIES):
+        ((locked,),) = connection.execute(
+            f"SELECT pg_try_advisory_lock({_KEY})".encode()
+        ).fetchall()
+        if locked:
+            break
+        ended = connection.execute(
+            f"SELECT pg_terminate_backend(pid) FROM pg_locks, router_leader WHERE {_HELD}"
+            " AND pid = backend_pid AND epoch = %s AND pid <> pg_backend_pid()".encode(),
+            (epoch,),
+        ).fetchall()
+        if not ended:
+            raise Deposed(f"leadership: another router holds the lock; epoch {epoch} is over")
+        time.sleep(0.05)  # the ended backend lets the lock go as it exits: nothing to wait on
+    else:
+        raise Deposed(f"leadership: the lock of epoch {epoch} could not be taken back")
     with connection.transaction():
         row = connection.execute(
             "UPDATE router_leader SET backend_pid = pg_backend_pid() WHERE epoch = %s"

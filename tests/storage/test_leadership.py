@@ -143,3 +143,22 @@ def test_routers_in_two_schemas_of_one_database_lead_each_their_own(url: str) ->
         finally:
             a.close()
             b.close()
+
+
+def test_a_leader_whose_old_session_still_holds_the_lock_takes_it_back(url: str) -> None:
+    a = elector(url, "a")
+    lease = a.take()
+    assert lease is not None
+    stale = lease.connection  # the server keeps this session (and its lock) alive...
+    store = open_storage(url, lease=lease)
+    try:
+        positions = store.restore().positions
+        store._connection._connection = None  # type: ignore[attr-defined]  # ...the router lost it
+        one_event(store, positions, 1)  # opened again: its own old session ended, lock taken
+        assert stale is not None and stale.closed is False
+        with pytest.raises(psycopg.OperationalError):
+            stale.execute("SELECT 1")
+        a.renew(lease.epoch)
+    finally:
+        store.close()
+        a.close()
