@@ -57,7 +57,6 @@ async def serve(
 
 async def _elect_and_serve(settings: Settings, stop: _Stop, task_status: Any) -> None:
     from storage import open_storage
-    from storage.leadership import Elector
 
     def migrate() -> None:  # the leadership tables are made by the migrations
         storage = open_storage(settings.db_url)

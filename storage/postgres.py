@@ -44,7 +44,7 @@ from storage.base import (
     wire_from_columns,
 )
 from storage.control import Run, rows_of
-from storage.leadership import Lease, relock
+from storage.leadership import Deposed, Lease, relock
 from storage.retention import Horizon, Trimmed
 
 DAY_US = 86_400_000_000
@@ -249,11 +249,12 @@ class _Connection:
         if self._lease is not None:
             try:
                 relock(connection, self._lease.epoch)
-            except BaseException as error:
-                connection.close()
-                if isinstance(error, psycopg.Error):
-                    raise StorageUnavailable(f"postgresql: {error}".strip()) from error
+            except Deposed:
+                connection.close()  # the lock, if this session had taken it, goes with it
                 raise
+            except psycopg.Error as error:
+                connection.close()
+                raise StorageUnavailable(f"postgresql: {error}".strip()) from error
         return connection
 
     @staticmethod

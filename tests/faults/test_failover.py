@@ -4,9 +4,10 @@
   through the address list; the killed one is started again, as a standby. Lost 0 acked, every
   consumer gap-free in offset order, duplicates only of what it had not acked; the time from the
   kill to the first publish acked by the new leader is reported.
-- A leader frozen (SIGSTOP) past its lease: the standby takes over and accepts publishes; woken
-  (SIGCONT), the old one commits nothing (its pending publishes fail, never acked), steps down
-  and refuses calls naming the new leader; the store shows one router per epoch.
+- A leader frozen (SIGSTOP) or cut off from PostgreSQL past its lease: the standby takes over and
+  accepts publishes; woken or reconnected, the old one commits nothing (its pending publishes
+  fail, never acked), steps down and refuses calls naming the new leader; the store shows one
+  router per epoch.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import OutgoingEvent, RouterClient
+from tests.helpers.cutproxy import CutProxy
 from tests.helpers.databases import postgres_schema
 from tests.helpers.polling import until
 from tests.helpers.reading import exchange_ids
@@ -206,20 +208,33 @@ def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object) -> N
     )
 
 
-def test_a_frozen_leader_commits_nothing_once_woken(tmp_path: object) -> None:
+@pytest.mark.parametrize("silence", ["frozen", "cut off"])
+def test_a_silent_leader_commits_nothing_once_back(tmp_path: object, silence: str) -> None:
+    """Frozen: SIGSTOP, then SIGCONT. Cut off: its connections to PostgreSQL (all through a
+    relay) pass nothing, with no FIN or RST, then pass again."""
     with postgres_schema() as url:
-        a = RouterProcess(url, f"{tmp_path}/a.log", None, "--lease", LEASE, "--name", "a").start()
+        port = int(url.split("@127.0.0.1:", 1)[1].split("/", 1)[0])
+        relay = CutProxy(port)
+        through_relay = url.replace(f"127.0.0.1:{port}", f"127.0.0.1:{relay.port}")
+        # a starts first and leads; its database connections all go through the relay
+        a = RouterProcess(
+            through_relay, f"{tmp_path}/a.log", None, "--lease", LEASE, "--name", "a"
+        ).start()
         b = RouterProcess(url, f"{tmp_path}/b.log", None, "--lease", LEASE, "--name", "b").start()
         try:
 
             async def scenario() -> tuple[set[str], list[object], set[str]]:
                 leader = await leader_of([a, b])
-                standby = b if leader is a else a
+                assert leader is a
+                standby = b
                 async with RouterClient(leader.address) as client:
                     await client.create_exchange("orders", ["order.*"])
                     await client.publish([OutgoingEvent("order.created", b"before")])
                 assert leader.process is not None
-                leader.process.send_signal(signal.SIGSTOP)
+                if silence == "frozen":
+                    leader.process.send_signal(signal.SIGSTOP)
+                else:
+                    relay.cut()
                 frozen = time.monotonic()
                 # Publishes sent to the frozen leader: they wait in its socket.
                 pending = [OutgoingEvent("order.created", b"to the frozen one") for _ in range(5)]
@@ -247,7 +262,10 @@ def test_a_frozen_leader_commits_nothing_once_woken(tmp_path: object) -> None:
                             [OutgoingEvent("order.created", b"new leader") for _ in range(10)]
                         )
                     }
-                leader.process.send_signal(signal.SIGCONT)
+                if silence == "frozen":
+                    leader.process.send_signal(signal.SIGCONT)
+                else:
+                    relay.heal()
                 results = await asyncio.gather(*calls, return_exceptions=True)
                 stuck.close()
                 # Woken, it stands by: a call is refused with the new leader's address.
@@ -270,10 +288,12 @@ def test_a_frozen_leader_commits_nothing_once_woken(tmp_path: object) -> None:
             sent_frozen, results, acked_after = asyncio.run(asyncio.wait_for(scenario(), 120))
             stored = set(asyncio.run(exchange_ids(b.address if ready(b) else a.address, "orders")))
         finally:
+            relay.heal()
             for router in (a, b):
                 if router.process is not None and router.process.poll() is None:
                     router.process.send_signal(signal.SIGCONT)
                 router.stop()
+            relay.close()
         with psycopg.connect(url) as connection:
             epochs = connection.execute(
                 "SELECT epoch, name FROM router_epochs ORDER BY epoch"
@@ -286,4 +306,9 @@ def test_a_frozen_leader_commits_nothing_once_woken(tmp_path: object) -> None:
     assert acked_after <= stored
     assert [epoch for epoch, _ in epochs] == [1, 2], epochs
     assert epochs[0][1] != epochs[1][1]
-    record("frozen leader", lease_s=float(LEASE[:-1]), refused=len(results), committed_after_wake=0)
+    record(
+        f"{silence} leader",
+        lease_s=float(LEASE[:-1]),
+        refused=len(results),
+        committed_after=len(sent_frozen & stored),
+    )
