@@ -19,6 +19,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers.databases import PG_BASE, postgres_schema
 from tests.helpers.polling import until
+from tests.helpers.reading import exchange_ids
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
 pytestmark = pytest.mark.postgres
@@ -237,3 +238,50 @@ def test_serve_refuses_flags_that_do_not_go_together(flags: list[str], named: st
     assert result.returncode == 2
     assert named in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_route_node_follows_whichever_ingest_router_leads(
+    shared_pg: tuple[str, list[str]], tmp_path: object
+) -> None:
+    url, nodes = shared_pg
+    ingest = [
+        RouterProcess(
+            url, f"{tmp_path}/{name}.log", None, "--role", "ingest", "--name", name, "--lease", "2s"
+        ).start()
+        for name in ("a", "b")
+    ]
+    a, b = ingest
+    node = f"n{uuid.uuid4().hex[:10]}"
+    nodes.append(node)
+    # The standby first in its list: the route node follows the hint to the leader.
+    route = RouterProcess(
+        url,
+        f"{tmp_path}/route.log",
+        None,
+        "--role",
+        "route",
+        "--upstream",
+        f"{b.address},{a.address}",
+        "--node",
+        node,
+    ).start()
+
+    async def scenario() -> None:
+        async with RouterClient(route.address) as client:
+            await client.create_exchange("orders", ["order.*"])
+        async with RouterClient(f"{a.address},{b.address}") as client:
+            (first,) = await client.publish([OutgoingEvent("order.created", b"1")])
+            a.kill()  # b takes over; the client and the route node go there
+            (second,) = await client.publish([OutgoingEvent("order.created", b"2")])
+
+        async def routed() -> bool:
+            return await exchange_ids(route.address, "orders") == [first.id, second.id]
+
+        await until(routed, timeout=30)
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 90))
+    finally:
+        for process in (route, b, a):
+            if process.process is not None and process.process.poll() is None:
+                process.stop()
