@@ -50,6 +50,10 @@ async def serve(
         if settings.elects:
             await _elect_and_serve(settings, stop, task_status)
         else:
+            if settings.db_url.startswith("sqlite:"):
+                log.info(
+                    "single node: SQLite is one process's file; standby routers need PostgreSQL"
+                )
             await _serve(settings, None, stop, task_status)
         signals.cancel_scope.cancel()
     log.info("router stopped")
