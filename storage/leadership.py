@@ -20,7 +20,6 @@ so the routers' clocks do not matter.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import attrs
@@ -39,7 +38,7 @@ _HELD = (
 )
 
 
-RELOCK_TRIES = 40  # 2 s for an ended session of this leader's own to let the lock go
+RELOCK_WAIT_MS = 2_000  # for an ended session of this leader's own to let the lock go
 
 
 class Deposed(StorageUnavailable):
@@ -98,12 +97,8 @@ def relock(connection: psycopg.Connection[Any], epoch: int) -> None:
     The lock may still be held by this leader's own earlier session, when the connection broke
     on the way (a network blip) and the server has not noticed: the row names that backend
     under this epoch, which no other router's session can be. It is ended, and the lock taken."""
-    for _ in range(RELOCK_TRIES):
-        ((locked,),) = connection.execute(
-            f"SELECT pg_try_advisory_lock({_KEY})".encode()
-        ).fetchall()
-        if locked:
-            break
+    ((locked,),) = connection.execute(f"SELECT pg_try_advisory_lock({_KEY})".encode()).fetchall()
+    if not locked:
         ended = connection.execute(
             f"SELECT pg_terminate_backend(pid) FROM pg_locks, router_leader WHERE {_HELD}"
             " AND pid = backend_pid AND epoch = %s AND pid <> pg_backend_pid()".encode(),
@@ -111,9 +106,14 @@ def relock(connection: psycopg.Connection[Any], epoch: int) -> None:
         ).fetchall()
         if not ended:
             raise Deposed(f"leadership: another router holds the lock; epoch {epoch} is over")
-        time.sleep(0.05)  # the ended backend lets the lock go as it exits: nothing to wait on
-    else:
-        raise Deposed(f"leadership: the lock of epoch {epoch} could not be taken back")
+        # The ended backend lets the lock go as it exits: wait for the lock itself, bounded.
+        try:
+            connection.execute(f"SET lock_timeout = '{RELOCK_WAIT_MS}ms'".encode())
+            connection.execute(f"SELECT pg_advisory_lock({_KEY})".encode())
+        except psycopg.errors.LockNotAvailable as error:
+            raise Deposed(f"leadership: the lock of epoch {epoch} was taken meanwhile") from error
+        finally:
+            connection.execute(b"RESET lock_timeout")
     with connection.transaction():
         row = connection.execute(
             "UPDATE router_leader SET backend_pid = pg_backend_pid() WHERE epoch = %s"

@@ -250,7 +250,7 @@ class _Connection:
             try:
                 relock(connection, self._lease.epoch)
             except Deposed:
-                connection.close()  # the lock, if this session had taken it, goes with it
+                connection.close()  # the lock, if this connection had taken it, goes with it
                 raise
             except psycopg.Error as error:
                 connection.close()
