@@ -68,7 +68,7 @@ def test_the_primary_lost_and_a_synchronous_standby_promoted_loses_nothing_acked
                     acked_before = len(load.acked)
                     await asyncio.to_thread(cluster.lose_primary)
                     lost_at = time.monotonic()
-                    await asyncio.sleep(1.0)  # nobody accepts writes until someone promotes
+                    await asyncio.sleep(1.0)  # the outage: 1 s with no primary before the promotion
                     await asyncio.to_thread(cluster.promote)
                     promoted_at = time.monotonic()
 

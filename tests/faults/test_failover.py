@@ -135,10 +135,10 @@ def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object) -> N
         async def scenario() -> list[str]:
             async with RouterClient(addresses) as client:
                 await client.create_exchange("orders", ["order.*"])
-            tasks = [
+            publishers = [
                 asyncio.ensure_future(publisher(addresses, load, s)) for s in range(PUBLISHERS)
             ]
-            tasks += [
+            consumers = [
                 asyncio.ensure_future(consumer(addresses, load, f"c{i}")) for i in range(CONSUMERS)
             ]
             try:
@@ -151,10 +151,10 @@ def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object) -> N
                     await until(functools.partial(_acked_since, load, killed), timeout=30)
                     takeovers.append((_first_ack_after(load, killed) or killed) - killed)
                     await asyncio.to_thread(leader.start)  # back, as a standby
-                await asyncio.sleep(1.0)  # let the last events flow before stopping
+                await asyncio.sleep(1.0)  # a last second of load, both routers up again
             finally:
-                load.stop.set()
-                await asyncio.sleep(0.2)  # the publishers see the stop and end their loops
+                load.stop.set()  # each publisher ends after its call in flight is answered
+                await asyncio.wait_for(asyncio.gather(*publishers, return_exceptions=True), 30)
 
             async def delivered() -> bool:
                 return all(load.acked <= set(load.ids.get(f"c{i}", ())) for i in range(CONSUMERS))
@@ -162,7 +162,7 @@ def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object) -> N
             try:
                 await until(delivered, timeout=60)
             finally:
-                for task in tasks:
+                for task in consumers:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, *FAILURES):
                         await task
