@@ -12,7 +12,7 @@ import attrs
 import trio
 
 from router.app import Router, open_router
-from router.bridge import open_bridge
+from router.bridge import AsyncioThread, open_bridge
 from router.grpc.server import serve_grpc
 from router.settings import Settings
 from router.stats import Cluster, RouterNode
@@ -45,21 +45,25 @@ async def serve(
     until it can take over, and goes back to standing by if it is ever deposed.
     """
     stop = _Stop()
-    async with trio.open_nursery() as signals:
+    # One asyncio thread for the process's life: connections a server closed as the router
+    # stepped down are closed by callbacks of that loop, which must go on running.
+    async with open_bridge() as bridge, trio.open_nursery() as signals:
         signals.start_soon(_stop_on_signal, stop)
         if settings.elects:
-            await _elect_and_serve(settings, stop, task_status)
+            await _elect_and_serve(settings, bridge, stop, task_status)
         else:
             if settings.db_url.startswith("sqlite:"):
                 log.info(
                     "single node: SQLite is one process's file; standby routers need PostgreSQL"
                 )
-            await _serve(settings, None, stop, task_status)
+            await _serve(settings, bridge, None, stop, task_status)
         signals.cancel_scope.cancel()
     log.info("router stopped")
 
 
-async def _elect_and_serve(settings: Settings, stop: _Stop, task_status: Any) -> None:
+async def _elect_and_serve(
+    settings: Settings, bridge: AsyncioThread, stop: _Stop, task_status: Any
+) -> None:
     from storage import open_storage
 
     def migrate() -> None:  # the leadership tables are made by the migrations
@@ -81,12 +85,12 @@ async def _elect_and_serve(settings: Settings, stop: _Stop, task_status: Any) ->
         while not stop.requested:
             lease = await _take(elector)
             if lease is None:
-                lease = await _stand_by(settings, elector, stop, task_status)
+                lease = await _stand_by(settings, bridge, elector, stop, task_status)
                 task_status = trio.TASK_STATUS_IGNORED  # started once, by the standby servers
                 if lease is None:
                     return
             log.info("leading epoch=%d name=%s", lease.epoch, elector.name)
-            deposed = await _serve(settings, (elector, lease), stop, task_status)
+            deposed = await _serve(settings, bridge, (elector, lease), stop, task_status)
             task_status = trio.TASK_STATUS_IGNORED
             if not deposed:
                 with trio.CancelScope(shield=True), trio.move_on_after(5):
@@ -111,14 +115,16 @@ async def _quietly(call: Any, *args: Any) -> None:
 
 
 async def _stand_by(
-    settings: Settings, elector: Elector, stop: _Stop, task_status: Any
+    settings: Settings, bridge: AsyncioThread, elector: Elector, stop: _Stop, task_status: Any
 ) -> Lease | None:
     """Serve refusals that name the leader until this router takes the lock; None if stopped."""
     from router.standby import LeaderHint, serve_standby_grpc, serve_standby_http
 
     hint = LeaderHint()
     lease = None
-    async with open_bridge() as bridge, trio.open_nursery() as nursery:
+    if stop.requested:  # signalled while it stepped down or tried the lock
+        return None
+    async with trio.open_nursery() as nursery:
         stop.scope = nursery.cancel_scope
         bound = await nursery.start(serve_standby_grpc, bridge, hint, settings)
         if settings.http_address is not None:
@@ -193,6 +199,7 @@ async def _keep_lease(
 
 async def _serve(
     settings: Settings,
+    bridge: AsyncioThread,
     leading: tuple[Elector, Lease] | None,
     stop: _Stop,
     task_status: Any,
@@ -202,7 +209,6 @@ async def _serve(
     deposed: list[bool] = []
     async with (
         open_router(settings, leading[1] if leading else None) as router,
-        open_bridge() as bridge,
         trio.open_nursery() as nursery,
     ):
         stop.scope = nursery.cancel_scope

@@ -22,6 +22,7 @@ from grpclib.server import Server, Stream
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.bridge import AsyncioThread
+from router.grpc.server import ClosingServer, bound_port, close_server
 from router.settings import Settings
 
 log = logging.getLogger("router.standby")
@@ -87,24 +88,17 @@ async def serve_standby_grpc(
     host, port = settings.grpc_host_port()
 
     async def start() -> Server:
-        server = Server([_Refusing(hint)], codec=ProtoCodec())
+        server = ClosingServer([_Refusing(hint)], codec=ProtoCodec())
         await server.start(host, port, ssl=settings.server_ssl())
         return server
 
     server = await bridge.call(start)
-    listener: Any = server._server
-    sockets = listener.sockets if listener is not None else []
-    task_status.started(sockets[0].getsockname()[1] if sockets else port)
+    task_status.started(bound_port(server, port))
     try:
         await trio.sleep_forever()
     finally:
         with trio.CancelScope(shield=True):
-
-            async def close() -> None:
-                server.close()
-                await server.wait_closed()
-
-            await bridge.call(close)
+            await bridge.call(close_server, server)
 
 
 async def serve_standby_http(

@@ -3,7 +3,9 @@ thread (router.bridge); every call's token is checked before its handler runs.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from typing import Any
 
 import trio
@@ -12,7 +14,8 @@ from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.encoding.proto import ProtoCodec
 from grpclib.events import RecvRequest, listen
-from grpclib.server import Server
+from grpclib.protocol import H2Protocol
+from grpclib.server import Handler, Server
 
 from router import h2frames
 from router.app import Router
@@ -132,15 +135,14 @@ async def serve_grpc(
     ]
 
     async def start() -> Server:
-        server = Server(services, codec=Codec())
+        server = ClosingServer(services, codec=Codec())
         listen(server, RecvRequest, _checker(router))
         await server.start(host, port, ssl=router.settings.server_ssl())
         return server
 
     server = await bridge.call(start)
     listener: Any = server._server
-    sockets = listener.sockets if listener is not None else []
-    bound = sockets[0].getsockname()[1] if sockets else port
+    bound = bound_port(server, port)
     log.info(
         "grpc listening address=%s:%d tls=%s",
         host,
@@ -161,13 +163,80 @@ async def serve_grpc(
                 await publishers.drain()
             for subscription, _ in await subscribers.snapshot():
                 await subscription.close()
-
-            async def close() -> None:
-                server.close()
-                await server.wait_closed()
-
-            await bridge.call(close)
+            await bridge.call(close_server, server)
             log.info("grpc stopped")
+
+
+def bound_port(server: Server, asked: int) -> int:
+    """The port a started grpclib server listens on (``asked``, or the one given for 0)."""
+    listener: Any = server._server
+    sockets = listener.sockets if listener is not None else []
+    return int(sockets[0].getsockname()[1]) if sockets else asked
+
+
+async def close_server(server: Server) -> None:
+    """On the bridge's loop: stop the server, let its handlers end, then close its connections
+    (grpclib's close leaves them open, and a router that steps down keeps its port as a
+    standby: a client on an old connection would wait there for an answer that never comes).
+    The connections are closed before waiting for the listener: from Python 3.12 on, its
+    ``wait_closed`` waits for every connection it accepted to be gone."""
+    server.close()
+    handlers = [asyncio.ensure_future(handler.wait_closed()) for handler in server._handlers]
+    if handlers:
+        await asyncio.wait(handlers)
+    if isinstance(server, ClosingServer):
+        # A closed transport closes its socket in a callback of the loop's next pass: run that
+        # pass. One whose client has not read what was sent (so it is still flushing) is then
+        # aborted.
+        server.close_connections()
+        await asyncio.sleep(0)
+        server.close_connections(abort=True)
+        await asyncio.sleep(0)
+    await server.wait_closed()
+
+
+class ClosingServer(Server):
+    """grpclib's server, remembering its connections so that they can be closed with it. A
+    connection accepted just as the server stops is made after the others were closed: it
+    closes itself as soon as it is made."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._protocols: weakref.WeakSet[_Protocol] = weakref.WeakSet()
+        self.stopped = False
+
+    def _protocol_factory(self) -> H2Protocol:  # grpclib's, with the protocol below
+        self.__gc_step__()
+        handler = Handler(self._mapping, self._codec, self._status_details_codec, self.__dispatch__)
+        self._handlers.add(handler)
+        protocol = _Protocol(self, handler, self._config, self._h2_config)
+        self._protocols.add(protocol)
+        return protocol
+
+    def close_connections(self, abort: bool = False) -> None:
+        self.stopped = True
+        for protocol in list(self._protocols):
+            protocol.stop(abort)
+
+
+class _Protocol(H2Protocol):
+    def __init__(self, server: ClosingServer, *args: Any) -> None:
+        super().__init__(*args)
+        self._owner = server
+
+    def connection_made(self, transport: Any) -> None:
+        self._transport = transport
+        super().connection_made(transport)
+        if self._owner.stopped:
+            self.stop()
+
+    def stop(self, abort: bool = False) -> None:
+        if not hasattr(self, "processor"):  # not made yet: connection_made stops it
+            return
+        if abort:
+            self._transport.abort()  # no-op once closed; else the socket goes, unflushed
+        elif not self._transport.is_closing():
+            self.processor.close("the server stopped")  # its streams end as terminated
 
 
 async def _close_listener(listener: Any) -> None:
