@@ -266,14 +266,16 @@ def test_a_silent_leader_commits_nothing_once_back(tmp_path: object, silence: st
                     leader.process.send_signal(signal.SIGCONT)
                 else:
                     relay.heal()
-                results = await asyncio.gather(*calls, return_exceptions=True)
+                results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 30)
                 stuck.close()
                 # Woken, it stands by: a call is refused with the new leader's address.
                 async with RouterClient(leader.address, failover_s=0) as client:
 
                     async def refuses() -> bool:
                         try:
-                            await client._stubs["admin"].ListExchanges(pb.ListExchangesRequest())
+                            await client._stubs["admin"].ListExchanges(
+                                pb.ListExchangesRequest(), timeout=2
+                            )
                         except GRPCError as error:
                             return error.status is Status.UNAVAILABLE and standby.address in (
                                 error.message or ""
