@@ -58,6 +58,10 @@ bench-growth *ARGS:
 bench-grants *ARGS:
     python -m benchmarks.grants {{ARGS}}
 
+# Publishing under an event type's JSON Schema (enforce) against no schema, same run. Bounded.
+bench-contracts *ARGS:
+    python -m benchmarks.contracts {{ARGS}}
+
 # RabbitMQ ingest next to RabbitMQ's own publish -> consume, and re-emit. Bounded.
 bench-amqp *ARGS:
     bash scripts/ensure-services.sh

@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +50,17 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
+def announce(title: str) -> None:
+    """The first lines of a benchmark's output: what ran, at which commit, on what machine,
+    and how busy it was before the run."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    print(f"{title}, commit {commit or '?'}")
+    print(f"machine: {machine()}")
+    print(f"before the run: {busy()}")
+
+
 def busy() -> str:
     """How busy the machine is before a run, and how fast one core runs pure Python: figures
     from different machines (or a loaded one) are read side by side with this line."""
@@ -69,11 +81,14 @@ def random_id() -> str:
 
 
 def batch(
-    count: int, type_: str = "bench.event", make_id: Callable[[], str] = uuid7
+    count: int,
+    type_: str = "bench.event",
+    make_id: Callable[[], str] = uuid7,
+    payload: bytes = PAYLOAD,
 ) -> pb.PublishRequest:
     """Events with ids as the client makes them (UUIDv7) unless ``make_id`` says otherwise."""
     return pb.PublishRequest(
-        events=[pb.Event(id=make_id(), type=type_, payload=PAYLOAD) for _ in range(count)]
+        events=[pb.Event(id=make_id(), type=type_, payload=payload) for _ in range(count)]
     )
 
 
@@ -83,6 +98,7 @@ async def publish_stream(
     depth: int = 8,
     type_: str = "bench.event",
     make_id: Callable[[], str] = uuid7,
+    payload: bytes = PAYLOAD,
 ) -> float:
     """Publish ``total`` events in batches of BATCH over one stream, ``depth`` in flight; seconds."""
     started = time.perf_counter()
@@ -91,7 +107,9 @@ async def publish_stream(
         batches = (total + BATCH - 1) // BATCH
         while received < batches:
             while sent < batches and sent - received < depth:
-                await stream.send_message(batch(min(BATCH, total - sent * BATCH), type_, make_id))
+                await stream.send_message(
+                    batch(min(BATCH, total - sent * BATCH), type_, make_id, payload)
+                )
                 sent += 1
             response = await stream.recv_message()
             assert response is not None and response.acks

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import tempfile
 from collections.abc import Awaitable, Callable
 
@@ -23,7 +22,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.client import RouterClient
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
-from .core import busy, end_to_end, machine, publish_stream
+from .core import announce, end_to_end, publish_stream
 
 Measure = Callable[[RouterClient, int], Awaitable[float]]
 
@@ -65,12 +64,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN  # the router started here creates admin with it
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    print(f"grants benchmark, commit {commit or '?'}")
-    print(f"machine: {machine()}")
-    print(f"before the run: {busy()}")
+    announce("grants benchmark")
     with tempfile.TemporaryDirectory() as folder:
         router = RouterProcess(
             f"sqlite:///{folder}/grants.db", os.path.join(folder, "router.log")

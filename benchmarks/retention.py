@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import os
 import statistics
-import subprocess
 import tempfile
 import time
 
@@ -26,7 +25,7 @@ from router.client import OutgoingEvent, RouterClient
 from tests.helpers.databases import database_url
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
-from .core import busy, machine, publish_stream
+from .core import announce, publish_stream
 
 FILL_S = 4.0
 CALLS = 2_000
@@ -73,12 +72,7 @@ def main() -> None:
     parser.add_argument("--stores", default="sqlite,postgres")
     args = parser.parse_args()
     os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    print(f"retention benchmark, commit {commit or '?'}")
-    print(f"machine: {machine()}")
-    print(f"before the run: {busy()}")
+    announce("retention benchmark")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for store in args.stores.split(","):

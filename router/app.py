@@ -40,6 +40,7 @@ from router import __version__, validation
 from router.audit import Audit
 from router.auth import Auth
 from router.consumers import ParkedEvent
+from router.contracts import Contracts
 from router.errors import FailedPrecondition, InvalidArgument, NotFound, RouterError
 from router.model import (
     Delivery,
@@ -48,6 +49,7 @@ from router.model import (
     PublishAck,
     StartPoint,
     StoredEvent,
+    TypeSchema,
     UserRecord,
     now_us,
 )
@@ -72,6 +74,7 @@ class Router:
     manager: ConsumerManager
     auth: Auth
     audit: Audit
+    contracts: Contracts
     # The first admin's token when this start created it (to show once), else None.
     initial_admin_token: str | None = None
     started_at: int = attrs.Factory(now_us)
@@ -112,6 +115,7 @@ class Router:
         """Store and route ``events``; the acks come after the commit."""
         self._serves("publish", "all", "ingest")
         validation.batch_size(len(events), self.settings)
+        self.contracts.check(events)
         return await self.dispatcher.publish(tuple(events))
 
     def publish_soon(self, told: Callable[[Any, bool], None], events: Sequence[NewEvent]) -> None:
@@ -120,6 +124,7 @@ class Router:
         try:
             self._serves("publish", "all", "ingest")
             validation.batch_size(len(events), self.settings)
+            self.contracts.check(events)
         except RouterError as error:
             told(error, True)
             return
@@ -275,6 +280,7 @@ class Router:
             storage_failing=state.stale,
             auth_failures=self.audit.failures_now(),
             quotas=self.auth.quota_use(),
+            types=self.contracts.stats(),
             retention=Retained(
                 state.horizon.first_seq,
                 state.horizon.removed_until,
@@ -338,6 +344,35 @@ class Router:
         )
 
     # --- queues and subscribers (read-only snapshots, and changes to sleeping subscribers) ---
+
+    async def register_type(
+        self,
+        pattern: str,
+        schema: str,
+        mode: str = "",
+        description: str = "",
+        owner: str = "",
+        *,
+        by: str = "",
+        force: bool = False,
+    ) -> TypeSchema:
+        """A new version of an event type's contract (router.contracts), checked from the
+        next publish on; one narrower than the current is refused unless ``force``."""
+        self._serves("event types", "all", "ingest")
+
+        return await self.contracts.register(
+            pattern, schema, mode, description, owner, by=by, force=force
+        )
+
+    async def delete_type(self, pattern: str) -> None:
+        self._serves("event types", "all", "ingest")
+        await self.contracts.delete(pattern)
+
+    def type_schema(self, pattern: str, version: int = 0) -> TypeSchema:
+        return self.contracts.current(pattern, version)
+
+    def list_types(self) -> list[TypeSchema]:
+        return self.contracts.listed()
 
     def list_queues(self, exchange: str = "") -> list[QueueView]:
         queues = self.manager.queues.values()
@@ -588,7 +623,15 @@ async def open_router(settings: Settings, lease: Lease | None = None) -> AsyncIt
                     len(auth.users),
                     "on" if settings.auth else "OFF",
                 )
-                router = Router(settings, state, dispatcher, manager, auth, Audit(state), initial)
+                contracts = Contracts(
+                    state,
+                    await state.write(lambda storage: storage.type_schemas())
+                    if settings.role != "route"
+                    else (),
+                )
+                router = Router(
+                    settings, state, dispatcher, manager, auth, Audit(state), contracts, initial
+                )
                 try:
                     yield router
                 finally:

@@ -18,7 +18,7 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from router.stats import Retained, Stats
+from router.stats import Retained, Stats, TypeCounts
 
 WINDOW_S = 60
 
@@ -120,6 +120,7 @@ class RouterCollector(Collector):
             refused.add_metric([user], count)
         yield limits
         yield refused
+        yield from _types(stats.types)
         last_seq = GaugeMetricFamily("router_log_last_seq", "The log's last sequence number")
         last_seq.add_metric([], stats.last_seq)
         yield last_seq
@@ -273,6 +274,29 @@ def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily
     family = CounterMetricFamily(name, documentation)
     family.add_metric([], value)
     return family
+
+
+def _types(types: list[TypeCounts]) -> Iterator[Any]:
+    """Each registered event type's version and payload checks (router.contracts)."""
+    version = GaugeMetricFamily(
+        "router_type_version",
+        "A registered event type's current version",
+        labels=["pattern", "mode"],
+    )
+    counted = {
+        field: CounterMetricFamily(f"router_type_{field}", help_text, labels=["pattern"])
+        for field, help_text in (
+            ("checked", "Payloads checked against the type's schema"),
+            ("refused", "Publishes refused by the type's schema (enforce)"),
+            ("warned", "Payloads stored despite the type's schema (warn)"),
+        )
+    }
+    for one in types:
+        version.add_metric([one.pattern, one.mode], one.version)
+        for field, family in counted.items():
+            family.add_metric([one.pattern], getattr(one, field))
+    yield version
+    yield from counted.values()
 
 
 def registry(read: Callable[[], Stats]) -> CollectorRegistry:

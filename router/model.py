@@ -245,6 +245,22 @@ class UserRecord:
 
 
 @attrs.frozen(slots=True)
+class TypeSchema:
+    """One version of an event type's contract: the JSON Schema that payloads of the types
+    matching ``pattern`` are checked against (router.contracts), and what to do with one that
+    does not match (``mode``: "enforce" refuses the publish, "warn" stores and counts it)."""
+
+    pattern: str
+    version: int
+    schema: str  # JSON text
+    mode: str
+    description: str
+    owner: str
+    created_at: int
+    created_by: str
+
+
+@attrs.frozen(slots=True)
 class AuditEntry:
     """One admin change: when, who (the user, "-" with auth off), what (``action`` on
     ``target``, with the request's settings in ``detail``, never a token's text) and from where

@@ -34,6 +34,21 @@ class Stats:
     auth_failures: dict[str, int] = attrs.Factory(dict)  # failed authentications by source
     quotas: dict[str, tuple[Quotas, int]] = attrs.Factory(dict)  # user -> (quotas, refused)
     retention: Retained | None = None
+    types: list[TypeCounts] = attrs.Factory(list)
+
+
+@attrs.frozen
+class TypeCounts:
+    """A registered event type's current version and its checks since start-up."""
+
+    pattern: str
+    version: int
+    mode: str
+    owner: str
+    description: str
+    checked: int
+    refused: int
+    warned: int
 
 
 @attrs.frozen

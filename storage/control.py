@@ -27,6 +27,7 @@ from router.model import (
     Role,
     SubscriberRecord,
     TokenRecord,
+    TypeSchema,
     UserRecord,
 )
 
@@ -150,6 +151,41 @@ class ControlPlane(abc.ABC):
                 (since, limit),
             )
         return [AuditEntry(int(at), *rest) for at, *rest in rows]
+
+    # --- event types with schemas ---
+
+    def type_schemas(self) -> list[TypeSchema]:
+        """Every version of every registered type, by pattern then version."""
+        with self._control() as run:
+            rows = run(
+                "SELECT pattern, version, schema, mode, description, owner, created_at, created_by"
+                " FROM type_schemas ORDER BY pattern, version",
+                (),
+            )
+        return [TypeSchema(p, int(v), s, m, d, o, int(at), by) for p, v, s, m, d, o, at, by in rows]
+
+    def add_type_schema(self, schema: TypeSchema) -> None:
+        """Store a new version. AlreadyExists when that version is taken."""
+        with self._control() as run:
+            if run(
+                "SELECT 1 FROM type_schemas WHERE pattern = ? AND version = ?",
+                (schema.pattern, schema.version),
+            ):
+                raise AlreadyExists(
+                    f"version: type {schema.pattern!r} already has version {schema.version}"
+                )
+            run(
+                "INSERT INTO type_schemas (pattern, version, schema, mode, description, owner,"
+                " created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                attrs.astuple(schema),
+            )
+
+    def delete_type_schemas(self, pattern: str) -> None:
+        """Forget every version of ``pattern``. NotFound when none is stored."""
+        with self._control() as run:
+            if not run("SELECT 1 FROM type_schemas WHERE pattern = ?", (pattern,)):
+                raise NotFound(f"pattern: no type {pattern!r} is registered")
+            run("DELETE FROM type_schemas WHERE pattern = ?", (pattern,))
 
     # --- exchanges, queues and subscribers ---
 

@@ -2,8 +2,8 @@
 
 Each command group lives in its own module and registers its commands with the handler they
 run: ``serve``, ``exchanges``, ``events`` (publish, tail, replay), ``subscribers`` (subscriber,
-queue, info), ``users`` (user, token), ``stats``, ``log`` (trim). Errors print one line to stderr and exit
-non-zero (2: bad usage or input, 1: the server refused).
+queue, info), ``users`` (user, token), ``stats``, ``log`` (trim), ``types`` (type). Errors print
+one line to stderr and exit non-zero (2: bad usage or input, 1: the server refused).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from collections.abc import Sequence
 
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
-from router.cli import events, exchanges, log, serve, stats, subscribers, users
+from router.cli import events, exchanges, log, serve, stats, subscribers, types, users
 from router.client import RouterClient
 from router.errors import InvalidArgument
 from router.settings import DEFAULT_GRPC
 
-COMMAND_GROUPS = (serve, exchanges, events, subscribers, users, stats, log)
+COMMAND_GROUPS = (serve, exchanges, events, subscribers, users, stats, log, types)
 EXAMPLES = """examples:
   router serve --db sqlite:///router.db --grpc 127.0.0.1:50051
   export ROUTER_TOKEN=...            # printed once by the first start, or ROUTER_ADMIN_TOKEN
@@ -34,6 +34,7 @@ EXAMPLES = """examples:
   router subscriber reset orders billing --to earliest
   router stats --watch
   router log trim --before time:2026-11-01T00:00:00Z --dry-run
+  router type register 'order.created' --schema order-created.json --mode enforce
 """
 
 

@@ -10,6 +10,7 @@ Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and m
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -497,6 +498,46 @@ class RouterClient:
         else:
             raise ValueError(f"before: expected seq:N or time:ISO-8601, got {before!r}")
         return await self._admin.TrimLog(request, metadata=self._metadata)
+
+    async def register_type(
+        self,
+        pattern: str,
+        schema: str | dict[str, Any] | bool,
+        mode: str = "enforce",
+        description: str = "",
+        owner: str = "",
+        force: bool = False,
+    ) -> pb.EventType:
+        """Register a new version of an event type's contract (admin): publishes of the types
+        matching ``pattern`` have their JSON payloads checked against ``schema`` (a JSON Schema,
+        draft 2020-12, as text or parsed); ``mode`` "enforce" refuses those that do not match,
+        "warn" stores and counts them. A version narrower than the current one is refused
+        (FAILED_PRECONDITION) unless ``force``."""
+        text = schema if isinstance(schema, str) else json.dumps(schema)
+        request = pb.RegisterTypeRequest(
+            pattern=pattern,
+            schema=text,
+            mode=mode,
+            description=description,
+            owner=owner,
+            force=force,
+        )
+        return await self._admin.RegisterType(request, metadata=self._metadata)
+
+    async def list_types(self) -> list[pb.EventType]:
+        """The current version of every registered event type, by pattern."""
+        response = await self._admin.ListTypes(pb.ListTypesRequest(), metadata=self._metadata)
+        return list(response.types)
+
+    async def get_type(self, pattern: str, version: int = 0) -> pb.EventType:
+        """One version of an event type (0: the current one)."""
+        return await self._admin.GetType(
+            pb.GetTypeRequest(pattern=pattern, version=version), metadata=self._metadata
+        )
+
+    async def delete_type(self, pattern: str) -> None:
+        """Forget every version of ``pattern``: its events are no longer checked (admin)."""
+        await self._admin.DeleteType(pb.DeleteTypeRequest(pattern=pattern), metadata=self._metadata)
 
     def consume(
         self,

@@ -25,10 +25,10 @@ from router.grpc import convert
 from router.grpc.metadata import caller_user, peer_host
 from router.grpc.publish import encoded
 from router.grpc.status import statuses
-from router.model import Access, UserRecord
+from router.model import Access, TypeSchema, UserRecord
 from router.stats import ServerInfo, Stats
 
-Call = Callable[[Router, Any], Awaitable[Any]]  # (router, request) -> result, run in Trio
+Call = Callable[..., Awaitable[Any]]  # (router, request[, caller]) -> result, run in Trio
 
 
 def _unary(  # a method of AdminService
@@ -36,13 +36,15 @@ def _unary(  # a method of AdminService
     respond: Callable[[Any], Any],
     audited: tuple[str, Callable[[Any], str]] | None = None,
     manages: Callable[[Any], str] | None = None,
+    by: bool = False,
 ) -> Any:
     """The handler of a unary admin call: read the request, await ``call(router, request)`` on
     the Trio side (one crossing; a RouterError becomes its status), send ``respond(result)``.
     A change names its ``audited`` action and how to name its target from the request: once
     it has succeeded, it goes into the audit trail (router.audit) with the caller and the
     request's fields. A call on one exchange names it (``manages``): the caller needs a
-    manage grant on it."""
+    manage grant on it. A change that records who made it (``by``) is given the caller's name
+    as a third argument."""
 
     async def handle(service: AdminService, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
@@ -58,9 +60,11 @@ def _unary(  # a method of AdminService
                 action, target = audited
                 user, source = _caller(service._router, stream)
                 detail = json.dumps(MessageToDict(request), sort_keys=True)
+                if len(detail) > 1_000 and action == "type.register":  # the schema's in it
+                    detail = json.dumps({**MessageToDict(request), "schema": "..."})
 
                 async def change(router: Router, request: Any) -> Any:
-                    result = await call(router, request)
+                    result = await (call(router, request, user) if by else call(router, request))
                     await router.audit.record(user, action, target(request), source, detail)
                     return result
 
@@ -166,6 +170,22 @@ def _issued(issued: Any) -> pb.IssuedToken:
     return pb.IssuedToken(
         user=token.user, token_id=token.id, token=text, expires_at_us=token.expires_at
     )
+
+
+async def _register_type(
+    router: Router, request: pb.RegisterTypeRequest, user: str
+) -> pb.EventType:
+    r = request
+    registered = await router.register_type(
+        r.pattern, r.schema, r.mode, r.description, r.owner, by=user, force=r.force
+    )
+    return _event_type(router, registered)
+
+
+def _event_type(router: Router, record: TypeSchema) -> pb.EventType:
+    counts = router.contracts.counts.get(record.pattern)
+    kept = router.contracts.versions.get(record.pattern, [])
+    return convert.event_type(record, counts, [r.version for r in kept])
 
 
 class AdminService(router_grpc.AdminBase):
@@ -305,6 +325,25 @@ class AdminService(router_grpc.AdminBase):
     )
     GetStats = _unary(_now(lambda router, _: router.stats()), lambda stats: _stats(stats))
     GetServerInfo = _unary(_now(lambda router, _: router.info()), lambda info: _server_info(info))
+    RegisterType = _unary(
+        _register_type,
+        lambda registered: registered,
+        ("type.register", lambda r: str(r.pattern)),
+        by=True,
+    )
+    ListTypes = _unary(
+        _now(lambda router, _: [_event_type(router, t) for t in router.list_types()]),
+        lambda types: pb.ListTypesResponse(types=types),
+    )
+    GetType = _unary(
+        _now(lambda router, r: _event_type(router, router.type_schema(r.pattern, r.version))),
+        lambda found: found,
+    )
+    DeleteType = _unary(
+        lambda router, r: router.delete_type(r.pattern),
+        _empty(pb.DeleteTypeResponse),
+        ("type.delete", lambda r: str(r.pattern)),
+    )
     TrimLog = _unary(
         lambda router, r: router.trim_log(r.before_seq, r.before_time_us, r.dry_run, r.max),
         lambda report: pb.TrimLogResponse(**attrs.asdict(report)),

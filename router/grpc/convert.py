@@ -12,6 +12,7 @@ from actors.queue import QueueView, SubscriberView
 from router import permissions, validation, wire
 from router._proto.router.v1 import router_pb2 as pb
 from router.consumers import ConsumerSettings, ParkedEvent
+from router.contracts import Counts
 from router.errors import InvalidArgument
 from router.model import (
     AuditEntry,
@@ -25,6 +26,7 @@ from router.model import (
     StartPoint,
     StoredEvent,
     TokenRecord,
+    TypeSchema,
     UserRecord,
 )
 from router.quotas import quotas as checked_quotas
@@ -182,6 +184,24 @@ def audit_entry(entry: AuditEntry) -> pb.AuditEntry:
         target=entry.target,
         source=entry.source,
         detail=entry.detail,
+    )
+
+
+def event_type(record: TypeSchema, counts: Counts | None, versions: list[int]) -> pb.EventType:
+    counts = counts or Counts()
+    return pb.EventType(
+        pattern=record.pattern,
+        version=record.version,
+        schema=record.schema,
+        mode=record.mode,
+        description=record.description,
+        owner=record.owner,
+        created_at_us=record.created_at,
+        created_by=record.created_by,
+        checked=counts.checked,
+        refused=counts.refused,
+        warned=counts.warned,
+        versions=versions,
     )
 
 

@@ -10,6 +10,8 @@
     POST /v1/exchanges/{exchange}/subscribers/{name}/parked/redrive|discard           (admin)
     GET  /v1/stats                                              exchanges, queues, subscribers (admin)
     GET  /v1/audit?since_us=&max=                               the audit trail of admin changes (admin)
+    GET  /v1/types, /v1/types/{pattern}?version=                event types and schemas (any user)
+    PUT, DELETE /v1/types/{pattern}                             register a version, forget (admin)
     GET  /, /page.js, /page.css                                 the monitoring page
     GET  /healthz, /readyz, /openapi.json                       no token needed
 
@@ -48,7 +50,15 @@ from router.consumers import ParkedEvent
 from router.errors import InvalidArgument, NotFound, RouterError, Unauthenticated
 from router.http.openapi import document
 from router.metrics import Rates, registry
-from router.model import Access, Delivery, Grant, NewEvent, StoredEvent, UserRecord
+from router.model import (
+    Access,
+    Delivery,
+    Grant,
+    NewEvent,
+    StoredEvent,
+    TypeSchema,
+    UserRecord,
+)
 from router.quotas import QuotaExceeded, quotas
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -328,6 +338,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                 "first_seq": stats.retention.first_seq if stats.retention else 1,
                 "cluster": attrs.asdict(router.cluster) if router.cluster else None,
                 "links": stats.links,
+                "types": [attrs.asdict(t) for t in stats.types],
                 "published": stats.published,
                 "exchanges": [
                     {
@@ -446,6 +457,85 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             "quotas": attrs.asdict(record.quotas),
         }
 
+    def type_json(record: TypeSchema) -> dict[str, Any]:
+        counts = router.contracts.counts.get(record.pattern)
+        return {
+            "pattern": record.pattern,
+            "version": record.version,
+            "versions": [r.version for r in router.contracts.versions.get(record.pattern, [])],
+            "mode": record.mode,
+            "description": record.description,
+            "owner": record.owner,
+            "created_at_us": record.created_at,
+            "created_by": record.created_by,
+            "schema": json.loads(record.schema),
+            "checked": counts.checked if counts else 0,
+            "refused": counts.refused if counts else 0,
+            "warned": counts.warned if counts else 0,
+        }
+
+    def signed_in(request: Request) -> None:
+        """Any user's token: the types are every publisher's and consumer's contract."""
+        router.auth.authenticate(request.headers.get("authorization"))
+
+    async def list_types(request: Request) -> Response:
+        signed_in(request)
+        return JSONResponse({"types": [type_json(t) for t in router.list_types()]})
+
+    async def get_type(request: Request) -> Response:
+        signed_in(request)
+        for name in request.query_params:
+            if name != "version":
+                raise InvalidArgument(f"{name[:40]}: not a parameter here (version)")
+        version = integer(request.query_params.get("version", "0"), "version", 0, 1 << 30)
+        return JSONResponse(type_json(router.type_schema(request.path_params["pattern"], version)))
+
+    async def register_type(request: Request) -> Response:
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise InvalidArgument('body: expected {"schema": {...}, "mode": "enforce"}')
+        fields = ("schema", "mode", "description", "owner", "force")
+        for key in body:
+            if key not in fields:
+                raise InvalidArgument(f"{str(key)[:40]}: not a field ({', '.join(fields)})")
+        if "schema" not in body or not isinstance(body["schema"], dict | bool):
+            raise InvalidArgument("schema: expected a JSON Schema (an object or a boolean)")
+        texts = {}
+        for key in ("mode", "description", "owner"):
+            texts[key] = body.get(key, "enforce" if key == "mode" else "")
+            if not isinstance(texts[key], str):
+                raise InvalidArgument(f"{key}: expected a string")
+        force = body.get("force", False)
+        if not isinstance(force, bool):
+            raise InvalidArgument("force: expected true or false")
+        user = request.state.user
+        made = await router.register_type(
+            request.path_params["pattern"],
+            json.dumps(body["schema"]),
+            texts["mode"],
+            texts["description"],
+            texts["owner"],
+            by=user.name if user else "",
+            force=force,
+        )
+        return JSONResponse(type_json(made))
+
+    async def delete_type(request: Request) -> Response:
+        await router.delete_type(request.path_params["pattern"])
+        return JSONResponse({"deleted": request.path_params["pattern"]})
+
+    changes = {"PUT": (register_type, "type.register"), "DELETE": (delete_type, "type.delete")}
+    change_type = {
+        method: guarded(Access.ADMIN, handler, (action, _path))
+        for method, (handler, action) in changes.items()
+    }
+
+    async def one_type(request: Request) -> Response:
+        """Any user may read a type; registering and deleting are the admin role's."""
+        if request.method == "GET":
+            return await get_type(request)
+        return await change_type[request.method](request)
+
     async def page(request: Request) -> Response:
         return HTMLResponse(PAGE)
 
@@ -533,6 +623,8 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                 methods=["PUT"],
             ),
             Route("/v1/audit", guarded(Access.ADMIN, audit), methods=["GET"]),
+            Route("/v1/types", guarded(None, list_types), methods=["GET"]),
+            Route("/v1/types/{pattern}", guarded(None, one_type), methods=["GET", "PUT", "DELETE"]),
             Route("/", guarded(None, page), methods=["GET"]),
             Route("/page.js", guarded(None, page_js), methods=["GET"]),
             Route("/page.css", guarded(None, page_css), methods=["GET"]),

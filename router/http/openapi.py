@@ -16,8 +16,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "no token, or an unknown, expired or revoked one",
         403: "the caller's role and grants do not allow this; the message names the user,"
         " the action and the exchange or type",
-        404: "no such exchange or subscriber",
-        409: "the subscriber has a consumer attached, or an offset is not open to settle",
+        404: "no such exchange, subscriber or type",
+        409: "the subscriber has a consumer attached, an offset is not open to settle, or a"
+        " type's new version would reject events the current one accepts (force it)",
         413: "the body is too large",
         429: "past one of the user's quotas; Retry-After says when a publish would go through",
         503: "the store is unavailable; retrying later is safe",
@@ -30,6 +31,32 @@ def _errors(*codes: int) -> dict[str, Any]:
         }
         for code in codes
     }
+
+
+_PATTERN = {
+    "name": "pattern",
+    "in": "path",
+    "required": True,
+    "description": "a type pattern: dotted words, '*' (one word), '#' (any words; %23 in a URL)",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+TYPE = {
+    "type": "object",
+    "properties": {
+        "pattern": {"type": "string"},
+        "version": {"type": "integer"},
+        "versions": {"type": "array", "items": {"type": "integer"}},
+        "mode": {"type": "string", "enum": ["enforce", "warn"]},
+        "description": {"type": "string"},
+        "owner": {"type": "string"},
+        "created_at_us": {"type": "integer"},
+        "created_by": {"type": "string"},
+        "schema": {"description": "the JSON Schema (draft 2020-12) of the payloads"},
+        "checked": {"type": "integer"},
+        "refused": {"type": "integer"},
+        "warned": {"type": "integer"},
+    },
+}
 
 
 def _wait(description: str) -> dict[str, Any]:
@@ -300,6 +327,85 @@ def document() -> dict[str, Any]:
                         **_errors(401, 403),
                     },
                 }
+            },
+            "/v1/types": {
+                "get": {
+                    "summary": "The registered event types, current versions (any user)",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["types"],
+                                "properties": {"types": {"type": "array", "items": TYPE}},
+                            },
+                            "by pattern",
+                        ),
+                        **_errors(401),
+                    },
+                }
+            },
+            "/v1/types/{pattern}": {
+                "get": {
+                    "summary": "One event type with its JSON Schema (any user)",
+                    "parameters": [
+                        _PATTERN,
+                        {
+                            "name": "version",
+                            "in": "query",
+                            "required": False,
+                            "description": "0 or absent: the current one",
+                            "schema": {"type": "integer", "minimum": 0, "maximum": 1 << 30},
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(TYPE, "the type"),
+                        **_errors(400, 401, 404),
+                    },
+                },
+                "put": {
+                    "summary": "Register a type, or a new version of it (admin). Publishes of"
+                    " matching types then have their JSON payloads checked: enforce refuses"
+                    " a batch with one that does not match (400 naming the event and the JSON"
+                    " path), warn stores and counts it",
+                    "parameters": [_PATTERN],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["schema"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "schema": {
+                                            "description": "a JSON Schema, draft 2020-12",
+                                            "oneOf": [{"type": "object"}, {"type": "boolean"}],
+                                        },
+                                        "mode": {"type": "string", "enum": ["enforce", "warn"]},
+                                        "description": {"type": "string", "maxLength": 1000},
+                                        "owner": {"type": "string", "maxLength": 1000},
+                                        "force": {"type": "boolean"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(TYPE, "the version now current"),
+                        **_errors(400, 401, 403, 409, 413, 503, 504),
+                    },
+                },
+                "delete": {
+                    "summary": "Forget a type and all its versions (admin)",
+                    "parameters": [_PATTERN],
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "properties": {"deleted": {"type": "string"}}},
+                            "deleted",
+                        ),
+                        **_errors(400, 401, 403, 404, 503, 504),
+                    },
+                },
             },
             "/v1/audit": {
                 "get": {

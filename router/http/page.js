@@ -81,6 +81,14 @@ function render(stats) {
     spark(row.querySelector("canvas"), [(r.exchanges[e.name] || {history: []}).history], ["#2f6fdf"]);
   });
 
+  const types = stats.types || [];
+  $("types").innerHTML = types.length ? types.map((t) =>
+    `<tr data-type="${esc(t.pattern)}"><td>${esc(t.pattern)}</td><td>${t.version}</td>` +
+    `<td><span class="badge ${t.mode === "enforce" ? "enforce" : "warn"}">${esc(t.mode)}</span></td>` +
+    `<td>${esc(t.owner)}</td><td>${esc(t.description)}</td><td>${t.checked.toLocaleString()}</td>` +
+    `<td class="refused">${t.refused.toLocaleString()}</td><td class="warned">${t.warned.toLocaleString()}</td></tr>`
+  ).join("") : `<tr><td colspan="8" class="empty">no event types registered (router type register)</td></tr>`;
+
   const queues = Object.fromEntries(stats.queues.map((q) => [q.id, q]));
   $("subscribers").innerHTML = stats.subscribers.length ? stats.subscribers.map((s) => {
     const q = queues[s.queue_id] || {fill: 0};

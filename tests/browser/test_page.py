@@ -308,3 +308,37 @@ def test_a_stalled_subscriber_and_its_parked_events_show_and_can_be_re_driven(
     finally:
         done.set()
         holder.join(timeout=30)
+
+
+def test_registered_event_types_show_with_their_counts(
+    browser: Any, router: RouterProcess, tmp_path: object
+) -> None:
+    schema = f"{tmp_path}/order.json"
+    with open(schema, "w") as out:
+        json.dump({"type": "object", "required": ["id"]}, out)
+    made = cli(
+        router,
+        "type",
+        "register",
+        "order.created",
+        "--schema",
+        schema,
+        "--mode",
+        "warn",
+        "--owner",
+        "shop",
+        "--description",
+        "An order was placed",
+    )
+    assert made.returncode == 0, made.stderr
+    assert "type order.created version 1 (warn)" in made.stdout
+
+    published = cli(router, "publish", "order.created", "--data", '{"total": 3}')
+    assert published.returncode == 0, published.stderr
+    page = browser.new_page(viewport={"width": 1280, "height": 860}, bypass_csp=True)
+    sign_in(page, router)
+    page.wait_for_selector("tr[data-type='order.created'] .badge.warn")
+    page.wait_for_function(
+        "document.querySelector(\"tr[data-type='order.created'] .warned\").textContent === '1'"
+    )
+    assert "An order was placed" in page.inner_text("tr[data-type='order.created']")

@@ -52,6 +52,10 @@ def test_every_answer_is_documented(case: schemathesis.Case, served: RouterProce
     excluded = [positive_data_acceptance] if "/subscribers/" in case.path else []
     if "/grants" in case.path:
         excluded = [positive_data_acceptance]
+    # A type's schema is JSON Schema, which the document can only call an object: a generated
+    # one may not be a valid schema, and a type asked for may not be registered.
+    if case.path.startswith("/v1/types"):
+        excluded = [positive_data_acceptance]
     if _long_header_name(case.body):
         # Schemathesis draws header names from lists of odd strings past the schema's
         # propertyNames maxLength: such a body is not schema-valid, and its 400 is right.

@@ -205,14 +205,21 @@ GRPC: dict[str, Call] = {
     ),
     "Admin.ListTokens": _unary("AdminStub", "ListTokens", pb.ListTokensRequest()),
     "Admin.ListAudit": _unary("AdminStub", "ListAudit", pb.ListAuditRequest()),
+    "Admin.RegisterType": _unary(
+        "AdminStub", "RegisterType", pb.RegisterTypeRequest(pattern="audit.#", schema="{}")
+    ),
+    "Admin.DeleteType": _unary("AdminStub", "DeleteType", pb.DeleteTypeRequest(pattern="none")),
+    "Admin.ListTypes": _unary("AdminStub", "ListTypes", pb.ListTypesRequest()),
+    "Admin.GetType": _unary("AdminStub", "GetType", pb.GetTypeRequest(pattern="none")),
     "Log.Follow": _stream("LogStub", "Follow", pb.FollowRequest()),
 }
 BODIES: dict[str, Any] = {
     "POST /v1/events": {"events": [{"type": TYPE}]},
     "POST /v1/exchanges": {"name": EXCHANGE, "patterns": ["#"]},
     "POST /v1/users": {"name": "newcomer-rest", "role": "consumer"},
+    "PUT /v1/types/{pattern}": {"schema": {}},
 }
-NAMES = {"exchange": EXCHANGE, "name": SUBSCRIBER}
+NAMES = {"exchange": EXCHANGE, "name": SUBSCRIBER, "pattern": "audit.created"}
 
 
 async def grpc_allowed(address: str, call: Call, token: str) -> bool:

@@ -214,6 +214,22 @@ class AdminBase(abc.ABC):
     async def TrimLog(self, stream: 'grpclib.server.Stream[router_pb2.TrimLogRequest, router_pb2.TrimLogResponse]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def RegisterType(self, stream: 'grpclib.server.Stream[router_pb2.RegisterTypeRequest, router_pb2.EventType]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def ListTypes(self, stream: 'grpclib.server.Stream[router_pb2.ListTypesRequest, router_pb2.ListTypesResponse]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def GetType(self, stream: 'grpclib.server.Stream[router_pb2.GetTypeRequest, router_pb2.EventType]') -> None:
+        pass
+
+    @abc.abstractmethod
+    async def DeleteType(self, stream: 'grpclib.server.Stream[router_pb2.DeleteTypeRequest, router_pb2.DeleteTypeResponse]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/router.v1.Admin/CreateExchange': grpclib.const.Handler(
@@ -383,6 +399,30 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.TrimLogRequest,
                 router_pb2.TrimLogResponse,
+            ),
+            '/router.v1.Admin/RegisterType': grpclib.const.Handler(
+                self.RegisterType,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.RegisterTypeRequest,
+                router_pb2.EventType,
+            ),
+            '/router.v1.Admin/ListTypes': grpclib.const.Handler(
+                self.ListTypes,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.ListTypesRequest,
+                router_pb2.ListTypesResponse,
+            ),
+            '/router.v1.Admin/GetType': grpclib.const.Handler(
+                self.GetType,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.GetTypeRequest,
+                router_pb2.EventType,
+            ),
+            '/router.v1.Admin/DeleteType': grpclib.const.Handler(
+                self.DeleteType,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.DeleteTypeRequest,
+                router_pb2.DeleteTypeResponse,
             ),
         }
 
@@ -557,6 +597,30 @@ class AdminStub:
             '/router.v1.Admin/TrimLog',
             router_pb2.TrimLogRequest,
             router_pb2.TrimLogResponse,
+        )
+        self.RegisterType = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/RegisterType',
+            router_pb2.RegisterTypeRequest,
+            router_pb2.EventType,
+        )
+        self.ListTypes = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/ListTypes',
+            router_pb2.ListTypesRequest,
+            router_pb2.ListTypesResponse,
+        )
+        self.GetType = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/GetType',
+            router_pb2.GetTypeRequest,
+            router_pb2.EventType,
+        )
+        self.DeleteType = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/DeleteType',
+            router_pb2.DeleteTypeRequest,
+            router_pb2.DeleteTypeResponse,
         )
 
 

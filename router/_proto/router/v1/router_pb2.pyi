@@ -810,6 +810,78 @@ class ReemitProgress(_message.Message):
     done: bool
     def __init__(self, confirmed: _Optional[int] = ..., last_offset: _Optional[int] = ..., until_offset: _Optional[int] = ..., done: _Optional[bool] = ...) -> None: ...
 
+class EventType(_message.Message):
+    __slots__ = ("pattern", "version", "schema", "mode", "description", "owner", "created_at_us", "created_by", "checked", "refused", "warned", "versions")
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_US_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    CHECKED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    WARNED_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    pattern: str
+    version: int
+    schema: str
+    mode: str
+    description: str
+    owner: str
+    created_at_us: int
+    created_by: str
+    checked: int
+    refused: int
+    warned: int
+    versions: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, pattern: _Optional[str] = ..., version: _Optional[int] = ..., schema: _Optional[str] = ..., mode: _Optional[str] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., created_at_us: _Optional[int] = ..., created_by: _Optional[str] = ..., checked: _Optional[int] = ..., refused: _Optional[int] = ..., warned: _Optional[int] = ..., versions: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RegisterTypeRequest(_message.Message):
+    __slots__ = ("pattern", "schema", "mode", "description", "owner", "force")
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    FORCE_FIELD_NUMBER: _ClassVar[int]
+    pattern: str
+    schema: str
+    mode: str
+    description: str
+    owner: str
+    force: bool
+    def __init__(self, pattern: _Optional[str] = ..., schema: _Optional[str] = ..., mode: _Optional[str] = ..., description: _Optional[str] = ..., owner: _Optional[str] = ..., force: _Optional[bool] = ...) -> None: ...
+
+class GetTypeRequest(_message.Message):
+    __slots__ = ("pattern", "version")
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    pattern: str
+    version: int
+    def __init__(self, pattern: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ListTypesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListTypesResponse(_message.Message):
+    __slots__ = ("types",)
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    types: _containers.RepeatedCompositeFieldContainer[EventType]
+    def __init__(self, types: _Optional[_Iterable[_Union[EventType, _Mapping]]] = ...) -> None: ...
+
+class DeleteTypeRequest(_message.Message):
+    __slots__ = ("pattern",)
+    PATTERN_FIELD_NUMBER: _ClassVar[int]
+    pattern: str
+    def __init__(self, pattern: _Optional[str] = ...) -> None: ...
+
+class DeleteTypeResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class FollowRequest(_message.Message):
     __slots__ = ("after_seq", "max_batch")
     AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
