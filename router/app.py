@@ -36,7 +36,7 @@ from actors.queue import QueueActor, QueueView, SubscriberView
 from actors.runtime import Callback, Policy, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset, time_gap
-from router import __version__, validation
+from router import __version__, asyncapi, validation
 from router.audit import Audit
 from router.auth import Auth
 from router.consumers import ParkedEvent
@@ -373,6 +373,11 @@ class Router:
 
     def list_types(self) -> list[TypeSchema]:
         return self.contracts.listed()
+
+    def asyncapi(self) -> dict[str, Any]:
+        """This router as an AsyncAPI 3.0 document (router.asyncapi)."""
+        exchanges = [actor.record for actor in self.dispatcher.exchanges.values()]
+        return asyncapi.document(self.settings, exchanges, self.contracts.listed())
 
     def list_queues(self, exchange: str = "") -> list[QueueView]:
         queues = self.manager.queues.values()

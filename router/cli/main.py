@@ -2,7 +2,7 @@
 
 Each command group lives in its own module and registers its commands with the handler they
 run: ``serve``, ``exchanges``, ``events`` (publish, tail, replay), ``subscribers`` (subscriber,
-queue, info), ``users`` (user, token), ``stats``, ``log`` (trim), ``types`` (type). Errors print
+queue, info), ``users`` (user, token), ``stats``, ``log`` (trim), ``types`` (type, asyncapi). Errors print
 one line to stderr and exit non-zero (2: bad usage or input, 1: the server refused).
 """
 
@@ -35,6 +35,7 @@ EXAMPLES = """examples:
   router stats --watch
   router log trim --before time:2026-11-01T00:00:00Z --dry-run
   router type register 'order.created' --schema order-created.json --mode enforce
+  router asyncapi > router.yaml
 """
 
 

@@ -15,6 +15,14 @@ from router.errors import InvalidArgument
 
 
 def register(commands: Any) -> None:
+    add_command(
+        commands,
+        "asyncapi",
+        print_asyncapi,
+        "this router as an AsyncAPI 3.0 document (JSON, which YAML readers take as it is):"
+        " servers, a channel per exchange, the registered types with their schemas",
+        "router asyncapi > router.yaml",
+    )
     actions = commands.add_parser("type", help="event types with schemas (the events' contracts)")
     actions = actions.add_subparsers(dest="action", required=True)
     add_command(
@@ -120,6 +128,10 @@ async def show_type(client: RouterClient, args: argparse.Namespace) -> None:
         "schema": json.loads(found.schema),
     }
     print(json.dumps(shown, indent=2))
+
+
+async def print_asyncapi(client: RouterClient, args: argparse.Namespace) -> None:
+    print(json.dumps(await client.asyncapi(), indent=2))
 
 
 async def delete_type(client: RouterClient, args: argparse.Namespace) -> None:

@@ -535,6 +535,12 @@ class RouterClient:
             pb.GetTypeRequest(pattern=pattern, version=version), metadata=self._metadata
         )
 
+    async def asyncapi(self) -> dict[str, Any]:
+        """The router as an AsyncAPI 3.0 document: servers, channels, types and their schemas."""
+        found = await self._admin.GetAsyncAPI(pb.AsyncAPIRequest(), metadata=self._metadata)
+        document: dict[str, Any] = json.loads(found.json)
+        return document
+
     async def delete_type(self, pattern: str) -> None:
         """Forget every version of ``pattern``: its events are no longer checked (admin)."""
         await self._admin.DeleteType(pb.DeleteTypeRequest(pattern=pattern), metadata=self._metadata)

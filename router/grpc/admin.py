@@ -344,6 +344,10 @@ class AdminService(router_grpc.AdminBase):
         _empty(pb.DeleteTypeResponse),
         ("type.delete", lambda r: str(r.pattern)),
     )
+    GetAsyncAPI = _unary(
+        _now(lambda router, _: router.asyncapi()),
+        lambda found: pb.AsyncAPIDocument(json=json.dumps(found)),
+    )
     TrimLog = _unary(
         lambda router, r: router.trim_log(r.before_seq, r.before_time_us, r.dry_run, r.max),
         lambda report: pb.TrimLogResponse(**attrs.asdict(report)),

@@ -65,7 +65,7 @@ ADMIN_CALLS = {
     ),
 }  # every other Admin call (users, grants, tokens, the audit trail) is the admin role's
 # Calls any user may make: the event types' contracts are for every publisher and consumer.
-OPEN_CALLS = frozenset({"ListTypes", "GetType"})
+OPEN_CALLS = frozenset({"ListTypes", "GetType", "GetAsyncAPI"})
 
 
 class Codec(ProtoCodec):

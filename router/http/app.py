@@ -13,6 +13,7 @@
     GET  /v1/types, /v1/types/{pattern}?version=                event types and schemas (any user)
     PUT, DELETE /v1/types/{pattern}                             register a version, forget (admin)
     GET  /, /page.js, /page.css                                 the monitoring page
+    GET  /asyncapi.json (any user), /asyncapi, /asyncapi.js     the router as AsyncAPI 3.0, rendered
     GET  /healthz, /readyz, /openapi.json                       no token needed
 
 Every response carries the headers of SECURITY_HEADERS: a Content-Security-Policy that allows
@@ -63,9 +64,9 @@ from router.quotas import QuotaExceeded, quotas
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # The monitoring page: three files, no build step, served by the router (it asks for the token).
-PAGE, PAGE_JS, PAGE_CSS = (
+PAGE, PAGE_JS, PAGE_CSS, ASYNCAPI_PAGE, ASYNCAPI_JS = (
     resources.files("router.http").joinpath(name).read_text()
-    for name in ("page.html", "page.js", "page.css")
+    for name in ("page.html", "page.js", "page.css", "asyncapi.html", "asyncapi.js")
 )
 SECURITY_HEADERS = [
     (
@@ -539,6 +540,16 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
     async def page(request: Request) -> Response:
         return HTMLResponse(PAGE)
 
+    async def asyncapi_json(request: Request) -> Response:
+        signed_in(request)
+        return JSONResponse(router.asyncapi())
+
+    async def asyncapi_page(request: Request) -> Response:
+        return HTMLResponse(ASYNCAPI_PAGE)
+
+    async def asyncapi_js(request: Request) -> Response:
+        return Response(ASYNCAPI_JS, media_type="text/javascript")
+
     async def page_js(request: Request) -> Response:
         return Response(PAGE_JS, media_type="text/javascript")
 
@@ -631,6 +642,9 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             Route("/healthz", guarded(None, healthz), methods=["GET"]),
             Route("/readyz", guarded(None, readyz), methods=["GET"]),
             Route("/openapi.json", guarded(None, openapi), methods=["GET"]),
+            Route("/asyncapi.json", guarded(None, asyncapi_json), methods=["GET"]),
+            Route("/asyncapi", guarded(None, asyncapi_page), methods=["GET"]),
+            Route("/asyncapi.js", guarded(None, asyncapi_js), methods=["GET"]),
         ],
         exception_handlers={404: not_found, 405: not_allowed},
         middleware=[Middleware(SecurityHeaders)],

@@ -328,6 +328,16 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/asyncapi.json": {
+                "get": {
+                    "summary": "This router as an AsyncAPI 3.0 document (any user); /asyncapi"
+                    " renders it",
+                    "responses": {
+                        "200": _json({"type": "object"}, "the document"),
+                        **_errors(401),
+                    },
+                }
+            },
             "/v1/types": {
                 "get": {
                     "summary": "The registered event types, current versions (any user)",

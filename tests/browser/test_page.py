@@ -342,3 +342,25 @@ def test_registered_event_types_show_with_their_counts(
         "document.querySelector(\"tr[data-type='order.created'] .warned\").textContent === '1'"
     )
     assert "An order was placed" in page.inner_text("tr[data-type='order.created']")
+    assert cli(router, "exchange", "create", "orders", "--pattern", "order.*").returncode == 0
+
+    # The AsyncAPI rendering, under the Content-Security-Policy, reached from the page's link.
+    strict = browser.new_page(viewport={"width": 1280, "height": 860})
+    refused: list[str] = []
+    strict.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    sign_in(strict, router)
+    strict.wait_for_selector("#status:has-text('live')")
+    strict.click("#asyncapi-link")
+    strict.wait_for_selector("#status:has-text('loaded')")
+    assert "order.created" in strict.inner_text("article[data-channel='orders']")
+    schema = strict.inner_text("article[data-message='order.created'] pre")
+    assert '"required"' in schema and '"id"' in schema
+    assert "version 1 · warn · owner shop" in strict.inner_text(
+        "article[data-message='order.created']"
+    )
+    assert strict.inner_text("tr[data-server='grpc']").count(router.address) == 1
+    shoot(strict, "asyncapi.png")
+    assert refused == []

@@ -211,6 +211,7 @@ GRPC: dict[str, Call] = {
     "Admin.DeleteType": _unary("AdminStub", "DeleteType", pb.DeleteTypeRequest(pattern="none")),
     "Admin.ListTypes": _unary("AdminStub", "ListTypes", pb.ListTypesRequest()),
     "Admin.GetType": _unary("AdminStub", "GetType", pb.GetTypeRequest(pattern="none")),
+    "Admin.GetAsyncAPI": _unary("AdminStub", "GetAsyncAPI", pb.AsyncAPIRequest()),
     "Log.Follow": _stream("LogStub", "Follow", pb.FollowRequest()),
 }
 BODIES: dict[str, Any] = {

@@ -230,6 +230,10 @@ class AdminBase(abc.ABC):
     async def DeleteType(self, stream: 'grpclib.server.Stream[router_pb2.DeleteTypeRequest, router_pb2.DeleteTypeResponse]') -> None:
         pass
 
+    @abc.abstractmethod
+    async def GetAsyncAPI(self, stream: 'grpclib.server.Stream[router_pb2.AsyncAPIRequest, router_pb2.AsyncAPIDocument]') -> None:
+        pass
+
     def __mapping__(self) -> typing.Dict[str, grpclib.const.Handler]:
         return {
             '/router.v1.Admin/CreateExchange': grpclib.const.Handler(
@@ -423,6 +427,12 @@ class AdminBase(abc.ABC):
                 grpclib.const.Cardinality.UNARY_UNARY,
                 router_pb2.DeleteTypeRequest,
                 router_pb2.DeleteTypeResponse,
+            ),
+            '/router.v1.Admin/GetAsyncAPI': grpclib.const.Handler(
+                self.GetAsyncAPI,
+                grpclib.const.Cardinality.UNARY_UNARY,
+                router_pb2.AsyncAPIRequest,
+                router_pb2.AsyncAPIDocument,
             ),
         }
 
@@ -621,6 +631,12 @@ class AdminStub:
             '/router.v1.Admin/DeleteType',
             router_pb2.DeleteTypeRequest,
             router_pb2.DeleteTypeResponse,
+        )
+        self.GetAsyncAPI = grpclib.client.UnaryUnaryMethod(
+            channel,
+            '/router.v1.Admin/GetAsyncAPI',
+            router_pb2.AsyncAPIRequest,
+            router_pb2.AsyncAPIDocument,
         )
 
 

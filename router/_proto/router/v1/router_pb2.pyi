@@ -882,6 +882,16 @@ class DeleteTypeResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class AsyncAPIRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AsyncAPIDocument(_message.Message):
+    __slots__ = ("json",)
+    JSON_FIELD_NUMBER: _ClassVar[int]
+    json: str
+    def __init__(self, json: _Optional[str] = ...) -> None: ...
+
 class FollowRequest(_message.Message):
     __slots__ = ("after_seq", "max_batch")
     AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
