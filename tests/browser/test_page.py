@@ -79,6 +79,16 @@ def shoot(page: Any, name: str) -> None:
         page.screenshot(path=os.path.join(folder, name), full_page=True)
 
 
+def csp_refusals(page: Any) -> list[str]:
+    """What Chromium refuses under the Content-Security-Policy on ``page``, as it happens."""
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    return refused
+
+
 def sign_in(page: Any, router: RouterProcess, token: str = ADMIN_TOKEN) -> None:
     page.goto(f"{router.http}/")
     page.wait_for_selector("#login:not([hidden])")
@@ -199,11 +209,7 @@ def test_the_page_runs_under_its_content_security_policy(
     """No inline script or style: signed in, with an exchange and a subscriber on it, the page
     works and Chromium reports nothing refused."""
     page = browser.new_page()
-    refused: list[str] = []
-    page.on(
-        "console",
-        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
-    )
+    refused = csp_refusals(page)
     sign_in(page, router)
     page.wait_for_selector("#status:has-text('live')")
     page.fill("#exchange-name", "orders")
@@ -346,11 +352,7 @@ def test_registered_event_types_show_with_their_counts(
 
     # The AsyncAPI rendering, under the Content-Security-Policy, reached from the page's link.
     strict = browser.new_page(viewport={"width": 1280, "height": 860})
-    refused: list[str] = []
-    strict.on(
-        "console",
-        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
-    )
+    refused = csp_refusals(strict)
     sign_in(strict, router)
     strict.wait_for_selector("#status:has-text('live')")
     strict.click("#asyncapi-link")
