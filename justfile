@@ -62,6 +62,10 @@ bench-grants *ARGS:
 bench-contracts *ARGS:
     python -m benchmarks.contracts {{ARGS}}
 
+# Publishing with OpenTelemetry tracing on (1% sampled, OTLP to loopback) against off. Bounded.
+bench-tracing *ARGS:
+    python -m benchmarks.tracing {{ARGS}}
+
 # RabbitMQ ingest next to RabbitMQ's own publish -> consume, and re-emit. Bounded.
 bench-amqp *ARGS:
     bash scripts/ensure-services.sh

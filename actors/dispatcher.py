@@ -230,7 +230,12 @@ class Dispatcher:
         start = 0
         for publish in publishes:
             end = start + len(publish.events)
-            acks = Acks([e.id for e in publish.events], result.outcomes[start:end], names)
+            acks = Acks(
+                [e.id for e in publish.events],
+                result.outcomes[start:end],
+                names,
+                result.committed_ns,
+            )
             start = end
             self.published += len(publish.events)
             publish.reply.set(acks)

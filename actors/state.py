@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -272,12 +273,16 @@ class StateActor:
         # the deliveries of the whole commit (for fan-out) go with the first reply.
         start = 0
         deliveries = result.deliveries
+        committed = time.time_ns()
         for message in messages:
             if isinstance(message, AppendEvents):
                 count = sum(len(a.events) for a in message.appends)
                 message.reply.set(
                     CommitResult(
-                        result.outcomes[start : start + count], deliveries, result.positions
+                        result.outcomes[start : start + count],
+                        deliveries,
+                        result.positions,
+                        committed,
                     )
                 )
                 start += count

@@ -12,7 +12,7 @@ flush their cursors, the running commit completes, storage closes.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -55,6 +55,7 @@ from router.model import (
 )
 from router.settings import Settings
 from router.stats import Cluster, Retained, ServerInfo, Stats
+from router.tracing import Tracing
 from router.wire import bounds, counts_of
 from storage import open_storage
 from storage.leadership import Lease
@@ -75,6 +76,7 @@ class Router:
     auth: Auth
     audit: Audit
     contracts: Contracts
+    tracing: Tracing | None = None  # router.tracing: OpenTelemetry, when configured
     # The first admin's token when this start created it (to show once), else None.
     initial_admin_token: str | None = None
     started_at: int = attrs.Factory(now_us)
@@ -111,16 +113,39 @@ class Router:
                 f"role: this node runs --role {self.settings.role}; {what} on {where}"
             )
 
-    async def publish(self, events: Sequence[NewEvent]) -> Sequence[PublishAck]:
-        """Store and route ``events``; the acks come after the commit."""
+    async def publish(
+        self, events: Sequence[NewEvent], carrier: Mapping[str, str] | None = None
+    ) -> Sequence[PublishAck]:
+        """Store and route ``events``; the acks come after the commit. ``carrier``: the call's
+        trace context (traceparent, tracestate), for router.tracing."""
+        if self.tracing is not None:
+            events, span = self.tracing.publishing(events, carrier)
+            try:
+                acks = await self._publish(events)
+            except RouterError as error:
+                self.tracing.finished(span, error, True)
+                raise
+            self.tracing.finished(span, acks, False)
+            return acks
+        return await self._publish(events)
+
+    async def _publish(self, events: Sequence[NewEvent]) -> Sequence[PublishAck]:
         self._serves("publish", "all", "ingest")
         validation.batch_size(len(events), self.settings)
         self.contracts.check(events)
         return await self.dispatcher.publish(tuple(events))
 
-    def publish_soon(self, told: Callable[[Any, bool], None], events: Sequence[NewEvent]) -> None:
+    def publish_soon(
+        self,
+        told: Callable[[Any, bool], None],
+        events: Sequence[NewEvent],
+        carrier: Mapping[str, str] | None = None,
+    ) -> None:
         """:meth:`publish` from a plain Trio callback: ``told(acks, False)`` after the commit, or
         ``told(error, True)``; no Trio task waits for it (gRPC publishes, unary and streamed)."""
+        if self.tracing is not None:
+            events, span = self.tracing.publishing(events, carrier)
+            told = self.tracing.told(span, told)
         try:
             self._serves("publish", "all", "ingest")
             validation.batch_size(len(events), self.settings)
@@ -598,6 +623,9 @@ class Router:
 async def open_router(settings: Settings, lease: Lease | None = None) -> AsyncIterator[Router]:
     """The router's actors over its store; with ``lease``, as the leader of that epoch
     (storage.leadership): its store writes through the connection holding the lock."""
+    tracing = Tracing.from_environment()
+    if tracing is not None:
+        log.info("tracing: OpenTelemetry spans for publish, route and deliver")
     storage = open_storage(
         settings.db_url, settings.node if settings.role == "route" else None, lease
     )
@@ -635,12 +663,22 @@ async def open_router(settings: Settings, lease: Lease | None = None) -> AsyncIt
                     else (),
                 )
                 router = Router(
-                    settings, state, dispatcher, manager, auth, Audit(state), contracts, initial
+                    settings,
+                    state,
+                    dispatcher,
+                    manager,
+                    auth,
+                    Audit(state),
+                    contracts,
+                    tracing,
+                    initial,
                 )
                 try:
                     yield router
                 finally:
                     router.close()
+                    if tracing is not None:
+                        tracing.shutdown()
                 # Shutdown, outside in: subscribers flush their cursors through the state
                 # actor, which stops last, after the commit it is running.
                 inner.cancel_scope.cancel()

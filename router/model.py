@@ -160,6 +160,7 @@ class Acks(Sequence[PublishAck]):
     ids: Sequence[EventId]
     outcomes: Sequence[Outcome]
     names: Mapping[int, str]  # exchange id -> name; offsets in exchanges not named are left out
+    committed_ns: int = 0  # when the commit was done (router.tracing)
     _made: list[PublishAck] | None = None
 
     def __len__(self) -> int:

@@ -84,6 +84,7 @@ class CommitResult:
     outcomes: list[EventOutcome]
     deliveries: dict[int, list[Delivery]]  # exchange id -> new deliveries in offset order
     positions: Positions
+    committed_ns: int = 0  # when the commit was done, ns since the epoch (for traces)
 
 
 @attrs.define

@@ -193,6 +193,7 @@ def register(commands: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> None:
+    from router import tracing
     from router.serve import serve
 
     logging.basicConfig(
@@ -226,6 +227,7 @@ def run_serve(args: argparse.Namespace) -> None:
     check_form(settings)
     if bool(args.tls_cert) != bool(args.tls_key):
         raise InvalidArgument("--tls-cert and --tls-key go together")
+    tracing.exporters(os.environ)  # OTEL_* asking for what the router cannot do: said now
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
     trio.run(serve, settings)
 

@@ -30,9 +30,11 @@ import attrs
 
 from router.client import ReceivedEvent, RouterClient
 from router.client.consumer import DurableConsumer
+from router.client.tracing import ClientTracing
 from router.patterns import matches, validate_pattern, validate_type
 
 log = logging.getLogger("router.app")
+_UNTRACED = ClientTracing(None)
 Handler = Callable[[ReceivedEvent], Awaitable[None]]
 
 
@@ -72,6 +74,9 @@ class RouterApp:
     token: str | None = None
     tls: Any = None
     subscriptions: list[Subscription] = attrs.Factory(list)
+    # OpenTelemetry: handlers run in spans continuing the events' traces (router.client.tracing)
+    # when this provider, or a global one, is set.
+    tracer_provider: Any = None
 
     def subscriber(
         self,
@@ -105,7 +110,9 @@ class RouterApp:
         """Consume with every registered handler until cancelled."""
         if not self.subscriptions:
             raise RuntimeError("RouterApp.run: no @app.subscriber handlers registered")
-        async with RouterClient(self.address, self.token, self.tls) as client:
+        async with RouterClient(
+            self.address, self.token, self.tls, tracer_provider=self.tracer_provider
+        ) as client:
             await asyncio.gather(*(self._consume(client, s) for s in self.subscriptions))
 
     async def _consume(self, client: RouterClient, subscription: Subscription) -> None:
@@ -119,11 +126,11 @@ class RouterApp:
                     event.headers.get(subscription.key_header) if subscription.key_header else None
                 )
                 if key is None:
-                    await settle(subscription.handler, event, consumer)
+                    await settle(subscription.handler, event, consumer, client.tracing)
                     return
                 lock = keys.setdefault(key, asyncio.Lock())
                 async with lock:
-                    await settle(subscription.handler, event, consumer)
+                    await settle(subscription.handler, event, consumer, client.tracing)
                 if not lock.locked() and keys.get(key) is lock:
                     del keys[key]
             finally:
@@ -154,27 +161,35 @@ class RouterApp:
         yield InMemory(self, {name: list(patterns) for name, patterns in exchanges.items()})
 
 
-async def settle(handler: Handler, event: ReceivedEvent, settler: Any) -> str:
-    """Run ``handler`` on ``event`` and settle it by the outcome: ack, nack or park."""
-    try:
-        await handler(event)
-    except Park as parked:
-        await settler.park(event, parked.reason or "parked by the handler")
-        return "parked"
-    except Retry as retry:
-        await settler.nack(event, retry.after)
-        return "retried"
-    except Exception:
-        log.exception(
-            "handler %s failed at offset %d (delivery %d); it will get the event again",
-            getattr(handler, "__name__", "handler"),
-            event.offset,
-            event.delivery_count,
-        )
-        await settler.nack(event, None)
-        return "retried"
-    await settler.ack(event)
-    return "acked"
+async def settle(
+    handler: Handler, event: ReceivedEvent, settler: Any, tracing: ClientTracing | None = None
+) -> str:
+    """Run ``handler`` on ``event`` (in a span continuing its trace, when tracing) and settle it
+    by the outcome: ack, nack or park."""
+    with (tracing or _UNTRACED).processing(event) as span:
+        try:
+            await handler(event)
+        except Park as parked:
+            ClientTracing.outcome(span, "parked")
+            await settler.park(event, parked.reason or "parked by the handler")
+            return "parked"
+        except Retry as retry:
+            ClientTracing.outcome(span, "retried")
+            await settler.nack(event, retry.after)
+            return "retried"
+        except Exception as error:
+            ClientTracing.outcome(span, "retried", error)
+            log.exception(
+                "handler %s failed at offset %d (delivery %d); it will get the event again",
+                getattr(handler, "__name__", "handler"),
+                event.offset,
+                event.delivery_count,
+            )
+            await settler.nack(event, None)
+            return "retried"
+        ClientTracing.outcome(span, "acked")
+        await settler.ack(event)
+        return "acked"
 
 
 @attrs.define(eq=False)

@@ -31,6 +31,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.client.consumer import DurableConsumer
 from router.client.publisher import Publisher
 from router.client.subscription import ClientSubscription, log_gap
+from router.client.tracing import ClientTracing
 from router.client.values import Ack, OutgoingEvent, ReceivedBatch, acks, received, start_point
 from router.settings import split_host_port
 
@@ -133,6 +134,7 @@ class RouterClient:
         token: str | None = None,
         tls: bool | str | ssl.SSLContext | None = None,
         failover_s: float = FAILOVER_S,
+        tracer_provider: Any = None,
     ) -> None:
         """``address`` is HOST:PORT, or several (``h1:50051,h2:50051``: routers of which one
         leads, the others standing by). ``token`` (default: ROUTER_TOKEN) goes with every call.
@@ -142,7 +144,10 @@ class RouterClient:
         A call refused by a standby goes to the leader it names; with several addresses, a call
         that finds no router (or one that cannot serve it now) is tried on the next, for up to
         ``failover_s`` seconds, long enough for a standby to take over. Publishing again is
-        safe: an event id already stored is acked as a duplicate, not stored twice."""
+        safe: an event id already stored is acked as a duplicate, not stored twice.
+
+        With OpenTelemetry (``tracer_provider``, or a global one set), publishes run in spans
+        whose trace context goes with the events (router.client.tracing)."""
         self.addresses = [part.strip() for part in address.split(",") if part.strip()]
         if not self.addresses:
             raise ValueError("server: expected HOST:PORT[,HOST:PORT...], got nothing")
@@ -152,6 +157,7 @@ class RouterClient:
         self._metadata = {"authorization": f"Bearer {token}"} if token else None
         self._ssl = client_ssl(tls)
         self.failover_s = failover_s
+        self.tracing = ClientTracing(tracer_provider)
         h2frames.install()
         self._connect(self.addresses[0])
         # Calls made through these follow the leader (_Following); streams open on the router
@@ -212,11 +218,17 @@ class RouterClient:
         self._channel.close()
 
     async def publish(self, events: Sequence[OutgoingEvent], timeout: float = 30) -> list[Ack]:
-        response = await self._publisher.Publish(
-            pb.PublishRequest(events=[e.to_pb() for e in events]),
-            timeout=timeout,
-            metadata=self._metadata,
-        )
+        with self.tracing.publishing(events, self._metadata) as (headers, metadata):
+            response = await self._publisher.Publish(
+                pb.PublishRequest(
+                    events=[
+                        pb.Event(id=e.id, type=e.type, payload=e.payload, headers=h)
+                        for e, h in zip(events, headers, strict=True)
+                    ]
+                ),
+                timeout=timeout,
+                metadata=metadata,
+            )
         return acks(response)
 
     @asynccontextmanager

@@ -21,6 +21,7 @@ from router.grpc.metadata import authorization, caller_user
 from router.grpc.status import statuses
 from router.model import NewEvent
 from router.quotas import QuotaExceeded
+from router.tracing import carrier_of
 from router.wire import Encoded
 
 PIPELINE_DEPTH = 256  # publish requests of one stream in flight at once; answered in order
@@ -50,6 +51,12 @@ class PublisherService(router_grpc.PublisherBase):
         if self._draining and self._in_flight == 0:
             self._bridge.in_trio(self._idle.set)
 
+    def _carrier(self, stream: Stream[Any, Any]) -> dict[str, str] | None:
+        """The call's trace context from its metadata, when the router traces."""
+        if self._router.tracing is None or stream.metadata is None:
+            return None
+        return carrier_of(stream.metadata.items())
+
     async def drain(self) -> None:
         """Refuse new publishes and wait (in Trio) until those in flight have been answered."""
         self._draining = True
@@ -68,7 +75,7 @@ class PublisherService(router_grpc.PublisherBase):
                 auth.permit_types(user, _types(events))
                 over = auth.charge(user, events)
                 if over is None:
-                    acks = await self._publish_soon(events)
+                    acks = await self._publish_soon(events, self._carrier(stream))
             if over is not None:
                 await _refuse(stream, over)
                 return
@@ -85,6 +92,7 @@ class PublisherService(router_grpc.PublisherBase):
         refused: list[GRPCError] = []
         auth = self._router.auth
         header = authorization(stream.metadata)
+        carrier = self._carrier(stream)
 
         async def read() -> None:
             try:
@@ -100,7 +108,7 @@ class PublisherService(router_grpc.PublisherBase):
                     over = auth.charge(user, events)
                     if over is not None:
                         raise over
-                    await pending.put(self._publish_soon(events))
+                    await pending.put(self._publish_soon(events, carrier))
             except RouterError as error:
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 failed.set_exception(error)

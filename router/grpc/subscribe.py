@@ -22,6 +22,7 @@ from router.grpc.status import grpc_error, statuses
 from router.model import Access, UserRecord
 from router.permissions import permitted, refusal
 from router.quotas import QuotaExceeded
+from router.wire import frames_of
 
 Owner = tuple[str, str, str]  # the user, the token id and the exchange of a stream
 
@@ -146,8 +147,16 @@ class SubscriberService(router_grpc.SubscriberBase):
                 if isinstance(batch, Gap):
                     await stream.send_message(pb.SubscribeResponse(gap=convert.gap(batch)))
                     continue
+                tracing = self._router.tracing
+                spans = (
+                    tracing.delivering(request.exchange, request.subscriber, frames_of(batch))
+                    if tracing is not None
+                    else ()
+                )
                 for message in convert.batches(batch):
                     await stream.send_message(encoded(message))
+                for span in spans:
+                    span.end()
         finally:
             if pump is not None:
                 pump.cancel()

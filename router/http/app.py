@@ -61,6 +61,7 @@ from router.model import (
     UserRecord,
 )
 from router.quotas import QuotaExceeded, quotas
+from router.tracing import carrier_of
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 # The monitoring page: three files, no build step, served by the router (it asks for the token).
@@ -180,7 +181,8 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         over = router.auth.charge(request.state.user, checked)
         if over is not None:
             raise over
-        acks = await router.publish(checked)
+        carrier = carrier_of(request.headers.items()) if router.tracing else None
+        acks = await router.publish(checked, carrier)
         return JSONResponse(
             {
                 "acks": [

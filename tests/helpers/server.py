@@ -60,8 +60,10 @@ class RouterProcess:
         port: int | None = None,
         *extra: str,
         admin_token: str | None = ADMIN_TOKEN,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.db_url = db_url
+        self.environment = environment or {}  # variables added to the router's
         self.admin_token = admin_token  # None: the router makes one up and prints it
         self.port = port or free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -115,7 +117,7 @@ class RouterProcess:
         return self
 
     def _environment(self) -> dict[str, str]:
-        environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **self.environment}
         environment.pop("ROUTER_ADMIN_TOKEN", None)
         if self.admin_token is not None:
             environment["ROUTER_ADMIN_TOKEN"] = self.admin_token
