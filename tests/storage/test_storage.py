@@ -27,6 +27,7 @@ from router.model import (
     StoredEvent,
     SubscriberRecord,
     TokenRecord,
+    TypeSchema,
     UserRecord,
 )
 from router.patterns import matches
@@ -624,8 +625,8 @@ def test_events_stored_before_the_wire_form_are_carried_over_by_the_migration(
         # SQLite's 5 and 6 are its id indexes; then each store's settlement tables; SQLite's 8
         # keeps events in parts (id bytes, type number, the rest of the wire form); then each
         # store's token expiry, audit trail, grants and quotas, and the retention horizon; then
-        # PostgreSQL's leadership tables
-        expected_versions = list(range(3, 13)) if mark == "?" else list(range(3, 11))
+        # PostgreSQL's leadership tables; then each store's event-type schemas
+        expected_versions = list(range(3, 14)) if mark == "?" else list(range(3, 12))
         assert store.migrate() == expected_versions
         orders = store.create_exchange("orders", ("order.*",), 1, lambda t: matches("order.*", t))
         reader = store.reader()
@@ -684,7 +685,8 @@ def test_sqlite_events_and_ids_of_version_7_are_carried_into_parts(sqlite_url: s
             10,
             11,
             12,
-        ]  # tokens, audit, grants, retention
+            13,
+        ]  # tokens, audit, grants, retention, event-type schemas
         assert store.positions() == Positions(3, 1_000, {})
         orders = store.create_exchange("paid", ("order.paid",), 1, lambda t: t == "order.paid")
         reader = store.reader()
@@ -766,5 +768,25 @@ def test_users_stored_before_grants_keep_what_their_role_let_them_do(db_url: str
         assert {u.name: u for u in store.users()}["shop"] == changed
         store.remove_user("shop")  # its grants go with it
         assert "shop" not in {u.name for u in store.users()}
+    finally:
+        store.close()
+
+
+def test_type_schemas_keep_every_version_until_deleted(db_url: str) -> None:
+    store = open_storage(db_url)
+    try:
+        store.migrate()
+        first = TypeSchema("order.*", 1, '{"type":"object"}', "enforce", "orders", "shop", 5, "ops")
+        second = attrs.evolve(first, version=2, mode="warn", created_at=6)
+        other = TypeSchema("refund.#", 1, "true", "warn", "", "", 7, "")
+        for record in (first, second, other):
+            store.add_type_schema(record)
+        with pytest.raises(AlreadyExists, match="version"):
+            store.add_type_schema(second)
+        assert store.type_schemas() == [first, second, other]
+        store.delete_type_schemas("order.*")
+        assert store.type_schemas() == [other]
+        with pytest.raises(NotFound, match="pattern"):
+            store.delete_type_schemas("order.*")
     finally:
         store.close()
