@@ -45,6 +45,7 @@ MAX_SCHEMA_DEPTH = 64
 MAX_TEXT = 1_000  # characters of a description or an owner
 MAX_VERSIONS = 1_000  # kept per pattern
 MAX_TYPES = 10_000  # patterns registered
+MAX_MESSAGE = 300  # characters of a violation's message (and of its path) in an error
 _REGEX = jsonschema_rs.RegexOptions(size_limit=1 << 20, dfa_size_limit=1 << 20)
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -128,8 +129,15 @@ def violation(validator: Any, document: Any) -> str | None:
     if validator.is_valid(document):
         return None
     for error in validator.iter_errors(document):
-        return f"{json_path(error.instance_path)}: {error.message}"
+        message = error.message
+        if len(message) > MAX_MESSAGE:  # it quotes the value: a 1 MiB string, say
+            message = message[:MAX_MESSAGE] + f"... ({len(message):,} characters)"
+        return f"{_short(json_path(error.instance_path))}: {message}"
     return "$: does not match"
+
+
+def _short(path: str) -> str:
+    return path if len(path) <= MAX_MESSAGE else path[:MAX_MESSAGE] + "..."
 
 
 def payload_document(payload: bytes) -> tuple[Any, str | None]:
