@@ -9,6 +9,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import uuid
 
 import httpx
 from opentelemetry.sdk.trace import TracerProvider
@@ -18,6 +19,7 @@ from opentelemetry.trace import SpanKind
 
 from router.client import OutgoingEvent, ReceivedEvent, RouterClient
 from router.client.app import RouterApp
+from tests.helpers import rabbit
 from tests.helpers.otlp import OtlpReceiver
 from tests.helpers.polling import until
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
@@ -151,3 +153,51 @@ def test_without_otel_variables_nothing_is_traced(sqlite_url: str, tmp_path: obj
         assert "tracing" not in router.log()
     finally:
         router.stop()
+
+
+AMQP_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_a_rabbitmq_message_s_traceparent_is_continued(sqlite_url: str, tmp_path: object) -> None:
+    rabbit.require_rabbitmq()
+    exchange = f"test.{uuid.uuid4().hex[:10]}"
+    with OtlpReceiver() as receiver:
+        router = RouterProcess(
+            sqlite_url,
+            f"{tmp_path}/router.log",
+            None,
+            *("--amqp-url", rabbit.AMQP_URL, "--amqp-exchange", exchange),
+            environment={
+                "OTEL_TRACES_EXPORTER": "otlp",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.url,
+                "OTEL_BSP_SCHEDULE_DELAY": "50",
+            },
+        ).start()
+
+        async def flow() -> None:
+            async def connected() -> bool:
+                return bool((await asyncio.to_thread(amqp_links, router))["connected"])
+
+            async def continued() -> bool:
+                return any(s.parent_id == AMQP_PARENT.split("-")[2] for s in receiver.spans)
+
+            await until(connected, timeout=30)
+            message = ("order.created", b"{}", str(uuid.uuid4()))
+            await rabbit.publish(exchange, [message], headers={"traceparent": AMQP_PARENT})
+            await until(continued, timeout=20)
+
+        try:
+            asyncio.run(flow())
+        finally:
+            router.stop()
+            asyncio.run(rabbit.delete(f"router.{exchange}", exchange, f"{exchange}.dead"))
+    (served,) = [s for s in receiver.spans if s.parent_id == AMQP_PARENT.split("-")[2]]
+    assert served.name == "publish" and served.trace_id == AMQP_PARENT.split("-")[1]
+
+
+def amqp_links(router: RouterProcess) -> dict[str, int]:
+    answer = httpx.get(
+        f"{router.http}/v1/stats", headers={"authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=5
+    )
+    found: dict[str, int] = answer.json()["links"]["amqp"]
+    return found
