@@ -368,7 +368,7 @@ class Router:
             trimmed.parked,
         )
 
-    # --- queues and subscribers (read-only snapshots, and changes to sleeping subscribers) ---
+    # --- event types and their schemas (router.contracts), and the AsyncAPI document ---
 
     async def register_type(
         self,
@@ -384,7 +384,6 @@ class Router:
         """A new version of an event type's contract (router.contracts), checked from the
         next publish on; one narrower than the current is refused unless ``force``."""
         self._serves("event types", "all", "ingest")
-
         return await self.contracts.register(
             pattern, schema, mode, description, owner, by=by, force=force
         )
@@ -403,6 +402,8 @@ class Router:
         """This router as an AsyncAPI 3.0 document (router.asyncapi)."""
         exchanges = [actor.record for actor in self.dispatcher.exchanges.values()]
         return asyncapi.document(self.settings, exchanges, self.contracts.listed())
+
+    # --- queues and subscribers (read-only snapshots, and changes to sleeping subscribers) ---
 
     def list_queues(self, exchange: str = "") -> list[QueueView]:
         queues = self.manager.queues.values()

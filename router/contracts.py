@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -46,6 +47,9 @@ MAX_TEXT = 1_000  # characters of a description or an owner
 MAX_VERSIONS = 1_000  # kept per pattern
 MAX_TYPES = 10_000  # patterns registered
 MAX_MESSAGE = 300  # characters of a violation's message (and of its path) in an error
+# Subschemas one value may be checked against at most (references followed): anyOf/oneOf/allOf
+# nested through $ref multiply, and 40 such levels would take longer than the universe's age.
+MAX_STEPS = 100_000
 _REGEX = jsonschema_rs.RegexOptions(size_limit=1 << 20, dfa_size_limit=1 << 20)
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -85,6 +89,12 @@ def compile_schema(text: str, field: str = "schema") -> tuple[Any, Any]:
         raise InvalidArgument(f"{field}: nested deeper than {MAX_SCHEMA_DEPTH} levels")
     if isinstance(schema, dict) and schema.get("$schema", _DRAFT).rstrip("#") != _DRAFT:
         raise InvalidArgument(f"{field}: $schema must be {_DRAFT} (draft 2020-12)")
+    steps = worst_case(schema)
+    if steps > MAX_STEPS:
+        raise InvalidArgument(
+            f"{field}: checking one value could take {steps:,} subschema steps (at most"
+            f" {MAX_STEPS:,}): anyOf, oneOf or allOf nested through $ref multiply"
+        )
     try:
         jsonschema_rs.meta.validate(schema)
         validator = jsonschema_rs.Draft202012Validator(
@@ -94,6 +104,95 @@ def compile_schema(text: str, field: str = "schema") -> tuple[Any, Any]:
         first = str(error).split("\n", 1)[0]
         raise InvalidArgument(f"{field}: not a valid JSON Schema: {first}") from None
     return schema, validator
+
+
+# Keywords whose values are subschemas, and those whose values are lists or maps of them.
+_ONE = (
+    "not",
+    "if",
+    "then",
+    "else",
+    "items",
+    "contains",
+    "additionalProperties",
+    "propertyNames",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+)
+_MANY = ("allOf", "anyOf", "oneOf", "prefixItems")
+_MAP = ("properties", "patternProperties", "dependentSchemas", "$defs", "definitions")
+
+
+def worst_case(schema: Any) -> int:
+    """An upper bound on the subschemas one value is checked against, following references
+    within the schema (a reference back into one being counted counts once: such a cycle goes
+    down the value, or the validator stops it). Refers to nothing outside the schema:
+    InvalidArgument for a reference it cannot follow inside it."""
+    anchors: dict[str, list[Any]] = {}
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for keyword in ("$anchor", "$dynamicAnchor"):
+                if isinstance(node.get(keyword), str):
+                    anchors.setdefault(node[keyword], []).append(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    known: dict[int, int] = {}
+    open_: set[int] = set()
+
+    def targets(reference: Any) -> list[Any]:
+        if not isinstance(reference, str) or not reference.startswith("#"):
+            raise InvalidArgument(
+                f"schema: $ref {str(reference)[:100]!r} points outside the schema; references"
+                " go to '#', '#/a/json/pointer' or '#anchor' within it"
+            )
+        if reference == "#":
+            return [schema]
+        if not reference.startswith("#/"):
+            found = anchors.get(reference[1:])
+            if not found:
+                raise InvalidArgument(f"schema: no $anchor {reference[1:][:100]!r} for $ref")
+            return found
+        node = schema
+        for part in reference[2:].split("/"):
+            part = urllib.parse.unquote(part).replace("~1", "/").replace("~0", "~")
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                raise InvalidArgument(f"schema: $ref {reference[:100]!r} points at nothing")
+        return [node]
+
+    def cost(node: Any) -> int:
+        if not isinstance(node, dict):
+            return 1
+        key = id(node)
+        if key in open_:
+            return 1
+        if key in known:
+            return known[key]
+        open_.add(key)
+        total = 1
+        for keyword in _ONE:
+            if keyword in node:
+                total += cost(node[keyword])
+        for keyword in _MANY:
+            if isinstance(node.get(keyword), list):
+                total += sum(cost(child) for child in node[keyword])
+        for keyword in _MAP:
+            if isinstance(node.get(keyword), dict) and keyword not in ("$defs", "definitions"):
+                total += sum(cost(child) for child in node[keyword].values())
+        for keyword in ("$ref", "$dynamicRef"):
+            if keyword in node:
+                total += sum(cost(target) for target in targets(node[keyword]))
+        open_.discard(key)
+        known[key] = total
+        return total
+
+    return cost(schema)
 
 
 def _depth(value: Any) -> int:

@@ -4,6 +4,7 @@ violation, and the comparison of two versions, checked against the validator its
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import jsonschema_rs
@@ -11,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.contracts import compile_schema, json_path, narrowing, payload_document, violation
+from router.contracts import (
+    compile_schema,
+    json_path,
+    narrowing,
+    payload_document,
+    violation,
+    worst_case,
+)
 from router.errors import InvalidArgument
 
 
@@ -135,7 +143,7 @@ def test_bad_schemas_are_refused_naming_the_field() -> None:
         ("{", "schema: not JSON"),
         ("3", "an object or a boolean"),
         ('{"type": "nope"}', "not a valid JSON Schema"),
-        ('{"$ref": "http://example.com/s.json"}', "not a valid JSON Schema"),
+        ('{"$ref": "http://example.com/s.json"}', "points outside the schema"),
         ('{"pattern": "(a)\\\\1"}', "not a valid JSON Schema"),  # a back-reference: not linear
         ('{"$schema": "http://json-schema.org/draft-04/schema#"}', "draft 2020-12"),
         ('{"not": ' * 70 + "{}" + "}" * 70, "nested deeper than 64"),
@@ -189,3 +197,30 @@ def test_a_payload_is_read_as_strict_json() -> None:
             and wrong is not None
             and wrong.startswith("$: the payload is not JSON")
         )
+
+
+def _doubling(levels: int) -> dict[str, Any]:
+    """anyOf of the level below, twice, ``levels`` times: the text grows by a line a level, the
+    work of checking a value that fails by two."""
+    defs: dict[str, Any] = {"a0": {"type": "string"}}
+    for level in range(1, levels + 1):
+        below = {"$ref": f"#/$defs/a{level - 1}"}
+        defs[f"a{level}"] = {"anyOf": [below, dict(below)]}
+    return {"$defs": defs, "$ref": f"#/$defs/a{levels}"}
+
+
+def test_a_schema_whose_checks_multiply_through_references_is_refused() -> None:
+    compile_schema(json.dumps(_doubling(10)))  # 4,094 steps: fine
+    with pytest.raises(InvalidArgument) as refused:
+        compile_schema(json.dumps(_doubling(40)))  # 2^40 checks of a failing value
+    assert "subschema steps" in str(refused.value) and "at most 100,000" in str(refused.value)
+    anchored = {"$defs": {"x": {"$anchor": "x", "type": "string"}}, "$ref": "#x"}
+    assert worst_case(anchored) == 2
+    assert worst_case({"anyOf": [{"$ref": "#"}]}) == 3  # a cycle counts once
+    for schema, said in (
+        ({"$ref": "other.json#/x"}, "points outside the schema"),
+        ({"$ref": "#/$defs/missing"}, "points at nothing"),
+        ({"$ref": "#nowhere"}, "no $anchor"),
+    ):
+        with pytest.raises(InvalidArgument, match=re.escape(said)):
+            compile_schema(json.dumps(schema))
