@@ -31,8 +31,6 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import attrs
-
 from router._proto.router.v1 import router_pb2 as pb
 from router.errors import InvalidArgument, RouterError
 from router.model import Headers, NewEvent
@@ -172,19 +170,27 @@ class Tracing:
         header: dict[str, str] = {}
         self._propagator.inject(header, self._trace.set_span_in_context(span))
         trace_id = f"{context.trace_id:032x}"
+        alone = tuple(sorted(header.items()))  # the headers of an event that had none
         stamped = []
         for event in events:
-            own = carrier_of(event.headers).get(TRACEPARENT)
-            if own is None or own[3:35] == trace_id:
-                headers = _with(event.headers, header, self._max_headers)
-                if headers is not None:
-                    event = attrs.evolve(event, headers=headers)
+            if not event.headers:
+                event = NewEvent(event.id, event.type, event.payload, alone)
+            else:
+                own = carrier_of(event.headers).get(TRACEPARENT)
+                if own is None or own[3:35] == trace_id:
+                    headers = _with(event.headers, header, self._max_headers)
+                    if headers is not None:
+                        event = NewEvent(event.id, event.type, event.payload, headers)
             stamped.append(event)
         return stamped
 
     def finished(self, span: Any, result: Any, failed: bool) -> None:
         """End a publish span: with the commit as an event and the routing as a child span, or
-        with the error that refused it."""
+        with the error that refused it. A span not sampled is only ended: nothing of the
+        acks is looked at (that would be work per event)."""
+        if not span.is_recording():
+            span.end()
+            return
         if failed:
             status = self._trace.Status(self._trace.StatusCode.ERROR, str(result))
             span.set_status(status)
