@@ -46,7 +46,7 @@ class Publisher:
 
     async def publish(self, event: OutgoingEvent) -> Ack:
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
-        await self._waiting.put((event, future))
+        await self._waiting.put((self._client.tracing.stamped(event), future))
         return await future
 
     async def _run(self) -> None:

@@ -4,6 +4,8 @@ OpenTelemetry (a tracer provider given, or one set globally), nothing otherwise.
 - ``RouterClient.publish`` runs in a ``publish`` span (producer kind), a child of the current
   span; its context goes with the call (``traceparent`` metadata) and into the headers of each
   event that has none, so the router (router.tracing) and the consumers continue the trace.
+- The batching publisher gives each event the context current where it was handed in, so it
+  continues its caller's trace whatever batch it goes out in.
 - RouterApp runs each handler in a ``process <type>`` span (consumer kind), a child of the
   context the delivered event carries in its headers: the router's publish span when the router
   traces, else the publisher's. Handler failures end it with an error status; its outcome
@@ -17,6 +19,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+import attrs
 
 try:
     from opentelemetry import trace
@@ -71,6 +75,19 @@ class ClientTracing:
                 for e in events
             ]
             yield headers, {**(metadata or {}), **carrier}
+
+    def stamped(self, event: OutgoingEvent) -> OutgoingEvent:
+        """``event`` carrying the caller's current trace context (a copy), for a publish that
+        goes out later in another task's batch (the batching publisher)."""
+        tracer = self._tracer()
+        if tracer is None or "traceparent" in event.headers:
+            return event
+        carrier: dict[str, str] = {}
+        assert _PROPAGATOR is not None
+        _PROPAGATOR.inject(carrier)
+        if not carrier:  # no span is current
+            return event
+        return attrs.evolve(event, headers={**event.headers, **carrier})
 
     @contextlib.contextmanager
     def processing(self, event: ReceivedEvent) -> Iterator[Any]:

@@ -71,6 +71,18 @@ def test_a_trace_runs_from_publisher_through_the_router_to_a_handler(
                 running.cancel()
                 await asyncio.gather(running, return_exceptions=True)
 
+            # The batching publisher: an event continues the trace of the span it was handed in
+            # from, whatever batch it goes out in.
+            async with (
+                RouterClient(router.address, tracer_provider=provider) as client,
+                client.batching_publisher() as publisher,
+            ):
+                with provider.get_tracer("shop").start_as_current_span("refund") as refund:
+                    await publisher.publish(OutgoingEvent("order.refunded", b"{}"))
+                (page, _, _) = await client.read("orders", "offset:2", 1)
+                carried = page[0].headers["traceparent"].split("-")[1]
+                assert carried == f"{refund.get_span_context().trace_id:032x}"
+
             # REST: the trace context comes in the HTTP headers.
             async with httpx.AsyncClient(base_url=router.http) as http:
                 answer = await http.post(
@@ -92,10 +104,14 @@ def test_a_trace_runs_from_publisher_through_the_router_to_a_handler(
         finally:
             router.stop()
 
-    local = {s.name: s for s in exporter.get_finished_spans()}
-    checkout, publish, process = local["checkout"], local["publish"], local["process order.created"]
-    assert publish.kind is SpanKind.PRODUCER and process.kind is SpanKind.CONSUMER
-    assert publish.parent is not None and publish.parent.span_id == checkout.context.span_id
+    finished = exporter.get_finished_spans()
+    local = {s.name: s for s in finished}
+    checkout, process = local["checkout"], local["process order.created"]
+    (publish,) = [
+        s for s in finished if s.parent is not None and s.parent.span_id == checkout.context.span_id
+    ]
+    assert publish.name == "publish" and publish.kind is SpanKind.PRODUCER
+    assert process.kind is SpanKind.CONSUMER
     trace_id = f"{checkout.context.trace_id:032x}"
     remote = {s.name: s for s in receiver.spans if s.trace_id == trace_id}
     served, route, deliver = remote["publish"], remote["route"], remote["deliver orders"]
