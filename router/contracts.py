@@ -89,7 +89,10 @@ def compile_schema(text: str, field: str = "schema") -> tuple[Any, Any]:
         raise InvalidArgument(f"{field}: nested deeper than {MAX_SCHEMA_DEPTH} levels")
     if isinstance(schema, dict) and schema.get("$schema", _DRAFT).rstrip("#") != _DRAFT:
         raise InvalidArgument(f"{field}: $schema must be {_DRAFT} (draft 2020-12)")
-    steps = worst_case(schema)
+    try:
+        steps = worst_case(schema)
+    except RecursionError:
+        raise InvalidArgument(f"{field}: references chained too deep to follow") from None
     if steps > MAX_STEPS:
         raise InvalidArgument(
             f"{field}: checking one value could take {steps:,} subschema steps (at most"
@@ -282,12 +285,15 @@ class Contracts:
         """InvalidArgument for the first event an enforced schema refuses; warned ones counted."""
         if not self.rules:
             return
+        warned: list[Counts] = []  # counted once the whole batch is let through
         for index, event in enumerate(events):
             rules = self._by_type.get(event.type)
             if rules is None:
                 rules = self._rules_for(event.type)
             if rules:
-                self._check_one(index, event, rules)
+                self._check_one(index, event, rules, warned)
+        for counts in warned:
+            counts.warned += 1
 
     def _rules_for(self, event_type: str) -> tuple[Rule, ...]:
         rules = tuple(r for p, r in self.rules.items() if patterns.matches(p, event_type))
@@ -296,7 +302,9 @@ class Contracts:
         self._by_type[event_type] = rules
         return rules
 
-    def _check_one(self, index: int, event: NewEvent, rules: tuple[Rule, ...]) -> None:
+    def _check_one(
+        self, index: int, event: NewEvent, rules: tuple[Rule, ...], warned: list[Counts]
+    ) -> None:
         document, wrong = payload_document(event.payload)
         for rule in rules:
             counts = self.counts[rule.record.pattern]
@@ -310,7 +318,7 @@ class Contracts:
                     f"events[{index}].payload: {found} (type {event.type!r}, schema"
                     f" {rule.record.pattern!r} version {rule.record.version})"
                 )
-            counts.warned += 1
+            warned.append(counts)
 
     # --- the registry ---
 

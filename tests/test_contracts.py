@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from router.contracts import (
+    Contracts,
     compile_schema,
     json_path,
     narrowing,
@@ -21,6 +22,8 @@ from router.contracts import (
     worst_case,
 )
 from router.errors import InvalidArgument
+from router.ids import uuid7
+from router.model import NewEvent, TypeSchema
 
 
 @pytest.mark.parametrize(
@@ -224,3 +227,26 @@ def test_a_schema_whose_checks_multiply_through_references_is_refused() -> None:
     ):
         with pytest.raises(InvalidArgument, match=re.escape(said)):
             compile_schema(json.dumps(schema))
+
+
+def test_references_chained_past_following_are_refused() -> None:
+    defs: dict[str, Any] = {"a0": {"type": "string"}}
+    for level in range(1, 2_000):
+        defs[f"a{level}"] = {"$ref": f"#/$defs/a{level - 1}"}
+    with pytest.raises(InvalidArgument, match="chained too deep"):
+        compile_schema(json.dumps({"$defs": defs, "$ref": "#/$defs/a1999"}))
+
+
+def test_a_refused_batch_counts_no_payload_as_stored_despite_its_schema() -> None:
+    def record(pattern: str, mode: str) -> TypeSchema:
+        return TypeSchema(pattern, 1, '{"required": ["id"]}', mode, "", "", 0, "")
+
+    contracts = Contracts(None, [record("loose.*", "warn"), record("strict.*", "enforce")])  # type: ignore[arg-type]
+    loose = NewEvent(str(uuid7()), "loose.one", b"{}")
+    strict = NewEvent(str(uuid7()), "strict.one", b"{}")
+    with pytest.raises(InvalidArgument, match=r"events\[1\]\.payload: \$"):
+        contracts.check([loose, strict])
+    counts = contracts.counts
+    assert (counts["loose.*"].warned, counts["strict.*"].refused) == (0, 1)
+    contracts.check([loose, loose])
+    assert (counts["loose.*"].checked, counts["loose.*"].warned) == (3, 2)
