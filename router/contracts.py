@@ -386,6 +386,12 @@ class Contracts:
                 return before
             if not force:
                 reason = narrowing(json.loads(before.schema), parsed)
+                warned = self.counts[pattern].warned if pattern in self.counts else 0
+                if reason is None and before.mode == "warn" and mode == "enforce" and warned:
+                    reason = (
+                        f"{warned:,} payloads were stored despite it in warn mode since the"
+                        " router started, and enforce would refuse such payloads"
+                    )
                 if reason is not None:
                     raise FailedPrecondition(
                         f"schema: version {before.version + 1} of {pattern!r} would reject"

@@ -98,6 +98,12 @@ def test_schemas_enforce_warn_and_version_on_both_stores(db_url: str, tmp_path: 
             shown = await client.get_type("order.created")
             assert (shown.version, shown.warned, list(shown.versions)) == (2, 1, [1, 2])
             assert (await client.get_type("order.created", 1)).mode == "enforce"
+            # From warn to enforce while payloads were stored despite the schema: refused.
+            message = await refused(
+                client.register_type("order.created", wider, mode="enforce"),
+                Status.FAILED_PRECONDITION,
+            )
+            assert "1 payloads were stored despite it in warn mode" in message
             # A keyword the comparison cannot weigh must stay as it was.
             odd = {
                 **wider,
