@@ -29,6 +29,7 @@ from router.model import Access
 from router.wire import Encoded
 
 log = logging.getLogger("router.grpc")
+CLOSE_GRACE_S = 1.0  # a closed connection's client gets this long to read the last frames
 # What each call needs before its request is read; the handlers check the exchange or the
 # events' types once they have the request (docs/security.md has the whole table).
 SERVICES = {
@@ -190,13 +191,9 @@ async def close_server(server: Server) -> None:
     if handlers:
         await asyncio.wait(handlers)
     if isinstance(server, ClosingServer):
-        # A closed transport closes its socket in a callback of the loop's next pass: run that
-        # pass. One whose client has not read what was sent (so it is still flushing) is then
-        # aborted.
-        server.close_connections()
-        await asyncio.sleep(0)
-        server.close_connections(abort=True)
-        await asyncio.sleep(0)
+        # Closed, a connection is gone when its transport says so (connection_lost); one
+        # whose client does not read what is left to send is aborted after CLOSE_GRACE_S.
+        await server.close_connections(CLOSE_GRACE_S)
     await server.wait_closed()
 
 
@@ -218,16 +215,33 @@ class ClosingServer(Server):
         self._protocols.add(protocol)
         return protocol
 
-    def close_connections(self, abort: bool = False) -> None:
+    async def close_connections(self, grace_s: float) -> None:
+        """Close every connection and wait until each is gone; those still flushing after
+        ``grace_s`` are aborted (which drops what they had not sent)."""
         self.stopped = True
-        for protocol in list(self._protocols):
-            protocol.stop(abort)
+        protocols = list(self._protocols)
+        for protocol in protocols:
+            protocol.stop()
+        lost = [p.lost for p in protocols if not p.lost.done()]
+        if lost:
+            _, pending = await asyncio.wait(lost, timeout=grace_s)
+            for protocol in protocols:
+                if not protocol.lost.done():
+                    protocol.stop(abort=True)
+            if pending:
+                await asyncio.wait(pending)  # an abort reports the loss on the loop's next pass
 
 
 class _Protocol(H2Protocol):
     def __init__(self, server: ClosingServer, *args: Any) -> None:
         super().__init__(*args)
         self._owner = server
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        super().connection_lost(exc)
+        if not self.lost.done():
+            self.lost.set_result(None)
 
     def connection_made(self, transport: Any) -> None:
         self._transport = transport
@@ -237,6 +251,8 @@ class _Protocol(H2Protocol):
 
     def stop(self, abort: bool = False) -> None:
         if not hasattr(self, "processor"):  # not made yet: connection_made stops it
+            if not self.lost.done():
+                self.lost.set_result(None)  # nothing to wait for
             return
         if abort:
             self._transport.abort()  # no-op once closed; else the socket goes, unflushed
