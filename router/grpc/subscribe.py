@@ -147,13 +147,14 @@ class SubscriberService(router_grpc.SubscriberBase):
                 if isinstance(batch, Gap):
                     await stream.send_message(pb.SubscribeResponse(gap=convert.gap(batch)))
                     continue
+                frames = frames_of(batch)
                 tracing = self._router.tracing
                 spans = (
-                    tracing.delivering(request.exchange, request.subscriber, frames_of(batch))
+                    tracing.delivering(request.exchange, request.subscriber, frames)
                     if tracing is not None
                     else ()
                 )
-                for message in convert.batches(batch):
+                for message in convert.batches(frames):
                     await stream.send_message(encoded(message))
                 for span in spans:
                     span.end()
