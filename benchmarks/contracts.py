@@ -13,7 +13,6 @@ measured in this process. Figures are printed, never asserted.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -23,9 +22,9 @@ import time
 
 from router.client import RouterClient
 from router.contracts import compile_schema, payload_document, violation
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess
+from tests.helpers.server import RouterProcess
 
-from .core import announce, publish_stream
+from .core import announce, publish_stream, rounds_parser
 
 ORDER = json.dumps(
     {
@@ -100,11 +99,8 @@ def check_alone(count: int = 20_000) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = rounds_parser(__doc__)
     args = parser.parse_args()
-    os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN  # the router started here creates admin with it
     announce(f"event type schema benchmark, payload {len(ORDER)} bytes")
     figures: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as folder:

@@ -50,6 +50,16 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}, {platform.system()} {platform.release()}"
 
 
+def rounds_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments of a benchmark that alternates two setups in rounds (--events a
+    measurement, --rounds); the routers it starts create user admin with the tests' token."""
+    os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    return parser
+
+
 def announce(title: str) -> None:
     """The first lines of a benchmark's output: what ran, at which commit, on what machine,
     and how busy it was before the run."""

@@ -11,7 +11,6 @@ ratio (granted / admin; 1.0 means checking costs nothing). Figures are printed, 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -22,7 +21,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.client import RouterClient
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
-from .core import announce, end_to_end, publish_stream
+from .core import announce, end_to_end, publish_stream, rounds_parser
 
 Measure = Callable[[RouterClient, int], Awaitable[float]]
 
@@ -59,11 +58,8 @@ async def measure(router: RouterProcess, token: str, run: Measure, events: int) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = rounds_parser(__doc__)
     args = parser.parse_args()
-    os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN  # the router started here creates admin with it
     announce("grants benchmark")
     with tempfile.TemporaryDirectory() as folder:
         router = RouterProcess(

@@ -14,7 +14,6 @@ Figures are printed, never asserted.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
@@ -23,9 +22,9 @@ import time
 
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers.databases import database_url
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess
+from tests.helpers.server import RouterProcess
 
-from .core import announce, publish_stream
+from .core import announce, publish_stream, rounds_parser
 
 FILL_S = 4.0
 CALLS = 2_000
@@ -66,12 +65,9 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = rounds_parser(__doc__)
     parser.add_argument("--stores", default="sqlite,postgres")
     args = parser.parse_args()
-    os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN
     announce("retention benchmark")
     rows = []
     with tempfile.TemporaryDirectory() as folder:

@@ -14,9 +14,7 @@ costs nothing). Figures are printed, never asserted.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import statistics
 import tempfile
 import time
@@ -24,9 +22,9 @@ import time
 from router.client import RouterClient
 from router.ids import uuid7
 from tests.helpers.otlp import OtlpReceiver
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess
+from tests.helpers.server import RouterProcess
 
-from .core import BATCH, announce, publish_stream
+from .core import BATCH, announce, publish_stream, rounds_parser
 
 
 def calls_alone(sampled: bool, calls: int = 2_000) -> float:
@@ -61,12 +59,9 @@ async def prepare(router: RouterProcess) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = rounds_parser(__doc__)
     parser.add_argument("--ratio", type=float, default=0.01, help="traces sampled (0..1)")
     args = parser.parse_args()
-    os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN  # the routers started here create admin with it
     announce(f"tracing benchmark, {args.ratio:g} of traces sampled")
     figures: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as folder, OtlpReceiver() as receiver:
