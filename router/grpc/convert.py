@@ -85,13 +85,17 @@ def start_point(message: pb.StartPoint) -> StartPoint:
     return StartPoint(kind)
 
 
-def batches(frames: Sequence[bytes]) -> Iterator[wire.Encoded]:
-    """Framed deliveries (router.wire.frames_of) as SubscribeResponse messages of at most about
-    MAX_MESSAGE_BYTES each.
+def batches(deliveries: Sequence[Delivery]) -> Iterator[wire.Encoded]:
+    """The deliveries as SubscribeResponse messages of at most about MAX_MESSAGE_BYTES each.
 
     Made from the events' wire forms by concatenation (router.wire): a replayed chunk is sent
     as it was read, a live batch as it was encoded at commit.
     """
+    return framed_batches(wire.frames_of(deliveries))
+
+
+def framed_batches(frames: Sequence[bytes]) -> Iterator[wire.Encoded]:
+    """:func:`batches` of deliveries framed already (router.wire.frames_of)."""
     for message in wire.groups(frames, MAX_MESSAGE_BYTES - 64, _SUBSCRIBE_BATCH):
         yield wire.Encoded(message)
 

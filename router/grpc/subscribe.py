@@ -154,7 +154,7 @@ class SubscriberService(router_grpc.SubscriberBase):
                     if tracing is not None
                     else ()
                 )
-                for message in convert.batches(frames):
+                for message in convert.framed_batches(frames):
                     await stream.send_message(encoded(message))
                 for span in spans:
                     span.end()
