@@ -13,7 +13,7 @@ from router.model import EventId, NewEvent, StartKind, StartPoint
 from router.patterns import validate_pattern, validate_type
 from router.settings import Settings
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 MAX_HEADERS = 64
 MAX_HEADER_NAME = 64  # characters
 MAX_HEADER_VALUE = 256  # characters
@@ -24,7 +24,7 @@ _valid_types: set[str] = set()
 
 
 def name(value: str, field: str) -> str:
-    if not _NAME.match(value or ""):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidArgument(
             f"{field}: {value!r} must be 1-128 letters, digits, '_', '.', ':' or '-',"
             " starting with a letter or digit"
