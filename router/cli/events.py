@@ -12,6 +12,7 @@ from typing import Any
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
+from router import jsontext
 from router.cli.output import json_flag, progress
 from router.client import ClientSubscription, OutgoingEvent, ReceivedEvent, RouterClient
 from router.errors import InvalidArgument
@@ -98,8 +99,8 @@ def register(commands: Any) -> None:
 
 def event_from_json(line: str, number: int) -> OutgoingEvent:
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
+        record = jsontext.loads(line)
+    except ValueError as error:
         raise InvalidArgument(f"stdin line {number}: not JSON: {error}") from None
     if not isinstance(record, dict) or not isinstance(record.get("type"), str):
         raise InvalidArgument(
@@ -128,8 +129,8 @@ async def publish_events(client: RouterClient, args: argparse.Namespace) -> None
     if not args.type:
         raise InvalidArgument("type: give an event type, or --stdin")
     try:
-        data = json.loads(args.data)
-    except json.JSONDecodeError as error:
+        data = jsontext.loads(args.data)
+    except ValueError as error:
         raise InvalidArgument(f"--data: not JSON: {error}") from None
     event = OutgoingEvent(args.type, json.dumps(data).encode(), id=args.id or uuid7())
     (ack,) = await client.publish([event])
@@ -139,8 +140,8 @@ async def publish_events(client: RouterClient, args: argparse.Namespace) -> None
 
 def render(event: ReceivedEvent, as_json: bool) -> str:
     try:
-        data: object = json.loads(event.payload)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data: object = jsontext.loads(event.payload)
+    except ValueError:  # not JSON, or JSON that could not be printed back (NaN, deep...)
         data = event.payload.decode("utf-8", "replace")
     if as_json:
         return json.dumps(

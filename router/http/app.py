@@ -21,14 +21,16 @@ the page's own script and style files and nothing inline, no framing, no type sn
 referrer.
 
 Errors are ``{"error": {"code": ..., "message": ...}}`` with the HTTP status of the RouterError;
-the message names the field. Bodies over ``MAX_BODY_BYTES`` get 413 before they are read whole.
+the message names the field. Bodies are read by :mod:`router.http.bodies`: over
+``MAX_BODY_BYTES`` they get 413 before they are read whole; a field a route does not take, or JSON
+the router could not write back (NaN, huge numbers, deep nesting), gets 400 naming it. A failure
+of the router's own is a 500 with a JSON error, and carries the security headers like any other.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
+import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
@@ -37,9 +39,8 @@ from typing import Any
 import attrs
 from prometheus_client import generate_latest
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from actors.messages import Gap
@@ -49,21 +50,20 @@ from router.app import Router
 from router.audit import MAX_LISTED
 from router.consumers import ParkedEvent
 from router.errors import InvalidArgument, NotFound, RouterError, Unauthenticated
+from router.http.bodies import JSONResponse, event_json, json_body, new_event, only
 from router.http.openapi import document
 from router.metrics import Rates, registry
 from router.model import (
     Access,
     Delivery,
     Grant,
-    NewEvent,
-    StoredEvent,
     TypeSchema,
     UserRecord,
 )
 from router.quotas import QuotaExceeded, quotas
 from router.tracing import carrier_of
 
-MAX_BODY_BYTES = 16 * 1024 * 1024
+log = logging.getLogger(__name__)
 # The monitoring page: three files, no build step, served by the router (it asks for the token).
 PAGE, PAGE_JS, PAGE_CSS, ASYNCAPI_PAGE, ASYNCAPI_JS = (
     resources.files("router.http").joinpath(name).read_text()
@@ -105,11 +105,6 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-class PayloadTooLarge(RouterError):
-    grpc_status = "RESOURCE_EXHAUSTED"
-    http_status = 413
-
-
 def error_response(error: RouterError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if error.http_status == 401 else None
     if isinstance(error, QuotaExceeded) and error.retry_after_s is not None:
@@ -121,9 +116,10 @@ def error_response(error: RouterError) -> JSONResponse:
     )
 
 
-def make_app(router: Router, rates: Rates | None = None) -> Starlette:
+def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
     """The ASGI app over ``router``; ``rates`` (kept by the sampler ``serve_http`` runs) feed
-    the page's and ``/v1/stats``'s rates, all zero without them."""
+    the page's and ``/v1/stats``'s rates, all zero without them. The security headers wrap
+    the whole app, so that even a 500 of Starlette's error middleware carries them."""
     rates = rates if rates is not None else Rates()
 
     def guarded(
@@ -175,8 +171,9 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         events = body.get("events") if isinstance(body, dict) else None
         if not isinstance(events, list):
             raise InvalidArgument('events: expected {"events": [...]}')
+        only(body, ("events",))
         validation.batch_size(len(events), router.settings)
-        checked = [new_event(i, e, router) for i, e in enumerate(events)]
+        checked = [new_event(i, e, router.settings) for i, e in enumerate(events)]
         router.auth.permit_types(request.state.user, [e.type for e in checked])
         over = router.auth.charge(request.state.user, checked)
         if over is not None:
@@ -279,6 +276,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             body = await json_body(request)
             if not isinstance(body, dict):
                 raise InvalidArgument('body: expected {"offsets": [...]} or {"all": true}')
+            only(body, ("offsets", "all"))
             offsets = body.get("offsets")
             every = body.get("all", False)
             if not isinstance(every, bool):
@@ -304,6 +302,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         offset = body.get("offset") if isinstance(body, dict) else None
         if not isinstance(offset, int) or isinstance(offset, bool):
             raise InvalidArgument('offset: expected {"offset": <integer>}')
+        only(body, ("offset",))
         limit_size = integer(request.query_params.get("limit_size", "0"), "limit_size", 0, 1 << 31)
         acked = await router.ack_sleeping(exchange, name, offset, limit_size)
         return JSONResponse({"exchange": exchange, "subscriber": name, "acked_offset": acked})
@@ -387,6 +386,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             raise InvalidArgument("name: expected a string")
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise InvalidArgument("patterns: expected a list of strings")
+        only(body, ("name", "patterns"))
         router.auth.permit(request.state.user, Access.MANAGE, name)
         record = await router.create_exchange(name, patterns)
         return JSONResponse(
@@ -404,6 +404,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             raise InvalidArgument("name: expected a string")
         if not isinstance(role_name, str):
             raise InvalidArgument("role: expected publisher, consumer or admin")
+        only(body, ("name", "role"))
         user, token, text = await router.auth.add_user(name, role_name)
         return JSONResponse(
             {"name": user.name, "role": user.role.value, "token_id": token.id, "token": text}
@@ -427,6 +428,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                 raise InvalidArgument(
                     'grants: expected {"grants": [{"action": ..., "pattern": ..., "deny": ...}]}'
                 )
+            only(body, ("grants",))
             grants = [grant_of(i, g) for i, g in enumerate(given)]
             name = request.path_params["name"]
             changed = await router.auth.change_grants(
@@ -580,7 +582,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
 
     exposition = registry(router.stats)
     subscriber = "/v1/exchanges/{exchange}/subscribers/{name}"
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/v1/events", guarded(Access.PUBLISH, publish), methods=["POST"]),
             Route(f"{subscriber}/events", consume(pull), methods=["GET"]),
@@ -648,9 +650,9 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
             Route("/asyncapi", guarded(None, asyncapi_page), methods=["GET"]),
             Route("/asyncapi.js", guarded(None, asyncapi_js), methods=["GET"]),
         ],
-        exception_handlers={404: not_found, 405: not_allowed},
-        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={404: not_found, 405: not_allowed, 500: failed},
     )
+    return SecurityHeaders(app)
 
 
 def _exchange(request: Request) -> str:
@@ -692,6 +694,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
     )
 
 
+async def failed(request: Request, exc: Exception) -> Response:
+    """A failure of the router's own: a JSON error that says nothing of its insides (the
+    traceback goes to the log, where Starlette sends it)."""
+    return JSONResponse(
+        {"error": {"code": "INTERNAL", "message": "the router failed on this request"}},
+        status_code=500,
+    )
+
+
 async def not_allowed(request: Request, exc: Exception) -> Response:
     return JSONResponse(
         {
@@ -703,52 +714,6 @@ async def not_allowed(request: Request, exc: Exception) -> Response:
         status_code=405,
         headers=dict(getattr(exc, "headers", None) or {}),  # Starlette's 405 carries Allow
     )
-
-
-async def json_body(request: Request) -> Any:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"body: {declared} bytes is over the maximum of {MAX_BODY_BYTES}")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise PayloadTooLarge(f"body: over the maximum of {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    request.state.body = raw = b"".join(chunks)  # for the audit trail of a change
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise InvalidArgument(f"body: not JSON: {error}") from None
-
-
-def new_event(index: int, raw: Any, router: Router) -> NewEvent:
-    field = f"events[{index}]"
-    if not isinstance(raw, dict):
-        raise InvalidArgument(f"{field}: expected an object with type and data")
-    type_ = raw.get("type")
-    if not isinstance(type_, str):
-        raise InvalidArgument(f"{field}.type: expected a string")
-    event_id = raw.get("id", "")
-    if not isinstance(event_id, str):
-        raise InvalidArgument(f"{field}.id: expected a UUID string")
-    headers = raw.get("headers", {})
-    if not isinstance(headers, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
-    ):
-        raise InvalidArgument(f"{field}.headers: expected an object of strings")
-    if "payload_base64" in raw:
-        encoded = raw["payload_base64"]
-        if not isinstance(encoded, str):
-            raise InvalidArgument(f"{field}.payload_base64: expected a base64 string")
-        try:
-            payload = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidArgument(f"{field}.payload_base64: not base64") from None
-    else:
-        payload = json.dumps(raw.get("data"), separators=(",", ":")).encode()
-    return validation.event(index, event_id, type_, payload, headers, router.settings)
 
 
 def gap_json(gaps: Sequence[Gap]) -> dict[str, Any]:
@@ -763,21 +728,6 @@ def gap_json(gaps: Sequence[Gap]) -> dict[str, Any]:
 def delivery_json(delivery: Delivery, count: int = 1) -> dict[str, Any]:
     out: dict[str, Any] = {"offset": delivery.offset, "delivery_count": count}
     out.update(event_json(delivery.event))
-    return out
-
-
-def event_json(event: StoredEvent) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": event.id,
-        "type": event.type,
-        "seq": event.seq,
-        "published_at_us": event.published_at,
-        "headers": dict(event.headers),
-    }
-    try:
-        out["data"] = json.loads(event.payload)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        out["payload_base64"] = base64.b64encode(event.payload).decode()
     return out
 
 

@@ -114,6 +114,8 @@ def document() -> dict[str, Any]:
                 "NewEvent": {
                     "type": "object",
                     "required": ["type"],
+                    "additionalProperties": False,
+                    "not": {"required": ["data", "payload_base64"]},
                     "properties": {
                         "type": {
                             "type": "string",
@@ -190,6 +192,7 @@ def document() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "required": ["events"],
+                                    "additionalProperties": False,
                                     "properties": {
                                         "events": {
                                             "type": "array",
@@ -292,6 +295,7 @@ def document() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "required": ["offset"],
+                                    "additionalProperties": False,
                                     "properties": {"offset": {"type": "integer", "minimum": 0}},
                                 }
                             }
@@ -483,6 +487,7 @@ def document() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "required": ["name", "patterns"],
+                                    "additionalProperties": False,
                                     "properties": {
                                         "name": NAME,
                                         "patterns": {
@@ -492,7 +497,7 @@ def document() -> dict[str, Any]:
                                             "items": {
                                                 "type": "string",
                                                 "pattern": r"^([A-Za-z0-9_-]+|\*|#)"
-                                                r"(\.([A-Za-z0-9_-]+|\*|#))*$",
+                                                r"(\.([A-Za-z0-9_-]+|\*|#)){0,31}$",
                                                 "maxLength": 255,
                                             },
                                         },
@@ -524,6 +529,7 @@ def document() -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "required": ["name", "role"],
+                                    "additionalProperties": False,
                                     "properties": {
                                         "name": NAME,
                                         "role": {"enum": ["publisher", "consumer", "admin"]},
@@ -654,6 +660,7 @@ GRANT = {
 _GRANTS = {
     "type": "object",
     "required": ["grants"],
+    "additionalProperties": False,
     "properties": {"grants": {"type": "array", "minItems": 1, "items": GRANT}},
 }
 _COUNT = {"type": "integer", "minimum": 0}
