@@ -186,6 +186,22 @@ def _connect(path: str) -> sqlite3.Connection:
     return connection
 
 
+def _create_private(path: str) -> None:
+    """Create the database file readable and writable by its owner only (0600; a umask can only
+    narrow it), when it does not exist yet: it holds every event and the users' token hashes.
+    SQLite gives its -wal and -shm files the database file's permissions. An existing file
+    keeps the permissions its operator gave it."""
+    if path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as error:
+        raise StorageUnavailable(f"sqlite: cannot create {path}: {error}") from error
+    os.close(descriptor)
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
     try:
@@ -348,6 +364,7 @@ class SqliteStorage(Storage):
         self._path = path_from_url(url)
         directory = os.path.dirname(os.path.abspath(self._path))
         os.makedirs(directory, exist_ok=True)
+        _create_private(self._path)
         self._connection = _connect(self._path)
         self._types = _Types()
         self._type_ids: dict[str, tuple[int, bytes]] = {}  # event_types by name, as committed
