@@ -621,9 +621,15 @@ class Router:
 
 
 @asynccontextmanager
-async def open_router(settings: Settings, lease: Lease | None = None) -> AsyncIterator[Router]:
+async def open_router(
+    settings: Settings,
+    lease: Lease | None = None,
+    keep_admin_token: Callable[[str], None] | None = None,
+) -> AsyncIterator[Router]:
     """The router's actors over its store; with ``lease``, as the leader of that epoch
-    (storage.leadership): its store writes through the connection holding the lock."""
+    (storage.leadership): its store writes through the connection holding the lock. On a store
+    with no users, a token made for the first user ``admin`` goes to ``keep_admin_token``
+    before it is stored (router.admin_token)."""
     tracing = Tracing.from_environment()
     if tracing is not None:
         log.info("tracing: OpenTelemetry spans for publish, route and deliver")
@@ -646,7 +652,7 @@ async def open_router(settings: Settings, lease: Lease | None = None) -> AsyncIt
                 )
                 auth = Auth(state, enabled=settings.auth)
                 auth.load(restored.users, restored.tokens, restored.owners)
-                initial = await auth.bootstrap(settings.admin_token)
+                initial = await auth.bootstrap(settings.admin_token, keep_admin_token)
                 await inner.start(_escalating, "auth", auth.run)
                 log.info(
                     "router ready role=%s db=%s exchanges=%d events=%d users=%d auth=%s",

@@ -200,17 +200,24 @@ class Auth:
 
     # --- changes ---
 
-    async def bootstrap(self, admin_token: str | None) -> str | None:
-        """On a store with no users, create ``admin``; return its token text to show once."""
+    async def bootstrap(
+        self, admin_token: str | None, keep: Callable[[str], None] | None = None
+    ) -> str | None:
+        """On a store with no users, create ``admin`` with ``admin_token``, or with a token made
+        here and handed to ``keep`` before it is stored (so a token nobody could read is never
+        stored); return a made token's text (None for a given one: it is the operator's)."""
         if not self.enabled or self.users:
             return None
         user = UserRecord("admin", Role.ADMIN, now_us())
         token, text = new_token(user.name, admin_token)
+        if admin_token is None and keep is not None:
+            keep(text)
         await self.state.write(lambda storage: storage.add_user(user, token))
         self.users[user.name] = user
         self.tokens[token.hash] = token
-        log.warning("created the first user: admin (token id %s)", token.id)
-        return text
+        given = " given in ROUTER_ADMIN_TOKEN" if admin_token is not None else ""
+        log.warning("created the first user: admin (token id %s%s)", token.id, given)
+        return text if admin_token is None else None
 
     async def add_user(self, name: str, role_name: str) -> tuple[UserRecord, TokenRecord, str]:
         kind = role(role_name)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import functools
 import logging
 import signal
-import sys
 from typing import Any
 
 import attrs
 import trio
 
+from router import admin_token
 from router.app import Router, open_router
 from router.bridge import AsyncioThread, open_bridge
 from router.grpc.server import serve_grpc
@@ -208,7 +208,11 @@ async def _serve(
     host, port = settings.grpc_host_port()
     deposed: list[bool] = []
     async with (
-        open_router(settings, leading[1] if leading else None) as router,
+        open_router(
+            settings,
+            leading[1] if leading else None,
+            functools.partial(admin_token.keep, admin_token.token_path(settings)),
+        ) as router,
         trio.open_nursery() as nursery,
     ):
         stop.scope = nursery.cancel_scope
@@ -230,7 +234,7 @@ async def _serve(
         if not settings.auth:
             log.warning("AUTH IS OFF (--dev): anyone who can reach this port can do anything")
         if router.initial_admin_token is not None:
-            announce_admin_token(router.initial_admin_token)
+            admin_token.announce(admin_token.token_path(settings))
         bound = await nursery.start(serve_grpc, router, host, port)
         http = settings.http_host_port()
         if http is not None:
@@ -288,16 +292,6 @@ async def serve_http(
             nursery.start_soon(sample_forever, counted, rates)
         await hypercorn_serve(app, config, task_status=task_status)
         nursery.cancel_scope.cancel()
-
-
-def announce_admin_token(token: str) -> None:
-    """Shown once, on the start that created user ``admin``: only its hash is stored."""
-    print(
-        "\n  First start: created user 'admin'. Its token (shown only now):\n"
-        f"\n    {token}\n\n  export ROUTER_TOKEN={token}\n",
-        file=sys.stderr,
-        flush=True,
-    )
 
 
 async def _stop_on_signal(stop: _Stop) -> None:

@@ -58,7 +58,7 @@ class Settings:
     shutdown_grace_s: float = 10.0
     read_connections: int = 3
     # Auth is on unless the router runs with --dev. The first start creates user ``admin`` with
-    # this token (ROUTER_ADMIN_TOKEN), or a random one printed once.
+    # this token (ROUTER_ADMIN_TOKEN), or a random one written to admin_token_file.
     # TLS for both gRPC and HTTP when both files are given (PEM).
     tls_cert: str | None = None
     tls_key: str | None = None
@@ -66,6 +66,10 @@ class Settings:
     metrics: bool = True
     auth: bool = True
     admin_token: str | None = attrs.field(factory=lambda: os.environ.get("ROUTER_ADMIN_TOKEN"))
+    # Where a token made by the first start is written (router.admin_token; None: the default).
+    admin_token_file: str | None = attrs.field(
+        factory=lambda: os.environ.get("ROUTER_ADMIN_TOKEN_FILE")
+    )
     # RabbitMQ ingest (router serve --amqp-url ... --amqp-exchange ...), off when None.
     amqp: AmqpSource | None = None
     # The deployment form: all (default), ingest, or route (following ``upstream``).

@@ -24,7 +24,7 @@ from router.settings import DEFAULT_GRPC
 COMMAND_GROUPS = (serve, exchanges, events, subscribers, users, stats, log, types)
 EXAMPLES = """examples:
   router serve --db sqlite:///router.db --grpc 127.0.0.1:50051
-  export ROUTER_TOKEN=...            # printed once by the first start, or ROUTER_ADMIN_TOKEN
+  export ROUTER_TOKEN=$(cat router.db.admin-token)   # the first start's, or ROUTER_ADMIN_TOKEN
   router exchange create orders --pattern 'order.*'
   router publish order.created --data '{"id": 1}'
   echo '{"type":"order.paid","data":{"id":1}}' | router publish --stdin

@@ -46,6 +46,13 @@ SERVE_FLAGS = (
     ),
     arg("--log-level", default="INFO"),
     arg("--dev", action="store_true", help="turn authentication OFF (development only)"),
+    arg(
+        "--admin-token-file",
+        default=os.environ.get("ROUTER_ADMIN_TOKEN_FILE"),
+        help="where the first start writes the token it makes for user admin, readable by its"
+        " owner only (env ROUTER_ADMIN_TOKEN_FILE; default <sqlite db>.admin-token, or"
+        " ./router-admin-token); a token given in ROUTER_ADMIN_TOKEN is never written or shown",
+    ),
     arg("--metrics", choices=["on", "off"], default="on", help="rate sampling and /metrics"),
     arg("--tls-cert", help="PEM certificate: TLS for gRPC and HTTP"),
     arg("--tls-key", help="PEM private key of --tls-cert"),
@@ -206,6 +213,7 @@ def run_serve(args: argparse.Namespace) -> None:
         consumer_timeout_s=args.consumer_timeout,
         shutdown_grace_s=args.shutdown_grace,
         auth=not args.dev,
+        admin_token_file=args.admin_token_file,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         metrics=args.metrics == "on",
@@ -229,7 +237,29 @@ def run_serve(args: argparse.Namespace) -> None:
         raise InvalidArgument("--tls-cert and --tls-key go together")
     tracing.exporters(os.environ)  # OTEL_* asking for what the router cannot do: said now
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
-    trio.run(serve, settings)
+    try:
+        trio.run(serve, settings)
+    except BaseExceptionGroup as group:
+        refusal = _lone_refusal(group)
+        if refusal is None:
+            raise
+        raise refusal from None  # said on one line by the CLI, as a flag's refusal is
+
+
+def _lone_refusal(group: BaseExceptionGroup[BaseException]) -> InvalidArgument | None:
+    """The InvalidArgument a nursery tree ended with when it is its only failure (a refusal
+    found at start, such as a token file that can not be written), else None."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        found = pending.pop()
+        if isinstance(found, BaseExceptionGroup):
+            pending.extend(found.exceptions)
+        else:
+            leaves.append(found)
+    if len(leaves) == 1 and isinstance(leaves[0], InvalidArgument):
+        return leaves[0]
+    return None
 
 
 def check_form(settings: Settings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -312,16 +313,25 @@ def test_subscribers_are_listed_reset_and_deleted(router: RouterProcess) -> None
     run(story())
 
 
-def test_the_first_start_prints_a_token_once_and_dev_turns_auth_off(tmp_path: object) -> None:
+def test_the_first_start_writes_a_token_to_a_private_file_and_dev_turns_auth_off(
+    tmp_path: object,
+) -> None:
     folder = str(tmp_path)
     url = f"sqlite:///{folder}/first.db"
     log = os.path.join(folder, "first.log")
+    path = f"{folder}/first.db.admin-token"
     for _ in range(2):  # the same store started twice, no ROUTER_ADMIN_TOKEN given
         first = RouterProcess(url, log, None, admin_token=None).start()
         first.stop()
-    printed = [line for line in first.log().splitlines() if "export ROUTER_TOKEN=" in line]
-    assert len(printed) == 1, first.log()
-    token = printed[0].split("=", 1)[1].strip()
+        if _ == 0:
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+            with open(path) as kept:
+                token = kept.read().strip()
+            os.unlink(path)  # the second start makes no token: the file stays away
+    assert not os.path.exists(path)
+    said = [line for line in first.log().splitlines() if "export ROUTER_TOKEN=" in line]
+    assert len(said) == 1 and path in said[0], first.log()
+    assert token.startswith("rtr_") and token not in first.log()
 
     async def story(address: str, token: str) -> None:
         async with RouterClient(address, token=token) as client:
@@ -410,3 +420,50 @@ def test_cli_drives_users_tokens_and_subscribers(router: RouterProcess) -> None:
     assert second["exchanges"][0]["in/s"] == "0" and second["subscribers"] == []
     table = cli("stats")
     assert table.returncode == 0 and "published since start" in table.stdout
+
+
+def test_a_token_given_in_the_environment_is_never_shown_or_written(tmp_path: object) -> None:
+    folder = str(tmp_path)
+    with running_router(f"sqlite:///{folder}/given.db", folder) as router:
+        run(_signed_in(router.address, ADMIN_TOKEN))
+        router.stop()
+        assert ADMIN_TOKEN not in router.log()
+        assert "created the first user: admin" in router.log()
+    assert not os.path.exists(f"{folder}/given.db.admin-token")
+
+
+def test_a_token_file_that_can_not_be_written_stops_the_first_start(tmp_path: object) -> None:
+    folder = str(tmp_path)
+    url = f"sqlite:///{folder}/nowhere.db"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "router",
+            "serve",
+            "--db",
+            url,
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "off",
+            "--admin-token-file",
+            f"{folder}/missing/dir/token",
+        ],
+        env={k: v for k, v in os.environ.items() if k != "ROUTER_ADMIN_TOKEN"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "--admin-token-file: cannot write" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    # Nothing was stored: a later start, given a place to write, makes the admin afresh.
+    again = RouterProcess(url, os.path.join(folder, "again.log"), None, admin_token=None).start()
+    again.stop()
+    assert os.path.exists(f"{folder}/nowhere.db.admin-token")
+
+
+async def _signed_in(address: str, token: str) -> None:
+    async with RouterClient(address, token=token) as client:
+        assert (await client.server_info()).auth
