@@ -56,6 +56,7 @@ from router.model import (
 from router.settings import Settings
 from router.stats import Cluster, Retained, ServerInfo, Stats
 from router.tracing import Tracing
+from router.urls import redact as redact  # re-exported: the edges show URLs redacted
 from router.wire import bounds, counts_of
 from storage import open_storage
 from storage.leadership import Lease
@@ -723,14 +724,3 @@ def retention_text(settings: Settings) -> str:
         cap = settings.retain_max_for_s
         parts.append("until acked" + (f" (at most {cap:g}s)" if cap is not None else ""))
     return ", ".join(parts)
-
-
-def redact(url: str) -> str:
-    """``url`` with its password, if any, as ***."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        return (
-            f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}" if ":" in credentials else url
-        )
-    return url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from router.urls import redact
 from storage.base import Reader, Storage, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -33,7 +34,9 @@ def open_storage(url: str, route_node: str | None = None, lease: Lease | None = 
         from storage.postgres import PostgresStorage
 
         return PostgresStorage(url, lease)
-    raise ValueError(f"db: unsupported URL {url!r} (use sqlite:///path or postgresql://...)")
+    raise ValueError(
+        f"db: unsupported URL {redact(url)!r} (use sqlite:///path or postgresql://...)"
+    )
 
 
 __all__ = ["Reader", "Storage", "StorageUnavailable", "open_storage"]

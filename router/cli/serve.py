@@ -23,6 +23,7 @@ from router.settings import (
     default_db_url,
     split_host_port,
 )
+from router.urls import check_db_url
 
 # The cycle collector's thresholds for a serving router (Python's default: 700, 10, 10). Every
 # event lives on in its queue's ring buffer for a while as a few GC-tracked objects; with the
@@ -207,7 +208,7 @@ def run_serve(args: argparse.Namespace) -> None:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     settings = Settings(
-        db_url=args.db or default_db_url(),
+        db_url=check_db_url(args.db or default_db_url()),
         grpc_address=args.grpc,
         http_address=None if args.http == "off" else args.http,
         consumer_timeout_s=args.consumer_timeout,
