@@ -30,6 +30,7 @@ from router.errors import (
 )
 from router.model import Access, Grant, NewEvent, Quotas, Role, TokenRecord, UserRecord, now_us
 from router.quotas import Limiter, QuotaExceeded
+from router.storable import storable
 from storage import StorageUnavailable
 
 log = logging.getLogger("router.auth")
@@ -293,6 +294,9 @@ class Auth:
         return token, text
 
     async def revoke_token(self, token_id: str) -> None:
+        if len(token_id) > 64:
+            raise InvalidArgument("token_id: longer than 64 characters")
+        storable(token_id, "token_id")
         await self.state.write(lambda storage: storage.revoke_token(token_id))
         self.tokens = {h: t for h, t in self.tokens.items() if t.id != token_id}
         log.info("token revoked id=%s", token_id)

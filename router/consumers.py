@@ -16,6 +16,7 @@ from typing import Any
 import attrs
 
 from router.errors import InvalidArgument
+from router.storable import storable
 
 MAX_DELAY_S = 7 * 24 * 3600.0  # the longest nack delay or back-off step accepted
 MAX_REASON = 1024
@@ -142,9 +143,10 @@ def delay(value: float, field: str = "nack.delay_s") -> float:
 
 
 def reason(text: str, field: str = "park.reason") -> str:
+    """A park reason, checked: at most MAX_REASON characters, text a store can hold."""
     if len(text) > MAX_REASON:
         raise InvalidArgument(f"{field}: {len(text)} characters; at most {MAX_REASON}")
-    return text
+    return storable(text, field)
 
 
 @attrs.frozen(slots=True)

@@ -37,6 +37,7 @@ from router import patterns
 from router.errors import FailedPrecondition, InvalidArgument, NotFound
 from router.model import NewEvent, TypeSchema, now_us
 from router.stats import TypeCounts
+from router.storable import storable
 
 log = logging.getLogger("router.contracts")
 
@@ -370,6 +371,7 @@ class Contracts:
         for field, text in (("description", description), ("owner", owner)):
             if len(text) > MAX_TEXT:
                 raise InvalidArgument(f"{field}: longer than {MAX_TEXT:,} characters")
+            storable(text, field)
         parsed, validator = compile_schema(schema)
         canonical = json.dumps(parsed, sort_keys=True, separators=(",", ":"))
         kept = self.versions.get(pattern, [])

@@ -19,6 +19,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 from router.cli import events, exchanges, log, serve, stats, subscribers, types, users
 from router.client import RouterClient
 from router.errors import InvalidArgument
+from router.printable import escape
 from router.settings import DEFAULT_GRPC
 
 COMMAND_GROUPS = (serve, exchanges, events, subscribers, users, stats, log, types)
@@ -98,5 +99,5 @@ async def with_client(args: argparse.Namespace) -> None:
 
 
 def fail(message: str, code: int) -> None:
-    print(f"router: {message}", file=sys.stderr)
+    print(f"router: {escape(message)}", file=sys.stderr)
     sys.exit(code)

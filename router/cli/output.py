@@ -1,4 +1,6 @@
-"""How the commands print: aligned tables, or JSON lines with ``--json``."""
+"""How the commands print: aligned tables, or JSON lines with ``--json``. Text from the router
+(names, reasons, descriptions: what callers sent) is printed with its control characters
+escaped (router.printable), so it can not drive the terminal."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import json
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from router.printable import escape
 
 
 def json_flag(parser: argparse.ArgumentParser, help: str = "one JSON object per line") -> None:
@@ -24,10 +28,11 @@ def table(rows: list[dict[str, object]], as_json: bool) -> None:
         print("(none)")
         return
     keys = list(rows[0])
-    widths = {k: max(len(k), *(len(str(r[k])) for r in rows)) for k in keys}
+    cells = [{k: escape(str(row[k])) for k in keys} for row in rows]
+    widths = {k: max(len(k), *(len(c[k]) for c in cells)) for k in keys}
     print("  ".join(k.upper().ljust(widths[k]) for k in keys).rstrip())
-    for row in rows:
-        print("  ".join(str(row[k]).ljust(widths[k]) for k in keys).rstrip())
+    for cell in cells:
+        print("  ".join(cell[k].ljust(widths[k]) for k in keys).rstrip())
 
 
 def progress(text: str) -> None:

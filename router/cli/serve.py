@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 import os
 import re
 from typing import Any
@@ -14,6 +13,7 @@ import trio
 from router.cli.output import arg
 from router.errors import InvalidArgument
 from router.patterns import validate_pattern
+from router.printable import escape_log_lines
 from router.settings import (
     DEFAULT_GRPC,
     DEFAULT_HTTP,
@@ -204,9 +204,7 @@ def run_serve(args: argparse.Namespace) -> None:
     from router import tracing
     from router.serve import serve
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    escape_log_lines(args.log_level.upper(), "%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings(
         db_url=check_db_url(args.db or default_db_url()),
         grpc_address=args.grpc,

@@ -13,6 +13,7 @@ from router import validation
 from router._proto.router.v1 import router_pb2 as pb
 from router.cli.output import add_command, arg, json_flag, table
 from router.client import RouterClient
+from router.printable import escape
 
 # ``subscriber settings`` flags: (flag, settings field, type, help)
 SETTINGS = (
@@ -164,7 +165,7 @@ async def describe_subscriber(client: RouterClient, args: argparse.Namespace) ->
         table([described(s) for s in found], True)
         return
     for key, value in described(found[0]).items():
-        print(f"{key:<28} {value}")
+        print(f"{key:<28} {escape(str(value))}")
 
 
 async def reset_subscriber(client: RouterClient, args: argparse.Namespace) -> None:
@@ -196,7 +197,7 @@ async def list_parked(client: RouterClient, args: argparse.Namespace) -> None:
     if args.follow:
         async for parked in client.follow_parked(args.exchange, args.name, args.limit_size):
             row = _parked_row(parked)
-            print(json.dumps(row) if args.json else "  ".join(str(v) for v in row.values()))
+            print(json.dumps(row) if args.json else "  ".join(escape(str(v)) for v in row.values()))
             sys.stdout.flush()
         return
     found = await client.list_parked(
