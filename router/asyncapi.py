@@ -13,9 +13,9 @@ and their JSON Schemas as payloads.
   version, mode and owner as ``x-`` fields) and the security schemes.
 
 Served at ``GET /asyncapi.json`` (a readable rendering at ``/asyncapi``), by ``Admin.GetAsyncAPI``
-and ``router asyncapi``. Names in the document's keys keep letters, digits, ``.``, ``-`` and
-``_``: a pattern's ``*`` becomes ``star`` and ``#`` becomes ``hash`` there (the pattern itself is
-the message's ``name``).
+and ``router asyncapi``. Names in the document's keys keep letters, digits, ``.`` and ``-``; ``_``
+is doubled, a pattern's ``*`` becomes ``_star`` and ``#`` becomes ``_hash`` there, so that no two
+patterns share a key (the pattern itself is the message's ``name``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from router.settings import Settings
 
 VERSION = "3.0.0"
 SCHEMA_FORMAT = "application/schema+json;version=draft-2020-12"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9.-]")
+_ESCAPES = {"_": "__", "*": "_star", "#": "_hash"}
 HEADERS = {
     "type": "object",
     "description": "the event's headers, text to text",
@@ -77,6 +78,8 @@ def document(
         if not covered(exchange.patterns, [t.pattern for t in types]):
             names.append("unregistered")
         channel = key(exchange.name)
+        if channel == "publish":  # the publishing channel's; "publish_" is no exchange's key
+            channel = "publish_"
         channels[channel] = {
             "address": exchange.name,
             "title": f"Exchange {exchange.name}",
@@ -137,8 +140,16 @@ def document(
 
 
 def key(name: str) -> str:
-    """A document key for a name, a pattern or an exchange."""
-    return _UNSAFE.sub("_", name.replace("*", "star").replace("#", "hash"))
+    """A document key for a name, a pattern or an exchange: letters, digits, ``.`` and ``-``
+    as they are, ``_`` doubled, ``*`` as ``_star``, ``#`` as ``_hash``, any other character as
+    ``_x<hex>_``. No two names share a key (``_`` always starts an escape), so ``xss.*`` and
+    ``xss.star`` are two messages."""
+    return _UNSAFE.sub(_escaped, name)
+
+
+def _escaped(found: re.Match[str]) -> str:
+    character = found.group()
+    return _ESCAPES.get(character) or f"_x{ord(character):x}_"
 
 
 def _type_key(pattern: str) -> str:  # apart from "unregistered", whatever the pattern

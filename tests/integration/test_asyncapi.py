@@ -12,8 +12,10 @@ from typing import Any
 import httpx
 import jsonschema_rs
 
-from router.asyncapi import covered, overlap
+from router.asyncapi import covered, document, key, overlap
 from router.client import RouterClient
+from router.model import ExchangeRecord, TypeSchema
+from router.settings import Settings
 from tests.helpers.asyncapi_spec import asyncapi_schema
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
@@ -89,3 +91,19 @@ def test_pattern_overlap_and_cover() -> None:
     assert overlap("a.#", "a") and not overlap("a.*", "a")
     assert covered(("refund.created",), ["refund.#"]) and covered(("x.*",), ["#"])
     assert not covered(("order.*",), ["order.created"]) and not covered(("a",), [])
+
+
+def test_no_two_patterns_or_exchanges_share_a_key() -> None:
+    names = ["xss.*", "xss.star", "xss._star", "a.#", "a.hash", "a_b", "a__b", "a:b", "a_x3a_b"]
+    assert len({key(n) for n in names}) == len(names)
+    types = [TypeSchema(p, 1, "{}", "warn", "", "", 0, "") for p in ("xss.*", "xss.star")]
+    exchanges = [
+        ExchangeRecord(1, "publish", ("xss.*",), 0),
+        ExchangeRecord(2, "xss", ("xss.star",), 0),
+    ]
+    made = document(Settings(db_url="sqlite:///unused.db"), exchanges, types)
+    messages = made["components"]["messages"]
+    assert sorted(m["name"] for m in messages.values()) == ["unregistered", "xss.*", "xss.star"]
+    assert set(made["channels"]) == {"publish", "publish_", "xss"}
+    assert made["channels"]["publish_"]["address"] == "publish"
+    assert len(made["channels"]["publish"]["messages"]) == 3
