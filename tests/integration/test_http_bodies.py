@@ -212,3 +212,9 @@ def test_a_name_with_a_trailing_newline_is_refused(
     http: httpx.Client, path: str, body: dict[str, object], named: str
 ) -> None:
     refused(http.post(path, json=body), named)
+
+
+def test_an_exchange_pattern_of_too_many_words_is_refused(http: httpx.Client) -> None:
+    pattern = ".".join(["#"] * 126)
+    response = http.post("/v1/exchanges", json={"name": "greedy", "patterns": ["a", pattern]})
+    refused(response, "patterns[1]:", "at most 32")
