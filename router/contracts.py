@@ -33,7 +33,7 @@ import jsonschema_rs
 import orjson
 
 from actors.state import StateActor
-from router import patterns
+from router import jsontext, patterns
 from router.errors import FailedPrecondition, InvalidArgument, NotFound
 from router.model import NewEvent, TypeSchema, now_us
 from router.stats import TypeCounts
@@ -81,8 +81,10 @@ def compile_schema(text: str, field: str = "schema") -> tuple[Any, Any]:
     if len(text.encode()) > MAX_SCHEMA_BYTES:
         raise InvalidArgument(f"{field}: longer than {MAX_SCHEMA_BYTES:,} bytes")
     try:
-        schema = json.loads(text)
-    except (ValueError, RecursionError) as error:
+        schema = jsontext.loads(text)  # no NaN or huge numbers: the REST API writes it back
+    except jsontext.Unwritable as error:
+        raise InvalidArgument(f"{field}: {error}") from None
+    except ValueError as error:
         raise InvalidArgument(f"{field}: not JSON: {error}") from None
     if not isinstance(schema, dict | bool):
         raise InvalidArgument(f"{field}: a JSON Schema is an object or a boolean")

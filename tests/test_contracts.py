@@ -151,6 +151,8 @@ def test_bad_schemas_are_refused_naming_the_field() -> None:
         ('{"$schema": "http://json-schema.org/draft-04/schema#"}', "draft 2020-12"),
         ('{"not": ' * 70 + "{}" + "}" * 70, "nested deeper than 64"),
         (json.dumps({"enum": ["x" * 1024] * 300}), "longer than 262,144 bytes"),
+        ('{"minimum": NaN}', "schema: NaN is not a JSON number"),  # REST could not show it
+        ('{"maximum": ' + "9" * 5000 + "}", "more than 4300 digits"),
     ]:
         with pytest.raises(InvalidArgument) as refused:
             compile_schema(text)
