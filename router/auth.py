@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from collections.abc import Awaitable, Callable
 
@@ -41,6 +42,9 @@ USED_EVERY_S = 60.0  # how often the last-used times are written, and their prec
 MAX_EXPIRY_S = 10 * 365 * 86_400
 
 
+_TOKEN_TEXT = re.compile(r"[\x21-\x7e]+")
+
+
 def token_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -55,6 +59,10 @@ def new_token(user: str, text: str | None = None, expires_in_s: int = 0) -> tupl
         text = f"rtr_{token_id}_{secrets.token_urlsafe(24)}"
     elif len(text) < MIN_TOKEN_CHARS:
         raise InvalidArgument(f"token: at least {MIN_TOKEN_CHARS} characters are needed")
+    elif not _TOKEN_TEXT.fullmatch(text):
+        # A caller's 'Bearer <token>' is read without its surrounding spaces: a token holding
+        # one (a trailing newline from a file) could never be presented.
+        raise InvalidArgument("token: printable ASCII characters only, no spaces or newlines")
     now = now_us()
     expires_at = now + expires_in_s * 1_000_000 if expires_in_s else 0
     return TokenRecord(token_id, user, token_hash(text), now, expires_at), text
@@ -210,7 +218,12 @@ class Auth:
         if not self.enabled or self.users:
             return None
         user = UserRecord("admin", Role.ADMIN, now_us())
-        token, text = new_token(user.name, admin_token)
+        try:
+            token, text = new_token(user.name, admin_token)
+        except InvalidArgument as error:
+            raise InvalidArgument(
+                "ROUTER_ADMIN_TOKEN: " + str(error).removeprefix("token: ")
+            ) from None
         if admin_token is None and keep is not None:
             keep(text)
         await self.state.write(lambda storage: storage.add_user(user, token))

@@ -467,3 +467,29 @@ def test_a_token_file_that_can_not_be_written_stops_the_first_start(tmp_path: ob
 async def _signed_in(address: str, token: str) -> None:
     async with RouterClient(address, token=token) as client:
         assert (await client.server_info()).auth
+
+
+def test_a_given_token_that_could_never_be_presented_is_refused(tmp_path: object) -> None:
+    # 'Bearer <token>' is read without surrounding spaces: a trailing newline (a token read
+    # from a file) would lock the admin out for good.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "router",
+            "serve",
+            "--db",
+            f"sqlite:///{tmp_path}/nl.db",
+            "--grpc",
+            "127.0.0.1:0",
+            "--http",
+            "off",
+        ],
+        env={**os.environ, "ROUTER_ADMIN_TOKEN": ADMIN_TOKEN + "\n"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "router: ROUTER_ADMIN_TOKEN: printable ASCII characters only" in result.stderr
+    assert "Traceback" not in result.stderr and ADMIN_TOKEN not in result.stderr
