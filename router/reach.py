@@ -14,7 +14,7 @@ cursors it may move, and what of an event it may see.
   consume the exchange; ``monitor`` alone sees the metadata.
 
 Pattern algebra (:func:`within`, :func:`overlaps`) works on the patterns' automata, in time
-bounded by their sizes (``MAX_STATES``): a question too large to answer counts as "not within"
+bounded by their sizes (``MAX_WORK``): a question too large to answer counts as "not within"
 and "overlaps", which refuses rather than widens.
 """
 
@@ -32,57 +32,84 @@ from router.errors import PermissionDenied
 from router.model import Access, Delivery, Role, StartKind, StartPoint, UserRecord
 
 T = TypeVar("T")
-MAX_STATES = 50_000  # pairs of automaton states one question may visit
-_OTHER = "\x00"  # stands for every word that neither pattern names
+MAX_WORK = 300_000  # automaton states the questions of one call may visit and step through
+_OTHER = "\x00"  # stands for every word the outer pattern does not name
 
 
-def within(inner: str, outer: str) -> bool:
+@attrs.define
+class Budget:
+    """How many automaton states the questions of one call may still visit: past it, a
+    question is answered the refusing way (not within, overlapping)."""
+
+    left: int = MAX_WORK
+
+    def spend(self, work: int = 1) -> bool:
+        self.left -= work
+        return self.left >= 0
+
+
+def within(inner: str, outer: str, budget: Budget | None = None) -> bool:
     """Whether every event type that ``inner`` matches also matches ``outer`` (AMQP topic
-    rules: ``*`` one word, ``#`` any number of words; a type has one word at least). Walks the
-    two patterns' automata side by side over the words they name and one they do not."""
+    rules: ``*`` one word, ``#`` any number of words; a type has one word at least).
+
+    Follows each path of ``inner``'s automaton beside the set of states ``outer``'s is in,
+    over the words that matter at each step: the word ``inner`` names there, or, under its
+    ``*`` and ``#``, each word ``outer`` names and one it does not. The sets come from
+    ``outer`` (a grant an admin wrote), so a long ``inner`` costs its length, not more."""
+    budget = budget if budget is not None else Budget()
     a, b = tuple(inner.split(".")), tuple(outer.split("."))
-    alphabet = _alphabet(a, b)
-    start = (_closure(a, frozenset({0})), _closure(b, frozenset({0})), False)
-    seen = {start}
-    todo = deque([start])
+    any_word = [*sorted({w for w in b if w not in ("*", "#")}), _OTHER]
+    first = _closure(b, (0,))
+    todo = deque((i, first, False) for i in _closure(a, (0,)))
+    seen = set(todo)
     while todo:
-        here, there, moved = todo.popleft()
-        if moved and len(a) in here and len(b) not in there:
-            return False  # a type inner matches and outer does not
-        for word in alphabet:
-            following = (_step(a, here, word), _step(b, there, word), True)
-            if following[0] and following not in seen:
-                if len(seen) >= MAX_STATES:
-                    return False
-                seen.add(following)
-                todo.append(following)
+        i, there, moved = todo.popleft()
+        if i == len(a):
+            if moved and len(b) not in there:
+                return False  # a type inner matches and outer does not
+            continue
+        part = a[i]
+        words = any_word if part in ("*", "#") else [part]
+        following = _closure(a, (i if part == "#" else i + 1,))
+        for word in words:
+            if not budget.spend(len(there)):
+                return False
+            then = _step(b, there, word)
+            for j in following:
+                state = (j, then, True)
+                if state not in seen:
+                    if not budget.spend():
+                        return False
+                    seen.add(state)
+                    todo.append(state)
     return True
 
 
-def overlaps(first: str, second: str) -> bool:
-    """Whether some event type matches both patterns."""
+def overlaps(first: str, second: str, budget: Budget | None = None) -> bool:
+    """Whether some event type matches both patterns: a walk over pairs of the two automata's
+    states, each step one word both accept (at most twice the product of their lengths)."""
+    budget = budget if budget is not None else Budget()
     a, b = tuple(first.split(".")), tuple(second.split("."))
-    alphabet = _alphabet(a, b)
-    start = (_closure(a, frozenset({0})), _closure(b, frozenset({0})), False)
-    seen = {start}
-    todo = deque([start])
+    todo = deque((i, j, False) for i in _closure(a, (0,)) for j in _closure(b, (0,)))
+    seen = set(todo)
     while todo:
-        here, there, moved = todo.popleft()
-        if moved and len(a) in here and len(b) in there:
-            return True
-        for word in alphabet:
-            following = (_step(a, here, word), _step(b, there, word), True)
-            if following[0] and following[1] and following not in seen:
-                if len(seen) >= MAX_STATES:
-                    return True
-                seen.add(following)
-                todo.append(following)
+        i, j, moved = todo.popleft()
+        if i == len(a) or j == len(b):
+            if moved and i == len(a) and j == len(b):
+                return True
+            continue
+        left, right = a[i], b[j]
+        if left not in ("*", "#") and right not in ("*", "#") and left != right:
+            continue  # no word is both
+        for x in _closure(a, (i if left == "#" else i + 1,)):
+            for y in _closure(b, (j if right == "#" else j + 1,)):
+                state = (x, y, True)
+                if state not in seen:
+                    if not budget.spend():
+                        return True
+                    seen.add(state)
+                    todo.append(state)
     return False
-
-
-def _alphabet(a: tuple[str, ...], b: tuple[str, ...]) -> list[str]:
-    """The words worth trying: those the patterns name, and one that neither does."""
-    return [*sorted({w for w in a + b if w not in ("*", "#")}), _OTHER]
 
 
 def _closure(pattern: tuple[str, ...], states: Iterable[int]) -> frozenset[int]:
@@ -109,15 +136,16 @@ def _step(pattern: tuple[str, ...], states: frozenset[int], word: str) -> frozen
     return _closure(pattern, following)
 
 
-def routable(user: UserRecord, pattern: str) -> bool:
+def routable(user: UserRecord, pattern: str, budget: Budget | None = None) -> bool:
     """Whether ``user`` may give an exchange ``pattern``: it lies within an allow publish grant
     and shares no type with a deny publish grant."""
     if user.role is Role.ADMIN:
         return True
+    budget = budget if budget is not None else Budget()
     grants = [g for g in user.grants if g.access is Access.PUBLISH]
-    if any(g.deny and overlaps(g.pattern, pattern) for g in grants):
+    if any(g.deny and overlaps(g.pattern, pattern, budget) for g in grants):
         return False
-    return any(not g.deny and within(pattern, g.pattern) for g in grants)
+    return any(not g.deny and within(pattern, g.pattern, budget) for g in grants)
 
 
 def permit_patterns(user: UserRecord | None, patterns: Iterable[str]) -> None:
@@ -125,8 +153,14 @@ def permit_patterns(user: UserRecord | None, patterns: Iterable[str]) -> None:
     exchange."""
     if user is None or user.role is Role.ADMIN:
         return
+    budget = Budget()
     for index, pattern in enumerate(patterns):
-        if not routable(user, pattern):
+        if not routable(user, pattern, budget):
+            if budget.left < 0:
+                raise PermissionDenied(
+                    f"patterns: comparing these patterns with the grants of user {user.name!r}"
+                    " takes too long; give simpler patterns, or ask an admin"
+                )
             held = [g.pattern for g in user.grants if g.access is Access.PUBLISH and not g.deny]
             raise PermissionDenied(
                 f"patterns[{index}]: user {user.name!r} may not route {pattern!r} into an"
