@@ -29,10 +29,10 @@ def team(types: str, exchange: str) -> list[pb.Grant]:
 
 
 @pytest.fixture
-def served(sqlite_url: str, tmp_path: object) -> Iterator[tuple[RouterProcess, dict[str, str]]]:
+def served(db_url: str, tmp_path: object) -> Iterator[tuple[RouterProcess, dict[str, str]]]:
     """The users of docs/security.md on a router with orders and payments and their history:
     (router, user -> token)."""
-    with running_router(sqlite_url, str(tmp_path)) as process:
+    with running_router(db_url, str(tmp_path)) as process:
 
         async def setup() -> dict[str, str]:
             tokens = {"admin": ADMIN_TOKEN}
@@ -172,6 +172,7 @@ def test_only_its_creator_or_a_manager_moves_a_subscribers_cursor(
         async with RouterClient(process.address, token=tokens["consumer"]) as consumer:
             await _attach(consumer, "payments", "ledger", "latest")  # manage: may move it
         async with RouterClient(process.address) as admin:
+            await admin.revoke_grants("consumer", [grant("manage", "payments")])
             return [e for e in await admin.list_audit() if e.action == "subscriber.move"]
 
     moves = asyncio.run(audited())
@@ -181,6 +182,13 @@ def test_only_its_creator_or_a_manager_moves_a_subscribers_cursor(
         ("consumer", "payments/ledger"),
     ]
     assert json.loads(moves[-1].detail) == {"start": "latest"}
+    process.stop()
+    process.start()  # who created the subscriber is kept with the store
+    with rest(process, tokens["payments-team"]) as payments:
+        assert pull(payments, "payments", "ledger", "earliest").status_code == 200
+    with rest(process, tokens["consumer"]) as consumer:
+        moved = pull(consumer, "payments", "ledger", "latest")
+        assert moved.status_code == 403 and "move the cursor" in moved.text
 
 
 async def _attach(client: RouterClient, exchange: str, name: str, start: str) -> None:
