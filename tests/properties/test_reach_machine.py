@@ -128,7 +128,9 @@ class ReachMachine(RuleBasedStateMachine):
             self.trio.run(self.router.create_exchange, name, patterns, record)
         except PermissionDenied:
             own = all(
-                any(p == g.pattern for g in USERS[user] if g.access is Access.PUBLISH)
+                any(
+                    p == g.pattern for g in USERS[user] if g.access is Access.PUBLISH and not g.deny
+                )
                 for p in patterns
             )
             if allowed(user, Access.MANAGE, name) and name not in self.exchanges:
