@@ -252,6 +252,11 @@ class QueueActor:
                     )
                 was = self.sleeping[name]
                 ledger = Ledger.restore(was.acked, was.ledger)
+                if message.offset > ledger.high:  # moving past that is a reset's, not an ack's
+                    raise FailedPrecondition(
+                        f"offset: {message.offset} was never delivered (last delivered"
+                        f" {ledger.high})"
+                    )
                 if not ledger.settle_upto(message.offset):
                     reply.set(was.acked)
                     return

@@ -11,6 +11,7 @@ flush their cursors, the running commit completes, storage closes.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -36,7 +37,7 @@ from actors.queue import QueueActor, QueueView, SubscriberView
 from actors.runtime import Callback, Policy, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset, time_gap
-from router import __version__, asyncapi, validation
+from router import __version__, asyncapi, reach, validation
 from router.audit import Audit
 from router.auth import Auth
 from router.consumers import ParkedEvent
@@ -182,11 +183,15 @@ class Router:
                     return events, state.positions.last_seq
             await moved.wait()
 
-    async def create_exchange(self, name: str, patterns: Sequence[str]) -> ExchangeRecord:
+    async def create_exchange(
+        self, name: str, patterns: Sequence[str], by: UserRecord | None = None
+    ) -> ExchangeRecord:
+        """A new exchange; ``by`` (None: auth is off) may give it only patterns within the
+        types it may publish (router.reach)."""
         self._serves("create exchanges", "all", "route")
-        return await self.dispatcher.add_exchange(
-            validation.name(name, "name"), validation.patterns(patterns)
-        )
+        name, checked = validation.name(name, "name"), validation.patterns(patterns)
+        reach.permit_patterns(by, checked)
+        return await self.dispatcher.add_exchange(name, checked)
 
     async def delete_exchange(self, name: str) -> None:
         await self.dispatcher.remove_exchange(validation.name(name, "name"))
@@ -217,7 +222,11 @@ class Router:
         self._serves("subscribe", "all", "route")
         exchange = validation.name(exchange, "exchange")
         name = validation.name(name, "subscriber")
-        creating = owner is not None and not self.list_subscribers(exchange, name)
+        existing = {view.queue_id for view in self.list_subscribers(exchange, name)}
+        moving = bool(existing) and reach.moves_cursor(start)
+        if moving:
+            reach.permit_move(self.auth, owner, exchange, name, existing)
+        creating = owner is not None and not existing
         if creating and owner is not None and owner.quotas.subscribers:
             live = {(v.queue_id, v.name) for v in self.list_subscribers()}
             self.auth.may_create_subscriber(owner, live)
@@ -231,12 +240,16 @@ class Router:
             prefetch,
             most,
         )
-        if creating and owner is not None:
-            try:
+        try:
+            if creating and owner is not None:
                 await self.auth.own(owner, subscription.queue_id, name)
-            except RouterError:
-                await subscription.close()
-                raise
+            if moving:  # what ResetSubscriber does, audited as it is
+                who, detail = (owner.name if owner else ""), json.dumps({"start": str(start)})
+                target = f"{exchange}/{name}"
+                await self.audit.record(who, "subscriber.move", target, consumer, detail)
+        except RouterError:
+            await subscription.close()
+            raise
         return subscription
 
     async def read(
@@ -399,10 +412,12 @@ class Router:
     def list_types(self) -> list[TypeSchema]:
         return self.contracts.listed()
 
-    def asyncapi(self) -> dict[str, Any]:
-        """This router as an AsyncAPI 3.0 document (router.asyncapi)."""
+    def asyncapi(self, by: UserRecord | None = None) -> dict[str, Any]:
+        """This router as an AsyncAPI 3.0 document (router.asyncapi), as ``by`` (None: auth is
+        off) may see it: every event type, and the exchanges it may monitor or consume."""
         exchanges = [actor.record for actor in self.dispatcher.exchanges.values()]
-        return asyncapi.document(self.settings, exchanges, self.contracts.listed())
+        shown = [e for e in exchanges if reach.sees_exchange(by, e.name)]
+        return asyncapi.document(self.settings, shown, self.contracts.listed())
 
     # --- queues and subscribers (read-only snapshots, and changes to sleeping subscribers) ---
 
@@ -451,6 +466,7 @@ class Router:
         wait_s: float,
         limit_size: int = 0,
         owner: UserRecord | None = None,
+        consumer: str = "",
     ) -> tuple[Subscription, list[Delivery], list[int]]:
         """Attach, take up to ``most`` deliveries, leave: (the subscription, the deliveries,
         each one's delivery count). Nothing is settled here: see :meth:`ack_sleeping` and
@@ -461,7 +477,7 @@ class Router:
         are stored already are read whatever ``wait_s`` says.
         """
         subscription = await self.subscribe(
-            exchange, name, start, limit_size, most=most, owner=owner
+            exchange, name, start, limit_size, consumer, most=most, owner=owner
         )
         got: list[Delivery] = []
         counts: list[int] = []

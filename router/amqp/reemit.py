@@ -11,6 +11,7 @@ drop those repeats.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 import aiormq
@@ -19,9 +20,12 @@ import trio
 from pamqp.commands import Basic
 
 from router import validation
-from router.app import Router
-from router.errors import InvalidArgument, Unavailable
-from router.model import Delivery, StartKind, StartPoint
+from router.app import Router, redact
+from router.errors import InvalidArgument, PermissionDenied, Unavailable
+from router.model import Delivery, Role, StartKind, StartPoint, UserRecord
+
+log = logging.getLogger("router.amqp")
+CONNECT_TIMEOUT_S = 10.0  # a broker that has not answered by then is unreachable
 
 
 @attrs.frozen
@@ -30,6 +34,22 @@ class Progress:
     last_offset: int
     until_offset: int
     done: bool = False
+
+
+def broker(router: Router, user: UserRecord | None, amqp_url: str) -> str:
+    """The broker a re-emit by ``user`` (None: auth is off) goes to: the one the router was
+    started with (``--amqp-url``) unless another is named, which only an admin may do (a
+    router that connects where it is told is a port scanner and a password oracle)."""
+    configured = router.settings.amqp.url if router.settings.amqp else ""
+    if amqp_url and amqp_url != configured and user is not None and user.role is not Role.ADMIN:
+        raise PermissionDenied(
+            f"amqp_url: user {user.name!r} may re-emit only to the broker this router was"
+            " started with (leave amqp_url empty); another broker is the admin role's"
+        )
+    url = amqp_url or configured
+    if not url:
+        raise InvalidArgument("amqp_url: required (this router has no --amqp-url)")
+    return url
 
 
 async def reemit(
@@ -41,12 +61,12 @@ async def reemit(
     amqp_exchange: str,
     most: int,
     report: Callable[[Progress], Awaitable[None]],
+    user: UserRecord | None = None,
 ) -> Progress:
     """Publish from ``start`` (None: the subscriber's cursor, or earliest for a new one) to the
-    head as it stands now (or ``most`` events); ``report`` after each confirmed batch."""
-    amqp_url = amqp_url or (router.settings.amqp.url if router.settings.amqp else "")
-    if not amqp_url:
-        raise InvalidArgument("amqp_url: required (this router has no --amqp-url)")
+    head as it stands now (or ``most`` events); ``report`` after each confirmed batch. The
+    broker is :func:`broker`'s choice for ``user``."""
+    amqp_url = broker(router, user, amqp_url)
     if not amqp_exchange:
         raise InvalidArgument("amqp_exchange: required")
     if most < 0:
@@ -64,10 +84,7 @@ async def reemit(
         if progress.done:
             return progress
         call = router.asyncio_thread().call
-        try:
-            connection = await call(aiormq.connect, amqp_url)
-        except (aiormq.exceptions.AMQPError, OSError) as error:
-            raise Unavailable(f"amqp_url: cannot connect: {error}") from None
+        connection = await call(_connect, amqp_url)
         try:
             channel = await call(_confirming_channel, connection, amqp_exchange)
             while not progress.done:
@@ -92,6 +109,18 @@ async def reemit(
         return progress
     finally:
         await subscription.close()
+
+
+async def _connect(url: str) -> aiormq.abc.AbstractConnection:
+    """A connection to the broker at ``url`` (on the loop). Every failure, a refused or
+    filtered port, a host that is not a broker, refused credentials, reads the same to the
+    caller (the cause goes to the router's log), so that re-emit tells nothing of a host's
+    ports or a broker's passwords."""
+    try:
+        return await asyncio.wait_for(aiormq.connect(url), CONNECT_TIMEOUT_S)
+    except (aiormq.exceptions.AMQPError, OSError, TimeoutError, ValueError) as error:
+        log.warning("re-emit: cannot connect url=%s: %r", redact(url), error)
+        raise Unavailable("amqp_url: cannot connect to the broker") from None
 
 
 async def _confirming_channel(

@@ -16,16 +16,18 @@ import attrs
 from google.protobuf.json_format import MessageToDict
 from grpclib.server import Stream
 
+from router import reach
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router, redact
 from router.bridge import AsyncioThread
+from router.consumers import ParkedEvent
 from router.errors import InvalidArgument
 from router.grpc import convert
 from router.grpc.metadata import caller_user, peer_host
 from router.grpc.publish import encoded
 from router.grpc.status import statuses
-from router.model import Access, TypeSchema, UserRecord
+from router.model import Access, Delivery, TypeSchema, UserRecord
 from router.stats import ServerInfo, Stats
 
 Call = Callable[..., Awaitable[Any]]  # (router, request[, caller]) -> result, run in Trio
@@ -43,19 +45,19 @@ def _unary(  # a method of AdminService
     A change names its ``audited`` action and how to name its target from the request: once
     it has succeeded, it goes into the audit trail (router.audit) with the caller and the
     request's fields. A call on one exchange names it (``manages``): the caller needs a
-    manage grant on it. A change that records who made it (``by``) is given the caller's name
-    as a third argument."""
+    manage grant on it. A call whose answer depends on who asks (``by``) is given the caller
+    (its UserRecord; None with auth off) as a third argument."""
 
     async def handle(service: AdminService, stream: Stream[Any, Any]) -> None:
         request = await stream.recv_message()
         assert request is not None
         with statuses():
+            asking = caller_user(service._router.auth)
             if manages is not None:
-                service._router.auth.permit(
-                    caller_user(service._router.auth), Access.MANAGE, manages(request)
-                )
+                service._router.auth.permit(asking, Access.MANAGE, manages(request))
             if audited is None:
-                result = await service._trio(call)(service._router, request)
+                args = (service._router, request, asking) if by else (service._router, request)
+                result = await service._trio(call)(*args)
             else:
                 action, target = audited
                 user, source = _caller(service._router, stream)
@@ -64,7 +66,7 @@ def _unary(  # a method of AdminService
                     detail = json.dumps({**MessageToDict(request), "schema": "..."})
 
                 async def change(router: Router, request: Any) -> Any:
-                    result = await (call(router, request, user) if by else call(router, request))
+                    result = await (call(router, request, asking) if by else call(router, request))
                     await router.audit.record(user, action, target(request), source, detail)
                     return result
 
@@ -96,12 +98,12 @@ def _exchange(request: Any) -> str:
     return str(ref.exchange)
 
 
-def _now(read: Callable[[Router, Any], Any]) -> Call:
+def _now(read: Callable[..., Any]) -> Call:
     """A synchronous Router read as a coroutine function, to run on the Trio side (it reads
     Trio-owned state, so it must not run on the loop's thread)."""
 
-    async def run(router: Router, request: Any) -> Any:
-        return read(router, request)
+    async def run(router: Router, request: Any, *caller: Any) -> Any:
+        return read(router, request, *caller)
 
     return run
 
@@ -131,6 +133,22 @@ async def _change_parked(router: Router, request: pb.ParkedRequest, redrive: boo
         raise InvalidArgument("offsets: give the parked offsets to change, or all")
     offsets = None if request.all else list(request.offsets)
     return await router.change_parked(ref.exchange, ref.name, offsets, redrive, ref.limit_size)
+
+
+async def _list_parked(
+    router: Router, request: pb.ListParkedRequest, user: UserRecord | None
+) -> tuple[list[tuple[ParkedEvent, Delivery | None]], int]:
+    """A page of the parked list: payloads for a caller that may consume the exchange."""
+    ref = request.subscriber
+    found, total = await router.list_parked(
+        ref.exchange,
+        ref.name,
+        request.after_offset,
+        request.max or 1000,
+        ref.limit_size,
+        _wait(request.wait_s),
+    )
+    return reach.payloads_shown(user, ref.exchange, found), total
 
 
 def _wait(seconds: float) -> float:
@@ -173,11 +191,12 @@ def _issued(issued: Any) -> pb.IssuedToken:
 
 
 async def _register_type(
-    router: Router, request: pb.RegisterTypeRequest, user: str
+    router: Router, request: pb.RegisterTypeRequest, user: UserRecord | None
 ) -> pb.EventType:
     r = request
+    by = user.name if user is not None else ""
     registered = await router.register_type(
-        r.pattern, r.schema, r.mode, r.description, r.owner, by=user, force=r.force
+        r.pattern, r.schema, r.mode, r.description, r.owner, by=by, force=r.force
     )
     return _event_type(router, registered)
 
@@ -201,10 +220,11 @@ class AdminService(router_grpc.AdminBase):
         self._bridge = bridge
 
     CreateExchange = _unary(
-        lambda router, r: router.create_exchange(r.name, list(r.patterns)),
+        lambda router, r, user: router.create_exchange(r.name, list(r.patterns), user),
         convert.exchange,
         ("exchange.create", _name),
         _name,
+        by=True,
     )
     ListExchanges = _unary(
         lambda router, _: router.list_exchanges(),
@@ -295,17 +315,11 @@ class AdminService(router_grpc.AdminBase):
         _exchange,
     )
     ListParked = _unary(
-        lambda router, r: router.list_parked(
-            r.subscriber.exchange,
-            r.subscriber.name,
-            r.after_offset,
-            r.max or 1000,
-            r.subscriber.limit_size,
-            _wait(r.wait_s),
-        ),
+        _list_parked,
         lambda found: pb.ListParkedResponse(
             parked=[convert.parked_event(p, d) for p, d in found[0]], total=found[1]
         ),
+        by=True,
     )
     RedriveParked = _unary(
         lambda router, r: _change_parked(router, r, True),
@@ -345,8 +359,9 @@ class AdminService(router_grpc.AdminBase):
         ("type.delete", lambda r: str(r.pattern)),
     )
     GetAsyncAPI = _unary(
-        _now(lambda router, _: router.asyncapi()),
+        _now(lambda router, _, user: router.asyncapi(user)),
         lambda found: pb.AsyncAPIDocument(json=json.dumps(found)),
+        by=True,
     )
     TrimLog = _unary(
         lambda router, r: router.trim_log(r.before_seq, r.before_time_us, r.dry_run, r.max),
@@ -363,14 +378,17 @@ class AdminService(router_grpc.AdminBase):
         request = await stream.recv_message()
         assert request is not None
         subscriber = request.subscriber
+        user = caller_user(self._router.auth)
 
         async def follow() -> None:  # in Trio: each page goes out on the loop
             pages = self._router.follow_parked(
                 subscriber.exchange, subscriber.name, subscriber.limit_size
             )
             async for page, total in pages:
+                viewer = reach.as_now(self._router.auth, user)  # grants may change meanwhile
+                shown = reach.payloads_shown(viewer, subscriber.exchange, page)
                 response = pb.ListParkedResponse(
-                    parked=[convert.parked_event(p, d) for p, d in page], total=total
+                    parked=[convert.parked_event(p, d) for p, d in shown], total=total
                 )
                 await self._bridge.call(stream.send_message, response)
 
@@ -390,8 +408,9 @@ class AdminService(router_grpc.AdminBase):
 
         with statuses():
             user, source = _caller(self._router, stream)
+            asking = caller_user(self._router.auth)
             for access in (Access.MANAGE, Access.CONSUME):  # it reads the exchange's events
-                self._router.auth.permit(caller_user(self._router.auth), access, request.exchange)
+                self._router.auth.permit(asking, access, request.exchange)
             fields = MessageToDict(request)
             if "amqpUrl" in fields:
                 fields["amqpUrl"] = redact(fields["amqpUrl"])
@@ -407,6 +426,7 @@ class AdminService(router_grpc.AdminBase):
                     request.amqp_exchange,
                     request.max,
                     report,
+                    asking,
                 )
                 detail = json.dumps(fields, sort_keys=True)
                 await self._router.audit.record(user, "reemit", request.exchange, source, detail)

@@ -45,7 +45,7 @@ from starlette.routing import Route
 
 from actors.messages import Gap
 from actors.queue import SubscriberView
-from router import permissions, validation
+from router import permissions, reach, validation
 from router.app import Router
 from router.audit import MAX_LISTED
 from router.consumers import ParkedEvent
@@ -201,8 +201,9 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         wait = number(query.get("wait", "0"), "wait", 0.0, MAX_WAIT_S)
         limit_size = integer(query.get("limit_size", "0"), "limit_size", 0, 1 << 31)
         start = validation.start_point(query.get("from", "stored"))
+        source = f"http {request.client.host}" if request.client else "http"
         subscription, deliveries, counts = await router.pull(
-            exchange, name, start, most, wait, limit_size, request.state.user
+            exchange, name, start, most, wait, limit_size, request.state.user, source
         )
         return JSONResponse(
             {
@@ -261,12 +262,13 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         limit_size = integer(query.get("limit_size", "0"), "limit_size", 0, 1 << 31)
         wait = number(query.get("wait", "0"), "wait", 0.0, MAX_WAIT_S)
         found, total = await router.list_parked(exchange, name, after, most, limit_size, wait)
+        payloads = reach.sees_payloads(request.state.user, exchange)
         return JSONResponse(
             {
                 "exchange": exchange,
                 "subscriber": name,
                 "total": total,
-                "parked": [parked_json(p, d) for p, d in found],
+                "parked": [parked_json(p, d, payloads) for p, d in found],
             }
         )
 
@@ -388,7 +390,7 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
             raise InvalidArgument("patterns: expected a list of strings")
         only(body, ("name", "patterns"))
         router.auth.permit(request.state.user, Access.MANAGE, name)
-        record = await router.create_exchange(name, patterns)
+        record = await router.create_exchange(name, patterns, request.state.user)
         return JSONResponse(
             {"name": record.name, "patterns": list(record.patterns), "head_offset": record.head}
         )
@@ -545,8 +547,8 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         return HTMLResponse(PAGE)
 
     async def asyncapi_json(request: Request) -> Response:
-        signed_in(request)
-        return JSONResponse(router.asyncapi())
+        found = router.auth.authenticate(request.headers.get("authorization"))
+        return JSONResponse(router.asyncapi(found[0] if found is not None else None))
 
     async def asyncapi_page(request: Request) -> Response:
         return HTMLResponse(ASYNCAPI_PAGE)
@@ -776,7 +778,11 @@ def subscriber_json(view: SubscriberView) -> dict[str, Any]:
     }
 
 
-def parked_json(parked: ParkedEvent, delivery: Delivery | None) -> dict[str, Any]:
+def parked_json(
+    parked: ParkedEvent, delivery: Delivery | None, payload: bool = True
+) -> dict[str, Any]:
+    """A parked event; without ``payload`` (a caller that may not consume the exchange), its
+    event's id, type, seq and time only."""
     out: dict[str, Any] = {
         "offset": parked.offset,
         "reason": parked.reason,
@@ -786,6 +792,9 @@ def parked_json(parked: ParkedEvent, delivery: Delivery | None) -> dict[str, Any
     }
     if delivery is not None:
         out["event"] = event_json(delivery.event)
+        if not payload:
+            for field in ("headers", "data", "payload_base64"):
+                out["event"].pop(field, None)
     return out
 
 

@@ -233,7 +233,9 @@ def document() -> dict[str, Any]:
                             "in": "query",
                             "required": False,
                             "description": "stored | earliest | latest | offset:N | time:ISO8601"
-                            " (an offset past the head + 1 answers 400)",
+                            " (an offset past the head + 1 answers 400); on a subscriber that"
+                            " exists, any but stored moves its cursor: its creator's or a"
+                            " manager's right (403 otherwise)",
                             "schema": {"type": "string", "default": "stored"},
                         },
                         {
@@ -286,7 +288,8 @@ def document() -> dict[str, Any]:
             },
             "/v1/exchanges/{exchange}/subscribers/{name}/ack": {
                 "post": {
-                    "summary": "Everything up to offset is handled: the cursor moves forward",
+                    "summary": "Everything delivered up to offset is handled: the cursor moves"
+                    " forward (an offset never delivered answers 409)",
                     "parameters": _SUBSCRIBER_PARAMETERS,
                     "requestBody": {
                         "required": True,
@@ -334,8 +337,8 @@ def document() -> dict[str, Any]:
             },
             "/asyncapi.json": {
                 "get": {
-                    "summary": "This router as an AsyncAPI 3.0 document (any user); /asyncapi"
-                    " renders it",
+                    "summary": "This router as an AsyncAPI 3.0 document (any user: every event"
+                    " type, and the exchanges it may consume or monitor); /asyncapi renders it",
                     "responses": {
                         "200": _json({"type": "object"}, "the document"),
                         **_errors(401),
@@ -803,7 +806,8 @@ def _settlement_paths() -> dict[str, Any]:
         f"{_SUBSCRIBER}/parked": {
             "get": {
                 "summary": "The subscriber's parked events, in offset order, with the stored"
-                " events; wait > 0 waits for one parked after 'after' when none is (admin)",
+                " events (their data and headers only for a caller that may consume the"
+                " exchange); wait > 0 waits for one parked after 'after' when none is (monitor)",
                 "parameters": [
                     *_SUBSCRIBER_PARAMETERS,
                     {

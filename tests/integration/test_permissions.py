@@ -129,6 +129,7 @@ def _stream(stub: str, method: str, request: Any) -> Call:
 
 REF = pb.SubscriberRef(exchange=EXCHANGE, name=SUBSCRIBER)
 EARLIEST = pb.StartPoint(kind=pb.StartPoint.EARLIEST)
+STORED = pb.StartPoint(kind=pb.StartPoint.STORED)  # moving a cursor is another rule (test_reach)
 PUBLISH = pb.PublishRequest(events=[pb.Event(type=TYPE, payload=b"{}")])
 GRPC: dict[str, Call] = {
     "Publisher.Publish": _unary("PublisherStub", "Publish", PUBLISH),
@@ -137,14 +138,16 @@ GRPC: dict[str, Call] = {
         "SubscriberStub",
         "Subscribe",
         pb.SubscribeRequest(
-            start=pb.SubscribeStart(exchange=EXCHANGE, subscriber=SUBSCRIBER, start=EARLIEST)
+            start=pb.SubscribeStart(exchange=EXCHANGE, subscriber=SUBSCRIBER, start=STORED)
         ),
     ),
     "Subscriber.Read": _unary(
         "SubscriberStub", "Read", pb.ReadRequest(exchange=EXCHANGE, start=EARLIEST)
     ),
     "Admin.CreateExchange": _unary(
-        "AdminStub", "CreateExchange", pb.CreateExchangeRequest(name=EXCHANGE, patterns=["#"])
+        "AdminStub",
+        "CreateExchange",
+        pb.CreateExchangeRequest(name=EXCHANGE, patterns=["order.#"]),
     ),
     "Admin.DeleteExchange": _unary(
         "AdminStub", "DeleteExchange", pb.DeleteExchangeRequest(name=EXCHANGE)
@@ -165,9 +168,7 @@ GRPC: dict[str, Call] = {
     "Admin.Reemit": _stream(
         "AdminStub",
         "Reemit",
-        pb.ReemitRequest(
-            exchange=EXCHANGE, amqp_url="amqp://guest:guest@127.0.0.1:1/", amqp_exchange="x"
-        ),
+        pb.ReemitRequest(exchange=EXCHANGE, amqp_exchange="x"),  # the router's own broker
     ),
     "Admin.ListExchanges": _unary("AdminStub", "ListExchanges", pb.ListExchangesRequest()),
     "Admin.DescribeExchange": _unary(
@@ -216,7 +217,7 @@ GRPC: dict[str, Call] = {
 }
 BODIES: dict[str, Any] = {
     "POST /v1/events": {"events": [{"type": TYPE}]},
-    "POST /v1/exchanges": {"name": EXCHANGE, "patterns": ["#"]},
+    "POST /v1/exchanges": {"name": EXCHANGE, "patterns": ["order.#"]},
     "POST /v1/users": {"name": "newcomer-rest", "role": "consumer"},
     "PUT /v1/types/{pattern}": {"schema": {}},
 }

@@ -1,0 +1,191 @@
+"""No sequence of deletes and creates widens what a user reads, driven by hypothesis.
+
+A real router on a SQLite file holds a history of every event type the story knows, and the
+exchanges ``orders`` and ``payments`` an admin made. Teams holding ``manage`` (on their exchange,
+or on ``team-a.*``) and a consumer holding ``consume *`` delete exchanges and create them again
+with random names and patterns, through the facade and the grant check as the edges call them.
+After each step, every event each user can read through the exchanges it may consume is of a type
+the admin routed there, or a type the exchange's maker may publish; so the orders team never reads
+a payment, and team-a never an ``order.secret`` event. The model decides with its own matcher
+(a table over words), over every type of up to four words, independently of router.reach.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import tempfile
+import uuid
+from functools import cache
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from router.app import open_router
+from router.errors import AlreadyExists, NotFound, PermissionDenied
+from router.model import Access, Grant, NewEvent, StartKind, StartPoint
+from router.settings import Settings
+from tests.helpers.trio_thread import TrioThread
+from tests.properties.test_permissions_machine import type_matches
+
+WORDS = ["order", "payment", "secret", "created", "captured", "zzz"]
+UNIVERSE = [".".join(words) for n in range(1, 5) for words in itertools.product(WORDS, repeat=n)]
+STORED_TYPES = ["order.created", "order.secret.key", "payment.captured", "user.created"]
+NAMES = ["orders", "payments", "team-a.x", "team-a.y", "misc"]
+PATTERNS = [
+    "#",
+    "order.#",
+    "order.*",
+    "order.created",
+    "order.secret.#",
+    "payment.#",
+    "*.captured",
+    "#.created",
+    "*.*",
+]
+ADMIN_MADE = {"orders": ("order.#",), "payments": ("payment.#",)}
+USERS: dict[str, list[Grant]] = {
+    "orders-team": [
+        Grant(Access.PUBLISH, "order.#"),
+        Grant(Access.CONSUME, "orders"),
+        Grant(Access.MANAGE, "orders"),
+    ],
+    "payments-team": [
+        Grant(Access.PUBLISH, "payment.#"),
+        Grant(Access.CONSUME, "payments"),
+        Grant(Access.MANAGE, "payments"),
+    ],
+    "team-a": [
+        Grant(Access.PUBLISH, "order.#"),
+        Grant(Access.PUBLISH, "order.secret.#", deny=True),
+        Grant(Access.CONSUME, "team-a.*"),
+        Grant(Access.MANAGE, "team-a.*"),
+    ],
+    "reader": [Grant(Access.CONSUME, "*"), Grant(Access.MANAGE, "misc")],
+}
+
+
+def allowed(user: str, access: Access, target: str) -> bool:
+    """The grant rule, by the model: an allow grant matches and no deny grant does."""
+
+    def hits(g: Grant) -> bool:
+        if g.access is not access:
+            return False
+        if access is Access.PUBLISH:
+            return type_matches(g.pattern, target)
+        return fnmatch.fnmatchcase(target, g.pattern)
+
+    matching = [g for g in USERS[user] if hits(g)]
+    return bool(matching) and not any(g.deny for g in matching)
+
+
+@cache
+def carried(pattern: str) -> frozenset[str]:
+    return frozenset(t for t in UNIVERSE if type_matches(pattern, t))
+
+
+def routable(user: str, pattern: str) -> bool:
+    """Every type the pattern matches is one the user may publish (over the whole universe)."""
+    return all(allowed(user, Access.PUBLISH, t) for t in carried(pattern))
+
+
+class ReachMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.folder = tempfile.TemporaryDirectory()
+        self.trio = TrioThread()
+        settings_ = Settings(db_url=f"sqlite:///{self.folder.name}/reach.db")
+        self.router, self._leave = self.trio.host(lambda: open_router(settings_))
+        auth = self.router.auth
+        for name, grants in USERS.items():
+            self.trio.run(auth.add_user, name, "consumer")
+            self.trio.run(auth.change_grants, name, grants, [Grant(Access.CONSUME, "*")])
+        for name, patterns in ADMIN_MADE.items():
+            self.trio.run(self.router.create_exchange, name, list(patterns))
+        self.trio.run(
+            self.router.publish, [NewEvent(str(uuid.uuid4()), t, b"{}") for t in STORED_TYPES]
+        )
+        # name -> (maker, patterns); the maker None for the admin
+        self.exchanges: dict[str, tuple[str | None, tuple[str, ...]]] = {
+            name: (None, patterns) for name, patterns in ADMIN_MADE.items()
+        }
+
+    def teardown(self) -> None:
+        self._leave()
+        self.trio.close()
+        self.folder.cleanup()
+
+    @rule(
+        user=st.sampled_from(sorted(USERS)),
+        name=st.sampled_from(NAMES),
+        patterns=st.lists(st.sampled_from(PATTERNS), min_size=1, max_size=2, unique=True),
+    )
+    def create(self, user: str, name: str, patterns: list[str]) -> None:
+        record = self.router.auth.users[user]
+        try:
+            self.router.auth.permit(record, Access.MANAGE, name)
+            self.trio.run(self.router.create_exchange, name, patterns, record)
+        except PermissionDenied:
+            own = all(
+                any(
+                    p == g.pattern for g in USERS[user] if g.access is Access.PUBLISH and not g.deny
+                )
+                for p in patterns
+            )
+            if allowed(user, Access.MANAGE, name) and name not in self.exchanges:
+                # its own publish patterns, and none a deny touches, must be let through
+                assert not (own and all(routable(user, p) for p in patterns)), (user, patterns)
+            return
+        except AlreadyExists:
+            assert name in self.exchanges
+            return
+        assert allowed(user, Access.MANAGE, name)
+        assert all(routable(user, p) for p in patterns), (user, name, patterns)
+        self.exchanges[name] = (user, tuple(patterns))
+
+    @rule(user=st.sampled_from(sorted(USERS)), name=st.sampled_from(NAMES))
+    def delete(self, user: str, name: str) -> None:
+        try:
+            self.router.auth.permit(self.router.auth.users[user], Access.MANAGE, name)
+            self.trio.run(self.router.delete_exchange, name)
+        except PermissionDenied:
+            assert not allowed(user, Access.MANAGE, name)
+            return
+        except NotFound:
+            assert name not in self.exchanges
+            return
+        del self.exchanges[name]
+
+    @rule(event_type=st.sampled_from(STORED_TYPES))
+    def publish(self, event_type: str) -> None:
+        self.trio.run(self.router.publish, [NewEvent(str(uuid.uuid4()), event_type, b"{}")])
+
+    @invariant()
+    def every_user_reads_only_what_the_makers_of_its_exchanges_could_route(self) -> None:
+        for name, (maker, patterns) in self.exchanges.items():
+            readers = [u for u in USERS if allowed(u, Access.CONSUME, name)]
+            if not readers:
+                continue
+            deliveries, *_ = self.trio.run(
+                self.router.read, name, StartPoint(StartKind.EARLIEST), 10_000
+            )
+            for delivery in deliveries:
+                event_type = delivery.event.type
+                assert any(type_matches(p, event_type) for p in patterns)
+                if maker is not None:
+                    assert allowed(maker, Access.PUBLISH, event_type), (name, maker, event_type)
+                for reader in readers:
+                    if reader in ("orders-team", "team-a"):
+                        assert not event_type.startswith("payment."), (reader, name)
+                    if reader == "team-a":
+                        assert not event_type.startswith("order.secret."), (reader, name)
+
+
+ReachMachine.TestCase.settings = settings(
+    max_examples=20,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+TestReach = ReachMachine.TestCase
