@@ -14,10 +14,12 @@ from typing import Any
 
 import attrs
 import h2.events
+import pytest
 import trustme
 from grpclib.const import Cardinality
 from grpclib.const import Handler as Method
 from h2.errors import ErrorCodes
+from h2.settings import SettingCodes
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.grpc.calls import Allowance
@@ -206,21 +208,39 @@ def test_calls_still_running_after_a_reset_count_against_the_streams_cap() -> No
     run(scenario)
 
 
-def test_a_ping_flood_gets_goaway_enhance_your_calm() -> None:
-    """PINGs past the allowance of frames that do no work: the connection is told why and
-    closed."""
+def _pings(client: RawH2, count: int) -> None:
+    for n in range(count):
+        client.h2.ping(n.to_bytes(8, "big"))
+
+
+def _empty_data(client: RawH2, count: int) -> None:
+    stream_id = client.headers(SLOW, token=None)
+    for _ in range(count):
+        client.h2.send_data(stream_id, b"")
+
+
+def _settings(client: RawH2, count: int) -> None:
+    for n in range(count):
+        client.h2.update_settings({SettingCodes.HEADER_TABLE_SIZE: 4096 + n % 2})
+
+
+@pytest.mark.parametrize("flood", [_pings, _empty_data, _settings])
+def test_a_flood_of_frames_that_do_no_work_gets_goaway_enhance_your_calm(
+    flood: Callable[[RawH2, int], None],
+) -> None:
+    """PINGs, empty DATA frames or SETTINGS past the allowance of frames that do no work: the
+    connection is told why and closed."""
 
     async def scenario() -> None:
         async with serving() as (server, _):
             client = await in_thread(lambda: RawH2(address(server)))
 
-            def flood() -> None:
-                for n in range(LIMITS.no_work_burst + 200):
-                    client.h2.ping(n.to_bytes(8, "big"))
+            def send() -> None:
+                flood(client, LIMITS.no_work_burst + 200)
                 client.flush()
                 client.read(5)
 
-            await in_thread(flood)
+            await in_thread(send)
             goaway = client.goaway()
             assert client.closed and goaway is not None
             assert goaway.error_code == ErrorCodes.ENHANCE_YOUR_CALM
