@@ -8,11 +8,8 @@ client, so that the per-source bounds can be seen to leave it alone."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import resource
-import select
-import socket
 import subprocess
 import sys
 import threading
@@ -29,9 +26,9 @@ from h2.errors import ErrorCodes
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import OutgoingEvent, RouterClient
-from tests.faults.test_hostile import RawCodec
-from tests.helpers.h2raw import RawH2, message_prefix
+from tests.helpers.h2raw import RawH2, closed_now, message_prefix
 from tests.helpers.polling import until
+from tests.helpers.proc import DescriptorPeak, connections_from, descriptors, wait_until
 from tests.helpers.report import record, rss_mb
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
 
@@ -66,36 +63,6 @@ def router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
 async def _prepare(address: str) -> None:
     async with RouterClient(address) as client:
         await client.create_exchange("orders", ["order.#"])
-
-
-def descriptors(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def connections_from(pid: int, source: str) -> int:
-    """How many of the router's sockets are connected to ``source`` (an IPv4 address), read
-    from /proc: its own descriptors matched against the kernel's TCP table."""
-    held = set()
-    for name in os.listdir(f"/proc/{pid}/fd"):
-        with contextlib.suppress(OSError):
-            held.add(os.readlink(f"/proc/{pid}/fd/{name}"))
-    remote = "".join(f"{int(part):02X}" for part in reversed(source.split(".")))
-    count = 0
-    with open(f"/proc/{pid}/net/tcp") as table:
-        for line in list(table)[1:]:
-            fields = line.split()
-            if fields[2].split(":")[0] == remote and f"socket:[{fields[9]}]" in held:
-                count += 1
-    return count
-
-
-def wait_until(check: Any, timeout: float) -> None:
-    """Poll ``check`` every 50 ms until it holds; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {check}")
-        time.sleep(0.05)  # a poll under a deadline: the router's state has no event
 
 
 async def legitimate_calls(router: RouterProcess, until: float) -> list[float]:
@@ -174,28 +141,6 @@ def test_rapid_reset_is_cut_off_with_goaway_and_holds_nothing(router: RouterProc
     assert grown < 40, f"RSS grew {grown:.0f} MB over {tally['resets']} resets"
 
 
-class DescriptorPeak:
-    """The most descriptors the router held while the ``with`` block ran (sampled every 5 ms)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = descriptors(pid)
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample)
-
-    def _sample(self) -> None:
-        while not self._done.wait(0.005):
-            self.peak = max(self.peak, descriptors(self.pid))
-
-    def __enter__(self) -> DescriptorPeak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-
 def silent_connections(router: RouterProcess, sources: range, each: int) -> list[RawH2]:
     """``each`` TCP connections from each 127.0.0.N of ``sources`` that send nothing."""
     return [
@@ -203,24 +148,6 @@ def silent_connections(router: RouterProcess, sources: range, each: int) -> list
         for n in sources
         for _ in range(each)
     ]
-
-
-def closed_now(connections: list[RawH2], within: float) -> int:
-    """How many of ``connections`` the router has closed, looking for ``within`` seconds (what
-    it sent on the others, its SETTINGS, is read and dropped)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        open_ones = {c.socket: c for c in connections if not c.closed}
-        readable, _, _ = select.select(list(open_ones), [], [], 0.05)
-        for sock in readable:
-            try:
-                ended = not sock.recv(65536, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                ended = False
-            except ConnectionResetError:
-                ended = True
-            open_ones[sock].closed = ended
-    return sum(c.closed for c in connections)
 
 
 def wait_for_refusals_logged(router: RouterProcess, reason: str) -> int:
@@ -418,7 +345,7 @@ def test_a_whole_message_over_the_limit_is_refused_without_being_buffered(
     big = pb.PublishRequest(events=[pb.Event(type="order.big", payload=b"x" * (64 << 20))])
 
     async def send(request: pb.PublishRequest) -> Status | None:
-        channel = Channel("127.0.0.1", router.port, codec=RawCodec())
+        channel = Channel("127.0.0.1", router.port)
         try:
             async with channel.request(
                 "/router.v1.Publisher/Publish",

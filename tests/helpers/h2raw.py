@@ -3,6 +3,7 @@ socket, frames sent only when :meth:`RawH2.flush` is called, nothing read unless
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import time
@@ -158,3 +159,21 @@ class RawH2:
 
     def close(self) -> None:
         self.socket.close()
+
+
+def closed_now(connections: list[RawH2], within: float) -> int:
+    """How many of ``connections`` the router has closed, looking for ``within`` seconds (what
+    it sent on the others, its SETTINGS, is read and dropped)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        open_ones = {c.socket: c for c in connections if not c.closed}
+        readable, _, _ = select.select(list(open_ones), [], [], 0.05)
+        for sock in readable:
+            try:
+                ended = not sock.recv(65536, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                ended = False
+            except ConnectionResetError:
+                ended = True
+            open_ones[sock].closed = ended
+    return sum(c.closed for c in connections)
