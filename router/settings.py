@@ -57,6 +57,28 @@ class Settings:
     idempotency_window_s: float = 24 * 3600.0
     shutdown_grace_s: float = 10.0
     read_connections: int = 3
+    # The gRPC port's bounds on what one client may hold (docs/security.md, "Under attack").
+    # A request message over grpc_max_message_bytes is refused (RESOURCE_EXHAUSTED) from its
+    # 5-byte prefix, before its body is read: room for a batch of 16 events at the 1 MiB
+    # payload maximum, or thousands of small ones.
+    grpc_max_message_bytes: int = 16 * 1024 * 1024
+    # Connections open at once, in all (None: half the process's descriptor limit) and from
+    # one address; more are closed as soon as they are accepted.
+    grpc_max_connections: int | None = None
+    grpc_max_connections_per_source: int = 256
+    # A connection is closed when it sends no HTTP/2 preface (or no TLS handshake) within
+    # grpc_handshake_timeout_s; when it has no call running for grpc_idle_timeout_s (with
+    # GOAWAY: a client reconnects at its next call); when it reads nothing it is sent for as long.
+    grpc_handshake_timeout_s: float = 10.0
+    grpc_idle_timeout_s: float = 300.0
+    # Calls running at once on one connection, counting those reset by the client whose
+    # handlers have not ended yet (HTTP/2 MAX_CONCURRENT_STREAMS; more are refused).
+    grpc_max_streams_per_connection: int = 100
+    # Frames that ask for no call but make the router work or answer (RST_STREAM, PING,
+    # SETTINGS, PRIORITY, empty DATA, refused streams): this burst, then this many a second;
+    # past that the connection is closed with GOAWAY ENHANCE_YOUR_CALM.
+    grpc_no_work_frames_burst: int = 1_000
+    grpc_no_work_frames_per_s: float = 100.0
     # Auth is on unless the router runs with --dev. The first start creates user ``admin`` with
     # this token (ROUTER_ADMIN_TOKEN), or a random one written to admin_token_file.
     # TLS for both gRPC and HTTP when both files are given (PEM).

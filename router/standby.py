@@ -22,6 +22,7 @@ from grpclib.server import Server, Stream
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.bridge import AsyncioThread
+from router.grpc.connections import ConnectionLimits
 from router.grpc.server import ClosingServer, bound_port, close_server
 from router.settings import Settings
 
@@ -88,7 +89,9 @@ async def serve_standby_grpc(
     host, port = settings.grpc_host_port()
 
     async def start() -> Server:
-        server = ClosingServer([_Refusing(hint)], codec=ProtoCodec())
+        server = ClosingServer(
+            [_Refusing(hint)], codec=ProtoCodec(), limits=ConnectionLimits.of(settings)
+        )
         await server.start(host, port, ssl=settings.server_ssl())
         return server
 

@@ -27,6 +27,7 @@ the invariants of `../shared/DESIGN.md`; the figures below are what they measure
 | frozen consumer | the consumer process SIGSTOPped (no FIN, no RST) | put to sleep after `--consumer-timeout`, cursor kept |
 | load | 2,000 subscribe streams and 50 publishers for 60 s | no error; every stream gap-free; RSS bounded |
 | hostile JSON / protobuf / flood / slowloris | 200k-deep JSON, a 40 MB body, corrupt protobuf and bad UTF-8, 300 attach/leave on one name, 200 slowloris connections | 4xx or a refusal status naming the field, never 500/UNKNOWN; nothing stored changes; others served |
+| hostile gRPC transport | raw HTTP/2 with no token: rapid reset (HEADERS + RST_STREAM), 300 silent connections from 3 addresses and 240 from 6, the descriptor limit lowered under 150 waiting connections; a 64 MiB and announced 300-400 MB messages, a compressed one | reset connections closed with GOAWAY; RSS and descriptors within the bounds; refusals logged as counts; another client served; RESOURCE_EXHAUSTED / UNIMPLEMENTED naming the reason, no traceback |
 | graceful shutdown | SIGTERM under 4 publishers and a subscriber | in-flight publishes acked, later ones refused UNAVAILABLE; stored = acked; cursor = last ack sent; exit 0 within the grace |
 """
 

@@ -142,6 +142,35 @@ LEADERSHIP_FLAGS = (
         help="the same for HTTP (env ROUTER_ADVERTISE_HTTP; default: --http)",
     ),
 )
+GRPC_FLAGS = (
+    arg(
+        "--grpc-max-message",
+        default="16MiB",
+        help="largest gRPC request message taken; larger ones are refused before being read"
+        " (default %(default)s)",
+    ),
+    arg(
+        "--grpc-max-connections",
+        type=int,
+        help="gRPC connections open at once (default: half the descriptor limit)",
+    ),
+    arg(
+        "--grpc-max-connections-per-source",
+        type=int,
+        default=256,
+        help="gRPC connections open at once from one address (default %(default)s)",
+    ),
+    arg(
+        "--grpc-handshake-timeout",
+        default="10s",
+        help="close a connection that sends no HTTP/2 preface for this long (default %(default)s)",
+    ),
+    arg(
+        "--grpc-idle-timeout",
+        default="5m",
+        help="close a connection with no call running for this long (default %(default)s)",
+    ),
+)
 _DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 _SIZE = {
     "": 1,
@@ -193,6 +222,7 @@ def register(commands: Any) -> None:
         (serve.add_argument_group("RabbitMQ ingest"), AMQP_FLAGS),
         (serve.add_argument_group("retention"), RETENTION_FLAGS),
         (serve.add_argument_group("standby routers (PostgreSQL)"), LEADERSHIP_FLAGS),
+        (serve.add_argument_group("gRPC connections"), GRPC_FLAGS),
     )
     for group, flags in groups:
         for names, options in flags:
@@ -230,6 +260,7 @@ def run_serve(args: argparse.Namespace) -> None:
         name=args.name,
         advertise_grpc=args.advertise,
         advertise_http=args.advertise_http,
+        **grpc_bounds(args),
     )
     check_form(settings)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -282,6 +313,11 @@ def check_form(settings: Settings) -> None:
             raise InvalidArgument("--amqp-url: RabbitMQ ingest runs on an ingest or all node")
     elif settings.upstream:
         raise InvalidArgument("--upstream: only a route node (--role route) follows an upstream")
+    if settings.grpc_max_message_bytes < settings.max_payload_bytes + 1024:
+        raise InvalidArgument(
+            f"--grpc-max-message: {settings.grpc_max_message_bytes} bytes cannot hold one event"
+            f" of the largest payload ({settings.max_payload_bytes} bytes)"
+        )
     check_retention(settings)
 
 
@@ -319,6 +355,25 @@ def check_retention(settings: Settings) -> None:
         )
     if settings.retain_max_for_s is not None and not settings.retain_until_acked:
         raise InvalidArgument("--retain-max-for: caps --retain-until-acked; give that too")
+
+
+def grpc_bounds(args: argparse.Namespace) -> dict[str, Any]:
+    """The gRPC port's bounds from their flags, as Settings fields; a bound of 0 is refused."""
+    for flag, value in (
+        ("--grpc-max-connections", args.grpc_max_connections),
+        ("--grpc-max-connections-per-source", args.grpc_max_connections_per_source),
+    ):
+        if value is not None and value < 1:
+            raise InvalidArgument(f"{flag}: {value} must be 1 or more")
+    return {
+        "grpc_max_message_bytes": size_bytes(args.grpc_max_message, "--grpc-max-message"),
+        "grpc_max_connections": args.grpc_max_connections,
+        "grpc_max_connections_per_source": args.grpc_max_connections_per_source,
+        "grpc_handshake_timeout_s": duration_s(
+            args.grpc_handshake_timeout, "--grpc-handshake-timeout"
+        ),
+        "grpc_idle_timeout_s": duration_s(args.grpc_idle_timeout, "--grpc-idle-timeout"),
+    }
 
 
 def amqp_source(args: argparse.Namespace) -> AmqpSource | None:

@@ -109,7 +109,7 @@ class PublisherService(router_grpc.PublisherBase):
                     if over is not None:
                         raise over
                     await pending.put(self._publish_soon(events, carrier))
-            except RouterError as error:
+            except (RouterError, GRPCError) as error:  # GRPCError: a request refused unread
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 failed.set_exception(error)
                 await pending.put(failed)

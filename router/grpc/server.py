@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
+from ssl import SSLContext
 from typing import Any
 
 import trio
@@ -15,12 +15,20 @@ from grpclib.const import Status
 from grpclib.encoding.proto import ProtoCodec
 from grpclib.events import RecvRequest, listen
 from grpclib.protocol import H2Protocol
-from grpclib.server import Handler, Server
+from grpclib.server import Server
 
 from router import h2frames
 from router.app import Router
 from router.errors import PermissionDenied, RouterError, Unauthenticated
 from router.grpc.admin import AdminService, LogService
+from router.grpc.calls import CallHandler
+from router.grpc.connections import (
+    CLOSE_GRACE_S,
+    ConnectionLimits,
+    Connections,
+    Protocol,
+    quiet_accept_failures,
+)
 from router.grpc.metadata import authorization, let_in, peer_host
 from router.grpc.publish import PublisherService
 from router.grpc.status import grpc_error
@@ -29,7 +37,7 @@ from router.model import Access
 from router.wire import Encoded
 
 log = logging.getLogger("router.grpc")
-CLOSE_GRACE_S = 1.0  # a closed connection's client gets this long to read the last frames
+BACKLOG = 100  # grpclib's: connections the kernel holds before the router accepts them
 # What each call needs before its request is read; the handlers check the exchange or the
 # events' types once they have the request (docs/security.md has the whole table).
 SERVICES = {
@@ -141,7 +149,7 @@ async def serve_grpc(
     ]
 
     async def start() -> Server:
-        server = ClosingServer(services, codec=Codec())
+        server = ClosingServer(services, codec=Codec(), limits=ConnectionLimits.of(router.settings))
         listen(server, RecvRequest, _checker(router))
         await server.start(host, port, ssl=router.settings.server_ssl())
         return server
@@ -198,28 +206,66 @@ async def close_server(server: Server) -> None:
 
 
 class ClosingServer(Server):
-    """grpclib's server, remembering its connections so that they can be closed with it. A
-    connection accepted just as the server stops is made after the others were closed: it
-    closes itself as soon as it is made."""
+    """grpclib's server with each connection bounded (router.grpc.connections) and closed with
+    it. A connection accepted just as the server stops is made after the others were closed:
+    it closes itself as soon as it is made. A connection's handler is let go of as soon as the
+    connection is closed and its calls have ended (grpclib looks only every tenth connection)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, limits: ConnectionLimits, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._protocols: weakref.WeakSet[_Protocol] = weakref.WeakSet()
-        self.stopped = False
+        self.connections = Connections(limits)
+        self._sweeper: asyncio.Task[None] | None = None
 
-    def _protocol_factory(self) -> H2Protocol:  # grpclib's, with the protocol below
-        self.__gc_step__()
-        handler = Handler(self._mapping, self._codec, self._status_details_codec, self.__dispatch__)
+    def _protocol_factory(self) -> H2Protocol:  # grpclib's, with the bounded protocol
+        return Protocol(self.connections, self._new_handler, self._config, self._h2_config)
+
+    def _new_handler(self) -> CallHandler:
+        handler = CallHandler(
+            self._mapping,
+            self._codec,
+            self._status_details_codec,
+            self.__dispatch__,
+            on_closed=self._forget,
+        )
         self._handlers.add(handler)
-        protocol = _Protocol(self, handler, self._config, self._h2_config)
-        self._protocols.add(protocol)
-        return protocol
+        return handler
+
+    def _forget(self, handler: CallHandler) -> None:
+        # Called back while grpclib may be walking the set (Server.close): later.
+        self._loop.call_soon(self._handlers.discard, handler)
+
+    async def start(  # type: ignore[override]
+        self, host: str, port: int, *, ssl: SSLContext | None = None
+    ) -> None:
+        """Listen (as grpclib does), with the TLS handshake bounded by the handshake timeout,
+        and start the sweep of idle connections."""
+        if self._server is not None:
+            raise RuntimeError("Server is already started")
+        loop = asyncio.get_running_loop()
+        quiet_accept_failures(loop)
+        self._server = await loop.create_server(
+            self._protocol_factory,
+            host,
+            port,
+            ssl=ssl,
+            ssl_handshake_timeout=(
+                self.connections.limits.handshake_timeout_s if ssl is not None else None
+            ),
+            backlog=BACKLOG,
+        )
+        self._server_closed_fut = loop.create_future()
+        self._sweeper = asyncio.ensure_future(self.connections.sweep_forever())
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        super().close()
 
     async def close_connections(self, grace_s: float) -> None:
         """Close every connection and wait until each is gone; those still flushing after
         ``grace_s`` are aborted (which drops what they had not sent)."""
-        self.stopped = True
-        protocols = list(self._protocols)
+        self.connections.stopped = True
+        protocols = list(self.connections)
         for protocol in protocols:
             protocol.stop()
         lost = [p.lost for p in protocols if not p.lost.done()]
@@ -230,34 +276,6 @@ class ClosingServer(Server):
                     protocol.stop(abort=True)
             if pending:
                 await asyncio.wait(pending)  # an abort reports the loss on the loop's next pass
-
-
-class _Protocol(H2Protocol):
-    def __init__(self, server: ClosingServer, *args: Any) -> None:
-        super().__init__(*args)
-        self._owner = server
-        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        super().connection_lost(exc)
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-    def connection_made(self, transport: Any) -> None:
-        self._transport = transport
-        super().connection_made(transport)
-        if self._owner.stopped:
-            self.stop()
-
-    def stop(self, abort: bool = False) -> None:
-        if not hasattr(self, "processor"):  # not made yet: connection_made stops it
-            if not self.lost.done():
-                self.lost.set_result(None)  # nothing to wait for
-            return
-        if abort:
-            self._transport.abort()  # no-op once closed; else the socket goes, unflushed
-        elif not self._transport.is_closing():
-            self.processor.close("the server stopped")  # its streams end as terminated
 
 
 async def _close_listener(listener: Any) -> None:
