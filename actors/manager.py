@@ -60,6 +60,13 @@ class ConsumerManager:
             ),
         )
 
+    def exchange_of(self, queue_id: str, name: str) -> str | None:
+        """The exchange of the subscriber ``name`` of queue ``queue_id``; None if there is none."""
+        queue = self.queues.get(queue_id)
+        if queue is None or (name not in queue.sleeping and name not in queue.active):
+            return None
+        return queue.record.config.exchange
+
     async def run(
         self,
         queues: tuple[QueueRecord, ...],

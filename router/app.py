@@ -47,6 +47,7 @@ from router.model import (
     ExchangeRecord,
     NewEvent,
     PublishAck,
+    QueueConfig,
     StartPoint,
     StoredEvent,
     TypeSchema,
@@ -216,26 +217,27 @@ class Router:
         self._serves("subscribe", "all", "route")
         exchange = validation.name(exchange, "exchange")
         name = validation.name(name, "subscriber")
-        creating = owner is not None and not self.list_subscribers(exchange, name)
-        if creating and owner is not None and owner.quotas.subscribers:
-            live = {(v.queue_id, v.name) for v in self.list_subscribers()}
-            self.auth.may_create_subscriber(owner, live)
-        subscription = await self.manager.subscribe(
-            exchange,
-            name,
-            validation.limit_size(limit_size, self.settings),
-            start,
-            consumer,
-            settings,
-            prefetch,
-            most,
-        )
-        if creating and owner is not None:
+        limit_size = validation.limit_size(limit_size, self.settings)
+        queue_id = QueueConfig(exchange, limit_size).key()
+        if owner is None or self.manager.exchange_of(queue_id, name) is not None:
+            return await self.manager.subscribe(
+                exchange, name, limit_size, start, consumer, settings, prefetch, most
+            )
+        # Creating one: its place in the owner's quota is taken before the first await and
+        # held until it is owned, so that calls arriving together are counted together.
+        key = (exchange, name)
+        self.auth.take_subscriber(owner, key, self.manager.exchange_of)
+        try:
+            subscription = await self.manager.subscribe(
+                exchange, name, limit_size, start, consumer, settings, prefetch, most
+            )
             try:
                 await self.auth.own(owner, subscription.queue_id, name)
             except RouterError:
                 await subscription.close()
                 raise
+        finally:
+            self.auth.creating.give_back(owner.name, key)
         return subscription
 
     async def read(
