@@ -30,6 +30,7 @@ from router.errors import (
 )
 from router.model import Access, Grant, NewEvent, Quotas, Role, TokenRecord, UserRecord, now_us
 from router.quotas import Limiter, Places, QuotaExceeded
+from router.tethers import Tethers
 from storage import StorageUnavailable
 
 log = logging.getLogger("router.auth")
@@ -88,6 +89,23 @@ class Auth:
     owners: dict[tuple[str, str], str] = attrs.Factory(dict)  # (queue id, subscriber) -> user
     used: dict[str, int] = attrs.Factory(dict)  # token id -> last used, not yet written
     _changed: trio.Event = attrs.Factory(trio.Event)  # a token was issued: expiries to look at
+    tethers: Tethers = attrs.field(init=False)  # long-lived calls, ended when access goes
+
+    def __attrs_post_init__(self) -> None:
+        self.tethers = Tethers(self._standing)
+        self.listeners.append(self.tethers.revoked)
+        self.regranted.append(self.tethers.regranted)
+
+    def _standing(self, user: str, token_id: str) -> UserRecord | None:
+        """``user`` as it is now, if it and its token ``token_id`` still stand (not revoked,
+        removed or expired); None otherwise. Read from any thread."""
+        now = now_us()
+        for token in list(self.tokens.values()):
+            if token.id == token_id and token.user == user:
+                if token.expires_at and now >= token.expires_at:
+                    return None
+                return self.users.get(user)
+        return None
 
     def load(
         self,

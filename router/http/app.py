@@ -61,6 +61,7 @@ from router.model import (
     UserRecord,
 )
 from router.quotas import QuotaExceeded, quotas
+from router.tethers import within
 from router.tracing import carrier_of
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -131,22 +132,32 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         handler: Handler,
         audited: tuple[str, Target] | None = None,
         on: Callable[[Request], str] | None = None,
+        lasting: bool = False,
     ) -> Handler:
         """``handler`` behind the token check: the caller needs ``needed`` on the exchange the
         path names (``on``), or, when the target is in the body, any grant of it (the handler
         checks the rest with ``request.state.user``). A change names its ``audited`` action
-        and how to name its target, and goes into the audit trail once it has succeeded."""
+        and how to name its target, and goes into the audit trail once it has succeeded. A
+        ``lasting`` call (a long-poll) ends as soon as its token or grant goes (router.tethers)."""
 
         async def endpoint(request: Request) -> Response:
             source = request.client.host if request.client else "unknown"
             try:
-                user = None
+                user = found = None
+                named = on(request) if on else ""
                 if needed is not None:
                     header = request.headers.get("authorization")
-                    found = router.auth.authorize(header, needed, on(request) if on else "")
+                    found = router.auth.authorize(header, needed, named)
                     user = found[0] if found is not None else None
                 request.state.user = user
-                response = await handler(request)
+                if lasting and needed is not None and found is not None:
+                    tethers, needs = router.auth.tethers, ((needed, named),)
+                    name, token_id = found[0].name, found[1].id
+                    response = await within(
+                        tethers, name, token_id, needs, lambda: handler(request)
+                    )
+                else:
+                    response = await handler(request)
                 if audited is not None and request.method != "GET" and response.status_code < 300:
                     action, target = audited
                     detail = getattr(request.state, "body", b"").decode("utf-8", "replace")
@@ -583,7 +594,11 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/v1/events", guarded(Access.PUBLISH, publish), methods=["POST"]),
-            Route(f"{subscriber}/events", consume(pull), methods=["GET"]),
+            Route(
+                f"{subscriber}/events",
+                guarded(Access.CONSUME, pull, on=_exchange, lasting=True),
+                methods=["GET"],
+            ),
             Route(f"{subscriber}/ack", consume(ack), methods=["POST"]),
             Route(f"{subscriber}/settle", consume(settle), methods=["POST"]),
             Route(subscriber, guarded(Access.MONITOR, describe_subscriber), methods=["GET"]),
@@ -592,7 +607,11 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                 manage(change_settings, "subscriber.settings"),
                 methods=["PATCH"],
             ),
-            Route(f"{subscriber}/parked", guarded(Access.MONITOR, parked), methods=["GET"]),
+            Route(
+                f"{subscriber}/parked",
+                guarded(Access.MONITOR, parked, lasting=True),
+                methods=["GET"],
+            ),
             Route(
                 f"{subscriber}/parked/redrive",
                 manage(change_parked(True), "parked.redrive"),
