@@ -589,7 +589,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
     def manage(handler: Handler, action: str) -> Handler:
         return guarded(Access.MANAGE, handler, (action, _path), _exchange)
 
-    exposition = registry(router.stats)
+    exposition = registry(router.stats, router.settings.metrics_subscribers)
     subscriber = "/v1/exchanges/{exchange}/subscribers/{name}"
     return Starlette(
         routes=[
