@@ -281,6 +281,22 @@ class RingSlice:
 
 
 @attrs.frozen
+class QueueEmpty:
+    """A queue has no subscriber left (its last was deleted, or the one it was made for never
+    attached). Sent by the QueueActor; handled by the ConsumerManager, which retires it."""
+
+    queue_id: str
+
+
+@attrs.frozen
+class Retire:
+    """End the queue and delete its stored row if it still has no subscriber (True), or keep
+    it (False: one attached since). Sent by the ConsumerManager; handled by the QueueActor."""
+
+    reply: Reply[bool]
+
+
+@attrs.frozen
 class ForgetSubscriber:
     """Delete a sleeping subscriber and its cursor (FailedPrecondition if it is active). Sent by
     the Router (an admin call); handled by the QueueActor."""
@@ -444,9 +460,10 @@ StateWrite = (
 StateRead = ReadRange | FindTime | ReadLog
 DispatcherMessage = Publish | AddExchange | RemoveExchange | ListExchanges | FindExchange
 ExchangeMessage = Committed | BindQueue | UnbindQueue
-ManagerMessage = Subscribe
+ManagerMessage = Subscribe | QueueEmpty
 QueueMessage = (
     Committed
+    | Retire
     | Attach
     | RingSlice
     | GetHead
