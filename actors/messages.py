@@ -164,6 +164,8 @@ class Publish:
 
     events: tuple[NewEvent, ...]
     reply: Reply[Sequence[PublishAck]]
+    publisher: str = ""  # the user ("": auth off, or a bridge), remembered with the events
+    scoped: bool = False  # refused whole if it re-uses an id another publisher used
 
 
 @attrs.frozen

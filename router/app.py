@@ -48,6 +48,7 @@ from router.model import (
     NewEvent,
     PublishAck,
     QueueConfig,
+    Role,
     StartPoint,
     StoredEvent,
     TypeSchema,
@@ -115,32 +116,40 @@ class Router:
             )
 
     async def publish(
-        self, events: Sequence[NewEvent], carrier: Mapping[str, str] | None = None
+        self,
+        events: Sequence[NewEvent],
+        carrier: Mapping[str, str] | None = None,
+        by: UserRecord | None = None,
     ) -> Sequence[PublishAck]:
         """Store and route ``events``; the acks come after the commit. ``carrier``: the call's
-        trace context (traceparent, tracestate), for router.tracing."""
+        trace context (traceparent, tracestate), for router.tracing. ``by``: the user publishing
+        (None: auth off, or a bridge): an id another user published is refused with
+        ALREADY_EXISTS, not acked as a duplicate (:func:`publisher`)."""
         if self.tracing is not None:
             events, span = self.tracing.publishing(events, carrier)
             try:
-                acks = await self._publish(events)
+                acks = await self._publish(events, by)
             except RouterError as error:
                 self.tracing.finished(span, error, True)
                 raise
             self.tracing.finished(span, acks, False)
             return acks
-        return await self._publish(events)
+        return await self._publish(events, by)
 
-    async def _publish(self, events: Sequence[NewEvent]) -> Sequence[PublishAck]:
+    async def _publish(
+        self, events: Sequence[NewEvent], by: UserRecord | None
+    ) -> Sequence[PublishAck]:
         self._serves("publish", "all", "ingest")
         validation.batch_size(len(events), self.settings)
         self.contracts.check(events)
-        return await self.dispatcher.publish(tuple(events))
+        return await self.dispatcher.publish(tuple(events), *publisher(by))
 
     def publish_soon(
         self,
         told: Callable[[Any, bool], None],
         events: Sequence[NewEvent],
         carrier: Mapping[str, str] | None = None,
+        by: UserRecord | None = None,
     ) -> None:
         """:meth:`publish` from a plain Trio callback: ``told(acks, False)`` after the commit, or
         ``told(error, True)``; no Trio task waits for it (gRPC publishes, unary and streamed)."""
@@ -154,7 +163,7 @@ class Router:
         except RouterError as error:
             told(error, True)
             return
-        self.dispatcher.publish_soon(tuple(events), Callback(told=told))
+        self.dispatcher.publish_soon(tuple(events), Callback(told=told), *publisher(by))
 
     async def route_stored(self, events: Sequence[StoredEvent]) -> None:
         """A route node: give offsets to events its ingest node stored, and deliver them."""
@@ -730,3 +739,11 @@ def redact(url: str) -> str:
             f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}" if ":" in credentials else url
         )
     return url
+
+
+def publisher(user: UserRecord | None) -> tuple[str, bool]:
+    """Who publishes, as the store remembers it, and whether another user's ids are refused to
+    it: an admin may read every event, so its re-publish of any id is acked as a duplicate."""
+    if user is None:
+        return "", False
+    return user.name, user.role is not Role.ADMIN

@@ -193,7 +193,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         if over is not None:
             raise over
         carrier = carrier_of(request.headers.items()) if router.tracing else None
-        acks = await router.publish(checked, carrier)
+        acks = await router.publish(checked, carrier, request.state.user)
         return JSONResponse(
             {
                 "acks": [
