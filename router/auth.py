@@ -92,11 +92,11 @@ class Auth:
     tethers: Tethers = attrs.field(init=False)  # long-lived calls, ended when access goes
 
     def __attrs_post_init__(self) -> None:
-        self.tethers = Tethers(self._standing)
+        self.tethers = Tethers(self.standing)
         self.listeners.append(self.tethers.revoked)
         self.regranted.append(self.tethers.regranted)
 
-    def _standing(self, user: str, token_id: str) -> UserRecord | None:
+    def standing(self, user: str, token_id: str) -> UserRecord | None:
         """``user`` as it is now, if it and its token ``token_id`` still stand (not revoked,
         removed or expired); None otherwise. Read from any thread."""
         now = now_us()

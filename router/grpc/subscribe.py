@@ -10,6 +10,7 @@ from grpclib.server import Stream
 
 from actors.messages import Gap, Nack, Park, Rejected, Settle
 from actors.subscriber import Outgoing, Subscription
+from router import tethers
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
@@ -19,7 +20,7 @@ from router.grpc import convert
 from router.grpc.metadata import Caller, caller, caller_user, peer_address
 from router.grpc.publish import encoded
 from router.grpc.status import grpc_error, statuses
-from router.model import Access, UserRecord
+from router.model import Access, TokenRecord, UserRecord
 from router.permissions import permitted, refusal
 from router.quotas import Places, QuotaExceeded
 from router.wire import frames_of
@@ -81,6 +82,16 @@ class SubscriberService(router_grpc.SubscriberBase):
                 )
                 await subscription.close_control()
 
+    def _lost_since(
+        self, found: tuple[UserRecord, TokenRecord], exchange: str
+    ) -> RouterError | None:
+        """Why the caller may no longer consume ``exchange``, if its token was revoked or its
+        grant taken since it was let in (the token, user or grants as they are now)."""
+        now = self._router.auth.standing(found[0].name, found[1].id)
+        if now is None:
+            return Unauthenticated("authorization: the token was revoked or has expired")
+        return tethers.refusal(now, ((Access.CONSUME, exchange),))
+
     def _take_stream(self, user: UserRecord, place: object) -> None:
         """Take one of ``user``'s open streams (checked and taken in one step, on the loop's
         thread, before any await); QuotaExceeded when it holds as many as its quota allows."""
@@ -137,6 +148,12 @@ class SubscriberService(router_grpc.SubscriberBase):
         self.open.add(subscription)
         if found is not None:
             self._owners[subscription] = (found[0].name, found[1].id, request.exchange)
+            lost = self._lost_since(found, request.exchange)
+            if lost is not None:  # revoked while it was being attached: the listeners missed it
+                self.open.discard(subscription)
+                self._owners.pop(subscription, None)
+                await self._trio(subscription.close)()
+                raise grpc_error(lost)
         protocol_error: list[RouterError] = []
         reader = pump = None
         try:
