@@ -137,6 +137,7 @@ class QueueActor:
                     self._if_empty()
                 elif isinstance(message, Retire):
                     if await self._retire(message):
+                        self.mailbox.shut()  # its exchange must not wait for it to read
                         nursery.cancel_scope.cancel()
                         break
                 elif isinstance(message, SettleSleeping):
