@@ -142,8 +142,9 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
 
         async def endpoint(request: Request) -> Response:
             source = request.client.host if request.client else "unknown"
+            found = None
             try:
-                user = found = None
+                user = None
                 named = on(request) if on else ""
                 if needed is not None:
                     header = request.headers.get("authorization")
@@ -165,7 +166,7 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
                     await router.audit.record(name, action, target(request, detail), source, detail)
                 return response
             except RouterError as error:
-                if isinstance(error, Unauthenticated):
+                if isinstance(error, Unauthenticated) and found is None:  # not a revocation
                     router.audit.failed(source, str(error))
                 return error_response(error)
 

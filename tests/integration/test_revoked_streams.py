@@ -194,5 +194,8 @@ def test_a_long_poll_ends_when_its_token_is_revoked_or_its_grant_taken(
 
             answer = await long_poll(router, added.token.token, "p2", take)
             assert answer.status_code == 403 and "orders" in answer.text, answer.text
+        async with httpx.AsyncClient(headers={"authorization": f"Bearer {ADMIN_TOKEN}"}) as http:
+            metrics = (await http.get(f"{router.http}/metrics")).text
+        assert "router_auth_failures_total{" not in metrics  # a revocation is not a failed login
 
     asyncio.run(story())
