@@ -3,12 +3,14 @@ it without ever waiting on it, and a new queue of the same options starts clean.
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from actors.exchange import ExchangeActor
 from actors.messages import BindQueue, Committed, QueueMessage
 from actors.runtime import Mailbox, ask
 from router.app import open_router
+from router.errors import InvalidArgument
 from router.model import ExchangeRecord, StartKind, StartPoint
 from tests.actors.test_router_core import settings
 from tests.helpers.fakes import deliveries
@@ -52,3 +54,13 @@ async def test_a_queue_whose_last_subscriber_goes_is_removed_and_can_start_again
         await publish(router, events(3))
         assert [d.offset for d in await take(again, 3)] == [1, 2, 3]
         await again.close()
+
+
+async def test_a_queue_made_for_a_subscriber_that_never_attached_is_removed(db_url: str) -> None:
+    async with open_router(settings(db_url)) as router:
+        await router.create_exchange("orders", ["order.#"])
+        with pytest.raises(InvalidArgument, match="prefetch"):
+            await router.subscribe("orders", "x", LATEST, 9, prefetch=-1)
+        await eventually(lambda: not router.list_queues("orders"))
+        stored = await router.state.write(lambda storage: storage.restore().queues)
+        assert stored == ()
