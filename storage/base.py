@@ -103,7 +103,9 @@ class _Plan:
     log_rows: list[tuple[int, int, int]] = attrs.Factory(list)  # (exchange id, offset, seq)
     outcomes: list[EventOutcome | None] = attrs.Factory(list)
     deliveries: dict[int, list[Delivery]] = attrs.Factory(dict)
-    publishers: list[tuple[int, int, str, int]] = attrs.Factory(list)  # (first, last seq, who, at)
+    # The commit's row of event_publishers, if it has named publishers: (first seq, last seq,
+    # its runs as JSON [[first, last, user], ...], published_at).
+    publishers: list[tuple[int, int, str, int]] = attrs.Factory(list)
 
 
 def id_bytes(event_id: EventId) -> bytes:
@@ -141,16 +143,21 @@ def needs_publishers(appends: Sequence[Append], existing: Mapping[EventId, int])
 
 def publishers_of(connection: Any, mark: str, seqs: Iterable[int]) -> dict[int, str]:
     """Who published each of ``seqs``, where remembered (table event_publishers: one row per
-    run of seqs one publisher's append was given). ``mark``: the driver's parameter mark."""
+    commit, holding the runs of seqs each named publisher was given). ``mark``: the driver's
+    parameter mark."""
     found: dict[int, str] = {}
     for seq in set(seqs):
         row = connection.execute(
-            f"SELECT last_seq, user_name FROM event_publishers WHERE first_seq <= {mark}"
+            f"SELECT last_seq, runs FROM event_publishers WHERE first_seq <= {mark}"
             " ORDER BY first_seq DESC LIMIT 1",
             (seq,),
         ).fetchone()
-        if row is not None and int(row[0]) >= seq:
-            found[seq] = str(row[1])
+        if row is None or int(row[0]) < seq:
+            continue
+        for first, last, user in json.loads(row[1]):
+            if first <= seq <= last:
+                found[seq] = str(user)
+                break
     return found
 
 
@@ -207,6 +214,7 @@ def plan_commit(
     deliveries = plan.deliveries
     seen_get = seen.get
     refused = clashing(appends, existing, publishers or {})
+    runs: list[list[Any]] = []  # [first seq, last seq, publisher] of the named appends
     for index, append in enumerate(appends):
         if index in refused:
             at = refused[index]
@@ -232,11 +240,13 @@ def plan_commit(
             seen[event_id] = outcome
             outcomes.append(outcome)
         if append.publisher and seq >= first:
-            rows = plan.publishers
-            if rows and rows[-1][2] == append.publisher and rows[-1][1] == first - 1:
-                rows[-1] = (rows[-1][0], seq, append.publisher, published_at)
+            if runs and runs[-1][2] == append.publisher and runs[-1][1] == first - 1:
+                runs[-1][1] = seq
             else:
-                rows.append((first, seq, append.publisher, published_at))
+                runs.append([first, seq, append.publisher])
+    if runs:
+        text = json.dumps(runs, separators=(",", ":"))
+        plan.publishers.append((runs[0][0], runs[-1][1], text, published_at))
     after = Positions(seq, published_at if plan.events else positions.last_published_at, heads)
     return plan, after, duplicates
 

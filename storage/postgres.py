@@ -92,8 +92,7 @@ def _one(cursor: psycopg.Cursor[Any]) -> Any:
 
 
 _INSERT_PUBLISHERS = (
-    "INSERT INTO event_publishers (first_seq, last_seq, user_name, published_at)"
-    " VALUES (%s, %s, %s, %s)"
+    "INSERT INTO event_publishers (first_seq, last_seq, runs, published_at) VALUES (%s, %s, %s, %s)"
 )
 _WRITE_FEW = """
 WITH new_events AS (
@@ -107,8 +106,8 @@ WITH new_events AS (
     INSERT INTO exchange_log (exchange_id, exchange_offset, seq)
     SELECT * FROM unnest(%(log_exchange)s::int8[], %(log_offset)s::int8[], %(log_seq)s::int8[])
 ), new_publishers AS (
-    INSERT INTO event_publishers (first_seq, last_seq, user_name, published_at)
-    SELECT * FROM unnest(%(p_first)s::int8[], %(p_last)s::int8[], %(p_user)s::text[],
+    INSERT INTO event_publishers (first_seq, last_seq, runs, published_at)
+    SELECT * FROM unnest(%(p_first)s::int8[], %(p_last)s::int8[], %(p_runs)s::text[],
                          %(p_at)s::int8[])
 ), saved AS (
     UPDATE subscribers AS s SET acked = u.acked, ledger = u.ledger, updated_at = %(now)s
@@ -147,7 +146,7 @@ def _write_few(
             "ledger": [ledger for _, ledger in cursors.values()],
             "p_first": [row[0] for row in publishers],
             "p_last": [row[1] for row in publishers],
-            "p_user": [row[2] for row in publishers],
+            "p_runs": [row[2] for row in publishers],
             "p_at": [row[3] for row in publishers],
         },
     )

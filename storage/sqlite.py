@@ -102,8 +102,7 @@ MOVE_IDS = 2 * LEVEL_IDS // MOVE_SLICES  # twice a range of random ids: those mo
 # order, and forgets the expired ones among them, until it has looked at all.
 FORGET_IDS = 2_000
 _INSERT_PUBLISHERS = (
-    "INSERT INTO event_publishers (first_seq, last_seq, user_name, published_at)"
-    " VALUES (?, ?, ?, ?)"
+    "INSERT INTO event_publishers (first_seq, last_seq, runs, published_at) VALUES (?, ?, ?, ?)"
 )
 _ID_TABLES = ("event_ids_old", "event_ids", "event_ids_recent")
 _INSERT_IDS = (  # the ids stored in neither other table: fewer rows than ids means one is stored
