@@ -40,7 +40,13 @@ from actors.runtime import (
     supervise,
 )
 from actors.state import StateActor
-from router.errors import DeadlineExceeded, NotFound, RouterError, Unavailable
+from router.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    NotFound,
+    RouterError,
+    Unavailable,
+)
 from router.model import Acks, ExchangeRecord, PublishAck
 from router.patterns import matches
 from router.settings import Settings
@@ -73,15 +79,23 @@ class Dispatcher:
 
     # --- public surface ---
 
-    async def publish(self, events: tuple[Any, ...]) -> Sequence[PublishAck]:
-        """Publish and wait for the acks."""
-        return await ask(self.mailbox, lambda r: Publish(events, r))
+    async def publish(
+        self, events: tuple[Any, ...], publisher: str = "", scoped: bool = False
+    ) -> Sequence[PublishAck]:
+        """Publish and wait for the acks. ``publisher`` and ``scoped``: see :class:`Publish`."""
+        return await ask(self.mailbox, lambda r: Publish(events, r, publisher, scoped))
 
-    def publish_soon(self, events: tuple[Any, ...], reply: Reply[Sequence[PublishAck]]) -> None:
+    def publish_soon(
+        self,
+        events: tuple[Any, ...],
+        reply: Reply[Sequence[PublishAck]],
+        publisher: str = "",
+        scoped: bool = False,
+    ) -> None:
         """Publish without waiting (from a plain Trio callback, no task of its own): ``reply``
         is set with the acks after the commit. Publishes reach the mailbox in the order of
         these calls: while it is full they wait, in order, for one task to put them in."""
-        message = Publish(events, reply)
+        message = Publish(events, reply, publisher, scoped)
         if not self._overflow:
             try:
                 self.mailbox.send_nowait(message)
@@ -195,7 +209,8 @@ class Dispatcher:
     async def _append(self, publishes: list[Publish]) -> Reply[CommitResult]:
         """Hand the publishes' events, routed, to the StateActor; the reply comes after the commit."""
         appends = tuple(
-            Append(p.events, tuple(self._route(e.type) for e in p.events)) for p in publishes
+            Append(p.events, tuple(self._route(e.type) for e in p.events), p.publisher, p.scoped)
+            for p in publishes
         )
         return await self.state.start_append(appends)
 
@@ -230,13 +245,13 @@ class Dispatcher:
         start = 0
         for publish in publishes:
             end = start + len(publish.events)
-            acks = Acks(
-                [e.id for e in publish.events],
-                result.outcomes[start:end],
-                names,
-                result.committed_ns,
-            )
+            outcomes = result.outcomes[start:end]
             start = end
+            if outcomes and outcomes[0].refused:
+                index = next(i for i, o in enumerate(outcomes) if o.duplicate)
+                publish.reply.fail(clash(index, publish.events[index].id))
+                continue
+            acks = Acks([e.id for e in publish.events], outcomes, names, result.committed_ns)
             self.published += len(publish.events)
             publish.reply.set(acks)
 
@@ -302,3 +317,12 @@ class Dispatcher:
         self._scopes[record.id] = scope
         self._routes.clear()
         self._nursery.start_soon(run_exchange)
+
+
+def clash(index: int, event_id: str) -> AlreadyExists:
+    """Why a publish that re-used another publisher's event id was refused (naming neither the
+    other publisher nor where its event is)."""
+    return AlreadyExists(
+        f"events[{index}].id: {event_id} is the id of an event another user published;"
+        " nothing of this publish was stored (use ids of your own, e.g. UUIDv7)"
+    )

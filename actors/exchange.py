@@ -43,8 +43,11 @@ class ExchangeActor:
                 if isinstance(message, Committed):
                     self.head = message.deliveries[-1].offset
                     self.events_in += len(message.deliveries)
-                    for queue in list(self.queues.values()):
-                        await queue.send(message)
+                    for queue_id, queue in list(self.queues.items()):
+                        try:
+                            await queue.send(message)
+                        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                            self.queues.pop(queue_id, None)  # retired, its unbinding on the way
                 elif isinstance(message, BindQueue):
                     self.queues[message.queue_id] = message.mailbox
                     message.reply.set(self.head)

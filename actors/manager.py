@@ -19,6 +19,8 @@ from actors.messages import (
     BindQueue,
     ExchangeMessage,
     ManagerMessage,
+    QueueEmpty,
+    Retire,
     Subscribe,
     UnbindQueue,
 )
@@ -26,7 +28,7 @@ from actors.queue import QueueActor
 from actors.runtime import Mailbox, Policy, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription
-from router.errors import RouterError
+from router.errors import ResourceExhausted, RouterError
 from router.model import QueueConfig, QueueRecord, StartPoint, SubscriberRecord
 from router.settings import Settings
 
@@ -60,6 +62,13 @@ class ConsumerManager:
             ),
         )
 
+    def exchange_of(self, queue_id: str, name: str) -> str | None:
+        """The exchange of the subscriber ``name`` of queue ``queue_id``; None if there is none."""
+        queue = self.queues.get(queue_id)
+        if queue is None or (name not in queue.sleeping and name not in queue.active):
+            return None
+        return queue.record.config.exchange
+
     async def run(
         self,
         queues: tuple[QueueRecord, ...],
@@ -72,6 +81,9 @@ class ConsumerManager:
             for record in queues:
                 sleeping = {s.name: s for s in subscribers if s.queue_id == record.id}
                 try:
+                    if not sleeping:  # left by an older version, or by a stop mid-way
+                        await self._remove_stored(record.id)
+                        continue
                     await self._start_queue(record, sleeping)
                 except RouterError as error:
                     log.warning("queue not restored queue=%s error=%s", record.id, error)
@@ -80,6 +92,8 @@ class ConsumerManager:
             async for message in self.mailbox:
                 if isinstance(message, Subscribe):
                     await self._subscribe(message)
+                elif isinstance(message, QueueEmpty):
+                    await self._retire(message.queue_id)
                 else:
                     raise TypeError(f"ConsumerManager: unexpected message {message!r}")
 
@@ -88,6 +102,7 @@ class ConsumerManager:
         queue = self.queues.get(config.key())
         if queue is None:
             try:
+                self._within_bound(message.exchange)
                 record, _ = await self.dispatcher.find_exchange(message.exchange)
                 queue_record = QueueRecord(config.key(), record.id, config)
                 await self.state.save_queue(queue_record)
@@ -107,16 +122,58 @@ class ConsumerManager:
             )
         )
 
+    def _within_bound(self, exchange: str) -> None:
+        """ResourceExhausted when ``exchange`` has as many queues as the settings allow."""
+        most = self.settings.max_queues_per_exchange
+        count = sum(1 for q in self.queues.values() if q.record.config.exchange == exchange)
+        if count >= most:
+            raise ResourceExhausted(
+                f"queue.limit_size: exchange {exchange!r} has {count} queues (one per limit_size),"
+                f" as many as --max-queues-per-exchange allows; use the limit_size of one of them"
+            )
+
+    async def _retire(self, queue_id: str) -> None:
+        """Remove a queue left with no subscriber: the queue ends (with its stored row) unless
+        one attached since, then it is unbound from its exchange before anything else here."""
+        queue = self.queues.get(queue_id)
+        if queue is None or queue.active or queue.sleeping:
+            return
+        try:
+            retired: bool = await ask(queue.mailbox, lambda r: Retire(r))
+        except RouterError as error:
+            log.warning("queue not retired queue=%s error=%s", queue_id, error)
+            return
+        if not retired or self.queues.get(queue_id) is not queue:
+            return
+        del self.queues[queue_id]
+        try:
+            _, exchange_mailbox = await self.dispatcher.find_exchange(queue.record.exchange_id)
+        except RouterError:
+            return  # the exchange is gone, and its bindings with it
+        await exchange_mailbox.send(UnbindQueue(queue_id))
+
+    async def _remove_stored(self, queue_id: str) -> None:
+        removed = await self.state.write(lambda storage: storage.delete_queue(queue_id))
+        if removed:
+            log.info("queue removed queue=%s (no subscriber left)", queue_id)
+
     async def _start_queue(
         self, record: QueueRecord, sleeping: dict[str, SubscriberRecord]
     ) -> QueueActor:
         assert self._nursery is not None
         _, exchange_mailbox = await self.dispatcher.find_exchange(record.exchange_id)
         queue = QueueActor(record, self.state, self.settings, sleeping=sleeping)
+        queue.on_empty = lambda: self._tell_empty(record.id)
         queue.head = await ask(exchange_mailbox, lambda r: BindQueue(record.id, queue.mailbox, r))
         self.queues[record.id] = queue
         await self._nursery.start(self._run_queue, queue, exchange_mailbox)
         return queue
+
+    def _tell_empty(self, queue_id: str) -> None:
+        try:
+            self.mailbox.send_nowait(QueueEmpty(queue_id))
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # kept for now; an empty queue costs little until the next chance
 
     async def _run_queue(
         self,
@@ -133,8 +190,10 @@ class ConsumerManager:
                 Policy.ESCALATE,
             )
         finally:
-            self.queues.pop(queue.record.id, None)
-            try:
-                exchange_mailbox.send_nowait(UnbindQueue(queue.record.id))
-            except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # the exchange is gone or going
+            # A retired queue is unbound already, and its id may name a new queue by now.
+            if self.queues.get(queue.record.id) is queue:
+                del self.queues[queue.record.id]
+                try:
+                    exchange_mailbox.send_nowait(UnbindQueue(queue.record.id))
+                except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass  # the exchange is gone or going

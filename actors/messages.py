@@ -164,6 +164,8 @@ class Publish:
 
     events: tuple[NewEvent, ...]
     reply: Reply[Sequence[PublishAck]]
+    publisher: str = ""  # the user ("": auth off, or a bridge), remembered with the events
+    scoped: bool = False  # refused whole if it re-uses an id another publisher used
 
 
 @attrs.frozen
@@ -278,6 +280,22 @@ class RingSlice:
     first: int
     last: int
     reply: Reply[tuple[Delivery, ...]]
+
+
+@attrs.frozen
+class QueueEmpty:
+    """A queue has no subscriber left (its last was deleted, or the one it was made for never
+    attached). Sent by the QueueActor; handled by the ConsumerManager, which retires it."""
+
+    queue_id: str
+
+
+@attrs.frozen
+class Retire:
+    """End the queue and delete its stored row if it still has no subscriber (True), or keep
+    it (False: one attached since). Sent by the ConsumerManager; handled by the QueueActor."""
+
+    reply: Reply[bool]
 
 
 @attrs.frozen
@@ -444,9 +462,10 @@ StateWrite = (
 StateRead = ReadRange | FindTime | ReadLog
 DispatcherMessage = Publish | AddExchange | RemoveExchange | ListExchanges | FindExchange
 ExchangeMessage = Committed | BindQueue | UnbindQueue
-ManagerMessage = Subscribe
+ManagerMessage = Subscribe | QueueEmpty
 QueueMessage = (
     Committed
+    | Retire
     | Attach
     | RingSlice
     | GetHead

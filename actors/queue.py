@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -28,6 +29,7 @@ from actors.messages import (
     GetHead,
     MoveCursor,
     QueueMessage,
+    Retire,
     RingSlice,
     Settled,
     SettleSleeping,
@@ -109,6 +111,7 @@ class QueueActor:
     events_out_before: int = 0  # delivered by subscribers that have gone to sleep since
     _parked_signals: dict[str, trio.Event] = attrs.Factory(dict)  # name -> set when one parks
     _nursery: trio.Nursery | None = None
+    on_empty: Callable[[], None] = lambda: None  # told when its last subscriber goes
 
     def __attrs_post_init__(self) -> None:
         self.ring = collections.deque(maxlen=self.record.config.limit_size)
@@ -128,8 +131,15 @@ class QueueActor:
                     message.reply.set(self._slice(message.first, message.last))
                 elif isinstance(message, Attach):
                     self._attach(message)
+                    self._if_empty()
                 elif isinstance(message, ForgetSubscriber | MoveCursor | AdvanceCursor):
                     await self._change_sleeping(message)
+                    self._if_empty()
+                elif isinstance(message, Retire):
+                    if await self._retire(message):
+                        self.mailbox.shut()  # its exchange must not wait for it to read
+                        nursery.cancel_scope.cancel()
+                        break
                 elif isinstance(message, SettleSleeping):
                     await self._settle_sleeping(message)
                 elif isinstance(message, ChangeSettings):
@@ -143,6 +153,26 @@ class QueueActor:
                     break
                 else:
                     raise TypeError(f"QueueActor: unexpected message {message!r}")
+
+    def _if_empty(self) -> None:
+        if not self.active and not self.sleeping:
+            self.on_empty()
+
+    async def _retire(self, message: Retire) -> bool:
+        """End this queue, with its stored row, if it still has no subscriber."""
+        if self.active or self.sleeping:
+            message.reply.set(False)
+            return False
+        queue_id = self.record.id
+        try:
+            removed = await self.state.write(lambda storage: storage.delete_queue(queue_id))
+        except RouterError as error:
+            log.warning("queue not removed queue=%s error=%s", queue_id, error)
+            removed = False
+        message.reply.set(removed)
+        if removed:
+            log.info("queue removed queue=%s (no subscriber left)", queue_id)
+        return removed
 
     def _take(self, message: Committed) -> None:
         deliveries = message.deliveries

@@ -149,6 +149,11 @@ class Mailbox(Generic[M]):
         """No more messages: the actor's loop ends after the ones already sent."""
         self._send.close()
 
+    def shut(self) -> None:
+        """The actor reads no more (it has ended): senders, even one waiting for room now, get
+        ``trio.BrokenResourceError`` instead of waiting for ever."""
+        self._receive.close()
+
     def __aiter__(self) -> Mailbox[M]:
         return self
 

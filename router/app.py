@@ -48,6 +48,8 @@ from router.model import (
     ExchangeRecord,
     NewEvent,
     PublishAck,
+    QueueConfig,
+    Role,
     StartPoint,
     StoredEvent,
     TypeSchema,
@@ -116,32 +118,40 @@ class Router:
             )
 
     async def publish(
-        self, events: Sequence[NewEvent], carrier: Mapping[str, str] | None = None
+        self,
+        events: Sequence[NewEvent],
+        carrier: Mapping[str, str] | None = None,
+        by: UserRecord | None = None,
     ) -> Sequence[PublishAck]:
         """Store and route ``events``; the acks come after the commit. ``carrier``: the call's
-        trace context (traceparent, tracestate), for router.tracing."""
+        trace context (traceparent, tracestate), for router.tracing. ``by``: the user publishing
+        (None: auth off, or a bridge): an id another user published is refused with
+        ALREADY_EXISTS, not acked as a duplicate (:func:`publisher`)."""
         if self.tracing is not None:
             events, span = self.tracing.publishing(events, carrier)
             try:
-                acks = await self._publish(events)
+                acks = await self._publish(events, by)
             except RouterError as error:
                 self.tracing.finished(span, error, True)
                 raise
             self.tracing.finished(span, acks, False)
             return acks
-        return await self._publish(events)
+        return await self._publish(events, by)
 
-    async def _publish(self, events: Sequence[NewEvent]) -> Sequence[PublishAck]:
+    async def _publish(
+        self, events: Sequence[NewEvent], by: UserRecord | None
+    ) -> Sequence[PublishAck]:
         self._serves("publish", "all", "ingest")
         validation.batch_size(len(events), self.settings)
         self.contracts.check(events)
-        return await self.dispatcher.publish(tuple(events))
+        return await self.dispatcher.publish(tuple(events), *publisher(by))
 
     def publish_soon(
         self,
         told: Callable[[Any, bool], None],
         events: Sequence[NewEvent],
         carrier: Mapping[str, str] | None = None,
+        by: UserRecord | None = None,
     ) -> None:
         """:meth:`publish` from a plain Trio callback: ``told(acks, False)`` after the commit, or
         ``told(error, True)``; no Trio task waits for it (gRPC publishes, unary and streamed)."""
@@ -155,7 +165,7 @@ class Router:
         except RouterError as error:
             told(error, True)
             return
-        self.dispatcher.publish_soon(tuple(events), Callback(told=told))
+        self.dispatcher.publish_soon(tuple(events), Callback(told=told), *publisher(by))
 
     async def route_stored(self, events: Sequence[StoredEvent]) -> None:
         """A route node: give offsets to events its ingest node stored, and deliver them."""
@@ -222,34 +232,35 @@ class Router:
         self._serves("subscribe", "all", "route")
         exchange = validation.name(exchange, "exchange")
         name = validation.name(name, "subscriber")
+        limit_size = validation.limit_size(limit_size, self.settings)
         existing = {view.queue_id for view in self.list_subscribers(exchange, name)}
         moving = bool(existing) and reach.moves_cursor(start)
         if moving:
             reach.permit_move(self.auth, owner, exchange, name, existing)
-        creating = owner is not None and not existing
-        if creating and owner is not None and owner.quotas.subscribers:
-            live = {(v.queue_id, v.name) for v in self.list_subscribers()}
-            self.auth.may_create_subscriber(owner, live)
-        subscription = await self.manager.subscribe(
-            exchange,
-            name,
-            validation.limit_size(limit_size, self.settings),
-            start,
-            consumer,
-            settings,
-            prefetch,
-            most,
-        )
+        queue_id = QueueConfig(exchange, limit_size).key()
+        creator = owner if self.manager.exchange_of(queue_id, name) is None else None
+        # Creating one: its place in the owner's quota is taken before the first await and
+        # held until it is owned, so that calls arriving together are counted together.
+        key = (exchange, name)
+        if creator is not None:
+            self.auth.take_subscriber(creator, key, self.manager.exchange_of)
         try:
-            if creating and owner is not None:
-                await self.auth.own(owner, subscription.queue_id, name)
-            if moving:  # what ResetSubscriber does, audited as it is
-                who, detail = (owner.name if owner else ""), json.dumps({"start": str(start)})
-                target = f"{exchange}/{name}"
-                await self.audit.record(who, "subscriber.move", target, consumer, detail)
-        except RouterError:
-            await subscription.close()
-            raise
+            subscription = await self.manager.subscribe(
+                exchange, name, limit_size, start, consumer, settings, prefetch, most
+            )
+            try:
+                if creator is not None:
+                    await self.auth.own(creator, subscription.queue_id, name)
+                if moving:  # what ResetSubscriber does, audited as it is
+                    who, detail = (owner.name if owner else ""), json.dumps({"start": str(start)})
+                    target = f"{exchange}/{name}"
+                    await self.audit.record(who, "subscriber.move", target, consumer, detail)
+            except RouterError:
+                await subscription.close()
+                raise
+        finally:
+            if creator is not None:
+                self.auth.creating.give_back(creator.name, key)
         return subscription
 
     async def read(
@@ -740,3 +751,11 @@ def retention_text(settings: Settings) -> str:
         cap = settings.retain_max_for_s
         parts.append("until acked" + (f" (at most {cap:g}s)" if cap is not None else ""))
     return ", ".join(parts)
+
+
+def publisher(user: UserRecord | None) -> tuple[str, bool]:
+    """Who publishes, as the store remembers it, and whether another user's ids are refused to
+    it: an admin may read every event, so its re-publish of any id is acked as a duplicate."""
+    if user is None:
+        return "", False
+    return user.name, user.role is not Role.ADMIN

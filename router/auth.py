@@ -30,8 +30,9 @@ from router.errors import (
     Unauthenticated,
 )
 from router.model import Access, Grant, NewEvent, Quotas, Role, TokenRecord, UserRecord, now_us
-from router.quotas import Limiter, QuotaExceeded
+from router.quotas import Limiter, Places, QuotaExceeded
 from router.storable import storable
+from router.tethers import Tethers
 from storage import StorageUnavailable
 
 log = logging.getLogger("router.auth")
@@ -68,6 +69,12 @@ def new_token(user: str, text: str | None = None, expires_in_s: int = 0) -> tupl
     return TokenRecord(token_id, user, token_hash(text), now, expires_at), text
 
 
+def event_size(event: NewEvent) -> int:
+    """What an event costs a ``bytes_per_s`` quota: its payload and its headers' keys and values
+    (as UTF-8), so that bytes sent as headers are paid for like any others."""
+    return len(event.payload) + sum(len(k.encode()) + len(v.encode()) for k, v in event.headers)
+
+
 def role(value: str) -> Role:
     try:
         return Role(value)
@@ -87,9 +94,27 @@ class Auth:
     regranted: list[Regranted] = attrs.Factory(list)
     _decided: dict[tuple[str, Access, str], bool] = attrs.Factory(dict)  # cleared on changes
     limiter: Limiter = attrs.Factory(Limiter)
+    creating: Places = attrs.Factory(Places)  # subscribers being created, per user
     owners: dict[tuple[str, str], str] = attrs.Factory(dict)  # (queue id, subscriber) -> user
     used: dict[str, int] = attrs.Factory(dict)  # token id -> last used, not yet written
     _changed: trio.Event = attrs.Factory(trio.Event)  # a token was issued: expiries to look at
+    tethers: Tethers = attrs.field(init=False)  # long-lived calls, ended when access goes
+
+    def __attrs_post_init__(self) -> None:
+        self.tethers = Tethers(self.standing)
+        self.listeners.append(self.tethers.revoked)
+        self.regranted.append(self.tethers.regranted)
+
+    def standing(self, user: str, token_id: str) -> UserRecord | None:
+        """``user`` as it is now, if it and its token ``token_id`` still stand (not revoked,
+        removed or expired); None otherwise. Read from any thread."""
+        now = now_us()
+        for token in list(self.tokens.values()):
+            if token.id == token_id and token.user == user:
+                if token.expires_at and now >= token.expires_at:
+                    return None
+                return self.users.get(user)
+        return None
 
     def load(
         self,
@@ -173,23 +198,34 @@ class Auth:
         (the edge refuses the call with it)."""
         if user is None or not (user.quotas.events_per_s or user.quotas.bytes_per_s):
             return None
-        size = sum([len(e.payload) for e in events]) if user.quotas.bytes_per_s else 0
+        size = sum([event_size(e) for e in events]) if user.quotas.bytes_per_s else 0
         try:
             self.limiter.publish(user.name, user.quotas, len(events), size)
         except QuotaExceeded as error:
             return error
         return None
 
-    def may_create_subscriber(self, user: UserRecord | None, live: set[tuple[str, str]]) -> None:
-        """QuotaExceeded when ``user`` already holds as many of the ``live`` subscribers (queue
-        id, name) as its quota lets it create."""
-        if user is None or not user.quotas.subscribers:
-            return
-        held = sum(1 for key, owner in self.owners.items() if owner == user.name and key in live)
-        if held >= user.quotas.subscribers:
+    def take_subscriber(
+        self, user: UserRecord, key: tuple[str, str], where: Callable[[str, str], str | None]
+    ) -> None:
+        """Count the subscriber ``key`` (exchange, name) that ``user`` is creating against its
+        quota, with those it created that still exist (``where`` gives the exchange of a live
+        subscriber: queue id, name -> exchange or None), and those it is creating now. A name
+        counts once per exchange whatever its queue options. QuotaExceeded, taking nothing,
+        past the quota; the caller gives the place back (``creating.give_back``) once the
+        subscriber is owned or the call failed."""
+        most = user.quotas.subscribers
+        held: frozenset[object] = frozenset()
+        if most:
+            held = frozenset(
+                (exchange, name)
+                for (queue_id, name), owner in self.owners.items()
+                if owner == user.name and (exchange := where(queue_id, name)) is not None
+            )
+        if not self.creating.take(user.name, most, key, held):
             self.limiter.count(user.name)
             raise QuotaExceeded(
-                f"subscribers: user {user.name!r} has created {held}, its quota; delete one"
+                f"subscribers: user {user.name!r} has created {most}, its quota; delete one"
                 " first (router subscriber delete)"
             )
 

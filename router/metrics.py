@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from router.stats import Retained, Stats, TypeCounts
+from router.subscriber_metrics import subscriber_families
 
 WINDOW_S = 60
 
@@ -84,8 +85,9 @@ async def sample_forever(read: Callable[[], Stats], rates: Rates) -> None:
 class RouterCollector(Collector):
     """The exposition of one snapshot, taken at each scrape."""
 
-    def __init__(self, read: Callable[[], Stats]) -> None:
+    def __init__(self, read: Callable[[], Stats], most_subscribers: int) -> None:
         self._read = read
+        self._most_subscribers = most_subscribers
 
     def collect(self) -> Iterator[Any]:
         stats = self._read()
@@ -179,66 +181,7 @@ class RouterCollector(Collector):
             families["fill"].add_metric(labels, queue.fill)
         yield from families.values()
 
-        sub_labels = ["exchange", "queue", "subscriber"]
-        acked = GaugeMetricFamily(
-            "router_subscriber_acked_offset", "A subscriber's cursor", labels=sub_labels
-        )
-        lag = GaugeMetricFamily(
-            "router_subscriber_lag", "Events behind the exchange's head", labels=sub_labels
-        )
-        active = GaugeMetricFamily(
-            "router_subscriber_active", "1 with a consumer attached, 0 sleeping", labels=sub_labels
-        )
-        out = CounterMetricFamily(
-            "router_subscriber_events_out",
-            "Events delivered on the current attachment",
-            labels=sub_labels,
-        )
-        settlement: dict[str, GaugeMetricFamily | CounterMetricFamily] = {
-            "consumers": GaugeMetricFamily(
-                "router_subscriber_consumers", "Consumers attached", labels=sub_labels
-            ),
-            "unsettled": GaugeMetricFamily(
-                "router_subscriber_unsettled", "Deliveries not yet settled", labels=sub_labels
-            ),
-            "parked": GaugeMetricFamily(
-                "router_subscriber_parked", "Events in the parked list", labels=sub_labels
-            ),
-            "redelivered": CounterMetricFamily(
-                "router_subscriber_redelivered",
-                "Deliveries made again on the current attachment",
-                labels=sub_labels,
-            ),
-            "oldest_unsettled_s": GaugeMetricFamily(
-                "router_subscriber_oldest_unsettled_seconds",
-                "Age of the oldest unsettled delivery",
-                labels=sub_labels,
-            ),
-            "oldest_parked_s": GaugeMetricFamily(
-                "router_subscriber_oldest_parked_seconds",
-                "Age of the oldest parked event",
-                labels=sub_labels,
-            ),
-            "stalled": GaugeMetricFamily(
-                "router_subscriber_stalled",
-                "1 when it has lag, a consumer and an ack floor unmoved for stall_after_s",
-                labels=sub_labels,
-            ),
-            "holding_log": GaugeMetricFamily(
-                "router_subscriber_holding_log",
-                "1 while retention waits for it to ack (--retain-until-acked)",
-                labels=sub_labels,
-            ),
-        }
-        for sub in stats.subscribers:
-            labels = [sub.exchange, sub.queue_id, sub.name]
-            acked.add_metric(labels, sub.acked)
-            lag.add_metric(labels, sub.lag)
-            active.add_metric(labels, 1 if sub.state == "active" else 0)
-            out.add_metric(labels, sub.events_out)
-            for field, family in settlement.items():
-                family.add_metric(labels, float(getattr(sub, field)))
-        yield from (acked, lag, active, out, *settlement.values())
+        yield from subscriber_families(stats.subscribers, self._most_subscribers)
 
 
 def _retention(retained: Retained) -> Iterator[Any]:
@@ -299,8 +242,9 @@ def _types(types: list[TypeCounts]) -> Iterator[Any]:
     yield from counted.values()
 
 
-def registry(read: Callable[[], Stats]) -> CollectorRegistry:
-    """A registry whose one collector exposes ``read()`` at each scrape."""
+def registry(read: Callable[[], Stats], most_subscribers: int = 1_000) -> CollectorRegistry:
+    """A registry whose one collector exposes ``read()`` at each scrape, with a series per
+    subscriber while there are at most ``most_subscribers`` (router.subscriber_metrics)."""
     built = CollectorRegistry(auto_describe=False)
-    built.register(RouterCollector(read))
+    built.register(RouterCollector(read, most_subscribers))
     return built

@@ -77,7 +77,7 @@ class Limiter:
             (kind, rate, amount, unit)
             for kind, rate, amount, unit in (
                 ("events", limits.events_per_s, events, "events"),
-                ("bytes", limits.bytes_per_s, size, "payload bytes"),
+                ("bytes", limits.bytes_per_s, size, "bytes"),
             )
             if rate
         ]
@@ -122,3 +122,40 @@ class Limiter:
     def count(self, user: str) -> None:
         """One more call of ``user`` refused for a quota."""
         self.refused[user] = self.refused.get(user, 0) + 1
+
+
+@attrs.define
+class Places:
+    """What each user holds against one count quota (open streams, subscribers being created).
+
+    :meth:`take` checks the quota and takes the place in one step, with no await between them,
+    so calls that arrive together cannot all pass a check none of them has counted yet; the
+    caller gives the place back (:meth:`give_back`) in a ``finally``, whatever ends the call.
+    Each instance is used from one thread only (the gRPC loop's, or Trio's).
+    """
+
+    _taken: dict[str, set[object]] = attrs.Factory(dict)
+
+    def take(
+        self, user: str, most: int, key: object, held: frozenset[object] = frozenset()
+    ) -> bool:
+        """Take ``key`` for ``user``, who may hold ``most`` (0: no limit), counting ``held``
+        (places it holds already, elsewhere) with those taken here; False, taking nothing,
+        when that is past ``most``. A key held or taken already costs nothing more."""
+        taken = self._taken.setdefault(user, set())
+        if key not in taken and key not in held and most and len(taken | held) >= most:
+            if not taken:
+                del self._taken[user]
+            return False
+        taken.add(key)
+        return True
+
+    def give_back(self, user: str, key: object) -> None:
+        taken = self._taken.get(user)
+        if taken is not None:
+            taken.discard(key)
+            if not taken:
+                del self._taken[user]
+
+    def held(self, user: str) -> int:
+        return len(self._taken.get(user, ()))

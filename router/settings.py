@@ -50,6 +50,8 @@ class Settings:
     commit_max_events: int = 5_000
     default_limit_size: int = 10_000
     max_limit_size: int = 1_000_000
+    max_queues_per_exchange: int = 64  # distinct queue options (limit_size) on one exchange
+    metrics_subscribers: int = 1_000  # /metrics: a series per subscriber up to this many
     replay_chunk: int = 2_000
     # A consumer that sends neither ack nor heartbeat for this long is put to sleep.
     consumer_timeout_s: float = 30.0

@@ -14,6 +14,7 @@ import abc
 import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -70,6 +71,10 @@ class Append:
 
     events: Sequence[NewEvent | StoredEvent]
     routes: Sequence[tuple[int, ...]]
+    # Who published them ("": unknown, as with auth off or from an ingest bridge), remembered
+    # with their seqs; ``scoped``: an id another publisher used refuses the whole append.
+    publisher: str = ""
+    scoped: bool = False
 
 
 @attrs.define(slots=True)  # not frozen: built once per event (see router.model)
@@ -77,6 +82,9 @@ class EventOutcome:
     seq: int
     duplicate: bool
     offsets: tuple[tuple[int, int], ...]  # (exchange id, offset)
+    # Its append used an id another publisher used: nothing of it stored; ``duplicate`` marks
+    # the event whose id it was.
+    refused: bool = False
 
 
 @attrs.frozen
@@ -95,6 +103,9 @@ class _Plan:
     log_rows: list[tuple[int, int, int]] = attrs.Factory(list)  # (exchange id, offset, seq)
     outcomes: list[EventOutcome | None] = attrs.Factory(list)
     deliveries: dict[int, list[Delivery]] = attrs.Factory(dict)
+    # The commit's row of event_publishers, if it has named publishers: (first seq, last seq,
+    # its runs as JSON [[first, last, user], ...], published_at).
+    publishers: list[tuple[int, int, str, int]] = attrs.Factory(list)
 
 
 def id_bytes(event_id: EventId) -> bytes:
@@ -122,16 +133,76 @@ def wire_from_columns(
     return encode_event(StoredEvent(seq, event_id, type_, payload, found, published_at))
 
 
+def needs_publishers(appends: Sequence[Append], existing: Mapping[EventId, int]) -> bool:
+    """Whether planning needs to know who published the ``existing`` ids (a scoped append
+    re-uses one of them)."""
+    return bool(existing) and any(
+        a.scoped and any(e.id in existing for e in a.events) for a in appends
+    )
+
+
+def publishers_of(connection: Any, mark: str, seqs: Iterable[int]) -> dict[int, str]:
+    """Who published each of ``seqs``, where remembered (table event_publishers: one row per
+    commit, holding the runs of seqs each named publisher was given). ``mark``: the driver's
+    parameter mark."""
+    found: dict[int, str] = {}
+    for seq in set(seqs):
+        row = connection.execute(
+            f"SELECT last_seq, runs FROM event_publishers WHERE first_seq <= {mark}"
+            " ORDER BY first_seq DESC LIMIT 1",
+            (seq,),
+        ).fetchone()
+        if row is None or int(row[0]) < seq:
+            continue
+        for first, last, user in json.loads(row[1]):
+            if first <= seq <= last:
+                found[seq] = str(user)
+                break
+    return found
+
+
+def clashing(
+    appends: Sequence[Append], existing: Mapping[EventId, int], publishers: Mapping[int, str]
+) -> dict[int, int]:
+    """The scoped appends that use an id another publisher used (stored, by its seq in
+    ``publishers``, or earlier in this commit): append index -> index of the first such event.
+    An id whose publisher is unknown (stored before publishers were remembered, or by an
+    unnamed publisher) clashes with no one."""
+    named = {a.publisher for a in appends if a.publisher}
+    if len(named) <= 1 and not publishers:
+        return {}
+    claimed: dict[EventId, str] = {}
+    found: dict[int, int] = {}
+    for index, append in enumerate(appends):
+        owner = append.publisher
+        if append.scoped:
+            for position, event in enumerate(append.events):
+                other = claimed.get(event.id)
+                if other is None and event.id in existing:
+                    other = publishers.get(existing[event.id])
+                if other and other != owner:
+                    found[index] = position
+                    break
+        if index not in found and owner:
+            for event in append.events:
+                claimed.setdefault(event.id, owner)
+    return found
+
+
 def plan_commit(
     appends: Sequence[Append],
     existing: Mapping[EventId, int],
     positions: Positions,
     now: int,
+    publishers: Mapping[int, str] | None = None,
 ) -> tuple[_Plan, Positions, list[tuple[int, EventId]]]:
     """Give seqs, timestamps and exchange offsets to the events not stored yet.
 
-    ``existing`` maps already-stored ids to their seq. Returns the plan, the positions after it,
-    and the duplicates as (index in the flattened input, id) for the caller to resolve.
+    ``existing`` maps already-stored ids to their seq, ``publishers`` some of those seqs to who
+    published them (see :func:`needs_publishers`). Returns the plan, the positions after it,
+    and the duplicates as (index in the flattened input, id) for the caller to resolve. A
+    scoped append that uses another publisher's id (:func:`clashing`) is refused whole: its
+    outcomes say so and none of its events is stored.
     """
     plan = _Plan()
     heads = dict(positions.heads)
@@ -142,7 +213,14 @@ def plan_commit(
     stored_events, log_rows, outcomes = plan.events, plan.log_rows, plan.outcomes
     deliveries = plan.deliveries
     seen_get = seen.get
-    for append in appends:
+    refused = clashing(appends, existing, publishers or {})
+    runs: list[list[Any]] = []  # [first seq, last seq, publisher] of the named appends
+    for index, append in enumerate(appends):
+        if index in refused:
+            at = refused[index]
+            outcomes.extend(EventOutcome(0, i == at, (), True) for i in range(len(append.events)))
+            continue
+        first = seq + 1
         for event, route in zip(append.events, append.routes, strict=True):
             event_id = event.id
             earlier = seen_get(event_id)
@@ -161,6 +239,14 @@ def plan_commit(
             outcome = EventOutcome(seq, False, _route(stored, route, heads, log_rows, deliveries))
             seen[event_id] = outcome
             outcomes.append(outcome)
+        if append.publisher and seq >= first:
+            if runs and runs[-1][2] == append.publisher and runs[-1][1] == first - 1:
+                runs[-1][1] = seq
+            else:
+                runs.append([first, seq, append.publisher])
+    if runs:
+        text = json.dumps(runs, separators=(",", ":"))
+        plan.publishers.append((runs[0][0], runs[-1][1], text, published_at))
     after = Positions(seq, published_at if plan.events else positions.last_published_at, heads)
     return plan, after, duplicates
 

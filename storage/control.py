@@ -213,6 +213,15 @@ class ControlPlane(abc.ABC):
                 (queue.id, queue.exchange_id, config, created_at),
             )
 
+    def delete_queue(self, queue_id: str) -> bool:
+        """Delete a queue that has no subscriber left; False (nothing changed) if it has one."""
+        with self._control() as run:
+            if run("SELECT 1 FROM subscribers WHERE queue_id = ?", (queue_id,)):
+                return False
+            run("DELETE FROM parked WHERE queue_id = ?", (queue_id,))
+            run("DELETE FROM queues WHERE id = ?", (queue_id,))
+            return True
+
     def subscribers(self) -> tuple[SubscriberRecord, ...]:
         """Every subscriber with its settings, ledger and parked count (read at start-up)."""
         with self._control() as run:

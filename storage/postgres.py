@@ -38,8 +38,10 @@ from storage.base import (
     StorageUnavailable,
     finish_commit,
     id_bytes,
+    needs_publishers,
     plan_commit,
     plan_routing,
+    publishers_of,
     resolve_duplicates,
     wire_from_columns,
 )
@@ -89,6 +91,9 @@ def _one(cursor: psycopg.Cursor[Any]) -> Any:
     return row
 
 
+_INSERT_PUBLISHERS = (
+    "INSERT INTO event_publishers (first_seq, last_seq, runs, published_at) VALUES (%s, %s, %s, %s)"
+)
 _WRITE_FEW = """
 WITH new_events AS (
     INSERT INTO events (seq, id, type, published_at, wire)
@@ -100,6 +105,10 @@ WITH new_events AS (
 ), new_log AS (
     INSERT INTO exchange_log (exchange_id, exchange_offset, seq)
     SELECT * FROM unnest(%(log_exchange)s::int8[], %(log_offset)s::int8[], %(log_seq)s::int8[])
+), new_publishers AS (
+    INSERT INTO event_publishers (first_seq, last_seq, runs, published_at)
+    SELECT * FROM unnest(%(p_first)s::int8[], %(p_last)s::int8[], %(p_runs)s::text[],
+                         %(p_at)s::int8[])
 ), saved AS (
     UPDATE subscribers AS s SET acked = u.acked, ledger = u.ledger, updated_at = %(now)s
     FROM unnest(%(queue_id)s::text[], %(name)s::text[], %(acked)s::int8[], %(ledger)s::text[])
@@ -116,6 +125,7 @@ def _write_few(
     log_rows: Sequence[tuple[int, int, int]],
     cursors: Mapping[tuple[str, str], tuple[int, str]],
     now: int,
+    publishers: Sequence[tuple[int, int, str, int]] = (),
 ) -> None:
     """A small commit's rows in one statement, one round trip (COPY takes two per table)."""
     cursor.execute(
@@ -134,6 +144,10 @@ def _write_few(
             "name": [name for _, name in cursors],
             "acked": [acked for acked, _ in cursors.values()],
             "ledger": [ledger for _, ledger in cursors.values()],
+            "p_first": [row[0] for row in publishers],
+            "p_last": [row[1] for row in publishers],
+            "p_runs": [row[2] for row in publishers],
+            "p_at": [row[3] for row in publishers],
         },
     )
 
@@ -443,10 +457,11 @@ class PostgresStorage(Storage):
             existing: dict[EventId, int] = {}
             if few:
                 existing = self._stored_ids(connection, ids)
-                plan, after, duplicates = plan_commit(appends, existing, positions, now)
+                publishers = self._publishers(connection, appends, existing)
+                plan, after, duplicates = plan_commit(appends, existing, positions, now, publishers)
                 if plan.events:
                     self._ensure_partition(connection, plan.events[-1].published_at)
-                _write_few(cursor, plan.events, plan.log_rows, cursors, now)
+                _write_few(cursor, plan.events, plan.log_rows, cursors, now, plan.publishers)
             else:
                 # Optimistic, as in SQLite: plan as if no id were stored yet; a stored one fails
                 # the id COPY, and the savepoint lets the commit look the ids up and plan again.
@@ -459,9 +474,14 @@ class PostgresStorage(Storage):
                         rows = _copy_ids(cursor, plan.events)
                 except pg_errors.UniqueViolation:
                     existing = self._stored_ids(connection, ids)
-                    plan, after, duplicates = plan_commit(appends, existing, positions, now)
+                    publishers = self._publishers(connection, appends, existing)
+                    plan, after, duplicates = plan_commit(
+                        appends, existing, positions, now, publishers
+                    )
                     rows = _copy_ids(cursor, plan.events)
                 _copy_events(cursor, rows)
+                if plan.publishers:
+                    cursor.executemany(_INSERT_PUBLISHERS, plan.publishers)
                 _write_log_rows_and_cursors(cursor, plan.log_rows, cursors, now)
             resolved = resolve_duplicates(
                 duplicates,
@@ -471,6 +491,15 @@ class PostgresStorage(Storage):
                 self._tails,
             )
         return finish_commit(plan, resolved, after)
+
+    @staticmethod
+    def _publishers(
+        connection: psycopg.Connection[Any], appends: Sequence[Append], existing: dict[EventId, int]
+    ) -> dict[int, str]:
+        """Who published the stored ids a scoped append re-uses (see storage.base.clashing)."""
+        if not needs_publishers(appends, existing):
+            return {}
+        return publishers_of(connection, "%s", existing.values())
 
     @staticmethod
     def _stored_ids(connection: psycopg.Connection[Any], ids: list[EventId]) -> dict[EventId, int]:
@@ -535,6 +564,9 @@ class PostgresStorage(Storage):
         with self._transaction() as connection:
             cursor = connection.execute(
                 "DELETE FROM event_ids WHERE published_at < %s", (older_than,)
+            )
+            connection.execute(
+                "DELETE FROM event_publishers WHERE published_at < %s", (older_than,)
             )
             return int(cursor.rowcount)
 

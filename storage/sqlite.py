@@ -44,7 +44,9 @@ from storage.base import (
     finish_commit,
     id_bytes,
     id_text,
+    needs_publishers,
     plan_commit,
+    publishers_of,
     resolve_duplicates,
     wire_from_columns,
 )
@@ -99,6 +101,9 @@ MOVE_IDS = 2 * LEVEL_IDS // MOVE_SLICES  # twice a range of random ids: those mo
 # After the window's purge, each commit looks at the next FORGET_IDS ids of event_ids_old, in id
 # order, and forgets the expired ones among them, until it has looked at all.
 FORGET_IDS = 2_000
+_INSERT_PUBLISHERS = (
+    "INSERT INTO event_publishers (first_seq, last_seq, runs, published_at) VALUES (?, ?, ?, ?)"
+)
 _ID_TABLES = ("event_ids_old", "event_ids", "event_ids_recent")
 _INSERT_IDS = (  # the ids stored in neither other table: fewer rows than ids means one is stored
     _COUNT + "INSERT INTO event_ids_recent (id, seq)"
@@ -495,8 +500,15 @@ class SqliteStorage(Storage):
                 ids = self._insert_ids(connection, plan.events, raw_ids)
             except sqlite3.IntegrityError:  # the insert left nothing behind
                 existing = self._stored_ids(connection, list(raw_ids.values()))
-                plan, after, duplicates = plan_commit(appends, existing, positions, now)
+                publishers = (
+                    publishers_of(connection, "?", existing.values())
+                    if needs_publishers(appends, existing)
+                    else {}
+                )
+                plan, after, duplicates = plan_commit(appends, existing, positions, now, publishers)
                 ids = self._insert_ids(connection, plan.events, raw_ids)
+            if plan.publishers:
+                connection.executemany(_INSERT_PUBLISHERS, plan.publishers)
             if plan.events:
                 places = self._places(connection, plan.events, new_types)
                 wires = b"".join([encode_event(e) for e in plan.events])
@@ -683,6 +695,7 @@ class SqliteStorage(Storage):
             for table in ("event_ids", "event_ids_recent"):
                 cursor = connection.execute(f"DELETE FROM {table} WHERE seq < ?", (first,))
                 purged += int(cursor.rowcount)
+            connection.execute("DELETE FROM event_publishers WHERE last_seq < ?", (first,))
         self._recent = self._level = None  # counted again at the next commit
         self._forget_before, self._forget_after = first, b""
         return purged

@@ -55,6 +55,19 @@ SERVE_FLAGS = (
         " ./router-admin-token); a token given in ROUTER_ADMIN_TOKEN is never written or shown",
     ),
     arg("--metrics", choices=["on", "off"], default="on", help="rate sampling and /metrics"),
+    arg(
+        "--metrics-subscribers",
+        type=int,
+        default=1_000,
+        help="/metrics has series per subscriber up to this many, then per exchange only"
+        " (default %(default)s)",
+    ),
+    arg(
+        "--max-queues-per-exchange",
+        type=int,
+        default=64,
+        help="distinct queue options (limit_size) one exchange may have (default %(default)s)",
+    ),
     arg("--tls-cert", help="PEM certificate: TLS for gRPC and HTTP"),
     arg("--tls-key", help="PEM private key of --tls-cert"),
 )
@@ -246,6 +259,8 @@ def run_serve(args: argparse.Namespace) -> None:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         metrics=args.metrics == "on",
+        metrics_subscribers=args.metrics_subscribers,
+        max_queues_per_exchange=args.max_queues_per_exchange,
         amqp=amqp_source(args),
         role=args.role,
         upstream=args.upstream,
@@ -296,6 +311,14 @@ def check_form(settings: Settings) -> None:
     """The flags of one deployment form go together; the others are refused, naming the flag."""
     if not 0 < settings.shutdown_grace_s <= 600:
         raise InvalidArgument(f"--shutdown-grace: {settings.shutdown_grace_s} is outside (0, 600]")
+    if not 0 <= settings.metrics_subscribers <= 1_000_000:
+        raise InvalidArgument(
+            f"--metrics-subscribers: {settings.metrics_subscribers} is outside 0..1000000"
+        )
+    if not 1 <= settings.max_queues_per_exchange <= 100_000:
+        raise InvalidArgument(
+            f"--max-queues-per-exchange: {settings.max_queues_per_exchange} is outside 1..100000"
+        )
     if settings.role == "route":
         if not settings.upstream:
             raise InvalidArgument(

@@ -117,7 +117,7 @@ GRANT_FLAGS = (
 )
 QUOTAS = (
     ("events_per_s", "events it may publish a second"),
-    ("bytes_per_s", "payload bytes it may publish a second"),
+    ("bytes_per_s", "bytes (payloads and headers) it may publish a second"),
     ("streams", "Subscribe streams it may hold open at once"),
     ("subscribers", "durable subscribers it may create"),
 )

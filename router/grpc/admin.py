@@ -27,6 +27,7 @@ from router.grpc import convert
 from router.grpc.metadata import caller_user, peer_host
 from router.grpc.publish import encoded
 from router.grpc.status import statuses
+from router.grpc.tethered import tethered
 from router.model import Access, Delivery, TypeSchema, UserRecord
 from router.stats import ServerInfo, Stats
 
@@ -392,8 +393,11 @@ class AdminService(router_grpc.AdminBase):
                 )
                 await self._bridge.call(stream.send_message, response)
 
-        with statuses():
-            await self._trio(follow)()
+        async def run() -> None:
+            with statuses():
+                await self._trio(follow)()
+
+        await tethered(self._router.auth, ((Access.MONITOR, ""),), run)
 
     async def Reemit(self, stream: Stream[pb.ReemitRequest, pb.ReemitProgress]) -> None:
         from router.amqp.reemit import Progress, reemit
@@ -432,7 +436,8 @@ class AdminService(router_grpc.AdminBase):
                 await self._router.audit.record(user, "reemit", request.exchange, source, detail)
                 return done
 
-            final = await self._trio(run)()
+            needs = ((Access.MANAGE, request.exchange), (Access.CONSUME, request.exchange))
+            final = await tethered(self._router.auth, needs, self._trio(run))
         if final.confirmed == 0:
             await stream.send_message(pb.ReemitProgress(**attrs.asdict(final)))
 
@@ -465,15 +470,19 @@ class LogService(router_grpc.LogBase):
     async def Follow(self, stream: Stream[pb.FollowRequest, pb.FollowResponse]) -> None:
         request = await stream.recv_message()
         assert request is not None
-        after = request.after_seq
-        with statuses():
-            last_seq = await self._trio(self._router.log_position)()
-        await stream.send_message(pb.FollowResponse(last_seq=last_seq))  # "connected"
-        while True:
+
+        async def follow() -> None:
+            after = request.after_seq
             with statuses():
-                events, last_seq = await self._trio(self._router.log_after)(
-                    after, request.max_batch
-                )
-            for response in convert.log_responses(events, last_seq):
-                await stream.send_message(encoded(response))
-            after = events[-1].seq
+                last_seq = await self._trio(self._router.log_position)()
+            await stream.send_message(pb.FollowResponse(last_seq=last_seq))  # "connected"
+            while True:
+                with statuses():
+                    events, last_seq = await self._trio(self._router.log_after)(
+                        after, request.max_batch
+                    )
+                for response in convert.log_responses(events, last_seq):
+                    await stream.send_message(encoded(response))
+                after = events[-1].seq
+
+        await tethered(self._router.auth, ((Access.ADMIN, ""),), follow)

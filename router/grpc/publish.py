@@ -75,7 +75,7 @@ class PublisherService(router_grpc.PublisherBase):
                 auth.permit_types(user, _types(events))
                 over = auth.charge(user, events)
                 if over is None:
-                    acks = await self._publish_soon(events, self._carrier(stream))
+                    acks = await self._publish_soon(events, self._carrier(stream), user)
             if over is not None:
                 await _refuse(stream, over)
                 return
@@ -108,7 +108,7 @@ class PublisherService(router_grpc.PublisherBase):
                     over = auth.charge(user, events)
                     if over is not None:
                         raise over
-                    await pending.put(self._publish_soon(events, carrier))
+                    await pending.put(self._publish_soon(events, carrier, user))
             except (RouterError, GRPCError) as error:  # GRPCError: a request refused unread
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 failed.set_exception(error)

@@ -10,18 +10,19 @@ from grpclib.server import Stream
 
 from actors.messages import Gap, Nack, Park, Rejected, Settle
 from actors.subscriber import Outgoing, Subscription
+from router import tethers
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
 from router.bridge import AsyncioThread, Feed
 from router.errors import InvalidArgument, PermissionDenied, RouterError, Unauthenticated
 from router.grpc import convert
-from router.grpc.metadata import caller, caller_user, peer_address
+from router.grpc.metadata import Caller, caller, caller_user, peer_address
 from router.grpc.publish import encoded
 from router.grpc.status import grpc_error, statuses
-from router.model import Access, UserRecord
+from router.model import Access, TokenRecord, UserRecord
 from router.permissions import permitted, refusal
-from router.quotas import QuotaExceeded
+from router.quotas import Places, QuotaExceeded
 from router.wire import frames_of
 
 Owner = tuple[str, str, str]  # the user, the token id and the exchange of a stream
@@ -42,6 +43,7 @@ class SubscriberService(router_grpc.SubscriberBase):
         self._bridge = bridge
         self.open: set[Subscription] = set()
         self._owners: dict[Subscription, Owner] = {}
+        self._streams = Places()  # each user's open streams, counted against its quota
         router.auth.listeners.append(self._revoked)
         router.auth.regranted.append(self._regranted)
 
@@ -80,10 +82,21 @@ class SubscriberService(router_grpc.SubscriberBase):
                 )
                 await subscription.close_control()
 
-    def _within_streams(self, user: UserRecord) -> None:
-        """QuotaExceeded when ``user`` holds as many open streams as its quota allows."""
+    def _lost_since(
+        self, found: tuple[UserRecord, TokenRecord], exchange: str
+    ) -> RouterError | None:
+        """Why the caller may no longer consume ``exchange``, if its token was revoked or its
+        grant taken since it was let in (the token, user or grants as they are now)."""
+        now = self._router.auth.standing(found[0].name, found[1].id)
+        if now is None:
+            return Unauthenticated("authorization: the token was revoked or has expired")
+        return tethers.refusal(now, ((Access.CONSUME, exchange),))
+
+    def _take_stream(self, user: UserRecord, place: object) -> None:
+        """Take one of ``user``'s open streams (checked and taken in one step, on the loop's
+        thread, before any await); QuotaExceeded when it holds as many as its quota allows."""
         most = user.quotas.streams
-        if most and sum(1 for o in self._owners.values() if o[0] == user.name) >= most:
+        if not self._streams.take(user.name, most, place):
             self._router.auth.limiter.count(user.name)
             raise QuotaExceeded(
                 f"streams: user {user.name!r} has {most} Subscribe streams open, its quota;"
@@ -95,12 +108,28 @@ class SubscriberService(router_grpc.SubscriberBase):
         if first is None or first.WhichOneof("body") != "start":
             raise GRPCError(Status.INVALID_ARGUMENT, "start: the first message must be a start")
         request = first.start
+        place = object()  # this stream's place in its user's streams quota
         with statuses():
             found = caller(self._router.auth)
-            user = found[0] if found is not None else None
+        user = found[0] if found is not None else None
+        try:
+            await self._open(stream, request, user, found, place)
+        finally:
+            if user is not None:
+                self._streams.give_back(user.name, place)
+
+    async def _open(
+        self,
+        stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse],
+        request: pb.SubscribeStart,
+        user: UserRecord | None,
+        found: Caller,
+        place: object,
+    ) -> None:
+        with statuses():
             if user is not None:
                 self._router.auth.permit(user, Access.CONSUME, request.exchange)
-                self._within_streams(user)
+                self._take_stream(user, place)
             start = convert.start_point(request.start)
             settings = (
                 convert.settings_changes(request.settings) if request.HasField("settings") else None
@@ -119,6 +148,12 @@ class SubscriberService(router_grpc.SubscriberBase):
         self.open.add(subscription)
         if found is not None:
             self._owners[subscription] = (found[0].name, found[1].id, request.exchange)
+            lost = self._lost_since(found, request.exchange)
+            if lost is not None:  # revoked while it was being attached: the listeners missed it
+                self.open.discard(subscription)
+                self._owners.pop(subscription, None)
+                await self._trio(subscription.close)()
+                raise grpc_error(lost)
         protocol_error: list[RouterError] = []
         reader = pump = None
         try:

@@ -61,6 +61,7 @@ from router.model import (
     UserRecord,
 )
 from router.quotas import QuotaExceeded, quotas
+from router.tethers import within
 from router.tracing import carrier_of
 
 log = logging.getLogger(__name__)
@@ -127,22 +128,33 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         handler: Handler,
         audited: tuple[str, Target] | None = None,
         on: Callable[[Request], str] | None = None,
+        lasting: bool = False,
     ) -> Handler:
         """``handler`` behind the token check: the caller needs ``needed`` on the exchange the
         path names (``on``), or, when the target is in the body, any grant of it (the handler
         checks the rest with ``request.state.user``). A change names its ``audited`` action
-        and how to name its target, and goes into the audit trail once it has succeeded."""
+        and how to name its target, and goes into the audit trail once it has succeeded. A
+        ``lasting`` call (a long-poll) ends as soon as its token or grant goes (router.tethers)."""
 
         async def endpoint(request: Request) -> Response:
             source = request.client.host if request.client else "unknown"
+            found = None
             try:
                 user = None
+                named = on(request) if on else ""
                 if needed is not None:
                     header = request.headers.get("authorization")
-                    found = router.auth.authorize(header, needed, on(request) if on else "")
+                    found = router.auth.authorize(header, needed, named)
                     user = found[0] if found is not None else None
                 request.state.user = user
-                response = await handler(request)
+                if lasting and needed is not None and found is not None:
+                    tethers, needs = router.auth.tethers, ((needed, named),)
+                    name, token_id = found[0].name, found[1].id
+                    response = await within(
+                        tethers, name, token_id, needs, lambda: handler(request)
+                    )
+                else:
+                    response = await handler(request)
                 if audited is not None and request.method != "GET" and response.status_code < 300:
                     action, target = audited
                     detail = getattr(request.state, "body", b"").decode("utf-8", "replace")
@@ -150,7 +162,7 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
                     await router.audit.record(name, action, target(request, detail), source, detail)
                 return response
             except RouterError as error:
-                if isinstance(error, Unauthenticated):
+                if isinstance(error, Unauthenticated) and found is None:  # not a revocation
                     router.audit.failed(source, str(error))
                 return error_response(error)
 
@@ -179,7 +191,7 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         if over is not None:
             raise over
         carrier = carrier_of(request.headers.items()) if router.tracing else None
-        acks = await router.publish(checked, carrier)
+        acks = await router.publish(checked, carrier, request.state.user)
         return JSONResponse(
             {
                 "acks": [
@@ -582,12 +594,16 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
     def manage(handler: Handler, action: str) -> Handler:
         return guarded(Access.MANAGE, handler, (action, _path), _exchange)
 
-    exposition = registry(router.stats)
+    exposition = registry(router.stats, router.settings.metrics_subscribers)
     subscriber = "/v1/exchanges/{exchange}/subscribers/{name}"
     app = Starlette(
         routes=[
             Route("/v1/events", guarded(Access.PUBLISH, publish), methods=["POST"]),
-            Route(f"{subscriber}/events", consume(pull), methods=["GET"]),
+            Route(
+                f"{subscriber}/events",
+                guarded(Access.CONSUME, pull, on=_exchange, lasting=True),
+                methods=["GET"],
+            ),
             Route(f"{subscriber}/ack", consume(ack), methods=["POST"]),
             Route(f"{subscriber}/settle", consume(settle), methods=["POST"]),
             Route(subscriber, guarded(Access.MONITOR, describe_subscriber), methods=["GET"]),
@@ -596,7 +612,11 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
                 manage(change_settings, "subscriber.settings"),
                 methods=["PATCH"],
             ),
-            Route(f"{subscriber}/parked", guarded(Access.MONITOR, parked), methods=["GET"]),
+            Route(
+                f"{subscriber}/parked",
+                guarded(Access.MONITOR, parked, lasting=True),
+                methods=["GET"],
+            ),
             Route(
                 f"{subscriber}/parked/redrive",
                 manage(change_parked(True), "parked.redrive"),

@@ -17,8 +17,9 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "the caller's role and grants do not allow this; the message names the user,"
         " the action and the exchange or type",
         404: "no such exchange, subscriber or type",
-        409: "the subscriber has a consumer attached, an offset is not open to settle, or a"
-        " type's new version would reject events the current one accepts (force it)",
+        409: "the subscriber has a consumer attached, an offset is not open to settle, a"
+        " type's new version would reject events the current one accepts (force it), or an"
+        " event's id is one another user published (nothing of the publish is stored)",
         413: "the body is too large",
         429: "past one of the user's quotas; Retry-After says when a publish would go through",
         503: "the store is unavailable; retrying later is safe",
@@ -219,7 +220,7 @@ def document() -> dict[str, Any]:
                             },
                             "one ack per event, in order",
                         ),
-                        **_errors(400, 401, 403, 413, 429, 503, 504),
+                        **_errors(400, 401, 403, 409, 413, 429, 503, 504),
                     },
                 }
             },

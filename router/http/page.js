@@ -183,7 +183,9 @@ async function tick() {
     $("status").textContent = "live · " + new Date().toLocaleTimeString();
   } catch (error) {
     failures += 1;
-    if (token) $("status").textContent = "cannot reach the router (" + error.message + ")";
+    // The token no longer allows watching (a grant taken): stop polling and say why.
+    if (error.status === 403) showLogin(error.message);
+    else if (token) $("status").textContent = "cannot reach the router (" + error.message + ")";
   }
 }
 

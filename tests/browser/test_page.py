@@ -246,6 +246,25 @@ def test_a_missing_or_revoked_token_shows_the_login_prompt(
     assert "sign in again" in page.inner_text("#login-message")
 
 
+def test_a_page_whose_monitor_grant_is_taken_stops_polling_and_says_why(
+    browser: Any, router: RouterProcess
+) -> None:
+    added = cli(router, "user", "add", "watcher", "--role", "consumer", "--json")
+    token = json.loads(added.stdout)["token"]
+    assert cli(router, "user", "grant", "watcher", "--monitor").returncode == 0
+    page = browser.new_page()
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if r.url.endswith("/v1/stats") else None)
+    sign_in(page, router, token)
+    page.wait_for_selector("#status:has-text('live')")
+    assert cli(router, "user", "revoke-grant", "watcher", "--monitor").returncode == 0
+    page.wait_for_selector("#login:not([hidden])", timeout=5_000)
+    assert "may not monitor" in page.inner_text("#login-message")
+    stopped = len(polls)
+    page.wait_for_timeout(2_500)  # the page polls every second: two and a half periods
+    assert len(polls) == stopped
+
+
 def test_a_monitor_sees_the_router_but_not_users_and_admins_see_grants(
     browser: Any, router: RouterProcess
 ) -> None:

@@ -625,8 +625,9 @@ def test_events_stored_before_the_wire_form_are_carried_over_by_the_migration(
         # SQLite's 5 and 6 are its id indexes; then each store's settlement tables; SQLite's 8
         # keeps events in parts (id bytes, type number, the rest of the wire form); then each
         # store's token expiry, audit trail, grants and quotas, and the retention horizon; then
-        # PostgreSQL's leadership tables; then each store's event-type schemas
-        expected_versions = list(range(3, 14)) if mark == "?" else list(range(3, 12))
+        # PostgreSQL's leadership tables; then each store's event-type schemas and who
+        # published the events
+        expected_versions = list(range(3, 15)) if mark == "?" else list(range(3, 13))
         assert store.migrate() == expected_versions
         orders = store.create_exchange("orders", ("order.*",), 1, lambda t: matches("order.*", t))
         reader = store.reader()
@@ -686,7 +687,8 @@ def test_sqlite_events_and_ids_of_version_7_are_carried_into_parts(sqlite_url: s
             11,
             12,
             13,
-        ]  # tokens, audit, grants, retention, event-type schemas
+            14,
+        ]  # tokens, audit, grants, retention, event-type schemas, event publishers
         assert store.positions() == Positions(3, 1_000, {})
         orders = store.create_exchange("paid", ("order.paid",), 1, lambda t: t == "order.paid")
         reader = store.reader()
