@@ -10,7 +10,6 @@ Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -283,9 +282,10 @@ class RouterClient:
         try:
             yield stream
         except CALL_ERRORS as error:
-            self.follow_leader(error)
-            with contextlib.suppress(*CALL_ERRORS):
-                await opened.__aexit__(type(error), error, error.__traceback__)
+            told = await _closed(opened, error)
+            self.follow_leader(told)
+            if told is not error:
+                raise told from None  # the status the router ended the stream with
             raise
         else:
             await opened.__aexit__(None, None, None)
@@ -700,8 +700,9 @@ class RouterClient:
             if not subscription.finished:
                 await subscription.leave()
         except BaseException as error:
-            with contextlib.suppress(*CALL_ERRORS):
-                await opened.__aexit__(type(error), error, error.__traceback__)
+            told = await _closed(opened, error)
+            if told is not error:
+                raise told from None  # the status the router ended the stream with
             raise
         else:
             await opened.__aexit__(None, None, None)
