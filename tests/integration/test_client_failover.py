@@ -125,3 +125,23 @@ def test_clients_leave_a_frozen_leader_for_the_new_one(tmp_path: object) -> None
 
 async def _has(got: list[bytes], payload: bytes) -> bool:
     return payload in got
+
+
+def test_a_router_answers_the_pings_so_an_idle_consumer_stays(
+    sqlite_url: str, tmp_path: object
+) -> None:
+    """Pings far more often than the client's default: the router answers each one, and a
+    consumer idle for many ping periods keeps its stream (no reconnect)."""
+
+    async def story(address: str) -> None:
+        async with RouterClient(address, keepalive_s=0.1, keepalive_timeout_s=0.5) as client:
+            await client.create_exchange("orders", ["order.*"])
+            async with client.consume("orders", "billing") as consumer:
+                await asyncio.sleep(2)  # idle: twenty ping periods, four times the ping timeout
+                await client.publish(events(1))
+                event = await asyncio.wait_for(consumer.__anext__(), 20)
+                await event.ack()
+                assert (event.offset, consumer.reconnects) == (1, 0)
+
+    with running_router(sqlite_url, str(tmp_path)) as router:
+        asyncio.run(story(router.address))
