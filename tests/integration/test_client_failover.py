@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from router._proto.router.v1 import router_pb2 as pb
-from router.client import OutgoingEvent, RouterClient
+from router.client import DurableConsumer, OutgoingEvent, RouterClient
 from tests.helpers.databases import postgres_schema
 from tests.helpers.polling import until
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, free_port, running_router
@@ -145,3 +145,41 @@ def test_a_router_answers_the_pings_so_an_idle_consumer_stays(
 
     with running_router(sqlite_url, str(tmp_path)) as router:
         asyncio.run(story(router.address))
+
+
+@pytest.mark.postgres
+def test_a_consumer_reattaches_on_the_new_leader_without_its_back_off(tmp_path: object) -> None:
+    """The leader killed: the consumer goes round the list until the standby leads and
+    attaches there, without first waiting out its reconnect back-off (30 s here; the old
+    client slept it before each try)."""
+    with postgres_schema() as url:
+        a = RouterProcess(url, f"{tmp_path}/a.log", None, "--name", "a").start()
+        b = RouterProcess(url, f"{tmp_path}/b.log", None, "--name", "b").start()
+        try:
+
+            async def story() -> None:
+                async def a_leads() -> bool:
+                    return leads(a) and not leads(b)
+
+                await until(a_leads, 30)
+                addresses = f"{a.address},{b.address}"
+                async with RouterClient(addresses, ADMIN_TOKEN) as client:
+                    await client.create_exchange("orders", ["order.*"])
+                    await client.publish(events(1))
+                    # A back-off longer than the bound below.
+                    consumer = DurableConsumer(
+                        client, "orders", "billing", "earliest", retry_initial_s=30, retry_max_s=30
+                    )
+                    async with consumer:
+                        first = await asyncio.wait_for(consumer.__anext__(), 20)
+                        await first.ack()
+                        a.kill()
+                        await client.publish(events(1, start=1))  # on b, once it leads
+                        second = await asyncio.wait_for(consumer.__anext__(), 25)
+                        assert (second.offset, client.address) == (2, b.address)
+                        await second.ack()
+
+            asyncio.run(story())
+        finally:
+            for router in (a, b):
+                router.stop()
