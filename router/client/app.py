@@ -45,7 +45,6 @@ from router.client.tracing import ClientTracing
 from router.patterns import matches, validate_pattern, validate_type
 
 log = logging.getLogger("router.app")
-_UNTRACED = ClientTracing(None)
 Handler = Callable[[ReceivedEvent], Awaitable[None]]
 
 
@@ -87,7 +86,7 @@ class RouterApp:
     tls: Any = None
     subscriptions: list[Subscription] = attrs.Factory(list)
     # OpenTelemetry: handlers run in spans continuing the events' traces (router.client.tracing)
-    # when this provider, or a global one, is set.
+    # when this provider, or a global one, is set as the app starts.
     tracer_provider: Any = None
     log_tracebacks: bool = False  # a handler's failure: one log line, or with its traceback
 
@@ -150,7 +149,7 @@ class RouterApp:
     ) -> None:
         """Each event handled as it is received, in order: no task per event, and the acks
         made while a received batch is handled go out together."""
-        handler, tracing, tracebacks = subscription.handler, client.tracing, self.log_tracebacks
+        handler, tracing, tracebacks = subscription.handler, _tracing(client), self.log_tracebacks
         async for event in consumer:
             await settle(handler, event, consumer, tracing, tracebacks)
 
@@ -159,7 +158,7 @@ class RouterApp:
     ) -> None:
         """``concurrency`` workers; with a key header, each key goes to one worker (by its
         hash), so that events of one key run one at a time, in order."""
-        handler, tracing, tracebacks = subscription.handler, client.tracing, self.log_tracebacks
+        handler, tracing, tracebacks = subscription.handler, _tracing(client), self.log_tracebacks
         count = subscription.concurrency
         inboxes: list[asyncio.Queue[ReceivedEvent]] = [asyncio.Queue(1) for _ in range(count)]
         shared: asyncio.Queue[ReceivedEvent] = asyncio.Queue(count)
@@ -194,6 +193,12 @@ class RouterApp:
         yield InMemory(self, {name: list(patterns) for name, patterns in exchanges.items()})
 
 
+def _tracing(client: RouterClient) -> ClientTracing | None:
+    """The client's tracing when a provider is set as the app starts (None: no spans, and no
+    look for a provider on each event)."""
+    return client.tracing if client.tracing.on() else None
+
+
 async def settle(
     handler: Handler,
     event: ReceivedEvent,
@@ -204,33 +209,41 @@ async def settle(
     """Run ``handler`` on ``event`` (in a span continuing its trace, when tracing) and settle it
     by the outcome: ack, nack (with the failure as its reason) or park. A failure is logged in
     one line, with its traceback when ``tracebacks``."""
-    with (tracing or _UNTRACED).processing(event) as span:
-        try:
-            await handler(event)
-        except Park as parked:
-            ClientTracing.outcome(span, "parked")
-            await settler.park(event, parked.reason or "parked by the handler")
-            return "parked"
-        except Retry as retry:
-            ClientTracing.outcome(span, "retried")
-            await settler.nack(event, retry.after)
-            return "retried"
-        except Exception as error:
-            ClientTracing.outcome(span, "retried", error)
-            reason = failure(error)
-            log.warning(
-                "handler %s failed at offset %d (delivery %d): %s",
-                getattr(handler, "__name__", "handler"),
-                event.offset,
-                event.delivery_count,
-                reason,
-                exc_info=tracebacks,
-            )
-            await settler.nack(event, None, reason)
-            return "retried"
-        ClientTracing.outcome(span, "acked")
-        await settler.ack(event)
-        return "acked"
+    if tracing is None or not tracing.on():  # no span to open: the common case, kept cheap
+        return await _settle(handler, event, settler, None, tracebacks)
+    with tracing.processing(event) as span:
+        return await _settle(handler, event, settler, span, tracebacks)
+
+
+async def _settle(
+    handler: Handler, event: ReceivedEvent, settler: Any, span: Any, tracebacks: bool
+) -> str:
+    try:
+        await handler(event)
+    except Park as parked:
+        ClientTracing.outcome(span, "parked")
+        await settler.park(event, parked.reason or "parked by the handler")
+        return "parked"
+    except Retry as retry:
+        ClientTracing.outcome(span, "retried")
+        await settler.nack(event, retry.after)
+        return "retried"
+    except Exception as error:
+        ClientTracing.outcome(span, "retried", error)
+        reason = failure(error)
+        log.warning(
+            "handler %s failed at offset %d (delivery %d): %s",
+            getattr(handler, "__name__", "handler"),
+            event.offset,
+            event.delivery_count,
+            reason,
+            exc_info=tracebacks,
+        )
+        await settler.nack(event, None, reason)
+        return "retried"
+    ClientTracing.outcome(span, "acked")
+    await settler.ack(event)
+    return "acked"
 
 
 def failure(error: BaseException) -> str:
