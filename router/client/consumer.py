@@ -11,7 +11,9 @@ the subscriber's back-off), ``park`` (give up; the router keeps it in the parked
 ``start`` applies only when the subscriber is created here: a subscriber that exists (a program
 started again, a deploy) resumes from its saved cursor, and every reconnection after a lost
 connection (or an UNAVAILABLE router) uses ``stored``, the router's saved ledger; an explicit
-move is ``RouterClient.reset_subscriber`` (``router subscriber reset``). An event acked here that comes again (its ack was lost
+move is ``RouterClient.reset_subscriber`` (``router subscriber reset``). ``settings`` are
+checked on the first attachment (refused when they differ from an existing subscriber's), not
+on reconnections, which take the subscriber as an operator may have changed it since. An event acked here that comes again (its ack was lost
 with the connection) is acked again, not handed out; events handed out but not settled come
 again (at-least-once). Heartbeats go out while the handler works. With ``shared=True`` this is one
 of several consumers of a shared subscriber, holding at most ``prefetch`` unsettled events.
@@ -71,6 +73,7 @@ class DurableConsumer:
             self._settings = pb.SubscriberSettings(mode="shared")
             if settings is not None:
                 self._settings.MergeFrom(settings_message(settings))
+        self._mode = pb.SubscriberSettings(mode="shared") if shared else None
         self.prefetch = prefetch
         self._acked: OrderedDict[int, None] = OrderedDict()  # recently acked offsets
         self.reconnects = 0
@@ -175,6 +178,8 @@ class DurableConsumer:
         )
         self._subscription = await self._context.__aenter__()
         self._start = "stored"
+        # Checked once: a reconnection does not refuse settings an operator changed since.
+        self._settings = self._mode
         self._heartbeat = asyncio.ensure_future(self._beat(self._subscription))
 
     async def _detach(self) -> None:

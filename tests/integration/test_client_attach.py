@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import pytest
 from grpclib.const import Status
@@ -13,8 +14,9 @@ from grpclib.exceptions import GRPCError
 
 from router.client import OutgoingEvent, ReceivedEvent, RouterClient, SubscriberSettings
 from router.client.app import RouterApp
+from router.client.consumer import DurableConsumer
 from tests.helpers.polling import until
-from tests.helpers.server import running_router
+from tests.helpers.server import RouterProcess, running_router
 
 
 def events(count: int, start: int = 0) -> list[OutgoingEvent]:
@@ -149,3 +151,40 @@ def test_a_long_failure_is_cut_to_what_the_router_keeps() -> None:
 
     reason = failure(CardDeclined("x" * 5000))
     assert len(reason) == REASON_MAX and reason.startswith("CardDeclined: xxx")
+
+
+def test_a_reconnection_takes_settings_an_operator_changed_meanwhile(
+    sqlite_url: str, tmp_path: object
+) -> None:
+    log = os.path.join(str(tmp_path), "router.log")
+    router = RouterProcess(sqlite_url, log).start()
+
+    async def story() -> None:
+        nonlocal router
+        async with RouterClient(router.address) as client:
+            await client.create_exchange("orders", ["order.*"])
+            await client.publish(events(1))
+            asked = SubscriberSettings(max_deliveries=3)
+            consumer = DurableConsumer(
+                client, "orders", "billing", "earliest", settings=asked, retry_max_s=0.5
+            )
+            async with consumer:
+                first = await asyncio.wait_for(consumer.__anext__(), 20)
+                await first.ack()
+                await client.set_subscriber_settings(
+                    "orders", "billing", SubscriberSettings(max_deliveries=5)
+                )
+                router.stop()  # the consumer reconnects to the router started again
+                router = RouterProcess(sqlite_url, log, router.port).start()
+                async with RouterClient(router.address) as fresh:
+                    await fresh.publish(events(1, start=1))
+                second = await asyncio.wait_for(consumer.__anext__(), 30)
+                await second.ack()
+                assert (second.offset, consumer.reconnects >= 1) == (2, True)
+            (found,) = await client.list_subscribers("orders", "billing")
+            assert found.settings.max_deliveries == 5
+
+    try:
+        asyncio.run(story())
+    finally:
+        router.stop()
