@@ -41,7 +41,7 @@ def register(commands: Any) -> None:
     tail = commands.add_parser(
         "tail",
         help="print an exchange's events as a durable subscriber",
-        epilog="example: router tail orders --name billing --from earliest --max 10",
+        epilog="example: router tail orders --name billing --from earliest --until-head",
     )
     tail.add_argument("exchange")
     tail.add_argument("--name", required=True, help="the durable subscriber's name")
