@@ -408,11 +408,13 @@ class Settle:
 
 @attrs.frozen
 class Nack:
-    """Deliver ``offset`` again after ``delay_s`` (None: the subscriber's back-off). Sent by the
-    consumer's edge; handled by the SubscriberActor."""
+    """Deliver ``offset`` again after ``delay_s`` (None: the subscriber's back-off); ``reason``
+    (checked like a park's) is kept as the parked reason when this nack reaches the subscriber's
+    ``max_deliveries``. Sent by the consumer's edge; handled by the SubscriberActor."""
 
     offset: int
     delay_s: float | None = None
+    reason: str = ""  # why the consumer failed: the parked reason if this nack spends the event
 
 
 @attrs.frozen

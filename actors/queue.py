@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import trio
 
+from actors.attaching import expect_settings, start_for
 from actors.ledger import Ledger
 from actors.messages import (
     AdvanceCursor,
@@ -476,12 +477,7 @@ class QueueActor:
                 options = ConsumerSettings.make(**(message.settings or {}))
             else:
                 options = stored.settings
-                mode = (message.settings or {}).get("mode", options.mode.value)
-                if mode != options.mode.value:
-                    raise FailedPrecondition(
-                        f"settings.mode: subscriber {name!r} is {options.mode.value}; change it"
-                        " with SetSubscriberSettings while no consumer is attached"
-                    )
+                expect_settings(name, options, message.settings)
             if message.prefetch < 0 or message.prefetch > 100_000:
                 raise InvalidArgument(f"prefetch: {message.prefetch} is outside 0..100000")
         except RouterError as error:
@@ -491,7 +487,7 @@ class QueueActor:
         subscriber = SubscriberActor(
             queue=self.record,
             name=name,
-            start=message.start,
+            start=start_for(message.start, stored is not None),
             stored=stored,
             head=self.head,
             queue_mailbox=self.mailbox,

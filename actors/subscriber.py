@@ -36,6 +36,7 @@ from typing import Any
 import attrs
 import trio
 
+from actors.attaching import expect_settings
 from actors.ledger import Ledger
 from actors.messages import (
     Ack,
@@ -136,8 +137,8 @@ class Subscription:
     async def settle(self, ranges: Sequence[tuple[int, int]]) -> None:
         await self.control.send(Settle(tuple(ranges)))
 
-    async def nack(self, offset: int, delay_s: float | None = None) -> None:
-        await self.control.send(Nack(offset, delay_s))
+    async def nack(self, offset: int, delay_s: float | None = None, reason: str = "") -> None:
+        await self.control.send(Nack(offset, delay_s, reason))
 
     async def park(self, offset: int, reason: str = "") -> None:
         await self.control.send(Park(offset, reason))
@@ -353,8 +354,7 @@ class SubscriberActor:
     def _join(
         self, address: str, prefetch: int, settings: dict[str, Any] | None, most: int
     ) -> Subscription:
-        if settings and settings.get("mode", self.options.mode.value) != self.options.mode.value:
-            raise FailedPrecondition(_mode_differs(self.name, self.options))
+        expect_settings(self.name, self.options, settings)
         if not self.options.shared:
             raise already_attached(self.name)
         if len(self.consumers) >= self.options.max_consumers:
@@ -903,11 +903,12 @@ class SubscriberActor:
             try:
                 if message.delay_s is not None:
                     consumers.delay(message.delay_s)
+                consumers.reason(message.reason, "nack.reason")
             except RouterError as error:
                 self._reject(consumer, message.offset, "invalid", str(error))
                 return True
             if self._check(consumer, message.offset, "nack"):
-                await self._nack(message.offset, message.delay_s)
+                await self._nack(message.offset, message.delay_s, message.reason)
         elif isinstance(message, Park):
             try:
                 consumers.reason(message.reason)
@@ -992,10 +993,10 @@ class SubscriberActor:
         while flights and flights[0].fresh and flights[0].offsets[-1] <= self.ledger.floor:
             flights.popleft()
 
-    async def _nack(self, offset: int, delay_s: float | None) -> None:
+    async def _nack(self, offset: int, delay_s: float | None, reason: str = "") -> None:
         self._release(offset)
         count = self.ledger.deliveries(offset)
-        if await self._park_if_spent(offset):
+        if await self._park_if_spent(offset, reason):
             return
         wait = self.options.backoff(count) if delay_s is None else delay_s
         self._schedule(offset, trio.current_time() + wait)
@@ -1003,11 +1004,12 @@ class SubscriberActor:
             self.ledger.due[offset] = now_us() + int(wait * 1e6)
             self._changed.set()
 
-    async def _park_if_spent(self, offset: int) -> bool:
+    async def _park_if_spent(self, offset: int, failure: str = "") -> bool:
         most = self.options.max_deliveries
         count = self.ledger.deliveries(offset)
         if most and count >= most:
-            await self._park(offset, f"delivered {count} times (max_deliveries {most})")
+            spent = f"delivered {count} times (max_deliveries {most})"
+            await self._park(offset, f"{spent}: {failure}" if failure else spent)
             return True
         return False
 
@@ -1185,13 +1187,6 @@ def _runs(offsets: Sequence[int]) -> list[list[int]]:
         else:
             runs.append([offset])
     return runs
-
-
-def _mode_differs(name: str, options: ConsumerSettings) -> str:
-    return (
-        f"settings.mode: subscriber {name!r} is {options.mode.value}; change it with"
-        " SetSubscriberSettings while no consumer is attached"
-    )
 
 
 async def first_offset(

@@ -119,6 +119,9 @@ class StartPoint:
 
     kind: StartKind = StartKind.STORED
     value: int = 0  # the offset for OFFSET, microseconds since the epoch for TIME
+    # Subscribing: True applies the start only to a subscriber created by this attach; one that
+    # exists resumes from its cursor (Kafka's auto.offset.reset). False moves its cursor too.
+    if_new: bool = False
 
     def __str__(self) -> str:
         if self.kind is StartKind.OFFSET:

@@ -170,8 +170,9 @@ def permit_patterns(user: UserRecord | None, patterns: Iterable[str]) -> None:
 
 
 def moves_cursor(start: StartPoint) -> bool:
-    """Whether attaching to an existing subscriber from ``start`` moves its cursor."""
-    return start.kind is not StartKind.STORED
+    """Whether attaching to an existing subscriber from ``start`` moves its cursor: a start
+    marked ``if_new`` leaves an existing subscriber where it is (actors.attaching)."""
+    return start.kind is not StartKind.STORED and not start.if_new
 
 
 def permit_move(

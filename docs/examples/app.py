@@ -13,6 +13,8 @@ app = RouterApp(os.environ.get("ROUTER_ADDR", "127.0.0.1:50051"))
 finished = asyncio.Event()
 
 
+# start="earliest" applies when the subscriber is created: run again, the app resumes after
+# what it handled last time (`router subscriber reset examples app --to earliest` to re-read).
 @app.subscriber("examples", name="app", start="earliest")
 async def greet(event: ReceivedEvent) -> None:
     print("handled", event.offset, event.type, event.payload.decode())

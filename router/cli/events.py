@@ -42,7 +42,7 @@ def register(commands: Any) -> None:
     tail = commands.add_parser(
         "tail",
         help="print an exchange's events as a durable subscriber",
-        epilog="example: router tail orders --name billing --from earliest --max 10",
+        epilog="example: router tail orders --name billing --from earliest --until-head",
     )
     tail.add_argument("exchange")
     tail.add_argument("--name", required=True, help="the durable subscriber's name")
@@ -54,6 +54,12 @@ def register(commands: Any) -> None:
     )
     tail.add_argument(
         "--max", type=int, default=0, help="exit after N events (0: run until Ctrl-C)"
+    )
+    tail.add_argument(
+        "--until-head",
+        action="store_true",
+        help="exit at the exchange's head as it was when the tail began (with --max: at"
+        " whichever comes first)",
     )
     tail.add_argument(
         "--limit-size", type=int, default=0, help="the queue's buffer size (0: default)"
@@ -159,20 +165,30 @@ def render(event: ReceivedEvent, as_json: bool) -> str:
 
 
 async def tail_events(client: RouterClient, args: argparse.Namespace) -> None:
+    """``--from`` is explicit: it moves an existing (sleeping) subscriber's cursor too."""
+    if args.max < 0:
+        raise InvalidArgument("--max: must be 0 or more")
     seen = 0
     async with client.subscribe(
-        args.exchange, args.name, args.start, args.limit_size
+        args.exchange, args.name, args.start, args.limit_size, start_if_new=False
     ) as subscription:
+        head = subscription.head_offset if args.until_head else None
+        if head is not None and subscription.start_offset > head:
+            return  # nothing stored from the start point up to the head
         heartbeat = asyncio.ensure_future(keep_alive(subscription))
         try:
             async for received in subscription:
                 batch = received[: args.max - seen] if args.max else received[:]
+                if head is not None:
+                    batch = [event for event in batch if event.offset <= head]
                 for event in batch:
                     print(render(event, args.json), flush=True)
                 seen += len(batch)
                 if batch:
                     await subscription.ack(batch[-1].offset)
                 if args.max and seen >= args.max:
+                    break
+                if head is not None and received and received[-1].offset >= head:
                     break
         finally:
             heartbeat.cancel()

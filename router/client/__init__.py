@@ -24,6 +24,7 @@ Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and m
 from router.client.client import RouterClient, client_ssl
 from router.client.consumer import DurableConsumer
 from router.client.publisher import Publisher
+from router.client.settings import SubscriberSettings
 from router.client.subscription import ClientSubscription, EventsRemoved, log_gap, raise_gap
 from router.client.values import (
     Ack,
@@ -45,6 +46,7 @@ __all__ = [
     "ReceivedBatch",
     "ReceivedEvent",
     "RouterClient",
+    "SubscriberSettings",
     "acks",
     "client_ssl",
     "log_gap",

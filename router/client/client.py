@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -21,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import Any, cast
 
 from grpclib.client import Channel, Stream
+from grpclib.config import Configuration
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.protocol import H2Protocol
@@ -29,7 +29,9 @@ from router import h2frames
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.client.consumer import DurableConsumer
+from router.client.failover import leader_hint
 from router.client.publisher import Publisher
+from router.client.settings import SubscriberSettings, settings_message
 from router.client.subscription import ClientSubscription, log_gap
 from router.client.tracing import ClientTracing
 from router.client.values import Ack, OutgoingEvent, ReceivedBatch, acks, received, start_point
@@ -53,17 +55,12 @@ class _Channel(Channel):
 
 
 FAILOVER_S = 20.0  # how long a call goes round a list of routers while one takes over
-# How a standby names the leader (router.standby.LeaderHint.message).
-_LEADER_HINT = re.compile(r"the leader \(epoch \d+\) is at (\S+)")
-
-
-def leader_hint(error: BaseException) -> str | None:
-    """The leader's address a standby gave in refusing a call, or None."""
-    if isinstance(error, GRPCError) and error.status is Status.UNAVAILABLE and error.message:
-        found = _LEADER_HINT.search(error.message)
-        if found:
-            return found.group(1)
-    return None
+BACKOFF_MAX_S = 0.5  # the longest wait between two rounds of the list
+# A silent router (frozen, or its machine cut off) is noticed by HTTP/2 pings while a call is
+# open: one every KEEPALIVE_S, and a ping unanswered for KEEPALIVE_TIMEOUT_S closes the
+# connection, so its calls fail and go on to the next router, within about a standby's lease.
+KEEPALIVE_S = 2.0
+KEEPALIVE_TIMEOUT_S = 3.0
 
 
 def next_address(addresses: Sequence[str], current: str, error: BaseException) -> str | None:
@@ -95,6 +92,38 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, GRPCError):
         return f"{error.status.name}: {error.message}"
     return f"{type(error).__name__}: {error}"
+
+
+class _Attempts:
+    """One call's tries across a failover: a leader a standby named is tried at once; the next
+    address of the list too, with a wait only after a whole round of the list failed."""
+
+    def __init__(self, client: RouterClient) -> None:
+        self._client = client
+        many = len(client.addresses) > 1
+        self._ends = time.monotonic() + (client.failover_s if many else 0)
+        self._delay = 0.05
+        self._hints = 0
+        self._round = 0
+
+    async def failed(self, error: BaseException) -> None:
+        """After ``error``: return to try again (the client points at the next router), or
+        raise ``error`` when there is nowhere to go or the time is up."""
+        hinted = leader_hint(error) is not None
+        self._hints += hinted
+        moved = self._client.follow_leader(error)  # the next call goes there, retried or not
+        if not moved or not ((hinted and self._hints <= 3) or time.monotonic() < self._ends):
+            raise error
+        if hinted:
+            return
+        self._round += 1
+        if self._round >= len(self._client.addresses):  # every router failed: wait a little
+            self._round = 0
+            await asyncio.sleep(self._delay)
+            self._delay = min(self._delay * 2, BACKOFF_MAX_S)
+
+
+CALL_ERRORS = (GRPCError, StreamTerminatedError, ConnectionError, OSError)
 
 
 class _Following:
@@ -135,16 +164,21 @@ class RouterClient:
         tls: bool | str | ssl.SSLContext | None = None,
         failover_s: float = FAILOVER_S,
         tracer_provider: Any = None,
+        keepalive_s: float = KEEPALIVE_S,
+        keepalive_timeout_s: float = KEEPALIVE_TIMEOUT_S,
     ) -> None:
         """``address`` is HOST:PORT, or several (``h1:50051,h2:50051``: routers of which one
         leads, the others standing by). ``token`` (default: ROUTER_TOKEN) goes with every call.
         ``tls``: True (the system's CAs), a CA file's path, or a context; default:
         ROUTER_TLS_CA if set, else plain TCP.
 
-        A call refused by a standby goes to the leader it names; with several addresses, a call
-        that finds no router (or one that cannot serve it now) is tried on the next, for up to
-        ``failover_s`` seconds, long enough for a standby to take over. Publishing again is
-        safe: an event id already stored is acked as a duplicate, not stored twice.
+        Every call follows the list, streams included: a call refused by a standby goes at once
+        to the leader it names; with several addresses, a call that finds no router (or one
+        that cannot serve it now) is tried on the next, for up to ``failover_s`` seconds, long
+        enough for a standby to take over. Publishing again is safe: an event id already stored
+        is acked as a duplicate, not stored twice. While a call is open, an HTTP/2 ping goes
+        out every ``keepalive_s``; one unanswered for ``keepalive_timeout_s`` (a frozen router,
+        a cut-off machine) ends the connection, and its calls go on to the next router.
 
         With OpenTelemetry (``tracer_provider``, or a global one set), publishes run in spans
         whose trace context goes with the events (router.client.tracing)."""
@@ -157,6 +191,12 @@ class RouterClient:
         self._metadata = {"authorization": f"Bearer {token}"} if token else None
         self._ssl = client_ssl(tls)
         self.failover_s = failover_s
+        self._config = Configuration(
+            _keepalive_time=keepalive_s,
+            _keepalive_timeout=keepalive_timeout_s,
+            _http2_max_pings_without_data=0,  # a call may wait long for its answer: ping on
+            _http2_min_sent_ping_interval_without_data=keepalive_s / 2,
+        )
         self.tracing = ClientTracing(tracer_provider)
         h2frames.install()
         self._connect(self.addresses[0])
@@ -170,7 +210,7 @@ class RouterClient:
     def _connect(self, address: str) -> None:
         host, port = split_host_port(address, "server")
         self.address = address
-        self._channel = _Channel(host, port, ssl=self._ssl)
+        self._channel = _Channel(host, port, ssl=self._ssl, config=self._config)
         self._stubs: dict[str, Any] = {
             "publisher": router_grpc.PublisherStub(self._channel),
             "subscriber": router_grpc.SubscriberStub(self._channel),
@@ -192,21 +232,12 @@ class RouterClient:
 
     async def _unary(self, stub: str, method: str, request: Any, options: dict[str, Any]) -> Any:
         """One unary call, following the leader across a failover (see ``__init__``)."""
-        ends = time.monotonic() + (self.failover_s if len(self.addresses) > 1 else 0)
-        delay = 0.05
-        hints = 0
+        attempts = _Attempts(self)
         while True:
             try:
                 return await getattr(self._stubs[stub], method)(request, **options)
-            except (GRPCError, StreamTerminatedError, ConnectionError, OSError) as error:
-                hinted = leader_hint(error) is not None
-                hints += hinted
-                moved = self.follow_leader(error)  # the next call goes there, retried or not
-                if not moved or not ((hinted and hints <= 3) or time.monotonic() < ends):
-                    raise
-                if not hinted:
-                    await asyncio.sleep(delay)  # back-off while a standby takes over
-                    delay = min(delay * 2, 1.0)
+            except CALL_ERRORS as error:
+                await attempts.failed(error)
 
     async def __aenter__(self) -> RouterClient:
         return self
@@ -233,9 +264,31 @@ class RouterClient:
 
     @asynccontextmanager
     async def publish_stream(self) -> AsyncIterator[Stream[pb.PublishRequest, pb.PublishResponse]]:
-        """The raw streaming publish: send PublishRequests, receive one PublishResponse each."""
-        async with self._publisher.PublishStream.open(metadata=self._metadata) as stream:
+        """The raw streaming publish: send PublishRequests, receive one PublishResponse each.
+
+        Opening follows the address list like any call. A stream that fails later (refused by
+        a standby, its router gone or silent) raises as it is, and the client then points at
+        the leader named, or the next address: opened again, it goes there."""
+        attempts = _Attempts(self)
+        while True:
+            opened = self._stubs["publisher"].PublishStream.open(metadata=self._metadata)
+            try:
+                stream = await opened.__aenter__()
+                await stream.send_request()  # connects: a router that is not there fails here
+            except CALL_ERRORS as error:
+                await attempts.failed(await _closed(opened, error))
+                continue
+            break
+        try:
             yield stream
+        except CALL_ERRORS as error:
+            told = await _closed(opened, error)
+            self.follow_leader(told)
+            if told is not error:
+                raise told from None  # the status the router ended the stream with
+            raise
+        else:
+            await opened.__aexit__(None, None, None)
 
     async def create_exchange(self, name: str, patterns: Sequence[str]) -> pb.Exchange:
         return await self._admin.CreateExchange(
@@ -367,13 +420,17 @@ class RouterClient:
         )
 
     async def set_subscriber_settings(
-        self, exchange: str, name: str, settings: pb.SubscriberSettings, limit_size: int = 0
+        self,
+        exchange: str,
+        name: str,
+        settings: SubscriberSettings | pb.SubscriberSettings,
+        limit_size: int = 0,
     ) -> pb.SubscriberInfo:
         """Change the fields set in ``settings``; the rest are kept."""
         return await self._admin.SetSubscriberSettings(
             pb.SetSubscriberSettingsRequest(
                 subscriber=pb.SubscriberRef(exchange=exchange, name=name, limit_size=limit_size),
-                settings=settings,
+                settings=settings_message(settings),
             ),
             metadata=self._metadata,
         )
@@ -566,11 +623,15 @@ class RouterClient:
         *,
         shared: bool = False,
         prefetch: int = 0,
-        settings: pb.SubscriberSettings | None = None,
+        settings: SubscriberSettings | pb.SubscriberSettings | None = None,
     ) -> DurableConsumer:
         """Events one by one, each with ``ack()``, ``nack(delay)``, ``park(reason)`` and its
         ``delivery_count``; reconnects and resumes (see DurableConsumer). ``shared=True``: one
         of several consumers of a shared subscriber, holding at most ``prefetch`` events.
+
+        ``start`` and ``settings`` apply when this creates the subscriber; a subscriber that
+        exists resumes from its saved cursor (move it with ``reset_subscriber``), and a setting
+        given that differs from its stored one is refused (FAILED_PRECONDITION naming it).
 
         ``async with client.consume("orders", "billing") as events: async for e in events: ...``
         """
@@ -597,28 +658,64 @@ class RouterClient:
         start: str = "stored",
         limit_size: int = 0,
         *,
-        settings: pb.SubscriberSettings | None = None,
+        settings: SubscriberSettings | pb.SubscriberSettings | None = None,
         prefetch: int = 0,
+        start_if_new: bool = True,
     ) -> AsyncIterator[ClientSubscription]:
-        """One stream of a durable subscriber. ``settings`` apply when it is created here (and
-        its mode must match otherwise); ``prefetch``: this consumer's own, when shared."""
-        async with self._subscriber.Subscribe.open(metadata=self._metadata) as stream:
-            begin = pb.SubscribeStart(
-                exchange=exchange,
-                subscriber=name,
-                queue=pb.QueueOptions(limit_size=limit_size),
-                start=start_point(start),
-                prefetch=prefetch,
-            )
-            if settings is not None:
-                begin.settings.CopyFrom(settings)
-            await stream.send_message(pb.SubscribeRequest(start=begin))
-            first = await stream.recv_message()
-            assert first is not None
-            subscription = ClientSubscription(stream, first.subscribed)
+        """One stream of a durable subscriber; ``prefetch``: this consumer's own, when shared.
+
+        ``start`` applies when this call creates the subscriber; one that exists resumes from
+        its saved cursor. ``start_if_new=False`` makes ``start`` move an existing (sleeping)
+        subscriber's cursor as well (what ``router tail --from`` does). ``settings`` apply when
+        the subscriber is created; on one that exists, each setting given must equal the stored
+        one, or the call is refused (FAILED_PRECONDITION naming the field)."""
+        begin = pb.SubscribeStart(
+            exchange=exchange,
+            subscriber=name,
+            queue=pb.QueueOptions(limit_size=limit_size),
+            start=start_point(start),
+            prefetch=prefetch,
+            start_if_new=start_if_new,
+        )
+        wire_settings = settings_message(settings)
+        if wire_settings is not None:
+            begin.settings.CopyFrom(wire_settings)
+        attempts = _Attempts(self)
+        while True:  # attached, or refused for good: following the list and the leader named
+            opened = self._stubs["subscriber"].Subscribe.open(metadata=self._metadata)
+            try:
+                stream = await opened.__aenter__()
+                await stream.send_message(pb.SubscribeRequest(start=begin))
+                first = await stream.recv_message()
+                if first is None:  # ended without a word: its status says why
+                    await stream.recv_trailing_metadata()
+                    raise GRPCError(Status.UNAVAILABLE, "subscribe: the stream ended at once")
+            except CALL_ERRORS as error:
+                await attempts.failed(await _closed(opened, error))
+                continue
+            break
+        subscription = ClientSubscription(stream, first.subscribed)
+        try:
             yield subscription
             if not subscription.finished:
                 await subscription.leave()
+        except BaseException as error:
+            told = await _closed(opened, error)
+            if told is not error:
+                raise told from None  # the status the router ended the stream with
+            raise
+        else:
+            await opened.__aexit__(None, None, None)
+
+
+async def _closed(opened: Any, error: BaseException) -> BaseException:
+    """Close a stream that failed with ``error``; the error to act on: grpclib raises, on
+    closing, the status a stream reset by the router carried (a refusal, a standby's hint)."""
+    try:
+        await opened.__aexit__(type(error), error, error.__traceback__)
+    except CALL_ERRORS as told:
+        return told
+    return error
 
 
 def _parked_request(

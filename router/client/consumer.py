@@ -7,9 +7,13 @@
                 await event.ack()             # or event.nack(delay=5), event.park("why")
 
 Each event is settled on its own: ``ack`` (handled), ``nack`` (deliver it again, after a delay or
-the subscriber's back-off), ``park`` (give up; the router keeps it in the parked list). The first
-attachment uses ``start``; every reconnection after a lost connection (or an UNAVAILABLE router)
-uses ``stored``: the router's saved ledger. An event acked here that comes again (its ack was lost
+the subscriber's back-off), ``park`` (give up; the router keeps it in the parked list).
+``start`` applies only when the subscriber is created here: a subscriber that exists (a program
+started again, a deploy) resumes from its saved cursor, and every reconnection after a lost
+connection (or an UNAVAILABLE router) uses ``stored``, the router's saved ledger; an explicit
+move is ``RouterClient.reset_subscriber`` (``router subscriber reset``). ``settings`` are
+checked on the first attachment (refused when they differ from an existing subscriber's), not
+on reconnections, which take the subscriber as an operator may have changed it since. An event acked here that comes again (its ack was lost
 with the connection) is acked again, not handed out; events handed out but not settled come
 again (at-least-once). Heartbeats go out while the handler works. With ``shared=True`` this is one
 of several consumers of a shared subscriber, holding at most ``prefetch`` unsettled events.
@@ -26,6 +30,9 @@ from typing import Any
 
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
+
+from router.client.failover import leader_hint
+from router.client.settings import settings_message
 
 log = logging.getLogger("router.client")
 RETRYABLE = {Status.UNAVAILABLE, Status.DEADLINE_EXCEEDED, Status.INTERNAL, Status.UNKNOWN}
@@ -61,11 +68,12 @@ class DurableConsumer:
         self.exchange, self.name, self.limit_size = exchange, name, limit_size
         self._start = start
         self._retry = (retry_initial_s, retry_max_s)
-        self._settings = settings
+        self._settings = settings_message(settings)
         if shared:
             self._settings = pb.SubscriberSettings(mode="shared")
             if settings is not None:
-                self._settings.MergeFrom(settings)
+                self._settings.MergeFrom(settings_message(settings))
+        self._mode = pb.SubscriberSettings(mode="shared") if shared else None
         self.prefetch = prefetch
         self._acked: OrderedDict[int, None] = OrderedDict()  # recently acked offsets
         self.reconnects = 0
@@ -74,7 +82,7 @@ class DurableConsumer:
         self._context: Any = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._to_ack: list[int] = []  # acked here, not yet sent
-        self._to_nack: list[tuple[int, float | None]] = []  # nacked here, not yet sent
+        self._to_nack: list[tuple[int, float | None, str]] = []  # nacked here, not yet sent
         self._acking: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> DurableConsumer:
@@ -83,7 +91,7 @@ class DurableConsumer:
         except (StreamTerminatedError, ConnectionError, OSError, GRPCError) as error:
             if not self._client.follow_leader(error):  # one router, and it said no: say so
                 raise
-            await self.reconnect(f"{type(error).__name__}: {error}")
+            await self.reconnect(f"{type(error).__name__}: {error}", at_once=True)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -100,14 +108,14 @@ class DurableConsumer:
                 await self.reconnect("the router ended the stream")
                 continue
             except (StreamTerminatedError, ConnectionError, OSError) as error:
-                self._client.follow_leader(error)
-                await self.reconnect(f"connection lost: {error}")
+                moved = self._client.follow_leader(error)
+                await self.reconnect(f"connection lost: {error}", at_once=moved)
                 continue
             except GRPCError as error:
                 if error.status not in RETRYABLE:
                     raise
-                self._client.follow_leader(error)
-                await self.reconnect(f"{error.status.name}: {error.message}")
+                moved = self._client.follow_leader(error)
+                await self.reconnect(f"{error.status.name}: {error.message}", at_once=moved)
                 continue
             again = [e.offset for e in batch if e.offset in self._acked]
             if again:  # acked here, the ack lost with a connection: ack again
@@ -130,20 +138,22 @@ class DurableConsumer:
 
     async def _send_acks(self) -> None:
         try:
+            await asyncio.sleep(0)  # let the handlers that are ready settle too: one message
             while self._to_ack or self._to_nack:
                 offsets, self._to_ack = sorted(self._to_ack), []
                 nacks, self._to_nack = self._to_nack, []
                 if offsets:
                     await self._send(self._subscription.settle, *_ranges(offsets))
-                for offset, delay in nacks:
-                    await self._send(self._subscription.nack, offset, delay)
+                for offset, delay, reason in nacks:
+                    await self._send(self._subscription.nack, offset, delay, reason)
         finally:
             self._acking = None
 
-    async def nack(self, event: Any, delay: float | None = None) -> None:
+    async def nack(self, event: Any, delay: float | None = None, reason: str = "") -> None:
         """Deliver ``event`` again, after ``delay`` seconds or the subscriber's back-off; sent
-        with the acks made before this task next waits, after them."""
-        self._to_nack.append((event.offset, delay))
+        with the acks made before this task next waits, after them. ``reason`` (why it failed)
+        becomes the parked reason when this nack spends the subscriber's ``max_deliveries``."""
+        self._to_nack.append((event.offset, delay, reason))
         if self._acking is None:
             self._acking = asyncio.ensure_future(self._send_acks())
 
@@ -168,6 +178,8 @@ class DurableConsumer:
         )
         self._subscription = await self._context.__aenter__()
         self._start = "stored"
+        # Checked once: a reconnection does not refuse settings an operator changed since.
+        self._settings = self._mode
         self._heartbeat = asyncio.ensure_future(self._beat(self._subscription))
 
     async def _detach(self) -> None:
@@ -182,8 +194,10 @@ class DurableConsumer:
             with contextlib.suppress(Exception):  # a broken connection may not close cleanly
                 await context.__aexit__(None, None, None)
 
-    async def reconnect(self, why: str) -> None:
-        """Drop the connection and attach again from the saved cursor, with back-off.
+    async def reconnect(self, why: str, at_once: bool = False) -> None:
+        """Drop the connection and attach again from the saved cursor, with back-off; the
+        first try goes ``at_once`` when the client points at another router now (a leader a
+        standby named, the next address of the list).
 
         Events received but not acked here are dropped and come again from the router.
         """
@@ -193,8 +207,11 @@ class DurableConsumer:
         self._to_nack = []  # they come back anyway
         await self._detach()
         delay, most = self._retry
+        hinted = 0
         while True:
-            await asyncio.sleep(delay)  # back-off between attempts
+            if not at_once:
+                await asyncio.sleep(delay)  # back-off between attempts
+            at_once = False
             try:
                 await self._attach()
             except (StreamTerminatedError, ConnectionError, OSError) as error:
@@ -204,7 +221,9 @@ class DurableConsumer:
                 if error.status not in RETRYABLE and error.status is not Status.FAILED_PRECONDITION:
                     raise
                 log.info("reconnect refused: %s", error.message)
-                self._client.follow_leader(error)
+                # A leader named by a standby is tried at once (a few times in a row at most).
+                hinted += self._client.follow_leader(error) and leader_hint(error) is not None
+                at_once = 0 < hinted <= 3
             else:
                 self.reconnects += 1
                 return

@@ -3,9 +3,11 @@
     async with client.batching_publisher(max_batch=500, linger_s=0.002) as publisher:
         ack = await publisher.publish(OutgoingEvent("order.created", b"{}"))
 
-Events waiting when a batch goes out join it (up to ``max_batch``); a lone event waits at most
-``linger_s`` for company. Up to ``in_flight`` batches are on their way at once, answered in any
-order; each caller's ack (or the batch's error) reaches that caller only.
+When nothing is on its way, an event goes out at once, with those waiting beside it (up to
+``max_batch``): at a low rate a publish costs one round trip, as a plain ``publish([e])`` does.
+While a batch is on its way, events gather for the next one, until it is full, ``linger_s`` has
+passed, or nothing is on its way any more. Up to ``in_flight`` batches are on their way at once,
+answered in any order; each caller's ack (or the batch's error) reaches that caller only.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ class Publisher:
         self._client = client
         self._max_batch = max_batch
         self._linger_s = linger_s
-        self._waiting: asyncio.Queue[tuple[OutgoingEvent, asyncio.Future[Ack]]] = asyncio.Queue()
+        # None: a wake-up, put when the last batch on its way was answered
+        self._waiting: asyncio.Queue[tuple[OutgoingEvent, asyncio.Future[Ack]] | None] = (
+            asyncio.Queue()
+        )
         self._slots = asyncio.Semaphore(in_flight)
         self._runner: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
@@ -50,24 +55,38 @@ class Publisher:
         return await future
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            batch = [await self._waiting.get()]
-            deadline = asyncio.get_running_loop().time() + self._linger_s
+            first = await self._waiting.get()
+            if first is None:
+                self._waiting.task_done()
+                continue
+            batch = [first]
+            deadline = loop.time() + self._linger_s
             while len(batch) < self._max_batch:
                 try:
-                    batch.append(self._waiting.get_nowait())
+                    found = self._waiting.get_nowait()
                 except asyncio.QueueEmpty:
-                    left = deadline - asyncio.get_running_loop().time()
-                    if left <= 0:
-                        break
+                    left = deadline - loop.time()
+                    if not self._sending or left <= 0:
+                        break  # nothing on its way: no reason to wait
                     try:
-                        batch.append(await asyncio.wait_for(self._waiting.get(), left))
+                        found = await asyncio.wait_for(self._waiting.get(), left)
                     except TimeoutError:
                         break
+                if found is None:  # the last batch on its way was answered
+                    self._waiting.task_done()
+                    break
+                batch.append(found)
             await self._slots.acquire()
             task = asyncio.ensure_future(self._send(batch))
             self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not self._sending:
+            self._waiting.put_nowait(None)  # wake a batch gathering for company
 
     async def _send(self, batch: list[tuple[OutgoingEvent, asyncio.Future[Ack]]]) -> None:
         try:

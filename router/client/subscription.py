@@ -19,6 +19,12 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.client.values import ReceivedBatch, received
 
 log = logging.getLogger("router.client")
+REASON_MAX = 1024  # characters of a park or nack reason the router takes (router.consumers)
+
+
+def bounded(reason: str) -> str:
+    """``reason`` cut to what the router takes, marked as cut."""
+    return reason if len(reason) <= REASON_MAX else reason[: REASON_MAX - 1] + "…"
 
 
 def _log_rejected(rejected: pb.SettleRejected) -> None:
@@ -105,9 +111,11 @@ class ClientSubscription:
         ]
         await self._stream.send_message(pb.SubscribeRequest(settle=pb.SubscribeSettle(acks=ranges)))
 
-    async def nack(self, offset: int, delay: float | None = None) -> None:
-        """Deliver ``offset`` again, after ``delay`` seconds (None: the subscriber's back-off)."""
-        nack = pb.SubscribeNack(offset=offset)
+    async def nack(self, offset: int, delay: float | None = None, reason: str = "") -> None:
+        """Deliver ``offset`` again, after ``delay`` seconds (None: the subscriber's back-off).
+        ``reason`` (why it failed, at most REASON_MAX characters) becomes the parked reason when
+        this nack spends the subscriber's ``max_deliveries``."""
+        nack = pb.SubscribeNack(offset=offset, reason=reason)
         if delay is not None:
             nack.delay_s = delay
         await self._stream.send_message(pb.SubscribeRequest(nack=nack))

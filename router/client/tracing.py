@@ -48,6 +48,13 @@ class ClientTracing:
             return None
         return provider.get_tracer("router.client")
 
+    def on(self) -> bool:
+        """Whether spans are recorded now (a provider is set)."""
+        if trace is None:
+            return False
+        provider = self._provider or trace.get_tracer_provider()
+        return not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
     @contextlib.contextmanager
     def publishing(
         self, events: Sequence[OutgoingEvent], metadata: Mapping[str, str] | None

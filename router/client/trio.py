@@ -27,7 +27,7 @@ from typing import Any
 import trio_asyncio
 
 from router._proto.router.v1 import router_pb2 as pb
-from router.client import Ack, OutgoingEvent, ReceivedEvent, RouterClient
+from router.client import Ack, OutgoingEvent, ReceivedEvent, RouterClient, SubscriberSettings
 from router.client.consumer import DurableConsumer
 
 
@@ -78,10 +78,17 @@ class TrioRouterClient:
 
     @asynccontextmanager
     async def consume(
-        self, exchange: str, name: str, start: str = "stored", limit_size: int = 0
+        self,
+        exchange: str,
+        name: str,
+        start: str = "stored",
+        limit_size: int = 0,
+        *,
+        settings: SubscriberSettings | None = None,
     ) -> AsyncIterator[TrioConsumer]:
-        """A :class:`DurableConsumer` (reconnects, resumes) for Trio code."""
-        consumer = DurableConsumer(self.aio, exchange, name, start, limit_size)
+        """A :class:`DurableConsumer` (reconnects, resumes) for Trio code; ``start`` and
+        ``settings`` apply when it creates the subscriber (see RouterClient.consume)."""
+        consumer = DurableConsumer(self.aio, exchange, name, start, limit_size, settings=settings)
         await trio_asyncio.aio_as_trio(consumer.__aenter__)()
         try:
             yield TrioConsumer(consumer)

@@ -70,9 +70,10 @@ class ReceivedEvent:
         """This event is handled (only for events from a DurableConsumer)."""
         await self._settler("ack").ack(self)
 
-    async def nack(self, delay: float | None = None) -> None:
-        """Deliver this event again: after ``delay`` seconds, or the subscriber's back-off."""
-        await self._settler("nack").nack(self, delay)
+    async def nack(self, delay: float | None = None, reason: str = "") -> None:
+        """Deliver this event again: after ``delay`` seconds, or the subscriber's back-off.
+        ``reason`` (why it failed) becomes the parked reason if this was its last delivery."""
+        await self._settler("nack").nack(self, delay, reason)
 
     async def park(self, reason: str = "") -> None:
         """Give up on this event: the router keeps it in the subscriber's parked list."""
@@ -86,7 +87,9 @@ class ReceivedEvent:
 
 class Settler(Protocol):
     async def ack(self, event: ReceivedEvent) -> None: ...
-    async def nack(self, event: ReceivedEvent, delay: float | None = None) -> None: ...
+    async def nack(
+        self, event: ReceivedEvent, delay: float | None = None, reason: str = ""
+    ) -> None: ...
     async def park(self, event: ReceivedEvent, reason: str = "") -> None: ...
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import attrs
 from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.server import Stream
@@ -130,7 +131,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             if user is not None:
                 self._router.auth.permit(user, Access.CONSUME, request.exchange)
                 self._take_stream(user, place)
-            start = convert.start_point(request.start)
+            start = attrs.evolve(convert.start_point(request.start), if_new=request.start_if_new)
             settings = (
                 convert.settings_changes(request.settings) if request.HasField("settings") else None
             )
@@ -252,7 +253,7 @@ def _settlement(message: pb.SubscribeRequest) -> Settle | Nack | Park:
         return Settle(tuple((r.first, r.last or r.first) for r in message.settle.acks))
     if body == "nack":
         delay_s = message.nack.delay_s if message.nack.HasField("delay_s") else None
-        return Nack(message.nack.offset, delay_s)
+        return Nack(message.nack.offset, delay_s, message.nack.reason)
     return Park(message.park.offset, message.park.reason)
 
 

@@ -142,7 +142,7 @@ def test_the_decorator_app_in_memory() -> None:
             await test.publish("order.paid", b"later")
             assert [e.offset for e in test.received["billing"]] == [1, 2, 5]
             assert [(e.offset, e.delivery_count, why) for e, why in test.parked["billing"]] == [
-                (3, 10, "delivered 10 times (max_deliveries 10)"),
+                (3, 10, "delivered 10 times (max_deliveries 10): ValueError: boom"),
                 (4, 1, "no account"),
             ]
             assert [e.delivery_count for e in test.retried["billing"]] == [*range(1, 11), 1, 2]

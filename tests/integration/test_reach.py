@@ -153,6 +153,10 @@ def test_only_its_creator_or_a_manager_moves_a_subscribers_cursor(
                         _attach(consumer, "payments", "ledger", start), Status.PERMISSION_DENIED
                     )
                 assert "'consumer' may not move the cursor" in message
+            # A start for new subscribers only (what apps send) moves nothing: let through,
+            # and no move is audited (the list of moves below has none by 'consumer' here).
+            async with consumer.subscribe("payments", "ledger", "latest"):
+                pass
             await _attach(consumer, "payments", "newcomer", "latest")  # a new one starts there
         async with RouterClient(process.address, token=tokens["payments-team"]) as payments:
             await _attach(payments, "payments", "ledger", "earliest")  # its own
@@ -192,8 +196,9 @@ def test_only_its_creator_or_a_manager_moves_a_subscribers_cursor(
 
 
 async def _attach(client: RouterClient, exchange: str, name: str, start: str) -> None:
-    """Attach and leave at once (the router answers the start first)."""
-    async with client.subscribe(exchange, name, start):
+    """Attach from ``start`` even if the subscriber exists (an explicit move), and leave at
+    once (the router answers the start first)."""
+    async with client.subscribe(exchange, name, start, start_if_new=False):
         pass
 
 

@@ -117,20 +117,22 @@ class SubscriberSettings(_message.Message):
     def __init__(self, mode: _Optional[str] = ..., max_consumers: _Optional[int] = ..., prefetch: _Optional[int] = ..., dispatch: _Optional[str] = ..., key_header: _Optional[str] = ..., ack_wait_s: _Optional[float] = ..., max_deliveries: _Optional[int] = ..., backoff_initial_s: _Optional[float] = ..., backoff_max_s: _Optional[float] = ..., backoff_multiplier: _Optional[float] = ..., stall_after_s: _Optional[float] = ...) -> None: ...
 
 class SubscribeStart(_message.Message):
-    __slots__ = ("exchange", "subscriber", "queue", "start", "settings", "prefetch")
+    __slots__ = ("exchange", "subscriber", "queue", "start", "settings", "prefetch", "start_if_new")
     EXCHANGE_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIBER_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     SETTINGS_FIELD_NUMBER: _ClassVar[int]
     PREFETCH_FIELD_NUMBER: _ClassVar[int]
+    START_IF_NEW_FIELD_NUMBER: _ClassVar[int]
     exchange: str
     subscriber: str
     queue: QueueOptions
     start: StartPoint
     settings: SubscriberSettings
     prefetch: int
-    def __init__(self, exchange: _Optional[str] = ..., subscriber: _Optional[str] = ..., queue: _Optional[_Union[QueueOptions, _Mapping]] = ..., start: _Optional[_Union[StartPoint, _Mapping]] = ..., settings: _Optional[_Union[SubscriberSettings, _Mapping]] = ..., prefetch: _Optional[int] = ...) -> None: ...
+    start_if_new: bool
+    def __init__(self, exchange: _Optional[str] = ..., subscriber: _Optional[str] = ..., queue: _Optional[_Union[QueueOptions, _Mapping]] = ..., start: _Optional[_Union[StartPoint, _Mapping]] = ..., settings: _Optional[_Union[SubscriberSettings, _Mapping]] = ..., prefetch: _Optional[int] = ..., start_if_new: _Optional[bool] = ...) -> None: ...
 
 class SubscribeAck(_message.Message):
     __slots__ = ("offset",)
@@ -153,12 +155,14 @@ class SubscribeSettle(_message.Message):
     def __init__(self, acks: _Optional[_Iterable[_Union[OffsetRange, _Mapping]]] = ...) -> None: ...
 
 class SubscribeNack(_message.Message):
-    __slots__ = ("offset", "delay_s")
+    __slots__ = ("offset", "delay_s", "reason")
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     DELAY_S_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     offset: int
     delay_s: float
-    def __init__(self, offset: _Optional[int] = ..., delay_s: _Optional[float] = ...) -> None: ...
+    reason: str
+    def __init__(self, offset: _Optional[int] = ..., delay_s: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SubscribePark(_message.Message):
     __slots__ = ("offset", "reason")
