@@ -315,6 +315,7 @@ class Router:
                 state.trim_seconds,
                 state.gap_notices,
                 state.gap_events,
+                state.trim_failures,
             ),
         )
 

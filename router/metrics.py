@@ -263,6 +263,11 @@ def _retention(retained: Retained) -> Iterator[Any]:
     yield _counter("router_log_trim_steps", "Removal steps", retained.trim_steps)
     yield _counter("router_log_trim_seconds", "Time spent removing", retained.trim_seconds)
     yield _counter(
+        "router_log_trim_failures",
+        "Removal steps the store refused (retried after a back-off)",
+        retained.trim_failures,
+    )
+    yield _counter(
         "router_gap_notices",
         "Gap notices sent to subscribers (events removed)",
         retained.gap_notices,
