@@ -91,6 +91,7 @@ class StateActor:
     removed_parked: int = 0
     trim_steps: int = 0
     trim_failures: int = 0  # steps the store refused (actors.trimmer backs off and retries)
+    trim_failing: str = ""  # why the last step was refused, until one succeeds ("": none)
     trim_seconds: float = 0.0
     holding: dict[tuple[str, str], int] = attrs.Factory(dict)  # (queue, subscriber) -> seq
 

@@ -2,9 +2,8 @@
 the back-off that keeps a store outage from stopping the router.
 
 A removal step that the store refuses (down, disconnected, full, or this router deposed as
-leader) is not an error of the router: like a failed commit it is logged, marks the store as
-failing (``/readyz`` answers 503 until a write succeeds again), and is tried again after a
-back-off. A deposed leader is stepped down by its lease keeper (router.serve); the trimmer only
+leader) is not an error of the router: like a failed commit it is logged, ``/readyz`` answers
+503 with the reason until a step succeeds, and it is tried again after a back-off. A deposed leader is stepped down by its lease keeper (router.serve); the trimmer only
 stops asking meanwhile.
 """
 
@@ -83,8 +82,10 @@ async def trim_now_and_then(state: StateActor) -> None:
             trimmed: Trimmed = await ask(state.mailbox, lambda r: TrimLog(None, most, r), 600.0)
         except (Unavailable, DeadlineExceeded) as error:
             state.trim_failures += 1
+            state.trim_failing = str(error)
             await trio.sleep(backoff.failed(error))  # the back-off: the store has no event
             continue
+        state.trim_failing = ""
         backoff.succeeded()
         unreclaimed += trimmed.events
         if unreclaimed and trio.current_time() - reclaimed_at >= RECLAIM_EVERY_S:

@@ -366,7 +366,8 @@ class SqliteStorage(Storage):
             try:
                 yield connection
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:  # SQLite ends it itself on some errors (disk full)
+                    connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
 
