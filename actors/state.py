@@ -49,6 +49,7 @@ from router.model import (
 )
 from router.patterns import matches
 from router.settings import Settings
+from storage._migrations import applied_by
 from storage.base import Append, CommitResult, Positions, Reader, Restored, Storage
 from storage.retention import Horizon, Trimmed
 
@@ -164,7 +165,7 @@ class StateActor:
         """Migrate and read the saved state. Called once, before ``run``."""
         applied = await trio.to_thread.run_sync(self.storage.migrate)
         if applied:
-            log.info("migrations applied versions=%s", applied)
+            log.info("migrations applied versions=%s by=%s", applied, applied_by())
         restored = await trio.to_thread.run_sync(self.storage.restore)
         self.positions = restored.positions
         self.horizon = restored.horizon

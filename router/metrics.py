@@ -18,6 +18,7 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from router.build import build
 from router.stats import Retained, Stats, TypeCounts
 
 WINDOW_S = 60
@@ -89,6 +90,14 @@ class RouterCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         stats = self._read()
+        found = build()
+        info = GaugeMetricFamily(
+            "router_build_info",
+            "This router's build: version and commit",
+            labels=["version", "commit"],
+        )
+        info.add_metric([found.version, found.commit], 1)
+        yield info
         yield _counter("router_events_published", "Events acked to publishers", stats.published)
         yield _counter("router_events_committed", "Events stored", stats.committed)
         yield _counter("router_commits", "Group commits", stats.commits)
