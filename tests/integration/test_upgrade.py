@@ -153,3 +153,36 @@ def test_migrate_schema_says_what_it_would_apply_then_applies_it(sqlite_url: str
     assert newest_row(sqlite_url) == (known, str(build()))
     again = cli("migrate-schema", "--db", sqlite_url)
     assert f"at version {known}" in again.stdout
+
+
+@pytest.mark.postgres
+def test_a_standby_that_finds_a_newer_schema_when_it_would_lead_refuses_it(
+    tmp_path: object,
+) -> None:
+    """A newer router led meanwhile and migrated: this one, older, must not run on it."""
+    with postgres_schema() as url:
+        store = open_storage(url)
+        store.migrate()
+        known = store.schema_state().known
+        store.close()
+        leader = Elector(url, "newer", "newer:50051", "newer:8080", 60)
+        lease = leader.take()
+        assert lease is not None and lease.connection is not None
+        older = RouterProcess(url, f"{tmp_path}/older.log", None, "--lease", "2s")
+        try:
+            older.start()
+            with lease.connection.transaction():  # the newer leader's migration
+                lease.connection.execute(
+                    "INSERT INTO schema_migrations (version, router_version) VALUES (%s, %s)",
+                    (known + 1, "0.9.0+gfeedbeef0000"),
+                )
+            lease.connection.close()  # the newer leader stops
+            assert older.process is not None
+            assert older.process.wait(30) == 1
+        finally:
+            leader.close()
+            older.stop()
+        stderr_lines = older.log().splitlines()
+    assert stderr_lines[-1].startswith(f"router: the store's schema is at version {known + 1}")
+    assert "0.9.0+gfeedbeef0000" in stderr_lines[-1] and str(build()) in stderr_lines[-1]
+    assert "Traceback" not in older.log()
