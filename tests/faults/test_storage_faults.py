@@ -216,7 +216,10 @@ def test_postgresql_stopped_for_ten_seconds_under_load(tmp_path: object, retenti
 
 
 @pytest.mark.postgres
-def test_postgresql_connections_killed_server_side_under_load(tmp_path: object) -> None:
+@pytest.mark.parametrize("retention", list(RETENTION))
+def test_postgresql_connections_killed_server_side_under_load(
+    tmp_path: object, retention: str
+) -> None:
     out = Outcomes()
     with postgres_schema() as base:
         name = f"router_{uuid.uuid4().hex[:8]}"
@@ -235,7 +238,13 @@ def test_postgresql_connections_killed_server_side_under_load(tmp_path: object) 
             return 0.0
 
         run_and_report(
-            "postgresql connections terminated", url, tmp_path, terminate, nothing_to_restore, out
+            "postgresql connections terminated" + (", retention on" if retention == "on" else ""),
+            url,
+            tmp_path,
+            terminate,
+            nothing_to_restore,
+            out,
+            flags=RETENTION[retention],
         )
     assert set(out.refused) <= {"UNAVAILABLE"}, out.refused
 
