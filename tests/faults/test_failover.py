@@ -122,10 +122,12 @@ async def _acked_since(load: Load, moment: float) -> bool:
     return _first_ack_after(load, moment) is not None
 
 
-def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object) -> None:
+@pytest.mark.parametrize("retention", ["off", "on"])
+def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object, retention: str) -> None:
+    flags = ("--lease", LEASE, *RETENTION[retention])
     with postgres_schema() as url:
         routers = [
-            RouterProcess(url, f"{tmp_path}/{name}.log", None, "--lease", LEASE, "--name", name)
+            RouterProcess(url, f"{tmp_path}/{name}.log", None, *flags, "--name", name)
             for name in ("a", "b")
         ]
         for router in routers:
@@ -197,7 +199,7 @@ def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object) -> N
         assert list(first_seen) == stored_ids[: len(first_seen)], f"{name}: not the log's order"
     assert len(epochs) == KILLS + 1, epochs  # one takeover per kill, one router each
     record(
-        "router failover",
+        "router failover" + (", retention on" if retention == "on" else ""),
         kills=KILLS,
         publishers=PUBLISHERS,
         consumers=CONSUMERS,
