@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import socket
 from collections.abc import Iterator
 
 from router.errors import RouterError
@@ -22,12 +23,26 @@ class CannotListen(RouterError):
     grpc_status = "UNAVAILABLE"
 
     def __init__(self, flag: str, address: str, error: OSError) -> None:
-        reason = os.strerror(error.errno) if error.errno else str(error)
-        hint = ""
-        if error.errno == errno.EADDRINUSE:
-            hint = "; stop what holds it, or choose another address"
+        reason = os.strerror(error.errno) if isinstance(error.errno, int) else str(error)
+        if isinstance(error, socket.gaierror):
+            reason = f"the host is not known ({error.strerror})"
+        elif error.errno == errno.EADDRINUSE:
+            reason += " (another process holds it)"
         variable = "ROUTER_" + flag.removeprefix("--").replace("-", "_").upper()
-        super().__init__(f"cannot listen on {address}: {reason}{hint} with {flag} (env {variable})")
+        super().__init__(
+            f"cannot listen on {address}: {reason}; choose another address with {flag}"
+            f" (env {variable})"
+        )
+
+
+# What binding an address fails with when the address is the trouble (not, say, a TLS file).
+_BIND_ERRORS = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+
+
+def _bind_error(error: BaseException) -> bool:
+    return isinstance(error, socket.gaierror) or (
+        isinstance(error, OSError) and error.errno in _BIND_ERRORS
+    )
 
 
 @contextlib.contextmanager
@@ -36,9 +51,11 @@ def listening(flag: str, address: str) -> Iterator[None]:
     try:
         yield
     except* OSError as group:
-        bind = leaves(group)[0]
-        assert isinstance(bind, OSError)
-        raise CannotListen(flag, address, bind) from None
+        bind = [leaf for leaf in leaves(group) if _bind_error(leaf)]
+        if not bind:
+            raise
+        assert isinstance(bind[0], OSError)
+        raise CannotListen(flag, address, bind[0]) from None
 
 
 def leaves(error: BaseException) -> list[BaseException]:

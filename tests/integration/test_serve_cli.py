@@ -112,8 +112,8 @@ def test_a_port_in_use_is_said_in_one_line_naming_the_flag(
     assert refused.stderr.count("Address already in use") == 1, refused.stderr
     (line,) = [x for x in refused.stderr.splitlines() if x.startswith("router:")]
     assert line == (
-        f"router: cannot listen on 127.0.0.1:{port}: Address already in use; stop what holds"
-        f" it, or choose another address with {taken} (env {variable(taken)})"
+        f"router: cannot listen on 127.0.0.1:{port}: Address already in use (another process"
+        f" holds it); choose another address with {taken} (env {variable(taken)})"
     )
 
 
