@@ -47,7 +47,8 @@ def from_environment(flag: Flag, environment: Mapping[str, str]) -> Flag:
     elif value is not None or shown is None:
         shown = _shown(action, default)
     help = options.get("help", "").rstrip()
-    options["help"] = f"{help} (env {name}; default: {shown})".lstrip().replace("%", "%%")
+    shown = shown.replace("%", "%%")  # argparse formats help with %: a value may hold one
+    options["help"] = f"{help} (env {name}; default: {shown})".lstrip()
     return names, options
 
 
