@@ -37,6 +37,7 @@ from actors.messages import (
     TrimLog,
 )
 from actors.runtime import Mailbox, OwnThread, Reply, ask
+from actors.trimmer import trim_now_and_then
 from router.errors import RouterError, Unavailable
 from router.model import (
     Delivery,
@@ -48,6 +49,7 @@ from router.model import (
 )
 from router.patterns import matches
 from router.settings import Settings
+from storage._migrations import applied_by
 from storage.base import Append, CommitResult, Positions, Reader, Restored, Storage
 from storage.retention import Horizon, Trimmed
 
@@ -55,7 +57,6 @@ log = logging.getLogger("router.state")
 T = TypeVar("T")
 _GROUPED = (AppendEvents, SaveCursor)
 PURGE_EVERY_S = 600.0
-RECLAIM_EVERY_S = 10.0  # how often removed rows' room is made reusable, at most
 
 
 def _events_in(message: Any) -> int:
@@ -90,6 +91,8 @@ class StateActor:
     gap_events: int = 0  # the events those notices covered
     removed_parked: int = 0
     trim_steps: int = 0
+    trim_failures: int = 0  # steps the store refused (actors.trimmer backs off and retries)
+    trim_failing: str = ""  # why the last step was refused, until one succeeds ("": none)
     trim_seconds: float = 0.0
     holding: dict[tuple[str, str], int] = attrs.Factory(dict)  # (queue, subscriber) -> seq
 
@@ -162,7 +165,7 @@ class StateActor:
         """Migrate and read the saved state. Called once, before ``run``."""
         applied = await trio.to_thread.run_sync(self.storage.migrate)
         if applied:
-            log.info("migrations applied versions=%s", applied)
+            log.info("migrations applied versions=%s by=%s", applied, applied_by())
         restored = await trio.to_thread.run_sync(self.storage.restore)
         self.positions = restored.positions
         self.horizon = restored.horizon
@@ -199,7 +202,7 @@ class StateActor:
                     nursery.start_soon(self._serve_reads, reader)
                 nursery.start_soon(self._purge_ids_now_and_then)
                 if not self.settings.retains_all:
-                    nursery.start_soon(self._trim_now_and_then)
+                    nursery.start_soon(trim_now_and_then, self)
                 task_status.started()
                 await self._serve_writes()
         finally:
@@ -354,6 +357,8 @@ class StateActor:
                 before = await self._writer.run(self._retention_target)
             trimmed = await self._writer.run(lambda: self.storage.trim(before, message.most))
         except RouterError as error:
+            if isinstance(error, Unavailable):  # as a failed commit: /readyz says so
+                self._stale = True
             if message.reply is not None:
                 message.reply.fail(error)
             return
@@ -405,22 +410,6 @@ class StateActor:
                 allowed = max(allowed, cap)
             target = allowed
         return target
-
-    async def _trim_now_and_then(self) -> None:
-        """Apply the retention limits: a step while there is more to remove, else a pause."""
-        most = self.settings.trim_step_events
-        unreclaimed, reclaimed_at = 0, trio.current_time()
-        while True:
-            trimmed: Trimmed = await ask(self.mailbox, lambda r: TrimLog(None, most, r), 600.0)
-            unreclaimed += trimmed.events
-            if unreclaimed and trio.current_time() - reclaimed_at >= RECLAIM_EVERY_S:
-                unreclaimed, reclaimed_at = 0, trio.current_time()
-                try:  # its own connection, in a worker thread: commits go on meanwhile
-                    await trio.to_thread.run_sync(self.storage.reclaim)
-                except Exception as error:
-                    log.warning("reclaiming removed rows failed error=%s", error)
-            if trimmed.events < most:
-                await trio.sleep(self.settings.trim_every_s)  # a periodic check, not a wait
 
     async def _refresh_if_stale(self) -> None:
         if self._stale:

@@ -37,9 +37,10 @@ from actors.queue import QueueActor, QueueView, SubscriberView
 from actors.runtime import Callback, Policy, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset, time_gap
-from router import __version__, asyncapi, reach, validation
+from router import asyncapi, reach, validation
 from router.audit import Audit
 from router.auth import Auth
+from router.build import build
 from router.consumers import ParkedEvent
 from router.contracts import Contracts
 from router.errors import FailedPrecondition, InvalidArgument, NotFound, RouterError
@@ -340,13 +341,14 @@ class Router:
                 state.trim_seconds,
                 state.gap_notices,
                 state.gap_events,
+                state.trim_failures,
             ),
         )
 
     def info(self) -> ServerInfo:
         """What this server is, and its size right now."""
         return ServerInfo(
-            version=__version__,
+            version=str(build()),
             storage=self.settings.db_url.split(":", 1)[0],
             auth=self.auth.enabled,
             role=self.settings.role,

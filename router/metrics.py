@@ -18,6 +18,7 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from router.build import build
 from router.stats import Retained, Stats, TypeCounts
 from router.subscriber_metrics import subscriber_families
 
@@ -91,6 +92,14 @@ class RouterCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         stats = self._read()
+        found = build()
+        info = GaugeMetricFamily(
+            "router_build_info",
+            "This router's build: version and commit",
+            labels=["version", "commit"],
+        )
+        info.add_metric([found.version, found.commit], 1)
+        yield info
         yield _counter("router_events_published", "Events acked to publishers", stats.published)
         yield _counter("router_events_committed", "Events stored", stats.committed)
         yield _counter("router_commits", "Group commits", stats.commits)
@@ -205,6 +214,11 @@ def _retention(retained: Retained) -> Iterator[Any]:
     )
     yield _counter("router_log_trim_steps", "Removal steps", retained.trim_steps)
     yield _counter("router_log_trim_seconds", "Time spent removing", retained.trim_seconds)
+    yield _counter(
+        "router_log_trim_failures",
+        "Removal steps the store refused (retried after a back-off)",
+        retained.trim_failures,
+    )
     yield _counter(
         "router_gap_notices",
         "Gap notices sent to subscribers (events removed)",

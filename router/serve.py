@@ -15,9 +15,10 @@ from router.app import Router, open_router
 from router.bridge import AsyncioThread, open_bridge
 from router.grpc.server import serve_grpc
 from router.settings import Settings
+from router.startup import listening
 from router.stats import Cluster, RouterNode
 from storage.base import StorageUnavailable
-from storage.leadership import Deposed, Elector, Lease
+from storage.leadership import LEADERSHIP_MIGRATION, Deposed, Elector, Lease
 
 log = logging.getLogger("router")
 
@@ -64,15 +65,6 @@ async def serve(
 async def _elect_and_serve(
     settings: Settings, bridge: AsyncioThread, stop: _Stop, task_status: Any
 ) -> None:
-    from storage import open_storage
-
-    def migrate() -> None:  # the leadership tables are made by the migrations
-        storage = open_storage(settings.db_url)
-        try:
-            storage.migrate()
-        finally:
-            storage.close()
-
     elector = Elector(
         settings.db_url,
         settings.leader_name(),
@@ -81,7 +73,7 @@ async def _elect_and_serve(
         settings.lease_s,
     )
     try:
-        await trio.to_thread.run_sync(migrate)
+        await trio.to_thread.run_sync(prepare_schema, settings.db_url)
         while not stop.requested:
             lease = await _take(elector)
             if lease is None:
@@ -97,6 +89,32 @@ async def _elect_and_serve(
                     await _quietly(elector.resign, lease.epoch)
     finally:
         elector.close()
+
+
+def prepare_schema(url: str) -> None:
+    """Before taking part in leadership: refuse a store whose schema is newer than this router
+    knows (SchemaNewer), and make the leadership tables on a store that has none. Other
+    migrations wait until this router leads (the leader applies them as it starts, through its
+    writer connection), so a standby of a newer version never changes the schema under the
+    leader it stands by for."""
+    from storage import open_storage
+
+    storage = open_storage(url)
+    try:
+        schema = storage.schema_state()
+        schema.check()
+        if schema.applied < LEADERSHIP_MIGRATION:
+            applied = storage.migrate(upto=LEADERSHIP_MIGRATION)
+            log.info("schema: applied versions=%s (up to the leadership tables)", applied)
+        elif schema.pending:
+            log.info(
+                "schema: the store is at version %d, this router knows %d: migrating once it"
+                " leads (or by `router migrate-schema`)",
+                schema.applied,
+                schema.known,
+            )
+    finally:
+        storage.close()
 
 
 async def _take(elector: Elector) -> Lease | None:
@@ -126,9 +144,11 @@ async def _stand_by(
         return None
     async with trio.open_nursery() as nursery:
         stop.scope = nursery.cancel_scope
-        bound = await nursery.start(serve_standby_grpc, bridge, hint, settings)
+        with listening("--grpc", settings.grpc_address):
+            bound = await nursery.start(serve_standby_grpc, bridge, hint, settings)
         if settings.http_address is not None:
-            await nursery.start(serve_standby_http, hint, settings)
+            with listening("--http", settings.http_address):
+                await nursery.start(serve_standby_http, hint, settings)
         task_status.started(bound)
         log.info("standing by name=%s", elector.name)
         last_error = ""
@@ -235,10 +255,12 @@ async def _serve(
             log.warning("AUTH IS OFF (--dev): anyone who can reach this port can do anything")
         if router.initial_admin_token is not None:
             admin_token.announce(admin_token.token_path(settings))
-        bound = await nursery.start(serve_grpc, router, host, port)
+        with listening("--grpc", settings.grpc_address):
+            bound = await nursery.start(serve_grpc, router, host, port)
         http = settings.http_host_port()
         if http is not None:
-            await nursery.start(serve_http, router, *http)
+            with listening("--http", str(settings.http_address)):
+                await nursery.start(serve_http, router, *http)
         if settings.amqp is not None:
             from router.amqp.ingest import Ingest
 
@@ -277,6 +299,7 @@ async def serve_http(
     config = Config()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # through the router's handlers, once
     config.graceful_timeout = router.settings.shutdown_grace_s
     config.keep_alive_timeout = 75
     config.h11_max_incomplete_size = 64 * 1024  # headers; slow or endless ones are cut off

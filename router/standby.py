@@ -118,6 +118,7 @@ async def serve_standby_http(
     config = Config()
     config.bind = [f"{http[0]}:{http[1]}"]
     config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")  # through the router's handlers, once
     config.graceful_timeout = 1.0
     if settings.tls_cert and settings.tls_key:
         config.certfile = settings.tls_cert

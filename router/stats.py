@@ -63,6 +63,7 @@ class Retained:
     trim_seconds: float
     gap_notices: int
     gap_events: int
+    trim_failures: int = 0  # removal steps the store refused (retried after a back-off)
 
 
 @attrs.frozen

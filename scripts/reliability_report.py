@@ -20,7 +20,7 @@ the invariants of `../shared/DESIGN.md`; the figures below are what they measure
 | scenario | what is done to the router | what must hold |
 |---|---|---|
 | crash loop | 20 SIGKILLs at random moments under 4 publishers and 8 subscribers with mixed start points, restarted each time (SQLite and PostgreSQL) | every acked event stored exactly once; each subscriber gap-free and in order; it resumes right after an ack it sent |
-| postgresql stopped 10 s | `pg_ctlcluster stop`, 10 s, `start`, under load | publishes answered within 10 s (UNAVAILABLE while down), no acked loss, recovery by itself, subscriber gap-free |
+| postgresql stopped 10 s | a PostgreSQL server of the test's own: `pg_ctl stop -m fast`, 10 s, `start`, under load | publishes answered within 10 s (UNAVAILABLE while down), no acked loss, recovery by itself, subscriber gap-free |
 | postgresql connections terminated | `pg_terminate_backend` of the router's connections under load | the same |
 | sqlite disk full | the database on a 6 MiB tmpfs filled by the load, grown after 3 s | the same, with the reason ("database or disk is full") in the refusal |
 | slow consumer | one consumer takes an event a second beside 3 fast ones, 20 s of publishing | router RSS flat; the fast ones stay at the head |
@@ -28,6 +28,11 @@ the invariants of `../shared/DESIGN.md`; the figures below are what they measure
 | load | 2,000 subscribe streams and 50 publishers for 60 s | no error; every stream gap-free; RSS bounded |
 | hostile JSON / protobuf / flood / slowloris | 200k-deep JSON, a 40 MB body, corrupt protobuf and bad UTF-8, 300 attach/leave on one name, 200 slowloris connections | 4xx or a refusal status naming the field, never 500/UNKNOWN; nothing stored changes; others served |
 | hostile gRPC transport | raw HTTP/2 with no token: rapid reset (HEADERS + RST_STREAM), 300 silent connections from 3 addresses and 240 from 6, the descriptor limit lowered under 150 waiting connections; a 64 MiB and announced 300-400 MB messages, a compressed one | reset connections closed with GOAWAY; RSS and descriptors within the bounds; refusals logged as counts; another client served; RESOURCE_EXHAUSTED / UNIMPLEMENTED naming the reason, no traceback |
+| router failover | 2 routers on one PostgreSQL; the leader SIGKILLed 5 times at random moments under 4 publishers and 4 durable consumers using the address list, restarted each time as a standby | lost 0 acked; each consumer gap-free in offset order; one router per epoch |
+| frozen leader | the leader SIGSTOPped past its 2 s lease, the standby takes over, then SIGCONT | the woken one commits nothing (its pending publishes fail), steps down and names the new leader; epochs 1, 2 with different routers |
+| cut-off leader | the leader's connections to PostgreSQL (through a relay in the test) pass nothing, with no FIN or RST, past its lease; the standby takes over; then they pass again | the same |
+| database failover | a PostgreSQL primary with a synchronous standby made by the test; the primary stopped with `pg_ctl -m immediate` under 4 publishers, the standby promoted 1 s later | lost 0 acked; publishing resumes on the promoted server by itself |
+| retention on | the store outages (stopped, connections terminated, disk full), the leader killed 5 times, the frozen and cut-off leader and the database failover again, with `--retain-bytes` set (each removal step reads and writes the store, and meets the fault); a SQLite router restarted with `--retain-bytes` below its log on a full disk | the same as without; the router never exits: a refused removal step is logged once, `/readyz` answers 503 with the reason, and removal resumes by itself (on the full disk: once there is room); a deposed leader steps down and stops with 0 |
 | graceful shutdown | SIGTERM under 4 publishers and a subscriber | in-flight publishes acked, later ones refused UNAVAILABLE; stored = acked; cursor = last ack sent; exit 0 within the grace |
 """
 

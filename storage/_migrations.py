@@ -1,8 +1,48 @@
-"""Versioned migrations: ``migrations/<dialect>/NNNN_name.sql``, applied in order, once each."""
+"""Versioned migrations: ``migrations/<dialect>/NNNN_name.sql``, applied in order, once each.
+
+The store records each applied version with the build of the router that applied it
+(``schema_migrations.router_version``), so that a router given a store whose schema is newer
+than it knows refuses it, naming both (:class:`SchemaNewer`), rather than run on tables it does
+not understand.
+"""
 
 from __future__ import annotations
 
 from importlib import resources
+
+import attrs
+
+from router.build import build
+from router.errors import FailedPrecondition
+
+
+class SchemaNewer(FailedPrecondition):
+    """The store's schema is newer than this router knows: it refuses to run on it."""
+
+
+@attrs.frozen
+class Schema:
+    """Where a store's schema stands, against what this router knows."""
+
+    applied: int  # the highest version applied to the store (0: none)
+    known: int  # the highest version this router has
+    applied_by: str = ""  # the router build that applied ``applied`` ("": not recorded)
+    missing: tuple[int, ...] = ()  # the versions this router would apply
+
+    @property
+    def pending(self) -> bool:
+        return self.applied < self.known
+
+    def check(self) -> None:
+        """Raise :class:`SchemaNewer` when the store is ahead of this router."""
+        if self.applied <= self.known:
+            return
+        by = f" by router {self.applied_by}" if self.applied_by else ""
+        raise SchemaNewer(
+            f"the store's schema is at version {self.applied} (migrated{by}), newer than this"
+            f" router knows (schema version {self.known}, router {build()}): run a router of"
+            " that version or later; the store was left as it is"
+        )
 
 
 def load(dialect: str) -> list[tuple[int, str]]:
@@ -13,3 +53,17 @@ def load(dialect: str) -> list[tuple[int, str]]:
         if entry.name.endswith(".sql"):
             found.append((int(entry.name.split("_", 1)[0]), entry.read_text()))
     return sorted(found)
+
+
+def schema_from(dialect: str, newest: dict[str, object] | None) -> Schema:
+    """The schema of a store whose newest ``schema_migrations`` row is ``newest`` (None: none)."""
+    applied = 0 if newest is None else int(str(newest["version"]))
+    by = "" if newest is None else str(newest.get("router_version") or "")
+    versions = [version for version, _ in load(dialect)]
+    missing = tuple(version for version in versions if version > applied)
+    return Schema(applied, max(versions, default=0), by, missing)
+
+
+def applied_by() -> str:
+    """What a migration applied now is recorded as having been applied by."""
+    return str(build())

@@ -31,6 +31,7 @@ from router.model import (
     UserRecord,
 )
 from router.wire import encode_event
+from storage._migrations import Schema
 from storage.control import ControlPlane
 from storage.retention import Horizon, Retention
 
@@ -332,8 +333,14 @@ class Storage(Retention, ControlPlane):
     url: str
 
     @abc.abstractmethod
-    def migrate(self) -> list[int]:
-        """Apply the migrations not yet applied, in order; return their versions."""
+    def migrate(self, upto: int | None = None) -> list[int]:
+        """Apply the migrations not yet applied (those up to ``upto``), in order; return their
+        versions. Raises SchemaNewer (storage._migrations), changing nothing, when the store's
+        schema is newer than this router knows."""
+
+    @abc.abstractmethod
+    def schema_state(self) -> Schema:
+        """Where the store's schema stands against this router's (reads only)."""
 
     @abc.abstractmethod
     def restore(self) -> Restored: ...

@@ -26,6 +26,7 @@ from router.model import (
 )
 from router.wire import WireBatch, decode_event, encode_event, wire_batch
 from storage import _migrations, pgcopy
+from storage._migrations import Schema
 from storage.base import (
     WIRE_FILL_ROWS,
     WIRE_MIGRATION,
@@ -354,7 +355,10 @@ class PostgresStorage(Storage):
                 connection.execute(sql.replace("?", "%s").encode(), params)
             )
 
-    def migrate(self) -> list[int]:
+    def migrate(self, upto: int | None = None) -> list[int]:
+        """Apply the migrations not yet applied (those up to ``upto``), in order, in one
+        transaction; return their versions. :class:`SchemaNewer`, changing nothing, when the
+        store's schema is ahead of this router."""
         applied = []
         with self._transaction() as connection:
             connection.execute("SELECT pg_advisory_xact_lock(727272)")
@@ -362,17 +366,39 @@ class PostgresStorage(Storage):
                 "CREATE TABLE IF NOT EXISTS schema_migrations"
                 " (version int PRIMARY KEY, applied_at timestamptz DEFAULT now())"
             )
+            connection.execute(
+                "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS router_version text"
+            )
+            self._schema_state(connection).check()
             done = {row[0] for row in connection.execute("SELECT version FROM schema_migrations")}
             for version, sql in _migrations.load(self.migrations):
-                if version not in done:
+                if version not in done and (upto is None or version <= upto):
                     connection.execute(sql.encode())
                     if version == WIRE_MIGRATION and self.migrations == "postgres":
                         _fill_wire(connection)
                     connection.execute(
-                        "INSERT INTO schema_migrations (version) VALUES (%s)", (version,)
+                        "INSERT INTO schema_migrations (version, router_version) VALUES (%s, %s)",
+                        (version, _migrations.applied_by()),
                     )
                     applied.append(version)
         return applied
+
+    def schema_state(self) -> Schema:
+        """Where the store's schema stands against this router's; reads only."""
+        with self._connection.errors():
+            return self._schema_state(self._connection.get())
+
+    def _schema_state(self, connection: psycopg.Connection[Any]) -> Schema:
+        (table,) = _one(connection.execute("SELECT to_regclass('schema_migrations')::text"))
+        newest = None
+        if table is not None:
+            cursor = connection.execute(
+                "SELECT * FROM schema_migrations ORDER BY version DESC LIMIT 1"
+            )
+            row = cursor.fetchone()
+            if row is not None:
+                newest = dict(zip([c.name for c in cursor.description or ()], row, strict=True))
+        return _migrations.schema_from(self.migrations, newest)
 
     def _ensure_partition(self, connection: psycopg.Connection[Any], at: int) -> None:
         day = at // DAY_US

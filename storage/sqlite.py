@@ -31,6 +31,7 @@ from router.wire import (
     wire_batch,
 )
 from storage import _migrations
+from storage._migrations import Schema
 from storage.base import (
     WIRE_FILL_ROWS,
     WIRE_MIGRATION,
@@ -388,7 +389,8 @@ class SqliteStorage(Storage):
             try:
                 yield connection
             except BaseException:
-                connection.execute("ROLLBACK")
+                if connection.in_transaction:  # SQLite ends it itself on some errors (disk full)
+                    connection.execute("ROLLBACK")
                 raise
             connection.execute("COMMIT")
 
@@ -397,18 +399,29 @@ class SqliteStorage(Storage):
         with self._transaction() as connection:
             yield lambda sql, params: rows_of(connection.execute(sql, params))
 
-    def migrate(self) -> list[int]:
+    def migrate(self, upto: int | None = None) -> list[int]:
+        """Apply the migrations not yet applied (those up to ``upto``), in order, one transaction
+        each; return their versions. :class:`SchemaNewer`, changing nothing, when the store's
+        schema is ahead of this router."""
+        self.schema_state().check()
         with _errors():
             self._connection.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations"
-                " (version INTEGER PRIMARY KEY, applied_at TEXT DEFAULT CURRENT_TIMESTAMP)"
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                " applied_at TEXT DEFAULT CURRENT_TIMESTAMP, router_version TEXT)"
             )
+            columns = {
+                r[1] for r in self._connection.execute("PRAGMA table_info(schema_migrations)")
+            }
+            if "router_version" not in columns:
+                self._connection.execute(
+                    "ALTER TABLE schema_migrations ADD COLUMN router_version TEXT"
+                )
             done = {
                 row[0] for row in self._connection.execute("SELECT version FROM schema_migrations")
             }
         applied = []
         for version, sql in _migrations.load("sqlite"):
-            if version in done:
+            if version in done or (upto is not None and version > upto):
                 continue
             with self._transaction() as connection:
                 code = "\n".join(l for l in sql.splitlines() if not l.lstrip().startswith("--"))
@@ -419,9 +432,30 @@ class SqliteStorage(Storage):
                     _fill_wire(connection)
                 if version == PARTS_MIGRATION:
                     _in_parts(connection)
-                connection.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+                connection.execute(
+                    "INSERT INTO schema_migrations (version, router_version) VALUES (?, ?)",
+                    (version, _migrations.applied_by()),
+                )
             applied.append(version)
         return applied
+
+    def schema_state(self) -> Schema:
+        """Where the store's schema stands against this router's; reads only."""
+        with _errors():
+            connection = self._connection
+            found = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+            ).fetchone()
+            newest = None
+            if found is not None:
+                cursor = connection.execute(
+                    "SELECT * FROM schema_migrations ORDER BY version DESC LIMIT 1"
+                )
+                row = cursor.fetchone()
+                if row is not None:
+                    names = [c[0] for c in cursor.description]
+                    newest = dict(zip(names, row, strict=True))
+        return _migrations.schema_from("sqlite", newest)
 
     def positions(self) -> Positions:
         with _errors():

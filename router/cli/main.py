@@ -2,8 +2,9 @@
 
 Each command group lives in its own module and registers its commands with the handler they
 run: ``serve``, ``exchanges``, ``events`` (publish, tail, replay), ``subscribers`` (subscriber,
-queue, info), ``users`` (user, token), ``stats``, ``log`` (trim), ``types`` (type, asyncapi). Errors print
-one line to stderr and exit non-zero (2: bad usage or input, 1: the server refused).
+queue, info), ``users`` (user, token), ``stats``, ``log`` (trim), ``types`` (type, asyncapi),
+``schema`` (migrate-schema). Errors print one line to stderr and exit non-zero (2: bad usage or
+input, 1: the server or the store refused).
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ import asyncio
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
-from router.cli import events, exchanges, log, serve, stats, subscribers, types, users
+from router.build import build
+from router.cli import events, exchanges, log, schema, serve, stats, subscribers, types, users
 from router.client import RouterClient
-from router.errors import InvalidArgument
+from router.errors import InvalidArgument, RouterError
 from router.printable import escape
 from router.settings import DEFAULT_GRPC
 
-COMMAND_GROUPS = (serve, exchanges, events, subscribers, users, stats, log, types)
+COMMAND_GROUPS = (serve, schema, exchanges, events, subscribers, users, stats, log, types)
 EXAMPLES = """examples:
   router serve --db sqlite:///router.db --grpc 127.0.0.1:50051
   export ROUTER_TOKEN=$(cat router.db.admin-token)   # the first start's, or ROUTER_ADMIN_TOKEN
@@ -46,6 +49,9 @@ def parser() -> argparse.ArgumentParser:
         description="A durable event router: store once, route by pattern, replay to subscribers.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument(
+        "--version", action=_Version, help="show the version and the commit it was built from"
     )
     top.add_argument(
         "--server",
@@ -85,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(f"{error.status.name}: {error.message}", 1)
     except (InvalidArgument, ValueError) as error:
         fail(str(error), 2)
+    except RouterError as error:  # a store that cannot be reached, a schema refused...
+        fail(str(error), 1)
     except LookupError as error:
         fail(str(error).strip("'\""), 1)
     except (ConnectionError, OSError, StreamTerminatedError) as error:
@@ -96,6 +104,18 @@ async def with_client(args: argparse.Namespace) -> None:
     tls: str | bool | None = args.tls_ca or (True if args.tls else None)
     async with RouterClient(args.server, args.token, tls=tls) as client:
         await args.handler(client, args)
+
+
+class _Version(argparse.Action):
+    """``--version``: the build is read only when asked (it may run git)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **options: Any) -> None:
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, **options)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        found = build()
+        print(f"router {found} (version {found.version}, commit {found.commit})")
+        parser.exit()
 
 
 def fail(message: str, code: int) -> None:

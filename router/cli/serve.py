@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import re
+import sys
 from typing import Any
 
 import trio
 
+from router.build import build
+from router.cli.environment import check_choices, from_environment
 from router.cli.output import arg
 from router.errors import InvalidArgument
 from router.patterns import validate_pattern
-from router.printable import escape_log_lines
+from router.printable import escape, escape_log_lines
 from router.settings import (
     DEFAULT_GRPC,
     DEFAULT_HTTP,
@@ -23,6 +27,7 @@ from router.settings import (
     default_db_url,
     split_host_port,
 )
+from router.startup import leaves, refusal
 from router.urls import check_db_url
 
 # The cycle collector's thresholds for a serving router (Python's default: 700, 10, 10). Every
@@ -33,40 +38,39 @@ from router.urls import check_db_url
 SERVER_GC_THRESHOLDS = (20_000, 20, 100)
 
 
-# The flags of ``router serve``, by group: (flags, add_argument's options).
+# The flags of ``router serve``, by group: (flags, add_argument's options). Each can come from
+# the environment instead (router.cli.environment): --help names the variable and the default.
 SERVE_FLAGS = (
-    arg("--db", help="sqlite:///path or postgresql://... (env ROUTER_DB; default ./router.db)"),
-    arg("--grpc", default=DEFAULT_GRPC, help="gRPC listen address (default %(default)s)"),
-    arg("--http", default=DEFAULT_HTTP, help="REST API address, or 'off' (default %(default)s)"),
+    arg("--db", help="sqlite:///path or postgresql://...", shown_default="sqlite:///./router.db"),
+    arg("--grpc", default=DEFAULT_GRPC, help="gRPC listen address HOST:PORT"),
+    arg("--http", default=DEFAULT_HTTP, help="REST API and /metrics address, or 'off'"),
     arg("--consumer-timeout", type=float, default=30.0, help="seconds a consumer may be silent"),
     arg(
         "--shutdown-grace",
         type=float,
         default=10.0,
-        help="seconds in-flight calls get to finish after SIGTERM/Ctrl-C (default %(default)s)",
+        help="seconds in-flight calls get to finish after SIGTERM/Ctrl-C",
     ),
-    arg("--log-level", default="INFO"),
+    arg("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR"),
     arg("--dev", action="store_true", help="turn authentication OFF (development only)"),
     arg(
         "--admin-token-file",
-        default=os.environ.get("ROUTER_ADMIN_TOKEN_FILE"),
         help="where the first start writes the token it makes for user admin, readable by its"
-        " owner only (env ROUTER_ADMIN_TOKEN_FILE; default <sqlite db>.admin-token, or"
-        " ./router-admin-token); a token given in ROUTER_ADMIN_TOKEN is never written or shown",
+        " owner only; a token given in ROUTER_ADMIN_TOKEN is never written or shown",
+        shown_default="<sqlite db>.admin-token, or ./router-admin-token",
     ),
     arg("--metrics", choices=["on", "off"], default="on", help="rate sampling and /metrics"),
     arg(
         "--metrics-subscribers",
         type=int,
         default=1_000,
-        help="/metrics has series per subscriber up to this many, then per exchange only"
-        " (default %(default)s)",
+        help="/metrics has series per subscriber up to this many, then per exchange only",
     ),
     arg(
         "--max-queues-per-exchange",
         type=int,
         default=64,
-        help="distinct queue options (limit_size) one exchange may have (default %(default)s)",
+        help="distinct queue options (limit_size) one exchange may have",
     ),
     arg("--tls-cert", help="PEM certificate: TLS for gRPC and HTTP"),
     arg("--tls-key", help="PEM private key of --tls-cert"),
@@ -76,23 +80,27 @@ FORM_FLAGS = (
         "--role",
         choices=list(ROLES),
         default="all",
-        help="all: ingest, store, route, deliver (default); ingest: accept publishes and serve"
+        help="all: ingest, store, route, deliver; ingest: accept publishes and serve"
         " the committed log; route: follow --upstream and deliver",
     ),
     arg("--upstream", help="route: the ingest node's gRPC HOST:PORT"),
-    arg("--upstream-token", help="route: an ingest node admin token (env ROUTER_UPSTREAM_TOKEN)"),
+    arg("--upstream-token", help="route: an ingest node admin token"),
     arg("--upstream-tls-ca", help="route: CA file to reach the ingest node by TLS"),
     arg("--node", default="route", help="route: this node's name (PostgreSQL schema route_NODE)"),
 )
 AMQP_FLAGS = (
-    arg("--amqp-url", help="amqp://user:pass@host:5672/vhost"),
+    arg(
+        "--amqp-url",
+        help="amqp://user:pass@host:5672/vhost (a secret: prefer the variable)",
+    ),
     arg("--amqp-exchange", help="the RabbitMQ exchange to ingest from"),
     arg(
         "--amqp-binding",
         action="append",
-        help="binding key of the ingest queue (repeatable; default '#': everything)",
+        help="binding key of the ingest queue (repeatable; the variable: comma-separated)",
+        shown_default="#: everything",
     ),
-    arg("--amqp-queue", default="", help="queue name (default router.EXCHANGE)"),
+    arg("--amqp-queue", default="", help="queue name", shown_default="router.EXCHANGE"),
     arg("--amqp-prefetch", type=int, default=1000, help="unacked messages held at most"),
     arg(
         "--amqp-queue-type",
@@ -106,84 +114,79 @@ AMQP_FLAGS = (
 RETENTION_FLAGS = (
     arg(
         "--retain-for",
-        default=os.environ.get("ROUTER_RETAIN_FOR"),
-        help="remove events older than this: 7d, 12h, 30m, 20s (env ROUTER_RETAIN_FOR;"
-        " default: keep every event)",
+        help="remove events older than this: 7d, 12h, 30m, 20s",
+        shown_default="keep every event",
     ),
     arg(
         "--retain-bytes",
-        default=os.environ.get("ROUTER_RETAIN_BYTES"),
-        help="remove the oldest events while the log takes more: 50GiB, 500MB"
-        " (env ROUTER_RETAIN_BYTES)",
+        help="remove the oldest events while the log takes more: 50GiB, 500MB",
+        shown_default="no limit",
     ),
     arg(
         "--retain-until-acked",
         action="store_true",
-        default=os.environ.get("ROUTER_RETAIN_UNTIL_ACKED", "") not in ("", "0", "false"),
         help="keep events a durable subscriber has not acked, past the limits above,"
-        " up to --retain-max-for (env ROUTER_RETAIN_UNTIL_ACKED=1)",
+        " up to --retain-max-for",
     ),
     arg(
         "--retain-max-for",
-        default=os.environ.get("ROUTER_RETAIN_MAX_FOR"),
-        help="with --retain-until-acked: remove events older than this whoever waits"
-        " (env ROUTER_RETAIN_MAX_FOR)",
+        help="with --retain-until-acked: remove events older than this whoever waits",
+        shown_default="no cap",
     ),
 )
 LEADERSHIP_FLAGS = (
     arg(
         "--lease",
-        default=os.environ.get("ROUTER_LEASE", "5s"),
+        default="5s",
         help="how long a leader that stops answering keeps leading before a standby takes"
-        " over (PostgreSQL; a killed one is replaced at once): 5s (env ROUTER_LEASE)",
+        " over (PostgreSQL; a killed one is replaced at once)",
     ),
     arg(
         "--name",
-        default=os.environ.get("ROUTER_NAME"),
-        help="this router among those sharing the database (env ROUTER_NAME;"
-        " default: HOSTNAME:GRPC_PORT)",
+        help="this router among those sharing the database",
+        shown_default="HOSTNAME:GRPC_PORT",
     ),
     arg(
         "--advertise",
-        default=os.environ.get("ROUTER_ADVERTISE"),
-        help="the gRPC HOST:PORT other machines reach this router at, sent to clients by"
-        " standbys (env ROUTER_ADVERTISE; default: --grpc)",
+        help="the gRPC HOST:PORT other machines reach this router at, sent to clients by standbys",
+        shown_default="--grpc",
     ),
     arg(
         "--advertise-http",
-        default=os.environ.get("ROUTER_ADVERTISE_HTTP"),
-        help="the same for HTTP (env ROUTER_ADVERTISE_HTTP; default: --http)",
+        help="the same for HTTP",
+        shown_default="--http",
     ),
 )
 GRPC_FLAGS = (
     arg(
         "--grpc-max-message",
         default="16MiB",
-        help="largest gRPC request message taken; larger ones are refused before being read"
-        " (default %(default)s)",
+        help="largest gRPC request message taken; larger ones are refused before being read",
     ),
     arg(
         "--grpc-max-connections",
         type=int,
-        help="gRPC connections open at once (default: half the descriptor limit)",
+        help="gRPC connections open at once",
+        shown_default="half the descriptor limit",
     ),
     arg(
         "--grpc-max-connections-per-source",
         type=int,
         default=256,
-        help="gRPC connections open at once from one address (default %(default)s)",
+        help="gRPC connections open at once from one address",
     ),
     arg(
         "--grpc-handshake-timeout",
         default="10s",
-        help="close a connection that sends no HTTP/2 preface for this long (default %(default)s)",
+        help="close a connection that sends no HTTP/2 preface for this long",
     ),
     arg(
         "--grpc-idle-timeout",
         default="5m",
-        help="close a connection with no call running for this long (default %(default)s)",
+        help="close a connection with no call running for this long",
     ),
 )
+ALL_FLAGS = SERVE_FLAGS + FORM_FLAGS + AMQP_FLAGS + RETENTION_FLAGS + LEADERSHIP_FLAGS + GRPC_FLAGS
 _DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
 _SIZE = {
     "": 1,
@@ -238,7 +241,8 @@ def register(commands: Any) -> None:
         (serve.add_argument_group("gRPC connections"), GRPC_FLAGS),
     )
     for group, flags in groups:
-        for names, options in flags:
+        for flag in flags:
+            names, options = from_environment(flag, os.environ)
             group.add_argument(*names, **options)
     serve.set_defaults(run=run_serve)
 
@@ -248,6 +252,7 @@ def run_serve(args: argparse.Namespace) -> None:
     from router.serve import serve
 
     escape_log_lines(args.log_level.upper(), "%(asctime)s %(levelname)s %(name)s %(message)s")
+    check_choices(ALL_FLAGS, vars(args))
     settings = Settings(
         db_url=check_db_url(args.db or default_db_url()),
         grpc_address=args.grpc,
@@ -282,29 +287,16 @@ def run_serve(args: argparse.Namespace) -> None:
         raise InvalidArgument("--tls-cert and --tls-key go together")
     tracing.exporters(os.environ)  # OTEL_* asking for what the router cannot do: said now
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
+    logging.getLogger("router").info("router %s", build())  # read once, before serving
     try:
         trio.run(serve, settings)
-    except BaseExceptionGroup as group:
-        refusal = _lone_refusal(group)
-        if refusal is None:
+    except Exception as error:  # a group of the tasks' failures: a reason, or a defect
+        reason = refusal(error)
+        if reason is None:
             raise
-        raise refusal from None  # said on one line by the CLI, as a flag's refusal is
-
-
-def _lone_refusal(group: BaseExceptionGroup[BaseException]) -> InvalidArgument | None:
-    """The InvalidArgument a nursery tree ended with when it is its only failure (a refusal
-    found at start, such as a token file that can not be written), else None."""
-    leaves: list[BaseException] = []
-    pending: list[BaseException] = [group]
-    while pending:
-        found = pending.pop()
-        if isinstance(found, BaseExceptionGroup):
-            pending.extend(found.exceptions)
-        else:
-            leaves.append(found)
-    if len(leaves) == 1 and isinstance(leaves[0], InvalidArgument):
-        return leaves[0]
-    return None
+        print(f"router: {escape(reason)}", file=sys.stderr)
+        bad_input = all(isinstance(leaf, InvalidArgument) for leaf in leaves(error))
+        sys.exit(2 if bad_input else 1)  # as the CLI's other refusals: 2 for a setting refused
 
 
 def check_form(settings: Settings) -> None:

@@ -578,11 +578,13 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        reason = ""
         if router.state.stale:
-            return JSONResponse(
-                {"status": "unavailable", "reason": "the last write to storage failed"},
-                status_code=503,
-            )
+            reason = "the last write to storage failed"
+        elif router.state.trim_failing:
+            reason = f"removing old events fails: {router.state.trim_failing}"
+        if reason:
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     async def openapi(request: Request) -> Response:

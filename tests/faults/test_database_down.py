@@ -1,4 +1,5 @@
-"""A store that drops out answers UNAVAILABLE, changes nothing, and the router recovers by itself."""
+"""A store that drops out answers UNAVAILABLE, changes nothing, and the router recovers by itself;
+with retention on as well (a removal step the store refuses is retried, never an exit)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from router.errors import Unavailable
 from router.model import NewEvent, StartKind, StartPoint
 from router.settings import Settings
 from tests.helpers.databases import PG_BASE, postgres_schema
-from tests.helpers.stories import take
+from tests.helpers.stories import eventually, take
+
+# Retention off (the default), and on: a size limit checked every 10 ms (each check reads the
+# store; the limit is not reached, so the test's events stay).
+RETENTION = {"off": {}, "on": {"retain_bytes": 10**9, "trim_every_s": 0.01}}
 
 
 def kill_router_connections(schema: str) -> int:
@@ -28,18 +33,30 @@ def kill_router_connections(schema: str) -> int:
 
 
 @pytest.mark.postgres
-async def test_connections_killed_server_side_fail_cleanly_then_recover() -> None:
+@pytest.mark.parametrize("retention", list(RETENTION))
+async def test_connections_killed_server_side_fail_cleanly_then_recover(retention: str) -> None:
     with postgres_schema() as url:
         schema = url.rsplit("search_path%3D", 1)[1]
         url = f"{url}&application_name={schema}"
-        async with open_router(Settings(db_url=url, cursor_flush_interval_s=0.01)) as router:
+        settings = Settings(db_url=url, cursor_flush_interval_s=0.01, **RETENTION[retention])
+        async with open_router(settings) as router:
             await router.create_exchange("orders", ["#"])
             first = NewEvent(str(uuid.uuid4()), "order.created", b"1")
             await router.publish([first])
             assert kill_router_connections(schema) >= 1
             lost = NewEvent(str(uuid.uuid4()), "order.created", b"2")
-            with pytest.raises(Unavailable, match="postgresql"):
-                await router.publish([lost])
+            if retention == "off":
+                with pytest.raises(Unavailable, match="postgresql"):
+                    await router.publish([lost])
+            else:
+                # The next removal step meets the killed connection: the router stays up, says
+                # so on /readyz (the store is failing), backs off and removes again.
+                await eventually(lambda: router.state.trim_failures >= 1)
+                assert router.state.stale
+                steps = router.state.trim_steps
+                await eventually(lambda: router.state.trim_steps > steps)
+                assert not router.state.stale
+                assert router.stats().retention.trim_failures >= 1  # router_log_trim_failures
             # The next call reconnects; the refused event was not stored, so it is new now.
             (again,) = await router.publish([lost])
             assert (again.seq, again.duplicate) == (2, False)

@@ -44,6 +44,9 @@ KILLS = 5
 PUBLISHERS = 4
 CONSUMERS = 4
 LEASE = "2s"
+# Retention on: a size limit far from reached, so every removal step (once a second) reads and
+# writes the store without removing what the test checks.
+RETENTION = {"off": (), "on": ("--retain-bytes", "1GB")}
 
 
 def ready(router: RouterProcess) -> bool:
@@ -119,10 +122,12 @@ async def _acked_since(load: Load, moment: float) -> bool:
     return _first_ack_after(load, moment) is not None
 
 
-def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object) -> None:
+@pytest.mark.parametrize("retention", ["off", "on"])
+def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object, retention: str) -> None:
+    flags = ("--lease", LEASE, *RETENTION[retention])
     with postgres_schema() as url:
         routers = [
-            RouterProcess(url, f"{tmp_path}/{name}.log", None, "--lease", LEASE, "--name", name)
+            RouterProcess(url, f"{tmp_path}/{name}.log", None, *flags, "--name", name)
             for name in ("a", "b")
         ]
         for router in routers:
@@ -194,7 +199,7 @@ def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object) -> N
         assert list(first_seen) == stored_ids[: len(first_seen)], f"{name}: not the log's order"
     assert len(epochs) == KILLS + 1, epochs  # one takeover per kill, one router each
     record(
-        "router failover",
+        "router failover" + (", retention on" if retention == "on" else ""),
         kills=KILLS,
         publishers=PUBLISHERS,
         consumers=CONSUMERS,
@@ -208,19 +213,22 @@ def test_the_leader_killed_five_times_loses_nothing_acked(tmp_path: object) -> N
     )
 
 
+@pytest.mark.parametrize("retention", ["off", "on"])
 @pytest.mark.parametrize("silence", ["frozen", "cut off"])
-def test_a_silent_leader_commits_nothing_once_back(tmp_path: object, silence: str) -> None:
+def test_a_silent_leader_commits_nothing_once_back(
+    tmp_path: object, silence: str, retention: str
+) -> None:
     """Frozen: SIGSTOP, then SIGCONT. Cut off: its connections to PostgreSQL (all through a
-    relay) pass nothing, with no FIN or RST, then pass again."""
+    relay) pass nothing, with no FIN or RST, then pass again. With retention on, the woken
+    leader's removal steps meet its deposal too, and it still steps down and stays up."""
+    flags = ("--lease", LEASE, *RETENTION[retention])
     with postgres_schema() as url:
         port = int(url.split("@127.0.0.1:", 1)[1].split("/", 1)[0])
         relay = CutProxy(port)
         through_relay = url.replace(f"127.0.0.1:{port}", f"127.0.0.1:{relay.port}")
         # a starts first and leads; its database connections all go through the relay
-        a = RouterProcess(
-            through_relay, f"{tmp_path}/a.log", None, "--lease", LEASE, "--name", "a"
-        ).start()
-        b = RouterProcess(url, f"{tmp_path}/b.log", None, "--lease", LEASE, "--name", "b").start()
+        a = RouterProcess(through_relay, f"{tmp_path}/a.log", None, *flags, "--name", "a").start()
+        b = RouterProcess(url, f"{tmp_path}/b.log", None, *flags, "--name", "b").start()
         try:
 
             async def scenario() -> tuple[set[str], list[object], set[str]]:
@@ -289,6 +297,10 @@ def test_a_silent_leader_commits_nothing_once_back(tmp_path: object, silence: st
 
             sent_frozen, results, acked_after = asyncio.run(asyncio.wait_for(scenario(), 120))
             stored = set(asyncio.run(exchange_ids(b.address if ready(b) else a.address, "orders")))
+            # Both still run, and stop cleanly: stepping down is not an exit.
+            assert a.process is not None and a.process.poll() is None, a.log()[-3000:]
+            assert [a.stop(), b.stop()] == [0, 0]
+            assert "Traceback" not in a.log(), a.log()[-3000:]
         finally:
             relay.heal()
             for router in (a, b):

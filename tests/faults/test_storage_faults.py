@@ -1,4 +1,4 @@
-"""The store goes away under load: PostgreSQL stopped for 10 s, its connections killed from the
+"""The store goes away under load, with retention off and on: PostgreSQL stopped for 10 s, its connections killed from the
 server side, SQLite's disk full. Publishes are refused with UNAVAILABLE within a deadline while
 it is away (never a hang, never an acked loss), and the router recovers by itself: publishes
 succeed again and the subscriber resumes gap-free."""
@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import subprocess
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers.databases import PG_BASE, postgres_schema
+from tests.helpers.pgcluster import pg_cluster
 from tests.helpers.polling import until
 from tests.helpers.reading import exchange_ids
 from tests.helpers.report import record, rss_mb
@@ -155,14 +157,17 @@ def run_and_report(
     fault: object,
     restore: object,
     out: Outcomes,
+    flags: tuple[str, ...] = (),
     **extra: object,
 ) -> str:
-    """A router on ``url`` through ``under_load``; checks, records the figures, returns its log."""
-    router = RouterProcess(url, f"{folder}/router.log").start()
+    """A router on ``url`` (with ``flags``) through ``under_load``; checks, records the figures,
+    returns its log. The router must be up all along and stop cleanly."""
+    router = RouterProcess(url, f"{folder}/router.log", None, *flags).start()
     try:
         timings = asyncio.run(under_load(router, fault, restore, out))
         stored = check(router, out)
         log = router.log()
+        assert router.stop() == 0, log[-3000:]
     finally:
         router.stop()
     record(
@@ -181,42 +186,40 @@ def run_and_report(
 
 # --- PostgreSQL ---
 
-
-def _cluster() -> list[str]:
-    version = sorted(os.listdir("/etc/postgresql"))[0]
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main"]
-
-
-@pytest.fixture
-def stoppable_postgres() -> Iterator[None]:
-    if shutil.which("pg_ctlcluster") is None or not os.path.isdir("/etc/postgresql"):
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI must run the PostgreSQL stop test: pg_ctlcluster not found")
-        pytest.skip("pg_ctlcluster not found: cannot stop and start the local PostgreSQL")
-    yield
-    subprocess.run([*_cluster(), "start"], capture_output=True, timeout=60)  # whatever happened
+# Retention off, and on: a size limit far from reached, so that each removal step (once a second)
+# reads and writes the store, meets the outage, and removes nothing the test checks.
+RETENTION = {"off": (), "on": ("--retain-bytes", "1GB")}
 
 
 @pytest.mark.postgres
-def test_postgresql_stopped_for_ten_seconds_under_load(
-    stoppable_postgres: None, tmp_path: object
-) -> None:
-    def stop() -> None:
-        subprocess.run([*_cluster(), "stop", "-m", "fast"], check=True, timeout=60)
-
-    def start_after_ten_seconds() -> float:
-        time.sleep(10)  # the outage the issue asks for
-        subprocess.run([*_cluster(), "start"], check=True, timeout=60)
-        return 10.0
-
+@pytest.mark.parametrize("retention", list(RETENTION))
+def test_postgresql_stopped_for_ten_seconds_under_load(tmp_path: object, retention: str) -> None:
+    """On a PostgreSQL server of the test's own (the machine's is left alone)."""
     out = Outcomes()
-    with postgres_schema() as url:
-        run_and_report("postgresql stopped 10 s", url, tmp_path, stop, start_after_ten_seconds, out)
+    with pg_cluster(standby=False) as server:
+
+        def start_after_ten_seconds() -> float:
+            time.sleep(10)  # the outage the scenario is about
+            server.start_primary()
+            return 10.0
+
+        run_and_report(
+            "postgresql stopped 10 s" + (", retention on" if retention == "on" else ""),
+            server.primary_url(),
+            tmp_path,
+            server.stop_primary,
+            start_after_ten_seconds,
+            out,
+            flags=RETENTION[retention],
+        )
     assert out.refused.get("UNAVAILABLE", 0) > 0
 
 
 @pytest.mark.postgres
-def test_postgresql_connections_killed_server_side_under_load(tmp_path: object) -> None:
+@pytest.mark.parametrize("retention", list(RETENTION))
+def test_postgresql_connections_killed_server_side_under_load(
+    tmp_path: object, retention: str
+) -> None:
     out = Outcomes()
     with postgres_schema() as base:
         name = f"router_{uuid.uuid4().hex[:8]}"
@@ -235,7 +238,13 @@ def test_postgresql_connections_killed_server_side_under_load(tmp_path: object) 
             return 0.0
 
         run_and_report(
-            "postgresql connections terminated", url, tmp_path, terminate, nothing_to_restore, out
+            "postgresql connections terminated" + (", retention on" if retention == "on" else ""),
+            url,
+            tmp_path,
+            terminate,
+            nothing_to_restore,
+            out,
+            flags=RETENTION[retention],
         )
     assert set(out.refused) <= {"UNAVAILABLE"}, out.refused
 
@@ -265,8 +274,9 @@ def grow(folder: str) -> None:
     subprocess.run(["mount", "-o", "remount,size=256m", folder], check=True)
 
 
+@pytest.mark.parametrize("retention", list(RETENTION))
 def test_sqlite_disk_full_refuses_cleanly_then_recovers_when_space_returns(
-    small_disk: str, tmp_path: object
+    small_disk: str, tmp_path: object, retention: str
 ) -> None:
     out = Outcomes(payload=4_000)  # fills the 6 MiB within seconds
 
@@ -279,7 +289,79 @@ def test_sqlite_disk_full_refuses_cleanly_then_recovers_when_space_returns(
         return 3.0
 
     url = f"sqlite:///{small_disk}/router.db"
-    log = run_and_report("sqlite disk full", url, tmp_path, fill, free_space, out, disk_mb=6)
+    scenario = "sqlite disk full" + (", retention on" if retention == "on" else "")
+    log = run_and_report(
+        scenario, url, tmp_path, fill, free_space, out, flags=RETENTION[retention], disk_mb=6
+    )
     assert out.refused.get("UNAVAILABLE", 0) > 0
     assert "full" in out.messages["UNAVAILABLE"], out.messages
     assert "full" in log, "the log names the cause"
+
+
+def test_sqlite_restarted_with_a_lower_retain_bytes_on_a_full_disk_stays_up_then_removes(
+    small_disk: str, tmp_path: object
+) -> None:
+    """The log has filled the disk; the router is restarted with a limit below the log's size.
+    Removal cannot write on the full disk: the router starts anyway, says why on /readyz and in
+    its log, and removes down to the limit once there is room."""
+    url = f"sqlite:///{small_disk}/router.db"
+    log_path = f"{tmp_path}/router.log"
+    first = RouterProcess(url, log_path).start()
+    try:
+        asyncio.run(fill_until_refused(first.address))
+    finally:
+        assert first.stop() == 0
+    router = RouterProcess(url, log_path, None, "--retain-bytes", "1MB").start()
+    try:
+
+        async def scenario() -> tuple[int, int]:
+            await until(lambda: _logged(router, "removing old events failed"), timeout=30)
+            assert _readyz(router) == 503, "the failing store is said on /readyz"
+            async with RouterClient(router.address) as client:
+                before = (await client.server_info()).removed_events
+                await asyncio.to_thread(grow, small_disk)
+                await until(lambda: _removed(client, before), timeout=60)
+                await until(lambda: _ready(router), timeout=30)
+                return before, (await client.server_info()).removed_events
+
+        before, after = asyncio.run(scenario())
+        assert router.process is not None and router.process.poll() is None
+        log = router.log()
+        assert router.stop() == 0, log[-3000:]
+    finally:
+        router.stop()
+    assert before == 0 < after
+    assert "full" in log and "works again" in log
+    assert log.count("removing old events failed") == 1, "said once, not on every retry"
+
+
+async def fill_until_refused(address: str) -> None:
+    async with RouterClient(address) as client:
+        await client.create_exchange("orders", ["order.*"])
+        while True:
+            batch = [OutgoingEvent("order.created", b"x" * 4_000) for _ in range(20)]
+            try:
+                await client.publish(batch, timeout=DEADLINE_S)
+            except GRPCError as error:
+                assert "full" in str(error.message), error.message
+                return
+
+
+def _readyz(router: RouterProcess) -> int:
+    try:
+        with urllib.request.urlopen(router.http + "/readyz", timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+async def _logged(router: RouterProcess, text: str) -> bool:
+    return text in router.log()
+
+
+async def _ready(router: RouterProcess) -> bool:
+    return await asyncio.to_thread(_readyz, router) == 200
+
+
+async def _removed(client: RouterClient, before: int) -> bool:
+    return (await client.server_info()).removed_events > before

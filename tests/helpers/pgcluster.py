@@ -52,17 +52,33 @@ class PgCluster:
             "/postgres?target_session_attrs=read-write&connect_timeout=2"
         )
 
-    def start(self) -> None:
+    def start(self, standby: bool = True) -> None:
+        """Start the primary and, with ``standby``, its synchronous standby."""
         self._run("initdb", "-D", self.primary, "-A", "trust", "-U", "postgres")
+        replication = {"synchronous_standby_names": "'standby1'"} if standby else {}
         self._configure(
             self.primary,
             port=self.primary_port,
             wal_level="replica",
             max_wal_senders=4,
             synchronous_commit="on",
-            synchronous_standby_names="'standby1'",
+            **replication,
         )
+        self.start_primary()
+        if standby:
+            self._start_standby()
+
+    def start_primary(self) -> None:
         self._run("pg_ctl", "-D", self.primary, "-l", self.primary + ".log", "-w", "start")
+
+    def stop_primary(self) -> None:
+        """A clean stop (``-m fast``: sessions ended, a shutdown checkpoint), as an operator's."""
+        self._run("pg_ctl", "-D", self.primary, "-m", "fast", "-w", "stop")
+
+    def primary_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.primary_port}/postgres?connect_timeout=2"
+
+    def _start_standby(self) -> None:
         self._run(
             "pg_basebackup",
             "-h",
@@ -122,7 +138,9 @@ class PgCluster:
 
 
 @contextmanager
-def pg_cluster() -> Iterator[PgCluster]:
+def pg_cluster(standby: bool = True) -> Iterator[PgCluster]:
+    """A primary with a synchronous standby; or, without ``standby``, a server of the test's own
+    (to stop and start without touching the machine's)."""
     bindir = _bindir()
     if bindir is None or shutil.which("runuser") is None:
         problem = "PostgreSQL server binaries (/usr/lib/postgresql/*/bin) not found"
@@ -134,7 +152,7 @@ def pg_cluster() -> Iterator[PgCluster]:
         shutil.chown(folder, "postgres")
     cluster = PgCluster(folder, bindir)
     try:
-        cluster.start()
+        cluster.start(standby)
         yield cluster
     finally:
         cluster.stop()
