@@ -1,5 +1,6 @@
 """``router serve`` keeps database passwords out of what it writes: the log of a start on a
-PostgreSQL URL with ``?password=`` or a password holding ``#``, and the one-line refusal of a URL of an unknown scheme."""
+PostgreSQL URL with ``?password=`` or a password holding ``#``, and the one-line refusal of a
+URL of an unknown scheme."""
 
 from __future__ import annotations
 
