@@ -40,24 +40,30 @@ def redact(url: str) -> str:
     ``/`` after ``scheme://``, so that ``#``, ``?``, ``:`` and ``@`` inside a password are
     hidden with it. libpq ends the user part at the first such ``@`` and a browser-style parser
     at the last one in its host part: everything up to the last one is hidden, which covers
-    both. The query (whatever follows the first ``?`` after that) has each parameter whose name
-    (percent-decoded) says password, secret, token or key hidden, and a ``#`` fragment in it
-    hidden whole. Text with no ``://`` is read as a libpq ``key=value`` string."""
+    both. A query (whatever follows a ``?``, after the ``@`` or before it) has each parameter
+    whose name (percent-decoded) says password, secret, token or key hidden, and a ``#``
+    fragment in it hidden whole. Text with no ``://`` is read as a libpq ``key=value`` string."""
     scheme, separator, rest = url.partition("://")
     if not separator:
         return _KEYWORD.sub(_hide_keyword, url)
     slash = rest.find("/")
     at = rest.rfind("@", 0, slash if slash >= 0 else len(rest))
     shown, after = "", rest
-    if at >= 0:
+    if at >= 0:  # a query before the @ is the user's to libpq, but may still hold a secret
         credentials, after = rest[:at], rest[at + 1 :]
         user, colon, _ = credentials.partition(":")
-        shown = f"{user}:***@" if colon else f"{credentials}@"
-    path, mark, query = after.partition("?")
-    if mark:
-        query, hash_mark, _ = query.partition("#")
-        after = path + mark + _PARAMETER.sub(_hide_parameter, query) + (hash_mark and "#***")
-    return f"{scheme}{separator}{shown}{after}"
+        shown = f"{_hide_query(user)}:***@" if colon else f"{_hide_query(credentials)}@"
+    return f"{scheme}{separator}{shown}{_hide_query(after)}"
+
+
+def _hide_query(text: str) -> str:
+    """``text`` with each secret parameter of its query (after the first ``?``) as ***, and a
+    ``#`` fragment after it as ***."""
+    path, mark, query = text.partition("?")
+    if not mark:
+        return text
+    query, hash_mark, _ = query.partition("#")
+    return path + mark + _PARAMETER.sub(_hide_parameter, query) + (hash_mark and "#***")
 
 
 def db_url(url: str) -> str:

@@ -25,6 +25,8 @@ from router.urls import check_db_url, redact
         ("postgresql://db/x?password=s3cret#frag", "postgresql://db/x?password=***#***"),
         ("postgresql://db/x?pass%77ord=s3cret&a=1", "postgresql://db/x?pass%77ord=***&a=1"),
         ("postgresql://db/x?password=s3cret#s3cret", "postgresql://db/x?password=***#***"),
+        ("postgresql://db?password=s3cret&x=a@b", "postgresql://db?password=***&x=a@b"),
+        ("postgresql://db?password=s3:cret&x=a@b/x", "postgresql://db?password=***:***@b/x"),
         ("host=db password=s3cret user=u", "host=db password=*** user=u"),
         ("host=db password = 's3 cret' port=1", "host=db password = *** port=1"),
     ],
