@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict
 
 from router.errors import InvalidArgument
@@ -70,3 +72,12 @@ def test_a_scheme_in_any_case_is_taken_and_given_back_as_libpq_reads_it() -> Non
     assert check_db_url("POSTGRESQL://u:s3cret@h/x") == "postgresql://u:s3cret@h/x"
     assert conninfo_to_dict(check_db_url("Postgres://u@h/x"))["host"] == "h"
     assert check_db_url("SQLite:///var/lib/Router.db") == "sqlite:///var/lib/Router.db"
+
+
+@given(st.text(alphabet="ab#?:@&=;.,[]", max_size=12), st.text(alphabet="ab#?:@=.", max_size=8))
+def test_no_part_of_any_password_is_shown(middle: str, query: str) -> None:
+    """Whatever a password holds (but /, which ends the user part for libpq and any parser), and
+    wherever libpq ends it, no part of it shows; nor of a query's password."""
+    url = f"postgresql://u:Z9{middle}Z9@h1:5432,h2/x?sslmode=require&password=Q7{query}"
+    assert "Z9" not in redact(url) and "Q7" not in redact(url)
+    assert redact(url).startswith("postgresql://u:***@")
