@@ -16,7 +16,6 @@ import tempfile
 
 from router.errors import InvalidArgument
 from router.settings import Settings
-from router.urls import db_url
 from storage.sqlite import path_from_url
 
 
@@ -24,9 +23,8 @@ def token_path(settings: Settings) -> str:
     """The file that receives a token the first start makes."""
     if settings.admin_token_file:
         return settings.admin_token_file
-    url = db_url(settings.db_url)
-    if url.startswith("sqlite:///"):
-        return path_from_url(url) + ".admin-token"
+    if settings.db_url.startswith("sqlite:///"):  # Settings hold the scheme in lower case
+        return path_from_url(settings.db_url) + ".admin-token"
     return "router-admin-token"  # relative: under systemd (in /) give --admin-token-file
 
 

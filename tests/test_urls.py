@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict
 
 from router.errors import InvalidArgument
+from router.settings import Settings
 from router.urls import check_db_url, redact
 
 
@@ -81,3 +82,9 @@ def test_no_part_of_any_password_is_shown(middle: str, query: str) -> None:
     url = f"postgresql://u:Z9{middle}Z9@h1:5432,h2/x?sslmode=require&password=Q7{query}"
     assert "Z9" not in redact(url) and "Q7" not in redact(url)
     assert redact(url).startswith("postgresql://u:***@")
+
+
+def test_settings_hold_the_scheme_in_lower_case_however_made() -> None:
+    settings = Settings(db_url="POSTGRESQL://u@h/x")
+    assert settings.db_url == "postgresql://u@h/x" and settings.elects  # PostgreSQL: it leads
+    assert Settings(db_url="SQLITE:///r.db").db_url == "sqlite:///r.db"
