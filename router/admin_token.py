@@ -16,15 +16,16 @@ import tempfile
 
 from router.errors import InvalidArgument
 from router.settings import Settings
+from storage.sqlite import path_from_url
 
 
 def token_path(settings: Settings) -> str:
     """The file that receives a token the first start makes."""
     if settings.admin_token_file:
         return settings.admin_token_file
-    if settings.db_url.startswith("sqlite:///"):
-        return (settings.db_url[len("sqlite:///") :] or "router.db") + ".admin-token"
-    return "router-admin-token"
+    if settings.db_url.startswith("sqlite:///"):  # Settings hold the scheme in lower case
+        return path_from_url(settings.db_url) + ".admin-token"
+    return "router-admin-token"  # relative: under systemd (in /) give --admin-token-file
 
 
 def keep(path: str, text: str) -> None:

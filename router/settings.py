@@ -8,6 +8,8 @@ import ssl
 
 import attrs
 
+from router.urls import db_url
+
 DEFAULT_GRPC = "127.0.0.1:50051"
 DEFAULT_HTTP = "127.0.0.1:8080"
 
@@ -41,7 +43,7 @@ ROLES = ("all", "ingest", "route")
 
 @attrs.frozen
 class Settings:
-    db_url: str = attrs.field(factory=default_db_url)
+    db_url: str = attrs.field(factory=default_db_url, converter=db_url)  # scheme in lower case
     grpc_address: str = DEFAULT_GRPC
     http_address: str | None = DEFAULT_HTTP  # None: no HTTP server
     max_payload_bytes: int = 1024 * 1024

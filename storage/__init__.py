@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from router.urls import redact
+from router.urls import db_url, redact
 from storage.base import Reader, Storage, StorageUnavailable
 
 if TYPE_CHECKING:
@@ -16,8 +16,9 @@ def open_storage(url: str, route_node: str | None = None, lease: Lease | None = 
 
     With ``route_node``, the store of a route node of that name (PostgreSQL only: it shares the
     ingest node's event log). With ``lease``, a leader's PostgreSQL store, writing only while
-    it leads (storage.leadership).
+    it leads (storage.leadership). The scheme is read in any case, as ``--db`` takes it.
     """
+    url = db_url(url)
     if route_node is not None:
         if not url.startswith(("postgresql://", "postgres://")):
             raise ValueError(

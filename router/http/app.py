@@ -233,9 +233,7 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         body = await json_body(request)
         if not isinstance(body, dict) or not body.keys() & {"ack", "nack", "park"}:
             raise InvalidArgument('body: expected {"ack": [...], "nack": [...], "park": [...]}')
-        unknown = sorted(set(body) - {"ack", "nack", "park"})
-        if unknown:
-            raise InvalidArgument(f"{unknown[0]}: not a part of a settle (ack, nack, park)")
+        only(body, ("ack", "nack", "park"))
         acks = [ack_range(item, f"ack[{i}]") for i, item in enumerate(listed(body, "ack"))]
         nacks = [nack_item(item, f"nack[{i}]") for i, item in enumerate(listed(body, "nack"))]
         parks = [park_item(item, f"park[{i}]") for i, item in enumerate(listed(body, "park"))]
@@ -456,9 +454,7 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         body = await json_body(request)
         if not isinstance(body, dict):
             raise InvalidArgument("quotas: expected an object of limits")
-        for key in body:
-            if key not in QUOTA_FIELDS:
-                raise InvalidArgument(f"{str(key)[:40]}: not a quota ({', '.join(QUOTA_FIELDS)})")
+        only(body, QUOTA_FIELDS)
         limits = quotas(**{f"{k}": body[k] for k in body})
         changed = await router.auth.set_quotas(request.path_params["name"], limits)
         return JSONResponse(user_json(changed))
@@ -513,10 +509,7 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         body = await json_body(request)
         if not isinstance(body, dict):
             raise InvalidArgument('body: expected {"schema": {...}, "mode": "enforce"}')
-        fields = ("schema", "mode", "description", "owner", "force")
-        for key in body:
-            if key not in fields:
-                raise InvalidArgument(f"{str(key)[:40]}: not a field ({', '.join(fields)})")
+        only(body, ("schema", "mode", "description", "owner", "force"))
         if "schema" not in body or not isinstance(body["schema"], dict | bool):
             raise InvalidArgument("schema: expected a JSON Schema (an object or a boolean)")
         texts = {}
@@ -687,9 +680,7 @@ def grant_of(index: int, value: Any) -> Grant:
     field = f"grants[{index}]"
     if not isinstance(value, dict):
         raise InvalidArgument(f"{field}: expected an object with action, pattern and deny")
-    for key in value:
-        if key not in ("action", "pattern", "deny"):
-            raise InvalidArgument(f"{field}.{str(key)[:40]}: not a field (action, pattern, deny)")
+    only(value, ("action", "pattern", "deny"), field)
     action, pattern, deny = value.get("action"), value.get("pattern", "*"), value.get("deny", False)
     if not isinstance(action, str):
         raise InvalidArgument(f"{field}.action: expected publish, consume, manage or monitor")
@@ -846,9 +837,7 @@ def nack_item(item: Any, field: str) -> tuple[int, float | None]:
         return item, None
     if not isinstance(item, dict) or not whole(item.get("offset")):
         raise InvalidArgument(f'{field}: expected an offset or {{"offset": N, "delay_s": S}}')
-    unknown = sorted(set(item) - {"offset", "delay_s"})
-    if unknown:
-        raise InvalidArgument(f"{field}.{unknown[0]}: not a part of a nack")
+    only(item, ("offset", "delay_s"), field)
     delay = item.get("delay_s")
     if delay is not None and (not isinstance(delay, int | float) or isinstance(delay, bool)):
         raise InvalidArgument(f"{field}.delay_s: expected a number of seconds")
@@ -861,9 +850,7 @@ def park_item(item: Any, field: str) -> tuple[int, str]:
         return item, ""
     if not isinstance(item, dict) or not whole(item.get("offset")):
         raise InvalidArgument(f'{field}: expected an offset or {{"offset": N, "reason": ...}}')
-    unknown = sorted(set(item) - {"offset", "reason"})
-    if unknown:
-        raise InvalidArgument(f"{field}.{unknown[0]}: not a part of a park")
+    only(item, ("offset", "reason"), field)
     reason = item.get("reason", "")
     if not isinstance(reason, str):
         raise InvalidArgument(f"{field}.reason: expected a string")

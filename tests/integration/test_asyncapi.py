@@ -107,3 +107,16 @@ def test_no_two_patterns_or_exchanges_share_a_key() -> None:
     assert set(made["channels"]) == {"publish", "publish_", "xss"}
     assert made["channels"]["publish_"]["address"] == "publish"
     assert len(made["channels"]["publish"]["messages"]) == 3
+
+
+def test_keys_take_the_form_docs_contracts_gives() -> None:
+    """The rule and examples in docs/contracts.md, which code generated from a document uses."""
+    shown = {
+        "order.*": "order._star",
+        "audit.#": "audit._hash",
+        "billing_eu": "billing__eu",
+        "a b": "a_x20_b",
+        "xss.star": "xss.star",
+        "Orders-2.v1": "Orders-2.v1",
+    }
+    assert {name: key(name) for name in shown} == shown

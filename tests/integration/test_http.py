@@ -292,7 +292,7 @@ def test_bad_settles_are_refused_whole_and_change_nothing(http: httpx.Client) ->
         ({"ack": ["1"]}, 400, "ack[0]: expected an offset or [first, last]"),
         ({"ack": 1}, 400, "ack: expected a list"),
         ({"acks": [1]}, 400, "body: expected"),
-        ({"ack": [1], "extra": []}, 400, "extra: not a part of a settle"),
+        ({"ack": [1], "extra": []}, 400, "extra: not a field here (fields: ack, nack, park)"),
         ({"ack": [[1, 1_000_000]]}, 400, "more than 100000 offsets"),
     ]
     for body, status, words in cases:

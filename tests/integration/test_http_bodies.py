@@ -96,6 +96,48 @@ def test_every_body_refuses_fields_it_does_not_take(
     refused(http.post(path, json=body), f"{named}: not a field here")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body", "named", "fields"),
+    [
+        ("POST", f"{SUBSCRIBER}/settle", {"ack": [1], "extra": []}, "extra", "ack, nack, park"),
+        (
+            "POST",
+            f"{SUBSCRIBER}/settle",
+            {"nack": [{"offset": 1, "later": 1}]},
+            "nack[0].later",
+            "offset, delay_s",
+        ),
+        (
+            "POST",
+            f"{SUBSCRIBER}/settle",
+            {"park": [{"offset": 1, "why": "x"}]},
+            "park[0].why",
+            "offset, reason",
+        ),
+        ("PUT", "/v1/users/admin/quotas", {"streams": 5, "stream": 1}, "stream", "events_per_s"),
+        ("PUT", "/v1/types/order.paid", {"schema": {}, "modes": "x"}, "modes", "schema, mode"),
+        (
+            "POST",
+            "/v1/users/admin/grants",
+            {"grants": [{"action": "monitor", "denied": True}]},
+            "grants[0].denied",
+            "action, pattern, deny",
+        ),
+    ],
+)
+def test_every_object_refuses_fields_it_does_not_take_in_one_wording(
+    http: httpx.Client, method: str, path: str, body: dict[str, object], named: str, fields: str
+) -> None:
+    refused(http.request(method, path, json=body), f"{named}: not a field here (fields: {fields}")
+
+
+def test_a_long_unknown_field_is_shown_cut_short(http: httpx.Client) -> None:
+    long = "k" * 5000
+    for body in ({"ack": [1], long: 1}, {"nack": [{"offset": 1, long: 1}]}):
+        message = refused(http.post(f"{SUBSCRIBER}/settle", json=body), "not a field here")
+        assert len(message) < 200, message
+
+
 def publishing(data: str) -> str:
     return '{"events": [{"type": "order.paid", "data": ' + data + "}]}"
 

@@ -1,5 +1,6 @@
 """``router serve`` keeps database passwords out of what it writes: the log of a start on a
-PostgreSQL URL with ``?password=``, and the one-line refusal of a URL of an unknown scheme."""
+PostgreSQL URL with ``?password=`` or a password holding ``#``, and the one-line refusal of a
+URL of an unknown scheme."""
 
 from __future__ import annotations
 
@@ -28,6 +29,29 @@ def test_a_password_in_the_query_is_not_logged(tmp_path: object) -> None:
         log = router.log()
     assert "router ready" in log and "password=***" in log, log
     assert SECRET not in log
+
+
+@pytest.mark.postgres
+def test_a_scheme_in_capitals_starts_and_a_password_holding_a_hash_is_not_logged(
+    tmp_path: object,
+) -> None:
+    """libpq reads the user part up to the @ (a # or ? in the password is the password's); the
+    test server trusts local connections, so any password lets the router start."""
+    password = "s3#cr3t?n0:leak"
+    with postgres_schema() as url:
+        user, _, rest = url.partition("://")[2].partition("@")
+        user = user.split(":")[0]
+        shouted = f"POSTGRESQL://{user}:{password}@{rest}"
+        router = RouterProcess(shouted, os.path.join(str(tmp_path), "r.log"))
+        router.start()
+        try:
+            router.stop()
+        finally:
+            if router.process is not None and router.process.poll() is None:
+                router.kill()
+        log = router.log()
+    assert "router ready" in log and f"db=postgresql://{user}:***@" in log, log
+    assert "cr3t" not in log and "leak" not in log
 
 
 def test_an_unknown_scheme_is_refused_in_one_line_without_its_password() -> None:
