@@ -36,6 +36,7 @@ from typing import Any
 import attrs
 import trio
 
+from actors import settling
 from actors.ledger import Ledger
 from actors.messages import (
     Ack,
@@ -73,6 +74,8 @@ log = logging.getLogger("router.subscriber")
 MAILBOX_BATCHES = 16
 READ_AHEAD = 3  # replay chunks being read at once for one subscriber
 REDELIVER_BATCH = 500  # redeliveries read and sent together at most
+SETTLE_STEP = 1024  # offsets settled between two checkpoints
+OUTBOX_ITEMS = 8  # items (batches, notices) a shared subscriber's consumer's edge has not taken
 KEEP_MOST = 10_000  # a shared subscriber's scheduled redeliveries kept as frames, at most
 
 Outgoing = Sequence[Delivery] | Rejected | Gap
@@ -110,6 +113,7 @@ class Subscription:
     late: list[ConsumerMessage] = attrs.Factory(list)
     ready: bool = True  # when it attached, events could be handed out without a wait
     gaps: list[Gap] = attrs.Factory(list)  # the gap notices next_batch went past
+    taken: Callable[[], None] = lambda: None  # told after each item the edge takes
 
     async def next_batch(self) -> Sequence[Delivery] | None:
         """The next batch, or None when the subscription is over (see :meth:`end_reason`).
@@ -123,9 +127,11 @@ class Subscription:
 
     async def next_item(self) -> Outgoing | None:
         try:
-            return await self.batches.receive()
+            item = await self.batches.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return None
+        self.taken()
+        return item
 
     def end_reason(self) -> RouterError | None:
         return self.ended[0] if self.ended else None
@@ -208,6 +214,8 @@ class Consumer:
     @property
     def credit(self) -> int:
         credit = self.prefetch - len(self.holding)
+        if credit > 0 and self.outbox.statistics().current_buffer_used >= OUTBOX_ITEMS:
+            return 0  # its edge has not taken what it was given: nothing more is loaded for it
         return credit if self.budget < 0 else min(credit, self.budget)
 
 
@@ -482,7 +490,7 @@ class SubscriberActor:
 
     def _consumer(self, address: str, prefetch: int, most: int) -> Consumer:
         shared = self.options.shared
-        outbox, batches = trio.open_memory_channel[Outgoing](math.inf if shared else 1)
+        outbox, batches = trio.open_memory_channel[Outgoing](OUTBOX_ITEMS if shared else 1)
         control_send, control = trio.open_memory_channel[ConsumerMessage](64)
         subscription = Subscription(
             self.queue.id, self.name, self.next_offset, self.head, batches, control_send
@@ -491,6 +499,8 @@ class SubscriberActor:
             address, prefetch or self.options.prefetch, subscription, outbox, control, most or -1
         )
         consumer.last_heard = trio.current_time()
+        if shared:  # its credit counts the room in its outbox
+            subscription.taken = self._credit_freed
         subscription.ready = self._ready()
         self.consumers.append(consumer)
         self._credit_freed()
@@ -765,10 +775,11 @@ class SubscriberActor:
         while at < len(offsets):
             if keys is not None and keys[at] is not None:
                 consumer = await self._holder_of(keys[at] or "", fresh)
+                credit = consumer.credit
                 stop = at + 1
                 while (
                     stop < len(offsets)
-                    and stop - at < consumer.credit
+                    and stop - at < credit
                     and keys[stop] is not None
                     and self._keys.get(keys[stop] or "", (consumer, 0))[0] is consumer
                     and _slot(keys[stop] or "", self.consumers) is consumer
@@ -784,7 +795,7 @@ class SubscriberActor:
             now = trio.current_time()
             taken = offsets[at:stop]
             try:
-                consumer.outbox.send_nowait(piece)  # unbounded: its prefetch bounds what it holds
+                consumer.outbox.send_nowait(piece)  # it had credit, so its outbox had room
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._detach(consumer)  # it left: deal this piece again among the others
                 continue
@@ -886,19 +897,7 @@ class SubscriberActor:
         if isinstance(message, Ack):
             return await self._ack_upto(consumer, message.offset)
         if isinstance(message, Settle):
-            for index, (first, last) in enumerate(message.ranges):
-                if first < 1 or last < first or last - first >= 100_000:
-                    self._reject(
-                        consumer,
-                        first,
-                        "invalid",
-                        f"settle.acks[{index}]: {first}..{last} is not a range of offsets"
-                        " (at most 100000)",
-                    )
-                    continue
-                for offset in range(first, last + 1):
-                    if self._check(consumer, offset, "ack"):
-                        await self._settle(offset)
+            await self._settle_ranges(consumer, message.ranges)
         elif isinstance(message, Nack):
             try:
                 if message.delay_s is not None:
@@ -918,13 +917,38 @@ class SubscriberActor:
                 await self._park(message.offset, message.reason or "parked by the consumer")
         return True
 
+    async def _settle_ranges(self, consumer: Consumer, ranges: Sequence[tuple[int, int]]) -> None:
+        """Settle what ``consumer`` holds of ``ranges`` (actors.settling judges them by range
+        arithmetic) and tell it the rest, once per range and reason. Lets other tasks run every
+        SETTLE_STEP offsets settled: a large settle does not hold up the router."""
+        joined, refused = settling.merged(ranges)
+        for refusal in refused:
+            self._reject(consumer, refusal.first, refusal.code, refusal.text)
+        if self.options.shared:
+            held = settling.held_of(consumer.holding)
+        else:
+            held = settling.held_but(self._scheduled)
+        done = 0
+        for first, last, index in joined:
+            verdict = settling.judge(first, last, index, self.ledger, held)
+            for refusal in verdict.refusals:
+                self._reject(consumer, refusal.first, refusal.code, refusal.text)
+            for offset in verdict.settle:
+                if self._holds(consumer, offset):  # still: other tasks ran at the checkpoints
+                    await self._settle(offset)
+                done += 1
+                if done % SETTLE_STEP == 0:
+                    await trio.lowlevel.checkpoint()
+
+    def _holds(self, consumer: Consumer, offset: int) -> bool:
+        if self.options.shared:
+            return offset in consumer.holding
+        return self.ledger.is_open(offset) and offset not in self._scheduled
+
     def _check(self, consumer: Consumer, offset: int, field: str) -> bool:
         """Whether ``consumer`` may settle ``offset``; if not, it is told why."""
         ledger = self.ledger
-        if self.options.shared:
-            if offset in consumer.holding:
-                return True
-        elif ledger.is_open(offset) and offset not in self._scheduled:
+        if self._holds(consumer, offset):
             return True
         if offset > ledger.high and offset not in ledger.redriving:
             self._reject(
