@@ -464,6 +464,7 @@ class QueueActor:
             consumer=message.consumer,
             prefetch=message.prefetch,
             most=message.most,
+            most_bytes=message.most_bytes,
             on_parked=lambda: self._parked(name),
             options=options,
         )

@@ -51,6 +51,11 @@ class Settings:
     default_limit_size: int = 10_000
     max_limit_size: int = 1_000_000
     replay_chunk: int = 2_000
+    # A replay chunk's stored bytes at most (at least one event): what one read loads for a
+    # subscriber, and the most of it held in each place between storage and the wire.
+    replay_chunk_bytes: int = 1024 * 1024
+    # What a REST pull returns at most when it names no max_bytes (at least one event).
+    pull_max_bytes: int = 4 * 1024 * 1024
     # A consumer that sends neither ack nor heartbeat for this long is put to sleep.
     consumer_timeout_s: float = 30.0
     cursor_flush_interval_s: float = 0.2

@@ -178,7 +178,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             auth.permit(caller_user(auth), Access.CONSUME, request.exchange)
             start = convert.start_point(request.start)
             deliveries, head, following, gap = await self._trio(self._router.read)(
-                request.exchange, start, request.max or 1000
+                request.exchange, start, request.max or 1000, convert.READ_BYTES
             )
         await stream.send_message(encoded(convert.read_response(deliveries, head, following, gap)))
 

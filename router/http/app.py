@@ -201,11 +201,13 @@ def make_app(router: Router, rates: Rates | None = None) -> Starlette:
         exchange, name = request.path_params["exchange"], request.path_params["name"]
         query = request.query_params
         most = integer(query.get("max", "100"), "max", 1, MAX_PULL)
+        default_bytes = str(router.settings.pull_max_bytes)
+        most_bytes = integer(query.get("max_bytes", default_bytes), "max_bytes", 1, MAX_BODY_BYTES)
         wait = number(query.get("wait", "0"), "wait", 0.0, MAX_WAIT_S)
         limit_size = integer(query.get("limit_size", "0"), "limit_size", 0, 1 << 31)
         start = validation.start_point(query.get("from", "stored"))
         subscription, deliveries, counts = await router.pull(
-            exchange, name, start, most, wait, limit_size, request.state.user
+            exchange, name, start, most, wait, limit_size, request.state.user, most_bytes
         )
         return JSONResponse(
             {

@@ -370,10 +370,8 @@ async def test_a_huge_settle_on_a_shared_subscriber_is_told_once_per_reason_and_
             item = await subscription.next_item()
             if isinstance(item, Rejected):
                 told.append(item)
-        assert [(r.code, r.offset) for r in told] == [
-            ("already_settled", 1),
-            ("never_delivered", 7),  # 5 and 6 were dealt to it after 1 and 2 were settled
-        ]
+        assert [r.code for r in told] == ["already_settled", "never_delivered"]
+        assert told[1].offset in (5, 7)  # past what was dealt to it (4, or 6 once 1..2 settled)
         assert told[0].message == "ack.offset: 2 offsets of 1..2 are settled"
         # A consumer that never reads and keeps settling what it does not hold: the
         # refusals past its outbox's room are dropped, not queued without end.
