@@ -708,11 +708,9 @@ class SubscriberActor:
 
     async def _fetch(self, first: int, last: int) -> Sequence[Delivery]:
         """Deliveries from ``first`` towards ``last``: from the ring if it holds them, else from
-        storage; no more than fit in a chunk's bytes (at least one), and no more than the only
-        consumer, a pull, still takes (so what is loaded is what will be sent)."""
-        most = self.settings.replay_chunk_bytes
-        if not self.options.shared and self.consumers and self.consumers[0].bytes_budget > 0:
-            most = min(most, self.consumers[0].bytes_budget)
+        storage; no more than fit in a chunk's bytes (at least one), or for a pull (the only
+        consumer) in the bytes it still takes: what is loaded is what will be sent."""
+        most = self._pull_bytes() or self.settings.replay_chunk_bytes
         held: tuple[Delivery, ...] = await ask(
             self.queue_mailbox, lambda r: RingSlice(first, last, r)
         )
@@ -720,10 +718,17 @@ class SubscriberActor:
             return held[: fitting(held, most)]
         return await self.state.read(self.queue.exchange_id, first, last, last - first + 1, most)
 
+    def _pull_bytes(self) -> int:
+        """The bytes a pull (an exclusive subscriber's only consumer) still takes; 0: none."""
+        if not self.options.shared and self.consumers:
+            return max(0, self.consumers[0].bytes_budget)
+        return 0
+
     async def _send(self, batch: Sequence[Delivery]) -> None:
         """Hand out fresh events (the next ones in offset order), in pieces of at most a
-        chunk's bytes: a live batch of large events is not held whole by a consumer's edge."""
-        for piece in pieces(batch, self.settings.replay_chunk_bytes):
+        chunk's bytes: a live batch of large events is not held whole by a consumer's edge (a
+        pull takes what fits its own bytes in one piece)."""
+        for piece in pieces(batch, 0 if self._pull_bytes() else self.settings.replay_chunk_bytes):
             await self._send_piece(piece)
 
     async def _send_piece(self, batch: Sequence[Delivery]) -> None:

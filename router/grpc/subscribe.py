@@ -22,6 +22,7 @@ from router.grpc.status import grpc_error, statuses
 from router.model import Access, UserRecord
 from router.permissions import permitted, refusal
 from router.quotas import QuotaExceeded
+from router.trim import Trimmer
 from router.wire import frames_of
 
 Owner = tuple[str, str, str]  # the user, the token id and the exchange of a stream
@@ -41,6 +42,7 @@ class SubscriberService(router_grpc.SubscriberBase):
         self._trio = bridge.to_trio
         self._bridge = bridge
         self.open: set[Subscription] = set()
+        self._trimmer = Trimmer()  # what a closed stream freed goes back to the system
         self._owners: dict[Subscription, Owner] = {}
         router.auth.listeners.append(self._revoked)
         router.auth.regranted.append(self._regranted)
@@ -166,6 +168,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             self.open.discard(subscription)
             self._owners.pop(subscription, None)
             await self._trio(subscription.close)()
+            self._trimmer.soon()
         reason = protocol_error[0] if protocol_error else subscription.end_reason()
         if reason is not None:
             raise grpc_error(reason)
