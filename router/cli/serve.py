@@ -195,6 +195,7 @@ def register(commands: Any) -> None:
 def run_serve(args: argparse.Namespace) -> None:
     from router import tracing
     from router.serve import serve
+    from router.trim import few_arenas
 
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -229,6 +230,7 @@ def run_serve(args: argparse.Namespace) -> None:
         raise InvalidArgument("--tls-cert and --tls-key go together")
     tracing.exporters(os.environ)  # OTEL_* asking for what the router cannot do: said now
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
+    few_arenas()  # before the router's threads start (router.trim says why)
     trio.run(serve, settings)
 
 

@@ -203,7 +203,8 @@ def test_streams_that_never_read_large_events_hold_bounded_memory_released_when_
                 return all(s.state == "sleeping" for s in found)
 
             await until(asleep, timeout=60)
-            await until(lambda: _settled_below(router, held - (held - before) * 0.5), timeout=10)
+            # given back within a second or two of the resets: what stays is the router's own
+            await until(lambda: _settled_below(router, before + 100), timeout=10)
             closed = rss(router)
         await silent.__aexit__(None, None, None)
         return {
@@ -221,7 +222,7 @@ def test_streams_that_never_read_large_events_hold_bounded_memory_released_when_
     figures = asyncio.run(story())
     record("streams that never read", **figures)
     assert figures["delivered_per_stream"][1] < events  # they really stopped being sent to
-    assert figures["rss_growth_mb"] < 400, figures  # 20 streams: about 20 MB each at most
+    assert figures["rss_growth_mb"] < 300, figures  # 20 streams: about 6-10 MB each
     assert figures["rss_left_after_close_mb"] < 100, figures
 
 
