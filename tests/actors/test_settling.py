@@ -97,3 +97,34 @@ def test_invalid_ranges_are_refused_each_and_too_many_ranges_all_at_once() -> No
     joined, refused = settling.merged([(1, 1)] * (settling.MAX_RANGES + 1))
     assert joined == [] and len(refused) == 1
     assert refused[0].text == "settle.acks: 10001 ranges; at most 10000 in one message"
+
+
+def test_a_pull_consumers_settle_is_judged_by_ranges_and_refused_whole_on_a_bad_part() -> None:
+    from actors.messages import SettleSleeping
+    from router.consumers import ConsumerSettings
+    from router.errors import FailedPrecondition, InvalidArgument, OutOfRange
+
+    def plan(acks: list[tuple[int, int]]) -> settling.Settlement:
+        ledger = Ledger(0, 0)
+        ledger.deliver_fresh(150_000)
+        ledger.settle_run(10, 19)
+        found = settling.Settlement(ledger, 200_000, ConsumerSettings())
+        found.check(SettleSleeping("billing", tuple(acks), (), (), None))  # type: ignore[arg-type]
+        return found
+
+    assert plan([(1, 9), (20, 99_990)]).acks == [*range(1, 10), *range(20, 99_991)]
+    cases: list[tuple[list[tuple[int, int]], type[Exception], str]] = [
+        ([(1, 100_000), (100_000, 1)], InvalidArgument, "ack[1]: 100000..1 is not a range"),
+        ([(1, 50_000), (49_000, 49_001)], InvalidArgument, "offset 49000 is named twice"),
+        ([(5, 12)], FailedPrecondition, "ack[0]: 10 is settled"),
+        ([(149_990, 150_010)], FailedPrecondition, "ack[0]: 150001 was never delivered"),
+        ([(199_999, 200_001)], OutOfRange, "ack[0]: 200001 is outside 1..200000"),
+        ([(1, 60_000), (60_001, 120_000)], InvalidArgument, "more than 100000 offsets"),
+    ]
+    for acks, error, words in cases:
+        try:
+            plan(acks)
+        except error as refused:
+            assert words in str(refused), (acks, str(refused))
+        else:
+            raise AssertionError(f"{acks} was taken")
