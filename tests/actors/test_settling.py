@@ -115,7 +115,7 @@ def test_a_pull_consumers_settle_is_judged_by_ranges_and_refused_whole_on_a_bad_
     assert plan([(1, 9), (20, 99_990)]).acks == [*range(1, 10), *range(20, 99_991)]
     cases: list[tuple[list[tuple[int, int]], type[Exception], str]] = [
         ([(1, 100_000), (100_000, 1)], InvalidArgument, "ack[1]: 100000..1 is not a range"),
-        ([(1, 50_000), (49_000, 49_001)], InvalidArgument, "offset 49000 is named twice"),
+        ([(20, 50_000), (49_000, 49_001)], InvalidArgument, "offset 49000 is named twice"),
         ([(5, 12)], FailedPrecondition, "ack[0]: 10 is settled"),
         ([(149_990, 150_010)], FailedPrecondition, "ack[0]: 150001 was never delivered"),
         ([(199_999, 200_001)], OutOfRange, "ack[0]: 200001 is outside 1..200000"),
