@@ -648,8 +648,9 @@ class SubscriberActor:
                     self._fit = len(batch)
                     nursery.cancel_scope.cancel()
                     return True
-                if self._fit and len(batch) == self._fit:  # grows back as events get smaller
-                    self._fit = self._fit * 2 if self._fit * 2 < chunk * 2 else 0
+                if self._fit and 2 * sum(sizes_of(batch)) < self.settings.replay_chunk_bytes:
+                    grown = self._fit * 2  # the events got smaller: ask for more again
+                    self._fit = grown if grown < self.settings.replay_chunk else 0
         if empty:  # removed by retention (then the caller sends a gap notice), or deleted
             await self.state.horizon_settled()
             return self.next_offset < self.state.horizon.tail(self.queue.exchange_id)
