@@ -54,11 +54,12 @@ class ConsumerManager:
         settings: dict[str, Any] | None = None,
         prefetch: int = 0,
         most: int = 0,
+        most_bytes: int = 0,
     ) -> Subscription:
         return await ask(
             self.mailbox,
             lambda r: Subscribe(
-                exchange, name, limit_size, start, r, consumer, settings, prefetch, most
+                exchange, name, limit_size, start, r, consumer, settings, prefetch, most, most_bytes
             ),
         )
 
@@ -119,6 +120,7 @@ class ConsumerManager:
                 message.settings,
                 message.prefetch,
                 message.most,
+                message.most_bytes,
             )
         )
 

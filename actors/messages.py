@@ -130,6 +130,7 @@ class ReadRange:
     last: int
     limit: int
     reply: Reply[Sequence[Delivery]]
+    max_bytes: int = 0  # and no more than fit in it (at least one); 0: no limit
 
 
 @attrs.frozen
@@ -256,6 +257,7 @@ class Subscribe:
     settings: dict[str, Any] | None = None  # for a new subscriber; mode checked on others
     prefetch: int = 0  # shared: this consumer's own prefetch (0: the subscriber's)
     most: int = 0  # deliveries this consumer takes in all before it leaves (a pull); 0: no end
+    most_bytes: int = 0  # and the bytes of their stored events, at least one (0: no end)
 
 
 @attrs.frozen
@@ -270,6 +272,7 @@ class Attach:
     settings: dict[str, Any] | None = None  # for a new subscriber; mode checked on others
     prefetch: int = 0  # shared: this consumer's own prefetch (0: the subscriber's)
     most: int = 0  # deliveries this consumer takes in all before it leaves (a pull); 0: no end
+    most_bytes: int = 0  # and the bytes of their stored events, at least one (0: no end)
 
 
 @attrs.frozen

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import trio
 
+from actors import settling
 from actors.attaching import expect_settings, start_for
 from actors.ledger import Ledger
 from actors.messages import (
@@ -38,8 +39,7 @@ from actors.messages import (
 from actors.runtime import Mailbox, Policy, supervise
 from actors.state import StateActor
 from actors.subscriber import SubscriberActor, first_offset
-from router import consumers
-from router.consumers import ConsumerSettings, ParkedEvent
+from router.consumers import ConsumerSettings
 from router.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -52,7 +52,6 @@ from router.model import Delivery, QueueRecord, StartPoint, SubscriberRecord, no
 from router.settings import Settings
 
 log = logging.getLogger("router.queue")
-MAX_SETTLE = 100_000  # offsets one pull consumer's settle call may name
 
 
 @attrs.frozen
@@ -317,7 +316,7 @@ class QueueActor:
                     lambda storage: storage.parked_state(queue_id, name, ledger.floor)
                 )
                 ledger.take_parked(above, redriving)
-            plan = _Settlement(ledger, self.head, record.settings)
+            plan = settling.Settlement(ledger, self.head, record.settings)
             plan.check(message)
         except RouterError as error:
             message.reply.fail(error)
@@ -496,6 +495,7 @@ class QueueActor:
             consumer=message.consumer,
             prefetch=message.prefetch,
             most=message.most,
+            most_bytes=message.most_bytes,
             on_parked=lambda: self._parked(name),
             options=options,
         )
@@ -540,63 +540,3 @@ class QueueActor:
                     subscriber.name,
                     self.sleeping[subscriber.name].acked,
                 )
-
-
-@attrs.define
-class _Settlement:
-    """A pull consumer's settlement checked against a sleeping subscriber's ledger: what to
-    ack, when each nacked offset is due again, and what to park. :meth:`check` raises on the
-    first bad part, naming it, before anything changes."""
-
-    ledger: Ledger
-    head: int
-    options: ConsumerSettings
-    acks: list[int] = attrs.Factory(list)
-    nacks: dict[int, int] = attrs.Factory(dict)  # offset -> due (us)
-    parks: list[ParkedEvent] = attrs.Factory(list)
-    _named: set[int] = attrs.Factory(set)
-
-    def check(self, message: SettleSleeping) -> None:
-        now = now_us()
-        total = sum(last - first + 1 for first, last in message.acks)
-        if total + len(message.nacks) + len(message.parks) > MAX_SETTLE:
-            raise InvalidArgument(f"ack: more than {MAX_SETTLE} offsets in one call")
-        for index, (first, last) in enumerate(message.acks):
-            if last < first:
-                raise InvalidArgument(f"ack[{index}]: {first}..{last} is not a range")
-            for offset in range(first, last + 1):
-                self.acks.append(self._open(offset, f"ack[{index}]"))
-        for index, (offset, delay_s) in enumerate(message.nacks):
-            field = f"nack[{index}]"
-            if delay_s is not None:
-                consumers.delay(delay_s, f"{field}.delay_s")
-            self._open(offset, f"{field}.offset")
-            count = self.ledger.deliveries(offset)
-            most = self.options.max_deliveries
-            if most and count >= most:
-                reason = f"delivered {count} times (max_deliveries {most})"
-                self.parks.append(ParkedEvent(offset, reason, count, now))
-                continue
-            wait = self.options.backoff(count) if delay_s is None else delay_s
-            self.nacks[offset] = now + int(wait * 1e6)
-        for index, (offset, why) in enumerate(message.parks):
-            field = f"park[{index}]"
-            consumers.reason(why, f"{field}.reason")
-            self._open(offset, f"{field}.offset")
-            count = self.ledger.deliveries(offset)
-            self.parks.append(ParkedEvent(offset, why or "parked by the consumer", count, now))
-
-    def _open(self, offset: int, field: str) -> int:
-        ledger = self.ledger
-        if not 1 <= offset <= self.head:
-            raise OutOfRange(f"{field}: {offset} is outside 1..{self.head} (the head)")
-        if offset in self._named:
-            raise InvalidArgument(f"{field}: offset {offset} is named twice")
-        self._named.add(offset)
-        if ledger.is_open(offset):
-            return offset
-        if offset > ledger.high:
-            raise FailedPrecondition(
-                f"{field}: {offset} was never delivered (last delivered {ledger.high})"
-            )
-        raise FailedPrecondition(f"{field}: {offset} is settled")

@@ -138,8 +138,14 @@ class StateActor:
         result: T = await ask(self.mailbox, lambda r: StoreWrite(call, r))
         return result
 
-    async def read(self, exchange_id: int, first: int, last: int, limit: int) -> Sequence[Delivery]:
-        return await ask(self.read_mailbox, lambda r: ReadRange(exchange_id, first, last, limit, r))
+    async def read(
+        self, exchange_id: int, first: int, last: int, limit: int, max_bytes: int = 0
+    ) -> Sequence[Delivery]:
+        """Stored deliveries ``first..last``, at most ``limit``, and with ``max_bytes`` no more
+        than fit in it (at least one): what is left out is not read."""
+        return await ask(
+            self.read_mailbox, lambda r: ReadRange(exchange_id, first, last, limit, r, max_bytes)
+        )
 
     async def read_log(self, after_seq: int, limit: int) -> list[StoredEvent]:
         return await ask(self.read_mailbox, lambda r: ReadLog(after_seq, limit, r))
@@ -433,6 +439,7 @@ class StateActor:
                                 message.first,
                                 message.last,
                                 message.limit,
+                                message.max_bytes,
                             )
                         )
                     elif isinstance(message, ReadLog):

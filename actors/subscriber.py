@@ -36,6 +36,7 @@ from typing import Any
 import attrs
 import trio
 
+from actors import settling
 from actors.attaching import expect_settings
 from actors.ledger import Ledger
 from actors.messages import (
@@ -68,12 +69,24 @@ from router.errors import (
 )
 from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord, now_us
 from router.settings import Settings
-from router.wire import Counted, bounds, frame_at, frames_of, offsets_of, part
+from router.wire import (
+    Counted,
+    bounds,
+    fitting,
+    frame_at,
+    frames_of,
+    offsets_of,
+    part,
+    pieces,
+    sizes_of,
+)
 
 log = logging.getLogger("router.subscriber")
 MAILBOX_BATCHES = 16
 READ_AHEAD = 3  # replay chunks being read at once for one subscriber
 REDELIVER_BATCH = 500  # redeliveries read and sent together at most
+SETTLE_STEP = 1024  # offsets settled between two checkpoints
+OUTBOX_ITEMS = 8  # items (batches, notices) a shared subscriber's consumer's edge has not taken
 KEEP_MOST = 10_000  # a shared subscriber's scheduled redeliveries kept as frames, at most
 
 Outgoing = Sequence[Delivery] | Rejected | Gap
@@ -111,6 +124,7 @@ class Subscription:
     late: list[ConsumerMessage] = attrs.Factory(list)
     ready: bool = True  # when it attached, events could be handed out without a wait
     gaps: list[Gap] = attrs.Factory(list)  # the gap notices next_batch went past
+    taken: Callable[[], None] = lambda: None  # told after each item the edge takes
 
     async def next_batch(self) -> Sequence[Delivery] | None:
         """The next batch, or None when the subscription is over (see :meth:`end_reason`).
@@ -124,9 +138,11 @@ class Subscription:
 
     async def next_item(self) -> Outgoing | None:
         try:
-            return await self.batches.receive()
+            item = await self.batches.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             return None
+        self.taken()
+        return item
 
     def end_reason(self) -> RouterError | None:
         return self.ended[0] if self.ended else None
@@ -200,6 +216,7 @@ class Consumer:
     outbox: trio.MemorySendChannel[Outgoing]
     control: trio.MemoryReceiveChannel[ConsumerMessage]
     budget: int = -1  # deliveries it will still take (a pull asks for so many), -1: no end
+    bytes_budget: int = -1  # and their bytes (a pull's max_bytes), -1: no end
     scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     holding: set[int] = attrs.Factory(set)  # shared: offsets it holds unsettled
     last_heard: float = 0.0
@@ -209,6 +226,10 @@ class Consumer:
     @property
     def credit(self) -> int:
         credit = self.prefetch - len(self.holding)
+        if self.bytes_budget == 0:
+            return 0
+        if credit > 0 and self.outbox.statistics().current_buffer_used >= OUTBOX_ITEMS:
+            return 0  # its edge has not taken what it was given: nothing more is loaded for it
         return credit if self.budget < 0 else min(credit, self.budget)
 
 
@@ -235,6 +256,7 @@ class SubscriberActor:
     consumer: str = ""  # the first consumer's address, for operators
     prefetch: int = 0  # the first consumer's own prefetch (0: the subscriber's)
     most: int = 0  # the first consumer's budget (a pull), 0: none
+    most_bytes: int = 0  # and its bytes, 0: none
     options: ConsumerSettings = ConsumerSettings()
     on_parked: Callable[[], None] = lambda: None  # told after each event it parks
     mailbox: Mailbox[SubscriberMessage] = attrs.Factory(lambda: Mailbox(MAILBOX_BATCHES))
@@ -272,6 +294,7 @@ class SubscriberActor:
     )  # consumers that came while it started  # redeliveries taken from the heap and not yet handed out
     _sleepers: list[Subscription] = attrs.Factory(list)  # detached last: told once it sleeps
     _gap: Gap | None = None  # a time start point before the horizon, told with the first batch
+    _fit: int = 0  # events of the last chunk cut short by its bytes (0: none was)
 
     # --- what the queue calls ---
 
@@ -346,13 +369,24 @@ class SubscriberActor:
             return
         try:
             message.reply.set(
-                self._join(message.consumer, message.prefetch, message.settings, message.most)
+                self._join(
+                    message.consumer,
+                    message.prefetch,
+                    message.settings,
+                    message.most,
+                    message.most_bytes,
+                )
             )
         except RouterError as error:
             message.reply.fail(error)
 
     def _join(
-        self, address: str, prefetch: int, settings: dict[str, Any] | None, most: int
+        self,
+        address: str,
+        prefetch: int,
+        settings: dict[str, Any] | None,
+        most: int,
+        most_bytes: int = 0,
     ) -> Subscription:
         expect_settings(self.name, self.options, settings)
         if not self.options.shared:
@@ -364,7 +398,7 @@ class SubscriberActor:
             )
         if self._nursery is None:
             raise FailedPrecondition(f"subscriber: {self.name!r} is going to sleep; try again")
-        consumer = self._consumer(address, prefetch, most)
+        consumer = self._consumer(address, prefetch, most, most_bytes)
         self._nursery.start_soon(self._serve, consumer)
         log.info(
             "consumer joined queue=%s subscriber=%s consumers=%d",
@@ -427,7 +461,7 @@ class SubscriberActor:
         self.delivered = start - 1
         self.saved = (self.ledger.floor, self.ledger.to_json())
         self.floor_moved_at = trio.current_time()
-        first = self._consumer(self.consumer, self.prefetch, self.most)
+        first = self._consumer(self.consumer, self.prefetch, self.most, self.most_bytes)
         self.subscription = first.subscription
         first.subscription.start_offset = start
         try:
@@ -480,9 +514,9 @@ class SubscriberActor:
         )
         self.ledger.take_parked(above if resumed else set(), redriving)
 
-    def _consumer(self, address: str, prefetch: int, most: int) -> Consumer:
+    def _consumer(self, address: str, prefetch: int, most: int, most_bytes: int = 0) -> Consumer:
         shared = self.options.shared
-        outbox, batches = trio.open_memory_channel[Outgoing](math.inf if shared else 1)
+        outbox, batches = trio.open_memory_channel[Outgoing](OUTBOX_ITEMS if shared else 1)
         control_send, control = trio.open_memory_channel[ConsumerMessage](64)
         subscription = Subscription(
             self.queue.id, self.name, self.next_offset, self.head, batches, control_send
@@ -491,6 +525,9 @@ class SubscriberActor:
             address, prefetch or self.options.prefetch, subscription, outbox, control, most or -1
         )
         consumer.last_heard = trio.current_time()
+        consumer.bytes_budget = most_bytes or -1
+        if shared:  # its credit counts the room in its outbox
+            subscription.taken = self._credit_freed
         subscription.ready = self._ready()
         self.consumers.append(consumer)
         self._credit_freed()
@@ -583,13 +620,13 @@ class SubscriberActor:
         the call (the caller loops), so a gap or a repeat cannot get through. False when nothing
         could be read at ``next_offset``.
         """
-        chunk = self.settings.replay_chunk
+        chunk, most_ahead = self._reading()
         ahead: collections.deque[_Read] = collections.deque()
         planned = self.next_offset
         empty = False
         async with trio.open_nursery() as nursery:
             while ahead or planned <= self.head:
-                while planned <= self.head and len(ahead) < READ_AHEAD:
+                while planned <= self.head and len(ahead) < most_ahead:
                     read = _Read(planned, min(self.head, planned + chunk - 1))
                     nursery.start_soon(self._read_into, read)
                     ahead.append(read)
@@ -607,8 +644,13 @@ class SubscriberActor:
                     return True
                 await self._send(batch)
                 if last != read.last:
+                    # cut short by its bytes: the next reads ask for as many as fitted
+                    self._fit = len(batch)
                     nursery.cancel_scope.cancel()
                     return True
+                if self._fit and 2 * sum(sizes_of(batch)) < self.settings.replay_chunk_bytes:
+                    grown = self._fit * 2  # the events got smaller: ask for more again
+                    self._fit = grown if grown < self.settings.replay_chunk else 0
         if empty:  # removed by retention (then the caller sends a gap notice), or deleted
             await self.state.horizon_settled()
             return self.next_offset < self.state.horizon.tail(self.queue.exchange_id)
@@ -650,16 +692,47 @@ class SubscriberActor:
         read.batch = await self._fetch(read.first, read.last)
         read.done.set()
 
+    def _reading(self) -> tuple[int, int]:
+        """How many events one catch-up read asks for, and how many reads run ahead: a chunk
+        (fewer while chunks come back cut short by their bytes), READ_AHEAD of them; for a pull,
+        no more than it takes, one read at a time."""
+        chunk = self.settings.replay_chunk
+        if self._fit:
+            chunk = min(chunk, self._fit)
+        if not self.options.shared and self.consumers:
+            consumer = self.consumers[0]
+            if consumer.budget > 0:
+                chunk = min(chunk, consumer.budget)
+            if consumer.budget >= 0 or consumer.bytes_budget >= 0:
+                return chunk, 1
+        return chunk, READ_AHEAD
+
     async def _fetch(self, first: int, last: int) -> Sequence[Delivery]:
+        """Deliveries from ``first`` towards ``last``: from the ring if it holds them, else from
+        storage; no more than fit in a chunk's bytes (at least one), or for a pull (the only
+        consumer) in the bytes it still takes: what is loaded is what will be sent."""
+        most = self._pull_bytes() or self.settings.replay_chunk_bytes
         held: tuple[Delivery, ...] = await ask(
             self.queue_mailbox, lambda r: RingSlice(first, last, r)
         )
         if held:
-            return held
-        return await self.state.read(self.queue.exchange_id, first, last, last - first + 1)
+            return held[: fitting(held, most)]
+        return await self.state.read(self.queue.exchange_id, first, last, last - first + 1, most)
+
+    def _pull_bytes(self) -> int:
+        """The bytes a pull (an exclusive subscriber's only consumer) still takes; 0: none."""
+        if not self.options.shared and self.consumers:
+            return max(0, self.consumers[0].bytes_budget)
+        return 0
 
     async def _send(self, batch: Sequence[Delivery]) -> None:
-        """Hand out fresh events (the next ones in offset order)."""
+        """Hand out fresh events (the next ones in offset order), in pieces of at most a
+        chunk's bytes: a live batch of large events is not held whole by a consumer's edge (a
+        pull takes what fits its own bytes in one piece)."""
+        for piece in pieces(batch, 0 if self._pull_bytes() else self.settings.replay_chunk_bytes):
+            await self._send_piece(piece)
+
+    async def _send_piece(self, batch: Sequence[Delivery]) -> None:
         first, last = bounds(batch)
         ledger = self.ledger
         if first <= ledger.high:
@@ -709,7 +782,7 @@ class SubscriberActor:
             await self._deal(batch, fresh)
             return
         consumer = self._only()
-        if consumer.budget >= 0:
+        if consumer.budget >= 0 or consumer.bytes_budget >= 0:
             batch = await self._within_budget(consumer, batch)
         await self._put(consumer, batch)
         consumer.events_out += len(batch)
@@ -726,13 +799,19 @@ class SubscriberActor:
 
     @staticmethod
     async def _within_budget(consumer: Consumer, batch: Sequence[Delivery]) -> Sequence[Delivery]:
-        """The part of ``batch`` a pull still takes. The rest is not handed out (nor counted as
-        delivered); once it has all it asked for, the pull leaves, which ends this wait."""
-        if consumer.budget == 0:
+        """The part of ``batch`` a pull still takes, by count and by bytes (its first delivery
+        whatever its size). The rest is not handed out (nor counted as delivered); once it has
+        all it asked for, the pull leaves, which ends this wait."""
+        if consumer.budget == 0 or consumer.bytes_budget == 0:
             await trio.sleep_forever()
-        if len(batch) > consumer.budget:
+        if 0 <= consumer.budget < len(batch):
             batch = part(batch, 0, consumer.budget)
-        consumer.budget -= len(batch)
+        if consumer.bytes_budget >= 0:
+            batch = _within_bytes(consumer, batch)
+            if not batch:
+                await trio.sleep_forever()
+        if consumer.budget >= 0:
+            consumer.budget -= len(batch)
         return batch
 
     def _mark(self, offsets: Sequence[int]) -> None:
@@ -765,10 +844,11 @@ class SubscriberActor:
         while at < len(offsets):
             if keys is not None and keys[at] is not None:
                 consumer = await self._holder_of(keys[at] or "", fresh)
+                credit = consumer.credit
                 stop = at + 1
                 while (
                     stop < len(offsets)
-                    and stop - at < consumer.credit
+                    and stop - at < credit
                     and keys[stop] is not None
                     and self._keys.get(keys[stop] or "", (consumer, 0))[0] is consumer
                     and _slot(keys[stop] or "", self.consumers) is consumer
@@ -781,10 +861,15 @@ class SubscriberActor:
                 if keys is not None:  # pinned: an event without its key goes round-robin alone
                     stop = at + 1
             piece = part(batch, at, stop)
+            if consumer.bytes_budget >= 0:
+                piece = _within_bytes(consumer, piece)
+                if not piece:
+                    continue  # it has taken all the bytes it asked for: deal to another
+                stop = at + len(piece)
             now = trio.current_time()
             taken = offsets[at:stop]
             try:
-                consumer.outbox.send_nowait(piece)  # unbounded: its prefetch bounds what it holds
+                consumer.outbox.send_nowait(piece)  # it had credit, so its outbox had room
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._detach(consumer)  # it left: deal this piece again among the others
                 continue
@@ -886,19 +971,7 @@ class SubscriberActor:
         if isinstance(message, Ack):
             return await self._ack_upto(consumer, message.offset)
         if isinstance(message, Settle):
-            for index, (first, last) in enumerate(message.ranges):
-                if first < 1 or last < first or last - first >= 100_000:
-                    self._reject(
-                        consumer,
-                        first,
-                        "invalid",
-                        f"settle.acks[{index}]: {first}..{last} is not a range of offsets"
-                        " (at most 100000)",
-                    )
-                    continue
-                for offset in range(first, last + 1):
-                    if self._check(consumer, offset, "ack"):
-                        await self._settle(offset)
+            await self._settle_ranges(consumer, message.ranges)
         elif isinstance(message, Nack):
             try:
                 if message.delay_s is not None:
@@ -919,13 +992,38 @@ class SubscriberActor:
                 await self._park(message.offset, message.reason or "parked by the consumer")
         return True
 
+    async def _settle_ranges(self, consumer: Consumer, ranges: Sequence[tuple[int, int]]) -> None:
+        """Settle what ``consumer`` holds of ``ranges`` (actors.settling judges them by range
+        arithmetic) and tell it the rest, once per range and reason. Lets other tasks run every
+        SETTLE_STEP offsets settled: a large settle does not hold up the router."""
+        joined, refused = settling.merged(ranges)
+        for refusal in refused:
+            self._reject(consumer, refusal.first, refusal.code, refusal.text)
+        if self.options.shared:
+            held = settling.held_of(consumer.holding)
+        else:
+            held = settling.held_but(self._scheduled)
+        done = 0
+        for first, last, index in joined:
+            verdict = settling.judge(first, last, index, self.ledger, held)
+            for refusal in verdict.refusals:
+                self._reject(consumer, refusal.first, refusal.code, refusal.text)
+            for offset in verdict.settle:
+                if self._holds(consumer, offset):  # still: other tasks ran at the checkpoints
+                    await self._settle(offset)
+                done += 1
+                if done % SETTLE_STEP == 0:
+                    await trio.lowlevel.checkpoint()
+
+    def _holds(self, consumer: Consumer, offset: int) -> bool:
+        if self.options.shared:
+            return offset in consumer.holding
+        return self.ledger.is_open(offset) and offset not in self._scheduled
+
     def _check(self, consumer: Consumer, offset: int, field: str) -> bool:
         """Whether ``consumer`` may settle ``offset``; if not, it is told why."""
         ledger = self.ledger
-        if self.options.shared:
-            if offset in consumer.holding:
-                return True
-        elif ledger.is_open(offset) and offset not in self._scheduled:
+        if self._holds(consumer, offset):
             return True
         if offset > ledger.high and offset not in ledger.redriving:
             self._reject(
@@ -1080,28 +1178,39 @@ class SubscriberActor:
         for offset in offsets:
             if not await self._park_if_spent(offset):
                 send.append(offset)
-        kept, ledger = self._kept, self.ledger
         for run in _runs(send):
-            found: dict[int, bytes] = {}
-            missing = [o for o in run if not isinstance(kept.get(o), bytes)]
-            if missing:
-                batch = await self._fetch(missing[0], missing[-1])
-                found = dict(zip(offsets_of(batch), frames_of(batch), strict=True))
-            chosen: list[int] = []
-            frames: list[bytes] = []
-            for offset in run:
-                data = kept.get(offset)
-                if not isinstance(data, bytes):
-                    data = found.get(offset)
-                if data is not None and ledger.is_open(offset):
-                    chosen.append(offset)
-                    frames.append(data)
-            if not chosen:
-                continue
+            while run:
+                run = await self._send_run(run)
+
+    async def _send_run(self, run: list[int]) -> list[int]:
+        """Send again what of ``run`` one read reaches (a read stops at a chunk's bytes); the
+        rest of the run, to send next."""
+        kept, ledger = self._kept, self.ledger
+        found: dict[int, bytes] = {}
+        rest: list[int] = []
+        missing = [o for o in run if not isinstance(kept.get(o), bytes)]
+        if missing:
+            batch = await self._fetch(missing[0], missing[-1])
+            found = dict(zip(offsets_of(batch), frames_of(batch), strict=True))
+            if batch and bounds(batch)[1] < missing[-1]:
+                reach = bounds(batch)[1]
+                rest = [o for o in run if o > reach]
+                run = [o for o in run if o <= reach]
+        chosen: list[int] = []
+        frames: list[bytes] = []
+        for offset in run:
+            data = kept.get(offset)
+            if not isinstance(data, bytes):
+                data = found.get(offset)
+            if data is not None and ledger.is_open(offset):
+                chosen.append(offset)
+                frames.append(data)
+        if chosen:
             counts = [ledger.deliveries(o) + 1 for o in chosen]
             self.redelivered += len(chosen)
             await self._give(Counted.of_frames(chosen, frames, counts), fresh=False)
             self._changed.set()
+        return rest
 
     async def _expire(self) -> None:
         """Deliveries unsettled ``ack_wait`` after they were sent are due again, now."""
@@ -1168,6 +1277,19 @@ class SubscriberActor:
 
 class _Finished(Exception):
     """Every consumer left while events were being handed out."""
+
+
+def _within_bytes(consumer: Consumer, batch: Sequence[Delivery]) -> Sequence[Delivery]:
+    """The part of ``batch`` that fits in a pull's bytes still to take (its first delivery
+    whatever its size), taken from them; none fitting ends its bytes."""
+    count = fitting(batch, consumer.bytes_budget, at_least_one=consumer.events_out == 0)
+    if count == 0:
+        consumer.bytes_budget = 0
+        return ()
+    if count < len(batch):
+        batch = part(batch, 0, count)
+    consumer.bytes_budget = max(0, consumer.bytes_budget - sum(sizes_of(batch)))
+    return batch
 
 
 def _keys(batch: Sequence[Delivery], header: str) -> list[str | None]:

@@ -226,11 +226,13 @@ class Router:
         prefetch: int = 0,
         most: int = 0,
         owner: UserRecord | None = None,
+        most_bytes: int = 0,
     ) -> Subscription:
         """Attach a consumer (``consumer``: its address, shown to operators). ``settings`` are
         those of a new subscriber (router.consumers); ``prefetch`` this consumer's own; ``most``
-        the deliveries it takes before it leaves (a pull; 0: no end). A subscriber this call
-        creates is counted as ``owner``'s, within its quota."""
+        the deliveries it takes before it leaves (a pull; 0: no end), ``most_bytes`` their
+        stored bytes (at least one delivery; 0: no end). A subscriber this call creates is
+        counted as ``owner``'s, within its quota."""
         self._serves("subscribe", "all", "route")
         exchange = validation.name(exchange, "exchange")
         name = validation.name(name, "subscriber")
@@ -248,7 +250,7 @@ class Router:
             self.auth.take_subscriber(creator, key, self.manager.exchange_of)
         try:
             subscription = await self.manager.subscribe(
-                exchange, name, limit_size, start, consumer, settings, prefetch, most
+                exchange, name, limit_size, start, consumer, settings, prefetch, most, most_bytes
             )
             try:
                 if creator is not None:
@@ -266,10 +268,12 @@ class Router:
         return subscription
 
     async def read(
-        self, exchange: str, start: StartPoint, most: int
+        self, exchange: str, start: StartPoint, most: int, most_bytes: int = 0
     ) -> tuple[Sequence[Delivery], int, int, Gap | None]:
-        """Up to ``most`` stored deliveries from ``start``: (deliveries, head, next offset, the
-        gap notice when ``start`` was before the horizon: the page then starts at it)."""
+        """Up to ``most`` stored deliveries from ``start``, and no more than fit in
+        ``most_bytes`` (at least one; 0: no limit), read no further: (deliveries, head, next
+        offset, the gap notice when ``start`` was before the horizon: the page then starts at
+        it)."""
         self._serves("read exchanges", "all", "route")
         record, _ = await self.dispatcher.find_exchange(validation.name(exchange, "exchange"))
         head = record.head
@@ -283,7 +287,8 @@ class Router:
                 gap, first = Gap(first, tail - 1), tail
             if first > head:
                 return [], head, first, gap
-            deliveries = await self.state.read(record.id, first, min(head, first + most - 1), most)
+            last = min(head, first + most - 1)
+            deliveries = await self.state.read(record.id, first, last, most, most_bytes)
             if deliveries and bounds(deliveries)[0] == first:
                 return deliveries, head, bounds(deliveries)[1] + 1, gap
             await self.state.horizon_settled()  # removed as it was read: read from the horizon
@@ -490,17 +495,26 @@ class Router:
         limit_size: int = 0,
         owner: UserRecord | None = None,
         consumer: str = "",
+        most_bytes: int = 0,
     ) -> tuple[Subscription, list[Delivery], list[int]]:
-        """Attach, take up to ``most`` deliveries, leave: (the subscription, the deliveries,
-        each one's delivery count). Nothing is settled here: see :meth:`ack_sleeping` and
-        :meth:`settle_sleeping`; the subscriber hands out no more than ``most``, so what the
-        caller does not get is not counted as delivered.
+        """Attach, take up to ``most`` deliveries and no more than fit in ``most_bytes`` (at
+        least one; 0: no limit), leave: (the subscription, the deliveries, each one's delivery
+        count). Nothing is settled here: see :meth:`ack_sleeping` and :meth:`settle_sleeping`;
+        the subscriber hands out no more than that, and reads no more from storage, so what
+        the caller does not get is not counted as delivered.
 
         Waits up to ``wait_s`` for new events when none are stored past the start; events that
         are stored already are read whatever ``wait_s`` says.
         """
         subscription = await self.subscribe(
-            exchange, name, start, limit_size, consumer, most=most, owner=owner
+            exchange,
+            name,
+            start,
+            limit_size,
+            consumer,
+            most=most,
+            owner=owner,
+            most_bytes=most_bytes,
         )
         got: list[Delivery] = []
         counts: list[int] = []

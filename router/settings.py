@@ -55,6 +55,11 @@ class Settings:
     max_queues_per_exchange: int = 64  # distinct queue options (limit_size) on one exchange
     metrics_subscribers: int = 1_000  # /metrics: a series per subscriber up to this many
     replay_chunk: int = 2_000
+    # A replay chunk's stored bytes at most (at least one event): what one read loads for a
+    # subscriber, and the most of it held in each place between storage and the wire.
+    replay_chunk_bytes: int = 1024 * 1024
+    # What a REST pull returns at most when it names no max_bytes (at least one event).
+    pull_max_bytes: int = 4 * 1024 * 1024
     # A consumer that sends neither ack nor heartbeat for this long is put to sleep.
     consumer_timeout_s: float = 30.0
     cursor_flush_interval_s: float = 0.2

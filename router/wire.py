@@ -323,6 +323,44 @@ def part(batch: Sequence[Delivery], start: int, stop: int) -> Sequence[Delivery]
     return tuple(batch[start:stop])
 
 
+def sizes_of(batch: Sequence[Delivery]) -> list[int]:
+    """Each delivery's size: its frame's for a framed batch, its event's wire form's else (the
+    bytes it holds either way, within a few)."""
+    if isinstance(batch, WireBatch | Counted):
+        return [len(data) for data in batch.frames]
+    return [len(encode_event(d.event)) for d in batch]
+
+
+def fitting(batch: Sequence[Delivery], max_bytes: int, at_least_one: bool = True) -> int:
+    """How many deliveries from the start of ``batch`` fit in ``max_bytes`` (0: no limit); at
+    least one if ``at_least_one``, however large."""
+    if max_bytes <= 0 or not batch:
+        return len(batch)
+    if isinstance(batch, WireBatch | Counted) and sum(map(len, batch.frames)) <= max_bytes:
+        return len(batch)
+    total = count = 0
+    for size in sizes_of(batch):
+        total += size
+        if total > max_bytes:
+            break
+        count += 1
+    return max(count, 1) if at_least_one else count
+
+
+def pieces(batch: Sequence[Delivery], max_bytes: int) -> Iterator[Sequence[Delivery]]:
+    """``batch`` in consecutive parts of at most ``max_bytes`` each (at least one delivery)."""
+    if fitting(batch, max_bytes) == len(batch):
+        yield batch
+        return
+    start = total = 0
+    for index, size in enumerate(sizes_of(batch)):
+        if index > start and total + size > max_bytes:
+            yield part(batch, start, index)
+            start, total = index, 0
+        total += size
+    yield part(batch, start, len(batch))
+
+
 def frame_at(batch: Sequence[Delivery], offset: int) -> bytes:
     """The frame of the delivery at ``offset`` in ``batch`` (it must be there)."""
     index = offsets_of(batch).index(offset)

@@ -300,8 +300,12 @@ class Reader(abc.ABC):
     """One read connection: replay chunks and point look-ups. Not shared between threads at once."""
 
     @abc.abstractmethod
-    def read(self, exchange_id: int, first: int, last: int, limit: int) -> Sequence[Delivery]:
-        """Deliveries of ``exchange_id`` with ``first <= offset <= last``, at most ``limit``.
+    def read(
+        self, exchange_id: int, first: int, last: int, limit: int, max_bytes: int = 0
+    ) -> Sequence[Delivery]:
+        """Deliveries of ``exchange_id`` with ``first <= offset <= last``, at most ``limit``,
+        and with ``max_bytes`` (0: no limit) no more than fit in it (at least one, however
+        large): the rows past it are not fetched.
 
         A :class:`router.wire.WireBatch`: the events as stored, framed, parsed only if looked at.
         """

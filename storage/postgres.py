@@ -76,6 +76,34 @@ FROM exchange_log l JOIN events e ON e.seq = l.seq
 WHERE l.exchange_id = %s AND l.exchange_offset BETWEEN %s AND %s
 ORDER BY l.exchange_offset LIMIT %s
 """
+# The same two reads within a byte budget: a running sum of the stored sizes (octet_length reads
+# a stored value's length without fetching it), and the rows past the budget left out before their
+# wire forms are fetched. At least the first row is kept, however large.
+_READ_RUN_BYTES = """
+WITH m AS (
+    SELECT min(exchange_offset) AS lo, max(exchange_offset) AS hi, count(*) AS n,
+           min(seq - exchange_offset) AS d, max(seq - exchange_offset) AS d2
+    FROM exchange_log WHERE exchange_id = %s AND exchange_offset BETWEEN %s AND %s
+)
+SELECT o, wire FROM (
+    SELECT e.seq - m.d AS o, e.wire,
+           sum(octet_length(e.wire)) OVER (ORDER BY e.seq ROWS UNBOUNDED PRECEDING) AS upto
+    FROM m JOIN events e ON e.seq BETWEEN m.lo + m.d AND m.hi + m.d
+    WHERE m.d = m.d2 AND m.hi - m.lo + 1 = m.n
+) r WHERE upto <= %s OR upto = octet_length(wire)
+ORDER BY o
+"""
+_READ_BYTES = """
+SELECT o, wire FROM (
+    SELECT l.exchange_offset AS o, e.wire,
+           sum(octet_length(e.wire)) OVER (ORDER BY l.exchange_offset ROWS UNBOUNDED PRECEDING)
+               AS upto
+    FROM exchange_log l JOIN events e ON e.seq = l.seq
+    WHERE l.exchange_id = %s AND l.exchange_offset BETWEEN %s AND %s
+    ORDER BY l.exchange_offset LIMIT %s
+) r WHERE upto <= %s OR upto = octet_length(wire)
+ORDER BY o
+"""
 _READ_LOG = """
 SELECT wire FROM events
 WHERE seq > %s ORDER BY seq LIMIT %s
@@ -304,10 +332,19 @@ class PostgresReader(Reader):
     def __init__(self, url: str, schema: str | None = None) -> None:
         self._connection = _Connection(url, autocommit=True, schema=schema)
 
-    def read(self, exchange_id: int, first: int, last: int, limit: int) -> WireBatch:
+    def read(
+        self, exchange_id: int, first: int, last: int, limit: int, max_bytes: int = 0
+    ) -> WireBatch:
         with self._connection.errors():
             cursor = self._connection.get().cursor(binary=True)
             end = min(last, first + limit - 1)
+            if max_bytes:
+                run = (exchange_id, first, end, max_bytes)
+                rows = cursor.execute(_READ_RUN_BYTES, run, prepare=True).fetchall()
+                if not rows:
+                    rest = (exchange_id, first, last, limit, max_bytes)
+                    rows = cursor.execute(_READ_BYTES, rest, prepare=True).fetchall()
+                return wire_batch(rows)
             rows = cursor.execute(_READ_RUN, (exchange_id, first, end), prepare=True).fetchall()
             if not rows:
                 arguments = (exchange_id, first, last, limit)

@@ -318,25 +318,49 @@ class SqliteReader(Reader):
     def __init__(self, path: str) -> None:
         self._connection = _connect(path)
         self._types = _Types()
+        self._longest = self._connection.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
 
-    def read(self, exchange_id: int, first: int, last: int, limit: int) -> WireBatch:
+    def read(
+        self, exchange_id: int, first: int, last: int, limit: int, max_bytes: int = 0
+    ) -> WireBatch:
         arguments = (exchange_id, first, last, limit)
         with _errors():
-            batch = self._joined(arguments)
+            batch = self._joined(arguments, max_bytes)
             if batch is None:
-                rows = self._connection.execute(_READ_ROWS, arguments).fetchall()
-                wire = self._types.wire
-                batch = wire_batch([(o, wire(self._connection, *parts)) for o, *parts in rows])
+                batch = self._rows(arguments, max_bytes)
         return batch
 
-    def _joined(self, arguments: tuple[int, int, int, int]) -> WireBatch | None:
-        """The chunk from its one joined row; None if it is too long to join, or if its offsets
-        are not one run of consecutive offsets in order (then it is read row by row)."""
+    def _rows(self, arguments: tuple[int, int, int, int], max_bytes: int) -> WireBatch:
+        """The chunk row by row; with ``max_bytes``, the rows after those that fit in it (at
+        least one) are not read: SQLite steps through the rows as they are taken."""
+        connection, wire = self._connection, self._types.wire
+        cursor = connection.execute(_READ_ROWS, arguments)
+        rows: list[tuple[int, bytes]] = []
+        total = 0
+        try:
+            for offset, *parts in cursor:
+                total += len(parts[-1])
+                if max_bytes and rows and total > max_bytes:
+                    break
+                rows.append((offset, wire(connection, *parts)))
+        finally:
+            cursor.close()
+        return wire_batch(rows)
+
+    def _joined(self, arguments: tuple[int, int, int, int], max_bytes: int) -> WireBatch | None:
+        """The chunk from its one joined row; None if it is too long to join (longer than
+        ``max_bytes``, or than SQLite's longest value: SQLite stops joining there), or if its
+        offsets are not one run of consecutive offsets in order (then it is read row by row)."""
         connection = self._connection
+        if max_bytes:
+            connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, min(max_bytes, self._longest))
         try:
             row = connection.execute(_READ, arguments).fetchone()
-        except sqlite3.DataError:  # longer than SQLite's longest value
+        except sqlite3.DataError:  # longer than the budget, or than SQLite's longest value
             return None
+        finally:
+            if max_bytes:
+                connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, self._longest)
         offsets, ids, low_type, high_type, type_ids, bodies, sizes = row
         if offsets is None:
             return WireBatch(0, -1, [])

@@ -8,7 +8,18 @@ from hypothesis import strategies as st
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.model import StoredEvent
-from router.wire import body_start, encode_event, framed, framed_parts, type_field, whole
+from router.wire import (
+    body_start,
+    encode_event,
+    fitting,
+    framed,
+    framed_parts,
+    offsets_of,
+    pieces,
+    sizes_of,
+    type_field,
+    whole,
+)
 from storage.base import id_bytes
 
 types = st.from_regex(r"[a-z0-9_-]{1,20}(\.[a-z0-9_-]{1,20}){0,12}", fullmatch=True)
@@ -56,3 +67,21 @@ def test_a_wire_form_not_beginning_with_its_id_and_type_is_refused() -> None:
         body_start(wire, type_field("order.other"))
     with pytest.raises(ValueError, match="not an id field"):
         body_start(pb.Event(type="order.created").SerializeToString(), type_field("order.created"))
+
+
+@given(st.lists(st.integers(1, 300), min_size=1, max_size=30), st.integers(1, 2_000))
+def test_a_batch_cut_by_bytes_keeps_order_and_each_piece_fits_or_is_one_event(
+    payloads: list[int], budget: int
+) -> None:
+    made = [
+        StoredEvent(n + 1, f"id-{n}", "a.b", b"x" * size, (), 1) for n, size in enumerate(payloads)
+    ]
+    batch = framed(7, [encode_event(e) for e in made])
+    sizes = sizes_of(batch)
+    count = fitting(batch, budget)
+    assert count >= 1 and (count == 1 or sum(sizes[:count]) <= budget)
+    assert count == len(batch) or sum(sizes[: count + 1]) > budget
+    assert fitting(batch, budget, at_least_one=False) == (count if sizes[0] <= budget else 0)
+    cut = list(pieces(batch, budget))
+    assert [o for piece in cut for o in offsets_of(piece)] == list(offsets_of(batch))
+    assert all(len(p) == 1 or sum(sizes_of(p)) <= budget for p in cut)

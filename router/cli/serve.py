@@ -256,6 +256,7 @@ def register(commands: Any) -> None:
 def run_serve(args: argparse.Namespace) -> None:
     from router import tracing
     from router.serve import serve
+    from router.trim import few_arenas
 
     escape_log_lines(args.log_level.upper(), "%(asctime)s %(levelname)s %(name)s %(message)s")
     check_choices(ALL_FLAGS, vars(args))
@@ -294,6 +295,7 @@ def run_serve(args: argparse.Namespace) -> None:
         raise InvalidArgument("--tls-cert and --tls-key go together")
     tracing.exporters(os.environ)  # OTEL_* asking for what the router cannot do: said now
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
+    few_arenas()  # before the router's threads start (router.trim says why)
     logging.getLogger("router").info("router %s", build())  # read once, before serving
     try:
         trio.run(serve, settings)

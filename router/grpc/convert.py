@@ -33,6 +33,7 @@ from router.quotas import quotas as checked_quotas
 from router.settings import Settings
 
 MAX_MESSAGE_BYTES = wire.MAX_MESSAGE_BYTES
+READ_BYTES = MAX_MESSAGE_BYTES - 64 * 1024  # a Read's page: what is read is what one message holds
 # Tags (field number << 3 | 2) of the repeated fields the responses below are made of.
 _SUBSCRIBE_BATCH = 0x12  # SubscribeResponse.batch
 _READ_BATCH = 0x0A  # ReadResponse.batch

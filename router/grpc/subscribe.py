@@ -24,6 +24,7 @@ from router.grpc.status import grpc_error, statuses
 from router.model import Access, TokenRecord, UserRecord
 from router.permissions import permitted, refusal
 from router.quotas import Places, QuotaExceeded
+from router.trim import Trimmer
 from router.wire import frames_of
 
 Owner = tuple[str, str, str]  # the user, the token id and the exchange of a stream
@@ -43,6 +44,7 @@ class SubscriberService(router_grpc.SubscriberBase):
         self._trio = bridge.to_trio
         self._bridge = bridge
         self.open: set[Subscription] = set()
+        self._trimmer = Trimmer()  # what a closed stream freed goes back to the system
         self._owners: dict[Subscription, Owner] = {}
         self._streams = Places()  # each user's open streams, counted against its quota
         router.auth.listeners.append(self._revoked)
@@ -202,6 +204,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             self.open.discard(subscription)
             self._owners.pop(subscription, None)
             await self._trio(subscription.close)()
+            self._trimmer.soon()
         reason = protocol_error[0] if protocol_error else subscription.end_reason()
         if reason is not None:
             raise grpc_error(reason)
@@ -214,7 +217,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             auth.permit(caller_user(auth), Access.CONSUME, request.exchange)
             start = convert.start_point(request.start)
             deliveries, head, following, gap = await self._trio(self._router.read)(
-                request.exchange, start, request.max or 1000
+                request.exchange, start, request.max or 1000, convert.READ_BYTES
             )
         await stream.send_message(encoded(convert.read_response(deliveries, head, following, gap)))
 

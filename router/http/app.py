@@ -50,7 +50,14 @@ from router.app import Router
 from router.audit import MAX_LISTED
 from router.consumers import ParkedEvent
 from router.errors import InvalidArgument, NotFound, RouterError, Unauthenticated
-from router.http.bodies import JSONResponse, event_json, json_body, new_event, only
+from router.http.bodies import (
+    MAX_BODY_BYTES,
+    JSONResponse,
+    event_json,
+    json_body,
+    new_event,
+    only,
+)
 from router.http.openapi import document
 from router.metrics import Rates, registry
 from router.model import (
@@ -210,12 +217,14 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         exchange, name = request.path_params["exchange"], request.path_params["name"]
         query = request.query_params
         most = integer(query.get("max", "100"), "max", 1, MAX_PULL)
+        default_bytes = str(router.settings.pull_max_bytes)
+        most_bytes = integer(query.get("max_bytes", default_bytes), "max_bytes", 1, MAX_BODY_BYTES)
         wait = number(query.get("wait", "0"), "wait", 0.0, MAX_WAIT_S)
         limit_size = integer(query.get("limit_size", "0"), "limit_size", 0, 1 << 31)
         start = validation.start_point(query.get("from", "stored"))
         source = f"http {request.client.host}" if request.client else "http"
         subscription, deliveries, counts = await router.pull(
-            exchange, name, start, most, wait, limit_size, request.state.user, source
+            exchange, name, start, most, wait, limit_size, request.state.user, source, most_bytes
         )
         return JSONResponse(
             {

@@ -245,6 +245,19 @@ def document() -> dict[str, Any]:
                             "required": False,
                             "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
                         },
+                        {
+                            "name": "max_bytes",
+                            "in": "query",
+                            "required": False,
+                            "description": "the stored bytes of the events returned at most"
+                            " (at least one event is returned, however large); default 4 MiB",
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": 16 * 1024 * 1024,
+                                "default": 4 * 1024 * 1024,
+                            },
+                        },
                         _wait("seconds to wait for new events"),
                     ],
                     "responses": {

@@ -350,3 +350,34 @@ async def test_a_shared_subscriber_sends_a_nacked_event_again_from_memory(
         await subscription.settle([(3, 3)])
         await view_once(queue, lambda v: v.acked == 4)
         await subscription.close()
+
+
+async def test_a_huge_settle_on_a_shared_subscriber_is_told_once_per_reason_and_its_outbox_stays_bounded(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 40)))
+    shared = {"mode": "shared", "prefetch": 4}
+    async with running_queue(state) as queue:
+        subscription = await attach(queue, settings=shared)
+        assert [o for o, _ in await take(subscription)] == [1, 2, 3, 4]
+        await subscription.settle([(1, 2)])
+        await view_once(queue, lambda v: v.acked == 2)
+        huge = [(1 + 100_000 * i, 100_000 * (i + 1)) for i in range(50)]
+        await subscription.settle(huge)  # holds 3 and 4: settles them, refuses the rest
+        await view_once(queue, lambda v: v.acked >= 4)
+        told: list[Rejected] = []
+        while len(told) < 2:  # its next deliveries come in between
+            item = await subscription.next_item()
+            if isinstance(item, Rejected):
+                told.append(item)
+        assert [r.code for r in told] == ["already_settled", "never_delivered"]
+        assert told[1].offset in (5, 7)  # past what was dealt to it (4, or 6 once 1..2 settled)
+        assert told[0].message == "ack.offset: 2 offsets of 1..2 are settled"
+        # A consumer that never reads and keeps settling what it does not hold: the
+        # refusals past its outbox's room are dropped, not queued without end.
+        for _ in range(200):
+            await subscription.settle([(1, 1)])
+        await trio.testing.wait_all_tasks_blocked()
+        waiting = subscription.batches.statistics().current_buffer_used
+        assert waiting <= 8
+        await subscription.close()

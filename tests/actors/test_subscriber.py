@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -15,8 +16,9 @@ from actors.queue import QueueActor
 from actors.runtime import Mailbox, Reply
 from actors.subscriber import SubscriberActor, Subscription
 from router.errors import DeadlineExceeded, InvalidArgument, Unavailable
-from router.model import QueueConfig, QueueRecord, StartKind, StartPoint
+from router.model import Delivery, QueueConfig, QueueRecord, StartKind, StartPoint
 from router.settings import Settings
+from router.wire import sizes_of
 from tests.helpers.fakes import FakeState, deliveries
 
 QUEUE = QueueRecord("q1", 1, QueueConfig("orders", 100))
@@ -160,3 +162,23 @@ async def test_acks_are_saved_coalesced_at_most_once_per_interval(
         assert trio.current_time() - acked_at == pytest.approx(0.2, abs=0.01)  # one interval
         assert state.cursor_saves == [("q1", "billing", 3)]
         assert subscriber.saved == (3, "")
+
+
+async def test_a_catch_up_over_large_events_reads_what_fits_its_bytes_and_asks_for_no_more() -> (
+    None
+):
+    large = [
+        Delivery(d.offset, attrs.evolve(d.event, payload=b"x" * 300)) for d in deliveries(1, 20)
+    ]
+    state = FakeState(log=large)
+    async with attached(state, EARLIEST, replay_chunk_bytes=1000) as (_, subscription):
+        got: list[int] = []
+        with trio.fail_after(5):
+            while len(got) < 20:
+                batch = await subscription.next_batch()
+                assert batch is not None
+                assert len(batch) == 1 or sum(sizes_of(batch)) <= 1000
+                got.extend(d.offset for d in batch)
+        assert got == list(range(1, 21))
+        spans = [last - first + 1 for first, last in state.reads]
+        assert spans[0] == 20 and max(spans[1:]) == 2  # once two fitted, two are asked for

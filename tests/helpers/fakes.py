@@ -17,6 +17,7 @@ from actors.runtime import Reply
 from router.consumers import ParkedEvent
 from router.errors import NotFound, RouterError
 from router.model import Delivery, StoredEvent, SubscriberRecord
+from router.wire import fitting
 from storage.base import Append, CommitResult
 from storage.retention import Horizon
 
@@ -59,12 +60,15 @@ class FakeState:
     async def horizon_settled(self) -> None:
         await trio.lowlevel.checkpoint()
 
-    async def read(self, exchange_id: int, first: int, last: int, limit: int) -> Sequence[Delivery]:
+    async def read(
+        self, exchange_id: int, first: int, last: int, limit: int, max_bytes: int = 0
+    ) -> Sequence[Delivery]:
         await trio.lowlevel.checkpoint()
         if self.read_error is not None:
             raise self.read_error
         self.reads.append((first, last))
-        return tuple(d for d in self.log if first <= d.offset <= last)[:limit]
+        found = tuple(d for d in self.log if first <= d.offset <= last)[:limit]
+        return found[: fitting(found, max_bytes)]
 
     async def find_time(self, exchange_id: int, head: int, time_us: int) -> int:
         for delivery in self.log:
