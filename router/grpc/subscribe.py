@@ -157,7 +157,7 @@ class SubscriberService(router_grpc.SubscriberBase):
                 self._owners.pop(subscription, None)
                 await self._trio(subscription.close)()
                 raise grpc_error(lost)
-        protocol_error: list[RouterError] = []
+        protocol_error: list[RouterError | GRPCError] = []
         reader = pump = None
         try:
             await stream.send_message(
@@ -206,6 +206,8 @@ class SubscriberService(router_grpc.SubscriberBase):
             await self._trio(subscription.close)()
             self._trimmer.soon()
         reason = protocol_error[0] if protocol_error else subscription.end_reason()
+        if isinstance(reason, GRPCError):  # a message refused as it was read (size, codec)
+            raise reason
         if reason is not None:
             raise grpc_error(reason)
 
@@ -225,10 +227,11 @@ class SubscriberService(router_grpc.SubscriberBase):
         self,
         stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse],
         subscription: Subscription,
-        protocol_error: list[RouterError],
+        protocol_error: list[RouterError | GRPCError],
     ) -> None:
         """Forward acks, settles, nacks, parks and heartbeats; a half-close or a second start
-        ends the subscription."""
+        ends the subscription, and so does a message refused as it is read (over the size
+        bound, compressed, not a SubscribeRequest), whose status the stream then ends with."""
         in_trio = self._bridge.in_trio  # nothing to wait for: acks go in order, unanswered
         try:
             async for message in stream:
@@ -244,6 +247,8 @@ class SubscriberService(router_grpc.SubscriberBase):
                         InvalidArgument(f"{body or 'body'}: expected an ack or a heartbeat")
                     )
                     break
+        except GRPCError as refused:
+            protocol_error.append(refused)
         finally:
             in_trio(subscription.control.close)
 

@@ -450,3 +450,46 @@ def test_the_bounds_flags_are_checked(tmp_path: Any) -> None:
         )
         assert found.returncode == 2, (flags, found.stderr)
         assert field in found.stderr, (flags, found.stderr)
+
+
+@pytest.mark.parametrize(
+    ("prefix_flags", "body", "status", "words"),
+    [
+        (
+            True,
+            pb.SubscribeRequest(heartbeat=pb.Heartbeat()).SerializeToString(),
+            Status.UNIMPLEMENTED,
+            "compressed messages are not accepted",
+        ),
+        (
+            False,
+            b"\xff\xff\xff\xff",
+            Status.INVALID_ARGUMENT,
+            "not a valid router.v1.SubscribeRequest",
+        ),
+    ],
+    ids=["compressed", "not-protobuf"],
+)
+def test_a_message_refused_after_a_subscribe_start_ends_the_stream_with_its_status(
+    router: RouterProcess, prefix_flags: bool, body: bytes, status: Status, words: str
+) -> None:
+    """A Subscribe stream whose later message is refused as it is read ends with that
+    message's status (it used to end with OK, the refusal dropped with its reader task)."""
+    start = pb.SubscribeRequest(
+        start=pb.SubscribeStart(
+            exchange="orders",
+            subscriber=f"midstream-{status.name.lower()}",
+            start=pb.StartPoint(kind=pb.StartPoint.EARLIEST),
+        )
+    ).SerializeToString()
+    connection = RawH2(router.address)
+    try:
+        stream_id = connection.headers("/router.v1.Subscriber/Subscribe")
+        connection.data(stream_id, message_prefix(len(start)) + start)
+        connection.data(stream_id, message_prefix(len(body), compressed=prefix_flags) + body)
+        connection.flush()
+        got, message = connection.status(stream_id)
+    finally:
+        connection.close()
+    assert got == str(status.value), (got, message)
+    assert message is not None and words in message
