@@ -197,11 +197,12 @@ class Router:
     async def create_exchange(
         self, name: str, patterns: Sequence[str], by: UserRecord | None = None
     ) -> ExchangeRecord:
-        """A new exchange; ``by`` (None: auth is off) may give it only patterns within the
-        types it may publish (router.reach)."""
+        """A new exchange; ``by`` (None: auth is off) may give it only patterns within those
+        of the other exchanges it may consume (router.reach)."""
         self._serves("create exchanges", "all", "route")
         name, checked = validation.name(name, "name"), validation.patterns(patterns)
-        reach.permit_patterns(by, checked)
+        others = ((a.record.name, a.record.patterns) for a in self.dispatcher.exchanges.values())
+        reach.permit_patterns(by, checked, name, others)
         return await self.dispatcher.add_exchange(name, checked)
 
     async def delete_exchange(self, name: str) -> None:
@@ -234,12 +235,12 @@ class Router:
         exchange = validation.name(exchange, "exchange")
         name = validation.name(name, "subscriber")
         limit_size = validation.limit_size(limit_size, self.settings)
-        existing = {view.queue_id for view in self.list_subscribers(exchange, name)}
-        moving = bool(existing) and reach.moves_cursor(start)
-        if moving:
-            reach.permit_move(self.auth, owner, exchange, name, existing)
         queue_id = QueueConfig(exchange, limit_size).key()
-        creator = owner if self.manager.exchange_of(queue_id, name) is None else None
+        exists = self.manager.exchange_of(queue_id, name) is not None
+        attach = reach.Attach()  # creating one: nothing is moved, it will be the owner's
+        if exists:
+            attach = reach.permit_attach(self.auth, owner, exchange, name, queue_id, start)
+        creator = None if exists else owner
         # Creating one: its place in the owner's quota is taken before the first await and
         # held until it is owned, so that calls arriving together are counted together.
         key = (exchange, name)
@@ -252,10 +253,10 @@ class Router:
             try:
                 if creator is not None:
                     await self.auth.own(creator, subscription.queue_id, name)
-                if moving:  # what ResetSubscriber does, audited as it is
+                if attach.moves or attach.foreign:  # a move is audited as ResetSubscriber is
+                    action = "subscriber.move" if attach.moves else "subscriber.attach"
                     who, detail = (owner.name if owner else ""), json.dumps({"start": str(start)})
-                    target = f"{exchange}/{name}"
-                    await self.audit.record(who, "subscriber.move", target, consumer, detail)
+                    await self.audit.record(who, action, f"{exchange}/{name}", consumer, detail)
             except RouterError:
                 await subscription.close()
                 raise
@@ -464,9 +465,18 @@ class Router:
         (view,) = queue.subscriber_views(name)
         return view
 
-    async def ack_sleeping(self, exchange: str, name: str, offset: int, limit_size: int = 0) -> int:
-        """A pull consumer's cumulative ack: the saved cursor moves forward to ``offset``."""
+    async def ack_sleeping(
+        self,
+        exchange: str,
+        name: str,
+        offset: int,
+        limit_size: int = 0,
+        by: UserRecord | None = None,
+    ) -> int:
+        """A pull consumer's cumulative ack: the saved cursor moves forward to ``offset``; ``by``
+        (None: auth is off) must be its creator or a manager (router.reach)."""
         queue = self._queue_of(exchange, name, limit_size)
+        reach.permit_settle(self.auth, by, exchange, name, queue.record.id)
         acked: int = await ask(queue.mailbox, lambda r: AdvanceCursor(name, offset, r))
         return acked
 
@@ -523,9 +533,12 @@ class Router:
         nacks: Sequence[tuple[int, float | None]],
         parks: Sequence[tuple[int, str]],
         limit_size: int = 0,
+        by: UserRecord | None = None,
     ) -> Settled:
-        """A pull consumer's per-event acks, nacks and parks (see :class:`SettleSleeping`)."""
+        """A pull consumer's per-event acks, nacks and parks (see :class:`SettleSleeping`), by
+        its creator or a manager (router.reach)."""
         queue = self._queue_of(exchange, name, limit_size)
+        reach.permit_settle(self.auth, by, exchange, name, queue.record.id)
         settled: Settled = await ask(
             queue.mailbox,
             lambda r: SettleSleeping(name, tuple(acks), tuple(nacks), tuple(parks), r),

@@ -72,7 +72,7 @@ def _match_words(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
     """Walk the type's words once, keeping the set of pattern positions reached so far (the
     pattern read as a nondeterministic automaton): at most len(pattern) positions per word."""
     size = len(pattern)
-    reached = _closure(pattern, {0})
+    reached = closure(pattern, {0})
     for word in words:
         following: set[int] = set()
         for position in reached:
@@ -85,11 +85,11 @@ def _match_words(pattern: tuple[str, ...], words: tuple[str, ...]) -> bool:
                 following.add(position + 1)
         if not following:
             return False
-        reached = _closure(pattern, following)
+        reached = closure(pattern, following)
     return size in reached
 
 
-def _closure(pattern: tuple[str, ...], positions: set[int]) -> set[int]:
+def closure(pattern: tuple[str, ...], positions: set[int]) -> set[int]:
     """``positions`` and those reached from them by letting each ``#`` take no word."""
     result = set(positions)
     for position in sorted(positions):

@@ -2,34 +2,36 @@
 cursors it may move, and what of an event it may see.
 
 - **Routing.** An exchange's patterns decide which events its consumers read (history
-  included), so a user that is not an admin may give an exchange only patterns *within the
-  types it may publish*: each pattern must lie inside one of its allow ``publish`` grants and
-  share no type with any of its deny ``publish`` grants. Then every type the exchange carries is
-  one the user may publish, and no delete and create widens what anyone reads beyond the types
-  of the users that made the exchanges.
-- **Moving a cursor.** Attaching with a start other than ``stored`` to a subscriber that exists
-  moves its cursor (what ``ResetSubscriber`` does): the user that created the subscriber may,
-  any other needs ``manage`` on the exchange.
+  included), so a user that is not an admin may give an exchange only patterns *within what it
+  may read already*: each must lie inside a pattern of another exchange it may consume. What a
+  user reads is the union of the patterns of the exchanges it may consume, and every new
+  pattern lies inside it, so no create or delete makes that union grow.
+- **A subscriber is its creator's.** Attaching to a subscriber with a recorded creator, or
+  acking, nacking and parking on it, is its creator's, or needs ``manage`` on the exchange
+  (audited). One with no creator on record is open to any user that may consume the exchange,
+  except moving its cursor (a start other than ``stored``, what ``ResetSubscriber`` does),
+  which needs ``manage``.
 - **Payloads.** Parked listings show an event's payload and headers only to a user that may
   consume the exchange; ``monitor`` alone sees the metadata.
 
-Pattern algebra (:func:`within`, :func:`overlaps`) works on the patterns' automata, in time
-bounded by their sizes (``MAX_WORK``): a question too large to answer counts as "not within"
-and "overlaps", which refuses rather than widens.
+Inclusion (:func:`within`) works on the patterns' automata, in time bounded by their sizes
+(``MAX_WORK``): a question too large to answer counts as "not within", which refuses rather
+than widens.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
 import attrs
 
 from router import permissions
 from router.auth import Auth
-from router.errors import PermissionDenied
+from router.errors import AlreadyExists, PermissionDenied
 from router.model import Access, Delivery, Role, StartKind, StartPoint, UserRecord
+from router.patterns import closure
 
 T = TypeVar("T")
 MAX_WORK = 300_000  # automaton states the questions of one call may visit and step through
@@ -58,9 +60,16 @@ def within(inner: str, outer: str, budget: Budget | None = None) -> bool:
     ``outer`` (a grant an admin wrote), so a long ``inner`` costs its length, not more."""
     budget = budget if budget is not None else Budget()
     a, b = tuple(inner.split(".")), tuple(outer.split("."))
+    if all(word == "#" for word in b):
+        return True  # every type
+    for end in (0, -1):  # a type outer matches begins and ends with outer's own words there
+        if b[end] not in ("*", "#") and a[end] != b[end]:
+            return False
+    if not budget.spend(len(a) + len(b)):  # setting the walk up
+        return False
     any_word = [*sorted({w for w in b if w not in ("*", "#")}), _OTHER]
-    first = _closure(b, (0,))
-    todo = deque((i, first, False) for i in _closure(a, (0,)))
+    first = frozenset(closure(b, {0}))
+    todo = deque((i, first, False) for i in closure(a, {0}))
     seen = set(todo)
     while todo:
         i, there, moved = todo.popleft()
@@ -70,7 +79,7 @@ def within(inner: str, outer: str, budget: Budget | None = None) -> bool:
             continue
         part = a[i]
         words = any_word if part in ("*", "#") else [part]
-        following = _closure(a, (i if part == "#" else i + 1,))
+        following = closure(a, {i if part == "#" else i + 1})
         for word in words:
             if not budget.spend(len(there)):
                 return False
@@ -85,44 +94,6 @@ def within(inner: str, outer: str, budget: Budget | None = None) -> bool:
     return True
 
 
-def overlaps(first: str, second: str, budget: Budget | None = None) -> bool:
-    """Whether some event type matches both patterns: a walk over pairs of the two automata's
-    states, each step one word both accept (at most twice the product of their lengths)."""
-    budget = budget if budget is not None else Budget()
-    a, b = tuple(first.split(".")), tuple(second.split("."))
-    todo = deque((i, j, False) for i in _closure(a, (0,)) for j in _closure(b, (0,)))
-    seen = set(todo)
-    while todo:
-        i, j, moved = todo.popleft()
-        if i == len(a) or j == len(b):
-            if moved and i == len(a) and j == len(b):
-                return True
-            continue
-        left, right = a[i], b[j]
-        if left not in ("*", "#") and right not in ("*", "#") and left != right:
-            continue  # no word is both
-        for x in _closure(a, (i if left == "#" else i + 1,)):
-            for y in _closure(b, (j if right == "#" else j + 1,)):
-                state = (x, y, True)
-                if state not in seen:
-                    if not budget.spend():
-                        return True
-                    seen.add(state)
-                    todo.append(state)
-    return False
-
-
-def _closure(pattern: tuple[str, ...], states: Iterable[int]) -> frozenset[int]:
-    """``states`` (how many of the pattern's words are matched) with those a ``#`` reaches by
-    matching no word."""
-    found = set(states)
-    for state in sorted(found):
-        while state < len(pattern) and pattern[state] == "#":
-            state += 1
-            found.add(state)
-    return frozenset(found)
-
-
 def _step(pattern: tuple[str, ...], states: frozenset[int], word: str) -> frozenset[int]:
     following = set()
     for state in states:
@@ -133,39 +104,62 @@ def _step(pattern: tuple[str, ...], states: frozenset[int], word: str) -> frozen
             following.add(state)  # the # takes this word and may take more
         elif part == "*" or part == word:
             following.add(state + 1)
-    return _closure(pattern, following)
+    return frozenset(closure(pattern, following))
 
 
-def routable(user: UserRecord, pattern: str, budget: Budget | None = None) -> bool:
-    """Whether ``user`` may give an exchange ``pattern``: it lies within an allow publish grant
-    and shares no type with a deny publish grant."""
-    if user.role is Role.ADMIN:
-        return True
+def reach(
+    user: UserRecord, exchanges: Iterable[tuple[str, Sequence[str]]], besides: str = ""
+) -> list[str]:
+    """The patterns of the exchanges (name, patterns) ``user`` may consume, ``besides`` left
+    out: every type it can read through them matches one of these (each pattern once, those
+    naming fewest words first)."""
+    found: dict[str, None] = {}
+    for name, patterns in exchanges:
+        if name != besides and permissions.permitted(user, user.grants, Access.CONSUME, name):
+            found.update(dict.fromkeys(patterns))
+    return sorted(found, key=_named_words)  # the widest first: a pattern is found within sooner
+
+
+def _named_words(pattern: str) -> tuple[int, int]:
+    words = pattern.split(".")
+    return sum(w not in ("*", "#") for w in words), len(words)
+
+
+def routable(pattern: str, reached: Sequence[str], budget: Budget | None = None) -> bool:
+    """Whether ``pattern`` lies within one of the patterns ``reached`` (:func:`reach`)."""
     budget = budget if budget is not None else Budget()
-    grants = [g for g in user.grants if g.access is Access.PUBLISH]
-    if any(g.deny and overlaps(g.pattern, pattern, budget) for g in grants):
-        return False
-    return any(not g.deny and within(pattern, g.pattern, budget) for g in grants)
+    return any(pattern == r or within(pattern, r, budget) for r in reached)
 
 
-def permit_patterns(user: UserRecord | None, patterns: Iterable[str]) -> None:
-    """PermissionDenied naming the first pattern ``user`` (None: auth is off) may not give an
-    exchange."""
+def permit_patterns(
+    user: UserRecord | None,
+    patterns: Iterable[str],
+    name: str,
+    exchanges: Iterable[tuple[str, Sequence[str]]],
+) -> None:
+    """PermissionDenied naming the first pattern ``user`` (None: auth is off) may not give the
+    exchange ``name``: one that lies within no pattern of another of ``exchanges`` (name,
+    patterns) it may consume. An exchange ``name`` that exists is AlreadyExists first, as the
+    store would answer, whatever the patterns."""
     if user is None or user.role is Role.ADMIN:
         return
+    exchanges = list(exchanges)
+    if any(other == name for other, _ in exchanges):
+        raise AlreadyExists(f"name: exchange {name!r} already exists")
     budget = Budget()
+    reached = reach(user, exchanges, besides=name)
     for index, pattern in enumerate(patterns):
-        if not routable(user, pattern, budget):
+        if not routable(pattern, reached, budget):
             if budget.left < 0:
                 raise PermissionDenied(
-                    f"patterns: comparing these patterns with the grants of user {user.name!r}"
-                    " takes too long; give simpler patterns, or ask an admin"
+                    f"patterns: comparing these patterns with the exchanges user {user.name!r}"
+                    " may consume takes too long; give simpler patterns, or ask an admin"
                 )
-            held = [g.pattern for g in user.grants if g.access is Access.PUBLISH and not g.deny]
+            shown = ", ".join(reached[:8]) + (", ..." if len(reached) > 8 else "")
             raise PermissionDenied(
                 f"patterns[{index}]: user {user.name!r} may not route {pattern!r} into an"
-                f" exchange: a pattern must lie within the types it may publish"
-                f" ({', '.join(held) or 'none'})"
+                " exchange: a pattern must lie within a pattern of another exchange it may"
+                f" consume ({shown or 'none'}); an admin may route anything"
             )
 
 
@@ -175,24 +169,69 @@ def moves_cursor(start: StartPoint) -> bool:
     return start.kind is not StartKind.STORED and not start.if_new
 
 
-def permit_move(
-    auth: Auth, user: UserRecord | None, exchange: str, name: str, queue_ids: Iterable[str]
+@attrs.frozen
+class Attach:
+    """What attaching to a subscriber that exists does beyond attaching: ``moves`` its cursor
+    (audited as ``subscriber.move``), or is a manager's attach to another user's subscriber
+    (``foreign``, audited as ``subscriber.attach``)."""
+
+    moves: bool = False
+    foreign: bool = False
+
+
+def permit_attach(
+    auth: Auth,
+    user: UserRecord | None,
+    exchange: str,
+    name: str,
+    queue_id: str,
+    start: StartPoint,
+) -> Attach:
+    """PermissionDenied unless ``user`` (None: auth is off) may attach from ``start`` to the
+    subscriber ``name`` that exists on the queue ``queue_id``: a subscriber with a recorded
+    creator is its creator's, another needs ``manage`` on the exchange; one with none on record
+    is anyone's that may consume it, but moving its cursor needs ``manage``."""
+    moves = moves_cursor(start)
+    if user is None or user.role is Role.ADMIN:
+        return Attach(moves=moves)
+    creator = auth.owners.get((queue_id, name))
+    if creator == user.name or (creator is None and not moves):
+        return Attach(moves=moves)
+    try:
+        auth.permit(user, Access.MANAGE, exchange)
+    except PermissionDenied:
+        if creator is None:
+            raise PermissionDenied(
+                f"start: user {user.name!r} may not move the cursor of subscriber {name!r} on"
+                f" {exchange!r} (no creator is on record, and moving another's cursor needs"
+                " manage on the exchange); attach from 'stored'"
+            ) from None
+        raise _not_its_own(user, exchange, name, creator) from None
+    return Attach(moves=moves, foreign=creator is not None and creator != user.name)
+
+
+def permit_settle(
+    auth: Auth, user: UserRecord | None, exchange: str, name: str, queue_id: str
 ) -> None:
-    """PermissionDenied unless ``user`` (None: auth is off) may move the cursor of the
-    subscriber ``name`` (on the queues ``queue_ids``): it created it, or it may manage the
-    exchange."""
+    """PermissionDenied unless ``user`` (None: auth is off) may ack, nack or park on the
+    subscriber ``name`` of the queue ``queue_id``: its creator, or a user that may manage the
+    exchange (one with no creator on record: anyone that may consume it)."""
     if user is None or user.role is Role.ADMIN:
         return
-    if all(auth.owners.get((queue_id, name)) == user.name for queue_id in queue_ids):
+    creator = auth.owners.get((queue_id, name))
+    if creator is None or creator == user.name:
         return
     try:
         auth.permit(user, Access.MANAGE, exchange)
     except PermissionDenied:
-        raise PermissionDenied(
-            f"start: user {user.name!r} may not move the cursor of subscriber {name!r} on"
-            f" {exchange!r} (it did not create it, and moving another's cursor needs manage on"
-            " the exchange); attach from 'stored'"
-        ) from None
+        raise _not_its_own(user, exchange, name, creator) from None
+
+
+def _not_its_own(user: UserRecord, exchange: str, name: str, creator: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"subscriber: {name!r} on {exchange!r} is user {creator!r}'s; user {user.name!r} may"
+        " attach to it or settle on it only with manage on the exchange"
+    )
 
 
 def payloads_shown(

@@ -98,6 +98,8 @@ class Settings:
     )
     # RabbitMQ ingest (router serve --amqp-url ... --amqp-exchange ...), off when None.
     amqp: AmqpSource | None = None
+    # The RabbitMQ exchanges users other than admins may re-emit into (router.amqp.reemit).
+    reemit_exchanges: tuple[str, ...] = ()
     # The deployment form: all (default), ingest, or route (following ``upstream``).
     role: str = "all"
     upstream: str | None = None

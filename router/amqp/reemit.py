@@ -52,6 +52,35 @@ def broker(router: Router, user: UserRecord | None, amqp_url: str) -> str:
     return url
 
 
+def permit_target(router: Router, user: UserRecord | None, url: str, amqp_exchange: str) -> None:
+    """Refuse a re-emit into ``amqp_exchange`` of the broker at ``url`` by ``user`` (None: auth
+    is off): never into the router's own ingest exchange on its broker (a loop: the router
+    would ingest what it re-emits), and for a user other than an admin only into the exchanges
+    the operator listed (``--reemit-exchanges``), since the router publishes with its own
+    broker credentials."""
+    if not amqp_exchange:
+        raise InvalidArgument("amqp_exchange: required")
+    ingest = router.settings.amqp
+    if ingest is not None and url == ingest.url and amqp_exchange == ingest.exchange:
+        raise InvalidArgument(
+            f"amqp_exchange: {amqp_exchange!r} is this router's own ingest exchange"
+            " (--amqp-exchange); re-emitting into it would feed the router its own events"
+        )
+    if user is None or user.role is Role.ADMIN:
+        return
+    allowed = router.settings.reemit_exchanges
+    if amqp_exchange not in allowed:
+        listed = ", ".join(allowed)
+        raise PermissionDenied(
+            f"amqp_exchange: user {user.name!r} may not re-emit into {amqp_exchange!r}: "
+            + (
+                f"the operator allows only {listed} (--reemit-exchanges)"
+                if allowed
+                else "the operator allows none for users other than admins (--reemit-exchanges)"
+            )
+        )
+
+
 async def reemit(
     router: Router,
     exchange: str,
@@ -67,8 +96,7 @@ async def reemit(
     head as it stands now (or ``most`` events); ``report`` after each confirmed batch. The
     broker is :func:`broker`'s choice for ``user``."""
     amqp_url = broker(router, user, amqp_url)
-    if not amqp_exchange:
-        raise InvalidArgument("amqp_exchange: required")
+    permit_target(router, user, amqp_url, amqp_exchange)
     if most < 0:
         raise InvalidArgument(f"max: {most} is negative")
     name = validation.name(subscriber or f"reemit.{amqp_exchange}", "subscriber")
@@ -102,7 +130,10 @@ async def reemit(
                 progress = Progress(progress.confirmed + len(wanted), last, until, last >= until)
                 await report(progress)
         except (aiormq.exceptions.AMQPError, OSError) as error:
-            raise Unavailable(f"amqp: {error}") from None
+            log.warning("re-emit into %s stopped: %r", amqp_exchange, error)
+            raise Unavailable(
+                "amqp: the broker refused or lost the re-emit; the router's log has the cause"
+            ) from None
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(2):
                 await call(connection.close)
@@ -156,4 +187,5 @@ async def _publish_confirmed(
     ]
     for outcome in await asyncio.gather(*confirmations):
         if not isinstance(outcome, Basic.Ack):
-            raise Unavailable(f"amqp_exchange: RabbitMQ did not confirm a message ({outcome!r})")
+            log.warning("re-emit into %s: a message was not confirmed: %r", target, outcome)
+            raise Unavailable("amqp_exchange: RabbitMQ did not confirm a message")

@@ -108,6 +108,12 @@ AMQP_FLAGS = (
         default="classic",
         help="the ingest queue's type (quorum: replicated across a RabbitMQ cluster)",
     ),
+    arg(
+        "--reemit-exchanges",
+        default="",
+        help="comma-separated RabbitMQ exchanges of --amqp-url that users other than admins may"
+        " re-emit into (default none: re-emit is the admin role's)",
+    ),
 )
 
 
@@ -267,6 +273,7 @@ def run_serve(args: argparse.Namespace) -> None:
         metrics_subscribers=args.metrics_subscribers,
         max_queues_per_exchange=args.max_queues_per_exchange,
         amqp=amqp_source(args),
+        reemit_exchanges=tuple(n.strip() for n in args.reemit_exchanges.split(",") if n.strip()),
         role=args.role,
         upstream=args.upstream,
         upstream_tls_ca=args.upstream_tls_ca,

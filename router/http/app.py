@@ -238,7 +238,9 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
         nacks = [nack_item(item, f"nack[{i}]") for i, item in enumerate(listed(body, "nack"))]
         parks = [park_item(item, f"park[{i}]") for i, item in enumerate(listed(body, "park"))]
         limit_size = integer(request.query_params.get("limit_size", "0"), "limit_size", 0, 1 << 31)
-        done = await router.settle_sleeping(exchange, name, acks, nacks, parks, limit_size)
+        done = await router.settle_sleeping(
+            exchange, name, acks, nacks, parks, limit_size, request.state.user
+        )
         return JSONResponse(
             {
                 "exchange": exchange,
@@ -316,7 +318,7 @@ def make_app(router: Router, rates: Rates | None = None) -> SecurityHeaders:
             raise InvalidArgument('offset: expected {"offset": <integer>}')
         only(body, ("offset",))
         limit_size = integer(request.query_params.get("limit_size", "0"), "limit_size", 0, 1 << 31)
-        acked = await router.ack_sleeping(exchange, name, offset, limit_size)
+        acked = await router.ack_sleeping(exchange, name, offset, limit_size, request.state.user)
         return JSONResponse({"exchange": exchange, "subscriber": name, "acked_offset": acked})
 
     async def stats(request: Request) -> Response:

@@ -73,7 +73,7 @@ def test_grants_scope_each_call_to_its_types_and_exchanges(router: RouterProcess
             await refused(svc.read("payments", "earliest"), Status.PERMISSION_DENIED, "payments")
             page, _, _ = await svc.read("orders", "earliest")
             assert [d.offset for d in page] == [1]
-            await svc.create_exchange("team-a.jobs", ["order.created"])  # types it publishes
+            await svc.create_exchange("team-a.jobs", ["order.created"])  # within orders
             await refused(svc.create_exchange("jobs", ["job.#"]), Status.PERMISSION_DENIED, "jobs")
             await refused(svc.delete_exchange("orders"), Status.PERMISSION_DENIED, "manage")
             await refused(svc.list_exchanges(), Status.PERMISSION_DENIED, "monitor")

@@ -13,7 +13,7 @@ import pytest
 from grpclib.const import Status
 
 from router._proto.router.v1 import router_pb2 as pb
-from router.client import OutgoingEvent, RouterClient
+from router.client import OutgoingEvent, RouterClient, SubscriberSettings
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, free_port, running_router
 from tests.integration.test_auth_admin import refused
 
@@ -76,29 +76,30 @@ def test_managing_an_exchange_does_not_widen_what_its_manager_reads(
 
     async def story() -> None:
         async with RouterClient(process.address, token=tokens["orders-team"]) as orders:
-            await orders.delete_exchange("orders")
-            for wide in (["#"], ["payment.#"], ["order.#", "*.captured"]):
+            await orders.delete_exchange("orders")  # its only exchange: what it read is gone
+            for pattern in (["#"], ["payment.#"], ["order.#"]):
                 message = await refused(
-                    orders.create_exchange("orders", wide), Status.PERMISSION_DENIED
+                    orders.create_exchange("orders", pattern), Status.PERMISSION_DENIED
                 )
-                assert "'orders-team' may not route" in message and "order.#" in message
-            await orders.create_exchange("orders", ["order.#"])
-            page, _, _ = await orders.read("orders", "earliest")
-            assert [d.type for d in page] == ["order.created"]
+                assert "'orders-team' may not route" in message and "consume (none)" in message
+        async with RouterClient(process.address) as admin:
+            await admin.create_exchange("orders", ["order.#"])
+            await admin.create_exchange("team-a.inbox", ["order.*"])
         async with RouterClient(process.address, token=tokens["team-a"]) as team_a:
-            await refused(team_a.create_exchange("team-a.all", ["#"]), Status.PERMISSION_DENIED)
-            await team_a.create_exchange("team-a.orders", ["order.*"])
-            page, _, _ = await team_a.read("team-a.orders", "earliest")
+            for wide in (["#"], ["payment.#"], ["order.#"], ["order.created", "*.captured"]):
+                await refused(team_a.create_exchange("team-a.all", wide), Status.PERMISSION_DENIED)
+            await team_a.create_exchange("team-a.created", ["order.created"])
+            page, _, _ = await team_a.read("team-a.created", "earliest")
             assert [d.type for d in page] == ["order.created"]
         async with RouterClient(process.address) as admin:
             names = {e.name for e in await admin.list_exchanges()}
             assert "team-a.all" not in names  # the refused created nothing
-            await admin.add_grants("team-a", [grant("publish", "order.secret.#", deny=True)])
+            await admin.add_grants("team-a", [grant("consume", "team-a.inbox", deny=True)])
         async with RouterClient(process.address, token=tokens["team-a"]) as team_a:
-            message = await refused(
-                team_a.create_exchange("team-a.more", ["order.#"]), Status.PERMISSION_DENIED
+            message = await refused(  # within team-a.created only, which it still consumes
+                team_a.create_exchange("team-a.more", ["order.*"]), Status.PERMISSION_DENIED
             )
-            assert "patterns[0]" in message
+            assert "patterns[0]" in message and "(order.created)" in message
 
     asyncio.run(story())
     with rest(process, tokens["team-a"]) as team_a:
@@ -108,6 +109,32 @@ def test_managing_an_exchange_does_not_widen_what_its_manager_reads(
     with rest(process, ADMIN_TOKEN) as admin:
         made = admin.post("/v1/exchanges", json={"name": "everything", "patterns": ["#"]})
         assert made.status_code == 200, made.text  # an admin may route anything
+
+
+def test_a_publisher_managing_its_exchanges_reads_no_more_than_before(
+    db_url: str, tmp_path: object
+) -> None:
+    """``publish #`` (the publisher role's grant, which AddGrants adds to) no longer lets a
+    manager route every type into an exchange of its own and read the history."""
+    with running_router(db_url, str(tmp_path)) as process:
+
+        async def setup() -> str:
+            async with RouterClient(process.address) as admin:
+                token = (await admin.add_user("teama", "publisher")).token.token
+                await admin.add_grants(
+                    "teama", [grant("manage", "team-a.*"), grant("consume", "team-a.*")]
+                )
+                await admin.create_exchange("payx", ["payment.#"])
+                await admin.publish([OutgoingEvent("payment.captured", CARD)])
+            return token
+
+        token = asyncio.run(setup())
+        with rest(process, token) as teama:
+            made = teama.post("/v1/exchanges", json={"name": "team-a.all", "patterns": ["#"]})
+            assert made.status_code == 403, made.text
+            assert "consume (none)" in made.json()["error"]["message"]
+            history = pull(teama, "team-a.all", "reader", "earliest")
+            assert history.status_code == 404 and "4111" not in history.text
 
 
 def pull(client: httpx.Client, exchange: str, name: str, start: str = "stored") -> httpx.Response:
@@ -134,14 +161,15 @@ def test_only_its_creator_or_a_manager_moves_a_subscribers_cursor(
         assert published.status_code == 200
     assert acked() == 0
     with rest(process, tokens["consumer"]) as consumer:  # consume *, no manage
-        for start in ("latest", "earliest", "offset:3"):
+        for start in ("latest", "earliest", "offset:3", "stored"):
             moved = pull(consumer, "payments", "ledger", start)
             assert moved.status_code == 403, moved.text
-            assert "move the cursor of subscriber 'ledger'" in moved.json()["error"]["message"]
-        never = consumer.post(f"{ledger}/ack", json={"offset": 6})
+            assert "'ledger' on 'payments' is user 'payments-team''s" in moved.text
+    with rest(process, tokens["payments-team"]) as payments:  # its creator
+        never = payments.post(f"{ledger}/ack", json={"offset": 6})
         assert never.status_code == 409, never.text
         assert "never delivered" in never.json()["error"]["message"]
-        parked = consumer.post(f"{ledger}/settle", json={"park": [{"offset": 6}]})
+        parked = payments.post(f"{ledger}/settle", json={"park": [{"offset": 6}]})
         assert parked.status_code == 409 and "never delivered" in parked.text
     assert acked() == 0  # nothing moved
 
@@ -152,14 +180,14 @@ def test_only_its_creator_or_a_manager_moves_a_subscribers_cursor(
                     message = await refused(
                         _attach(consumer, "payments", "ledger", start), Status.PERMISSION_DENIED
                     )
-                assert "'consumer' may not move the cursor" in message
-            # A start for new subscribers only (what apps send) moves nothing: let through,
-            # and no move is audited (the list of moves below has none by 'consumer' here).
-            async with consumer.subscribe("payments", "ledger", "latest"):
-                pass
-            await _attach(consumer, "payments", "newcomer", "latest")  # a new one starts there
+                assert "'consumer' may attach to it or settle on it only with manage" in message
+            await _attach(consumer, "payments", "newcomer", "latest")  # a new one is its own
+            await _attach(consumer, "payments", "newcomer", "earliest")  # and it moves it
         async with RouterClient(process.address, token=tokens["payments-team"]) as payments:
             await _attach(payments, "payments", "ledger", "earliest")  # its own
+            # A start for new subscribers only (what apps send) moves nothing: not audited.
+            async with payments.subscribe("payments", "ledger", "latest"):
+                pass
 
     asyncio.run(over_grpc())
     with rest(process, tokens["payments-team"]) as payments:  # the creator, on REST
@@ -181,6 +209,7 @@ def test_only_its_creator_or_a_manager_moves_a_subscribers_cursor(
 
     moves = asyncio.run(audited())
     assert [(e.user, e.target) for e in moves] == [
+        ("consumer", "payments/newcomer"),
         ("payments-team", "payments/ledger"),
         ("payments-team", "payments/ledger"),
         ("consumer", "payments/ledger"),
@@ -192,7 +221,108 @@ def test_only_its_creator_or_a_manager_moves_a_subscribers_cursor(
         assert pull(payments, "payments", "ledger", "earliest").status_code == 200
     with rest(process, tokens["consumer"]) as consumer:
         moved = pull(consumer, "payments", "ledger", "latest")
-        assert moved.status_code == 403 and "move the cursor" in moved.text
+        assert moved.status_code == 403 and "is user 'payments-team''s" in moved.text
+
+
+def test_a_subscriber_is_its_creators_to_pull_and_settle(
+    served: tuple[RouterProcess, dict[str, str]],
+) -> None:
+    """A ``consume *`` user that neither made nor may manage another team's subscriber can no
+    longer pull it from ``stored``, park and ack it to its head, or hold an exclusive one's only
+    consumer slot; a manager may, each attach audited once."""
+    process, tokens = served
+    ledger = "/v1/exchanges/payments/subscribers/ledger"
+    exclusive = SubscriberSettings(mode="exclusive")
+
+    async def make() -> None:
+        async with (
+            RouterClient(process.address, token=tokens["payments-team"]) as payments,
+            payments.subscribe("payments", "ledger", "earliest", settings=exclusive),
+        ):
+            pass
+        async with RouterClient(process.address) as admin:
+            await admin.publish([OutgoingEvent("payment.captured", CARD) for _ in range(3)])
+
+    asyncio.run(make())
+    with rest(process, tokens["consumer"]) as consumer:
+        taken = pull(consumer, "payments", "ledger")
+        assert taken.status_code == 403 and "4111" not in taken.text, taken.text
+        assert "'ledger' on 'payments' is user 'payments-team''s" in taken.text
+        for part, body in (
+            ("settle", {"park": [{"offset": 1}]}),
+            ("settle", {"ack": [1]}),
+            ("settle", {"nack": [{"offset": 1}]}),
+            ("ack", {"offset": 1}),
+        ):
+            answer = consumer.post(f"{ledger}/{part}", json=body)
+            assert answer.status_code == 403, (part, answer.text)
+            assert "only with manage on the exchange" in answer.text
+
+    async def over_grpc() -> None:
+        async with RouterClient(process.address, token=tokens["consumer"]) as consumer:
+            async with asyncio.timeout(20):  # the exclusive slot is not taken from its owner
+                await refused(
+                    _attach(consumer, "payments", "ledger", "stored"), Status.PERMISSION_DENIED
+                )
+        async with (
+            RouterClient(process.address, token=tokens["payments-team"]) as payments,
+            asyncio.timeout(20),
+            payments.subscribe("payments", "ledger") as mine,
+        ):
+            async for batch in mine:
+                assert batch[0].offset == 1
+                break
+
+    asyncio.run(over_grpc())
+    with rest(process, ADMIN_TOKEN) as admin:
+        held = admin.get(ledger).json()
+        assert held["acked_offset"] == 0 and held["parked"] == 0, held  # nothing moved
+
+    async def managed() -> list[pb.AuditEntry]:
+        async with RouterClient(process.address) as admin:
+            await admin.add_grants("consumer", [grant("manage", "payments")])
+        with rest(process, tokens["consumer"]) as consumer:
+            got = pull(consumer, "payments", "ledger")
+            assert got.status_code == 200, got.text
+            assert consumer.post(f"{ledger}/settle", json={"ack": [1]}).status_code == 200
+            assert consumer.post(f"{ledger}/ack", json={"offset": 2}).status_code == 200
+        async with RouterClient(process.address) as admin:
+            return [e for e in await admin.list_audit() if e.action == "subscriber.attach"]
+
+    attaches = asyncio.run(managed())
+    assert [(e.user, e.target) for e in attaches] == [("consumer", "payments/ledger")]
+
+
+def test_a_creator_keeps_its_subscriber_when_another_queue_has_the_name(
+    served: tuple[RouterProcess, dict[str, str]],
+) -> None:
+    """Ownership is per queue: a same-named subscriber another user made with another
+    ``limit_size`` takes nothing from the first one's creator."""
+    process, tokens = served
+    with rest(process, ADMIN_TOKEN) as admin:  # a second user that may consume, not manage
+        given = admin.post(
+            "/v1/users/monitor/grants",
+            json={"grants": [{"action": "consume", "pattern": "payments"}]},
+        )
+        assert given.status_code == 200, given.text
+    with rest(process, tokens["consumer"]) as consumer:
+        assert pull(consumer, "payments", "tally", "earliest").status_code == 200
+    with rest(process, tokens["monitor"]) as monitor:
+        other = monitor.get(
+            "/v1/exchanges/payments/subscribers/tally/events?from=stored&limit_size=5000"
+        )
+        assert other.status_code == 200, other.text  # a new subscriber, on another queue
+    with rest(process, tokens["consumer"]) as consumer:
+        moved = pull(consumer, "payments", "tally", "earliest")
+        assert moved.status_code == 200, moved.text  # still its own to move
+        assert moved.json()["events"][0]["offset"] == 1
+    with rest(process, tokens["monitor"]) as monitor:  # and the other is the other's
+        mine = monitor.get(
+            "/v1/exchanges/payments/subscribers/tally/events?from=earliest&limit_size=5000"
+        )
+        assert mine.status_code == 200, mine.text
+        theirs = pull(monitor, "payments", "tally", "earliest")
+        assert theirs.status_code == 403 and "is user 'consumer''s" in theirs.text
 
 
 async def _attach(client: RouterClient, exchange: str, name: str, start: str) -> None:
