@@ -9,6 +9,7 @@ types, ops) and find the router in ``request.app.state.router``.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from router import policy
 from router.app import Router
 from router.errors import RouterError, Unauthenticated
 from router.http.bodies import JSONResponse
+from router.http.schemas import CREATE, OBJECT, ok
 from router.model import Access
 from router.quotas import QuotaExceeded
 from router.tethers import within
@@ -32,6 +34,12 @@ Target = Callable[[Request, str], str]  # an audited change's target, from its r
 def by_path(request: Request, body: str) -> str:
     """An audit target from the path: the user's name, or exchange/subscriber."""
     return "/".join(str(v) for v in request.path_params.values())
+
+
+def by_body_name(request: Request, body: str) -> str:
+    """An audit target from the request's JSON ``name`` (the handler has checked it)."""
+    found = json.loads(body) if body else {}
+    return str(found.get("name", "")) if isinstance(found, dict) else ""
 
 
 @attrs.frozen
@@ -58,6 +66,16 @@ class Endpoint:
     @property
     def operation(self) -> policy.Operation:
         return policy.rest(self.verb, self.path)
+
+
+def creating(
+    path: str, handler: Handler, summary: str, made: str, body: dict[str, Any]
+) -> Endpoint:
+    """A POST on ``path`` that makes a thing named by the body's ``name`` (its audit target),
+    answering with it (``made``)."""
+    return Endpoint(
+        "POST", path, handler, summary, ok(OBJECT, made), CREATE, body=body, target=by_body_name
+    )
 
 
 def router_of(request: Request) -> Router:

@@ -34,6 +34,7 @@ from router.http.schemas import (
     SUBSCRIBER_PARAMETERS,
     ok,
     strict,
+    typed,
 )
 from router.http.schemas import query as parameter
 from router.http.schemas import wait as waiting
@@ -164,20 +165,14 @@ GAP = {
     "type": "object",
     "description": "present when retention removed events before this subscriber reached"
     " them: the events resume after to_offset (from_offset 0: not known, a time start point)",
-    "properties": {
-        "from_offset": {"type": "integer"},
-        "to_offset": {"type": "integer"},
-        "reason": {"type": "string"},
-    },
+    "properties": {**typed("integer", "from_offset", "to_offset"), **typed("string", "reason")},
 }
 PULLED = {
     "type": "object",
     "required": ["exchange", "subscriber", "start_offset", "head_offset", "events"],
     "properties": {
-        "exchange": {"type": "string"},
-        "subscriber": {"type": "string"},
-        "start_offset": {"type": "integer"},
-        "head_offset": {"type": "integer"},
+        **typed("string", "exchange", "subscriber"),
+        **typed("integer", "start_offset", "head_offset"),
         "events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
         "gap": GAP,
     },
@@ -185,11 +180,7 @@ PULLED = {
 ACKED = {
     "type": "object",
     "required": ["exchange", "subscriber", "acked_offset"],
-    "properties": {
-        "exchange": {"type": "string"},
-        "subscriber": {"type": "string"},
-        "acked_offset": {"type": "integer"},
-    },
+    "properties": {**typed("string", "exchange", "subscriber"), **typed("integer", "acked_offset")},
 }
 ACKS = {
     "type": "object",

@@ -3,15 +3,13 @@ their rates (kept by the sampler router.http.serve runs; all zero without it).""
 
 from __future__ import annotations
 
-import json
-
 import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
 from router.errors import InvalidArgument
 from router.http.bodies import JSONResponse, json_body, only
-from router.http.declare import Endpoint, router_of
+from router.http.declare import Endpoint, creating, router_of
 from router.http.schemas import NAME, OBJECT, ok, strict
 from router.http.subscribers import subscriber_json
 from router.metrics import Rates
@@ -34,12 +32,6 @@ async def create_exchange(request: Request) -> Response:
     return JSONResponse(
         {"name": record.name, "patterns": list(record.patterns), "head_offset": record.head}
     )
-
-
-def by_body_name(request: Request, body: str) -> str:
-    """An audit target from the request's JSON ``name`` (the handler has checked it)."""
-    found = json.loads(body) if body else {}
-    return str(found.get("name", "")) if isinstance(found, dict) else ""
 
 
 async def stats(request: Request) -> Response:
@@ -124,15 +116,12 @@ PATTERNS = {
     },
 }
 ENDPOINTS = [
-    Endpoint(
-        "POST",
+    creating(
         "/v1/exchanges",
         create_exchange,
         "Create an exchange (admin); matching stored events are indexed",
-        ok(OBJECT, "the exchange"),
-        (400, 401, 403, 409, 413, 503, 504),
-        body=strict({"name": NAME, "patterns": PATTERNS}, ("name", "patterns")),
-        target=by_body_name,
+        "the exchange",
+        strict({"name": NAME, "patterns": PATTERNS}, ("name", "patterns")),
     ),
     Endpoint(
         "GET",

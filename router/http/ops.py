@@ -16,7 +16,7 @@ from router.errors import InvalidArgument, NotFound
 from router.http.bodies import JSONResponse
 from router.http.declare import Endpoint, Handler, router_of
 from router.http.params import integer
-from router.http.schemas import OBJECT, answer, ok, query, text
+from router.http.schemas import OBJECT, answer, ok, query, text, typed
 
 PAGE, PAGE_JS, PAGE_CSS, ASYNCAPI_PAGE, ASYNCAPI_JS = (
     resources.files("router.http").joinpath(name).read_text()
@@ -86,8 +86,8 @@ AUDIT_ENTRIES = {
             "items": {
                 "type": "object",
                 "properties": {
-                    name: {"type": "integer" if name == "at" else "string"}
-                    for name in ("at", "user", "action", "target", "source", "detail")
+                    **typed("integer", "at"),
+                    **typed("string", "user", "action", "target", "source", "detail"),
                 },
             },
         }

@@ -24,6 +24,7 @@ MEANING = {
 # The error answers of the usual shapes of operation.
 READ = (400, 401, 403, 404)
 CHANGE = (400, 401, 403, 404, 409, 413, 503, 504)
+CREATE = (400, 401, 403, 409, 413, 503, 504)
 
 
 def errors(*codes: int) -> dict[str, Any]:
@@ -58,19 +59,25 @@ def wait(description: str) -> dict[str, Any]:
 
 def query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
     """An optional query parameter."""
-    out: dict[str, Any] = {"name": name, "in": "query", "required": False}
-    if description:
-        out["description"] = description
-    out["schema"] = schema
-    return out
+    return parameter("query", name, schema, description)
 
 
 def path(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {"name": name, "in": "path", "required": True}
+    return parameter("path", name, schema, description)
+
+
+def parameter(place: str, name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A parameter in the ``place`` (query or path) of a request; one in the path is required."""
+    out: dict[str, Any] = {"name": name, "in": place, "required": place == "path"}
     if description:
         out["description"] = description
     out["schema"] = schema
     return out
+
+
+def typed(kind: str, *names: str) -> dict[str, Any]:
+    """Properties ``names``, each of the JSON type ``kind``."""
+    return {name: {"type": kind} for name in names}
 
 
 def strict(

@@ -13,7 +13,7 @@ from router.errors import InvalidArgument
 from router.http.bodies import JSONResponse, json_body, only
 from router.http.declare import Endpoint, router_of
 from router.http.params import integer
-from router.http.schemas import ok, path, query, strict
+from router.http.schemas import CREATE, ok, path, query, strict
 from router.model import TypeSchema
 
 
@@ -159,7 +159,7 @@ ENDPOINTS = [
         " their JSON payloads checked: enforce refuses a batch with one that does not match"
         " (400 naming the event and the JSON path), warn stores and counts it",
         ok(TYPE, "the version now current"),
-        (400, 401, 403, 409, 413, 503, 504),
+        CREATE,
         [PATTERN],
         REGISTER,
     ),

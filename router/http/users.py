@@ -12,8 +12,7 @@ from starlette.responses import Response
 from router import permissions
 from router.errors import InvalidArgument
 from router.http.bodies import JSONResponse, json_body, only
-from router.http.declare import Endpoint, Handler, router_of
-from router.http.exchanges import by_body_name
+from router.http.declare import Endpoint, Handler, creating, router_of
 from router.http.schemas import NAME, OBJECT, READ, ok, path, strict
 from router.model import Grant, UserRecord
 from router.quotas import quotas
@@ -151,15 +150,12 @@ ENDPOINTS = [
         ok(OBJECT, "the users"),
         (401, 403),
     ),
-    Endpoint(
-        "POST",
+    creating(
         "/v1/users",
         add_user,
         "Add a user; its first token is in the answer, and only there",
-        ok(OBJECT, "the user and its token"),
-        (400, 401, 403, 409, 413, 503, 504),
-        body=strict({"name": NAME, "role": ROLE}, ("name", "role")),
-        target=by_body_name,
+        "the user and its token",
+        strict({"name": NAME, "role": ROLE}, ("name", "role")),
     ),
     Endpoint(
         "GET",
