@@ -4,8 +4,13 @@ table of docs/security.md is the one the table writes."""
 
 from __future__ import annotations
 
+import pytest
+from starlette.requests import Request
+from starlette.responses import Response
+
 from router import policy
 from router._proto.router.v1 import router_pb2 as pb
+from router.http.declare import Endpoint, dispatch
 from router.http.openapi import document
 from router.http.routes import ENDPOINTS
 from router.model import Access
@@ -78,3 +83,12 @@ def test_a_method_the_table_does_not_name_is_refused() -> None:
     assert policy.grpc_rule("Admin", "NoSuchCall") is None
     assert policy.grpc_rule("Admin", "ListTypes") == policy.ANY_USER
     assert policy.grpc_rule("Log", "Follow") is Access.ADMIN
+
+
+def test_an_endpoint_without_a_row_cannot_be_served() -> None:
+    async def nothing(request: Request) -> Response:
+        return Response()
+
+    stray = Endpoint("GET", "/v1/nowhere", nothing, "", {})
+    with pytest.raises(KeyError):
+        dispatch([stray])
