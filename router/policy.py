@@ -28,6 +28,7 @@ class Operation:
     audit: str = ""  # the action a change records in the audit trail, once it has succeeded
 
 
+# Short names for the table's rows: publish, consume, manage, watch (monitor), admin role.
 P, C, M, W, A = Access.PUBLISH, Access.CONSUME, Access.MANAGE, Access.MONITOR, Access.ADMIN
 SUBSCRIBER = "/v1/exchanges/{exchange}/subscribers/{name}"
 OPERATIONS = (
