@@ -25,6 +25,11 @@ lint:
     ruff check .
     ruff format --check .
     mypy router actors storage
+    python -m scripts.permission_table --check
+
+# Write docs/security.md's permission table from router/policy.py (`just lint` checks it).
+permissions:
+    python -m scripts.permission_table
 
 fmt:
     ruff format .

@@ -16,7 +16,7 @@ import attrs
 from google.protobuf.json_format import MessageToDict
 from grpclib.server import Stream
 
-from router import reach
+from router import policy, reach
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router, redact
@@ -223,7 +223,7 @@ class AdminService(router_grpc.AdminBase):
     CreateExchange = _unary(
         lambda router, r, user: router.create_exchange(r.name, list(r.patterns), user),
         convert.exchange,
-        ("exchange.create", _name),
+        (policy.grpc_audit("Admin.CreateExchange"), _name),
         _name,
         by=True,
     )
@@ -234,7 +234,7 @@ class AdminService(router_grpc.AdminBase):
     DeleteExchange = _unary(
         lambda router, r: router.delete_exchange(r.name),
         _empty(pb.DeleteExchangeResponse),
-        ("exchange.delete", _name),
+        (policy.grpc_audit("Admin.DeleteExchange"), _name),
         _name,
     )
     DescribeExchange = _unary(
@@ -242,12 +242,14 @@ class AdminService(router_grpc.AdminBase):
         lambda found: convert.exchange(*found),
     )
     AddUser = _unary(
-        lambda router, r: router.auth.add_user(r.name, r.role), _added, ("user.add", _name)
+        lambda router, r: router.auth.add_user(r.name, r.role),
+        _added,
+        (policy.grpc_audit("Admin.AddUser"), _name),
     )
     RemoveUser = _unary(
         lambda router, r: router.auth.remove_user(r.name),
         _empty(pb.RemoveUserResponse),
-        ("user.remove", _name),
+        (policy.grpc_audit("Admin.RemoveUser"), _name),
     )
     ListUsers = _unary(
         _now(lambda router, _: router.auth.list_users()),
@@ -259,26 +261,26 @@ class AdminService(router_grpc.AdminBase):
             router, router.auth.change_grants(r.user, convert.grants(r), [])
         ),
         _user,
-        ("user.grant", lambda r: str(r.user)),
+        (policy.grpc_audit("Admin.AddGrants"), lambda r: str(r.user)),
     )
     RevokeGrants = _unary(
         lambda router, r: _user_change(
             router, router.auth.change_grants(r.user, [], convert.grants(r))
         ),
         _user,
-        ("user.revoke_grant", lambda r: str(r.user)),
+        (policy.grpc_audit("Admin.RevokeGrants"), lambda r: str(r.user)),
     )
     SetQuotas = _unary(
         lambda router, r: _user_change(
             router, router.auth.set_quotas(r.user, convert.quotas(r.quotas))
         ),
         _user,
-        ("user.quotas", lambda r: str(r.user)),
+        (policy.grpc_audit("Admin.SetQuotas"), lambda r: str(r.user)),
     )
     IssueToken = _unary(
         lambda router, r: router.auth.issue_token(r.user, r.expires_in_s),
         _issued,
-        ("token.issue", lambda r: str(r.user)),
+        (policy.grpc_audit("Admin.IssueToken"), lambda r: str(r.user)),
     )
     ListTokens = _unary(
         _now(lambda router, r: router.auth.list_tokens(r.user)),
@@ -287,7 +289,7 @@ class AdminService(router_grpc.AdminBase):
     RevokeToken = _unary(
         lambda router, r: router.auth.revoke_token(r.token_id),
         _empty(pb.RevokeTokenResponse),
-        ("token.revoke", lambda r: str(r.token_id)),
+        (policy.grpc_audit("Admin.RevokeToken"), lambda r: str(r.token_id)),
     )
     ListQueues = _unary(
         _now(lambda router, r: router.list_queues(r.exchange)),
@@ -300,10 +302,12 @@ class AdminService(router_grpc.AdminBase):
     DeleteSubscriber = _unary(
         lambda router, ref: router.delete_subscriber(ref.exchange, ref.name, ref.limit_size),
         _empty(pb.DeleteSubscriberResponse),
-        ("subscriber.delete", _ref),
+        (policy.grpc_audit("Admin.DeleteSubscriber"), _ref),
         _exchange,
     )
-    ResetSubscriber = _unary(_reset, convert.subscriber, ("subscriber.reset", _ref), _exchange)
+    ResetSubscriber = _unary(
+        _reset, convert.subscriber, (policy.grpc_audit("Admin.ResetSubscriber"), _ref), _exchange
+    )
     SetSubscriberSettings = _unary(
         lambda router, r: router.set_subscriber_settings(
             r.subscriber.exchange,
@@ -312,7 +316,7 @@ class AdminService(router_grpc.AdminBase):
             r.subscriber.limit_size,
         ),
         convert.subscriber,
-        ("subscriber.settings", _ref),
+        (policy.grpc_audit("Admin.SetSubscriberSettings"), _ref),
         _exchange,
     )
     ListParked = _unary(
@@ -325,13 +329,13 @@ class AdminService(router_grpc.AdminBase):
     RedriveParked = _unary(
         lambda router, r: _change_parked(router, r, True),
         _changed,
-        ("parked.redrive", _ref),
+        (policy.grpc_audit("Admin.RedriveParked"), _ref),
         _exchange,
     )
     DiscardParked = _unary(
         lambda router, r: _change_parked(router, r, False),
         _changed,
-        ("parked.discard", _ref),
+        (policy.grpc_audit("Admin.DiscardParked"), _ref),
         _exchange,
     )
     ListAudit = _unary(
@@ -343,7 +347,7 @@ class AdminService(router_grpc.AdminBase):
     RegisterType = _unary(
         _register_type,
         lambda registered: registered,
-        ("type.register", lambda r: str(r.pattern)),
+        (policy.grpc_audit("Admin.RegisterType"), lambda r: str(r.pattern)),
         by=True,
     )
     ListTypes = _unary(
@@ -357,7 +361,7 @@ class AdminService(router_grpc.AdminBase):
     DeleteType = _unary(
         lambda router, r: router.delete_type(r.pattern),
         _empty(pb.DeleteTypeResponse),
-        ("type.delete", lambda r: str(r.pattern)),
+        (policy.grpc_audit("Admin.DeleteType"), lambda r: str(r.pattern)),
     )
     GetAsyncAPI = _unary(
         _now(lambda router, _, user: router.asyncapi(user)),
@@ -368,7 +372,7 @@ class AdminService(router_grpc.AdminBase):
         lambda router, r: router.trim_log(r.before_seq, r.before_time_us, r.dry_run, r.max),
         lambda report: pb.TrimLogResponse(**attrs.asdict(report)),
         (
-            "log.trim",
+            policy.grpc_audit("Admin.TrimLog"),
             lambda r: f"seq:{r.before_seq}" if r.before_seq else f"time:{r.before_time_us}",
         ),
     )
@@ -433,7 +437,8 @@ class AdminService(router_grpc.AdminBase):
                     asking,
                 )
                 detail = json.dumps(fields, sort_keys=True)
-                await self._router.audit.record(user, "reemit", request.exchange, source, detail)
+                action = policy.grpc_audit("Admin.Reemit")
+                await self._router.audit.record(user, action, request.exchange, source, detail)
                 return done
 
             needs = ((Access.MANAGE, request.exchange), (Access.CONSUME, request.exchange))

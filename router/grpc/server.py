@@ -17,7 +17,7 @@ from grpclib.events import RecvRequest, listen
 from grpclib.protocol import H2Protocol
 from grpclib.server import Server
 
-from router import h2frames
+from router import h2frames, policy
 from router.app import Router
 from router.errors import PermissionDenied, RouterError, Unauthenticated
 from router.grpc.admin import AdminService, LogService
@@ -38,43 +38,6 @@ from router.wire import Encoded
 
 log = logging.getLogger("router.grpc")
 BACKLOG = 100  # grpclib's: connections the kernel holds before the router accepts them
-# What each call needs before its request is read; the handlers check the exchange or the
-# events' types once they have the request (docs/security.md has the whole table).
-SERVICES = {
-    "Publisher": Access.PUBLISH,
-    "Subscriber": Access.CONSUME,
-    "Log": Access.ADMIN,  # the whole log, every type: what route nodes follow
-}
-ADMIN_CALLS = {
-    **dict.fromkeys(
-        (
-            "CreateExchange",
-            "DeleteExchange",
-            "DeleteSubscriber",
-            "ResetSubscriber",
-            "SetSubscriberSettings",
-            "RedriveParked",
-            "DiscardParked",
-            "Reemit",
-        ),
-        Access.MANAGE,
-    ),
-    **dict.fromkeys(
-        (
-            "ListExchanges",
-            "DescribeExchange",
-            "ListQueues",
-            "ListSubscribers",
-            "ListParked",
-            "FollowParked",
-            "GetServerInfo",
-            "GetStats",
-        ),
-        Access.MONITOR,
-    ),
-}  # every other Admin call (users, grants, tokens, the audit trail) is the admin role's
-# Calls any user may make: the event types' contracts are for every publisher and consumer.
-OPEN_CALLS = frozenset({"ListTypes", "GetType", "GetAsyncAPI"})
 
 
 class Codec(ProtoCodec):
@@ -98,21 +61,18 @@ class Codec(ProtoCodec):
 
 
 def _checker(router: Router) -> Any:
-    """Every call's token, checked before its handler runs: UNAUTHENTICATED or PERMISSION_DENIED."""
+    """Every call's token, checked before its handler runs against what router.policy says the
+    call needs: UNAUTHENTICATED or PERMISSION_DENIED."""
 
     async def check(event: RecvRequest) -> None:
         _, qualified, method = event.method_name.rsplit("/", 2)
         service = qualified.rsplit(".", 1)[-1]
         try:
-            if service == "Admin" and method in OPEN_CALLS:
+            needed = policy.grpc_rule(service, method)
+            if needed == policy.ANY_USER:
                 let_in(router.auth.authenticate(authorization(event.metadata)))
                 return
-            needed = (
-                ADMIN_CALLS.get(method, Access.ADMIN)
-                if service == "Admin"
-                else SERVICES.get(service)
-            )
-            if needed is None:
+            if not isinstance(needed, Access):  # not in the table (no gRPC call is open)
                 raise PermissionDenied(f"method: {event.method_name} is not served")
             let_in(router.auth.authorize(authorization(event.metadata), needed))
         except RouterError as error:
