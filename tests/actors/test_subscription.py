@@ -8,23 +8,15 @@ import sys
 
 import trio
 
-from actors.subscription import (
-    OUTBOX_ITEMS,
-    Ack,
-    Consumer,
-    ConsumerMessage,
-    Gap,
-    Nack,
-    Outgoing,
-    Park,
-    Rejected,
-    Subscription,
-)
+from actors.messages import Ack, Gap, Nack, Park, Rejected
+from actors.subscription import OUTBOX_ITEMS, Consumer, ConsumerMessage, Outgoing, Subscription
 from router.model import Delivery
 from tests.helpers.fakes import deliveries
 
 
-def subscription(control_size: int = 1) -> tuple[
+def subscription(
+    control_size: int = 1,
+) -> tuple[
     Subscription,
     trio.MemorySendChannel[Outgoing],
     trio.MemoryReceiveChannel[ConsumerMessage],
