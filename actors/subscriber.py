@@ -44,9 +44,11 @@ from actors.messages import (
     Committed,
     GetHead,
     QueueMessage,
-    RingSlice,
     SubscriberMessage,
 )
+from actors.replay import Replay
+from actors.replay import first_offset as first_offset
+from actors.replay import time_gap as time_gap
 from actors.runtime import Mailbox, ask
 from actors.state import StateActor
 from actors.subscription import (
@@ -54,7 +56,6 @@ from actors.subscription import (
     Ack,
     Consumer,
     ConsumerMessage,
-    Gap,
     Nack,
     Park,
     Rejected,
@@ -72,11 +73,10 @@ from router.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
-    OutOfRange,
     ResourceExhausted,
     RouterError,
 )
-from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord, now_us
+from router.model import Delivery, QueueRecord, StartPoint, SubscriberRecord, now_us
 from router.settings import Settings
 from router.wire import (
     Counted,
@@ -92,20 +92,9 @@ from router.wire import (
 
 log = logging.getLogger("router.subscriber")
 MAILBOX_BATCHES = 16
-READ_AHEAD = 3  # replay chunks being read at once for one subscriber
 REDELIVER_BATCH = 500  # redeliveries read and sent together at most
 SETTLE_STEP = 1024  # offsets settled between two checkpoints
 KEEP_MOST = 10_000  # a shared subscriber's scheduled redeliveries kept as frames, at most
-
-
-@attrs.define(eq=False)
-class _Read:
-    """One chunk of a catch-up, asked for ahead of its turn."""
-
-    first: int
-    last: int
-    batch: Sequence[Delivery] = ()
-    done: trio.Event = attrs.Factory(trio.Event)
 
 
 @attrs.define(eq=False, slots=True)
@@ -168,8 +157,10 @@ class SubscriberActor:
         list
     )  # consumers that came while it started  # redeliveries taken from the heap and not yet handed out
     _sleepers: list[Subscription] = attrs.Factory(list)  # detached last: told once it sleeps
-    _gap: Gap | None = None  # a time start point before the horizon, told with the first batch
-    _fit: int = 0  # events of the last chunk cut short by its bytes (0: none was)
+    replay: Replay = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.replay = Replay(self.queue, self.queue_mailbox, self.state, self.settings, self._pull)
 
     # --- what the queue calls ---
 
@@ -315,7 +306,7 @@ class SubscriberActor:
         cancellation (shutdown, exchange deleted). The ledger is flushed in every case.
         """
         try:
-            start = await self._resolve_start()
+            start = await self.replay.start_at(self.start, self.stored, self.head)
             stored = self.stored
             resumed = stored is not None and stored.acked == start - 1
             if stored is not None and resumed:
@@ -453,13 +444,6 @@ class SubscriberActor:
                 len(self.consumers),
             )
 
-    async def _resolve_start(self) -> int:
-        if self.start.kind is StartKind.STORED:
-            return self.stored.acked + 1 if self.stored is not None else self.head + 1
-        found = await first_offset(self.start, self.head, self.queue.exchange_id, self.state)
-        self._gap = time_gap(self.start, found, self.queue.exchange_id, self.state)
-        return found
-
     # --- fresh events, in offset order ---
 
     async def _deliver(self) -> None:
@@ -487,74 +471,21 @@ class SubscriberActor:
             await self._send(deliveries[self.next_offset - deliveries[0].offset :])
 
     async def _catch_up(self) -> bool:
-        """Send from ``next_offset`` towards the known head, reading up to READ_AHEAD chunks at once.
-
-        Offsets are dense, so the chunks ahead are known before the one being sent arrives; the
-        store answers them on its separate read connections while this one is encoded and sent.
-        A chunk is sent only when it starts exactly at ``next_offset``; a short or empty one ends
-        the call (the caller loops), so a gap or a repeat cannot get through. False when nothing
-        could be read at ``next_offset``.
-        """
-        chunk, most_ahead = self._reading()
-        ahead: collections.deque[_Read] = collections.deque()
-        planned = self.next_offset
-        empty = False
-        async with trio.open_nursery() as nursery:
-            while ahead or planned <= self.head:
-                while planned <= self.head and len(ahead) < most_ahead:
-                    read = _Read(planned, min(self.head, planned + chunk - 1))
-                    nursery.start_soon(self._read_into, read)
-                    ahead.append(read)
-                    planned = read.last + 1
-                read = ahead.popleft()
-                await read.done.wait()
-                batch = read.batch
-                if not batch:
-                    nursery.cancel_scope.cancel()
-                    empty = True
-                    break
-                first, last = bounds(batch)
-                if first != self.next_offset:
-                    nursery.cancel_scope.cancel()
-                    return True
-                await self._send(batch)
-                if last != read.last:
-                    # cut short by its bytes: the next reads ask for as many as fitted
-                    self._fit = len(batch)
-                    nursery.cancel_scope.cancel()
-                    return True
-                if self._fit and 2 * sum(sizes_of(batch)) < self.settings.replay_chunk_bytes:
-                    grown = self._fit * 2  # the events got smaller: ask for more again
-                    self._fit = grown if grown < self.settings.replay_chunk else 0
-        if empty:  # removed by retention (then the caller sends a gap notice), or deleted
-            await self.state.horizon_settled()
-            return self.next_offset < self.state.horizon.tail(self.queue.exchange_id)
-        return True
+        """Send from ``next_offset`` towards the known head (see :meth:`Replay.catch_up`)."""
+        return await self.replay.catch_up(self.next_offset, self.head, self._send)
 
     async def _skip_removed(self) -> None:
         """Past what retention removed: tell every consumer (a gap notice, before the next
         batch), settle the offsets gone, and go on at the oldest kept one."""
-        tail = self.state.horizon.tail(self.queue.exchange_id)
-        gap, self._gap = self._gap, None
-        if self.next_offset < tail:
-            gap = Gap(self.next_offset, tail - 1)
-            self.ledger.settle_upto(tail - 1)
-            self.ledger.deliver_fresh(tail - 1)
-            self.next_offset = tail
-            self.delivered = max(self.delivered, tail - 1)
-            self._floor_moved()
+        gap = self.replay.gap_before(self.next_offset, self.name)
         if gap is None:
             return
-        missed = gap.last - gap.first + 1 if gap.first else 0
-        self.state.gap_notices += 1
-        self.state.gap_events += missed
-        log.warning(
-            "gap: events removed by retention before delivery queue=%s subscriber=%s from=%d to=%d",
-            self.queue.id,
-            self.name,
-            gap.first,
-            gap.last,
-        )
+        if gap.first:
+            self.ledger.settle_upto(gap.last)
+            self.ledger.deliver_fresh(gap.last)
+            self.next_offset = gap.last + 1
+            self.delivered = max(self.delivered, gap.last)
+            self._floor_moved()
         for consumer in list(self.consumers):
             try:
                 await consumer.outbox.send(gap)
@@ -563,48 +494,17 @@ class SubscriberActor:
         if not self.consumers:
             raise _Finished
 
-    async def _read_into(self, read: _Read) -> None:
-        read.batch = await self._fetch(read.first, read.last)
-        read.done.set()
-
-    def _reading(self) -> tuple[int, int]:
-        """How many events one catch-up read asks for, and how many reads run ahead: a chunk
-        (fewer while chunks come back cut short by their bytes), READ_AHEAD of them; for a pull,
-        no more than it takes, one read at a time."""
-        chunk = self.settings.replay_chunk
-        if self._fit:
-            chunk = min(chunk, self._fit)
-        if not self.options.shared and self.consumers:
-            consumer = self.consumers[0]
-            if consumer.budget > 0:
-                chunk = min(chunk, consumer.budget)
-            if consumer.budget >= 0 or consumer.bytes_budget >= 0:
-                return chunk, 1
-        return chunk, READ_AHEAD
-
-    async def _fetch(self, first: int, last: int) -> Sequence[Delivery]:
-        """Deliveries from ``first`` towards ``last``: from the ring if it holds them, else from
-        storage; no more than fit in a chunk's bytes (at least one), or for a pull (the only
-        consumer) in the bytes it still takes: what is loaded is what will be sent."""
-        most = self._pull_bytes() or self.settings.replay_chunk_bytes
-        held: tuple[Delivery, ...] = await ask(
-            self.queue_mailbox, lambda r: RingSlice(first, last, r)
-        )
-        if held:
-            return held[: fitting(held, most)]
-        return await self.state.read(self.queue.exchange_id, first, last, last - first + 1, most)
-
-    def _pull_bytes(self) -> int:
-        """The bytes a pull (an exclusive subscriber's only consumer) still takes; 0: none."""
-        if not self.options.shared and self.consumers:
-            return max(0, self.consumers[0].bytes_budget)
-        return 0
+    def _pull(self) -> Consumer | None:
+        """A pull's consumer (an exclusive subscriber's only one), whose budgets bound reads."""
+        return self.consumers[0] if not self.options.shared and self.consumers else None
 
     async def _send(self, batch: Sequence[Delivery]) -> None:
         """Hand out fresh events (the next ones in offset order), in pieces of at most a
         chunk's bytes: a live batch of large events is not held whole by a consumer's edge (a
         pull takes what fits its own bytes in one piece)."""
-        for piece in pieces(batch, 0 if self._pull_bytes() else self.settings.replay_chunk_bytes):
+        for piece in pieces(
+            batch, 0 if self.replay.pull_bytes() else self.settings.replay_chunk_bytes
+        ):
             await self._send_piece(piece)
 
     async def _send_piece(self, batch: Sequence[Delivery]) -> None:
@@ -1065,7 +965,7 @@ class SubscriberActor:
         rest: list[int] = []
         missing = [o for o in run if not isinstance(kept.get(o), bytes)]
         if missing:
-            batch = await self._fetch(missing[0], missing[-1])
+            batch = await self.replay.fetch(missing[0], missing[-1])
             found = dict(zip(offsets_of(batch), frames_of(batch), strict=True))
             if batch and bounds(batch)[1] < missing[-1]:
                 reach = bounds(batch)[1]
@@ -1184,42 +1084,6 @@ def _runs(offsets: Sequence[int]) -> list[list[int]]:
         else:
             runs.append([offset])
     return runs
-
-
-async def first_offset(
-    start: StartPoint, head: int, exchange_id: int, state: StateActor, field: str = "start"
-) -> int:
-    """The first offset a start point names, given the exchange's ``head``.
-
-    The one place where earliest, latest, offset and time become an offset (subscribe, reset,
-    read). ``stored`` belongs to a subscriber's cursor, so it is refused here; an offset outside
-    1..head+1 is OUT_OF_RANGE.
-    """
-    if start.kind is StartKind.EARLIEST:
-        return state.horizon.tail(exchange_id)  # the oldest kept event
-    if start.kind is StartKind.LATEST:
-        return head + 1
-    if start.kind is StartKind.OFFSET:
-        if not 1 <= start.value <= head + 1:
-            raise OutOfRange(
-                f"{field}.offset: {start.value} is outside 1..{head + 1} (head is {head})"
-            )
-        return start.value
-    if start.kind is StartKind.TIME:
-        return await state.find_time(exchange_id, head, start.value)
-    raise InvalidArgument(
-        f"{field}: stored has no meaning here; give earliest, latest, offset or time"
-    )
-
-
-def time_gap(start: StartPoint, found: int, exchange_id: int, state: StateActor) -> Gap | None:
-    """The gap notice a time start point owes: one at or before the newest removed event
-    lands on the oldest kept offset, and the events from that time to it are gone (which
-    offsets they had is not kept)."""
-    if start.kind is not StartKind.TIME or start.value > state.horizon.removed_until:
-        return None
-    tail = state.horizon.tail(exchange_id)
-    return Gap(0, tail - 1) if found == tail > 1 else None
 
 
 def already_attached(name: str) -> FailedPrecondition:
