@@ -29,7 +29,6 @@ import heapq
 import itertools
 import logging
 import math
-import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,6 +37,7 @@ import trio
 
 from actors import settling
 from actors.attaching import expect_settings
+from actors.dealing import Dealer, Finished, keys_of, within_budget, within_bytes
 from actors.ledger import Ledger
 from actors.messages import (
     Attach,
@@ -81,13 +81,11 @@ from router.settings import Settings
 from router.wire import (
     Counted,
     bounds,
-    fitting,
     frame_at,
     frames_of,
     offsets_of,
     part,
     pieces,
-    sizes_of,
 )
 
 log = logging.getLogger("router.subscriber")
@@ -137,7 +135,6 @@ class SubscriberActor:
     subscription: Subscription | None = None  # the first consumer's
     _nursery: trio.Nursery | None = None
     _changed: trio.Event = attrs.Factory(trio.Event)
-    _credit: trio.Event = attrs.Factory(trio.Event)
     _due: list[tuple[float, int]] = attrs.Factory(list)  # (when, offset) heap
     _scheduled: dict[int, float] = attrs.Factory(dict)  # offset -> when it is due
     _due_changed: trio.Event = attrs.Factory(trio.Event)
@@ -146,21 +143,20 @@ class SubscriberActor:
     # offset -> (consumer, sent at): every delivery a shared subscriber has out, and the
     # redeliveries an exclusive one has out (its fresh ones are implied by the ledger)
     _owner: dict[int, tuple[Consumer, float]] = attrs.Factory(dict)
-    _keys: dict[str, tuple[Consumer, int]] = attrs.Factory(dict)  # pinned: key -> (holder, n)
-    _key_of: dict[int, str] = attrs.Factory(dict)
     # shared: offset -> the batch it was dealt in (while out) or its frame (while scheduled), so
     # a redelivery is sent again from memory, not read back from the ring or storage
     _kept: dict[int, Sequence[Delivery] | bytes] = attrs.Factory(dict)
-    _turn: int = 0
     _resending: int = 0
     _joining: list[Attach] = attrs.Factory(
         list
     )  # consumers that came while it started  # redeliveries taken from the heap and not yet handed out
     _sleepers: list[Subscription] = attrs.Factory(list)  # detached last: told once it sleeps
     replay: Replay = attrs.field(init=False)
+    dealer: Dealer = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.replay = Replay(self.queue, self.queue_mailbox, self.state, self.settings, self._pull)
+        self.dealer = Dealer(self.consumers, self._behind_redeliveries)
 
     # --- what the queue calls ---
 
@@ -352,10 +348,10 @@ class SubscriberActor:
                     self.redrive(sorted(self.ledger.redriving))
                 try:
                     await self._deliver()
-                except* _Finished:
+                except* Finished:
                     pass  # every consumer left while events were being handed out
                 nursery.cancel_scope.cancel()
-        except* _Finished:
+        except* Finished:
             pass  # the same, seen from the redelivery task
         finally:
             self._nursery = None
@@ -393,10 +389,10 @@ class SubscriberActor:
         consumer.last_heard = trio.current_time()
         consumer.bytes_budget = most_bytes or -1
         if shared:  # its credit counts the room in its outbox
-            subscription.taken = self._credit_freed
+            subscription.taken = self.dealer.credit_freed
         subscription.ready = self._ready()
         self.consumers.append(consumer)
-        self._credit_freed()
+        self.dealer.credit_freed()
         return consumer
 
     def _ready(self) -> bool:
@@ -492,7 +488,7 @@ class SubscriberActor:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._detach(consumer)
         if not self.consumers:
-            raise _Finished
+            raise Finished
 
     def _pull(self) -> Consumer | None:
         """A pull's consumer (an exclusive subscriber's only one), whose budgets bound reads."""
@@ -558,7 +554,7 @@ class SubscriberActor:
             return
         consumer = self._only()
         if consumer.budget >= 0 or consumer.bytes_budget >= 0:
-            batch = await self._within_budget(consumer, batch)
+            batch = await within_budget(consumer, batch)
         await self._put(consumer, batch)
         consumer.events_out += len(batch)
         now = trio.current_time()
@@ -572,23 +568,6 @@ class SubscriberActor:
         self._flights.append(_Flight(offsets, consumer, now, fresh))
         self._flown.set()
 
-    @staticmethod
-    async def _within_budget(consumer: Consumer, batch: Sequence[Delivery]) -> Sequence[Delivery]:
-        """The part of ``batch`` a pull still takes, by count and by bytes (its first delivery
-        whatever its size). The rest is not handed out (nor counted as delivered); once it has
-        all it asked for, the pull leaves, which ends this wait."""
-        if consumer.budget == 0 or consumer.bytes_budget == 0:
-            await trio.sleep_forever()
-        if 0 <= consumer.budget < len(batch):
-            batch = part(batch, 0, consumer.budget)
-        if consumer.bytes_budget >= 0:
-            batch = _within_bytes(consumer, batch)
-            if not batch:
-                await trio.sleep_forever()
-        if consumer.budget >= 0:
-            consumer.budget -= len(batch)
-        return batch
-
     def _mark(self, offsets: Sequence[int]) -> None:
         """Count the deliveries of offsets just handed out again (or, resumed, for the first
         time past the high mark)."""
@@ -598,7 +577,7 @@ class SubscriberActor:
 
     def _only(self) -> Consumer:
         if not self.consumers:
-            raise _Finished
+            raise Finished
         return self.consumers[0]
 
     async def _put(self, consumer: Consumer, batch: Sequence[Delivery]) -> None:
@@ -607,37 +586,20 @@ class SubscriberActor:
             await consumer.outbox.send(batch)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._detach(consumer)
-            raise _Finished from None
+            raise Finished from None
 
     async def _deal(self, batch: Sequence[Delivery], fresh: bool) -> None:
         """Deal ``batch`` among the shared subscriber's consumers, within their prefetch; fresh
         events wait while redeliveries are due (they go first)."""
         offsets = offsets_of(batch)
         pinned = self.options.dispatch is Dispatch.PINNED
-        keys = _keys(batch, self.options.key_header) if pinned else None
+        keys = keys_of(batch, self.options.key_header) if pinned else None
         at = 0
         while at < len(offsets):
-            if keys is not None and keys[at] is not None:
-                consumer = await self._holder_of(keys[at] or "", fresh)
-                credit = consumer.credit
-                stop = at + 1
-                while (
-                    stop < len(offsets)
-                    and stop - at < credit
-                    and keys[stop] is not None
-                    and self._keys.get(keys[stop] or "", (consumer, 0))[0] is consumer
-                    and _slot(keys[stop] or "", self.consumers) is consumer
-                ):
-                    stop += 1
-            else:
-                consumer = await self._next_with_credit(fresh)
-                share = max(1, -(-(len(offsets) - at) // len(self.consumers)))
-                stop = at + min(consumer.credit, share)
-                if keys is not None:  # pinned: an event without its key goes round-robin alone
-                    stop = at + 1
+            consumer, stop = await self.dealer.next_piece(keys, at, len(offsets), fresh)
             piece = part(batch, at, stop)
             if consumer.bytes_budget >= 0:
-                piece = _within_bytes(consumer, piece)
+                piece = within_bytes(consumer, piece)
                 if not piece:
                     continue  # it has taken all the bytes it asked for: deal to another
                 stop = at + len(piece)
@@ -654,13 +616,10 @@ class SubscriberActor:
                 self._kept.update(dict.fromkeys(taken, piece))
             if consumer.budget >= 0:
                 consumer.budget -= len(taken)
-            for index, offset in enumerate(taken):
+            for offset in taken:
                 self._owner[offset] = (consumer, now)
-                if keys is not None and keys[at + index] is not None:
-                    key = keys[at + index] or ""
-                    _holder, count = self._keys.get(key, (consumer, 0))
-                    self._keys[key] = (consumer, count + 1)
-                    self._key_of[offset] = key
+            if keys is not None:
+                self.dealer.pin(consumer, taken, keys[at:stop])
             if fresh:
                 self.ledger.deliver_fresh(taken[-1])
             else:
@@ -675,54 +634,17 @@ class SubscriberActor:
             return False
         return bool(self._resending) or bool(self._due and self._due[0][0] <= trio.current_time())
 
-    async def _next_with_credit(self, fresh: bool) -> Consumer:
-        while True:
-            if not self.consumers:
-                raise _Finished
-            if self._behind_redeliveries(fresh):
-                await self._credit.wait()
-                continue
-            count = len(self.consumers)
-            for step in range(count):
-                consumer = self.consumers[(self._turn + step) % count]
-                if consumer.credit > 0:
-                    self._turn = (self._turn + step + 1) % count
-                    return consumer
-            await self._credit.wait()
-
-    async def _holder_of(self, key: str, fresh: bool) -> Consumer:
-        """The consumer a key's event goes to: the one holding the key's earlier events, else
-        the key's slot among the consumers; waits for its credit (per-key order)."""
-        while True:
-            if not self.consumers:
-                raise _Finished
-            held = self._keys.get(key)
-            consumer = held[0] if held is not None else _slot(key, self.consumers)
-            if consumer.credit > 0 and not consumer.gone and not self._behind_redeliveries(fresh):
-                return consumer
-            await self._credit.wait()
-
-    def _credit_freed(self) -> None:
-        self._credit.set()
-        self._credit = trio.Event()
-
     def _release(self, offset: int) -> Consumer | None:
         """``offset`` is no longer out with a consumer (settled, nacked, expired, its holder
         gone); returns who held it."""
         found = self._owner.pop(offset, None)
-        key = self._key_of.pop(offset, None)
-        if key is not None:
-            holder, count = self._keys[key]
-            if count <= 1:
-                del self._keys[key]
-            else:
-                self._keys[key] = (holder, count - 1)
+        self.dealer.unpin(offset)
         if found is None:
             return None
         consumer = found[0]
         if offset in consumer.holding:
             consumer.holding.discard(offset)
-            self._credit_freed()
+            self.dealer.credit_freed()
         return consumer
 
     # --- settlement ---
@@ -942,7 +864,7 @@ class SubscriberActor:
                     await self._send_due(sorted(due))
                 finally:
                     self._resending = 0
-                    self._credit_freed()  # fresh events waited behind these
+                    self.dealer.credit_freed()  # fresh events waited behind these
                 continue
             self._due_changed = trio.Event()
             with trio.move_on_at(self._due[0][0] if self._due else math.inf):
@@ -1048,31 +970,6 @@ class SubscriberActor:
             if now != self.saved:
                 await self.state.save_cursor(self.queue.id, self.name, *now)
                 self.saved = now
-
-
-class _Finished(Exception):
-    """Every consumer left while events were being handed out."""
-
-
-def _within_bytes(consumer: Consumer, batch: Sequence[Delivery]) -> Sequence[Delivery]:
-    """The part of ``batch`` that fits in a pull's bytes still to take (its first delivery
-    whatever its size), taken from them; none fitting ends its bytes."""
-    count = fitting(batch, consumer.bytes_budget, at_least_one=consumer.events_out == 0)
-    if count == 0:
-        consumer.bytes_budget = 0
-        return ()
-    if count < len(batch):
-        batch = part(batch, 0, count)
-    consumer.bytes_budget = max(0, consumer.bytes_budget - sum(sizes_of(batch)))
-    return batch
-
-
-def _keys(batch: Sequence[Delivery], header: str) -> list[str | None]:
-    return [dict(d.event.headers).get(header) for d in batch]
-
-
-def _slot(key: str, consumers: Sequence[Consumer]) -> Consumer:
-    return consumers[zlib.crc32(key.encode()) % len(consumers)]
 
 
 def _runs(offsets: Sequence[int]) -> list[list[int]]:
