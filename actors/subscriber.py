@@ -23,9 +23,7 @@ delivery counts; it is saved with the cursor, coalesced, at most every
 from __future__ import annotations
 
 import bisect
-import collections
 import contextlib
-import heapq
 import itertools
 import logging
 import math
@@ -46,6 +44,7 @@ from actors.messages import (
     QueueMessage,
     SubscriberMessage,
 )
+from actors.redelivery import Flight, Redelivery, runs
 from actors.replay import Replay
 from actors.replay import first_offset as first_offset
 from actors.replay import time_gap as time_gap
@@ -81,7 +80,6 @@ from router.settings import Settings
 from router.wire import (
     Counted,
     bounds,
-    frame_at,
     frames_of,
     offsets_of,
     part,
@@ -90,19 +88,7 @@ from router.wire import (
 
 log = logging.getLogger("router.subscriber")
 MAILBOX_BATCHES = 16
-REDELIVER_BATCH = 500  # redeliveries read and sent together at most
 SETTLE_STEP = 1024  # offsets settled between two checkpoints
-KEEP_MOST = 10_000  # a shared subscriber's scheduled redeliveries kept as frames, at most
-
-
-@attrs.define(eq=False, slots=True)
-class _Flight:
-    """Deliveries sent together: ack_wait runs from ``sent_at``."""
-
-    offsets: Sequence[int]
-    consumer: Consumer
-    sent_at: float
-    fresh: bool
 
 
 @attrs.define(eq=False)
@@ -135,28 +121,18 @@ class SubscriberActor:
     subscription: Subscription | None = None  # the first consumer's
     _nursery: trio.Nursery | None = None
     _changed: trio.Event = attrs.Factory(trio.Event)
-    _due: list[tuple[float, int]] = attrs.Factory(list)  # (when, offset) heap
-    _scheduled: dict[int, float] = attrs.Factory(dict)  # offset -> when it is due
-    _due_changed: trio.Event = attrs.Factory(trio.Event)
-    _flights: collections.deque[_Flight] = attrs.Factory(collections.deque)
-    _flown: trio.Event = attrs.Factory(trio.Event)
     # offset -> (consumer, sent at): every delivery a shared subscriber has out, and the
     # redeliveries an exclusive one has out (its fresh ones are implied by the ledger)
     _owner: dict[int, tuple[Consumer, float]] = attrs.Factory(dict)
-    # shared: offset -> the batch it was dealt in (while out) or its frame (while scheduled), so
-    # a redelivery is sent again from memory, not read back from the ring or storage
-    _kept: dict[int, Sequence[Delivery] | bytes] = attrs.Factory(dict)
-    _resending: int = 0
-    _joining: list[Attach] = attrs.Factory(
-        list
-    )  # consumers that came while it started  # redeliveries taken from the heap and not yet handed out
+    _joining: list[Attach] = attrs.Factory(list)  # consumers that came while it started
     _sleepers: list[Subscription] = attrs.Factory(list)  # detached last: told once it sleeps
     replay: Replay = attrs.field(init=False)
     dealer: Dealer = attrs.field(init=False)
+    redelivery: Redelivery = attrs.Factory(Redelivery)
 
     def __attrs_post_init__(self) -> None:
         self.replay = Replay(self.queue, self.queue_mailbox, self.state, self.settings, self._pull)
-        self.dealer = Dealer(self.consumers, self._behind_redeliveries)
+        self.dealer = Dealer(self.consumers, self.redelivery.behind)
 
     # --- what the queue calls ---
 
@@ -199,7 +175,7 @@ class SubscriberActor:
         most a few flights: a view must not cost a walk over every delivery in flight."""
         now = trio.current_time()
         floor = self.ledger.floor
-        for flight in itertools.islice(self._flights, 64):
+        for flight in itertools.islice(self.redelivery.flights, 64):
             offsets = flight.offsets
             start = bisect.bisect_right(offsets, floor)
             for offset in itertools.islice(offsets, start, start + 64):
@@ -273,7 +249,7 @@ class SubscriberActor:
     def change(self, options: ConsumerSettings) -> None:
         """New settings while running (the queue checked the mode is unchanged)."""
         self.options = options
-        self._flown.set()  # ack_wait may be shorter now
+        self.redelivery.ack_wait_changed()
 
     def redrive(self, offsets: Sequence[int]) -> None:
         """Parked events to deliver again, now (the queue marked them in storage)."""
@@ -281,15 +257,14 @@ class SubscriberActor:
         for offset in offsets:
             self.ledger.redriving.add(offset)
             self.ledger.counts.pop(offset, None)
-            self._schedule(offset, now)
+            self.redelivery.schedule(offset, now)
 
     def discarded(self, offsets: Sequence[int]) -> None:
         for offset in offsets:
             if offset in self.ledger.redriving:
                 self.ledger.redriving.discard(offset)
                 self._release(offset)
-                self._scheduled.pop(offset, None)
-                self._kept.pop(offset, None)
+                self.redelivery.forget(offset)
         self.parked -= len(offsets)
 
     # --- the actor ---
@@ -428,7 +403,7 @@ class SubscriberActor:
             now = trio.current_time()  # its deliveries go to the others at once
             for offset in sorted(consumer.holding):
                 self._release(offset)
-                self._schedule(offset, now)
+                self.redelivery.schedule(offset, now)
         if not self.consumers:
             self._sleepers.append(consumer.subscription)
         else:
@@ -522,7 +497,11 @@ class SubscriberActor:
         keep: list[int] = []
         counts: list[int] = []
         for index, offset in enumerate(offsets_of(batch)):
-            if ledger.is_settled(offset) or offset in self._scheduled or offset in self._owner:
+            if (
+                ledger.is_settled(offset)
+                or offset in self.redelivery.scheduled
+                or offset in self._owner
+            ):
                 continue
             if offset <= ledger.high and await self._park_if_spent(offset):
                 continue
@@ -541,7 +520,7 @@ class SubscriberActor:
         left_us = self.ledger.due.get(offset, 0) - now_us()
         if left_us <= 0:
             return False
-        self._schedule(offset, trio.current_time() + left_us / 1e6)
+        self.redelivery.schedule(offset, trio.current_time() + left_us / 1e6)
         return True
 
     # --- handing out ---
@@ -565,8 +544,7 @@ class SubscriberActor:
             self._mark(offsets)
             for offset in offsets:
                 self._owner[offset] = (consumer, now)
-        self._flights.append(_Flight(offsets, consumer, now, fresh))
-        self._flown.set()
+        self.redelivery.flew(offsets, consumer, now, fresh)
 
     def _mark(self, offsets: Sequence[int]) -> None:
         """Count the deliveries of offsets just handed out again (or, resumed, for the first
@@ -613,7 +591,7 @@ class SubscriberActor:
             consumer.events_out += len(taken)
             consumer.holding.update(taken)
             if fresh and not isinstance(piece, Counted):
-                self._kept.update(dict.fromkeys(taken, piece))
+                self.redelivery.keep(taken, piece)
             if consumer.budget >= 0:
                 consumer.budget -= len(taken)
             for offset in taken:
@@ -625,14 +603,8 @@ class SubscriberActor:
             else:
                 self._mark(taken)
             self._changed.set()
-            self._flights.append(_Flight(taken, consumer, now, True))
-            self._flown.set()
+            self.redelivery.flew(taken, consumer, now, True)
             at = stop
-
-    def _behind_redeliveries(self, fresh: bool) -> bool:
-        if not fresh:
-            return False
-        return bool(self._resending) or bool(self._due and self._due[0][0] <= trio.current_time())
 
     def _release(self, offset: int) -> Consumer | None:
         """``offset`` is no longer out with a consumer (settled, nacked, expired, its holder
@@ -699,7 +671,7 @@ class SubscriberActor:
         if self.options.shared:
             held = settling.held_of(consumer.holding)
         else:
-            held = settling.held_but(self._scheduled)
+            held = settling.held_but(self.redelivery.scheduled)
         done = 0
         for first, last, index in joined:
             verdict = settling.judge(first, last, index, self.ledger, held)
@@ -715,7 +687,7 @@ class SubscriberActor:
     def _holds(self, consumer: Consumer, offset: int) -> bool:
         if self.options.shared:
             return offset in consumer.holding
-        return self.ledger.is_open(offset) and offset not in self._scheduled
+        return self.ledger.is_open(offset) and offset not in self.redelivery.scheduled
 
     def _check(self, consumer: Consumer, offset: int, field: str) -> bool:
         """Whether ``consumer`` may settle ``offset``; if not, it is told why."""
@@ -775,8 +747,7 @@ class SubscriberActor:
             await self.state.write(lambda storage: storage.unpark(queue_id, name, [offset]))
             self.parked -= 1
         self._release(offset)
-        self._scheduled.pop(offset, None)
-        self._kept.pop(offset, None)
+        self.redelivery.forget(offset)
         if self.ledger.settle(offset):
             self._floor_moved()
         self._changed.set()
@@ -784,9 +755,7 @@ class SubscriberActor:
     def _floor_moved(self) -> None:
         self.floor_moved_at = trio.current_time()
         self._changed.set()
-        flights = self._flights
-        while flights and flights[0].fresh and flights[0].offsets[-1] <= self.ledger.floor:
-            flights.popleft()
+        self.redelivery.landed(self.ledger.floor)
 
     async def _nack(self, offset: int, delay_s: float | None, reason: str = "") -> None:
         self._release(offset)
@@ -794,7 +763,7 @@ class SubscriberActor:
         if await self._park_if_spent(offset, reason):
             return
         wait = self.options.backoff(count) if delay_s is None else delay_s
-        self._schedule(offset, trio.current_time() + wait)
+        self.redelivery.schedule(offset, trio.current_time() + wait)
         if wait > 0:
             self.ledger.due[offset] = now_us() + int(wait * 1e6)
             self._changed.set()
@@ -819,8 +788,7 @@ class SubscriberActor:
             self.parked_since = parked.parked_at
         self.ledger.redriving.discard(offset)
         self._release(offset)
-        self._scheduled.pop(offset, None)
-        self._kept.pop(offset, None)
+        self.redelivery.forget(offset)
         if self.ledger.settle(offset):
             self._floor_moved()
         self._changed.set()
@@ -835,54 +803,34 @@ class SubscriberActor:
 
     # --- delivering again ---
 
-    def _schedule(self, offset: int, at: float) -> None:
-        kept = self._kept.get(offset)
-        if kept is not None and not isinstance(kept, bytes):
-            if len(self._scheduled) < KEEP_MOST:
-                self._kept[offset] = frame_at(kept, offset)  # not the whole batch it came in
-            else:
-                del self._kept[offset]  # read back when due
-        self._scheduled[offset] = at
-        heapq.heappush(self._due, (at, offset))
-        self._due_changed.set()
-
     async def _redeliver(self) -> None:
         """Send again what is due (nacked, expired, left by a consumer, re-driven)."""
+        again = self.redelivery
         while True:
-            now = trio.current_time()
-            due: list[int] = []
-            while self._due and self._due[0][0] <= now and len(due) < REDELIVER_BATCH:
-                at, offset = heapq.heappop(self._due)
-                if self._scheduled.get(offset) != at:
-                    continue  # settled or rescheduled since
-                del self._scheduled[offset]
-                if self.ledger.is_open(offset) and offset not in self._owner:
-                    due.append(offset)
-            if due:
-                self._resending = len(due)
-                try:
-                    await self._send_due(sorted(due))
-                finally:
-                    self._resending = 0
-                    self.dealer.credit_freed()  # fresh events waited behind these
+            due = again.take_due(lambda o: self.ledger.is_open(o) and o not in self._owner)
+            if not due:
+                await again.wait_due()
                 continue
-            self._due_changed = trio.Event()
-            with trio.move_on_at(self._due[0][0] if self._due else math.inf):
-                await self._due_changed.wait()
+            again.resending = len(due)
+            try:
+                await self._send_due(sorted(due))
+            finally:
+                again.resending = 0
+                self.dealer.credit_freed()  # fresh events waited behind these
 
     async def _send_due(self, offsets: list[int]) -> None:
         send: list[int] = []
         for offset in offsets:
             if not await self._park_if_spent(offset):
                 send.append(offset)
-        for run in _runs(send):
+        for run in runs(send):
             while run:
                 run = await self._send_run(run)
 
     async def _send_run(self, run: list[int]) -> list[int]:
         """Send again what of ``run`` one read reaches (a read stops at a chunk's bytes); the
         rest of the run, to send next."""
-        kept, ledger = self._kept, self.ledger
+        kept, ledger = self.redelivery.kept, self.ledger
         found: dict[int, bytes] = {}
         rest: list[int] = []
         missing = [o for o in run if not isinstance(kept.get(o), bytes)]
@@ -911,27 +859,15 @@ class SubscriberActor:
 
     async def _expire(self) -> None:
         """Deliveries unsettled ``ack_wait`` after they were sent are due again, now."""
-        flights = self._flights
         while True:
-            if not flights:
-                self._flown = trio.Event()
-                await self._flown.wait()
-                continue
-            flight = flights[0]
-            deadline = flight.sent_at + self.options.ack_wait_s
-            if trio.current_time() < deadline:
-                self._flown = trio.Event()
-                with trio.move_on_at(deadline):
-                    await self._flown.wait()
-                continue
-            flights.popleft()
+            flight = await self.redelivery.next_expired(lambda: self.options.ack_wait_s)
             now = trio.current_time()
             for offset in flight.offsets:
                 if self._still_out(flight, offset):
                     self._release(offset)
-                    self._schedule(offset, now)
+                    self.redelivery.schedule(offset, now)
 
-    def _still_out(self, flight: _Flight, offset: int) -> bool:
+    def _still_out(self, flight: Flight, offset: int) -> bool:
         """Whether ``offset`` is unsettled with the consumer ``flight`` gave it to."""
         found = self._owner.get(offset)
         if found is not None:
@@ -940,7 +876,7 @@ class SubscriberActor:
             flight.fresh
             and not self.options.shared
             and self.ledger.is_open(offset)
-            and offset not in self._scheduled
+            and offset not in self.redelivery.scheduled
         )
 
     # --- the consumer's silence, and saving ---
@@ -970,17 +906,6 @@ class SubscriberActor:
             if now != self.saved:
                 await self.state.save_cursor(self.queue.id, self.name, *now)
                 self.saved = now
-
-
-def _runs(offsets: Sequence[int]) -> list[list[int]]:
-    """Sorted offsets as runs close enough to read together."""
-    runs: list[list[int]] = []
-    for offset in offsets:
-        if runs and offset - runs[-1][-1] <= 64 and offset - runs[-1][0] < REDELIVER_BATCH:
-            runs[-1].append(offset)
-        else:
-            runs.append([offset])
-    return runs
 
 
 def already_attached(name: str) -> FailedPrecondition:
