@@ -18,6 +18,11 @@ deliveries it held, sends them again (after the back-off, or at once); an event 
 ``max_deliveries`` times is parked. The ledger (actors.ledger) keeps what is settled and the
 delivery counts; it is saved with the cursor, coalesced, at most every
 ``cursor_flush_interval_s``, and once more (waiting for the commit) when the subscriber ends.
+
+This module keeps the run loop, attach and detach, settlement and the cursor flush; its parts
+own their state apart: the protocol the edges hold (actors.subscription), the start point and
+catch-up reads (actors.replay), dealing among consumers (actors.dealing), and what goes again
+(actors.redelivery).
 """
 
 from __future__ import annotations
