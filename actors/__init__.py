@@ -21,7 +21,9 @@ The path of a published event, hop by hop (message names from :mod:`actors.messa
    misses it.
 8. The SubscriberActor trims the batch at its next offset (a missed batch shows as a gap, read
    again with ``RingSlice`` from the queue or ``ReadRange`` from the StateActor's readers) and
-   puts it in its ``Subscription``'s batches channel.
+   puts it in its ``Subscription``'s batches channel (``subscription.py``, the protocol the edges
+   hold); ``replay.py`` reads what it catches up on, ``dealing.py`` picks the consumer of a
+   shared one, ``redelivery.py`` sends again what ack_wait, a nack or a departure left open.
 9. The consumer's edge takes the batches: the gRPC ``Subscribe`` stream through a
    ``router.bridge.Feed`` onto grpclib's asyncio thread, a REST pull directly.
 10. The consumer's ``Ack`` (or ``Heartbeat``) comes back through ``Subscription.post_ack``; the

@@ -8,11 +8,38 @@ the union of the messages it handles: the protocol of the actor tree in one plac
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from actors.runtime import Mailbox, Reply
+from actors.subscription import (
+    Ack as Ack,
+)
+from actors.subscription import (
+    ConsumerMessage as ConsumerMessage,
+)
+from actors.subscription import (
+    Gap as Gap,
+)
+from actors.subscription import (
+    Heartbeat as Heartbeat,
+)
+from actors.subscription import (
+    Nack as Nack,
+)
+from actors.subscription import (
+    Park as Park,
+)
+from actors.subscription import (
+    Rejected as Rejected,
+)
+from actors.subscription import (
+    Settle as Settle,
+)
+from actors.subscription import (
+    Subscription,
+)
 from router.model import (
     Delivery,
     ExchangeRecord,
@@ -25,9 +52,6 @@ from router.model import (
 )
 from storage.base import Append, CommitResult, Storage
 from storage.retention import Trimmed
-
-if TYPE_CHECKING:
-    from actors.subscriber import Subscription
 
 # --- to the StateActor's mailbox: writes, applied in arrival order, appends group-committed ---
 
@@ -385,72 +409,6 @@ class GetHead:
     reply: Reply[int]
 
 
-# --- from a consumer (through its Subscription) to its SubscriberActor ---
-
-
-@attrs.frozen
-class Ack:
-    """Every offset up to ``offset`` is handled. Sent by the consumer's edge
-    (``Subscription.ack``/``post_ack``); handled by the SubscriberActor."""
-
-    offset: int
-
-
-@attrs.frozen
-class Heartbeat:
-    """The consumer is alive. Sent by the consumer's edge; handled by the SubscriberActor."""
-
-
-@attrs.frozen
-class Settle:
-    """Each offset of each (first, last) range is handled. Sent by the consumer's edge
-    (``Subscription.settle``); handled by the SubscriberActor."""
-
-    ranges: tuple[tuple[int, int], ...]
-
-
-@attrs.frozen
-class Nack:
-    """Deliver ``offset`` again after ``delay_s`` (None: the subscriber's back-off); ``reason``
-    (checked like a park's) is kept as the parked reason when this nack reaches the subscriber's
-    ``max_deliveries``. Sent by the consumer's edge; handled by the SubscriberActor."""
-
-    offset: int
-    delay_s: float | None = None
-    reason: str = ""  # why the consumer failed: the parked reason if this nack spends the event
-
-
-@attrs.frozen
-class Park:
-    """Give up on ``offset``: settle it into the parked list. Sent by the consumer's edge;
-    handled by the SubscriberActor."""
-
-    offset: int
-    reason: str = ""
-
-
-@attrs.frozen
-class Rejected:
-    """A settle, nack or park that changed nothing. Sent by the SubscriberActor down the
-    consumer's batches channel; the edge tells the consumer (gRPC ``SettleRejected``)."""
-
-    offset: int
-    code: str  # never_delivered | not_held | already_settled | invalid
-    message: str
-
-
-@attrs.frozen
-class Gap:
-    """Offsets ``first``..``last`` of the exchange that the consumer will never get: retention
-    removed them before the subscriber reached them (``first`` 0: not known, a time start).
-    Sent by the SubscriberActor down each consumer's batches channel before the batches after
-    them; the edge tells the consumer (gRPC ``Gap``, a REST pull's ``gap``)."""
-
-    first: int
-    last: int
-    reason: str = "retention"
-
-
 # --- each actor's mailbox: the union of what it handles ---
 
 StateWrite = (
@@ -483,4 +441,3 @@ QueueMessage = (
     | ExchangeDeleted
 )
 SubscriberMessage = Committed
-ConsumerMessage = Ack | Heartbeat | Settle | Nack | Park

@@ -18,18 +18,20 @@ deliveries it held, sends them again (after the back-off, or at once); an event 
 ``max_deliveries`` times is parked. The ledger (actors.ledger) keeps what is settled and the
 delivery counts; it is saved with the cursor, coalesced, at most every
 ``cursor_flush_interval_s``, and once more (waiting for the commit) when the subscriber ends.
+
+This module keeps the run loop, attach and detach, settlement and the cursor flush; its parts
+own their state apart: the protocol the edges hold (actors.subscription), the start point and
+catch-up reads (actors.replay), dealing among consumers (actors.dealing), and what goes again
+(actors.redelivery).
 """
 
 from __future__ import annotations
 
 import bisect
-import collections
 import contextlib
-import heapq
 import itertools
 import logging
 import math
-import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -38,209 +40,60 @@ import trio
 
 from actors import settling
 from actors.attaching import expect_settings
+from actors.dealing import Dealer, Finished, keys_of, within_budget, within_bytes
 from actors.ledger import Ledger
 from actors.messages import (
-    Ack,
     Attach,
     Committed,
-    ConsumerMessage,
-    Gap,
     GetHead,
-    Heartbeat,
-    Nack,
-    Park,
     QueueMessage,
-    Rejected,
-    RingSlice,
-    Settle,
     SubscriberMessage,
 )
+from actors.redelivery import Flight, Redelivery, runs
+from actors.replay import Replay
+from actors.replay import first_offset as first_offset
+from actors.replay import time_gap as time_gap
 from actors.runtime import Mailbox, ask
 from actors.state import StateActor
+from actors.subscription import (
+    OUTBOX_ITEMS,
+    Ack,
+    Consumer,
+    ConsumerMessage,
+    Nack,
+    Park,
+    Rejected,
+    Settle,
+)
+from actors.subscription import (
+    Outgoing as Outgoing,
+)
+from actors.subscription import (
+    Subscription as Subscription,
+)
 from router import consumers
 from router.consumers import ConsumerSettings, Dispatch, ParkedEvent
 from router.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
-    OutOfRange,
     ResourceExhausted,
     RouterError,
 )
-from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord, now_us
+from router.model import Delivery, QueueRecord, StartPoint, SubscriberRecord, now_us
 from router.settings import Settings
 from router.wire import (
     Counted,
     bounds,
-    fitting,
-    frame_at,
     frames_of,
     offsets_of,
     part,
     pieces,
-    sizes_of,
 )
 
 log = logging.getLogger("router.subscriber")
 MAILBOX_BATCHES = 16
-READ_AHEAD = 3  # replay chunks being read at once for one subscriber
-REDELIVER_BATCH = 500  # redeliveries read and sent together at most
 SETTLE_STEP = 1024  # offsets settled between two checkpoints
-OUTBOX_ITEMS = 8  # items (batches, notices) a shared subscriber's consumer's edge has not taken
-KEEP_MOST = 10_000  # a shared subscriber's scheduled redeliveries kept as frames, at most
-
-Outgoing = Sequence[Delivery] | Rejected | Gap
-
-
-@attrs.define(eq=False)
-class _Read:
-    """One chunk of a catch-up, asked for ahead of its turn."""
-
-    first: int
-    last: int
-    batch: Sequence[Delivery] = ()
-    done: trio.Event = attrs.Factory(trio.Event)
-
-
-@attrs.define(eq=False)
-class Subscription:
-    """What a consumer's edge holds: batches to send, and a way to settle, beat and leave.
-
-    ``batches`` carries delivery batches and :class:`Rejected` notices; it ends
-    (``trio.EndOfChannel``) when the consumer is detached; ``ended`` then says why (None: the
-    consumer left). Closing the handle detaches the consumer (the subscriber sleeps when it was
-    the last one).
-    """
-
-    queue_id: str
-    name: str
-    start_offset: int
-    head: int
-    batches: trio.MemoryReceiveChannel[Outgoing]
-    control: trio.MemorySendChannel[ConsumerMessage]
-    ended: list[RouterError] = attrs.Factory(list)
-    slept: trio.Event = attrs.Factory(trio.Event)
-    late_ack: int = 0
-    late: list[ConsumerMessage] = attrs.Factory(list)
-    ready: bool = True  # when it attached, events could be handed out without a wait
-    gaps: list[Gap] = attrs.Factory(list)  # the gap notices next_batch went past
-    taken: Callable[[], None] = lambda: None  # told after each item the edge takes
-
-    async def next_batch(self) -> Sequence[Delivery] | None:
-        """The next batch, or None when the subscription is over (see :meth:`end_reason`).
-        Rejection and gap notices are skipped (see :meth:`next_item`)."""
-        while True:
-            item = await self.next_item()
-            if isinstance(item, Gap):
-                self.gaps.append(item)
-            elif not isinstance(item, Rejected):
-                return item
-
-    async def next_item(self) -> Outgoing | None:
-        try:
-            item = await self.batches.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            return None
-        self.taken()
-        return item
-
-    def end_reason(self) -> RouterError | None:
-        return self.ended[0] if self.ended else None
-
-    async def ack(self, offset: int) -> None:
-        await self.control.send(Ack(offset))
-
-    async def settle(self, ranges: Sequence[tuple[int, int]]) -> None:
-        await self.control.send(Settle(tuple(ranges)))
-
-    async def nack(self, offset: int, delay_s: float | None = None, reason: str = "") -> None:
-        await self.control.send(Nack(offset, delay_s, reason))
-
-    async def park(self, offset: int, reason: str = "") -> None:
-        await self.control.send(Park(offset, reason))
-
-    async def heartbeat(self) -> None:
-        await self.control.send(Heartbeat())
-
-    def post_ack(self, offset: int) -> None:
-        """:meth:`ack` without waiting (a gRPC stream's acks, posted in order from its thread).
-        When the control channel is full the ack waits in ``late_ack``, taken once the
-        subscriber has read what is ahead of it; acks are cumulative, so the highest is kept."""
-        try:
-            self.control.send_nowait(Ack(offset))
-        except trio.WouldBlock:
-            self.late_ack = max(self.late_ack, offset)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the subscriber ended; its end reason goes back on the stream
-
-    def post(self, message: Settle | Nack | Park) -> None:
-        """A settle, nack or park without waiting; with the channel full it waits in ``late``
-        (in order), taken once the subscriber has read what is ahead of it."""
-        try:
-            if self.late:
-                raise trio.WouldBlock
-            self.control.send_nowait(message)
-        except trio.WouldBlock:
-            self.late.append(message)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the subscriber ended; its end reason goes back on the stream
-
-    def post_heartbeat(self) -> None:
-        """:meth:`heartbeat` without waiting; with the channel full, the subscriber will hear
-        the messages ahead of it, which count as much."""
-        with contextlib.suppress(
-            trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError
-        ):
-            self.control.send_nowait(Heartbeat())
-
-    async def close_control(self) -> None:
-        """The consumer will send nothing more: it is detached."""
-        await self.control.aclose()
-
-    async def close(self) -> None:
-        """Leave: this consumer is detached (and, when it was the last, the subscriber flushes
-        its ledger and sleeps) before this returns."""
-        await self.control.aclose()
-        await self.batches.aclose()
-        with trio.move_on_after(10):
-            await self.slept.wait()
-
-
-@attrs.define(eq=False)
-class Consumer:
-    """One consumer attached to the subscriber: its channels and what it holds."""
-
-    address: str
-    prefetch: int  # shared: unsettled deliveries it may hold
-    subscription: Subscription
-    outbox: trio.MemorySendChannel[Outgoing]
-    control: trio.MemoryReceiveChannel[ConsumerMessage]
-    budget: int = -1  # deliveries it will still take (a pull asks for so many), -1: no end
-    bytes_budget: int = -1  # and their bytes (a pull's max_bytes), -1: no end
-    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
-    holding: set[int] = attrs.Factory(set)  # shared: offsets it holds unsettled
-    last_heard: float = 0.0
-    events_out: int = 0
-    gone: bool = False
-
-    @property
-    def credit(self) -> int:
-        credit = self.prefetch - len(self.holding)
-        if self.bytes_budget == 0:
-            return 0
-        if credit > 0 and self.outbox.statistics().current_buffer_used >= OUTBOX_ITEMS:
-            return 0  # its edge has not taken what it was given: nothing more is loaded for it
-        return credit if self.budget < 0 else min(credit, self.budget)
-
-
-@attrs.define(eq=False, slots=True)
-class _Flight:
-    """Deliveries sent together: ack_wait runs from ``sent_at``."""
-
-    offsets: Sequence[int]
-    consumer: Consumer
-    sent_at: float
-    fresh: bool
 
 
 @attrs.define(eq=False)
@@ -273,28 +126,18 @@ class SubscriberActor:
     subscription: Subscription | None = None  # the first consumer's
     _nursery: trio.Nursery | None = None
     _changed: trio.Event = attrs.Factory(trio.Event)
-    _credit: trio.Event = attrs.Factory(trio.Event)
-    _due: list[tuple[float, int]] = attrs.Factory(list)  # (when, offset) heap
-    _scheduled: dict[int, float] = attrs.Factory(dict)  # offset -> when it is due
-    _due_changed: trio.Event = attrs.Factory(trio.Event)
-    _flights: collections.deque[_Flight] = attrs.Factory(collections.deque)
-    _flown: trio.Event = attrs.Factory(trio.Event)
     # offset -> (consumer, sent at): every delivery a shared subscriber has out, and the
     # redeliveries an exclusive one has out (its fresh ones are implied by the ledger)
     _owner: dict[int, tuple[Consumer, float]] = attrs.Factory(dict)
-    _keys: dict[str, tuple[Consumer, int]] = attrs.Factory(dict)  # pinned: key -> (holder, n)
-    _key_of: dict[int, str] = attrs.Factory(dict)
-    # shared: offset -> the batch it was dealt in (while out) or its frame (while scheduled), so
-    # a redelivery is sent again from memory, not read back from the ring or storage
-    _kept: dict[int, Sequence[Delivery] | bytes] = attrs.Factory(dict)
-    _turn: int = 0
-    _resending: int = 0
-    _joining: list[Attach] = attrs.Factory(
-        list
-    )  # consumers that came while it started  # redeliveries taken from the heap and not yet handed out
+    _joining: list[Attach] = attrs.Factory(list)  # consumers that came while it started
     _sleepers: list[Subscription] = attrs.Factory(list)  # detached last: told once it sleeps
-    _gap: Gap | None = None  # a time start point before the horizon, told with the first batch
-    _fit: int = 0  # events of the last chunk cut short by its bytes (0: none was)
+    replay: Replay = attrs.field(init=False)
+    dealer: Dealer = attrs.field(init=False)
+    redelivery: Redelivery = attrs.Factory(Redelivery)
+
+    def __attrs_post_init__(self) -> None:
+        self.replay = Replay(self.queue, self.queue_mailbox, self.state, self.settings, self._pull)
+        self.dealer = Dealer(self.consumers, self.redelivery.behind)
 
     # --- what the queue calls ---
 
@@ -337,7 +180,7 @@ class SubscriberActor:
         most a few flights: a view must not cost a walk over every delivery in flight."""
         now = trio.current_time()
         floor = self.ledger.floor
-        for flight in itertools.islice(self._flights, 64):
+        for flight in itertools.islice(self.redelivery.flights, 64):
             offsets = flight.offsets
             start = bisect.bisect_right(offsets, floor)
             for offset in itertools.islice(offsets, start, start + 64):
@@ -411,7 +254,7 @@ class SubscriberActor:
     def change(self, options: ConsumerSettings) -> None:
         """New settings while running (the queue checked the mode is unchanged)."""
         self.options = options
-        self._flown.set()  # ack_wait may be shorter now
+        self.redelivery.ack_wait_changed()
 
     def redrive(self, offsets: Sequence[int]) -> None:
         """Parked events to deliver again, now (the queue marked them in storage)."""
@@ -419,15 +262,14 @@ class SubscriberActor:
         for offset in offsets:
             self.ledger.redriving.add(offset)
             self.ledger.counts.pop(offset, None)
-            self._schedule(offset, now)
+            self.redelivery.schedule(offset, now)
 
     def discarded(self, offsets: Sequence[int]) -> None:
         for offset in offsets:
             if offset in self.ledger.redriving:
                 self.ledger.redriving.discard(offset)
                 self._release(offset)
-                self._scheduled.pop(offset, None)
-                self._kept.pop(offset, None)
+                self.redelivery.forget(offset)
         self.parked -= len(offsets)
 
     # --- the actor ---
@@ -440,7 +282,7 @@ class SubscriberActor:
         cancellation (shutdown, exchange deleted). The ledger is flushed in every case.
         """
         try:
-            start = await self._resolve_start()
+            start = await self.replay.start_at(self.start, self.stored, self.head)
             stored = self.stored
             resumed = stored is not None and stored.acked == start - 1
             if stored is not None and resumed:
@@ -486,10 +328,10 @@ class SubscriberActor:
                     self.redrive(sorted(self.ledger.redriving))
                 try:
                     await self._deliver()
-                except* _Finished:
+                except* Finished:
                     pass  # every consumer left while events were being handed out
                 nursery.cancel_scope.cancel()
-        except* _Finished:
+        except* Finished:
             pass  # the same, seen from the redelivery task
         finally:
             self._nursery = None
@@ -527,10 +369,10 @@ class SubscriberActor:
         consumer.last_heard = trio.current_time()
         consumer.bytes_budget = most_bytes or -1
         if shared:  # its credit counts the room in its outbox
-            subscription.taken = self._credit_freed
+            subscription.taken = self.dealer.credit_freed
         subscription.ready = self._ready()
         self.consumers.append(consumer)
-        self._credit_freed()
+        self.dealer.credit_freed()
         return consumer
 
     def _ready(self) -> bool:
@@ -566,7 +408,7 @@ class SubscriberActor:
             now = trio.current_time()  # its deliveries go to the others at once
             for offset in sorted(consumer.holding):
                 self._release(offset)
-                self._schedule(offset, now)
+                self.redelivery.schedule(offset, now)
         if not self.consumers:
             self._sleepers.append(consumer.subscription)
         else:
@@ -577,13 +419,6 @@ class SubscriberActor:
                 self.name,
                 len(self.consumers),
             )
-
-    async def _resolve_start(self) -> int:
-        if self.start.kind is StartKind.STORED:
-            return self.stored.acked + 1 if self.stored is not None else self.head + 1
-        found = await first_offset(self.start, self.head, self.queue.exchange_id, self.state)
-        self._gap = time_gap(self.start, found, self.queue.exchange_id, self.state)
-        return found
 
     # --- fresh events, in offset order ---
 
@@ -612,124 +447,40 @@ class SubscriberActor:
             await self._send(deliveries[self.next_offset - deliveries[0].offset :])
 
     async def _catch_up(self) -> bool:
-        """Send from ``next_offset`` towards the known head, reading up to READ_AHEAD chunks at once.
-
-        Offsets are dense, so the chunks ahead are known before the one being sent arrives; the
-        store answers them on its separate read connections while this one is encoded and sent.
-        A chunk is sent only when it starts exactly at ``next_offset``; a short or empty one ends
-        the call (the caller loops), so a gap or a repeat cannot get through. False when nothing
-        could be read at ``next_offset``.
-        """
-        chunk, most_ahead = self._reading()
-        ahead: collections.deque[_Read] = collections.deque()
-        planned = self.next_offset
-        empty = False
-        async with trio.open_nursery() as nursery:
-            while ahead or planned <= self.head:
-                while planned <= self.head and len(ahead) < most_ahead:
-                    read = _Read(planned, min(self.head, planned + chunk - 1))
-                    nursery.start_soon(self._read_into, read)
-                    ahead.append(read)
-                    planned = read.last + 1
-                read = ahead.popleft()
-                await read.done.wait()
-                batch = read.batch
-                if not batch:
-                    nursery.cancel_scope.cancel()
-                    empty = True
-                    break
-                first, last = bounds(batch)
-                if first != self.next_offset:
-                    nursery.cancel_scope.cancel()
-                    return True
-                await self._send(batch)
-                if last != read.last:
-                    # cut short by its bytes: the next reads ask for as many as fitted
-                    self._fit = len(batch)
-                    nursery.cancel_scope.cancel()
-                    return True
-                if self._fit and 2 * sum(sizes_of(batch)) < self.settings.replay_chunk_bytes:
-                    grown = self._fit * 2  # the events got smaller: ask for more again
-                    self._fit = grown if grown < self.settings.replay_chunk else 0
-        if empty:  # removed by retention (then the caller sends a gap notice), or deleted
-            await self.state.horizon_settled()
-            return self.next_offset < self.state.horizon.tail(self.queue.exchange_id)
-        return True
+        """Send from ``next_offset`` towards the known head (see :meth:`Replay.catch_up`)."""
+        return await self.replay.catch_up(self.next_offset, self.head, self._send)
 
     async def _skip_removed(self) -> None:
         """Past what retention removed: tell every consumer (a gap notice, before the next
         batch), settle the offsets gone, and go on at the oldest kept one."""
-        tail = self.state.horizon.tail(self.queue.exchange_id)
-        gap, self._gap = self._gap, None
-        if self.next_offset < tail:
-            gap = Gap(self.next_offset, tail - 1)
-            self.ledger.settle_upto(tail - 1)
-            self.ledger.deliver_fresh(tail - 1)
-            self.next_offset = tail
-            self.delivered = max(self.delivered, tail - 1)
-            self._floor_moved()
+        gap = self.replay.gap_before(self.next_offset, self.name)
         if gap is None:
             return
-        missed = gap.last - gap.first + 1 if gap.first else 0
-        self.state.gap_notices += 1
-        self.state.gap_events += missed
-        log.warning(
-            "gap: events removed by retention before delivery queue=%s subscriber=%s from=%d to=%d",
-            self.queue.id,
-            self.name,
-            gap.first,
-            gap.last,
-        )
+        if gap.first:
+            self.ledger.settle_upto(gap.last)
+            self.ledger.deliver_fresh(gap.last)
+            self.next_offset = gap.last + 1
+            self.delivered = max(self.delivered, gap.last)
+            self._floor_moved()
         for consumer in list(self.consumers):
             try:
                 await consumer.outbox.send(gap)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 self._detach(consumer)
         if not self.consumers:
-            raise _Finished
+            raise Finished
 
-    async def _read_into(self, read: _Read) -> None:
-        read.batch = await self._fetch(read.first, read.last)
-        read.done.set()
-
-    def _reading(self) -> tuple[int, int]:
-        """How many events one catch-up read asks for, and how many reads run ahead: a chunk
-        (fewer while chunks come back cut short by their bytes), READ_AHEAD of them; for a pull,
-        no more than it takes, one read at a time."""
-        chunk = self.settings.replay_chunk
-        if self._fit:
-            chunk = min(chunk, self._fit)
-        if not self.options.shared and self.consumers:
-            consumer = self.consumers[0]
-            if consumer.budget > 0:
-                chunk = min(chunk, consumer.budget)
-            if consumer.budget >= 0 or consumer.bytes_budget >= 0:
-                return chunk, 1
-        return chunk, READ_AHEAD
-
-    async def _fetch(self, first: int, last: int) -> Sequence[Delivery]:
-        """Deliveries from ``first`` towards ``last``: from the ring if it holds them, else from
-        storage; no more than fit in a chunk's bytes (at least one), or for a pull (the only
-        consumer) in the bytes it still takes: what is loaded is what will be sent."""
-        most = self._pull_bytes() or self.settings.replay_chunk_bytes
-        held: tuple[Delivery, ...] = await ask(
-            self.queue_mailbox, lambda r: RingSlice(first, last, r)
-        )
-        if held:
-            return held[: fitting(held, most)]
-        return await self.state.read(self.queue.exchange_id, first, last, last - first + 1, most)
-
-    def _pull_bytes(self) -> int:
-        """The bytes a pull (an exclusive subscriber's only consumer) still takes; 0: none."""
-        if not self.options.shared and self.consumers:
-            return max(0, self.consumers[0].bytes_budget)
-        return 0
+    def _pull(self) -> Consumer | None:
+        """A pull's consumer (an exclusive subscriber's only one), whose budgets bound reads."""
+        return self.consumers[0] if not self.options.shared and self.consumers else None
 
     async def _send(self, batch: Sequence[Delivery]) -> None:
         """Hand out fresh events (the next ones in offset order), in pieces of at most a
         chunk's bytes: a live batch of large events is not held whole by a consumer's edge (a
         pull takes what fits its own bytes in one piece)."""
-        for piece in pieces(batch, 0 if self._pull_bytes() else self.settings.replay_chunk_bytes):
+        for piece in pieces(
+            batch, 0 if self.replay.pull_bytes() else self.settings.replay_chunk_bytes
+        ):
             await self._send_piece(piece)
 
     async def _send_piece(self, batch: Sequence[Delivery]) -> None:
@@ -751,7 +502,11 @@ class SubscriberActor:
         keep: list[int] = []
         counts: list[int] = []
         for index, offset in enumerate(offsets_of(batch)):
-            if ledger.is_settled(offset) or offset in self._scheduled or offset in self._owner:
+            if (
+                ledger.is_settled(offset)
+                or offset in self.redelivery.scheduled
+                or offset in self._owner
+            ):
                 continue
             if offset <= ledger.high and await self._park_if_spent(offset):
                 continue
@@ -770,7 +525,7 @@ class SubscriberActor:
         left_us = self.ledger.due.get(offset, 0) - now_us()
         if left_us <= 0:
             return False
-        self._schedule(offset, trio.current_time() + left_us / 1e6)
+        self.redelivery.schedule(offset, trio.current_time() + left_us / 1e6)
         return True
 
     # --- handing out ---
@@ -783,7 +538,7 @@ class SubscriberActor:
             return
         consumer = self._only()
         if consumer.budget >= 0 or consumer.bytes_budget >= 0:
-            batch = await self._within_budget(consumer, batch)
+            batch = await within_budget(consumer, batch)
         await self._put(consumer, batch)
         consumer.events_out += len(batch)
         now = trio.current_time()
@@ -794,25 +549,7 @@ class SubscriberActor:
             self._mark(offsets)
             for offset in offsets:
                 self._owner[offset] = (consumer, now)
-        self._flights.append(_Flight(offsets, consumer, now, fresh))
-        self._flown.set()
-
-    @staticmethod
-    async def _within_budget(consumer: Consumer, batch: Sequence[Delivery]) -> Sequence[Delivery]:
-        """The part of ``batch`` a pull still takes, by count and by bytes (its first delivery
-        whatever its size). The rest is not handed out (nor counted as delivered); once it has
-        all it asked for, the pull leaves, which ends this wait."""
-        if consumer.budget == 0 or consumer.bytes_budget == 0:
-            await trio.sleep_forever()
-        if 0 <= consumer.budget < len(batch):
-            batch = part(batch, 0, consumer.budget)
-        if consumer.bytes_budget >= 0:
-            batch = _within_bytes(consumer, batch)
-            if not batch:
-                await trio.sleep_forever()
-        if consumer.budget >= 0:
-            consumer.budget -= len(batch)
-        return batch
+        self.redelivery.flew(offsets, consumer, now, fresh)
 
     def _mark(self, offsets: Sequence[int]) -> None:
         """Count the deliveries of offsets just handed out again (or, resumed, for the first
@@ -823,7 +560,7 @@ class SubscriberActor:
 
     def _only(self) -> Consumer:
         if not self.consumers:
-            raise _Finished
+            raise Finished
         return self.consumers[0]
 
     async def _put(self, consumer: Consumer, batch: Sequence[Delivery]) -> None:
@@ -832,37 +569,20 @@ class SubscriberActor:
             await consumer.outbox.send(batch)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self._detach(consumer)
-            raise _Finished from None
+            raise Finished from None
 
     async def _deal(self, batch: Sequence[Delivery], fresh: bool) -> None:
         """Deal ``batch`` among the shared subscriber's consumers, within their prefetch; fresh
         events wait while redeliveries are due (they go first)."""
         offsets = offsets_of(batch)
         pinned = self.options.dispatch is Dispatch.PINNED
-        keys = _keys(batch, self.options.key_header) if pinned else None
+        keys = keys_of(batch, self.options.key_header) if pinned else None
         at = 0
         while at < len(offsets):
-            if keys is not None and keys[at] is not None:
-                consumer = await self._holder_of(keys[at] or "", fresh)
-                credit = consumer.credit
-                stop = at + 1
-                while (
-                    stop < len(offsets)
-                    and stop - at < credit
-                    and keys[stop] is not None
-                    and self._keys.get(keys[stop] or "", (consumer, 0))[0] is consumer
-                    and _slot(keys[stop] or "", self.consumers) is consumer
-                ):
-                    stop += 1
-            else:
-                consumer = await self._next_with_credit(fresh)
-                share = max(1, -(-(len(offsets) - at) // len(self.consumers)))
-                stop = at + min(consumer.credit, share)
-                if keys is not None:  # pinned: an event without its key goes round-robin alone
-                    stop = at + 1
+            consumer, stop = await self.dealer.next_piece(keys, at, len(offsets), fresh)
             piece = part(batch, at, stop)
             if consumer.bytes_budget >= 0:
-                piece = _within_bytes(consumer, piece)
+                piece = within_bytes(consumer, piece)
                 if not piece:
                     continue  # it has taken all the bytes it asked for: deal to another
                 stop = at + len(piece)
@@ -876,78 +596,32 @@ class SubscriberActor:
             consumer.events_out += len(taken)
             consumer.holding.update(taken)
             if fresh and not isinstance(piece, Counted):
-                self._kept.update(dict.fromkeys(taken, piece))
+                self.redelivery.keep(taken, piece)
             if consumer.budget >= 0:
                 consumer.budget -= len(taken)
-            for index, offset in enumerate(taken):
+            for offset in taken:
                 self._owner[offset] = (consumer, now)
-                if keys is not None and keys[at + index] is not None:
-                    key = keys[at + index] or ""
-                    _holder, count = self._keys.get(key, (consumer, 0))
-                    self._keys[key] = (consumer, count + 1)
-                    self._key_of[offset] = key
+            if keys is not None:
+                self.dealer.pin(consumer, taken, keys[at:stop])
             if fresh:
                 self.ledger.deliver_fresh(taken[-1])
             else:
                 self._mark(taken)
             self._changed.set()
-            self._flights.append(_Flight(taken, consumer, now, True))
-            self._flown.set()
+            self.redelivery.flew(taken, consumer, now, True)
             at = stop
-
-    def _behind_redeliveries(self, fresh: bool) -> bool:
-        if not fresh:
-            return False
-        return bool(self._resending) or bool(self._due and self._due[0][0] <= trio.current_time())
-
-    async def _next_with_credit(self, fresh: bool) -> Consumer:
-        while True:
-            if not self.consumers:
-                raise _Finished
-            if self._behind_redeliveries(fresh):
-                await self._credit.wait()
-                continue
-            count = len(self.consumers)
-            for step in range(count):
-                consumer = self.consumers[(self._turn + step) % count]
-                if consumer.credit > 0:
-                    self._turn = (self._turn + step + 1) % count
-                    return consumer
-            await self._credit.wait()
-
-    async def _holder_of(self, key: str, fresh: bool) -> Consumer:
-        """The consumer a key's event goes to: the one holding the key's earlier events, else
-        the key's slot among the consumers; waits for its credit (per-key order)."""
-        while True:
-            if not self.consumers:
-                raise _Finished
-            held = self._keys.get(key)
-            consumer = held[0] if held is not None else _slot(key, self.consumers)
-            if consumer.credit > 0 and not consumer.gone and not self._behind_redeliveries(fresh):
-                return consumer
-            await self._credit.wait()
-
-    def _credit_freed(self) -> None:
-        self._credit.set()
-        self._credit = trio.Event()
 
     def _release(self, offset: int) -> Consumer | None:
         """``offset`` is no longer out with a consumer (settled, nacked, expired, its holder
         gone); returns who held it."""
         found = self._owner.pop(offset, None)
-        key = self._key_of.pop(offset, None)
-        if key is not None:
-            holder, count = self._keys[key]
-            if count <= 1:
-                del self._keys[key]
-            else:
-                self._keys[key] = (holder, count - 1)
+        self.dealer.unpin(offset)
         if found is None:
             return None
         consumer = found[0]
         if offset in consumer.holding:
             consumer.holding.discard(offset)
-            self._credit_freed()
+            self.dealer.credit_freed()
         return consumer
 
     # --- settlement ---
@@ -1002,7 +676,7 @@ class SubscriberActor:
         if self.options.shared:
             held = settling.held_of(consumer.holding)
         else:
-            held = settling.held_but(self._scheduled)
+            held = settling.held_but(self.redelivery.scheduled)
         done = 0
         for first, last, index in joined:
             verdict = settling.judge(first, last, index, self.ledger, held)
@@ -1018,7 +692,7 @@ class SubscriberActor:
     def _holds(self, consumer: Consumer, offset: int) -> bool:
         if self.options.shared:
             return offset in consumer.holding
-        return self.ledger.is_open(offset) and offset not in self._scheduled
+        return self.ledger.is_open(offset) and offset not in self.redelivery.scheduled
 
     def _check(self, consumer: Consumer, offset: int, field: str) -> bool:
         """Whether ``consumer`` may settle ``offset``; if not, it is told why."""
@@ -1078,8 +752,7 @@ class SubscriberActor:
             await self.state.write(lambda storage: storage.unpark(queue_id, name, [offset]))
             self.parked -= 1
         self._release(offset)
-        self._scheduled.pop(offset, None)
-        self._kept.pop(offset, None)
+        self.redelivery.forget(offset)
         if self.ledger.settle(offset):
             self._floor_moved()
         self._changed.set()
@@ -1087,9 +760,7 @@ class SubscriberActor:
     def _floor_moved(self) -> None:
         self.floor_moved_at = trio.current_time()
         self._changed.set()
-        flights = self._flights
-        while flights and flights[0].fresh and flights[0].offsets[-1] <= self.ledger.floor:
-            flights.popleft()
+        self.redelivery.landed(self.ledger.floor)
 
     async def _nack(self, offset: int, delay_s: float | None, reason: str = "") -> None:
         self._release(offset)
@@ -1097,7 +768,7 @@ class SubscriberActor:
         if await self._park_if_spent(offset, reason):
             return
         wait = self.options.backoff(count) if delay_s is None else delay_s
-        self._schedule(offset, trio.current_time() + wait)
+        self.redelivery.schedule(offset, trio.current_time() + wait)
         if wait > 0:
             self.ledger.due[offset] = now_us() + int(wait * 1e6)
             self._changed.set()
@@ -1122,8 +793,7 @@ class SubscriberActor:
             self.parked_since = parked.parked_at
         self.ledger.redriving.discard(offset)
         self._release(offset)
-        self._scheduled.pop(offset, None)
-        self._kept.pop(offset, None)
+        self.redelivery.forget(offset)
         if self.ledger.settle(offset):
             self._floor_moved()
         self._changed.set()
@@ -1138,59 +808,39 @@ class SubscriberActor:
 
     # --- delivering again ---
 
-    def _schedule(self, offset: int, at: float) -> None:
-        kept = self._kept.get(offset)
-        if kept is not None and not isinstance(kept, bytes):
-            if len(self._scheduled) < KEEP_MOST:
-                self._kept[offset] = frame_at(kept, offset)  # not the whole batch it came in
-            else:
-                del self._kept[offset]  # read back when due
-        self._scheduled[offset] = at
-        heapq.heappush(self._due, (at, offset))
-        self._due_changed.set()
-
     async def _redeliver(self) -> None:
         """Send again what is due (nacked, expired, left by a consumer, re-driven)."""
+        again = self.redelivery
         while True:
-            now = trio.current_time()
-            due: list[int] = []
-            while self._due and self._due[0][0] <= now and len(due) < REDELIVER_BATCH:
-                at, offset = heapq.heappop(self._due)
-                if self._scheduled.get(offset) != at:
-                    continue  # settled or rescheduled since
-                del self._scheduled[offset]
-                if self.ledger.is_open(offset) and offset not in self._owner:
-                    due.append(offset)
-            if due:
-                self._resending = len(due)
-                try:
-                    await self._send_due(sorted(due))
-                finally:
-                    self._resending = 0
-                    self._credit_freed()  # fresh events waited behind these
+            due = again.take_due(lambda o: self.ledger.is_open(o) and o not in self._owner)
+            if not due:
+                await again.wait_due()
                 continue
-            self._due_changed = trio.Event()
-            with trio.move_on_at(self._due[0][0] if self._due else math.inf):
-                await self._due_changed.wait()
+            again.resending = len(due)
+            try:
+                await self._send_due(sorted(due))
+            finally:
+                again.resending = 0
+                self.dealer.credit_freed()  # fresh events waited behind these
 
     async def _send_due(self, offsets: list[int]) -> None:
         send: list[int] = []
         for offset in offsets:
             if not await self._park_if_spent(offset):
                 send.append(offset)
-        for run in _runs(send):
+        for run in runs(send):
             while run:
                 run = await self._send_run(run)
 
     async def _send_run(self, run: list[int]) -> list[int]:
         """Send again what of ``run`` one read reaches (a read stops at a chunk's bytes); the
         rest of the run, to send next."""
-        kept, ledger = self._kept, self.ledger
+        kept, ledger = self.redelivery.kept, self.ledger
         found: dict[int, bytes] = {}
         rest: list[int] = []
         missing = [o for o in run if not isinstance(kept.get(o), bytes)]
         if missing:
-            batch = await self._fetch(missing[0], missing[-1])
+            batch = await self.replay.fetch(missing[0], missing[-1])
             found = dict(zip(offsets_of(batch), frames_of(batch), strict=True))
             if batch and bounds(batch)[1] < missing[-1]:
                 reach = bounds(batch)[1]
@@ -1214,27 +864,15 @@ class SubscriberActor:
 
     async def _expire(self) -> None:
         """Deliveries unsettled ``ack_wait`` after they were sent are due again, now."""
-        flights = self._flights
         while True:
-            if not flights:
-                self._flown = trio.Event()
-                await self._flown.wait()
-                continue
-            flight = flights[0]
-            deadline = flight.sent_at + self.options.ack_wait_s
-            if trio.current_time() < deadline:
-                self._flown = trio.Event()
-                with trio.move_on_at(deadline):
-                    await self._flown.wait()
-                continue
-            flights.popleft()
+            flight = await self.redelivery.next_expired(lambda: self.options.ack_wait_s)
             now = trio.current_time()
             for offset in flight.offsets:
                 if self._still_out(flight, offset):
                     self._release(offset)
-                    self._schedule(offset, now)
+                    self.redelivery.schedule(offset, now)
 
-    def _still_out(self, flight: _Flight, offset: int) -> bool:
+    def _still_out(self, flight: Flight, offset: int) -> bool:
         """Whether ``offset`` is unsettled with the consumer ``flight`` gave it to."""
         found = self._owner.get(offset)
         if found is not None:
@@ -1243,7 +881,7 @@ class SubscriberActor:
             flight.fresh
             and not self.options.shared
             and self.ledger.is_open(offset)
-            and offset not in self._scheduled
+            and offset not in self.redelivery.scheduled
         )
 
     # --- the consumer's silence, and saving ---
@@ -1273,78 +911,6 @@ class SubscriberActor:
             if now != self.saved:
                 await self.state.save_cursor(self.queue.id, self.name, *now)
                 self.saved = now
-
-
-class _Finished(Exception):
-    """Every consumer left while events were being handed out."""
-
-
-def _within_bytes(consumer: Consumer, batch: Sequence[Delivery]) -> Sequence[Delivery]:
-    """The part of ``batch`` that fits in a pull's bytes still to take (its first delivery
-    whatever its size), taken from them; none fitting ends its bytes."""
-    count = fitting(batch, consumer.bytes_budget, at_least_one=consumer.events_out == 0)
-    if count == 0:
-        consumer.bytes_budget = 0
-        return ()
-    if count < len(batch):
-        batch = part(batch, 0, count)
-    consumer.bytes_budget = max(0, consumer.bytes_budget - sum(sizes_of(batch)))
-    return batch
-
-
-def _keys(batch: Sequence[Delivery], header: str) -> list[str | None]:
-    return [dict(d.event.headers).get(header) for d in batch]
-
-
-def _slot(key: str, consumers: Sequence[Consumer]) -> Consumer:
-    return consumers[zlib.crc32(key.encode()) % len(consumers)]
-
-
-def _runs(offsets: Sequence[int]) -> list[list[int]]:
-    """Sorted offsets as runs close enough to read together."""
-    runs: list[list[int]] = []
-    for offset in offsets:
-        if runs and offset - runs[-1][-1] <= 64 and offset - runs[-1][0] < REDELIVER_BATCH:
-            runs[-1].append(offset)
-        else:
-            runs.append([offset])
-    return runs
-
-
-async def first_offset(
-    start: StartPoint, head: int, exchange_id: int, state: StateActor, field: str = "start"
-) -> int:
-    """The first offset a start point names, given the exchange's ``head``.
-
-    The one place where earliest, latest, offset and time become an offset (subscribe, reset,
-    read). ``stored`` belongs to a subscriber's cursor, so it is refused here; an offset outside
-    1..head+1 is OUT_OF_RANGE.
-    """
-    if start.kind is StartKind.EARLIEST:
-        return state.horizon.tail(exchange_id)  # the oldest kept event
-    if start.kind is StartKind.LATEST:
-        return head + 1
-    if start.kind is StartKind.OFFSET:
-        if not 1 <= start.value <= head + 1:
-            raise OutOfRange(
-                f"{field}.offset: {start.value} is outside 1..{head + 1} (head is {head})"
-            )
-        return start.value
-    if start.kind is StartKind.TIME:
-        return await state.find_time(exchange_id, head, start.value)
-    raise InvalidArgument(
-        f"{field}: stored has no meaning here; give earliest, latest, offset or time"
-    )
-
-
-def time_gap(start: StartPoint, found: int, exchange_id: int, state: StateActor) -> Gap | None:
-    """The gap notice a time start point owes: one at or before the newest removed event
-    lands on the oldest kept offset, and the events from that time to it are gone (which
-    offsets they had is not kept)."""
-    if start.kind is not StartKind.TIME or start.value > state.horizon.removed_until:
-        return None
-    tail = state.horizon.tail(exchange_id)
-    return Gap(0, tail - 1) if found == tail > 1 else None
 
 
 def already_attached(name: str) -> FailedPrecondition:
