@@ -56,6 +56,7 @@ router.tracing              router.observe.tracing
 router.audit                router.control.audit
 router.auth                 router.control.auth
 router.contracts            router.control.contracts
+router.policy               router.control.policy
 router.quotas               router.control.quotas
 router.reach                router.control.reach
 router.tethers              router.control.tethers
@@ -77,8 +78,9 @@ FLOORS = {
         "form, validation, permissions. Imports nothing of ``router`` but the generated code."
     ),
     "router.control": (
-        "Who may do what, and what is allowed in: tokens and grants, the audit trail, quotas,\n"
-        "event contracts, what a grant reaches, tethered tokens. Above the actors and storage."
+        "Who may do what, and what is allowed in: tokens and grants, each operation's access and\n"
+        "audit policy, the audit trail, quotas, event contracts, what a grant reaches, tethered\n"
+        "tokens. Above the actors and storage."
     ),
     "router.observe": (
         "What the router shows of itself: Prometheus metrics, traces, the AsyncAPI document,\n"
@@ -124,7 +126,7 @@ FROM_ROUTER = re.compile(
     re.MULTILINE,
 )
 IMPORT_LINE = re.compile(r"^[ \t]*(?:from|import)[ \t]+$")
-BINDS_ROUTER = re.compile(r"^[ \t]*import router(?:\.[\w.]+)?[ \t]*$", re.MULTILINE)
+BINDS = re.compile(rf"^[ \t]*import router\.({_NAMES})[ \t]*$", re.MULTILINE)
 
 
 def module_path(root: Path, module: str) -> Path:
@@ -215,13 +217,13 @@ def code_spans(text: str) -> list[tuple[int, int]]:
 def rewrite_python(text: str) -> str:
     text = FROM_ROUTER.sub(split_from_router, text)
     spans = code_spans(text)
-    binds = bool(BINDS_ROUTER.search(text))
+    bound = set(BINDS.findall(text))  # `import router.serve`: then router.serve.x is the module
 
     def dotted(match: re.Match[str]) -> str:
         at = match.start()
         line_start = text.rfind("\n", 0, at) + 1
         in_text = any(a <= at < b for a, b in spans)
-        if in_text or binds or IMPORT_LINE.match(text[line_start:at]):
+        if in_text or match[1] in bound or IMPORT_LINE.match(text[line_start:at]):
             return _SHORT[match[1]]
         return match.group(0)
 
@@ -259,7 +261,8 @@ def tidy(root: Path, changed: list[Path]) -> None:
     if not python or not ruff:
         return
     subprocess.run([ruff, "check", "--select", "I", "--fix", "-q", *python], cwd=root)
-    subprocess.run([ruff, "format", "-q", *python], cwd=root, check=True)
+    if subprocess.run([ruff, "format", "-q", *python], cwd=root).returncode:
+        print("ruff format failed (a conflict left in a file?): fix it, then run again")
 
 
 def main() -> None:
