@@ -5,11 +5,19 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.helpers import lanes
 from tests.helpers.databases import database_url
 from tests.helpers.server import ADMIN_TOKEN
 
 # Routers started by tests create user admin with ADMIN_TOKEN; clients and CLI runs send it.
 os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The markers slow, browser and postgres by directory and by what a test calls (see
+    tests/helpers/lanes.py), so `just test-fast` can leave them out."""
+    lanes.assign(items)
+
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
