@@ -19,6 +19,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     lanes.assign(items)
 
 
+@pytest.fixture(autouse=True)
+def broker_turn(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that restarts RabbitMQ runs alone on the broker; the others that use it share it."""
+    if request.node.get_closest_marker("rabbitmq") is None:
+        yield
+        return
+    exclusive = request.node.get_closest_marker("rabbitmq_restart") is not None
+    with lanes.broker_turn(exclusive):
+        yield
+
+
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 

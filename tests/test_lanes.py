@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 from pathlib import Path
 
 from tests.helpers import lanes
@@ -48,7 +49,32 @@ def test_a_test_that_calls_postgres_in_its_body_is_found() -> None:
     assert not lanes.calls_postgres(None)
 
 
-def test_modules_that_speak_amqp_share_one_worker() -> None:
+def test_modules_that_speak_amqp_are_marked_and_a_restart_is_found() -> None:
     assert lanes.speaks_amqp(lanes.TESTS / "integration" / "test_amqp.py")
     assert not lanes.speaks_amqp(lanes.TESTS / "test_ids.py")
     assert not lanes.speaks_amqp(lanes.TESTS / "no_such_file.py")
+    restarts = "def f():\n    async def inner():\n        rabbit.restart_rabbitmq()\n"
+    assert lanes.calls(defined(restarts), lanes.RESTART_CALLS)
+    assert not lanes.calls(defined("def f():\n    rabbit.publish()\n"), lanes.RESTART_CALLS)
+
+
+def probe(path: str, how: int) -> bool:
+    """Whether another holder (a descriptor of its own, as another process would have) could
+    take the lock now."""
+    with open(path, "a") as other:
+        try:
+            fcntl.flock(other, how | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(other, fcntl.LOCK_UN)
+        return True
+
+
+def test_tests_on_the_broker_share_it_and_a_restart_has_it_alone(tmp_path: Path) -> None:
+    path = str(tmp_path / "broker.lock")
+    with lanes.broker_turn(False, path):
+        assert probe(path, fcntl.LOCK_SH), "another user of the broker goes on"
+        assert not probe(path, fcntl.LOCK_EX), "a restart waits"
+    with lanes.broker_turn(True, path):
+        assert not probe(path, fcntl.LOCK_SH), "users wait for the restart"
+    assert probe(path, fcntl.LOCK_EX), "nothing is left held"

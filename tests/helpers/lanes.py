@@ -5,13 +5,20 @@
   and the modules named in ``SLOW_MODULES`` (failovers, upgrades and crash runs elsewhere).
 - ``postgres``: a test parametrized on the PostgreSQL backend already carries it; a test whose
   body (or a function defined in it) calls ``postgres_schema`` or ``pg_cluster`` gets it here.
-- ``xdist_group("rabbitmq")``: every test of a module that speaks AMQP runs on one worker under
-  ``pytest -n``, since one of them restarts the broker and would cut the others' connections.
+- ``rabbitmq``: every test of a module that speaks AMQP; one that restarts the broker also gets
+  ``rabbitmq_restart``. tests/conftest.py holds ``broker_turn`` around each: tests that use the
+  broker share it, and a restart waits for them and keeps them waiting, across the workers of
+  ``pytest -n`` (and any other test run on the machine), since a restart cuts every connection.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import tempfile
 import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -29,7 +36,8 @@ SLOW_MODULES = frozenset(
     }
 )
 POSTGRES_CALLS = frozenset({"postgres_schema", "pg_cluster"})
-RABBITMQ_GROUP = "rabbitmq"
+RESTART_CALLS = frozenset({"restart_rabbitmq"})
+BROKER_LOCK = os.path.join(tempfile.gettempdir(), "router-tests-rabbitmq.lock")
 
 
 def where(path: Path) -> str:
@@ -57,9 +65,13 @@ def names_used(code: types.CodeType) -> set[str]:
     return found
 
 
-def calls_postgres(function: object) -> bool:
+def calls(function: object, names: frozenset[str]) -> bool:
     code = getattr(function, "__code__", None)
-    return code is not None and bool(names_used(code) & POSTGRES_CALLS)
+    return code is not None and bool(names_used(code) & names)
+
+
+def calls_postgres(function: object) -> bool:
+    return calls(function, POSTGRES_CALLS)
 
 
 @cache
@@ -83,4 +95,18 @@ def assign(items: list[pytest.Item]) -> None:
         ):
             item.add_marker(pytest.mark.postgres)
         if speaks_amqp(item.path):
-            item.add_marker(pytest.mark.xdist_group(RABBITMQ_GROUP))
+            item.add_marker(pytest.mark.rabbitmq)
+            if calls(getattr(item, "function", None), RESTART_CALLS):
+                item.add_marker(pytest.mark.rabbitmq_restart)
+
+
+@contextmanager
+def broker_turn(exclusive: bool, path: str = BROKER_LOCK) -> Iterator[None]:
+    """Hold the broker: shared by tests that use it, exclusive for one that restarts it. A lock
+    on a file, so it holds across processes and is let go if one dies."""
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
