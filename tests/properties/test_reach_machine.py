@@ -28,8 +28,8 @@ from router.app import open_router
 from router.errors import AlreadyExists, NotFound, PermissionDenied
 from router.model import Access, Grant, NewEvent, StartKind, StartPoint
 from router.settings import Settings
+from tests.helpers.topics import type_matches
 from tests.helpers.trio_thread import TrioThread
-from tests.properties.test_permissions_machine import type_matches
 
 WORDS = ["order", "payment", "user", "secret", "created", "captured", "zzz"]
 UNIVERSE = [".".join(words) for n in range(1, 5) for words in itertools.product(WORDS, repeat=n)]
