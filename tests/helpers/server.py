@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -148,3 +150,12 @@ def running_router(db_url: str, folder: str, *extra: str) -> Iterator[RouterProc
     finally:
         if router.process is not None and router.process.poll() is None:
             router.stop()
+
+
+def leads(router: RouterProcess) -> bool:
+    """Whether this router leads (a standby, or one not answering, answers /readyz otherwise)."""
+    try:
+        with urllib.request.urlopen(router.http + "/readyz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False

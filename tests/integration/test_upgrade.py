@@ -8,8 +8,6 @@ import asyncio
 import re
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import pytest
 
@@ -18,7 +16,7 @@ from storage import _migrations, open_storage
 from storage.leadership import Elector
 from tests.helpers.databases import postgres_schema
 from tests.helpers.polling import until
-from tests.helpers.server import RouterProcess, free_ports
+from tests.helpers.server import RouterProcess, free_ports, leads
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -69,14 +67,6 @@ def has_table(url: str, name: str) -> bool:
         store.close()
 
 
-def ready(router: RouterProcess) -> bool:
-    try:
-        with urllib.request.urlopen(router.http + "/readyz", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.mark.postgres
 def test_a_newer_standby_leaves_the_leaders_schema_alone_and_migrates_once_it_leads(
     tmp_path: object,
@@ -100,10 +90,10 @@ def test_a_newer_standby_leaves_the_leaders_schema_alone_and_migrates_once_it_le
 
             lease.connection.close()  # the old leader goes: its lock with it
 
-            async def leads() -> bool:
-                return await asyncio.to_thread(ready, new)
+            async def new_leads() -> bool:
+                return await asyncio.to_thread(leads, new)
 
-            asyncio.run(until(leads, timeout=30))
+            asyncio.run(until(new_leads, timeout=30))
             assert newest_row(url) == (last, str(build()))
             assert has_table(url, table)
         finally:
