@@ -159,3 +159,16 @@ def leads(router: RouterProcess) -> bool:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError):
         return False
+
+
+def assert_start_refused(folder: str, flags: list[str], field: str) -> None:
+    """``router serve`` with these flags stops at start as a usage error (exit 2), naming
+    ``field``."""
+    found = subprocess.run(
+        [sys.executable, "-m", "router", "serve", "--db", f"sqlite:///{folder}/r.db", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert found.returncode == 2, (flags, found.stderr)
+    assert field in found.stderr, (flags, found.stderr)
