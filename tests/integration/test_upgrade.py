@@ -14,7 +14,7 @@ import pytest
 from router.build import build
 from storage import _migrations, open_storage
 from storage.leadership import Elector
-from tests.helpers.databases import postgres_schema
+from tests.helpers.databases import postgres_schema, record_a_newer_schema
 from tests.helpers.polling import until
 from tests.helpers.server import RouterProcess, free_ports, leads
 
@@ -106,13 +106,7 @@ def test_a_router_refuses_a_store_whose_schema_is_newer_naming_both_versions(
 ) -> None:
     store = open_storage(db_url)
     try:
-        store.migrate()
-        known = store.schema_state().known
-        with store._control() as run:  # type: ignore[attr-defined]
-            run(
-                "INSERT INTO schema_migrations (version, router_version) VALUES (?, ?)",
-                (known + 1, "0.9.0+gfeedbeef0000"),
-            )
+        known = record_a_newer_schema(store, "0.9.0+gfeedbeef0000")
     finally:
         store.close()
     grpc, http = free_ports(2)
