@@ -427,15 +427,7 @@ class PostgresStorage(Storage):
 
     def _schema_state(self, connection: psycopg.Connection[Any]) -> Schema:
         (table,) = _one(connection.execute("SELECT to_regclass('schema_migrations')::text"))
-        newest = None
-        if table is not None:
-            cursor = connection.execute(
-                "SELECT * FROM schema_migrations ORDER BY version DESC LIMIT 1"
-            )
-            row = cursor.fetchone()
-            if row is not None:
-                newest = dict(zip([c.name for c in cursor.description or ()], row, strict=True))
-        return _migrations.schema_from(self.migrations, newest)
+        return _migrations.read_schema(self.migrations, connection, table is not None)
 
     def _ensure_partition(self, connection: psycopg.Connection[Any], at: int) -> None:
         day = at // DAY_US
