@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import RouterClient
-from tests.helpers.orders import ADMIN, orders_router
+from tests.helpers.orders import ADMIN, sqlite_orders_router
 from tests.helpers.report import record, rss_mb
 from tests.helpers.server import RouterProcess
 
@@ -49,10 +49,7 @@ class RawCodec(ProtoCodec):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
-    folder = tmp_path_factory.mktemp("hostile")
-    with orders_router(
-        f"sqlite:///{folder}/hostile.db", str(folder), "order.#", published=10
-    ) as process:
+    with sqlite_orders_router(tmp_path_factory, "hostile", "order.#", published=10) as process:
         yield process
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
+import pytest
 
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
@@ -31,6 +32,16 @@ def orders_router(
     with running_router(db_url, folder) as process:
         asyncio.run(create_orders(process.address, pattern, published))
         yield process
+
+
+@contextmanager
+def sqlite_orders_router(
+    factory: pytest.TempPathFactory, name: str, pattern: str = "order.*", published: int = 0
+) -> Iterator[RouterProcess]:
+    """orders_router on a SQLite file in a fresh folder called ``name``: a module's router."""
+    folder = factory.mktemp(name)
+    with orders_router(f"sqlite:///{folder}/{name}.db", str(folder), pattern, published) as router:
+        yield router
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import RouterClient
-from tests.helpers.orders import orders_router
+from tests.helpers.orders import sqlite_orders_router
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -52,8 +52,7 @@ event_like = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
-    folder = tmp_path_factory.mktemp("fuzz")
-    with orders_router(f"sqlite:///{folder}/fuzz.db", str(folder), "order.#") as process:
+    with sqlite_orders_router(tmp_path_factory, "fuzz", "order.#") as process:
         yield process
 
 

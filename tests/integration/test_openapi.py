@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from router.http.openapi import document
-from tests.helpers.orders import orders_router
+from tests.helpers.orders import sqlite_orders_router
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
 schema = schemathesis.openapi.from_dict(document())
@@ -24,8 +24,7 @@ schema = schemathesis.openapi.from_dict(document())
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
-    folder = tmp_path_factory.mktemp("openapi")
-    with orders_router(f"sqlite:///{folder}/api.db", str(folder), "#") as process:
+    with sqlite_orders_router(tmp_path_factory, "openapi", "#") as process:
         yield process
 
 
