@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import tempfile
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
@@ -20,6 +19,7 @@ from router.app import open_router
 from router.errors import NotFound, PermissionDenied
 from router.model import Access, Grant, Role
 from router.settings import Settings
+from tests.helpers.machines import machine_settings
 from tests.helpers.topics import type_matches
 from tests.helpers.trio_thread import TrioThread
 
@@ -139,10 +139,5 @@ def _set_role(storage: object, user: str, role: Role) -> None:
         run("UPDATE users SET role = ? WHERE name = ?", (role.value, user))
 
 
-PermissionMachine.TestCase.settings = settings(
-    max_examples=25,
-    stateful_step_count=30,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+PermissionMachine.TestCase.settings = machine_settings(25, 30)
 TestPermissions = PermissionMachine.TestCase
