@@ -20,6 +20,7 @@ import pytest
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+from tests.helpers.server import router_cli as cli
 
 CHROMIUM = os.environ.get("ROUTER_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -61,15 +62,6 @@ def browser() -> Iterator[Any]:
 def router(sqlite_url: str, tmp_path: object) -> Iterator[RouterProcess]:
     with running_router(sqlite_url, str(tmp_path)) as process:
         yield process
-
-
-def cli(router: RouterProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "router", "--server", router.address, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def shoot(page: Any, name: str) -> None:

@@ -172,3 +172,13 @@ def assert_start_refused(folder: str, flags: list[str], field: str) -> None:
     )
     assert found.returncode == 2, (flags, found.stderr)
     assert field in found.stderr, (flags, found.stderr)
+
+
+def router_cli(router: RouterProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``router`` command against ``router``, to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "router", "--server", router.address, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
