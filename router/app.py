@@ -458,15 +458,6 @@ class Router:
         (view,) = self._queue_of(exchange, name, limit_size).subscriber_views(name)
         return view
 
-    async def _change_subscriber(
-        self, exchange: str, name: str, limit_size: int, change: Callable[[Any], Any]
-    ) -> SubscriberView:
-        """Ask the subscriber's queue for ``change`` (built with the reply), then its view."""
-        queue = self._queue_of(exchange, name, limit_size)
-        await ask(queue.mailbox, change)
-        (view,) = queue.subscriber_views(name)
-        return view
-
     async def delete_subscriber(self, exchange: str, name: str, limit_size: int = 0) -> None:
         queue = self._queue_of(exchange, name, limit_size)
         await ask(queue.mailbox, lambda r: ForgetSubscriber(name, r))
@@ -474,9 +465,10 @@ class Router:
     async def reset_subscriber(
         self, exchange: str, name: str, start: StartPoint, limit_size: int = 0
     ) -> SubscriberView:
-        return await self._change_subscriber(
-            exchange, name, limit_size, lambda r: MoveCursor(name, start, r)
-        )
+        queue = self._queue_of(exchange, name, limit_size)
+        await ask(queue.mailbox, lambda r: MoveCursor(name, start, r))
+        (view,) = queue.subscriber_views(name)
+        return view
 
     async def ack_sleeping(
         self,
@@ -570,9 +562,10 @@ class Router:
     async def set_subscriber_settings(
         self, exchange: str, name: str, changes: dict[str, Any], limit_size: int = 0
     ) -> SubscriberView:
-        return await self._change_subscriber(
-            exchange, name, limit_size, lambda r: ChangeSettings(name, changes, r)
-        )
+        queue = self._queue_of(exchange, name, limit_size)
+        await ask(queue.mailbox, lambda r: ChangeSettings(name, changes, r))
+        (view,) = queue.subscriber_views(name)
+        return view
 
     async def list_parked(
         self,
