@@ -34,13 +34,18 @@ def postgres_problem() -> str | None:
     return _pg_state["problem"]
 
 
-def require_postgres() -> None:
-    problem = postgres_problem()
+def require(service: str, problem: str | None) -> None:
+    """Nothing when ``problem`` is None; else the test skips saying it, or fails under
+    ``CI=true``: CI must run the tests of every ``service``."""
     if problem is None:
         return
     if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run the PostgreSQL tests: {problem}")
+        pytest.fail(f"CI must run the {service} tests: {problem}")
     pytest.skip(problem)
+
+
+def require_postgres() -> None:
+    require("PostgreSQL", postgres_problem())
 
 
 def with_search_path(url: str, schema: str) -> str:
