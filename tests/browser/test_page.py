@@ -223,11 +223,17 @@ def test_the_page_runs_under_its_content_security_policy(
     assert refused == []
 
 
+def new_user_token(router: RouterProcess, name: str, role: str) -> str:
+    """Adds user ``name`` with ``role`` through the CLI: its first token."""
+    added = cli(router, "user", "add", name, "--role", role, "--json")
+    token: str = json.loads(added.stdout)["token"]
+    return token
+
+
 def test_a_missing_or_revoked_token_shows_the_login_prompt(
     browser: Any, router: RouterProcess
 ) -> None:
-    added = cli(router, "user", "add", "ops", "--role", "admin", "--json")
-    token = json.loads(added.stdout)["token"]
+    token = new_user_token(router, "ops", "admin")
     page = browser.new_page()
     page.goto(f"{router.http}/")
     page.wait_for_selector("#login:not([hidden])")
@@ -241,8 +247,7 @@ def test_a_missing_or_revoked_token_shows_the_login_prompt(
 def test_a_page_whose_monitor_grant_is_taken_stops_polling_and_says_why(
     browser: Any, router: RouterProcess
 ) -> None:
-    added = cli(router, "user", "add", "watcher", "--role", "consumer", "--json")
-    token = json.loads(added.stdout)["token"]
+    token = new_user_token(router, "watcher", "consumer")
     assert cli(router, "user", "grant", "watcher", "--monitor").returncode == 0
     page = browser.new_page()
     polls: list[str] = []
@@ -260,8 +265,7 @@ def test_a_page_whose_monitor_grant_is_taken_stops_polling_and_says_why(
 def test_a_monitor_sees_the_router_but_not_users_and_admins_see_grants(
     browser: Any, router: RouterProcess
 ) -> None:
-    added = cli(router, "user", "add", "watcher", "--role", "consumer", "--json")
-    token = json.loads(added.stdout)["token"]
+    token = new_user_token(router, "watcher", "consumer")
     page = browser.new_page()
     sign_in(page, router, token)  # consume * only: it may not monitor
     page.wait_for_selector("#login-message:has-text('may not monitor')")
