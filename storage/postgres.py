@@ -487,16 +487,7 @@ class PostgresStorage(Storage):
                     "SELECT id, exchange_id, config FROM queues ORDER BY id"
                 ).fetchall()
             )
-        return Restored(
-            positions,
-            exchanges,
-            queues,
-            self.subscribers(),
-            tuple(self.users()),
-            tuple(self.tokens()),
-            tuple(self.subscriber_owners()),
-            self.horizon(),
-        )
+        return self._restored(positions, exchanges, queues)
 
     def commit(
         self,

@@ -518,16 +518,7 @@ class SqliteStorage(Storage):
                     "SELECT id, exchange_id, config FROM queues ORDER BY id"
                 )
             )
-        return Restored(
-            positions,
-            exchanges,
-            queues,
-            self.subscribers(),
-            tuple(self.users()),
-            tuple(self.tokens()),
-            tuple(self.subscriber_owners()),
-            self.horizon(),
-        )
+        return self._restored(positions, exchanges, queues)
 
     def commit(
         self,
