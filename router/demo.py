@@ -28,6 +28,15 @@ def free_port() -> int:
 
 ADMIN_TOKEN = f"rtr_demo_{secrets.token_urlsafe(24)}"
 HTTP = f"127.0.0.1:{free_port()}"
+# Published twice: once before its exchange exists, once more as a duplicate.
+FIRST_ORDER = (
+    "publish",
+    "order.created",
+    "--data",
+    '{"order": 1}',
+    "--id",
+    "7d4a1c2e-0000-4000-8000-000000000001",
+)
 
 
 def start(db: str, address: str, log: str) -> subprocess.Popen[bytes]:
@@ -90,12 +99,7 @@ def main() -> None:
         step(
             "events stored before the exchange exists are still reachable",
             address,
-            "publish",
-            "order.created",
-            "--data",
-            '{"order": 1}',
-            "--id",
-            "7d4a1c2e-0000-4000-8000-000000000001",
+            *FIRST_ORDER,
         )
         step("", address, "exchange", "create", "orders", "--pattern", "order.*")
         lines = "".join(
@@ -105,12 +109,7 @@ def main() -> None:
         step(
             "the same id again: acked as a duplicate, stored once",
             address,
-            "publish",
-            "order.created",
-            "--data",
-            '{"order": 1}',
-            "--id",
-            "7d4a1c2e-0000-4000-8000-000000000001",
+            *FIRST_ORDER,
         )
         step("", address, "exchange", "list")
         step(

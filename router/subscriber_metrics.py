@@ -17,51 +17,28 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from actors.queue import SubscriberView
 
 LABELS = ["exchange", "queue", "subscriber"]
-# (field, kind, name, help) of each per-subscriber series
+# (field, help) of each per-subscriber series, named router_subscriber_<field> unless NAMES
+# says otherwise; a gauge unless it is in COUNTERS
 PER_SUBSCRIBER = (
-    ("acked", "gauge", "router_subscriber_acked_offset", "A subscriber's cursor"),
-    ("lag", "gauge", "router_subscriber_lag", "Events behind the exchange's head"),
-    ("active", "gauge", "router_subscriber_active", "1 with a consumer attached, 0 sleeping"),
-    (
-        "events_out",
-        "counter",
-        "router_subscriber_events_out",
-        "Events delivered on the current attachment",
-    ),
-    ("consumers", "gauge", "router_subscriber_consumers", "Consumers attached"),
-    ("unsettled", "gauge", "router_subscriber_unsettled", "Deliveries not yet settled"),
-    ("parked", "gauge", "router_subscriber_parked", "Events in the parked list"),
-    (
-        "redelivered",
-        "counter",
-        "router_subscriber_redelivered",
-        "Deliveries made again on the current attachment",
-    ),
-    (
-        "oldest_unsettled_s",
-        "gauge",
-        "router_subscriber_oldest_unsettled_seconds",
-        "Age of the oldest unsettled delivery",
-    ),
-    (
-        "oldest_parked_s",
-        "gauge",
-        "router_subscriber_oldest_parked_seconds",
-        "Age of the oldest parked event",
-    ),
-    (
-        "stalled",
-        "gauge",
-        "router_subscriber_stalled",
-        "1 when it has lag, a consumer and an ack floor unmoved for stall_after_s",
-    ),
-    (
-        "holding_log",
-        "gauge",
-        "router_subscriber_holding_log",
-        "1 while retention waits for it to ack (--retain-until-acked)",
-    ),
+    ("acked", "A subscriber's cursor"),
+    ("lag", "Events behind the exchange's head"),
+    ("active", "1 with a consumer attached, 0 sleeping"),
+    ("events_out", "Events delivered on the current attachment"),
+    ("consumers", "Consumers attached"),
+    ("unsettled", "Deliveries not yet settled"),
+    ("parked", "Events in the parked list"),
+    ("redelivered", "Deliveries made again on the current attachment"),
+    ("oldest_unsettled_s", "Age of the oldest unsettled delivery"),
+    ("oldest_parked_s", "Age of the oldest parked event"),
+    ("stalled", "1 when it has lag, a consumer and an ack floor unmoved for stall_after_s"),
+    ("holding_log", "1 while retention waits for it to ack (--retain-until-acked)"),
 )
+NAMES = {
+    "acked": "acked_offset",
+    "oldest_unsettled_s": "oldest_unsettled_seconds",
+    "oldest_parked_s": "oldest_parked_seconds",
+}
+COUNTERS = frozenset({"events_out", "redelivered"})
 # (name, help, how the subscribers of one exchange fold into one value)
 PER_EXCHANGE = (
     ("subscribers", "Subscribers of an exchange", len),
@@ -123,9 +100,9 @@ def subscriber_families(subscribers: Sequence[SubscriberView], most: int) -> Ite
         yield family
     if limited:
         return
-    for field, kind, name, help_text in PER_SUBSCRIBER:
-        maker = CounterMetricFamily if kind == "counter" else GaugeMetricFamily
-        series = maker(name, help_text, labels=LABELS)
+    for field, help_text in PER_SUBSCRIBER:
+        maker = CounterMetricFamily if field in COUNTERS else GaugeMetricFamily
+        series = maker(f"router_subscriber_{NAMES.get(field, field)}", help_text, labels=LABELS)
         for view in subscribers:
             series.add_metric([view.exchange, view.queue_id, view.name], _value(view, field))
         yield series

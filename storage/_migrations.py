@@ -9,6 +9,7 @@ not understand.
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any
 
 import attrs
 
@@ -62,6 +63,18 @@ def schema_from(dialect: str, newest: dict[str, object] | None) -> Schema:
     versions = [version for version, _ in load(dialect)]
     missing = tuple(version for version in versions if version > applied)
     return Schema(applied, max(versions, default=0), by, missing)
+
+
+def read_schema(dialect: str, connection: Any, tracked: bool) -> Schema:
+    """The schema of a store, read on ``connection`` (a psycopg or sqlite3 connection: its
+    ``execute`` returns the cursor); ``tracked`` says whether it has ``schema_migrations`` yet."""
+    newest = None
+    if tracked:
+        cursor = connection.execute("SELECT * FROM schema_migrations ORDER BY version DESC LIMIT 1")
+        row = cursor.fetchone()
+        if row is not None:
+            newest = dict(zip([column[0] for column in cursor.description], row, strict=True))
+    return schema_from(dialect, newest)
 
 
 def applied_by() -> str:

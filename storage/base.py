@@ -349,6 +349,24 @@ class Storage(Retention, ControlPlane):
     @abc.abstractmethod
     def restore(self) -> Restored: ...
 
+    def _restored(
+        self,
+        positions: Positions,
+        exchanges: tuple[ExchangeRecord, ...],
+        queues: tuple[QueueRecord, ...],
+    ) -> Restored:
+        """What ``restore`` returns: the heads, exchanges and queues it read, and the rest."""
+        return Restored(
+            positions,
+            exchanges,
+            queues,
+            self.subscribers(),
+            tuple(self.users()),
+            tuple(self.tokens()),
+            tuple(self.subscriber_owners()),
+            self.horizon(),
+        )
+
     @abc.abstractmethod
     def positions(self) -> Positions:
         """Read the log's and exchanges' heads again (after a failure left them in doubt)."""

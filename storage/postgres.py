@@ -427,15 +427,7 @@ class PostgresStorage(Storage):
 
     def _schema_state(self, connection: psycopg.Connection[Any]) -> Schema:
         (table,) = _one(connection.execute("SELECT to_regclass('schema_migrations')::text"))
-        newest = None
-        if table is not None:
-            cursor = connection.execute(
-                "SELECT * FROM schema_migrations ORDER BY version DESC LIMIT 1"
-            )
-            row = cursor.fetchone()
-            if row is not None:
-                newest = dict(zip([c.name for c in cursor.description or ()], row, strict=True))
-        return _migrations.schema_from(self.migrations, newest)
+        return _migrations.read_schema(self.migrations, connection, table is not None)
 
     def _ensure_partition(self, connection: psycopg.Connection[Any], at: int) -> None:
         day = at // DAY_US
@@ -495,16 +487,7 @@ class PostgresStorage(Storage):
                     "SELECT id, exchange_id, config FROM queues ORDER BY id"
                 ).fetchall()
             )
-        return Restored(
-            positions,
-            exchanges,
-            queues,
-            self.subscribers(),
-            tuple(self.users()),
-            tuple(self.tokens()),
-            tuple(self.subscriber_owners()),
-            self.horizon(),
-        )
+        return self._restored(positions, exchanges, queues)
 
     def commit(
         self,

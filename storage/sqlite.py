@@ -470,16 +470,7 @@ class SqliteStorage(Storage):
             found = connection.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
             ).fetchone()
-            newest = None
-            if found is not None:
-                cursor = connection.execute(
-                    "SELECT * FROM schema_migrations ORDER BY version DESC LIMIT 1"
-                )
-                row = cursor.fetchone()
-                if row is not None:
-                    names = [c[0] for c in cursor.description]
-                    newest = dict(zip(names, row, strict=True))
-        return _migrations.schema_from("sqlite", newest)
+            return _migrations.read_schema("sqlite", connection, found is not None)
 
     def positions(self) -> Positions:
         with _errors():
@@ -527,16 +518,7 @@ class SqliteStorage(Storage):
                     "SELECT id, exchange_id, config FROM queues ORDER BY id"
                 )
             )
-        return Restored(
-            positions,
-            exchanges,
-            queues,
-            self.subscribers(),
-            tuple(self.users()),
-            tuple(self.tokens()),
-            tuple(self.subscriber_owners()),
-            self.horizon(),
-        )
+        return self._restored(positions, exchanges, queues)
 
     def commit(
         self,

@@ -23,6 +23,7 @@ from router.reach import (
     within,
 )
 from router.wire import encode_event
+from tests.helpers.topics import type_matches as matches
 
 WORDS = ["a", "b"]
 PARTS = ["a", "b", "*", "#"]
@@ -34,20 +35,6 @@ TYPES = [
     for words in itertools.product([*WORDS, "c"], repeat=length)
 ]
 patterns = st.lists(st.sampled_from(PARTS), min_size=1, max_size=4).map(".".join)
-
-
-def matches(pattern: str, event_type: str) -> bool:
-    """AMQP topic matching by a table, independent of the router's matcher."""
-    p, t = pattern.split("."), event_type.split(".")
-    can = [[False] * (len(t) + 1) for _ in range(len(p) + 1)]
-    can[0][0] = True
-    for i in range(1, len(p) + 1):
-        for j in range(len(t) + 1):
-            if p[i - 1] == "#":
-                can[i][j] = can[i - 1][j] or (j > 0 and can[i][j - 1])
-            elif j > 0:
-                can[i][j] = can[i - 1][j - 1] and p[i - 1] in ("*", t[j - 1])
-    return can[len(p)][len(t)]
 
 
 @settings(max_examples=400, deadline=None)

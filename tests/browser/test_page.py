@@ -20,6 +20,7 @@ import pytest
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+from tests.helpers.server import router_cli as cli
 
 CHROMIUM = os.environ.get("ROUTER_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -61,15 +62,6 @@ def browser() -> Iterator[Any]:
 def router(sqlite_url: str, tmp_path: object) -> Iterator[RouterProcess]:
     with running_router(sqlite_url, str(tmp_path)) as process:
         yield process
-
-
-def cli(router: RouterProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "router", "--server", router.address, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def shoot(page: Any, name: str) -> None:
@@ -231,11 +223,17 @@ def test_the_page_runs_under_its_content_security_policy(
     assert refused == []
 
 
+def new_user_token(router: RouterProcess, name: str, role: str) -> str:
+    """Adds user ``name`` with ``role`` through the CLI: its first token."""
+    added = cli(router, "user", "add", name, "--role", role, "--json")
+    token: str = json.loads(added.stdout)["token"]
+    return token
+
+
 def test_a_missing_or_revoked_token_shows_the_login_prompt(
     browser: Any, router: RouterProcess
 ) -> None:
-    added = cli(router, "user", "add", "ops", "--role", "admin", "--json")
-    token = json.loads(added.stdout)["token"]
+    token = new_user_token(router, "ops", "admin")
     page = browser.new_page()
     page.goto(f"{router.http}/")
     page.wait_for_selector("#login:not([hidden])")
@@ -249,8 +247,7 @@ def test_a_missing_or_revoked_token_shows_the_login_prompt(
 def test_a_page_whose_monitor_grant_is_taken_stops_polling_and_says_why(
     browser: Any, router: RouterProcess
 ) -> None:
-    added = cli(router, "user", "add", "watcher", "--role", "consumer", "--json")
-    token = json.loads(added.stdout)["token"]
+    token = new_user_token(router, "watcher", "consumer")
     assert cli(router, "user", "grant", "watcher", "--monitor").returncode == 0
     page = browser.new_page()
     polls: list[str] = []
@@ -268,8 +265,7 @@ def test_a_page_whose_monitor_grant_is_taken_stops_polling_and_says_why(
 def test_a_monitor_sees_the_router_but_not_users_and_admins_see_grants(
     browser: Any, router: RouterProcess
 ) -> None:
-    added = cli(router, "user", "add", "watcher", "--role", "consumer", "--json")
-    token = json.loads(added.stdout)["token"]
+    token = new_user_token(router, "watcher", "consumer")
     page = browser.new_page()
     sign_in(page, router, token)  # consume * only: it may not monitor
     page.wait_for_selector("#login-message:has-text('may not monitor')")

@@ -19,8 +19,6 @@ import random
 import signal
 import statistics
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import attrs
@@ -36,7 +34,7 @@ from tests.helpers.databases import postgres_schema
 from tests.helpers.polling import until
 from tests.helpers.reading import exchange_ids
 from tests.helpers.report import record
-from tests.helpers.server import RouterProcess
+from tests.helpers.server import RouterProcess, leads
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 FAILURES = (GRPCError, StreamTerminatedError, ConnectionError, OSError, asyncio.TimeoutError)
@@ -49,20 +47,11 @@ LEASE = "2s"
 RETENTION = {"off": (), "on": ("--retain-bytes", "1GB")}
 
 
-def ready(router: RouterProcess) -> bool:
-    """Whether this router leads (a standby answers /readyz with 503)."""
-    try:
-        with urllib.request.urlopen(router.http + "/readyz", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 async def leader_of(routers: list[RouterProcess]) -> RouterProcess:
     found: list[RouterProcess] = []
 
     async def one_leads() -> bool:
-        found[:] = [r for r in routers if r.process and r.process.poll() is None and ready(r)]
+        found[:] = [r for r in routers if r.process and r.process.poll() is None and leads(r)]
         return len(found) == 1
 
     await until(one_leads, timeout=30)
@@ -296,7 +285,7 @@ def test_a_silent_leader_commits_nothing_once_back(
                 return {e.id for e in pending}, results, acked_after
 
             sent_frozen, results, acked_after = asyncio.run(asyncio.wait_for(scenario(), 120))
-            stored = set(asyncio.run(exchange_ids(b.address if ready(b) else a.address, "orders")))
+            stored = set(asyncio.run(exchange_ids(b.address if leads(b) else a.address, "orders")))
             # Both still run, and stop cleanly: stepping down is not an exit.
             assert a.process is not None and a.process.poll() is None, a.log()[-3000:]
             assert [a.stop(), b.stop()] == [0, 0]

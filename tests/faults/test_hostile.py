@@ -23,11 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router._proto.router.v1 import router_pb2 as pb
-from router.client import OutgoingEvent, RouterClient
+from router.client import RouterClient
+from tests.helpers.orders import ADMIN, sqlite_orders_router
 from tests.helpers.report import record, rss_mb
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+from tests.helpers.server import RouterProcess
 
-ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 REFUSALS = {Status.INVALID_ARGUMENT, Status.NOT_FOUND, Status.FAILED_PRECONDITION}
 METHODS = [
     ("/router.v1.Publisher/Publish", pb.PublishResponse),
@@ -49,16 +49,8 @@ class RawCodec(ProtoCodec):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
-    folder = tmp_path_factory.mktemp("hostile")
-    with running_router(f"sqlite:///{folder}/hostile.db", str(folder)) as process:
-        asyncio.run(_prepare(process.address))
+    with sqlite_orders_router(tmp_path_factory, "hostile", "order.#", published=10) as process:
         yield process
-
-
-async def _prepare(address: str) -> None:
-    async with RouterClient(address) as client:
-        await client.create_exchange("orders", ["order.#"])
-        await client.publish([OutgoingEvent("order.created", b"{}") for _ in range(10)])
 
 
 def last_seq(router: RouterProcess) -> int:

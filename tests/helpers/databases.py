@@ -16,6 +16,8 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
+from storage import Storage
+
 PG_BASE = os.environ.get("ROUTER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 _pg_state: dict[str, str | None] = {}
 
@@ -32,13 +34,18 @@ def postgres_problem() -> str | None:
     return _pg_state["problem"]
 
 
-def require_postgres() -> None:
-    problem = postgres_problem()
+def require(service: str, problem: str | None) -> None:
+    """Nothing when ``problem`` is None; else the test skips saying it, or fails under
+    ``CI=true``: CI must run the tests of every ``service``."""
     if problem is None:
         return
     if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run the PostgreSQL tests: {problem}")
+        pytest.fail(f"CI must run the {service} tests: {problem}")
     pytest.skip(problem)
+
+
+def require_postgres() -> None:
+    require("PostgreSQL", postgres_problem())
 
 
 def with_search_path(url: str, schema: str) -> str:
@@ -67,3 +74,16 @@ def database_url(kind: str, folder: str) -> Iterator[str]:
     else:
         with postgres_schema() as url:
             yield url
+
+
+def record_a_newer_schema(store: Storage, router_version: str) -> int:
+    """Migrate ``store``, then record one version past this router's, applied by
+    ``router_version``, as a newer router would; returns this router's newest version."""
+    store.migrate()
+    known = store.schema_state().known
+    with store._control() as run:  # type: ignore[attr-defined]
+        run(
+            "INSERT INTO schema_migrations (version, router_version) VALUES (?, ?)",
+            (known + 1, router_version),
+        )
+    return known

@@ -12,8 +12,9 @@ import subprocess
 from collections.abc import Sequence
 
 import aiormq
-import pytest
 from pamqp.commands import Basic
+
+from tests.helpers.databases import require
 
 AMQP_URL = os.environ.get("ROUTER_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -27,12 +28,7 @@ def rabbitmq_problem() -> str | None:
 
 
 def require_rabbitmq() -> None:
-    problem = rabbitmq_problem()
-    if problem is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI must run the RabbitMQ tests: {problem}")
-    pytest.skip(problem)
+    require("RabbitMQ", rabbitmq_problem())
 
 
 async def publish(

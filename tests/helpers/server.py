@@ -8,6 +8,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -148,3 +150,35 @@ def running_router(db_url: str, folder: str, *extra: str) -> Iterator[RouterProc
     finally:
         if router.process is not None and router.process.poll() is None:
             router.stop()
+
+
+def leads(router: RouterProcess) -> bool:
+    """Whether this router leads (a standby, or one not answering, answers /readyz otherwise)."""
+    try:
+        with urllib.request.urlopen(router.http + "/readyz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def assert_start_refused(folder: str, flags: list[str], field: str) -> None:
+    """``router serve`` with these flags stops at start as a usage error (exit 2), naming
+    ``field``."""
+    found = subprocess.run(
+        [sys.executable, "-m", "router", "serve", "--db", f"sqlite:///{folder}/r.db", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert found.returncode == 2, (flags, found.stderr)
+    assert field in found.stderr, (flags, found.stderr)
+
+
+def router_cli(router: RouterProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    """The ``router`` command against ``router``, to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "router", "--server", router.address, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -432,28 +432,29 @@ def test_a_token_given_in_the_environment_is_never_shown_or_written(tmp_path: ob
     assert not os.path.exists(f"{folder}/given.db.admin-token")
 
 
-def test_a_token_file_that_can_not_be_written_stops_the_first_start(tmp_path: object) -> None:
-    folder = str(tmp_path)
-    url = f"sqlite:///{folder}/nowhere.db"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "router",
-            "serve",
-            "--db",
-            url,
-            "--grpc",
-            "127.0.0.1:0",
-            "--http",
-            "off",
-            "--admin-token-file",
-            f"{folder}/missing/dir/token",
-        ],
-        env={k: v for k, v in os.environ.items() if k != "ROUTER_ADMIN_TOKEN"},
+def serve_without_http(
+    db_url: str, env: dict[str, str], *flags: str
+) -> subprocess.CompletedProcess[str]:
+    """``router serve`` on ``db_url`` (gRPC on any port, no HTTP) in ``env``, to its end: for
+    starts that are refused."""
+    serve = [sys.executable, "-m", "router", "serve", "--db", db_url]
+    return subprocess.run(
+        [*serve, "--grpc", "127.0.0.1:0", "--http", "off", *flags],
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
+    )
+
+
+def test_a_token_file_that_can_not_be_written_stops_the_first_start(tmp_path: object) -> None:
+    folder = str(tmp_path)
+    url = f"sqlite:///{folder}/nowhere.db"
+    result = serve_without_http(
+        url,
+        {k: v for k, v in os.environ.items() if k != "ROUTER_ADMIN_TOKEN"},
+        "--admin-token-file",
+        f"{folder}/missing/dir/token",
     )
     assert result.returncode != 0
     assert "--admin-token-file: cannot write" in result.stderr, result.stderr
@@ -472,23 +473,8 @@ async def _signed_in(address: str, token: str) -> None:
 def test_a_given_token_that_could_never_be_presented_is_refused(tmp_path: object) -> None:
     # 'Bearer <token>' is read without surrounding spaces: a trailing newline (a token read
     # from a file) would lock the admin out for good.
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "router",
-            "serve",
-            "--db",
-            f"sqlite:///{tmp_path}/nl.db",
-            "--grpc",
-            "127.0.0.1:0",
-            "--http",
-            "off",
-        ],
-        env={**os.environ, "ROUTER_ADMIN_TOKEN": ADMIN_TOKEN + "\n"},
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = serve_without_http(
+        f"sqlite:///{tmp_path}/nl.db", {**os.environ, "ROUTER_ADMIN_TOKEN": ADMIN_TOKEN + "\n"}
     )
     assert result.returncode == 2, result.stderr
     assert "router: ROUTER_ADMIN_TOKEN: printable ASCII characters only" in result.stderr

@@ -9,8 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,7 +17,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.client import DurableConsumer, OutgoingEvent, RouterClient
 from tests.helpers.databases import postgres_schema
 from tests.helpers.polling import until
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess, free_port, running_router
+from tests.helpers.server import ADMIN_TOKEN, RouterProcess, free_port, leads, running_router
 
 TAIL = [sys.executable, "-m", "router", "tail", "orders", "--name", "cli"]
 
@@ -61,12 +60,27 @@ def test_streams_and_tail_go_past_a_dead_address(sqlite_url: str, tmp_path: obje
     assert len(tailed.stdout.splitlines()) == 2
 
 
-def leads(router: RouterProcess) -> bool:
-    try:
-        with urllib.request.urlopen(router.http + "/readyz", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
+@contextlib.contextmanager
+def leader_and_standby(
+    tmp_path: object, *extra: str
+) -> Iterator[tuple[RouterProcess, RouterProcess]]:
+    """Routers a and b on one PostgreSQL schema, given once a leads and b stands by; both
+    stopped afterwards (a frozen one thawed first)."""
+    with postgres_schema() as url:
+        a = RouterProcess(url, f"{tmp_path}/a.log", None, *extra, "--name", "a").start()
+        b = RouterProcess(url, f"{tmp_path}/b.log", None, *extra, "--name", "b").start()
+        try:
+
+            async def a_leads() -> bool:
+                return leads(a) and not leads(b)
+
+            asyncio.run(until(a_leads, 30))
+            yield a, b
+        finally:
+            for router in (a, b):
+                if router.process is not None and router.process.poll() is None:
+                    router.process.send_signal(signal.SIGCONT)
+                router.stop()
 
 
 @pytest.mark.postgres
@@ -74,53 +88,41 @@ def test_clients_leave_a_frozen_leader_for_the_new_one(tmp_path: object) -> None
     """The leader SIGSTOPped: a consumer attached to it, and a publish begun on its connection,
     go on to the standby once it leads (the old client waited on the frozen one for as long as
     it stayed frozen, and the publish for its whole timeout)."""
-    with postgres_schema() as url:
-        a = RouterProcess(url, f"{tmp_path}/a.log", None, "--lease", "2s", "--name", "a").start()
-        b = RouterProcess(url, f"{tmp_path}/b.log", None, "--lease", "2s", "--name", "b").start()
-        try:
+    with leader_and_standby(tmp_path, "--lease", "2s") as (a, b):
 
-            async def story() -> None:
-                async def a_leads() -> bool:
-                    return leads(a) and not leads(b)
+        async def story() -> None:
+            addresses = f"{a.address},{b.address}"
+            async with RouterClient(addresses, ADMIN_TOKEN, failover_s=60) as client:
+                await client.create_exchange("orders", ["order.*"])
+                await client.publish(events(1))
+                got: list[bytes] = []
+                arrived = asyncio.Event()
 
-                await until(a_leads, 30)
-                addresses = f"{a.address},{b.address}"
-                async with RouterClient(addresses, ADMIN_TOKEN, failover_s=60) as client:
-                    await client.create_exchange("orders", ["order.*"])
-                    await client.publish(events(1))
-                    got: list[bytes] = []
-                    arrived = asyncio.Event()
+                async def consume() -> None:
+                    async with client.consume("orders", "billing", "earliest") as consumer:
+                        async for event in consumer:
+                            got.append(event.payload)
+                            await event.ack()
+                            arrived.set()
 
-                    async def consume() -> None:
-                        async with client.consume("orders", "billing", "earliest") as consumer:
-                            async for event in consumer:
-                                got.append(event.payload)
-                                await event.ack()
-                                arrived.set()
+                consuming = asyncio.ensure_future(consume())
+                try:
+                    await asyncio.wait_for(arrived.wait(), 20)
+                    assert a.process is not None
+                    a.process.send_signal(signal.SIGSTOP)
+                    # Sent on the connection to the frozen leader: the ping unanswered ends
+                    # it, and the call goes on round the list until b leads.
+                    (ack,) = await asyncio.wait_for(
+                        client.publish(events(1, start=1), timeout=120), 45
+                    )
+                    assert ack.seq == 2 and client.address == b.address
+                    await until(lambda: _has(got, b"1"), 45)
+                finally:
+                    consuming.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await consuming
 
-                    consuming = asyncio.ensure_future(consume())
-                    try:
-                        await asyncio.wait_for(arrived.wait(), 20)
-                        assert a.process is not None
-                        a.process.send_signal(signal.SIGSTOP)
-                        # Sent on the connection to the frozen leader: the ping unanswered ends
-                        # it, and the call goes on round the list until b leads.
-                        (ack,) = await asyncio.wait_for(
-                            client.publish(events(1, start=1), timeout=120), 45
-                        )
-                        assert ack.seq == 2 and client.address == b.address
-                        await until(lambda: _has(got, b"1"), 45)
-                    finally:
-                        consuming.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, Exception):
-                            await consuming
-
-            asyncio.run(story())
-        finally:
-            for router in (a, b):
-                if router.process is not None and router.process.poll() is None:
-                    router.process.send_signal(signal.SIGCONT)
-                router.stop()
+        asyncio.run(story())
 
 
 async def _has(got: list[bytes], payload: bytes) -> bool:
@@ -153,34 +155,24 @@ def test_a_consumer_reattaches_on_the_new_leader_without_its_back_off(tmp_path: 
     """The leader killed: the consumer goes round the list until the standby leads and
     attaches there, without first waiting out its reconnect back-off (30 s here; the old
     client slept it before each try)."""
-    with postgres_schema() as url:
-        a = RouterProcess(url, f"{tmp_path}/a.log", None, "--name", "a").start()
-        b = RouterProcess(url, f"{tmp_path}/b.log", None, "--name", "b").start()
-        try:
+    with leader_and_standby(tmp_path) as (a, b):
 
-            async def story() -> None:
-                async def a_leads() -> bool:
-                    return leads(a) and not leads(b)
+        async def story() -> None:
+            addresses = f"{a.address},{b.address}"
+            async with RouterClient(addresses, ADMIN_TOKEN) as client:
+                await client.create_exchange("orders", ["order.*"])
+                await client.publish(events(1))
+                # A back-off longer than the bound below.
+                consumer = DurableConsumer(
+                    client, "orders", "billing", "earliest", retry_initial_s=30, retry_max_s=30
+                )
+                async with consumer:
+                    first = await asyncio.wait_for(consumer.__anext__(), 20)
+                    await first.ack()
+                    a.kill()
+                    await client.publish(events(1, start=1))  # on b, once it leads
+                    second = await asyncio.wait_for(consumer.__anext__(), 25)
+                    assert (second.offset, client.address) == (2, b.address)
+                    await second.ack()
 
-                await until(a_leads, 30)
-                addresses = f"{a.address},{b.address}"
-                async with RouterClient(addresses, ADMIN_TOKEN) as client:
-                    await client.create_exchange("orders", ["order.*"])
-                    await client.publish(events(1))
-                    # A back-off longer than the bound below.
-                    consumer = DurableConsumer(
-                        client, "orders", "billing", "earliest", retry_initial_s=30, retry_max_s=30
-                    )
-                    async with consumer:
-                        first = await asyncio.wait_for(consumer.__anext__(), 20)
-                        await first.ack()
-                        a.kill()
-                        await client.publish(events(1, start=1))  # on b, once it leads
-                        second = await asyncio.wait_for(consumer.__anext__(), 25)
-                        assert (second.offset, client.address) == (2, b.address)
-                        await second.ack()
-
-            asyncio.run(story())
-        finally:
-            for router in (a, b):
-                router.stop()
+        asyncio.run(story())

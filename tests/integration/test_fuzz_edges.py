@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import RouterClient
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+from tests.helpers.orders import sqlite_orders_router
+from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
 ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -51,15 +52,8 @@ event_like = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
-    folder = tmp_path_factory.mktemp("fuzz")
-    with running_router(f"sqlite:///{folder}/fuzz.db", str(folder)) as process:
-        asyncio.run(prepare(process.address))
+    with sqlite_orders_router(tmp_path_factory, "fuzz", "order.#") as process:
         yield process
-
-
-async def prepare(address: str) -> None:
-    async with RouterClient(address) as client:
-        await client.create_exchange("orders", ["order.#"])
 
 
 def last_seq(router: RouterProcess) -> int:

@@ -21,6 +21,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.client import OutgoingEvent, RouterClient
 from tests.helpers.polling import until
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+from tests.helpers.users import grant
 from tests.integration.test_auth_admin import first_batch, refused
 
 
@@ -28,10 +29,6 @@ from tests.integration.test_auth_admin import first_batch, refused
 def router(db_url: str, tmp_path: object) -> Iterator[RouterProcess]:
     with running_router(db_url, str(tmp_path)) as process:
         yield process
-
-
-def grant(action: str, pattern: str = "*", deny: bool = False) -> pb.Grant:
-    return pb.Grant(action=action, pattern=pattern, deny=deny)
 
 
 def test_grants_scope_each_call_to_its_types_and_exchanges(router: RouterProcess) -> None:

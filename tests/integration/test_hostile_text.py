@@ -16,11 +16,11 @@ import pytest
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
-from router.client import OutgoingEvent, RouterClient
+from router.client import RouterClient
+from tests.helpers.orders import admin_http, orders_router
 from tests.helpers.polling import until
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+from tests.helpers.server import RouterProcess
 
-ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 SUBSCRIBER = "/v1/exchanges/orders/subscribers/{}"
 FORGED = "declined\n2026-12-07 10:00:00,000 INFO router user added name=mallory role=admin"
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\u202e"
@@ -28,20 +28,13 @@ ESCAPES = "\x1b]0;pwned\x07\x1b[2J\x1b[31mred\u202e"
 
 @pytest.fixture
 def router(db_url: str, tmp_path: object) -> Iterator[RouterProcess]:
-    with running_router(db_url, str(tmp_path)) as process:
-        asyncio.run(prepare(process.address))
+    with orders_router(db_url, str(tmp_path), published=3) as process:
         yield process
-
-
-async def prepare(address: str) -> None:
-    async with RouterClient(address) as client:
-        await client.create_exchange("orders", ["order.*"])
-        await client.publish([OutgoingEvent("order.created", b"{}") for _ in range(3)])
 
 
 @pytest.fixture
 def http(router: RouterProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=router.http, headers=ADMIN, timeout=30) as client:
+    with admin_http(router) as client:
         yield client
 
 

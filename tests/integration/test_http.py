@@ -13,29 +13,23 @@ import httpx
 import pytest
 
 from router.client import RouterClient
+from tests.helpers.orders import ADMIN, admin_http, orders_router
 from tests.helpers.polling import until
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+from tests.helpers.server import RouterProcess
 
-ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 PULL = "/v1/exchanges/orders/subscribers/{}/events"
 ACK = "/v1/exchanges/orders/subscribers/{}/ack"
 
 
 @pytest.fixture
 def router(db_url: str, tmp_path: object) -> Iterator[RouterProcess]:
-    with running_router(db_url, str(tmp_path)) as process:
-        asyncio.run(create_orders(process.address))
+    with orders_router(db_url, str(tmp_path)) as process:
         yield process
-
-
-async def create_orders(address: str) -> None:
-    async with RouterClient(address) as client:
-        await client.create_exchange("orders", ["order.*"])
 
 
 @pytest.fixture
 def http(router: RouterProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=router.http, headers=ADMIN, timeout=30) as client:
+    with admin_http(router) as client:
         yield client
 
 

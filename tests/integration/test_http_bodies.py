@@ -24,9 +24,9 @@ from router.client import OutgoingEvent, RouterClient
 from router.http.app import make_app
 from router.settings import Settings
 from tests.helpers.databases import database_url
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+from tests.helpers.orders import admin_http, orders_router
+from tests.helpers.server import RouterProcess
 
-ADMIN = {"authorization": f"Bearer {ADMIN_TOKEN}"}
 SUBSCRIBER = "/v1/exchanges/orders/subscribers/billing"
 HUGE = "9" * 5000
 DEEP = "[" * 970 + "]" * 970
@@ -35,19 +35,13 @@ DEEP = "[" * 970 + "]" * 970
 @pytest.fixture(scope="module")
 def router(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
     folder = str(tmp_path_factory.mktemp("bodies"))
-    with database_url("sqlite", folder) as url, running_router(url, folder) as process:
-        asyncio.run(create_orders(process.address))
+    with database_url("sqlite", folder) as url, orders_router(url, folder) as process:
         yield process
-
-
-async def create_orders(address: str) -> None:
-    async with RouterClient(address) as client:
-        await client.create_exchange("orders", ["order.*"])
 
 
 @pytest.fixture
 def http(router: RouterProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=router.http, headers=ADMIN, timeout=30) as client:
+    with admin_http(router) as client:
         yield client
 
 

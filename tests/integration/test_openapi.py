@@ -7,7 +7,6 @@ is reachable; auth failures are covered in test_http.py.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import httpx
@@ -16,24 +15,17 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from router.client import RouterClient
 from router.http.openapi import document
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+from tests.helpers.orders import sqlite_orders_router
+from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 
 schema = schemathesis.openapi.from_dict(document())
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
-    folder = tmp_path_factory.mktemp("openapi")
-    with running_router(f"sqlite:///{folder}/api.db", str(folder)) as process:
-        asyncio.run(prepare(process.address))
+    with sqlite_orders_router(tmp_path_factory, "openapi", "#") as process:
         yield process
-
-
-async def prepare(address: str) -> None:
-    async with RouterClient(address) as client:
-        await client.create_exchange("orders", ["#"])
 
 
 def test_the_served_document_is_this_one(served: RouterProcess) -> None:

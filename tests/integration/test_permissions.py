@@ -22,6 +22,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.client import OutgoingEvent, RouterClient
 from router.http.openapi import document
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
+from tests.helpers.users import add_users, grant, team
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPES = ["admin", "publisher", "consumer", "orders team", "payments team", "monitor", "denied"]
@@ -47,14 +48,6 @@ def table() -> list[tuple[list[str], dict[str, bool]]]:
     return rows
 
 
-def grant(action: str, pattern: str = "*", deny: bool = False) -> pb.Grant:
-    return pb.Grant(action=action, pattern=pattern, deny=deny)
-
-
-def team(types: str, exchange: str) -> list[pb.Grant]:
-    return [grant("publish", types), grant("consume", exchange), grant("manage", exchange)]
-
-
 GRANTS: dict[str, tuple[str, list[pb.Grant], list[pb.Grant]]] = {  # role, taken, given
     "publisher": ("publisher", [], []),
     "consumer": ("consumer", [], []),
@@ -77,6 +70,11 @@ GRANTS: dict[str, tuple[str, list[pb.Grant], list[pb.Grant]]] = {  # role, taken
 }
 
 
+def user(shape: str) -> str:
+    """The name of the user of a shape in GRANTS."""
+    return shape.replace(" ", "-")
+
+
 @pytest.fixture
 def served(sqlite_url: str, tmp_path: object) -> Iterator[tuple[RouterProcess, dict[str, str]]]:
     """A router with the exchanges, one event, and a user of each shape: (router, tokens)."""
@@ -89,13 +87,10 @@ def served(sqlite_url: str, tmp_path: object) -> Iterator[tuple[RouterProcess, d
                 for name, pattern in (("orders", "order.#"), ("payments", "payment.#")):
                     await admin.create_exchange(name, [pattern])
                 await admin.publish([OutgoingEvent(TYPE, b"{}")])
-                for shape, (role, taken, given) in GRANTS.items():
-                    user = shape.replace(" ", "-")
-                    tokens[shape] = (await admin.add_user(user, role)).token.token
-                    if taken:
-                        await admin.revoke_grants(user, taken)
-                    if given:
-                        await admin.add_grants(user, given)
+                added = await add_users(
+                    admin, {user(shape): made for shape, made in GRANTS.items()}
+                )
+                tokens.update({shape: added[user(shape)] for shape in GRANTS})
             return tokens
 
         yield process, asyncio.run(setup())

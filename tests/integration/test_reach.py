@@ -15,17 +15,10 @@ from grpclib.const import Status
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import OutgoingEvent, RouterClient, SubscriberSettings
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, free_port, running_router
+from tests.helpers.users import add_users, grant, team
 from tests.integration.test_auth_admin import refused
 
 CARD = b'{"card": "4111 1111 1111 1111"}'
-
-
-def grant(action: str, pattern: str = "*", deny: bool = False) -> pb.Grant:
-    return pb.Grant(action=action, pattern=pattern, deny=deny)
-
-
-def team(types: str, exchange: str) -> list[pb.Grant]:
-    return [grant("publish", types), grant("consume", exchange), grant("manage", exchange)]
 
 
 @pytest.fixture
@@ -52,12 +45,8 @@ def served(db_url: str, tmp_path: object) -> Iterator[tuple[RouterProcess, dict[
                     "consumer": ([], []),
                     "monitor": ([grant("consume")], [grant("monitor")]),
                 }
-                for name, (taken, given) in users.items():
-                    tokens[name] = (await admin.add_user(name, "consumer")).token.token
-                    if taken:
-                        await admin.revoke_grants(name, taken)
-                    if given:
-                        await admin.add_grants(name, given)
+                consumers = {name: ("consumer", *grants) for name, grants in users.items()}
+                tokens.update(await add_users(admin, consumers))
             return tokens
 
         yield process, asyncio.run(setup())

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import json
-import subprocess
-import sys
 import urllib.request
 
 import pytest
@@ -18,7 +16,8 @@ from grpclib.exceptions import GRPCError
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import EventsRemoved, OutgoingEvent, RouterClient, raise_gap
 from tests.helpers.polling import until
-from tests.helpers.server import ADMIN_TOKEN, RouterProcess
+from tests.helpers.server import ADMIN_TOKEN, RouterProcess, assert_start_refused
+from tests.helpers.server import router_cli as cli
 
 
 def events(count: int, start: int = 0) -> list[OutgoingEvent]:
@@ -47,15 +46,6 @@ def _get(router: RouterProcess, path: str) -> str:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         return str(response.read().decode())
-
-
-def cli(router: RouterProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "router", "--server", router.address, *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_a_trim_moves_the_horizon_and_those_behind_it_are_told(
@@ -173,14 +163,7 @@ def test_retention_flags_are_checked(tmp_path: object) -> None:
         (["--retain-until-acked"], "--retain-until-acked"),
         (["--retain-for", "1d", "--retain-max-for", "2d"], "--retain-max-for"),
     ):
-        found = subprocess.run(
-            [sys.executable, "-m", "router", "serve", "--db", f"sqlite:///{tmp_path}/r.db", *flags],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert found.returncode == 2, (flags, found.stderr)
-        assert field in found.stderr, (flags, found.stderr)
+        assert_start_refused(str(tmp_path), flags, field)
 
 
 def _iso(us: int) -> str:

@@ -16,17 +16,22 @@ from tests.helpers.server import RouterProcess
 SECRET = "hunter2-never-shown"
 
 
+def log_of_a_start(db_url: str, tmp_path: object) -> str:
+    """What a router started on ``db_url``, and stopped, wrote to its log."""
+    router = RouterProcess(db_url, os.path.join(str(tmp_path), "r.log"))
+    router.start()
+    try:
+        router.stop()
+    finally:
+        if router.process is not None and router.process.poll() is None:
+            router.kill()
+    return router.log()
+
+
 @pytest.mark.postgres
 def test_a_password_in_the_query_is_not_logged(tmp_path: object) -> None:
     with postgres_schema() as url:
-        router = RouterProcess(f"{url}&password={SECRET}", os.path.join(str(tmp_path), "r.log"))
-        router.start()
-        try:
-            router.stop()
-        finally:
-            if router.process is not None and router.process.poll() is None:
-                router.kill()
-        log = router.log()
+        log = log_of_a_start(f"{url}&password={SECRET}", tmp_path)
     assert "router ready" in log and "password=***" in log, log
     assert SECRET not in log
 
@@ -42,14 +47,7 @@ def test_a_scheme_in_capitals_starts_and_a_password_holding_a_hash_is_not_logged
         user, _, rest = url.partition("://")[2].partition("@")
         user = user.split(":")[0]
         shouted = f"POSTGRESQL://{user}:{password}@{rest}"
-        router = RouterProcess(shouted, os.path.join(str(tmp_path), "r.log"))
-        router.start()
-        try:
-            router.stop()
-        finally:
-            if router.process is not None and router.process.poll() is None:
-                router.kill()
-        log = router.log()
+        log = log_of_a_start(shouted, tmp_path)
     assert "router ready" in log and f"db=postgresql://{user}:***@" in log, log
     assert "cr3t" not in log and "leak" not in log
 

@@ -8,17 +8,15 @@ import asyncio
 import re
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 
 import pytest
 
 from router.build import build
 from storage import _migrations, open_storage
 from storage.leadership import Elector
-from tests.helpers.databases import postgres_schema
+from tests.helpers.databases import postgres_schema, record_a_newer_schema
 from tests.helpers.polling import until
-from tests.helpers.server import RouterProcess, free_ports
+from tests.helpers.server import RouterProcess, free_ports, leads
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -69,14 +67,6 @@ def has_table(url: str, name: str) -> bool:
         store.close()
 
 
-def ready(router: RouterProcess) -> bool:
-    try:
-        with urllib.request.urlopen(router.http + "/readyz", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.mark.postgres
 def test_a_newer_standby_leaves_the_leaders_schema_alone_and_migrates_once_it_leads(
     tmp_path: object,
@@ -100,10 +90,10 @@ def test_a_newer_standby_leaves_the_leaders_schema_alone_and_migrates_once_it_le
 
             lease.connection.close()  # the old leader goes: its lock with it
 
-            async def leads() -> bool:
-                return await asyncio.to_thread(ready, new)
+            async def new_leads() -> bool:
+                return await asyncio.to_thread(leads, new)
 
-            asyncio.run(until(leads, timeout=30))
+            asyncio.run(until(new_leads, timeout=30))
             assert newest_row(url) == (last, str(build()))
             assert has_table(url, table)
         finally:
@@ -116,13 +106,7 @@ def test_a_router_refuses_a_store_whose_schema_is_newer_naming_both_versions(
 ) -> None:
     store = open_storage(db_url)
     try:
-        store.migrate()
-        known = store.schema_state().known
-        with store._control() as run:  # type: ignore[attr-defined]
-            run(
-                "INSERT INTO schema_migrations (version, router_version) VALUES (?, ?)",
-                (known + 1, "0.9.0+gfeedbeef0000"),
-            )
+        known = record_a_newer_schema(store, "0.9.0+gfeedbeef0000")
     finally:
         store.close()
     grpc, http = free_ports(2)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import fnmatch
 import tempfile
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
@@ -20,6 +19,8 @@ from router.app import open_router
 from router.errors import NotFound, PermissionDenied
 from router.model import Access, Grant, Role
 from router.settings import Settings
+from tests.helpers.machines import machine_settings
+from tests.helpers.topics import type_matches
 from tests.helpers.trio_thread import TrioThread
 
 WORDS = ["order", "payment", "created", "eu"]
@@ -28,20 +29,6 @@ EXCHANGES = ["orders", "orders-eu", "payments", "team-a.jobs"]
 TYPE_PATTERNS = ["#", "order.*", "order.#", "*.created", "#.created", "payment", "order.eu.#"]
 NAME_PATTERNS = ["*", "orders", "orders*", "*s", "team-a.*", "pay*nts"]
 USERS = ["ann", "bob"]
-
-
-def type_matches(pattern: str, event_type: str) -> bool:
-    """AMQP topic matching by a table: can the first i pattern words match the first j words?"""
-    p, t = pattern.split("."), event_type.split(".")
-    can = [[False] * (len(t) + 1) for _ in range(len(p) + 1)]
-    can[0][0] = True
-    for i in range(1, len(p) + 1):
-        for j in range(len(t) + 1):
-            if p[i - 1] == "#":
-                can[i][j] = can[i - 1][j] or (j > 0 and can[i][j - 1])
-            elif j > 0:
-                can[i][j] = can[i - 1][j - 1] and p[i - 1] in ("*", t[j - 1])
-    return can[len(p)][len(t)]
 
 
 def model_allows(role: Role, grants: set[Grant], access: Access, target: str) -> bool:
@@ -152,10 +139,5 @@ def _set_role(storage: object, user: str, role: Role) -> None:
         run("UPDATE users SET role = ? WHERE name = ?", (role.value, user))
 
 
-PermissionMachine.TestCase.settings = settings(
-    max_examples=25,
-    stateful_step_count=30,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+PermissionMachine.TestCase.settings = machine_settings(25, 30)
 TestPermissions = PermissionMachine.TestCase

@@ -20,7 +20,6 @@ import tempfile
 import uuid
 from functools import cache
 
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -28,8 +27,9 @@ from router.app import open_router
 from router.errors import AlreadyExists, NotFound, PermissionDenied
 from router.model import Access, Grant, NewEvent, StartKind, StartPoint
 from router.settings import Settings
+from tests.helpers.machines import machine_settings
+from tests.helpers.topics import type_matches
 from tests.helpers.trio_thread import TrioThread
-from tests.properties.test_permissions_machine import type_matches
 
 WORDS = ["order", "payment", "user", "secret", "created", "captured", "zzz"]
 UNIVERSE = [".".join(words) for n in range(1, 5) for words in itertools.product(WORDS, repeat=n)]
@@ -198,10 +198,5 @@ class ReachMachine(RuleBasedStateMachine):
                     assert any(type_matches(p, event_type) for p in first), (reader, event_type)
 
 
-ReachMachine.TestCase.settings = settings(
-    max_examples=20,
-    stateful_step_count=25,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-)
+ReachMachine.TestCase.settings = machine_settings(20, 25)
 TestReach = ReachMachine.TestCase

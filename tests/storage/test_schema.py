@@ -10,6 +10,7 @@ from router.build import build
 from storage import Storage, _migrations, open_storage
 from storage._migrations import SchemaNewer
 from storage.leadership import LEADERSHIP_MIGRATION
+from tests.helpers.databases import record_a_newer_schema
 
 
 def rows(store: Storage) -> list[tuple[int, str | None]]:
@@ -48,13 +49,7 @@ def test_each_applied_version_records_the_build_that_applied_it(db_url: str) -> 
 def test_a_store_whose_schema_is_newer_is_refused_naming_both_versions(db_url: str) -> None:
     store = open_storage(db_url)
     try:
-        store.migrate()
-        newest = store.schema_state().known
-        with store._control() as run:  # type: ignore[attr-defined]
-            run(
-                "INSERT INTO schema_migrations (version, router_version) VALUES (?, ?)",
-                (newest + 1, "9.9.9+gfeedbeef0000"),
-            )
+        newest = record_a_newer_schema(store, "9.9.9+gfeedbeef0000")
         before = rows(store)
         with pytest.raises(SchemaNewer) as refused:
             store.migrate()

@@ -255,6 +255,15 @@ def test_sqlite_ids_moved_to_the_older_index_still_find_their_duplicates(
 
 
 _ID_TABLES = ("event_ids_old", "event_ids", "event_ids_recent")
+# Selects how many ids each of _ID_TABLES holds, in that order.
+_ID_COUNTS = ", ".join(f"(SELECT count(*) FROM {t})" for t in _ID_TABLES)
+
+
+def _store_and_its_tables(sqlite_url: str) -> tuple[Storage, sqlite3.Connection]:
+    """A migrated SQLite store, and a connection of its own to read its tables."""
+    store = open_storage(sqlite_url)
+    store.migrate()
+    return store, sqlite3.connect(path_from_url(sqlite_url))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -299,15 +308,12 @@ def test_sqlite_event_ids_moves_into_the_old_index_one_range_per_commit(
     monkeypatch.setattr(storage.sqlite, "MERGE_IDS", 4)
     monkeypatch.setattr(storage.sqlite, "LEVEL_IDS", 8)
     monkeypatch.setattr(storage.sqlite, "MOVE_SLICES", 4)
-    store = open_storage(sqlite_url)
-    store.migrate()
-    tables = sqlite3.connect(path_from_url(sqlite_url))
-    count = ", ".join(f"(SELECT count(*) FROM {t})" for t in _ID_TABLES)
+    store, tables = _store_and_its_tables(sqlite_url)
     published = [event() for _ in range(8)]
     commit(store, published[:4], [()] * 4)  # 4 gathered: moved to event_ids
-    assert tables.execute(f"SELECT {count}").fetchone() == (0, 4, 0)
+    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (0, 4, 0)
     commit(store, published[4:], [()] * 4)  # 8 in event_ids: the first range moves on
-    old, level, recent = tables.execute(f"SELECT {count}").fetchone()
+    old, level, recent = tables.execute(f"SELECT {_ID_COUNTS}").fetchone()
     assert (old + level, recent) == (8, 0)
     in_first_range = tables.execute(
         "SELECT count(*) FROM event_ids_old WHERE id < x'4000'"
@@ -315,21 +321,21 @@ def test_sqlite_event_ids_moves_into_the_old_index_one_range_per_commit(
     assert in_first_range == (old,)
     for _ in range(3):  # the three other ranges, one a commit
         commit(store, [event()], [()])
-    assert tables.execute(f"SELECT {count}").fetchone() == (8, 0, 3)
+    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (8, 0, 3)
     again = commit(store, published, [()] * 8)
     assert [(o.seq, o.duplicate) for o in again.outcomes] == [(n, True) for n in range(1, 9)]
     # The purge forgets event_ids_recent's 3 now; event_ids_old's 8 go FORGET_IDS at a time in
     # the commits that follow (in id order, touching neighbouring pages), and until then still
     # count as stored.
     assert store.purge_ids(2_000) == 3
-    assert tables.execute(f"SELECT {count}").fetchone() == (8, 0, 0)
+    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (8, 0, 0)
     assert commit(store, published[:1], [()], now=3_000).outcomes[0].duplicate
-    assert tables.execute(f"SELECT {count}").fetchone() == (0, 0, 0)
+    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (0, 0, 0)
     for _ in range(2):  # 8 new ids in event_ids: a round of moves begins
         commit(store, [event() for _ in range(4)], [()] * 4, now=3_000)
     for _ in range(3):
         commit(store, [event()], [()], now=3_000)
-    assert tables.execute(f"SELECT {count}").fetchone() == (8, 0, 3)
+    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (8, 0, 3)
     # seqs 1-11 were published at 1,000 and forgotten; 12 is the first published at 3,000
     assert tables.execute("SELECT min(seq) FROM event_ids_old").fetchone() == (12,)
     assert not commit(store, published[:1], [()], now=3_000).outcomes[0].duplicate
@@ -346,23 +352,20 @@ def test_sqlite_time_ordered_ids_move_a_bounded_number_a_commit(
     monkeypatch.setattr(storage.sqlite, "LEVEL_IDS", 6)
     monkeypatch.setattr(storage.sqlite, "MOVE_IDS", 2)
     monkeypatch.setattr(storage.sqlite, "FORGET_IDS", 4)
-    store = open_storage(sqlite_url)
-    store.migrate()
-    tables = sqlite3.connect(path_from_url(sqlite_url))
-    count = ", ".join(f"(SELECT count(*) FROM {t})" for t in _ID_TABLES)
+    store, tables = _store_and_its_tables(sqlite_url)
     published = [NewEvent(uuid7(), "order.created", b"", ()) for _ in range(6)]
     commit(store, published, [()] * 6)  # merged, and the first 2 of the range moved
-    assert tables.execute(f"SELECT {count}").fetchone() == (2, 4, 0)
+    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (2, 4, 0)
     commit(store, [event()], [()])
-    assert tables.execute(f"SELECT {count}").fetchone() == (4, 2, 1)
+    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (4, 2, 1)
     commit(store, [event()], [()])
-    assert tables.execute(f"SELECT {count}").fetchone() == (6, 0, 2)
+    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (6, 0, 2)
     assert all(o.duplicate for o in commit(store, published, [()] * 6).outcomes)
     assert store.purge_ids(2_000) == 2  # event_ids_recent's two
     commit(store, [event()], [()], now=3_000)  # the first four of event_ids_old forgotten
-    assert tables.execute(f"SELECT {count}").fetchone() == (2, 0, 1)
+    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (2, 0, 1)
     commit(store, [event()], [()], now=3_000)
-    assert tables.execute(f"SELECT {count}").fetchone() == (0, 0, 2)
+    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (0, 0, 2)
     assert not any(o.duplicate for o in commit(store, published, [()] * 6, now=3_000).outcomes)
     tables.close()
     store.close()
