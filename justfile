@@ -7,7 +7,7 @@ default:
 
 # Start the router on the embedded SQLite store and show it working end to end.
 demo:
-    python -m router.demo
+    python -m router.node.demo
 
 # Serve on SQLite (./router.db) with gRPC on 127.0.0.1:50051.
 run *ARGS:
@@ -34,7 +34,7 @@ lint:
     mypy router actors storage
     python -m scripts.permission_table --check
 
-# Write docs/security.md's permission table from router/policy.py (`just lint` checks it).
+# Write docs/security.md's permission table from router/control/policy.py (`just lint` checks it).
 permissions:
     python -m scripts.permission_table
 

@@ -1,4 +1,4 @@
-"""Records the source commit in built packages (router/_commit.txt, read by router.build): a
+"""Records the source commit in built packages (router/_commit.txt, read by router.core.build): a
 wheel or sdist made from a checkout says which commit it is, without git at run time."""
 
 from __future__ import annotations

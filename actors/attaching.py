@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.consumers import ConsumerSettings
-from router.errors import FailedPrecondition, InvalidArgument
-from router.model import StartPoint
+from router.core.consumers import ConsumerSettings
+from router.core.errors import FailedPrecondition, InvalidArgument
+from router.core.model import StartPoint
 
 
 def start_for(start: StartPoint, exists: bool) -> StartPoint:

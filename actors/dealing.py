@@ -17,8 +17,8 @@ import attrs
 import trio
 
 from actors.subscription import Consumer
-from router.model import Delivery
-from router.wire import fitting, part, sizes_of
+from router.core.model import Delivery
+from router.core.wire import fitting, part, sizes_of
 
 
 class Finished(Exception):

@@ -40,16 +40,16 @@ from actors.runtime import (
     supervise,
 )
 from actors.state import StateActor
-from router.errors import (
+from router.core.errors import (
     AlreadyExists,
     DeadlineExceeded,
     NotFound,
     RouterError,
     Unavailable,
 )
-from router.model import Acks, ExchangeRecord, PublishAck
-from router.patterns import matches
-from router.settings import Settings
+from router.core.model import Acks, ExchangeRecord, PublishAck
+from router.core.patterns import matches
+from router.core.settings import Settings
 from storage.base import Append, CommitResult
 
 log = logging.getLogger("router.dispatcher")

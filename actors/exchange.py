@@ -14,7 +14,7 @@ from actors.messages import (
     UnbindQueue,
 )
 from actors.runtime import Mailbox
-from router.model import ExchangeRecord
+from router.core.model import ExchangeRecord
 
 
 @attrs.define(eq=False)

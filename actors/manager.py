@@ -28,9 +28,9 @@ from actors.queue import QueueActor
 from actors.runtime import Mailbox, Policy, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription
-from router.errors import ResourceExhausted, RouterError
-from router.model import QueueConfig, QueueRecord, StartPoint, SubscriberRecord
-from router.settings import Settings
+from router.core.errors import ResourceExhausted, RouterError
+from router.core.model import QueueConfig, QueueRecord, StartPoint, SubscriberRecord
+from router.core.settings import Settings
 
 log = logging.getLogger("router.manager")
 

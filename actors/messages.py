@@ -40,7 +40,7 @@ from actors.subscription import (
 from actors.subscription import (
     Subscription,
 )
-from router.model import (
+from router.core.model import (
     Delivery,
     ExchangeRecord,
     NewEvent,

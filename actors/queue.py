@@ -39,8 +39,8 @@ from actors.messages import (
 from actors.runtime import Mailbox, Policy, supervise
 from actors.state import StateActor
 from actors.subscriber import SubscriberActor, first_offset
-from router.consumers import ConsumerSettings
-from router.errors import (
+from router.core.consumers import ConsumerSettings
+from router.core.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
@@ -48,8 +48,8 @@ from router.errors import (
     RouterError,
     Unavailable,
 )
-from router.model import Delivery, QueueRecord, StartPoint, SubscriberRecord, now_us
-from router.settings import Settings
+from router.core.model import Delivery, QueueRecord, StartPoint, SubscriberRecord, now_us
+from router.core.settings import Settings
 
 log = logging.getLogger("router.queue")
 

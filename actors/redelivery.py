@@ -19,8 +19,8 @@ import attrs
 import trio
 
 from actors.subscription import Consumer
-from router.model import Delivery
-from router.wire import frame_at
+from router.core.model import Delivery
+from router.core.wire import frame_at
 
 REDELIVER_BATCH = 500  # redeliveries read and sent together at most
 KEEP_MOST = 10_000  # a shared subscriber's scheduled redeliveries kept as frames, at most

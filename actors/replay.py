@@ -20,10 +20,10 @@ from actors.messages import QueueMessage, RingSlice
 from actors.runtime import Mailbox, ask
 from actors.state import StateActor
 from actors.subscription import Consumer, Gap
-from router.errors import InvalidArgument, OutOfRange
-from router.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord
-from router.settings import Settings
-from router.wire import bounds, fitting, sizes_of
+from router.core.errors import InvalidArgument, OutOfRange
+from router.core.model import Delivery, QueueRecord, StartKind, StartPoint, SubscriberRecord
+from router.core.settings import Settings
+from router.core.wire import bounds, fitting, sizes_of
 
 log = logging.getLogger("router.subscriber")
 READ_AHEAD = 3  # replay chunks being read at once for one subscriber

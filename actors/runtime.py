@@ -20,7 +20,7 @@ import attrs
 import outcome
 import trio
 
-from router.errors import DeadlineExceeded, RouterError, Unavailable
+from router.core.errors import DeadlineExceeded, RouterError, Unavailable
 
 T = TypeVar("T")
 M = TypeVar("M")

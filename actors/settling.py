@@ -19,10 +19,10 @@ import attrs
 from actors.ledger import Ledger
 from actors.messages import SettleSleeping
 from actors.runs import Runs
-from router import consumers
-from router.consumers import ConsumerSettings, ParkedEvent
-from router.errors import FailedPrecondition, InvalidArgument, OutOfRange
-from router.model import now_us
+from router.core import consumers
+from router.core.consumers import ConsumerSettings, ParkedEvent
+from router.core.errors import FailedPrecondition, InvalidArgument, OutOfRange
+from router.core.model import now_us
 
 MAX_RANGES = 10_000  # ranges one settle message may name
 MAX_SPAN = 100_000  # offsets one range may name

@@ -38,8 +38,8 @@ from actors.messages import (
 )
 from actors.runtime import Mailbox, OwnThread, Reply, ask
 from actors.trimmer import trim_now_and_then
-from router.errors import RouterError, Unavailable
-from router.model import (
+from router.core.errors import RouterError, Unavailable
+from router.core.model import (
     Delivery,
     ExchangeRecord,
     QueueRecord,
@@ -47,8 +47,8 @@ from router.model import (
     SubscriberRecord,
     now_us,
 )
-from router.patterns import matches
-from router.settings import Settings
+from router.core.patterns import matches
+from router.core.settings import Settings
 from storage._migrations import applied_by
 from storage.base import Append, CommitResult, Positions, Reader, Restored, Storage
 from storage.retention import Horizon, Trimmed

@@ -71,18 +71,18 @@ from actors.subscription import (
 from actors.subscription import (
     Subscription as Subscription,
 )
-from router import consumers
-from router.consumers import ConsumerSettings, Dispatch, ParkedEvent
-from router.errors import (
+from router.core import consumers
+from router.core.consumers import ConsumerSettings, Dispatch, ParkedEvent
+from router.core.errors import (
     DeadlineExceeded,
     FailedPrecondition,
     InvalidArgument,
     ResourceExhausted,
     RouterError,
 )
-from router.model import Delivery, QueueRecord, StartPoint, SubscriberRecord, now_us
-from router.settings import Settings
-from router.wire import (
+from router.core.model import Delivery, QueueRecord, StartPoint, SubscriberRecord, now_us
+from router.core.settings import Settings
+from router.core.wire import (
     Counted,
     bounds,
     frames_of,

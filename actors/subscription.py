@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 import attrs
 import trio
 
-from router.errors import RouterError
-from router.model import Delivery
+from router.core.errors import RouterError
+from router.core.model import Delivery
 
 OUTBOX_ITEMS = 8  # items (batches, notices) a shared subscriber's consumer's edge has not taken
 

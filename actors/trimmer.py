@@ -3,7 +3,7 @@ the back-off that keeps a store outage from stopping the router.
 
 A removal step that the store refuses (down, disconnected, full, or this router deposed as
 leader) is not an error of the router: like a failed commit it is logged, ``/readyz`` answers
-503 with the reason until a step succeeds, and it is tried again after a back-off. A deposed leader is stepped down by its lease keeper (router.serve); the trimmer only
+503 with the reason until a step succeeds, and it is tried again after a back-off. A deposed leader is stepped down by its lease keeper (router.node.serve); the trimmer only
 stops asking meanwhile.
 """
 
@@ -17,7 +17,7 @@ import trio
 
 from actors.messages import TrimLog
 from actors.runtime import ask
-from router.errors import DeadlineExceeded, Unavailable
+from router.core.errors import DeadlineExceeded, Unavailable
 from storage.retention import Trimmed
 
 if TYPE_CHECKING:

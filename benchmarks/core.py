@@ -28,7 +28,7 @@ import psycopg
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import RouterClient
-from router.ids import uuid7
+from router.core.ids import uuid7
 from tests.helpers.databases import PG_BASE, with_search_path
 from tests.helpers.report import rss_mb
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess

@@ -26,7 +26,7 @@ import psycopg
 
 from benchmarks.core import busy, drop_schema, machine, postgres_url, publish_stream, random_id
 from router.client import OutgoingEvent, RouterClient
-from router.ids import uuid7
+from router.core.ids import uuid7
 from tests.helpers.databases import PG_BASE
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 

@@ -1,7 +1,7 @@
 """What reading REST JSON with the router's bounds costs against ``json.loads`` alone.
 
     python -m benchmarks.json_text                  # a few seconds
-    python -m benchmarks.json_text --before PATH    # also an older router/jsontext.py, side by side
+    python -m benchmarks.json_text --before PATH    # also an older router/core/jsontext.py, side by side
 
 Three bodies: a publish of an order with 22 items (many numbers, 1.0 KB), one with mostly text
 (0.9 KB) and a small one (64 B); each read in turns, the best of several repeats kept, in
@@ -18,7 +18,7 @@ import timeit
 from collections.abc import Callable
 from typing import Any
 
-from router import jsontext
+from router.core import jsontext
 
 ITEMS = [{"sku": i, "qty": i % 7, "price": round(i * 1.37, 2), "tax": 0.2} for i in range(22)]
 BODIES = {
@@ -46,7 +46,7 @@ def _module(path: str) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", help="an older router/jsontext.py to time beside this one")
+    parser.add_argument("--before", help="an older router/core/jsontext.py to time beside this one")
     parser.add_argument("--number", type=int, default=10_000, help="reads a timing")
     args = parser.parse_args()
     readers: dict[str, Callable[[bytes], Any]] = {"json.loads": json.loads}

@@ -12,9 +12,9 @@ import argparse
 import tempfile
 import time
 
-from router.ids import uuid7
-from router.model import NewEvent
-from router.patterns import matches
+from router.core.ids import uuid7
+from router.core.model import NewEvent
+from router.core.patterns import matches
 from storage import open_storage
 from storage.base import Append
 

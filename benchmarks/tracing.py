@@ -20,7 +20,7 @@ import tempfile
 import time
 
 from router.client import RouterClient
-from router.ids import uuid7
+from router.core.ids import uuid7
 from tests.helpers.otlp import OtlpReceiver
 from tests.helpers.server import RouterProcess
 
@@ -33,8 +33,8 @@ def calls_alone(sampled: bool, calls: int = 2_000) -> float:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
-    from router.model import Acks, NewEvent
-    from router.tracing import Tracing
+    from router.core.model import Acks, NewEvent
+    from router.observe.tracing import Tracing
     from storage.base import EventOutcome
 
     tracing = Tracing(TracerProvider(sampler=ALWAYS_ON if sampled else ALWAYS_OFF))

@@ -37,14 +37,15 @@ from actors.queue import QueueActor, QueueView, SubscriberView
 from actors.runtime import Callback, Policy, ask, supervise
 from actors.state import StateActor
 from actors.subscriber import Subscription, first_offset, time_gap
-from router import asyncapi, reach, validation
-from router.audit import Audit
-from router.auth import Auth
-from router.build import build
-from router.consumers import ParkedEvent
-from router.contracts import Contracts
-from router.errors import FailedPrecondition, InvalidArgument, NotFound, RouterError
-from router.model import (
+from router.control import reach
+from router.control.audit import Audit
+from router.control.auth import Auth
+from router.control.contracts import Contracts
+from router.core import validation
+from router.core.build import build
+from router.core.consumers import ParkedEvent
+from router.core.errors import FailedPrecondition, InvalidArgument, NotFound, RouterError
+from router.core.model import (
     Delivery,
     ExchangeRecord,
     NewEvent,
@@ -57,11 +58,12 @@ from router.model import (
     UserRecord,
     now_us,
 )
-from router.settings import Settings
-from router.stats import Cluster, Retained, ServerInfo, Stats
-from router.tracing import Tracing
-from router.urls import redact as redact  # re-exported: the edges show URLs redacted
-from router.wire import bounds, counts_of
+from router.core.settings import Settings
+from router.core.urls import redact as redact  # re-exported: the edges show URLs redacted
+from router.core.wire import bounds, counts_of
+from router.observe import asyncapi
+from router.observe.stats import Cluster, Retained, ServerInfo, Stats
+from router.observe.tracing import Tracing
 from storage import open_storage
 from storage.leadership import Lease
 
@@ -81,12 +83,12 @@ class Router:
     auth: Auth
     audit: Audit
     contracts: Contracts
-    tracing: Tracing | None = None  # router.tracing: OpenTelemetry, when configured
+    tracing: Tracing | None = None  # router.observe.tracing: OpenTelemetry, when configured
     # The first admin's token when this start created it (to show once), else None.
     initial_admin_token: str | None = None
     started_at: int = attrs.Factory(now_us)
     amqp_ingest: Any = None  # router.amqp.ingest.Ingest when --amqp-url is given
-    follower: Any = None  # router.follow.Follower on a route node
+    follower: Any = None  # router.node.follow.Follower on a route node
     # Who leads the routers sharing this PostgreSQL, refreshed with each lease renewal; None on
     # SQLite and route nodes, which do not take part in leadership.
     cluster: Cluster | None = None
@@ -125,7 +127,7 @@ class Router:
         by: UserRecord | None = None,
     ) -> Sequence[PublishAck]:
         """Store and route ``events``; the acks come after the commit. ``carrier``: the call's
-        trace context (traceparent, tracestate), for router.tracing. ``by``: the user publishing
+        trace context (traceparent, tracestate), for router.observe.tracing. ``by``: the user publishing
         (None: auth off, or a bridge): an id another user published is refused with
         ALREADY_EXISTS, not acked as a duplicate (:func:`publisher`)."""
         if self.tracing is not None:
@@ -198,7 +200,7 @@ class Router:
         self, name: str, patterns: Sequence[str], by: UserRecord | None = None
     ) -> ExchangeRecord:
         """A new exchange; ``by`` (None: auth is off) may give it only patterns within those
-        of the other exchanges it may consume (router.reach)."""
+        of the other exchanges it may consume (router.control.reach)."""
         self._serves("create exchanges", "all", "route")
         name, checked = validation.name(name, "name"), validation.patterns(patterns)
         others = ((a.record.name, a.record.patterns) for a in self.dispatcher.exchanges.values())
@@ -229,7 +231,7 @@ class Router:
         most_bytes: int = 0,
     ) -> Subscription:
         """Attach a consumer (``consumer``: its address, shown to operators). ``settings`` are
-        those of a new subscriber (router.consumers); ``prefetch`` this consumer's own; ``most``
+        those of a new subscriber (router.core.consumers); ``prefetch`` this consumer's own; ``most``
         the deliveries it takes before it leaves (a pull; 0: no end), ``most_bytes`` their
         stored bytes (at least one delivery; 0: no end). A subscriber this call creates is
         counted as ``owner``'s, within its quota."""
@@ -401,7 +403,7 @@ class Router:
             trimmed.parked,
         )
 
-    # --- event types and their schemas (router.contracts), and the AsyncAPI document ---
+    # --- event types and their schemas (router.control.contracts), and the AsyncAPI document ---
 
     async def register_type(
         self,
@@ -414,7 +416,7 @@ class Router:
         by: str = "",
         force: bool = False,
     ) -> TypeSchema:
-        """A new version of an event type's contract (router.contracts), checked from the
+        """A new version of an event type's contract (router.control.contracts), checked from the
         next publish on; one narrower than the current is refused unless ``force``."""
         self._serves("event types", "all", "ingest")
         return await self.contracts.register(
@@ -432,7 +434,7 @@ class Router:
         return self.contracts.listed()
 
     def asyncapi(self, by: UserRecord | None = None) -> dict[str, Any]:
-        """This router as an AsyncAPI 3.0 document (router.asyncapi), as ``by`` (None: auth is
+        """This router as an AsyncAPI 3.0 document (router.observe.asyncapi), as ``by`` (None: auth is
         off) may see it: every event type, and the exchanges it may monitor or consume."""
         exchanges = [actor.record for actor in self.dispatcher.exchanges.values()]
         shown = [e for e in exchanges if reach.sees_exchange(by, e.name)]
@@ -479,7 +481,7 @@ class Router:
         by: UserRecord | None = None,
     ) -> int:
         """A pull consumer's cumulative ack: the saved cursor moves forward to ``offset``; ``by``
-        (None: auth is off) must be its creator or a manager (router.reach)."""
+        (None: auth is off) must be its creator or a manager (router.control.reach)."""
         queue = self._queue_of(exchange, name, limit_size)
         reach.permit_settle(self.auth, by, exchange, name, queue.record.id)
         acked: int = await ask(queue.mailbox, lambda r: AdvanceCursor(name, offset, r))
@@ -550,7 +552,7 @@ class Router:
         by: UserRecord | None = None,
     ) -> Settled:
         """A pull consumer's per-event acks, nacks and parks (see :class:`SettleSleeping`), by
-        its creator or a manager (router.reach)."""
+        its creator or a manager (router.control.reach)."""
         queue = self._queue_of(exchange, name, limit_size)
         reach.permit_settle(self.auth, by, exchange, name, queue.record.id)
         settled: Settled = await ask(
@@ -686,7 +688,7 @@ async def open_router(
     """The router's actors over its store; with ``lease``, as the leader of that epoch
     (storage.leadership): its store writes through the connection holding the lock. On a store
     with no users, a token made for the first user ``admin`` goes to ``keep_admin_token``
-    before it is stored (router.admin_token)."""
+    before it is stored (router.node.admin_token)."""
     tracing = Tracing.from_environment()
     if tracing is not None:
         log.info("tracing: OpenTelemetry spans for publish, route and deliver")

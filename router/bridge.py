@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 import trio
 
-from router.errors import DeadlineExceeded, Unavailable
+from router.core.errors import DeadlineExceeded, Unavailable
 
 T = TypeVar("T")
 

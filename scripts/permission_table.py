@@ -1,4 +1,4 @@
-"""The permission table of docs/security.md, written from router.policy: one row per access a
+"""The permission table of docs/security.md, written from router.control.policy: one row per access a
 call may need, naming its gRPC methods and REST routes, and which user of each shape
 (tests/integration/test_permissions.py makes them) may make it.
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from router import policy
-from router.model import Access
+from router.control import policy
+from router.core.model import Access
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "security.md"
 BEGIN, END = "<!-- permissions: begin -->", "<!-- permissions: end -->"
@@ -60,7 +60,9 @@ def main(argv: list[str]) -> int:
     text = DOC.read_text()
     if "--check" in argv:
         if written(text) != text:
-            print(f"{DOC}: the permission table differs from router.policy", file=sys.stderr)
+            print(
+                f"{DOC}: the permission table differs from router.control.policy", file=sys.stderr
+            )
             return 1
         return 0
     DOC.write_text(written(text))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from router.urls import db_url, redact
+from router.core.urls import db_url, redact
 from storage.base import Reader, Storage, StorageUnavailable
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
-from router.build import build
-from router.errors import FailedPrecondition
+from router.core.build import build
+from router.core.errors import FailedPrecondition
 
 
 class SchemaNewer(FailedPrecondition):

@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-from router.errors import Unavailable
-from router.model import (
+from router.core.errors import Unavailable
+from router.core.model import (
     Delivery,
     EventId,
     ExchangeRecord,
@@ -30,7 +30,7 @@ from router.model import (
     TokenRecord,
     UserRecord,
 )
-from router.wire import encode_event
+from router.core.wire import encode_event
 from storage._migrations import Schema
 from storage.control import ControlPlane
 from storage.retention import Horizon, Retention
@@ -78,7 +78,7 @@ class Append:
     scoped: bool = False
 
 
-@attrs.define(slots=True)  # not frozen: built once per event (see router.model)
+@attrs.define(slots=True)  # not frozen: built once per event (see router.core.model)
 class EventOutcome:
     seq: int
     duplicate: bool
@@ -307,7 +307,7 @@ class Reader(abc.ABC):
         and with ``max_bytes`` (0: no limit) no more than fit in it (at least one, however
         large): the rows past it are not fetched.
 
-        A :class:`router.wire.WireBatch`: the events as stored, framed, parsed only if looked at.
+        A :class:`router.core.wire.WireBatch`: the events as stored, framed, parsed only if looked at.
         """
 
     @abc.abstractmethod

@@ -16,9 +16,9 @@ from typing import Any
 
 import attrs
 
-from router.consumers import ConsumerSettings, ParkedEvent
-from router.errors import AlreadyExists, NotFound
-from router.model import (
+from router.core.consumers import ConsumerSettings, ParkedEvent
+from router.core.errors import AlreadyExists, NotFound
+from router.core.model import (
     Access,
     AuditEntry,
     Grant,

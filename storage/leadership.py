@@ -39,7 +39,7 @@ _HELD = (
 
 
 # The PostgreSQL migration that makes the tables below: a store without it has them made before
-# routers elect; the others are applied by the leader only (router.serve).
+# routers elect; the others are applied by the leader only (router.node.serve).
 LEADERSHIP_MIGRATION = 10
 RELOCK_WAIT_MS = 2_000  # for an ended session of this leader's own to let the lock go
 

@@ -18,8 +18,8 @@ from typing import TypeVar
 
 from psycopg import Copy
 
-from router.model import StoredEvent
-from router.wire import encode_event
+from router.core.model import StoredEvent
+from router.core.wire import encode_event
 
 _Row = TypeVar("_Row")
 # Rows per write: the server stores one slice while the next is encoded here. A 2,000-event

@@ -16,15 +16,15 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 
-from router.errors import AlreadyExists, FailedPrecondition
-from router.model import (
+from router.core.errors import AlreadyExists, FailedPrecondition
+from router.core.model import (
     EventId,
     ExchangeRecord,
     QueueConfig,
     QueueRecord,
     StoredEvent,
 )
-from router.wire import WireBatch, decode_event, encode_event, wire_batch
+from router.core.wire import WireBatch, decode_event, encode_event, wire_batch
 from storage import _migrations, pgcopy
 from storage._migrations import Schema
 from storage.base import (

@@ -12,15 +12,15 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from router.errors import AlreadyExists
-from router.model import (
+from router.core.errors import AlreadyExists
+from router.core.model import (
     EventId,
     ExchangeRecord,
     QueueConfig,
     QueueRecord,
     StoredEvent,
 )
-from router.wire import (
+from router.core.wire import (
     WireBatch,
     body_start,
     decode_event,
@@ -55,7 +55,7 @@ from storage.control import Run, rows_of
 from storage.retention import Horizon
 
 # Events are kept in parts (migration 8): the id as 16 bytes, the type as a number of event_types,
-# and the rest of the wire form, the body; router.wire.whole makes the wire form again.
+# and the rest of the wire form, the body; router.core.wire.whole makes the wire form again.
 # A replay chunk comes back as one row: its offsets, its events' parts joined, and the bodies'
 # sizes. sqlite3 lets go of the interpreter lock for each row it steps to and must then win it
 # back from the threads that are sending and receiving; 2,000 rows a chunk made catch-up wait on

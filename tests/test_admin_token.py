@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from router.admin_token import token_path
-from router.settings import Settings
+from router.core.settings import Settings
+from router.node.admin_token import token_path
 from storage.sqlite import path_from_url
 
 

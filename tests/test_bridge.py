@@ -9,7 +9,7 @@ from typing import Any
 import trio
 
 from router.bridge import Feed, open_bridge
-from router.errors import DeadlineExceeded, InvalidArgument, RouterError
+from router.core.errors import DeadlineExceeded, InvalidArgument, RouterError
 
 
 async def test_calls_into_trio_run_in_the_order_they_were_posted() -> None:

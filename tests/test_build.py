@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import router
 from router import __version__
-from router.build import COMMIT_FILE, Build, build, read_build
+from router.core.build import COMMIT_FILE, Build, build, read_build
 from tests.helpers.server import ADMIN_TOKEN, running_router
 
 CHECKOUT = Path(router.__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.contracts import (
+from router.control.contracts import (
     Contracts,
     compile_schema,
     json_path,
@@ -21,9 +21,9 @@ from router.contracts import (
     violation,
     worst_case,
 )
-from router.errors import InvalidArgument
-from router.ids import uuid7
-from router.model import NewEvent, TypeSchema
+from router.core.errors import InvalidArgument
+from router.core.ids import uuid7
+from router.core.model import NewEvent, TypeSchema
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hyperframe.frame import DataFrame
 
-from router import h2frames
+from router.core import h2frames
 
 
 def test_a_data_frames_repr_names_its_length_without_hexlifying_it() -> None:

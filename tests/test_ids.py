@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from router import ids, validation
 from router.client import OutgoingEvent
-from router.settings import Settings
+from router.core import ids, validation
+from router.core.settings import Settings
 
 
 def millis(event_id: str) -> int:

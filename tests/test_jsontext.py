@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.jsontext import MAX_DEPTH, Unwritable, loads
+from router.core.jsontext import MAX_DEPTH, Unwritable, loads
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router import patterns, permissions
-from router.errors import InvalidArgument
+from router.core import patterns, permissions
+from router.core.errors import InvalidArgument
 
 
 def reference(pattern: list[str], words: list[str]) -> bool:

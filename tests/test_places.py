@@ -1,8 +1,8 @@
-"""Count quotas' places (router.quotas.Places): checked and taken in one step, given back."""
+"""Count quotas' places (router.control.quotas.Places): checked and taken in one step, given back."""
 
 from __future__ import annotations
 
-from router.quotas import Places
+from router.control.quotas import Places
 
 
 def test_places_are_taken_up_to_the_quota_and_given_back() -> None:

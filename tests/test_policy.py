@@ -1,4 +1,4 @@
-"""The one policy table (router.policy): every gRPC method and REST route has one row, the REST
+"""The one policy table (router.control.policy): every gRPC method and REST route has one row, the REST
 endpoints and the OpenAPI document are made from the same declarations, and the permission
 table of docs/security.md is the one the table writes."""
 
@@ -8,12 +8,12 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router import policy
 from router._proto.router.v1 import router_pb2 as pb
+from router.control import policy
+from router.core.model import Access
 from router.http.declare import Endpoint, dispatch
 from router.http.openapi import document
 from router.http.routes import ENDPOINTS
-from router.model import Access
 from scripts import permission_table
 
 SERVED_NOT_DOCUMENTED = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from router.printable import EscapingFormatter, escape
+from router.core.printable import EscapingFormatter, escape
 
 
 def test_control_characters_are_escaped_and_the_rest_kept() -> None:

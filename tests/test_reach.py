@@ -1,4 +1,4 @@
-"""The pattern algebra behind the routing rule (router.reach), against a reference that tries
+"""The pattern algebra behind the routing rule (router.control.reach), against a reference that tries
 every type of a few words: ``within`` says what enumeration finds, and a pattern a user may
 route carries only types it could read already through the other exchanges it may consume."""
 
@@ -10,10 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.errors import AlreadyExists, PermissionDenied
-from router.model import Access, Delivery, Grant, Role, StoredEvent, UserRecord
-from router.patterns import closure
-from router.reach import (
+from router.control.reach import (
     MAX_WORK,
     Budget,
     permit_patterns,
@@ -22,7 +19,10 @@ from router.reach import (
     withheld,
     within,
 )
-from router.wire import encode_event
+from router.core.errors import AlreadyExists, PermissionDenied
+from router.core.model import Access, Delivery, Grant, Role, StoredEvent, UserRecord
+from router.core.patterns import closure
+from router.core.wire import encode_event
 from tests.helpers.topics import type_matches as matches
 
 WORDS = ["a", "b"]

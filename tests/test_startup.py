@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from router.errors import Unavailable
-from router.startup import CannotListen, listening, refusal
+from router.core.errors import Unavailable
+from router.node.startup import CannotListen, listening, refusal
 
 
 def test_an_address_in_use_names_the_flag_and_its_variable() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import attrs
 
-from router.errors import PermissionDenied, RouterError, Unauthenticated
-from router.model import Access, Grant, Role, UserRecord
-from router.tethers import Tethers
+from router.control.tethers import Tethers
+from router.core.errors import PermissionDenied, RouterError, Unauthenticated
+from router.core.model import Access, Grant, Role, UserRecord
 
 USER = UserRecord("ann", Role.CONSUMER, 0, (Grant(Access.CONSUME, "orders"),))
 

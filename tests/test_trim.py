@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from router.trim import Trimmer
+from router.grpc.trim import Trimmer
 
 
 def test_asks_within_a_period_share_one_trim_and_a_later_ask_trims_again() -> None:

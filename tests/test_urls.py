@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict
 
-from router.errors import InvalidArgument
-from router.settings import Settings
-from router.urls import check_db_url, redact
+from router.core.errors import InvalidArgument
+from router.core.settings import Settings
+from router.core.urls import check_db_url, redact
 
 
 @pytest.mark.parametrize(

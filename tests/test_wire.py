@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from router._proto.router.v1 import router_pb2 as pb
-from router.model import StoredEvent
-from router.wire import (
+from router.core.model import StoredEvent
+from router.core.wire import (
     body_start,
     encode_event,
     fitting,

@@ -28,11 +28,11 @@ import trio
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
-from router import validation
 from router.bridge import AsyncioThread, Inbox
-from router.errors import InvalidArgument, RouterError
-from router.model import NewEvent
-from router.settings import AmqpSource, Settings
+from router.core import validation
+from router.core.errors import InvalidArgument, RouterError
+from router.core.model import NewEvent
+from router.core.settings import AmqpSource, Settings
 
 log = logging.getLogger("router.amqp")
 # Ids that are not UUIDs are mapped to one deterministically, so a redelivered message keeps its

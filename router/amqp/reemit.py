@@ -19,10 +19,10 @@ import attrs
 import trio
 from pamqp.commands import Basic
 
-from router import validation
 from router.app import Router, redact
-from router.errors import InvalidArgument, PermissionDenied, Unavailable
-from router.model import Delivery, Role, StartKind, StartPoint, UserRecord
+from router.core import validation
+from router.core.errors import InvalidArgument, PermissionDenied, Unavailable
+from router.core.model import Delivery, Role, StartKind, StartPoint, UserRecord
 
 log = logging.getLogger("router.amqp")
 CONNECT_TIMEOUT_S = 10.0  # a broker that has not answered by then is unreachable

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from router.errors import InvalidArgument
+from router.core.errors import InvalidArgument
 
 Flag = tuple[tuple[str, ...], dict[str, Any]]
 SECRETS = frozenset({"--db", "--amqp-url", "--upstream-token"})  # may hold a password or token

@@ -12,11 +12,11 @@ from typing import Any
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
-from router import jsontext
 from router.cli.output import json_flag, progress
 from router.client import ClientSubscription, OutgoingEvent, ReceivedEvent, RouterClient
-from router.errors import InvalidArgument
-from router.ids import uuid7
+from router.core import jsontext
+from router.core.errors import InvalidArgument
+from router.core.ids import uuid7
 
 PROGRESS_EVERY = 10_000  # events between progress lines on stderr for long publishes
 REEMIT_ATTEMPTS = 10

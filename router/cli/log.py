@@ -8,7 +8,7 @@ from typing import Any
 
 from router.cli.output import add_command, arg, progress
 from router.client import RouterClient
-from router.errors import InvalidArgument
+from router.core.errors import InvalidArgument
 
 
 def register(commands: Any) -> None:

@@ -18,12 +18,12 @@ from typing import Any
 
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 
-from router.build import build
 from router.cli import events, exchanges, log, schema, serve, stats, subscribers, types, users
 from router.client import RouterClient
-from router.errors import InvalidArgument, RouterError
-from router.printable import escape
-from router.settings import DEFAULT_GRPC
+from router.core.build import build
+from router.core.errors import InvalidArgument, RouterError
+from router.core.printable import escape
+from router.core.settings import DEFAULT_GRPC
 
 COMMAND_GROUPS = (serve, schema, exchanges, events, subscribers, users, stats, log, types)
 EXAMPLES = """examples:

@@ -1,6 +1,6 @@
 """How the commands print: aligned tables, or JSON lines with ``--json``. Text from the router
 (names, reasons, descriptions: what callers sent) is printed with its control characters
-escaped (router.printable), so it can not drive the terminal."""
+escaped (router.core.printable), so it can not drive the terminal."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from router.printable import escape
+from router.core.printable import escape
 
 
 def json_flag(parser: argparse.ArgumentParser, help: str = "one JSON object per line") -> None:

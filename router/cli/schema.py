@@ -12,8 +12,8 @@ import argparse
 import os
 from typing import Any
 
-from router.build import build
-from router.settings import default_db_url
+from router.core.build import build
+from router.core.settings import default_db_url
 
 
 def register(commands: Any) -> None:

@@ -12,13 +12,13 @@ from typing import Any
 
 import trio
 
-from router.build import build
 from router.cli.environment import check_choices, from_environment
 from router.cli.output import arg
-from router.errors import InvalidArgument
-from router.patterns import validate_pattern
-from router.printable import escape, escape_log_lines
-from router.settings import (
+from router.core.build import build
+from router.core.errors import InvalidArgument
+from router.core.patterns import validate_pattern
+from router.core.printable import escape, escape_log_lines
+from router.core.settings import (
     DEFAULT_GRPC,
     DEFAULT_HTTP,
     ROLES,
@@ -27,8 +27,8 @@ from router.settings import (
     default_db_url,
     split_host_port,
 )
-from router.startup import leaves, refusal
-from router.urls import check_db_url
+from router.core.urls import check_db_url
+from router.node.startup import leaves, refusal
 
 # The cycle collector's thresholds for a serving router (Python's default: 700, 10, 10). Every
 # event lives on in its queue's ring buffer for a while as a few GC-tracked objects; with the
@@ -254,9 +254,9 @@ def register(commands: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> None:
-    from router import tracing
-    from router.serve import serve
-    from router.trim import few_arenas
+    from router.grpc.trim import few_arenas
+    from router.node.serve import serve
+    from router.observe import tracing
 
     escape_log_lines(args.log_level.upper(), "%(asctime)s %(levelname)s %(name)s %(message)s")
     check_choices(ALL_FLAGS, vars(args))
@@ -295,7 +295,7 @@ def run_serve(args: argparse.Namespace) -> None:
         raise InvalidArgument("--tls-cert and --tls-key go together")
     tracing.exporters(os.environ)  # OTEL_* asking for what the router cannot do: said now
     gc.set_threshold(*SERVER_GC_THRESHOLDS)
-    few_arenas()  # before the router's threads start (router.trim says why)
+    few_arenas()  # before the router's threads start (router.grpc.trim says why)
     logging.getLogger("router").info("router %s", build())  # read once, before serving
     try:
         trio.run(serve, settings)

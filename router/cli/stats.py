@@ -11,7 +11,7 @@ from typing import Any
 
 from router.cli.output import json_flag, table
 from router.client import RouterClient
-from router.errors import InvalidArgument
+from router.core.errors import InvalidArgument
 
 
 def register(commands: Any) -> None:

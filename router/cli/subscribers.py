@@ -9,11 +9,11 @@ import json
 import sys
 from typing import Any
 
-from router import validation
 from router._proto.router.v1 import router_pb2 as pb
 from router.cli.output import add_command, arg, json_flag, table
 from router.client import RouterClient
-from router.printable import escape
+from router.core import validation
+from router.core.printable import escape
 
 # ``subscriber settings`` flags: (flag, settings field, type, help)
 SETTINGS = (

@@ -1,5 +1,5 @@
 """``router type register|list|show|delete``: event types and the JSON Schemas of their
-payloads (router.contracts)."""
+payloads (router.control.contracts)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from router.cli.output import add_command, arg, table
 from router.client import RouterClient
-from router.errors import InvalidArgument
+from router.core.errors import InvalidArgument
 
 
 def register(commands: Any) -> None:

@@ -42,7 +42,7 @@ from router.client.consumer import DurableConsumer
 from router.client.settings import SubscriberSettings
 from router.client.subscription import bounded
 from router.client.tracing import ClientTracing
-from router.patterns import matches, validate_pattern, validate_type
+from router.core.patterns import matches, validate_pattern, validate_type
 
 log = logging.getLogger("router.app")
 Handler = Callable[[ReceivedEvent], Awaitable[None]]

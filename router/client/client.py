@@ -25,7 +25,6 @@ from grpclib.const import Status
 from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.protocol import H2Protocol
 
-from router import h2frames
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.client.consumer import DurableConsumer
@@ -35,7 +34,8 @@ from router.client.settings import SubscriberSettings, settings_message
 from router.client.subscription import ClientSubscription, log_gap
 from router.client.tracing import ClientTracing
 from router.client.values import Ack, OutgoingEvent, ReceivedBatch, acks, received, start_point
-from router.settings import split_host_port
+from router.core import h2frames
+from router.core.settings import split_host_port
 
 log = logging.getLogger("router.client")
 

@@ -1,4 +1,4 @@
-"""How a standby names the leader when it refuses a call (router.standby.LeaderHint.message),
+"""How a standby names the leader when it refuses a call (router.node.standby.LeaderHint.message),
 read by every call of the client that follows the leader."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import re
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
 
-# How a standby names the leader (router.standby.LeaderHint.message).
+# How a standby names the leader (router.node.standby.LeaderHint.message).
 _LEADER_HINT = re.compile(r"the leader \(epoch \d+\) is at (\S+)")
 
 

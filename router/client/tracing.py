@@ -3,7 +3,7 @@ OpenTelemetry (a tracer provider given, or one set globally), nothing otherwise.
 
 - ``RouterClient.publish`` runs in a ``publish`` span (producer kind), a child of the current
   span; its context goes with the call (``traceparent`` metadata) and into the headers of each
-  event that has none, so the router (router.tracing) and the consumers continue the trace.
+  event that has none, so the router (router.observe.tracing) and the consumers continue the trace.
 - The batching publisher gives each event the context current where it was handed in, so it
   continues its caller's trace whatever batch it goes out in.
 - RouterApp runs each handler in a ``process <type>`` span (consumer kind), a child of the

@@ -13,10 +13,10 @@ from typing import Protocol, overload
 
 import attrs
 
-from router import validation
 from router._proto.router.v1 import router_pb2 as pb
-from router.ids import uuid7
-from router.model import StartKind
+from router.core import validation
+from router.core.ids import uuid7
+from router.core.model import StartKind
 
 _KINDS = {
     StartKind.STORED: pb.StartPoint.STORED,

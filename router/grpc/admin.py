@@ -16,20 +16,20 @@ import attrs
 from google.protobuf.json_format import MessageToDict
 from grpclib.server import Stream
 
-from router import policy, reach
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router, redact
 from router.bridge import AsyncioThread
-from router.consumers import ParkedEvent
-from router.errors import InvalidArgument
+from router.control import policy, reach
+from router.core.consumers import ParkedEvent
+from router.core.errors import InvalidArgument
+from router.core.model import Access, Delivery, TypeSchema, UserRecord
 from router.grpc import convert
 from router.grpc.metadata import caller_user, peer_host
 from router.grpc.publish import encoded
 from router.grpc.status import statuses
 from router.grpc.tethered import tethered
-from router.model import Access, Delivery, TypeSchema, UserRecord
-from router.stats import ServerInfo, Stats
+from router.observe.stats import ServerInfo, Stats
 
 Call = Callable[..., Awaitable[Any]]  # (router, request[, caller]) -> result, run in Trio
 
@@ -44,7 +44,7 @@ def _unary(  # a method of AdminService
     """The handler of a unary admin call: read the request, await ``call(router, request)`` on
     the Trio side (one crossing; a RouterError becomes its status), send ``respond(result)``.
     A change names its ``audited`` action and how to name its target from the request: once
-    it has succeeded, it goes into the audit trail (router.audit) with the caller and the
+    it has succeeded, it goes into the audit trail (router.control.audit) with the caller and the
     request's fields. A call on one exchange names it (``manages``): the caller needs a
     manage grant on it. A call whose answer depends on who asks (``by``) is given the caller
     (its UserRecord; None with auth off) as a third argument."""

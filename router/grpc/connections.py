@@ -27,8 +27,8 @@ from h2.errors import ErrorCodes
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 
+from router.core.settings import Settings
 from router.grpc.calls import Allowance, CallHandler, ConnectionEvents
-from router.settings import Settings
 
 log = logging.getLogger("router.grpc")
 CLOSE_GRACE_S = 1.0  # a closed connection's client gets this long to read the last frames
@@ -39,7 +39,7 @@ ACCEPT_FAILED = "socket.accept() out of system resource"
 
 @attrs.frozen
 class ConnectionLimits:
-    """What one client may hold on the gRPC port (router.settings has each one's meaning)."""
+    """What one client may hold on the gRPC port (router.core.settings has each one's meaning)."""
 
     max_connections: int
     max_per_source: int

@@ -9,12 +9,13 @@ import attrs
 
 from actors.messages import Gap
 from actors.queue import QueueView, SubscriberView
-from router import permissions, validation, wire
 from router._proto.router.v1 import router_pb2 as pb
-from router.consumers import ConsumerSettings, ParkedEvent
-from router.contracts import Counts
-from router.errors import InvalidArgument
-from router.model import (
+from router.control.contracts import Counts
+from router.control.quotas import quotas as checked_quotas
+from router.core import permissions, validation, wire
+from router.core.consumers import ConsumerSettings, ParkedEvent
+from router.core.errors import InvalidArgument
+from router.core.model import (
     AuditEntry,
     Delivery,
     ExchangeRecord,
@@ -29,8 +30,7 @@ from router.model import (
     TypeSchema,
     UserRecord,
 )
-from router.quotas import quotas as checked_quotas
-from router.settings import Settings
+from router.core.settings import Settings
 
 MAX_MESSAGE_BYTES = wire.MAX_MESSAGE_BYTES
 READ_BYTES = MAX_MESSAGE_BYTES - 64 * 1024  # a Read's page: what is read is what one message holds
@@ -89,14 +89,14 @@ def start_point(message: pb.StartPoint) -> StartPoint:
 def batches(deliveries: Sequence[Delivery]) -> Iterator[wire.Encoded]:
     """The deliveries as SubscribeResponse messages of at most about MAX_MESSAGE_BYTES each.
 
-    Made from the events' wire forms by concatenation (router.wire): a replayed chunk is sent
+    Made from the events' wire forms by concatenation (router.core.wire): a replayed chunk is sent
     as it was read, a live batch as it was encoded at commit.
     """
     return framed_batches(wire.frames_of(deliveries))
 
 
 def framed_batches(frames: Sequence[bytes]) -> Iterator[wire.Encoded]:
-    """:func:`batches` of deliveries framed already (router.wire.frames_of)."""
+    """:func:`batches` of deliveries framed already (router.core.wire.frames_of)."""
     for message in wire.groups(frames, MAX_MESSAGE_BYTES - 64, _SUBSCRIBE_BATCH):
         yield wire.Encoded(message)
 

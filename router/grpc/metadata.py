@@ -5,9 +5,9 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
-from router.auth import Auth
-from router.errors import Unauthenticated
-from router.model import TokenRecord, UserRecord
+from router.control.auth import Auth
+from router.core.errors import Unauthenticated
+from router.core.model import TokenRecord, UserRecord
 
 Caller = tuple[UserRecord, TokenRecord] | None  # None: auth is off
 _CALLER: ContextVar[Caller] = ContextVar("router_grpc_caller")

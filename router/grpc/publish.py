@@ -15,14 +15,14 @@ from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
 from router.bridge import AsyncioThread
-from router.errors import RouterError
+from router.control.quotas import QuotaExceeded
+from router.core.errors import RouterError
+from router.core.model import NewEvent
+from router.core.wire import Encoded
 from router.grpc import convert
 from router.grpc.metadata import authorization, caller_user
 from router.grpc.status import statuses
-from router.model import NewEvent
-from router.quotas import QuotaExceeded
-from router.tracing import carrier_of
-from router.wire import Encoded
+from router.observe.tracing import carrier_of
 
 PIPELINE_DEPTH = 256  # publish requests of one stream in flight at once; answered in order
 

@@ -17,9 +17,12 @@ from grpclib.events import RecvRequest, listen
 from grpclib.protocol import H2Protocol
 from grpclib.server import Server
 
-from router import h2frames, policy
 from router.app import Router
-from router.errors import PermissionDenied, RouterError, Unauthenticated
+from router.control import policy
+from router.core import h2frames
+from router.core.errors import PermissionDenied, RouterError, Unauthenticated
+from router.core.model import Access
+from router.core.wire import Encoded
 from router.grpc.admin import AdminService, LogService
 from router.grpc.calls import CallHandler
 from router.grpc.connections import (
@@ -33,8 +36,6 @@ from router.grpc.metadata import authorization, let_in, peer_host
 from router.grpc.publish import PublisherService
 from router.grpc.status import grpc_error
 from router.grpc.subscribe import SubscriberService
-from router.model import Access
-from router.wire import Encoded
 
 log = logging.getLogger("router.grpc")
 BACKLOG = 100  # grpclib's: connections the kernel holds before the router accepts them
@@ -43,7 +44,7 @@ BACKLOG = 100  # grpclib's: connections the kernel holds before the router accep
 class Codec(ProtoCodec):
     """Protobuf, with a request that does not parse refused as INVALID_ARGUMENT (not UNKNOWN
     with a traceback in the log): corrupt wire bytes, bad UTF-8 in a string field. A response
-    made from stored wire forms (router.wire.Encoded) is sent as it is."""
+    made from stored wire forms (router.core.wire.Encoded) is sent as it is."""
 
     def encode(self, message: Any, message_type: Any) -> bytes:
         if isinstance(message, Encoded):
@@ -61,7 +62,7 @@ class Codec(ProtoCodec):
 
 
 def _checker(router: Router) -> Any:
-    """Every call's token, checked before its handler runs against what router.policy says the
+    """Every call's token, checked before its handler runs against what router.control.policy says the
     call needs: UNAUTHENTICATED or PERMISSION_DENIED."""
 
     async def check(event: RecvRequest) -> None:

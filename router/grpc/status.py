@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from grpclib import GRPCError
 from grpclib.const import Status
 
-from router.errors import RouterError
+from router.core.errors import RouterError
 
 
 def grpc_error(error: RouterError) -> GRPCError:

@@ -11,21 +11,21 @@ from grpclib.server import Stream
 
 from actors.messages import Gap, Nack, Park, Rejected, Settle
 from actors.subscriber import Outgoing, Subscription
-from router import tethers
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
 from router.bridge import AsyncioThread, Feed
-from router.errors import InvalidArgument, PermissionDenied, RouterError, Unauthenticated
+from router.control import tethers
+from router.control.quotas import Places, QuotaExceeded
+from router.core.errors import InvalidArgument, PermissionDenied, RouterError, Unauthenticated
+from router.core.model import Access, TokenRecord, UserRecord
+from router.core.permissions import permitted, refusal
+from router.core.wire import frames_of
 from router.grpc import convert
 from router.grpc.metadata import Caller, caller, caller_user, peer_address
 from router.grpc.publish import encoded
 from router.grpc.status import grpc_error, statuses
-from router.model import Access, TokenRecord, UserRecord
-from router.permissions import permitted, refusal
-from router.quotas import Places, QuotaExceeded
-from router.trim import Trimmer
-from router.wire import frames_of
+from router.grpc.trim import Trimmer
 
 Owner = tuple[str, str, str]  # the user, the token id and the exchange of a stream
 

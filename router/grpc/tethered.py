@@ -1,4 +1,4 @@
-"""Running a gRPC stream's handler tethered to its caller's token and grants (router.tethers)."""
+"""Running a gRPC stream's handler tethered to its caller's token and grants (router.control.tethers)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from router.auth import Auth
-from router.errors import RouterError
+from router.control.auth import Auth
+from router.control.tethers import Needs
+from router.core.errors import RouterError
 from router.grpc.metadata import caller
 from router.grpc.status import grpc_error, statuses
-from router.tethers import Needs
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ referrer.
 Errors are ``{"error": {"code": ..., "message": ...}}`` with the HTTP status of the RouterError;
 the message names the field. Each endpoint is declared once (router.http.declare), next to its
 handler in the module of its group (events, subscribers, exchanges, users, types, ops); its
-access and audit action are router.policy's row for its route, and the OpenAPI document is
+access and audit action are router.control.policy's row for its route, and the OpenAPI document is
 written from the same declarations (router.http.openapi). Bodies are read by :mod:`router.http.bodies`: over
 ``MAX_BODY_BYTES`` they get 413 before they are read whole; a field a route does not take, or JSON
 the router could not write back (NaN, huge numbers, deep nesting), gets 400 naming it. A failure
@@ -43,7 +43,7 @@ from router.http.bodies import JSONResponse
 from router.http.declare import error_response
 from router.http.openapi import document
 from router.http.routes import routes
-from router.metrics import Rates, registry
+from router.observe.metrics import Rates, registry
 
 __all__ = ["SECURITY_HEADERS", "SecurityHeaders", "error_response", "make_app"]
 SECURITY_HEADERS = [

@@ -1,7 +1,7 @@
 """JSON in and out of the REST API: request bodies read safely, events written safely.
 
 A request body is refused with 400 naming the problem when it is not JSON the router can write
-back (see :mod:`router.jsontext`: NaN, huge numbers, deep nesting), or that holds a field the
+back (see :mod:`router.core.jsontext`: NaN, huge numbers, deep nesting), or that holds a field the
 route does not take. An event's payload goes out as ``data`` only when it is such
 JSON; any other payload (whatever published it: gRPC, AMQP, an outbox) goes out as
 ``payload_base64``, so a pull never fails on what a publisher stored.
@@ -18,11 +18,11 @@ from typing import Any
 from starlette import responses
 from starlette.requests import Request
 
-from router import validation
-from router.errors import InvalidArgument, RouterError
-from router.jsontext import Unwritable, loads
-from router.model import NewEvent, StoredEvent
-from router.settings import Settings
+from router.core import validation
+from router.core.errors import InvalidArgument, RouterError
+from router.core.jsontext import Unwritable, loads
+from router.core.model import NewEvent, StoredEvent
+from router.core.settings import Settings
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 EVENT_FIELDS = ("id", "type", "data", "payload_base64", "headers")

@@ -1,5 +1,5 @@
 """One REST operation, declared once: its route, its handler, and what the OpenAPI document says
-of it. Its access and audit action are the row router.policy has for its route; :func:`guarded`
+of it. Its access and audit action are the row router.control.policy has for its route; :func:`guarded`
 puts the handler behind them, and router.http.openapi writes the document from the same
 declarations (docs/adr/0022), so a route and its document cannot disagree.
 
@@ -18,14 +18,14 @@ import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router import policy
 from router.app import Router
-from router.errors import RouterError, Unauthenticated
+from router.control import policy
+from router.control.quotas import QuotaExceeded
+from router.control.tethers import within
+from router.core.errors import RouterError, Unauthenticated
+from router.core.model import Access
 from router.http.bodies import JSONResponse
 from router.http.schemas import CREATE, OBJECT, ok
-from router.model import Access
-from router.quotas import QuotaExceeded
-from router.tethers import within
 
 Handler = Callable[[Request], Awaitable[Response]]
 Target = Callable[[Request, str], str]  # an audited change's target, from its request and body
@@ -48,7 +48,7 @@ class Endpoint:
     (the request body's JSON Schema), ``responses`` (the answers other than errors) and
     ``errors`` (the statuses of the documented error answers) make its OpenAPI operation; an
     endpoint not ``documented`` is served but left out of the document. A ``lasting`` call (a
-    long-poll) ends as soon as its token or grant goes (router.tethers); ``target`` names an
+    long-poll) ends as soon as its token or grant goes (router.control.tethers); ``target`` names an
     audited change's target."""
 
     verb: str

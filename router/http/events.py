@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.messages import Gap
-from router import validation
-from router.errors import InvalidArgument
+from router.core import validation
+from router.core.errors import InvalidArgument
+from router.core.model import Delivery
 from router.http.bodies import (
     MAX_BODY_BYTES,
     JSONResponse,
@@ -45,8 +46,7 @@ from router.http.schemas import (
 )
 from router.http.schemas import query as parameter
 from router.http.schemas import wait as waiting
-from router.model import Delivery
-from router.tracing import carrier_of
+from router.observe.tracing import carrier_of
 
 
 async def publish(request: Request) -> Response:

@@ -7,14 +7,14 @@ import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router.errors import InvalidArgument
+from router.core.errors import InvalidArgument
+from router.core.model import Access
 from router.http.bodies import JSONResponse, json_body, only
 from router.http.declare import Endpoint, creating, router_of
 from router.http.schemas import NAME, OBJECT, ok, strict
 from router.http.subscribers import subscriber_json
-from router.metrics import Rates
-from router.model import Access
-from router.stats import Stats
+from router.observe.metrics import Rates
+from router.observe.stats import Stats
 
 
 async def create_exchange(request: Request) -> Response:

@@ -1,12 +1,13 @@
 """The OpenAPI 3.0 document of the REST API, written from the endpoints' declarations
 (router.http.routes): served at ``/openapi.json`` and checked by schemathesis. An open route
-(router.policy) needs no token; every other one takes the bearer token."""
+(router.control.policy) needs no token; every other one takes the bearer token."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from router import __version__, policy
+from router import __version__
+from router.control import policy
 from router.http.declare import Endpoint
 from router.http.routes import ENDPOINTS
 from router.http.schemas import COMPONENTS, errors

@@ -11,8 +11,8 @@ from prometheus_client import generate_latest
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from router.audit import MAX_LISTED
-from router.errors import InvalidArgument, NotFound
+from router.control.audit import MAX_LISTED
+from router.core.errors import InvalidArgument, NotFound
 from router.http.bodies import JSONResponse
 from router.http.declare import Endpoint, Handler, router_of
 from router.http.params import integer

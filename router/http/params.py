@@ -8,7 +8,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from router.errors import InvalidArgument
+from router.core.errors import InvalidArgument
 from router.http.bodies import only
 
 MAX_PULL = 10_000

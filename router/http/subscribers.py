@@ -9,9 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from actors.queue import SubscriberView
-from router import reach
-from router.consumers import ParkedEvent
-from router.errors import InvalidArgument
+from router.control import reach
+from router.core.consumers import ParkedEvent
+from router.core.errors import InvalidArgument
+from router.core.model import Delivery
 from router.http.bodies import JSONResponse, event_json, json_body, only
 from router.http.declare import Endpoint, Handler, router_of
 from router.http.params import (
@@ -35,7 +36,6 @@ from router.http.schemas import (
     strict,
     wait,
 )
-from router.model import Delivery
 
 
 async def describe_subscriber(request: Request) -> Response:

@@ -9,12 +9,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router.errors import InvalidArgument
+from router.core.errors import InvalidArgument
+from router.core.model import TypeSchema
 from router.http.bodies import JSONResponse, json_body, only
 from router.http.declare import Endpoint, router_of
 from router.http.params import integer
 from router.http.schemas import CREATE, ok, path, query, strict
-from router.model import TypeSchema
 
 
 async def list_types(request: Request) -> Response:

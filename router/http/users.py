@@ -9,13 +9,13 @@ import attrs
 from starlette.requests import Request
 from starlette.responses import Response
 
-from router import permissions
-from router.errors import InvalidArgument
+from router.control.quotas import quotas
+from router.core import permissions
+from router.core.errors import InvalidArgument
+from router.core.model import Grant, UserRecord
 from router.http.bodies import JSONResponse, json_body, only
 from router.http.declare import Endpoint, Handler, creating, router_of
 from router.http.schemas import NAME, OBJECT, READ, ok, path, strict
-from router.model import Grant, UserRecord
-from router.quotas import quotas
 
 QUOTA_FIELDS = ("events_per_s", "bytes_per_s", "streams", "subscribers")
 

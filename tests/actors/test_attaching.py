@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from actors.attaching import expect_settings, start_for
-from router.consumers import ConsumerSettings
-from router.errors import FailedPrecondition, InvalidArgument
-from router.model import StartKind, StartPoint
+from router.core.consumers import ConsumerSettings
+from router.core.errors import FailedPrecondition, InvalidArgument
+from router.core.model import StartKind, StartPoint
 
 
 def test_a_start_for_new_subscribers_only_resumes_an_existing_one() -> None:

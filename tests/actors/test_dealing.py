@@ -9,8 +9,8 @@ import trio.testing
 
 from actors.dealing import Dealer, Finished, keys_of, slot, within_budget, within_bytes
 from actors.subscription import OUTBOX_ITEMS, Consumer, ConsumerMessage, Outgoing, Subscription
-from router.model import Delivery
-from router.wire import sizes_of
+from router.core.model import Delivery
+from router.core.wire import sizes_of
 from tests.helpers.fakes import deliveries
 
 

@@ -12,9 +12,9 @@ import trio.testing
 
 from actors.dispatcher import Dispatcher
 from actors.runtime import Callback, Mailbox
-from router.errors import Unavailable
-from router.model import Delivery, ExchangeRecord, NewEvent, PublishAck, StoredEvent
-from router.settings import Settings
+from router.core.errors import Unavailable
+from router.core.model import Delivery, ExchangeRecord, NewEvent, PublishAck, StoredEvent
+from router.core.settings import Settings
 from storage.base import CommitResult, EventOutcome, Positions
 from tests.helpers.fakes import FakeState
 

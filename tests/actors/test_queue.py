@@ -19,9 +19,9 @@ from actors.messages import (
 from actors.queue import QueueActor
 from actors.runtime import ask
 from actors.subscriber import MAILBOX_BATCHES, Subscription
-from router.errors import FailedPrecondition
-from router.model import QueueConfig, QueueRecord, StartKind, StartPoint, SubscriberRecord
-from router.settings import Settings
+from router.core.errors import FailedPrecondition
+from router.core.model import QueueConfig, QueueRecord, StartKind, StartPoint, SubscriberRecord
+from router.core.settings import Settings
 from tests.helpers.fakes import FakeState, deliveries
 
 EARLIEST = StartPoint(StartKind.EARLIEST)

@@ -10,8 +10,8 @@ from actors.exchange import ExchangeActor
 from actors.messages import BindQueue, Committed, QueueMessage
 from actors.runtime import Mailbox, ask
 from router.app import open_router
-from router.errors import InvalidArgument
-from router.model import ExchangeRecord, StartKind, StartPoint
+from router.core.errors import InvalidArgument
+from router.core.model import ExchangeRecord, StartKind, StartPoint
 from tests.actors.test_router_core import settings
 from tests.helpers.fakes import deliveries
 from tests.helpers.stories import events, eventually, publish, take

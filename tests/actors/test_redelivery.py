@@ -9,7 +9,7 @@ import trio.testing
 
 from actors.redelivery import REDELIVER_BATCH, Redelivery, runs
 from actors.subscription import OUTBOX_ITEMS, Consumer, ConsumerMessage, Outgoing, Subscription
-from router.wire import frame_at
+from router.core.wire import frame_at
 from tests.helpers.fakes import deliveries
 
 

@@ -13,7 +13,7 @@ from actors.messages import Gap, QueueMessage, RingSlice
 from actors.replay import Replay
 from actors.runtime import Mailbox
 from actors.subscription import Consumer, Subscription
-from router.model import (
+from router.core.model import (
     Delivery,
     QueueConfig,
     QueueRecord,
@@ -21,7 +21,7 @@ from router.model import (
     StartPoint,
     SubscriberRecord,
 )
-from router.settings import Settings
+from router.core.settings import Settings
 from storage.retention import Horizon
 from tests.helpers.fakes import FakeState, deliveries
 

@@ -9,9 +9,15 @@ import pytest
 import trio
 
 from router.app import open_router
-from router.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, OutOfRange
-from router.model import StartKind, StartPoint, now_us
-from router.settings import Settings
+from router.core.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OutOfRange,
+)
+from router.core.model import StartKind, StartPoint, now_us
+from router.core.settings import Settings
 from tests.helpers.stories import events, eventually, publish, take
 
 EARLIEST = StartPoint(StartKind.EARLIEST)

@@ -18,9 +18,9 @@ from actors.messages import Attach, ChangeParked, ChangeSettings, Committed, Rej
 from actors.queue import QueueActor, SubscriberView
 from actors.runtime import ask
 from actors.subscriber import Subscription
-from router.consumers import ConsumerSettings
-from router.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
-from router.model import (
+from router.core.consumers import ConsumerSettings
+from router.core.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
+from router.core.model import (
     Delivery,
     QueueConfig,
     QueueRecord,
@@ -29,8 +29,8 @@ from router.model import (
     StoredEvent,
     SubscriberRecord,
 )
-from router.settings import Settings
-from router.wire import counts_of
+from router.core.settings import Settings
+from router.core.wire import counts_of
 from tests.helpers.fakes import FakeState, deliveries
 
 EARLIEST = StartPoint(StartKind.EARLIEST)

@@ -101,8 +101,8 @@ def test_invalid_ranges_are_refused_each_and_too_many_ranges_all_at_once() -> No
 
 def test_a_pull_consumers_settle_is_judged_by_ranges_and_refused_whole_on_a_bad_part() -> None:
     from actors.messages import SettleSleeping
-    from router.consumers import ConsumerSettings
-    from router.errors import FailedPrecondition, InvalidArgument, OutOfRange
+    from router.core.consumers import ConsumerSettings
+    from router.core.errors import FailedPrecondition, InvalidArgument, OutOfRange
 
     def plan(acks: list[tuple[int, int]]) -> settling.Settlement:
         ledger = Ledger(0, 0)

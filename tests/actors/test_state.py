@@ -13,9 +13,9 @@ import trio
 from actors.messages import AppendEvents, SaveCursor
 from actors.runtime import Reply
 from actors.state import StateActor
-from router.errors import Unavailable
-from router.model import NewEvent
-from router.settings import Settings
+from router.core.errors import Unavailable
+from router.core.model import NewEvent
+from router.core.settings import Settings
 from storage import open_storage
 from storage.base import Append, CommitResult
 

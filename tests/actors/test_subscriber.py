@@ -15,10 +15,10 @@ from actors.messages import Attach, Committed, GetHead, QueueMessage, RingSlice
 from actors.queue import QueueActor
 from actors.runtime import Mailbox, Reply
 from actors.subscriber import SubscriberActor, Subscription
-from router.errors import DeadlineExceeded, InvalidArgument, Unavailable
-from router.model import Delivery, QueueConfig, QueueRecord, StartKind, StartPoint
-from router.settings import Settings
-from router.wire import sizes_of
+from router.core.errors import DeadlineExceeded, InvalidArgument, Unavailable
+from router.core.model import Delivery, QueueConfig, QueueRecord, StartKind, StartPoint
+from router.core.settings import Settings
+from router.core.wire import sizes_of
 from tests.helpers.fakes import FakeState, deliveries
 
 QUEUE = QueueRecord("q1", 1, QueueConfig("orders", 100))

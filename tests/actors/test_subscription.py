@@ -10,7 +10,7 @@ import trio
 
 from actors.messages import Ack, Gap, Nack, Park, Rejected
 from actors.subscription import OUTBOX_ITEMS, Consumer, ConsumerMessage, Outgoing, Subscription
-from router.model import Delivery
+from router.core.model import Delivery
 from tests.helpers.fakes import deliveries
 
 

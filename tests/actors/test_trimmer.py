@@ -10,7 +10,7 @@ import trio
 import trio.testing
 
 from actors.trimmer import SAY_AGAIN_EVERY_S, Backoff
-from router.errors import Unavailable
+from router.core.errors import Unavailable
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import psycopg
 import pytest
 
 from router.app import open_router
-from router.errors import Unavailable
-from router.model import NewEvent, StartKind, StartPoint
-from router.settings import Settings
+from router.core.errors import Unavailable
+from router.core.model import NewEvent, StartKind, StartPoint
+from router.core.settings import Settings
 from tests.helpers.databases import PG_BASE, postgres_schema
 from tests.helpers.stories import eventually, take
 

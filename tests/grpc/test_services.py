@@ -20,10 +20,10 @@ from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import open_router
 from router.bridge import open_bridge
+from router.core.settings import Settings
 from router.grpc.admin import AdminService
 from router.grpc.publish import PublisherService
 from router.grpc.server import Codec
-from router.settings import Settings
 
 T = TypeVar("T")
 

@@ -14,10 +14,10 @@ import attrs
 import trio
 
 from actors.runtime import Reply
-from router.consumers import ParkedEvent
-from router.errors import NotFound, RouterError
-from router.model import Delivery, StoredEvent, SubscriberRecord
-from router.wire import fitting
+from router.core.consumers import ParkedEvent
+from router.core.errors import NotFound, RouterError
+from router.core.model import Delivery, StoredEvent, SubscriberRecord
+from router.core.wire import fitting
 from storage.base import Append, CommitResult
 from storage.retention import Horizon
 

@@ -1,4 +1,4 @@
-"""An OTLP/HTTP trace receiver on loopback, for a router that exports its spans (router.tracing):
+"""An OTLP/HTTP trace receiver on loopback, for a router that exports its spans (router.observe.tracing):
 it keeps every span it is sent, decoded from the protobuf the exporter posts to /v1/traces."""
 
 from __future__ import annotations

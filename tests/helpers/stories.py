@@ -9,7 +9,7 @@ import trio
 
 from actors.subscriber import Subscription
 from router.app import Router
-from router.model import Delivery, NewEvent
+from router.core.model import Delivery, NewEvent
 
 
 def events(count: int, type_: str = "order.created", start: int = 0) -> list[NewEvent]:

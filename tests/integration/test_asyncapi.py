@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import jsonschema_rs
 
-from router.asyncapi import covered, document, key, overlap
 from router.client import RouterClient
-from router.model import ExchangeRecord, TypeSchema
-from router.settings import Settings
+from router.core.model import ExchangeRecord, TypeSchema
+from router.core.settings import Settings
+from router.observe.asyncapi import covered, document, key, overlap
 from tests.helpers.asyncapi_spec import asyncapi_schema
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess
 

@@ -21,8 +21,8 @@ from starlette.requests import ClientDisconnect
 
 from router.app import open_router
 from router.client import OutgoingEvent, RouterClient
+from router.core.settings import Settings
 from router.http.app import make_app
-from router.settings import Settings
 from tests.helpers.databases import database_url
 from tests.helpers.orders import admin_http, orders_router
 from tests.helpers.server import RouterProcess

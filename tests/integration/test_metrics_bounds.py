@@ -1,5 +1,5 @@
 """/metrics stays bounded however many subscribers there are: a series per subscriber up to
---metrics-subscribers, per-exchange aggregates always (router.subscriber_metrics)."""
+--metrics-subscribers, per-exchange aggregates always (router.observe.subscriber_metrics)."""
 
 from __future__ import annotations
 

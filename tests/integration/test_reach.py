@@ -1,4 +1,4 @@
-"""What a user's grants reach beyond one call, over real gRPC and REST (router.reach): the
+"""What a user's grants reach beyond one call, over real gRPC and REST (router.control.reach): the
 patterns it may give an exchange, whose cursors it may move, what of a parked event it sees,
 which broker a re-emit reaches, and which exchanges the AsyncAPI document shows it."""
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from router.build import build
+from router.core.build import build
 from storage import _migrations, open_storage
 from storage.leadership import Elector
 from tests.helpers.databases import postgres_schema, record_a_newer_schema

@@ -4,7 +4,7 @@ A real router on a SQLite file; rules give and take random grants (allow and den
 patterns with wildcards), change a user's role, restart the router on the same file, and ask
 whether random calls are allowed. The answer of ``Auth.permit`` (with its remembered decisions)
 must always be the model's, which matches types with a table over words and exchange names with
-``fnmatch``, independently of router.permissions.
+``fnmatch``, independently of router.core.permissions.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from router.app import open_router
-from router.errors import NotFound, PermissionDenied
-from router.model import Access, Grant, Role
-from router.settings import Settings
+from router.core.errors import NotFound, PermissionDenied
+from router.core.model import Access, Grant, Role
+from router.core.settings import Settings
 from tests.helpers.machines import machine_settings
 from tests.helpers.topics import type_matches
 from tests.helpers.trio_thread import TrioThread

@@ -9,7 +9,7 @@ read: those matched by a pattern of an exchange it may consume. After each step 
 is larger than before it, and every event each user reads through the real router is of a type
 within its reach as it was when the admin had made the exchanges. The model decides with its own
 matcher (a table over words), over every type of up to four words, independently of
-router.reach; it does not restate the router's rule.
+router.control.reach; it does not restate the router's rule.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from router.app import open_router
-from router.errors import AlreadyExists, NotFound, PermissionDenied
-from router.model import Access, Grant, NewEvent, StartKind, StartPoint
-from router.settings import Settings
+from router.core.errors import AlreadyExists, NotFound, PermissionDenied
+from router.core.model import Access, Grant, NewEvent, StartKind, StartPoint
+from router.core.settings import Settings
 from tests.helpers.machines import machine_settings
 from tests.helpers.topics import type_matches
 from tests.helpers.trio_thread import TrioThread

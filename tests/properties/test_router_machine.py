@@ -29,10 +29,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from actors.messages import Gap, Rejected
 from actors.subscriber import Subscription
 from router.app import Router, open_router
-from router.errors import OutOfRange
-from router.model import NewEvent, StartKind, StartPoint, now_us
-from router.patterns import matches
-from router.settings import Settings
+from router.core.errors import OutOfRange
+from router.core.model import NewEvent, StartKind, StartPoint, now_us
+from router.core.patterns import matches
+from router.core.settings import Settings
 from tests.helpers.trio_thread import TrioThread
 
 TYPES = ["order.created", "order.paid", "user.created", "user.eu.deleted"]

@@ -24,8 +24,8 @@ from actors.messages import Attach, Rejected
 from actors.queue import QueueActor
 from actors.runtime import ask
 from actors.subscriber import Subscription
-from router.consumers import ConsumerSettings
-from router.model import (
+from router.core.consumers import ConsumerSettings
+from router.core.model import (
     Delivery,
     QueueConfig,
     QueueRecord,
@@ -34,7 +34,7 @@ from router.model import (
     StoredEvent,
     SubscriberRecord,
 )
-from router.settings import Settings
+from router.core.settings import Settings
 from tests.helpers.fakes import FakeState
 
 EVENTS = 24

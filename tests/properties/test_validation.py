@@ -9,12 +9,12 @@ import uuid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router import validation
 from router._proto.router.v1 import router_pb2 as pb
-from router.errors import InvalidArgument
+from router.core import validation
+from router.core.errors import InvalidArgument
+from router.core.model import NewEvent
+from router.core.settings import Settings
 from router.grpc import convert
-from router.model import NewEvent
-from router.settings import Settings
 
 SETTINGS = Settings(max_payload_bytes=64)
 _canonical = st.uuids().map(str)

@@ -7,10 +7,10 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from router import wire
 from router._proto.router.v1 import router_pb2 as pb
+from router.core import wire
+from router.core.model import Acks, Delivery, StoredEvent
 from router.grpc import convert
-from router.model import Acks, Delivery, StoredEvent
 from storage.base import EventOutcome
 
 _text = st.text(string.ascii_letters + string.digits + ".-_é✓", max_size=40)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from router.model import NewEvent
+from router.core.model import NewEvent
 from storage import Storage, open_storage
 from storage.base import Append, Positions, StorageUnavailable
 from storage.leadership import Deposed, Elector

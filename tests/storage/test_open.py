@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.urls import check_db_url
+from router.core.urls import check_db_url
 from storage import open_storage
 
 

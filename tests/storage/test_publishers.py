@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 
-from router.model import NewEvent
-from router.patterns import matches
+from router.core.model import NewEvent
+from router.core.patterns import matches
 from storage import Storage
 from storage.base import Append
 from storage.postgres import FEW_EVENTS

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import uuid
 
-from router.model import NewEvent
-from router.wire import sizes_of
+from router.core.model import NewEvent
+from router.core.wire import sizes_of
 from storage import Storage, open_storage
 from storage.base import Append
 

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from router.consumers import ParkedEvent
-from router.model import NewEvent, QueueConfig, QueueRecord, SubscriberRecord
-from router.patterns import matches
+from router.core.consumers import ParkedEvent
+from router.core.model import NewEvent, QueueConfig, QueueRecord, SubscriberRecord
+from router.core.patterns import matches
 from storage import Storage, open_storage
 from storage.base import Append
 from storage.postgres import DAY_US

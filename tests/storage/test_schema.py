@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from router.build import build
+from router.core.build import build
 from storage import Storage, _migrations, open_storage
 from storage._migrations import SchemaNewer
 from storage.leadership import LEADERSHIP_MIGRATION

@@ -7,8 +7,8 @@ import os
 import stat
 from pathlib import Path
 
-from router.ids import uuid7
-from router.model import NewEvent
+from router.core.ids import uuid7
+from router.core.model import NewEvent
 from storage import open_storage
 from storage.base import Append
 

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import storage.sqlite
-from router.consumers import ConsumerSettings, ParkedEvent
-from router.errors import AlreadyExists, NotFound
-from router.ids import uuid7
-from router.model import (
+from router.core.consumers import ConsumerSettings, ParkedEvent
+from router.core.errors import AlreadyExists, NotFound
+from router.core.ids import uuid7
+from router.core.model import (
     Access,
     Grant,
     NewEvent,
@@ -30,8 +30,8 @@ from router.model import (
     TypeSchema,
     UserRecord,
 )
-from router.patterns import matches
-from router.wire import encode_event
+from router.core.patterns import matches
+from router.core.wire import encode_event
 from storage import Storage, StorageUnavailable, _migrations, open_storage
 from storage.base import WIRE_MIGRATION, Append, Positions
 from storage.postgres import DAY_US

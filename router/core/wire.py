@@ -20,7 +20,7 @@ from typing import Any, overload
 import attrs
 
 from router._proto.router.v1 import router_pb2 as pb
-from router.model import Acks, Delivery, PublishAck, StoredEvent
+from router.core.model import Acks, Delivery, PublishAck, StoredEvent
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # grpclib's default limit on a received message
 # Every varint below 2**14, and the two low bytes of a larger one (both marked "more follows"):
@@ -409,7 +409,7 @@ def field(tag: int, body: bytes) -> bytes:
 def publish_response(acks: Sequence[PublishAck]) -> bytes:
     """A ``PublishResponse`` of ``acks``, written out.
 
-    :class:`router.model.Acks` are read as the commit left them, without making their
+    :class:`router.core.model.Acks` are read as the commit left them, without making their
     PublishAck objects: their offsets name exchanges by id, and the offsets of an exchange
     deleted meanwhile are left out.
     """

@@ -5,7 +5,7 @@ runs: who opened it, with which token, and what it needs (an action on a target)
 token is revoked or expires, the user is removed, or its grants change so that it no longer
 holds one of those needs, the tether is *lost*: its ``lose`` callback runs once, with the
 reason (UNAUTHENTICATED or PERMISSION_DENIED), and the edge ends the call with it. The same
-listeners of router.auth end the Subscribe streams.
+listeners of router.control.auth end the Subscribe streams.
 
 Tethers are held from the gRPC loop's thread and from Trio, and lost from Trio (where the
 changes happen), so a lock guards the set. A tether is checked again as it is taken: a change
@@ -22,11 +22,11 @@ from typing import TypeVar
 import attrs
 import trio
 
-from router import permissions
-from router.errors import PermissionDenied, RouterError, Unauthenticated
-from router.model import Access, UserRecord
+from router.core import permissions
+from router.core.errors import PermissionDenied, RouterError, Unauthenticated
+from router.core.model import Access, UserRecord
 
-log = logging.getLogger("router.tethers")
+log = logging.getLogger("router.control.tethers")
 Needs = tuple[tuple[Access, str], ...]  # (action, target: an exchange, a type, or "")
 Lose = Callable[[RouterError], None]
 T = TypeVar("T")
@@ -83,7 +83,7 @@ class Tethers:
         return len(self._held)
 
     async def revoked(self, user: str | None, token_id: str | None) -> None:
-        """A user removed, or a token revoked or expired (an router.auth listener)."""
+        """A user removed, or a token revoked or expired (an router.control.auth listener)."""
         error = Unauthenticated(
             "authorization: the token was revoked or has expired"
             if token_id
@@ -94,7 +94,7 @@ class Tethers:
                 self._lose(tether, error)
 
     async def regranted(self, user: UserRecord) -> None:
-        """A user's grants changed (an router.auth listener): its calls that need what it no
+        """A user's grants changed (an router.control.auth listener): its calls that need what it no
         longer holds end."""
         for tether in self._snapshot():
             if tether.user == user.name:

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 
-log = logging.getLogger("router.trim")
+log = logging.getLogger("router.grpc.trim")
 EVERY_S = 1.0
 ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's mallopt parameter

@@ -33,13 +33,13 @@ import jsonschema_rs
 import orjson
 
 from actors.state import StateActor
-from router import jsontext, patterns
-from router.errors import FailedPrecondition, InvalidArgument, NotFound
-from router.model import NewEvent, TypeSchema, now_us
-from router.stats import TypeCounts
-from router.storable import storable
+from router.core import jsontext, patterns
+from router.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from router.core.model import NewEvent, TypeSchema, now_us
+from router.core.storable import storable
+from router.observe.stats import TypeCounts
 
-log = logging.getLogger("router.contracts")
+log = logging.getLogger("router.control.contracts")
 
 MODES = ("enforce", "warn")
 MAX_SCHEMA_BYTES = 256 * 1024

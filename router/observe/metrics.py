@@ -18,9 +18,9 @@ import trio
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from router.build import build
-from router.stats import Retained, Stats, TypeCounts
-from router.subscriber_metrics import subscriber_families
+from router.core.build import build
+from router.observe.stats import Retained, Stats, TypeCounts
+from router.observe.subscriber_metrics import subscriber_families
 
 WINDOW_S = 60
 
@@ -234,7 +234,7 @@ def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily
 
 
 def _types(types: list[TypeCounts]) -> Iterator[Any]:
-    """Each registered event type's version and payload checks (router.contracts)."""
+    """Each registered event type's version and payload checks (router.control.contracts)."""
     version = GaugeMetricFamily(
         "router_type_version",
         "A registered event type's current version",
@@ -258,7 +258,7 @@ def _types(types: list[TypeCounts]) -> Iterator[Any]:
 
 def registry(read: Callable[[], Stats], most_subscribers: int = 1_000) -> CollectorRegistry:
     """A registry whose one collector exposes ``read()`` at each scrape, with a series per
-    subscriber while there are at most ``most_subscribers`` (router.subscriber_metrics)."""
+    subscriber while there are at most ``most_subscribers`` (router.observe.subscriber_metrics)."""
     built = CollectorRegistry(auto_describe=False)
     built.register(RouterCollector(read, most_subscribers))
     return built

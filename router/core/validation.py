@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC
 
-from router.errors import InvalidArgument
-from router.ids import uuid7
-from router.model import EventId, NewEvent, StartKind, StartPoint
-from router.patterns import validate_pattern, validate_type
-from router.settings import Settings
+from router.core.errors import InvalidArgument
+from router.core.ids import uuid7
+from router.core.model import EventId, NewEvent, StartKind, StartPoint
+from router.core.patterns import validate_pattern, validate_type
+from router.core.settings import Settings
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 MAX_HEADERS = 64

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from router.errors import InvalidArgument
+from router.core.errors import InvalidArgument
 
 _WORD = re.compile(r"[A-Za-z0-9_-]+")
 MAX_TYPE_LENGTH = 255

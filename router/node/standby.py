@@ -22,11 +22,11 @@ from grpclib.server import Server, Stream
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.bridge import AsyncioThread
+from router.core.settings import Settings
 from router.grpc.connections import ConnectionLimits
 from router.grpc.server import ClosingServer, bound_port, close_server
-from router.settings import Settings
 
-log = logging.getLogger("router.standby")
+log = logging.getLogger("router.node.standby")
 LEADER_HEADER = "router-leader"
 
 

@@ -9,7 +9,7 @@ field before anything is written, rather than failing the store's write (which w
 
 from __future__ import annotations
 
-from router.errors import InvalidArgument
+from router.core.errors import InvalidArgument
 
 
 def storable(text: str, field: str) -> str:

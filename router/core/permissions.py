@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import re
 
-from router import patterns
-from router.errors import InvalidArgument
-from router.model import GRANTABLE, Access, Grant, Role, UserRecord
+from router.core import patterns
+from router.core.errors import InvalidArgument
+from router.core.model import GRANTABLE, Access, Grant, Role, UserRecord
 
 MAX_GRANTS = 1000  # a user's grants at most
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_.:*-]{1,128}")

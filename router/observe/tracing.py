@@ -32,9 +32,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from router._proto.router.v1 import router_pb2 as pb
-from router.errors import InvalidArgument, RouterError
-from router.model import Headers, NewEvent
-from router.validation import MAX_HEADERS
+from router.core.errors import InvalidArgument, RouterError
+from router.core.model import Headers, NewEvent
+from router.core.validation import MAX_HEADERS
 
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"

@@ -20,7 +20,7 @@ import attrs
 from router import __version__
 
 COMMIT_FILE = "_commit.txt"
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # router/, where setup.py writes the file
 
 
 @attrs.frozen

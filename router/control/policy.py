@@ -13,7 +13,7 @@ from typing import Literal
 
 import attrs
 
-from router.model import Access
+from router.core.model import Access
 
 ANY_USER: Literal["user"] = "user"  # any user's token: the event types' contracts
 OPEN: Literal["open"] = "open"  # no token needed

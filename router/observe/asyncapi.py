@@ -1,5 +1,5 @@
 """The router described as an AsyncAPI 3.0 document: what a publisher may send it and what each
-exchange sends its subscribers, with the registered event types (router.contracts) as messages
+exchange sends its subscribers, with the registered event types (router.control.contracts) as messages
 and their JSON Schemas as payloads.
 
 - **servers**: the gRPC edge and, when served, the REST edge, each with the bearer token scheme.
@@ -26,9 +26,9 @@ from functools import lru_cache
 from typing import Any
 
 from router import __version__
-from router.model import ExchangeRecord, TypeSchema
-from router.patterns import matches
-from router.settings import Settings
+from router.core.model import ExchangeRecord, TypeSchema
+from router.core.patterns import matches
+from router.core.settings import Settings
 
 VERSION = "3.0.0"
 SCHEMA_FORMAT = "application/schema+json;version=draft-2020-12"

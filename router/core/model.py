@@ -10,7 +10,7 @@ from typing import Protocol, overload
 
 import attrs
 
-from router.consumers import ConsumerSettings
+from router.core.consumers import ConsumerSettings
 
 Headers = tuple[tuple[str, str], ...]
 EventId = (
@@ -48,7 +48,7 @@ class StoredEvent:
     payload: bytes
     headers: Headers
     published_at: int  # microseconds since the epoch, never decreasing along seq
-    # Its wire form (a serialized router.v1.Event; see router.wire), once made: what the log
+    # Its wire form (a serialized router.v1.Event; see router.core.wire), once made: what the log
     # stores and the gRPC edge sends. Not part of the event's value.
     wire: bytes = attrs.field(default=b"", eq=False, repr=False)
 
@@ -156,14 +156,14 @@ class Outcome(Protocol):
 class Acks(Sequence[PublishAck]):
     """The acks of one publish, as the commit left them: the events' ids, their outcomes and the
     names of the exchanges. :class:`PublishAck` objects are made only when looked at (the HTTP
-    and AMQP edges); the gRPC edge writes its response straight from here (router.wire), which
+    and AMQP edges); the gRPC edge writes its response straight from here (router.core.wire), which
     saved two objects and a protobuf message per event.
     """
 
     ids: Sequence[EventId]
     outcomes: Sequence[Outcome]
     names: Mapping[int, str]  # exchange id -> name; offsets in exchanges not named are left out
-    committed_ns: int = 0  # when the commit was done (router.tracing)
+    committed_ns: int = 0  # when the commit was done (router.observe.tracing)
     _made: list[PublishAck] | None = None
 
     def __len__(self) -> int:
@@ -198,7 +198,7 @@ class Acks(Sequence[PublishAck]):
 
 class Role(enum.Enum):
     """What a user is: ``admin`` may do everything; a publisher or a consumer starts with the
-    grant its role stands for and may be given more (router.permissions)."""
+    grant its role stands for and may be given more (router.core.permissions)."""
 
     PUBLISHER = "publisher"
     CONSUMER = "consumer"
@@ -251,7 +251,7 @@ class UserRecord:
 @attrs.frozen(slots=True)
 class TypeSchema:
     """One version of an event type's contract: the JSON Schema that payloads of the types
-    matching ``pattern`` are checked against (router.contracts), and what to do with one that
+    matching ``pattern`` are checked against (router.control.contracts), and what to do with one that
     does not match (``mode``: "enforce" refuses the publish, "warn" stores and counts it)."""
 
     pattern: str

@@ -20,10 +20,10 @@ import time
 import attrs
 
 from actors.state import StateActor
-from router.errors import InvalidArgument
-from router.model import AuditEntry, now_us
+from router.core.errors import InvalidArgument
+from router.core.model import AuditEntry, now_us
 
-log = logging.getLogger("router.audit")
+log = logging.getLogger("router.control.audit")
 MAX_SOURCES = 1_000
 LOG_EVERY_S = 60.0
 MAX_LISTED = 10_000

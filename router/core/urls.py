@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 
-from router.errors import InvalidArgument
+from router.core.errors import InvalidArgument
 
 DB_SCHEMES = ("sqlite", "postgresql", "postgres")
 # Names of parameters that carry a secret (libpq's password and sslpassword; a token, a key).

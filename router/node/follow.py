@@ -20,10 +20,10 @@ from grpclib.exceptions import GRPCError, StreamTerminatedError
 
 from router.app import Router
 from router.client.client import next_address
-from router.errors import Unavailable
+from router.core.errors import Unavailable
 from router.grpc.convert import stored_events
 
-log = logging.getLogger("router.follow")
+log = logging.getLogger("router.node.follow")
 MAX_BACKOFF_S = 5.0
 LOST = (GRPCError, StreamTerminatedError, OSError, asyncio.TimeoutError, Unavailable)
 

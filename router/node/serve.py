@@ -10,13 +10,13 @@ from typing import Any
 import attrs
 import trio
 
-from router import admin_token
 from router.app import Router, open_router
 from router.bridge import AsyncioThread, open_bridge
+from router.core.settings import Settings
 from router.grpc.server import serve_grpc
-from router.settings import Settings
-from router.startup import listening
-from router.stats import Cluster, RouterNode
+from router.node import admin_token
+from router.node.startup import listening
+from router.observe.stats import Cluster, RouterNode
 from storage.base import StorageUnavailable
 from storage.leadership import LEADERSHIP_MIGRATION, Deposed, Elector, Lease
 
@@ -42,7 +42,7 @@ async def serve(
     """Run until cancelled or signalled; shutdown stops listening, drains, flushes, closes storage.
 
     On PostgreSQL (roles all and ingest) the router first takes part in leadership
-    (storage.leadership): it leads if no other router does, else it stands by (router.standby)
+    (storage.leadership): it leads if no other router does, else it stands by (router.node.standby)
     until it can take over, and goes back to standing by if it is ever deposed.
     """
     stop = _Stop()
@@ -136,7 +136,7 @@ async def _stand_by(
     settings: Settings, bridge: AsyncioThread, elector: Elector, stop: _Stop, task_status: Any
 ) -> Lease | None:
     """Serve refusals that name the leader until this router takes the lock; None if stopped."""
-    from router.standby import LeaderHint, serve_standby_grpc, serve_standby_http
+    from router.node.standby import LeaderHint, serve_standby_grpc, serve_standby_http
 
     hint = LeaderHint()
     lease = None
@@ -269,7 +269,7 @@ async def _serve(
             )
             await nursery.start(router.amqp_ingest.run)
         if settings.role == "route":
-            from router.follow import Follower
+            from router.node.follow import Follower
 
             assert settings.upstream is not None
             router.follower = Follower(
@@ -294,7 +294,7 @@ async def serve_http(
     from hypercorn.trio import serve as hypercorn_serve
 
     from router.http.app import make_app
-    from router.metrics import Rates, sample_forever
+    from router.observe.metrics import Rates, sample_forever
 
     config = Config()
     config.bind = [f"{host}:{port}"]

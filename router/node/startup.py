@@ -14,7 +14,7 @@ import os
 import socket
 from collections.abc import Iterator
 
-from router.errors import RouterError
+from router.core.errors import RouterError
 
 
 class CannotListen(RouterError):

@@ -27,11 +27,11 @@ from typing import TypeVar
 
 import attrs
 
-from router import permissions
-from router.auth import Auth
-from router.errors import AlreadyExists, PermissionDenied
-from router.model import Access, Delivery, Role, StartKind, StartPoint, UserRecord
-from router.patterns import closure
+from router.control.auth import Auth
+from router.core import permissions
+from router.core.errors import AlreadyExists, PermissionDenied
+from router.core.model import Access, Delivery, Role, StartKind, StartPoint, UserRecord
+from router.core.patterns import closure
 
 T = TypeVar("T")
 MAX_WORK = 300_000  # automaton states the questions of one call may visit and step through

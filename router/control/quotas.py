@@ -15,8 +15,8 @@ import time
 
 import attrs
 
-from router.errors import InvalidArgument, RouterError
-from router.model import Quotas
+from router.core.errors import InvalidArgument, RouterError
+from router.core.model import Quotas
 
 MAX_RATE = 1 << 40
 MAX_COUNT = 1 << 20

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 
 from actors.queue import QueueView, SubscriberView
-from router.model import ExchangeRecord, Quotas
+from router.core.model import ExchangeRecord, Quotas
 
 
 @attrs.frozen

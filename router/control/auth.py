@@ -21,21 +21,21 @@ import attrs
 import trio
 
 from actors.state import StateActor
-from router import permissions, validation
-from router.errors import (
+from router.control.quotas import Limiter, Places, QuotaExceeded
+from router.control.tethers import Tethers
+from router.core import permissions, validation
+from router.core.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
     PermissionDenied,
     Unauthenticated,
 )
-from router.model import Access, Grant, NewEvent, Quotas, Role, TokenRecord, UserRecord, now_us
-from router.quotas import Limiter, Places, QuotaExceeded
-from router.storable import storable
-from router.tethers import Tethers
+from router.core.model import Access, Grant, NewEvent, Quotas, Role, TokenRecord, UserRecord, now_us
+from router.core.storable import storable
 from storage import StorageUnavailable
 
-log = logging.getLogger("router.auth")
+log = logging.getLogger("router.control.auth")
 MIN_TOKEN_CHARS = 22  # ~128 bits of base64 text, for tokens an operator supplies
 Revoked = Callable[[str | None, str | None], Awaitable[None]]  # (user name, token id)
 Regranted = Callable[[UserRecord], Awaitable[None]]  # the user with its grants as they now are

@@ -8,7 +8,7 @@ import ssl
 
 import attrs
 
-from router.urls import db_url
+from router.core.urls import db_url
 
 DEFAULT_GRPC = "127.0.0.1:50051"
 DEFAULT_HTTP = "127.0.0.1:8080"
@@ -97,7 +97,7 @@ class Settings:
     metrics: bool = True
     auth: bool = True
     admin_token: str | None = attrs.field(factory=lambda: os.environ.get("ROUTER_ADMIN_TOKEN"))
-    # Where a token made by the first start is written (router.admin_token; None: the default).
+    # Where a token made by the first start is written (router.node.admin_token; None: the default).
     admin_token_file: str | None = attrs.field(
         factory=lambda: os.environ.get("ROUTER_ADMIN_TOKEN_FILE")
     )

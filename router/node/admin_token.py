@@ -14,8 +14,8 @@ import os
 import sys
 import tempfile
 
-from router.errors import InvalidArgument
-from router.settings import Settings
+from router.core.errors import InvalidArgument
+from router.core.settings import Settings
 from storage.sqlite import path_from_url
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import attrs
 
-from router.errors import InvalidArgument
-from router.storable import storable
+from router.core.errors import InvalidArgument
+from router.core.storable import storable
 
 MAX_DELAY_S = 7 * 24 * 3600.0  # the longest nack delay or back-off step accepted
 MAX_REASON = 1024

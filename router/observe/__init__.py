@@ -1,0 +1,3 @@
+"""What the router shows of itself: Prometheus metrics, traces, the AsyncAPI document,
+stats snapshots. Above the actors and storage.
+"""
