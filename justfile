@@ -27,11 +27,13 @@ test *ARGS:
 test-fast *ARGS:
     python -m pytest -n "${TEST_WORKERS:-2}" -m "not slow and not browser and not postgres" {{ARGS}}
 
-# Lint, format check and types.
+# Lint, format check, types, the floors of router/ (README "Layout"; contracts in pyproject.toml),
+# and the permission table.
 lint:
     ruff check .
     ruff format --check .
     mypy router actors storage
+    lint-imports
     python -m scripts.permission_table --check
 
 # Write docs/security.md's permission table from router/control/policy.py (`just lint` checks it).
