@@ -46,6 +46,7 @@ async def single_publishes(
     tasks = []
     started = time.perf_counter()
     for n in range(int(rate * seconds)):
+        # the publishing rate under test: each send waits for its slot in the schedule
         await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
         tasks.append(asyncio.ensure_future(one()))
     await asyncio.wait_for(asyncio.gather(*tasks), DEADLINE_S)

@@ -119,7 +119,7 @@ class _Attempts:
         self._round += 1
         if self._round >= len(self._client.addresses):  # every router failed: wait a little
             self._round = 0
-            await asyncio.sleep(self._delay)
+            await asyncio.sleep(self._delay)  # back-off once every address has failed
             self._delay = min(self._delay * 2, BACKOFF_MAX_S)
 
 

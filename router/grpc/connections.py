@@ -142,7 +142,7 @@ class Connections:
         """On the server's loop until cancelled (the server's close cancels it)."""
         every = min(SWEEP_EVERY_S, self.limits.handshake_timeout_s / 4)
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(every)  # a periodic sweep of timeouts, not a wait for an event
             try:
                 self.sweep(time.monotonic())
             except Exception:  # one connection's failure must not end the sweeping of all

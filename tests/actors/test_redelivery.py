@@ -52,7 +52,7 @@ async def test_a_flight_expires_once_ack_wait_has_passed_and_a_shorter_one_wakes
     async with trio.open_nursery() as nursery:
 
         async def change_it() -> None:
-            await trio.sleep(1)
+            await trio.sleep(1)  # MockClock: one simulated second into the 30 s wait
             wait[0] = 5.0
             again.ack_wait_changed()
 

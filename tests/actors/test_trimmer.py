@@ -28,7 +28,7 @@ async def test_a_lasting_failure_is_said_once_a_minute_and_retried_later_and_lat
     while trio.current_time() - began < SAY_AGAIN_EVERY_S * 2.5:
         wait = backoff.failed(Unavailable("postgresql: the database system is shutting down"))
         waits.append(wait)
-        await trio.sleep(wait)
+        await trio.sleep(wait)  # MockClock: the back-off is the thing measured
     assert waits[:6] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
     assert set(waits[6:]) == {30.0}
     said = [r for r in caplog.records if "removing old events" in r.getMessage()]
