@@ -270,7 +270,7 @@ def test_a_silent_leader_commits_nothing_once_back(
 
                     async def refuses() -> bool:
                         try:
-                            await client._stubs["admin"].ListExchanges(
+                            await client._connection.stubs["admin"].ListExchanges(
                                 pb.ListExchangesRequest(), timeout=2
                             )
                         except GRPCError as error:

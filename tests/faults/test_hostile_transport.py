@@ -250,7 +250,7 @@ def test_a_client_whose_connection_went_idle_calls_again_on_a_new_one(
     async def scenario() -> None:
         async with RouterClient(router.address) as client:
             await client.publish([OutgoingEvent("order.paid", b"{}")])
-            protocol = client._channel._protocol
+            protocol = client._connection.channel._protocol
             assert protocol is not None
 
             async def closed() -> bool:
@@ -258,7 +258,7 @@ def test_a_client_whose_connection_went_idle_calls_again_on_a_new_one(
 
             await until(closed, IDLE_S + 5)
             acks = await client.publish([OutgoingEvent("order.paid", b"{}")])
-            assert len(acks) == 1 and client._channel._protocol is not protocol
+            assert len(acks) == 1 and client._connection.channel._protocol is not protocol
 
     asyncio.run(scenario())
 
