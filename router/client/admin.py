@@ -146,13 +146,9 @@ class AdminCalls(Calls):
         self, exchange: str, name: str, to: str, limit_size: int = 0
     ) -> pb.SubscriberInfo:
         """Move a sleeping subscriber's cursor: ``to`` is earliest, latest, offset:N or time:ISO."""
-        return await self._admin.ResetSubscriber(
-            pb.ResetSubscriberRequest(
-                subscriber=subscriber_ref(exchange, name, limit_size),
-                to=start_point(to),
-            ),
-            metadata=self._metadata,
-        )
+        subscriber = subscriber_ref(exchange, name, limit_size)
+        request = pb.ResetSubscriberRequest(subscriber=subscriber, to=start_point(to))
+        return await self._admin.ResetSubscriber(request, metadata=self._metadata)
 
     async def set_subscriber_settings(
         self,
@@ -162,13 +158,11 @@ class AdminCalls(Calls):
         limit_size: int = 0,
     ) -> pb.SubscriberInfo:
         """Change the fields set in ``settings``; the rest are kept."""
-        return await self._admin.SetSubscriberSettings(
-            pb.SetSubscriberSettingsRequest(
-                subscriber=subscriber_ref(exchange, name, limit_size),
-                settings=settings_message(settings),
-            ),
-            metadata=self._metadata,
+        request = pb.SetSubscriberSettingsRequest(
+            subscriber=subscriber_ref(exchange, name, limit_size),
+            settings=settings_message(settings),
         )
+        return await self._admin.SetSubscriberSettings(request, metadata=self._metadata)
 
     async def list_parked(
         self,

@@ -236,26 +236,14 @@ class Connection:
 
 
 class Calls:
-    """A group of RouterClient's calls: what they share is the client's connection, read
-    through these names (the router the client points at now, and the caller's token)."""
+    """A group of RouterClient's calls: what they share is the client's connection (the
+    router it points at now, and the caller's token); most calls are the admin service's."""
 
     _connection: Connection
 
     @property
-    def _publisher(self) -> router_grpc.PublisherStub:
-        return self._connection.publisher
-
-    @property
-    def _subscriber(self) -> router_grpc.SubscriberStub:
-        return self._connection.subscriber
-
-    @property
     def _admin(self) -> router_grpc.AdminStub:
         return self._connection.admin
-
-    @property
-    def _log(self) -> router_grpc.LogStub:
-        return self._connection.log
 
     @property
     def _metadata(self) -> dict[str, str] | None:

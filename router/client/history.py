@@ -29,7 +29,7 @@ class HistoryCalls(Calls):
     ) -> tuple[ReceivedBatch, int, int]:
         """One page of stored events (no cursor): (events, head offset, next page's offset).
         A start before the horizon reads from it, and ``on_gap`` is told what was removed."""
-        response = await self._subscriber.Read(
+        response = await self._connection.subscriber.Read(
             pb.ReadRequest(exchange=exchange, start=start_point(start), max=most),
             metadata=self._metadata,
         )
@@ -44,7 +44,7 @@ class HistoryCalls(Calls):
 
         What route nodes follow; also a change feed for programs that want every event.
         """
-        async with self._log.Follow.open(metadata=self._metadata) as stream:
+        async with self._connection.log.Follow.open(metadata=self._metadata) as stream:
             await stream.send_message(
                 pb.FollowRequest(after_seq=after_seq, max_batch=max_batch), end=True
             )

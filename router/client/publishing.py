@@ -28,7 +28,7 @@ class PublishCalls(Calls):
 
     async def publish(self, events: Sequence[OutgoingEvent], timeout: float = 30) -> list[Ack]:
         with self.tracing.publishing(events, self._metadata) as (headers, metadata):
-            response = await self._publisher.Publish(
+            response = await self._connection.publisher.Publish(
                 pb.PublishRequest(
                     events=[
                         pb.Event(id=e.id, type=e.type, payload=e.payload, headers=h)

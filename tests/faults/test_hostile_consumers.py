@@ -150,7 +150,7 @@ async def _answered(watch: HealthWatch) -> bool:
 
 async def silent_stream(client: RouterClient, name: str) -> Any:
     """A Subscribe stream that sends its start and never reads a byte after."""
-    stream = client._subscriber.Subscribe.open(metadata=client._metadata)
+    stream = client._connection.subscriber.Subscribe.open(metadata=client._metadata)
     await stream.__aenter__()
     start = pb.SubscribeStart(exchange="orders", subscriber=name, start=start_point("earliest"))
     await stream.send_message(pb.SubscribeRequest(start=start))

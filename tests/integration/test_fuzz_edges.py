@@ -136,7 +136,7 @@ def test_random_protobuf_fields(
     async def story() -> None:
         async with RouterClient(served.address) as client:
             before = (await client.server_info()).last_seq
-            stub = client._publisher
+            stub = client._connection.publisher
             await expect(stub.Publish(pb.PublishRequest(events=events), metadata=client._metadata))
             if (await client.server_info()).last_seq != before:
                 assert events  # something valid was stored: fine; nothing else may be
@@ -155,7 +155,7 @@ async def expect(call: Any) -> None:
 
 
 async def subscribe_once(client: RouterClient, name: str, start: pb.StartPoint, limit: int) -> None:
-    async with client._subscriber.Subscribe.open(metadata=client._metadata) as stream:
+    async with client._connection.subscriber.Subscribe.open(metadata=client._metadata) as stream:
         await stream.send_message(
             pb.SubscribeRequest(
                 start=pb.SubscribeStart(
