@@ -104,12 +104,6 @@ class RouterClient(PublishCalls, HistoryCalls, SubscribeCalls, AdminCalls):
     def failover_s(self, seconds: float) -> None:
         self._connection.failover_s = seconds
 
-    def follow_leader(self, error: BaseException) -> bool:
-        """After a call failed with ``error``: point this client at the leader a standby named,
-        or (with several addresses, when no router answered or it could not serve) at the next
-        address. True if the next call goes to another router."""
-        return self._connection.follow_leader(error)
-
     async def __aenter__(self) -> RouterClient:
         return self
 

@@ -241,6 +241,12 @@ class Calls:
 
     _connection: Connection
 
+    def follow_leader(self, error: BaseException) -> bool:
+        """After a call failed with ``error``: point this client at the leader a standby named,
+        or (with several addresses, when no router answered or it could not serve) at the next
+        address. True if the next call goes to another router."""
+        return self._connection.follow_leader(error)
+
     @property
     def _admin(self) -> router_grpc.AdminStub:
         return self._connection.admin

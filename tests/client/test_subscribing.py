@@ -88,3 +88,28 @@ def test_consume_makes_a_durable_consumer_of_these_calls() -> None:
     assert isinstance(consumer, DurableConsumer)
     assert (consumer.exchange, consumer.name, consumer.limit_size) == ("orders", "billing", 50)
     assert consumer.prefetch == 7
+
+
+def test_a_consumer_made_here_hands_out_events_one_by_one_and_acks_them_as_ranges() -> None:
+    batch = pb.EventBatch(
+        deliveries=[pb.Delivery(offset=o, event=pb.Event(id=f"e{o}", type="t")) for o in (1, 2)]
+    )
+    stream = FakeStream(answers=[ATTACHED, pb.SubscribeResponse(batch=batch)])
+    subscriber, _ = router_with(stream)
+    calls = Subscribing(FakeConnection("a:1", {"a:1": {"subscriber": subscriber}}))
+
+    async def story() -> list[int]:
+        seen = []
+        async with calls.consume("orders", "billing", "earliest") as events:
+            for _ in range(2):
+                event = await events.__anext__()
+                seen.append(event.offset)
+                await events.ack(event)
+        return seen
+
+    assert asyncio.run(story()) == [1, 2]
+    attach, settle = stream.sent
+    assert attach.start.start == start_point("earliest")
+    assert settle == pb.SubscribeRequest(
+        settle=pb.SubscribeSettle(acks=[pb.OffsetRange(first=1, last=2)])
+    )
