@@ -13,12 +13,12 @@ deliveries it held, sends them again (after the back-off, or at once); an event 
 delivery counts; it is saved with the cursor, coalesced, at most every
 ``cursor_flush_interval_s``, and once more (waiting for the commit) when the subscriber ends.
 
-This module keeps the run loop, attach and detach, the sending again of what is due, and the
-cursor flush; its parts own their state apart: the protocol the edges hold
-(actors.subscription), the start point and catch-up reads (actors.replay), the fresh events in
-offset order (actors.fresh), dealing among consumers (actors.dealing), who holds what and the
-handing out (actors.holding), settlement (actors.settler), what goes again (actors.redelivery),
-and a consumer's silence (actors.silence).
+This module keeps the run loop, attach and detach, and the cursor flush; its parts own their
+state apart: the protocol the edges hold (actors.subscription), the start point and catch-up
+reads (actors.replay), the fresh events in offset order (actors.fresh), dealing among consumers
+(actors.dealing), who holds what and the handing out (actors.holding), settlement
+(actors.settler), what goes again and when (actors.redelivery) and its sending
+(actors.resending), and a consumer's silence (actors.silence).
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ from actors.fresh import Fresh
 from actors.holding import Holders
 from actors.ledger import Ledger
 from actors.messages import Attach, Committed, QueueMessage, SubscriberMessage
-from actors.redelivery import Redelivery, runs
+from actors.redelivery import Redelivery
 from actors.replay import Replay
 from actors.replay import first_offset as first_offset
 from actors.replay import time_gap as time_gap
+from actors.resending import Resender
 from actors.runtime import Mailbox
 from actors.settler import Settler
 from actors.silence import watch_silence
@@ -57,7 +58,6 @@ from router.core.consumers import ConsumerSettings
 from router.core.errors import FailedPrecondition, ResourceExhausted, RouterError
 from router.core.model import QueueRecord, StartPoint, SubscriberRecord
 from router.core.settings import Settings
-from router.core.wire import Counted, bounds, frames_of, offsets_of
 
 log = logging.getLogger("router.subscriber")
 MAILBOX_BATCHES = 16
@@ -85,7 +85,6 @@ class SubscriberActor:
     mailbox: Mailbox[SubscriberMessage] = attrs.Factory(lambda: Mailbox(MAILBOX_BATCHES))
     ledger: Ledger = attrs.Factory(Ledger)
     saved: tuple[int, str] = (0, "")
-    redelivered: int = 0
     consumers: list[Consumer] = attrs.Factory(list)
     subscription: Subscription | None = None  # the first consumer's
     _nursery: trio.Nursery | None = None
@@ -98,6 +97,7 @@ class SubscriberActor:
     holders: Holders = attrs.field(init=False)
     settler: Settler = attrs.field(init=False)
     fresh: Fresh = attrs.field(init=False)
+    resender: Resender = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.replay = Replay(self.queue, self.queue_mailbox, self.state, self.settings, self._pull)
@@ -136,10 +136,22 @@ class SubscriberActor:
             self.head,
             self._note_change,
         )
+        self.resender = Resender(
+            self.ledger,
+            self.options,
+            self.redelivery,
+            self.holders,
+            self.settler,
+            self.dealer,
+            self.replay,
+            self._note_change,
+        )
 
     def _use(self, ledger: Ledger) -> None:
         """The ledger resolved at start, for the subscriber and each of its parts."""
-        self.ledger = self.holders.ledger = self.settler.ledger = self.fresh.ledger = ledger
+        self.ledger = ledger
+        for part in (self.holders, self.settler, self.fresh, self.resender):
+            part.ledger = ledger
 
     def _note_change(self) -> None:
         """The ledger changed: the next flush saves it."""
@@ -158,6 +170,10 @@ class SubscriberActor:
     @property
     def events_out(self) -> int:
         return self.fresh.events_out
+
+    @property
+    def redelivered(self) -> int:
+        return self.resender.redelivered
 
     @property
     def parked(self) -> int:
@@ -283,7 +299,9 @@ class SubscriberActor:
 
     def change(self, options: ConsumerSettings) -> None:
         """New settings while running (the queue checked the mode is unchanged)."""
-        self.options = self.holders.options = self.settler.options = options
+        self.options = options
+        for part in (self.holders, self.settler, self.resender):
+            part.options = options
         self.redelivery.ack_wait_changed()
 
     def redrive(self, offsets: Sequence[int]) -> None:
@@ -332,8 +350,8 @@ class SubscriberActor:
                     self.options.mode.value,
                 )
                 nursery.start_soon(self._flush_now_and_then)
-                nursery.start_soon(self._redeliver)
-                nursery.start_soon(self._expire)
+                nursery.start_soon(self.resender.redeliver)
+                nursery.start_soon(self.resender.expire)
                 if self.ledger.redriving:
                     self.redrive(sorted(self.ledger.redriving))
                 try:
@@ -443,72 +461,6 @@ class SubscriberActor:
                 self.name,
                 len(self.consumers),
             )
-
-    # --- delivering again ---
-
-    async def _redeliver(self) -> None:
-        """Send again what is due (nacked, expired, left by a consumer, re-driven)."""
-        again, owner = self.redelivery, self.holders.owner
-        while True:
-            due = again.take_due(lambda o: self.ledger.is_open(o) and o not in owner)
-            if not due:
-                await again.wait_due()
-                continue
-            again.resending = len(due)
-            try:
-                await self._send_due(sorted(due))
-            finally:
-                again.resending = 0
-                self.dealer.credit_freed()  # fresh events waited behind these
-
-    async def _send_due(self, offsets: list[int]) -> None:
-        send: list[int] = []
-        for offset in offsets:
-            if not await self.settler.park_if_spent(offset):
-                send.append(offset)
-        for run in runs(send):
-            while run:
-                run = await self._send_run(run)
-
-    async def _send_run(self, run: list[int]) -> list[int]:
-        """Send again what of ``run`` one read reaches (a read stops at a chunk's bytes); the
-        rest of the run, to send next."""
-        kept, ledger = self.redelivery.kept, self.ledger
-        found: dict[int, bytes] = {}
-        rest: list[int] = []
-        missing = [o for o in run if not isinstance(kept.get(o), bytes)]
-        if missing:
-            batch = await self.replay.fetch(missing[0], missing[-1])
-            found = dict(zip(offsets_of(batch), frames_of(batch), strict=True))
-            if batch and bounds(batch)[1] < missing[-1]:
-                reach = bounds(batch)[1]
-                rest = [o for o in run if o > reach]
-                run = [o for o in run if o <= reach]
-        chosen: list[int] = []
-        frames: list[bytes] = []
-        for offset in run:
-            data = kept.get(offset)
-            if not isinstance(data, bytes):
-                data = found.get(offset)
-            if data is not None and ledger.is_open(offset):
-                chosen.append(offset)
-                frames.append(data)
-        if chosen:
-            counts = [ledger.deliveries(o) + 1 for o in chosen]
-            self.redelivered += len(chosen)
-            await self.holders.give(Counted.of_frames(chosen, frames, counts), fresh=False)
-            self._changed.set()
-        return rest
-
-    async def _expire(self) -> None:
-        """Deliveries unsettled ``ack_wait`` after they were sent are due again, now."""
-        while True:
-            flight = await self.redelivery.next_expired(lambda: self.options.ack_wait_s)
-            now = trio.current_time()
-            for offset in flight.offsets:
-                if self.holders.still_out(flight, offset):
-                    self.holders.release(offset)
-                    self.redelivery.schedule(offset, now)
 
     # --- saving ---
 
