@@ -37,6 +37,8 @@ log = logging.getLogger("router.manager")
 
 @attrs.define(eq=False)
 class ConsumerManager:
+    """Mailbox: ManagerMessage; supervised by router.app with Policy.ESCALATE."""
+
     state: StateActor
     dispatcher: Dispatcher
     settings: Settings

@@ -97,6 +97,8 @@ class SubscriberView:
 
 @attrs.define(eq=False)
 class QueueActor:
+    """Mailbox: QueueMessage; supervised by the ConsumerManager with Policy.ESCALATE."""
+
     record: QueueRecord
     state: StateActor
     settings: Settings

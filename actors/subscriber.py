@@ -65,8 +65,7 @@ MAILBOX_BATCHES = 16
 
 @attrs.define(eq=False)
 class SubscriberActor:
-    """Mailbox: SubscriberMessage (Committed batches the queue offers); supervised by its
-    QueueActor with Policy.ISOLATE (a failure ends its consumers' streams and it sleeps)."""
+    """Mailbox: SubscriberMessage; supervised by its QueueActor with Policy.ISOLATE."""
 
     queue: QueueRecord
     name: str
