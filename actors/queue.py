@@ -39,6 +39,9 @@ from actors.runtime import Mailbox, Policy, supervise
 from actors.sleeping import Sleepers
 from actors.state import StateActor
 from actors.subscriber import SubscriberActor
+from actors.views import QueueView as QueueView
+from actors.views import SubscriberView as SubscriberView
+from actors.views import sleeping_view
 from router.core.consumers import ConsumerSettings
 from router.core.errors import (
     FailedPrecondition,
@@ -51,48 +54,6 @@ from router.core.model import QueueRecord, SubscriberRecord, now_us
 from router.core.settings import Settings
 
 log = logging.getLogger("router.queue")
-
-
-@attrs.frozen
-class QueueView:
-    id: str
-    exchange: str
-    limit_size: int
-    buffered: int
-    fill: float
-    head: int
-    active: int
-    sleeping: int
-    events_in: int = 0
-    events_out: int = 0
-
-
-@attrs.frozen
-class SubscriberView:
-    exchange: str
-    queue_id: str
-    name: str
-    state: str  # active | sleeping
-    acked: int
-    delivered: int
-    head: int
-    since_us: int
-    events_out: int = 0
-    fill: float = 0.0
-    consumer: str = ""  # the attached consumers' addresses (active only), comma-separated
-    settings: ConsumerSettings = ConsumerSettings()
-    consumers: int = 0
-    unsettled: int = 0
-    parked: int = 0
-    redelivered: int = 0
-    oldest_unsettled_s: float = 0.0
-    stalled: bool = False
-    oldest_parked_s: float = 0.0
-    holding_log: bool = False  # retention waits for it to ack
-
-    @property
-    def lag(self) -> int:
-        return max(0, self.head - self.acked)
 
 
 @attrs.define(eq=False)
@@ -204,54 +165,14 @@ class QueueActor:
         )
 
     def subscriber_views(self, name: str = "") -> list[SubscriberView]:
-        exchange = self.record.config.exchange
-        fill = self.ring.fill()
-        now = now_us()
-
-        def parked_s(since: int) -> float:
-            return (now - since) / 1e6 if since else 0.0
-
+        head, fill, now, since = self.head, self.ring.fill(), now_us(), self.since
         views = [
-            SubscriberView(
-                exchange,
-                self.record.id,
-                n,
-                "active",
-                s.acked,
-                s.delivered,
-                self.head,
-                self.since.get(n, 0),
-                s.events_out,
-                fill,
-                ",".join(c.address for c in s.consumers),
-                s.options,
-                len(s.consumers),
-                s.unsettled(),
-                s.parked,
-                s.redelivered,
-                s.oldest_unsettled_s(),
-                s.stalled(),
-                parked_s(s.parked_since if s.parked else 0),
-            )
+            s.view(head, since.get(n, 0), fill, now)
             for n, s in self.active.items()
             if not name or n == name
         ]
         views += [
-            SubscriberView(
-                exchange,
-                self.record.id,
-                n,
-                "sleeping",
-                record.acked,
-                record.acked,
-                self.head,
-                self.since.get(n, 0),
-                0,
-                fill,
-                settings=record.settings,
-                parked=record.parked,
-                oldest_parked_s=parked_s(record.parked_since if record.parked else 0),
-            )
+            sleeping_view(self.record, n, record, head, since.get(n, 0), fill, now)
             for n, record in self.sleeping.items()
             if not name or n == name
         ]
@@ -375,8 +296,6 @@ class QueueActor:
             on_parked=lambda: self._parked(name),
             options=options,
         )
-        if stored is not None:
-            subscriber.parked, subscriber.parked_since = stored.parked, stored.parked_since
         self.active[name] = subscriber
         self.since[name] = now_us()
         assert self._nursery is not None

@@ -54,6 +54,7 @@ from actors.subscription import (
 from actors.subscription import (
     Subscription as Subscription,
 )
+from actors.views import SubscriberView, parked_for_s
 from router.core.consumers import ConsumerSettings
 from router.core.errors import FailedPrecondition, ResourceExhausted, RouterError
 from router.core.model import QueueRecord, StartPoint, SubscriberRecord
@@ -110,6 +111,7 @@ class SubscriberActor:
             self._detach,
             self._note_change,
         )
+        stored = self.stored
         self.settler = Settler(
             self.queue.id,
             self.name,
@@ -121,6 +123,8 @@ class SubscriberActor:
             lambda: self.fresh.delivered,
             self._note_change,
             self.on_parked,
+            stored.parked if stored is not None else 0,
+            stored.parked_since if stored is not None else 0,
         )
         self.fresh = Fresh(
             self.name,
@@ -163,32 +167,8 @@ class SubscriberActor:
         return self.ledger.floor
 
     @property
-    def delivered(self) -> int:
-        return self.fresh.delivered
-
-    @property
     def events_out(self) -> int:
         return self.fresh.events_out
-
-    @property
-    def redelivered(self) -> int:
-        return self.resender.redelivered
-
-    @property
-    def parked(self) -> int:
-        return self.settler.parked
-
-    @parked.setter
-    def parked(self, count: int) -> None:
-        self.settler.parked = count
-
-    @property
-    def parked_since(self) -> int:
-        return self.settler.parked_since
-
-    @parked_since.setter
-    def parked_since(self, at_us: int) -> None:
-        self.settler.parked_since = at_us
 
     def offer(self, message: Committed) -> None:
         """Called by the queue: take a live batch if there is room, never wait. A batch not
@@ -206,8 +186,8 @@ class SubscriberActor:
             self.ledger.floor,
             self.options,
             self.ledger.to_json(),
-            self.parked,
-            self.parked_since,
+            self.settler.parked,
+            self.settler.parked_since,
         )
 
     def detached(self) -> list[Subscription]:
@@ -217,8 +197,30 @@ class SubscriberActor:
             found.append(self.subscription)
         return found
 
-    def unsettled(self) -> int:
-        return self.ledger.open_count()
+    def view(self, head: int, since_us: int, fill: float, now_us: int) -> SubscriberView:
+        """What the router shows of it (``head``, ``fill``: its queue's)."""
+        settler = self.settler
+        return SubscriberView(
+            self.queue.config.exchange,
+            self.queue.id,
+            self.name,
+            "active",
+            self.ledger.floor,
+            self.fresh.delivered,
+            head,
+            since_us,
+            self.fresh.events_out,
+            fill,
+            ",".join(c.address for c in self.consumers),
+            self.options,
+            len(self.consumers),
+            self.ledger.open_count(),
+            settler.parked,
+            self.resender.redelivered,
+            self.oldest_unsettled_s(),
+            self.stalled(),
+            parked_for_s(settler.parked, settler.parked_since, now_us),
+        )
 
     def oldest_unsettled_s(self) -> float:
         """The age of the oldest delivery still out. Looks at the first offset still out of at
