@@ -61,6 +61,8 @@ PIPELINE_MIN_EVENTS = 200
 
 @attrs.define(eq=False)
 class Dispatcher:
+    """Mailbox: DispatcherMessage; supervised by router.app with Policy.ESCALATE."""
+
     state: StateActor
     settings: Settings
     exchanges: dict[int, ExchangeActor] = attrs.Factory(dict)

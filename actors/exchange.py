@@ -19,11 +19,12 @@ from router.core.model import ExchangeRecord
 
 @attrs.define(eq=False)
 class ExchangeActor:
-    """Holds the exchange's head and its bound queues' mailboxes.
+    """Mailbox: ExchangeMessage; supervised by the Dispatcher with Policy.ESCALATE.
 
-    Batches arrive in offset order from the Dispatcher and leave in that order to every queue, so a
-    queue that bound at head H sees exactly the offsets after H. When cancelled (the exchange was
-    deleted) it tells its queues, which end their subscribers.
+    It holds the exchange's head and its bound queues' mailboxes. Batches arrive in offset order
+    from the Dispatcher and leave in that order to every queue, so a queue that bound at head H
+    sees exactly the offsets after H. When cancelled (the exchange was deleted) it tells its
+    queues, which end their subscribers.
     """
 
     record: ExchangeRecord

@@ -37,6 +37,8 @@ log = logging.getLogger("router.manager")
 
 @attrs.define(eq=False)
 class ConsumerManager:
+    """Mailbox: ManagerMessage; supervised by router.app with Policy.ESCALATE."""
+
     state: StateActor
     dispatcher: Dispatcher
     settings: Settings
@@ -59,7 +61,9 @@ class ConsumerManager:
         return await ask(
             self.mailbox,
             lambda r: Subscribe(
-                exchange, name, limit_size, start, r, consumer, settings, prefetch, most, most_bytes
+                exchange,
+                limit_size,
+                Attach(name, start, r, consumer, settings, prefetch, most, most_bytes),
             ),
         )
 
@@ -79,16 +83,7 @@ class ConsumerManager:
     ) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            for record in queues:
-                sleeping = {s.name: s for s in subscribers if s.queue_id == record.id}
-                try:
-                    if not sleeping:  # left by an older version, or by a stop mid-way
-                        await self._remove_stored(record.id)
-                        continue
-                    await self._start_queue(record, sleeping)
-                except RouterError as error:
-                    log.warning("queue not restored queue=%s error=%s", record.id, error)
-            log.info("restored queues=%d subscribers=%d", len(self.queues), len(subscribers))
+            await self._restore(queues, subscribers)
             task_status.started()
             async for message in self.mailbox:
                 if isinstance(message, Subscribe):
@@ -97,6 +92,22 @@ class ConsumerManager:
                     await self._retire(message.queue_id)
                 else:
                     raise TypeError(f"ConsumerManager: unexpected message {message!r}")
+
+    async def _restore(
+        self, queues: tuple[QueueRecord, ...], subscribers: tuple[SubscriberRecord, ...]
+    ) -> None:
+        """Start the stored queues with their (sleeping) subscribers; a queue left with none
+        is removed instead."""
+        for record in queues:
+            sleeping = {s.name: s for s in subscribers if s.queue_id == record.id}
+            try:
+                if not sleeping:  # left by an older version, or by a stop mid-way
+                    await self._remove_stored(record.id)
+                    continue
+                await self._start_queue(record, sleeping)
+            except RouterError as error:
+                log.warning("queue not restored queue=%s error=%s", record.id, error)
+        log.info("restored queues=%d subscribers=%d", len(self.queues), len(subscribers))
 
     async def _subscribe(self, message: Subscribe) -> None:
         config = QueueConfig(message.exchange, message.limit_size)
@@ -109,20 +120,9 @@ class ConsumerManager:
                 await self.state.save_queue(queue_record)
                 queue = await self._start_queue(queue_record, {})
             except RouterError as error:
-                message.reply.fail(error)
+                message.attach.reply.fail(error)
                 return
-        await queue.mailbox.send(
-            Attach(
-                message.name,
-                message.start,
-                message.reply,
-                message.consumer,
-                message.settings,
-                message.prefetch,
-                message.most,
-                message.most_bytes,
-            )
-        )
+        await queue.mailbox.send(message.attach)
 
     def _within_bound(self, exchange: str) -> None:
         """ResourceExhausted when ``exchange`` has as many queues as the settings allow."""

@@ -270,18 +270,12 @@ class ExchangeDeleted:
 @attrs.frozen
 class Subscribe:
     """A consumer wants a subscriber. Sent by the Router (``ConsumerManager.subscribe``);
-    handled by the ConsumerManager, which finds or creates the queue and passes an Attach on."""
+    handled by the ConsumerManager, which finds or creates the queue of ``exchange`` and
+    ``limit_size`` and passes ``attach`` on to it."""
 
     exchange: str
-    name: str
     limit_size: int
-    start: StartPoint
-    reply: Reply[Subscription]
-    consumer: str = ""  # the consumer's address, for operators
-    settings: dict[str, Any] | None = None  # for a new subscriber; mode checked on others
-    prefetch: int = 0  # shared: this consumer's own prefetch (0: the subscriber's)
-    most: int = 0  # deliveries this consumer takes in all before it leaves (a pull); 0: no end
-    most_bytes: int = 0  # and the bytes of their stored events, at least one (0: no end)
+    attach: Attach
 
 
 @attrs.frozen

@@ -1,15 +1,16 @@
 """The QueueActor: the live side of one subscription configuration.
 
-It holds a ring buffer of the exchange's most recent ``limit_size`` deliveries, the active
-subscribers (each a SubscriberActor in this actor's nursery, with one consumer or, shared,
-several) and the sleeping ones (name -> their record: ack floor, ledger, settings). Live batches are offered to each active subscriber without waiting: one whose
-mailbox is full misses the batch and later reads the gap from the ring or storage, so a slow
-consumer slows only itself and memory stays bounded by configuration.
+It holds a ring buffer of the exchange's most recent ``limit_size`` deliveries (actors.ring),
+the active subscribers (each a SubscriberActor in this actor's nursery, with one consumer or,
+shared, several) and the sleeping ones (name -> their record: ack floor, ledger, settings; what
+is done to them while they sleep is actors.sleeping's). Live batches are offered to each active
+subscriber without waiting: one whose mailbox is full misses the batch and later reads the gap
+from the ring or storage, so a slow consumer slows only itself and memory stays bounded by
+configuration.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,9 +18,7 @@ from typing import Any
 import attrs
 import trio
 
-from actors import settling
 from actors.attaching import expect_settings, start_for
-from actors.ledger import Ledger
 from actors.messages import (
     AdvanceCursor,
     Attach,
@@ -33,78 +32,42 @@ from actors.messages import (
     QueueMessage,
     Retire,
     RingSlice,
-    Settled,
     SettleSleeping,
 )
+from actors.ring import Ring
 from actors.runtime import Mailbox, Policy, supervise
+from actors.sleeping import Sleepers
 from actors.state import StateActor
-from actors.subscriber import SubscriberActor, first_offset
+from actors.subscriber import SubscriberActor
+from actors.views import QueueView as QueueView
+from actors.views import SubscriberView as SubscriberView
+from actors.views import sleeping_view
 from router.core.consumers import ConsumerSettings
 from router.core.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    OutOfRange,
     RouterError,
     Unavailable,
 )
-from router.core.model import Delivery, QueueRecord, StartPoint, SubscriberRecord, now_us
+from router.core.model import QueueRecord, SubscriberRecord, now_us
 from router.core.settings import Settings
 
 log = logging.getLogger("router.queue")
 
 
-@attrs.frozen
-class QueueView:
-    id: str
-    exchange: str
-    limit_size: int
-    buffered: int
-    fill: float
-    head: int
-    active: int
-    sleeping: int
-    events_in: int = 0
-    events_out: int = 0
-
-
-@attrs.frozen
-class SubscriberView:
-    exchange: str
-    queue_id: str
-    name: str
-    state: str  # active | sleeping
-    acked: int
-    delivered: int
-    head: int
-    since_us: int
-    events_out: int = 0
-    fill: float = 0.0
-    consumer: str = ""  # the attached consumers' addresses (active only), comma-separated
-    settings: ConsumerSettings = ConsumerSettings()
-    consumers: int = 0
-    unsettled: int = 0
-    parked: int = 0
-    redelivered: int = 0
-    oldest_unsettled_s: float = 0.0
-    stalled: bool = False
-    oldest_parked_s: float = 0.0
-    holding_log: bool = False  # retention waits for it to ack
-
-    @property
-    def lag(self) -> int:
-        return max(0, self.head - self.acked)
-
-
 @attrs.define(eq=False)
 class QueueActor:
+    """Mailbox: QueueMessage; supervised by the ConsumerManager with Policy.ESCALATE."""
+
     record: QueueRecord
     state: StateActor
     settings: Settings
     head: int = 0
     sleeping: dict[str, SubscriberRecord] = attrs.Factory(dict)
     active: dict[str, SubscriberActor] = attrs.Factory(dict)
-    ring: collections.deque[Delivery] = attrs.field(init=False)
+    ring: Ring = attrs.field(init=False)
+    sleepers: Sleepers = attrs.field(init=False)
     mailbox: Mailbox[QueueMessage] = attrs.Factory(lambda: Mailbox(256))
     since: dict[str, int] = attrs.Factory(dict)  # subscriber -> when it last changed state (us)
     events_in: int = 0
@@ -114,9 +77,12 @@ class QueueActor:
     on_empty: Callable[[], None] = lambda: None  # told when its last subscriber goes
 
     def __attrs_post_init__(self) -> None:
-        self.ring = collections.deque(maxlen=self.record.config.limit_size)
+        self.ring = Ring(self.record.config.limit_size)
         started = now_us()
         self.since = {name: started for name in self.sleeping}
+        self.sleepers = Sleepers(
+            self.record, self.state, self.sleeping, self.since, self.active, self._parked
+        )
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         async with trio.open_nursery() as nursery:
@@ -128,12 +94,12 @@ class QueueActor:
                 elif isinstance(message, GetHead):
                     message.reply.set(self.head)
                 elif isinstance(message, RingSlice):
-                    message.reply.set(self._slice(message.first, message.last))
+                    message.reply.set(self.ring.slice(message.first, message.last))
                 elif isinstance(message, Attach):
                     self._attach(message)
                     self._if_empty()
                 elif isinstance(message, ForgetSubscriber | MoveCursor | AdvanceCursor):
-                    await self._change_sleeping(message)
+                    await self.sleepers.change(message, self.head)
                     self._if_empty()
                 elif isinstance(message, Retire):
                     if await self._retire(message):
@@ -141,7 +107,7 @@ class QueueActor:
                         nursery.cancel_scope.cancel()
                         break
                 elif isinstance(message, SettleSleeping):
-                    await self._settle_sleeping(message)
+                    await self.sleepers.settle(message, self.head)
                 elif isinstance(message, ChangeSettings):
                     await self._change_settings(message)
                 elif isinstance(message, ChangeParked):
@@ -176,9 +142,7 @@ class QueueActor:
 
     def _take(self, message: Committed) -> None:
         deliveries = message.deliveries
-        if self.ring and deliveries[0].offset != self.ring[-1].offset + 1:
-            self.ring.clear()  # keep the ring contiguous; subscribers fill gaps from storage
-        self.ring.extend(deliveries)
+        self.ring.take(deliveries)
         self.head = deliveries[-1].offset
         self.events_in += len(deliveries)
         for subscriber in self.active.values():
@@ -192,7 +156,7 @@ class QueueActor:
             self.record.config.exchange,
             limit,
             len(self.ring),
-            len(self.ring) / limit,
+            self.ring.fill(),
             self.head,
             len(self.active),
             len(self.sleeping),
@@ -201,54 +165,14 @@ class QueueActor:
         )
 
     def subscriber_views(self, name: str = "") -> list[SubscriberView]:
-        exchange = self.record.config.exchange
-        fill = len(self.ring) / self.record.config.limit_size
-        now = now_us()
-
-        def parked_s(since: int) -> float:
-            return (now - since) / 1e6 if since else 0.0
-
+        head, fill, now, since = self.head, self.ring.fill(), now_us(), self.since
         views = [
-            SubscriberView(
-                exchange,
-                self.record.id,
-                n,
-                "active",
-                s.acked,
-                s.delivered,
-                self.head,
-                self.since.get(n, 0),
-                s.events_out,
-                fill,
-                ",".join(c.address for c in s.consumers),
-                s.options,
-                len(s.consumers),
-                s.unsettled(),
-                s.parked,
-                s.redelivered,
-                s.oldest_unsettled_s(),
-                s.stalled(),
-                parked_s(s.parked_since if s.parked else 0),
-            )
+            s.view(head, since.get(n, 0), fill, now)
             for n, s in self.active.items()
             if not name or n == name
         ]
         views += [
-            SubscriberView(
-                exchange,
-                self.record.id,
-                n,
-                "sleeping",
-                record.acked,
-                record.acked,
-                self.head,
-                self.since.get(n, 0),
-                0,
-                fill,
-                settings=record.settings,
-                parked=record.parked,
-                oldest_parked_s=parked_s(record.parked_since if record.parked else 0),
-            )
+            sleeping_view(self.record, n, record, head, since.get(n, 0), fill, now)
             for n, record in self.sleeping.items()
             if not name or n == name
         ]
@@ -260,118 +184,6 @@ class QueueActor:
                 for v in views
             ]
         return sorted(views, key=lambda v: v.name)
-
-    async def _change_sleeping(
-        self, message: ForgetSubscriber | MoveCursor | AdvanceCursor
-    ) -> None:
-        name = message.name
-        reply: Any = message.reply
-        try:
-            self._sleeping_record(name, "stop it first")
-            if isinstance(message, ForgetSubscriber):
-                queue_id = self.record.id
-                await self.state.write(lambda storage: storage.delete_subscriber(queue_id, name))
-                del self.sleeping[name]
-                self.since.pop(name, None)
-                reply.set(None)
-                return
-            if isinstance(message, AdvanceCursor):
-                if message.offset > self.head or message.offset < 0:
-                    raise OutOfRange(
-                        f"offset: {message.offset} is outside 0..{self.head} (the head)"
-                    )
-                was = self.sleeping[name]
-                ledger = Ledger.restore(was.acked, was.ledger)
-                if message.offset > ledger.high:  # moving past that is a reset's, not an ack's
-                    raise FailedPrecondition(
-                        f"offset: {message.offset} was never delivered (last delivered"
-                        f" {ledger.high})"
-                    )
-                if not ledger.settle_upto(message.offset):
-                    reply.set(was.acked)
-                    return
-                record = attrs.evolve(was, acked=ledger.floor, ledger=ledger.to_json())
-            else:
-                acked = await self._acked_for(message.start)
-                record = attrs.evolve(self.sleeping[name], acked=acked, ledger="")
-            await self.state.save_subscriber(record)
-            acked = record.acked
-        except RouterError as error:
-            reply.fail(error)
-            return
-        self.sleeping[name] = record
-        self.since[name] = now_us()
-        log.info(
-            "subscriber cursor set queue=%s subscriber=%s acked=%d", self.record.id, name, acked
-        )
-        reply.set(acked)
-
-    async def _settle_sleeping(self, message: SettleSleeping) -> None:
-        name, queue_id = message.name, self.record.id
-        try:
-            record = self._sleeping_record(name, "settle over its stream")
-            ledger = Ledger.restore(record.acked, record.ledger)
-            if record.parked:
-                above, redriving = await self.state.write(
-                    lambda storage: storage.parked_state(queue_id, name, ledger.floor)
-                )
-                ledger.take_parked(above, redriving)
-            plan = settling.Settlement(ledger, self.head, record.settings)
-            plan.check(message)
-        except RouterError as error:
-            message.reply.fail(error)
-            return
-        redriven = [o for o in plan.acks if o in ledger.redriving]
-        parked, parked_since = record.parked, record.parked_since
-        for park in plan.parks:
-            if park.offset not in ledger.redriving:
-                parked += 1
-            parked_since = parked_since or park.parked_at
-        parked -= len(redriven)
-        for offset in plan.acks:
-            ledger.settle(offset)
-        for park in plan.parks:
-            ledger.settle(park.offset)
-        ledger.due.update(plan.nacks)
-        saved = attrs.evolve(
-            record,
-            acked=ledger.floor,
-            ledger=ledger.to_json(),
-            parked=parked,
-            parked_since=parked_since if parked else 0,
-        )
-
-        def store(storage: Any) -> None:
-            for park in plan.parks:
-                storage.park(queue_id, name, park)
-            if redriven:
-                storage.unpark(queue_id, name, redriven)
-
-        try:
-            await self.state.write(store)
-            await self.state.save_subscriber(saved)
-        except RouterError as error:
-            message.reply.fail(error)
-            return
-        self.sleeping[name] = saved
-        if plan.parks:
-            self._parked(name)
-        message.reply.set(
-            Settled(
-                ledger.floor,
-                tuple(plan.acks),
-                tuple(plan.nacks.items()),
-                tuple(p.offset for p in plan.parks),
-            )
-        )
-
-    def _sleeping_record(self, name: str, otherwise: str) -> SubscriberRecord:
-        if name in self.active:
-            raise FailedPrecondition(f"subscriber: {name!r} has a consumer attached; {otherwise}")
-        record = self.sleeping.get(name)
-        if record is None:
-            raise NotFound(f"subscriber: no subscriber {name!r} on this queue")
-        return record
 
     async def _change_settings(self, message: ChangeSettings) -> None:
         name = message.name
@@ -427,11 +239,7 @@ class QueueActor:
                 if running is not None:
                     running.discarded(changed)
                 else:
-                    record = self.sleeping[name]
-                    left = record.parked - len(changed)
-                    self.sleeping[name] = attrs.evolve(
-                        record, parked=left, parked_since=record.parked_since if left else 0
-                    )
+                    self.sleepers.discarded(name, changed)
         except RouterError as error:
             message.reply.fail(error)
             return
@@ -444,10 +252,6 @@ class QueueActor:
         )
         message.reply.set(changed)
 
-    async def _acked_for(self, start: StartPoint) -> int:
-        """The cursor that makes the next delivery start at ``start``."""
-        return await first_offset(start, self.head, self.record.exchange_id, self.state, "to") - 1
-
     def parked_signal(self, name: str) -> trio.Event:
         """Set the next time ``name`` parks an event (for those following its parked list)."""
         return self._parked_signals.setdefault(name, trio.Event())
@@ -456,13 +260,6 @@ class QueueActor:
         signal = self._parked_signals.pop(name, None)
         if signal is not None:
             signal.set()
-
-    def _slice(self, first: int, last: int) -> tuple[Delivery, ...]:
-        if not self.ring or first < self.ring[0].offset or first > self.ring[-1].offset:
-            return ()
-        start = first - self.ring[0].offset
-        stop = min(last, self.ring[-1].offset) - self.ring[0].offset + 1
-        return tuple(self.ring[index] for index in range(start, stop))
 
     def _attach(self, message: Attach) -> None:
         name = message.name
@@ -499,8 +296,6 @@ class QueueActor:
             on_parked=lambda: self._parked(name),
             options=options,
         )
-        if stored is not None:
-            subscriber.parked, subscriber.parked_since = stored.parked, stored.parked_since
         self.active[name] = subscriber
         self.since[name] = now_us()
         assert self._nursery is not None

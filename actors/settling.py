@@ -12,7 +12,7 @@ consumer's open deliveries it names and the settled runs it meets, not with the 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 
 import attrs
 
@@ -223,16 +223,8 @@ def _parts(first: int, last: int, ledger: Ledger) -> Iterator[tuple[int, int, st
         if code == OPEN or not redriven:
             yield start, end, code
             continue
-        at = start
-        for offset in redriven[bisect.bisect_left(redriven, start) :]:
-            if offset > end:
-                break
-            if offset > at:
-                yield at, offset - 1, code
-            yield offset, offset, OPEN
-            at = offset + 1
-        if at <= end:
-            yield at, end, code
+        inside = redriven[bisect.bisect_left(redriven, start) : bisect.bisect_right(redriven, end)]
+        yield from _cut(start, end, ((o, o) for o in inside), OPEN, code)
 
 
 def _plain_parts(first: int, last: int, ledger: Ledger) -> Iterator[tuple[int, int, str]]:
@@ -241,16 +233,24 @@ def _plain_parts(first: int, last: int, ledger: Ledger) -> Iterator[tuple[int, i
         yield first, min(last, floor), SETTLED
     low, top = max(first, floor + 1), min(last, high)
     if low <= top:
-        at = low
-        for start, end in ledger.settled.within(low, top):
-            if start > at:
-                yield at, start - 1, OPEN
-            yield start, end, SETTLED
-            at = end + 1
-        if at <= top:
-            yield at, top, OPEN
+        yield from _cut(low, top, ledger.settled.within(low, top), SETTLED, OPEN)
     if max(first, high + 1) <= last:
         yield max(first, high + 1), last, NEVER
+
+
+def _cut(
+    first: int, last: int, runs: Iterable[tuple[int, int]], inside: str, between: str
+) -> Iterator[tuple[int, int, str]]:
+    """``first..last`` cut at ``runs`` (in order, within it): each run marked ``inside``, the
+    parts between them ``between``."""
+    at = first
+    for start, end in runs:
+        if start > at:
+            yield at, start - 1, between
+        yield start, end, inside
+        at = end + 1
+    if at <= last:
+        yield at, last, between
 
 
 def _outside(first: int, last: int, chosen: Sequence[int]) -> Iterator[tuple[int, int]]:

@@ -67,6 +67,8 @@ def _events_in(message: Any) -> int:
 
 @attrs.define(eq=False)
 class StateActor:
+    """Mailboxes: StateWrite, StateRead; supervised by router.app with Policy.ESCALATE."""
+
     storage: Storage
     settings: Settings
     positions: Positions = Positions(0, 0, {})
