@@ -33,11 +33,11 @@ from router.control.contracts import Contracts
 from router.core.model import now_us
 from router.core.settings import Settings
 from router.core.urls import redact as redact  # re-exported: the edges show URLs redacted
+from router.facade.event_types import EventTypes
 from router.facade.exchanges import Exchanges
 from router.facade.log import Log
 from router.facade.observing import Observing
 from router.facade.publishing import Publishing
-from router.facade.schemas import Schemas
 from router.facade.settling import Settling
 from router.facade.subscribing import Subscribing
 from router.observe.stats import Cluster
@@ -49,7 +49,7 @@ log = logging.getLogger("router")
 
 
 @attrs.define(eq=False)
-class Router(Publishing, Log, Exchanges, Subscribing, Settling, Schemas, Observing):
+class Router(Publishing, Log, Exchanges, Subscribing, Settling, EventTypes, Observing):
     """The facade the edges call. Every method validates its input before any actor sees it."""
 
     # Parts (router.facade.base) holds the fields every part reads: settings, state, dispatcher,

@@ -12,6 +12,6 @@ adds the methods of its job, so that the edges keep calling ``router.publish``,
 - :mod:`~router.facade.subscribing`: attaching a consumer, and a pull
 - :mod:`~router.facade.subscribers`: queues and subscribers, seen and changed
 - :mod:`~router.facade.settling`: a pull consumer's settlement, and the parked lists
-- :mod:`~router.facade.schemas`: event types and their schemas, the AsyncAPI document
+- :mod:`~router.facade.event_types`: event types and their schemas, the AsyncAPI document
 - :mod:`~router.facade.observing`: stats, the server's info, its links
 """

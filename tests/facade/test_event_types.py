@@ -1,4 +1,4 @@
-"""Event types (router.facade.schemas): registered, read by version, listed and deleted on the
+"""Event types (router.facade.event_types): registered, read by version, listed and deleted on the
 nodes that take publishes, and shown in the AsyncAPI document."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from router.facade.base import Parts
 from router.observe import asyncapi
 
 
-class Schemas(Parts):
+class EventTypes(Parts):
     __slots__ = ()
 
     async def register_type(
