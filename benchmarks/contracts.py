@@ -21,7 +21,7 @@ import tempfile
 import time
 
 from router.client import RouterClient
-from router.control.contracts import compile_schema, payload_document, violation
+from router.control.schemas import compile_schema, payload_document, violation
 from tests.helpers.server import RouterProcess
 
 from .core import announce, publish_stream, rounds_parser

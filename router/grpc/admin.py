@@ -144,10 +144,10 @@ async def _list_parked(
     found, total = await router.list_parked(
         ref.exchange,
         ref.name,
-        request.after_offset,
-        request.max or 1000,
-        ref.limit_size,
-        _wait(request.wait_s),
+        after=request.after_offset,
+        most=request.max or 1000,
+        limit_size=ref.limit_size,
+        wait_s=_wait(request.wait_s),
     )
     return reach.payloads_shown(user, ref.exchange, found), total
 

@@ -61,7 +61,9 @@ async def parked(request: Request) -> Response:
     most = integer(params.get("max", "1000"), "max", 1, MAX_PULL)
     size = limit_size(request)
     waited = number(params.get("wait", "0"), "wait", 0.0, MAX_WAIT_S)
-    found, total = await router_of(request).list_parked(exchange, name, after, most, size, waited)
+    found, total = await router_of(request).list_parked(
+        exchange, name, after=after, most=most, limit_size=size, wait_s=waited
+    )
     payloads = reach.sees_payloads(request.state.user, exchange)
     return JSONResponse(
         {

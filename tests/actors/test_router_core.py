@@ -275,7 +275,9 @@ async def test_a_parked_list_poll_and_follower_wake_when_an_event_is_parked(db_u
         followed: list[list[int]] = []
 
         async def poll() -> None:
-            page, _ = await router.list_parked("orders", "billing", after=1, wait_s=30)
+            page, _ = await router.list_parked(
+                "orders", "billing", after=1, most=1000, limit_size=0, wait_s=30
+            )
             polled.append([p.offset for p, _ in page])
 
         async def follow() -> None:
