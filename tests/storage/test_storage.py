@@ -12,7 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import storage.sqlite
+import storage.sqlite.ids
+import storage.sqlite.store
+import storage.sqlite.upgrade
 from router.core.consumers import ConsumerSettings, ParkedEvent
 from router.core.errors import AlreadyExists, NotFound
 from router.core.ids import uuid7
@@ -33,7 +35,8 @@ from router.core.model import (
 from router.core.patterns import matches
 from router.core.wire import encode_event
 from storage import Storage, StorageUnavailable, _migrations, open_storage
-from storage.base import WIRE_MIGRATION, Append, Positions
+from storage._migrations import WIRE_MIGRATION
+from storage.base import Append, Positions
 from storage.postgres import DAY_US
 from storage.sqlite import path_from_url
 from tests.helpers.databases import postgres_schema
@@ -219,7 +222,7 @@ def test_sqlite_ids_moved_to_the_older_index_still_find_their_duplicates(
 ) -> None:
     """SQLite indexes new ids apart and moves them to event_ids every MERGE_IDS: an id is
     found as stored wherever it is, and the window's purge empties both."""
-    monkeypatch.setattr(storage.sqlite, "MERGE_IDS", 5)
+    monkeypatch.setattr(storage.sqlite.ids, "MERGE_IDS", 5)
     store = open_storage(sqlite_url)
     store.migrate()
     every = store.create_exchange("every", ("#",), 1, lambda t: True)
@@ -281,9 +284,9 @@ def test_sqlite_ids_in_three_indexes_are_stored_once_wherever_they_are(
     pool = [event() for _ in range(41)]
     url = f"sqlite:///{tmp_path_factory.mktemp('ids')}/ids.db"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(storage.sqlite, "MERGE_IDS", 3)
-        patch.setattr(storage.sqlite, "LEVEL_IDS", level)
-        patch.setattr(storage.sqlite, "MOVE_SLICES", slices)
+        patch.setattr(storage.sqlite.ids, "MERGE_IDS", 3)
+        patch.setattr(storage.sqlite.ids, "LEVEL_IDS", level)
+        patch.setattr(storage.sqlite.ids, "MOVE_SLICES", slices)
         store = open_storage(url)
         store.migrate()
         first_seq: dict[int, int] = {}
@@ -305,9 +308,9 @@ def test_sqlite_ids_in_three_indexes_are_stored_once_wherever_they_are(
 def test_sqlite_event_ids_moves_into_the_old_index_one_range_per_commit(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage.sqlite, "MERGE_IDS", 4)
-    monkeypatch.setattr(storage.sqlite, "LEVEL_IDS", 8)
-    monkeypatch.setattr(storage.sqlite, "MOVE_SLICES", 4)
+    monkeypatch.setattr(storage.sqlite.ids, "MERGE_IDS", 4)
+    monkeypatch.setattr(storage.sqlite.ids, "LEVEL_IDS", 8)
+    monkeypatch.setattr(storage.sqlite.ids, "MOVE_SLICES", 4)
     store, tables = _store_and_its_tables(sqlite_url)
     published = [event() for _ in range(8)]
     commit(store, published[:4], [()] * 4)  # 4 gathered: moved to event_ids
@@ -348,10 +351,10 @@ def test_sqlite_time_ordered_ids_move_a_bounded_number_a_commit(
 ) -> None:
     """UUIDv7 ids share their first bytes, so all fall into one range of the moves: it moves
     MOVE_IDS a commit over several commits, and forgetting goes FORGET_IDS a commit."""
-    monkeypatch.setattr(storage.sqlite, "MERGE_IDS", 6)
-    monkeypatch.setattr(storage.sqlite, "LEVEL_IDS", 6)
-    monkeypatch.setattr(storage.sqlite, "MOVE_IDS", 2)
-    monkeypatch.setattr(storage.sqlite, "FORGET_IDS", 4)
+    monkeypatch.setattr(storage.sqlite.ids, "MERGE_IDS", 6)
+    monkeypatch.setattr(storage.sqlite.ids, "LEVEL_IDS", 6)
+    monkeypatch.setattr(storage.sqlite.ids, "MOVE_IDS", 2)
+    monkeypatch.setattr(storage.sqlite.ids, "FORGET_IDS", 4)
     store, tables = _store_and_its_tables(sqlite_url)
     published = [NewEvent(uuid7(), "order.created", b"", ()) for _ in range(6)]
     commit(store, published, [()] * 6)  # merged, and the first 2 of the range moved
@@ -662,7 +665,7 @@ def test_sqlite_events_and_ids_of_version_7_are_carried_into_parts(sqlite_url: s
     connection = sqlite3.connect(path_from_url(sqlite_url), isolation_level=None)
     connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")
     for version, sql in _migrations.load("sqlite"):
-        if version < storage.sqlite.PARTS_MIGRATION:
+        if version < storage.sqlite.upgrade.PARTS_MIGRATION:
             connection.executescript(sql)
             connection.execute("INSERT INTO schema_migrations VALUES (?)", (version,))
     old = [
@@ -684,7 +687,7 @@ def test_sqlite_events_and_ids_of_version_7_are_carried_into_parts(sqlite_url: s
     store = open_storage(sqlite_url)
     try:
         assert store.migrate() == [
-            storage.sqlite.PARTS_MIGRATION,
+            storage.sqlite.upgrade.PARTS_MIGRATION,
             9,
             10,
             11,
@@ -728,7 +731,7 @@ def test_sqlite_a_type_added_by_a_commit_that_rolled_back_is_forgotten(
         raise sqlite3.OperationalError("disk I/O error")
 
     with monkeypatch.context() as patched:
-        patched.setattr(storage.sqlite, "resolve_duplicates", broken)
+        patched.setattr(storage.sqlite.store, "resolve_duplicates", broken)
         with pytest.raises(StorageUnavailable):
             commit(store, [event("order.created")], [(orders.id,)])
     result = commit(store, [event("order.paid"), event("order.created")], [(orders.id,)] * 2)
