@@ -327,10 +327,12 @@ class Reader(abc.ABC):
 
 
 class Storage(Retention, ControlPlane):
-    """The single writer's connection. Only the StateActor calls it.
+    """The single writer's connection to a store, either backend. Only the StateActor calls it.
 
-    Users, tokens and subscriber deletion come from :class:`storage.control.ControlPlane`;
-    removing the oldest events from :class:`storage.retention.Retention`.
+    Users, tokens, exchanges, queues and subscribers come from
+    :class:`storage.control.ControlPlane`; removing the oldest events from
+    :class:`storage.retention.Retention`. Restoring and the positions are read here, with SQL
+    both backends share; each gives only its newest event (``_last_event``).
     """
 
     url: str

@@ -37,6 +37,8 @@ Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
 class ControlPlane(abc.ABC):
+    """Mixed into both stores: the control-plane tables, read and written with shared SQL."""
+
     @abc.abstractmethod
     def _control(self) -> AbstractContextManager[Run]:
         """A transaction; the yielded ``run(sql, params)`` returns the statement's rows."""
