@@ -8,6 +8,8 @@ not understand.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
@@ -15,6 +17,8 @@ import attrs
 
 from router.core.build import build
 from router.core.errors import FailedPrecondition
+from router.core.model import EventId, StoredEvent
+from router.core.wire import encode_event
 
 
 class SchemaNewer(FailedPrecondition):
@@ -80,3 +84,41 @@ def read_schema(dialect: str, connection: Any, tracked: bool) -> Schema:
 def applied_by() -> str:
     """What a migration applied now is recorded as having been applied by."""
     return str(build())
+
+
+def record(connection: Any, mark: str, version: int) -> None:
+    """Note in ``schema_migrations`` that ``version`` is applied, and by which router (``mark``:
+    the driver's parameter mark)."""
+    connection.execute(
+        f"INSERT INTO schema_migrations (version, router_version) VALUES ({mark}, {mark})",
+        (version, applied_by()),
+    )
+
+
+# The migration (both dialects) after which the events table has its ``wire`` column, filled from
+# the columns it replaces (payload, headers) before the next migration drops them.
+WIRE_MIGRATION = 3
+WIRE_FILL_ROWS = 5_000
+
+
+def wire_from_columns(
+    seq: int, event_id: EventId, type_: str, payload: bytes, headers: str, published_at: int
+) -> bytes:
+    """The wire form of an event stored before migration 3 (headers were a JSON object)."""
+    found = tuple(sorted(json.loads(headers).items())) if headers else ()
+    return encode_event(StoredEvent(seq, event_id, type_, payload, found, published_at))
+
+
+def fill_wire(
+    connection: Any, select: str, update: Callable[[list[tuple[Any, ...]]], None]
+) -> None:
+    """Give the events stored before WIRE_MIGRATION their wire form, WIRE_FILL_ROWS at a time:
+    ``select`` reads the next rows after a seq (seq first, with the columns
+    :func:`wire_from_columns` takes), ``update`` stores their wire forms."""
+    after = 0
+    while True:
+        rows = connection.execute(select, (after, WIRE_FILL_ROWS)).fetchall()
+        if not rows:
+            return
+        update(rows)
+        after = rows[-1][0]

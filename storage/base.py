@@ -30,14 +30,17 @@ from router.core.model import (
     TokenRecord,
     UserRecord,
 )
-from router.core.wire import encode_event
 from storage._migrations import Schema
-from storage.control import ControlPlane
+from storage.control import ControlPlane, Run
 from storage.retention import Horizon, Retention
 
 
 class StorageUnavailable(Unavailable):
     """The store cannot take this call now (down, disconnected, full). Nothing was written."""
+
+
+# The cursors a commit saves: (queue id, subscriber name) -> (acked offset, ledger).
+Cursors = Mapping[tuple[str, str], tuple[int, str]]
 
 
 @attrs.frozen
@@ -97,7 +100,7 @@ class CommitResult:
 
 
 @attrs.define
-class _Plan:
+class Plan:
     """Rows to write for one commit, computed in memory before the transaction writes them."""
 
     events: list[StoredEvent] = attrs.Factory(list)
@@ -120,26 +123,22 @@ def id_text(raw: bytes) -> EventId:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-# The migration (both dialects) after which the events table has its ``wire`` column, filled from
-# the columns it replaces (payload, headers) before the next migration drops them.
-WIRE_MIGRATION = 3
-WIRE_FILL_ROWS = 5_000
-
-
-def wire_from_columns(
-    seq: int, event_id: EventId, type_: str, payload: bytes, headers: str, published_at: int
-) -> bytes:
-    """The wire form of an event stored before migration 3 (headers were a JSON object)."""
-    found = tuple(sorted(json.loads(headers).items())) if headers else ()
-    return encode_event(StoredEvent(seq, event_id, type_, payload, found, published_at))
-
-
 def needs_publishers(appends: Sequence[Append], existing: Mapping[EventId, int]) -> bool:
     """Whether planning needs to know who published the ``existing`` ids (a scoped append
     re-uses one of them)."""
     return bool(existing) and any(
         a.scoped and any(e.id in existing for e in a.events) for a in appends
     )
+
+
+def seq_at(connection: Any, mark: str, exchange_id: int, offset: int) -> int | None:
+    """The seq at ``offset`` in the exchange's log, None if no row is there. ``mark``: the
+    driver's parameter mark."""
+    row = connection.execute(
+        f"SELECT seq FROM exchange_log WHERE exchange_id = {mark} AND exchange_offset = {mark}",
+        (exchange_id, offset),
+    ).fetchone()
+    return None if row is None else int(row[0])
 
 
 def publishers_of(connection: Any, mark: str, seqs: Iterable[int]) -> dict[int, str]:
@@ -196,7 +195,7 @@ def plan_commit(
     positions: Positions,
     now: int,
     publishers: Mapping[int, str] | None = None,
-) -> tuple[_Plan, Positions, list[tuple[int, EventId]]]:
+) -> tuple[Plan, Positions, list[tuple[int, EventId]]]:
     """Give seqs, timestamps and exchange offsets to the events not stored yet.
 
     ``existing`` maps already-stored ids to their seq, ``publishers`` some of those seqs to who
@@ -205,7 +204,7 @@ def plan_commit(
     scoped append that uses another publisher's id (:func:`clashing`) is refused whole: its
     outcomes say so and none of its events is stored.
     """
-    plan = _Plan()
+    plan = Plan()
     heads = dict(positions.heads)
     seq = positions.last_seq
     published_at = max(now, positions.last_published_at)
@@ -252,13 +251,13 @@ def plan_commit(
     return plan, after, duplicates
 
 
-def plan_routing(appends: Sequence[Append], positions: Positions) -> tuple[_Plan, Positions]:
+def plan_routing(appends: Sequence[Append], positions: Positions) -> tuple[Plan, Positions]:
     """Give exchange offsets to events stored already (by an ingest node), in seq order.
 
     A route node's ``positions.last_seq`` is the last seq it routed: events at or before it were
     routed before (a follower asked again after a restart) and are skipped as duplicates.
     """
-    plan = _Plan()
+    plan = Plan()
     heads = dict(positions.heads)
     last_seq, last_at = positions.last_seq, positions.last_published_at
     for append in appends:
@@ -328,13 +327,16 @@ class Reader(abc.ABC):
 
 
 class Storage(Retention, ControlPlane):
-    """The single writer's connection. Only the StateActor calls it.
+    """The single writer's connection to a store, either backend. Only the StateActor calls it.
 
-    Users, tokens and subscriber deletion come from :class:`storage.control.ControlPlane`;
-    removing the oldest events from :class:`storage.retention.Retention`.
+    Users, tokens, exchanges, queues and subscribers come from
+    :class:`storage.control.ControlPlane`; removing the oldest events from
+    :class:`storage.retention.Retention`. Restoring and the positions are read here, with SQL
+    both backends share; each gives only its newest event (``_last_event``).
     """
 
     url: str
+    _tails: dict[int, int]  # exchange id -> oldest kept offset, as positions() last read them
 
     @abc.abstractmethod
     def migrate(self, upto: int | None = None) -> list[int]:
@@ -346,20 +348,13 @@ class Storage(Retention, ControlPlane):
     def schema_state(self) -> Schema:
         """Where the store's schema stands against this router's (reads only)."""
 
-    @abc.abstractmethod
-    def restore(self) -> Restored: ...
-
-    def _restored(
-        self,
-        positions: Positions,
-        exchanges: tuple[ExchangeRecord, ...],
-        queues: tuple[QueueRecord, ...],
-    ) -> Restored:
-        """What ``restore`` returns: the heads, exchanges and queues it read, and the rest."""
+    def restore(self) -> Restored:
+        """Everything the router keeps, as read at start-up."""
+        positions = self.positions()
         return Restored(
             positions,
-            exchanges,
-            queues,
+            self.exchanges(positions.heads),
+            self.queues(),
             self.subscribers(),
             tuple(self.users()),
             tuple(self.tokens()),
@@ -368,16 +363,33 @@ class Storage(Retention, ControlPlane):
         )
 
     @abc.abstractmethod
+    def _last_event(self, run: Run) -> tuple[int, int] | None:
+        """(seq, published_at) of the newest event of the log, None when it is empty."""
+
     def positions(self) -> Positions:
         """Read the log's and exchanges' heads again (after a failure left them in doubt)."""
+        heads, tails = {}, {}
+        with self._control() as run:
+            last = self._last_event(run)
+            for exchange_id, first_kept in run("SELECT id, first_kept FROM exchanges", ()):
+                ((head,),) = run(
+                    "SELECT coalesce(max(exchange_offset), 0) FROM exchange_log"
+                    " WHERE exchange_id = ?",
+                    (exchange_id,),
+                )
+                heads[int(exchange_id)] = max(int(head), int(first_kept) - 1)
+                tails[int(exchange_id)] = int(first_kept)
+            if last is None:  # every event removed: the horizon still says how far the log went
+                ((first_seq, removed_until),) = run(
+                    "SELECT first_seq, removed_until FROM log_horizon", ()
+                )
+                last = (int(first_seq) - 1, int(removed_until))
+        self._tails = tails
+        return Positions(int(last[0]), int(last[1]), heads)
 
     @abc.abstractmethod
     def commit(
-        self,
-        appends: Sequence[Append],
-        cursors: Mapping[tuple[str, str], tuple[int, str]],
-        positions: Positions,
-        now: int,
+        self, appends: Sequence[Append], cursors: Cursors, positions: Positions, now: int
     ) -> CommitResult:
         """Store the new events, route them, save the cursors (acked, ledger): one transaction."""
 
@@ -446,7 +458,7 @@ def resolve_duplicates(
 
 
 def finish_commit(
-    plan: _Plan, resolved: Mapping[int, EventOutcome], positions: Positions
+    plan: Plan, resolved: Mapping[int, EventOutcome], positions: Positions
 ) -> CommitResult:
     outcomes = [
         outcome if outcome is not None else resolved[index]

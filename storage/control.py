@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -21,7 +21,9 @@ from router.core.errors import AlreadyExists, NotFound
 from router.core.model import (
     Access,
     AuditEntry,
+    ExchangeRecord,
     Grant,
+    QueueConfig,
     QueueRecord,
     Quotas,
     Role,
@@ -35,6 +37,8 @@ Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
 
 class ControlPlane(abc.ABC):
+    """Mixed into both stores: the control-plane tables, read and written with shared SQL."""
+
     @abc.abstractmethod
     def _control(self) -> AbstractContextManager[Run]:
         """A transaction; the yielded ``run(sql, params)`` returns the statement's rows."""
@@ -188,6 +192,21 @@ class ControlPlane(abc.ABC):
             run("DELETE FROM type_schemas WHERE pattern = ?", (pattern,))
 
     # --- exchanges, queues and subscribers ---
+
+    def exchanges(self, heads: Mapping[int, int]) -> tuple[ExchangeRecord, ...]:
+        """Every exchange, in id order, with its head taken from ``heads``."""
+        with self._control() as run:
+            rows = run("SELECT id, name, patterns, created_at FROM exchanges ORDER BY id", ())
+        return tuple(
+            ExchangeRecord(int(i), n, tuple(json.loads(p)), int(at), heads[int(i)])
+            for i, n, p, at in rows
+        )
+
+    def queues(self) -> tuple[QueueRecord, ...]:
+        """Every queue, in id order."""
+        with self._control() as run:
+            rows = run("SELECT id, exchange_id, config FROM queues ORDER BY id", ())
+        return tuple(QueueRecord(i, int(x), QueueConfig(**json.loads(c))) for i, x, c in rows)
 
     def delete_exchange(self, exchange_id: int) -> None:
         """Delete the exchange, its offsets, queues and subscribers (events stay in the log)."""

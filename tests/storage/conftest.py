@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from storage import Storage, open_storage
+from tests.helpers.databases import postgres_schema
 
 
 @pytest.fixture
@@ -15,3 +16,10 @@ def store(db_url: str) -> Iterator[Storage]:
     storage.migrate()
     yield storage
     storage.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema's URL (the tests using it are marked postgres)."""
+    with postgres_schema() as url:
+        yield url

@@ -9,13 +9,9 @@ import uuid
 import attrs
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-import storage.sqlite
 from router.core.consumers import ConsumerSettings, ParkedEvent
 from router.core.errors import AlreadyExists, NotFound
-from router.core.ids import uuid7
 from router.core.model import (
     Access,
     Grant,
@@ -24,28 +20,18 @@ from router.core.model import (
     QueueRecord,
     Quotas,
     Role,
-    StoredEvent,
     SubscriberRecord,
     TokenRecord,
     TypeSchema,
     UserRecord,
 )
 from router.core.patterns import matches
-from router.core.wire import encode_event
-from storage import Storage, StorageUnavailable, _migrations, open_storage
-from storage.base import WIRE_MIGRATION, Append, Positions
+from storage import Storage, _migrations, open_storage
+from storage._migrations import WIRE_MIGRATION
+from storage.base import Append, Positions
 from storage.postgres import DAY_US
 from storage.sqlite import path_from_url
-from tests.helpers.databases import postgres_schema
-
-
-def event(type_: str = "order.created", payload: bytes = b"{}") -> NewEvent:
-    return NewEvent(str(uuid.uuid4()), type_, payload, (("k", "v"),))
-
-
-def commit(store: Storage, events: list[NewEvent], routes: list[tuple[int, ...]], now: int = 1_000):
-    positions = store.positions()
-    return store.commit([Append(events, routes)], {}, positions, now)
+from tests.storage.helpers import commit, event, every_and_some
 
 
 def test_migrations_apply_once(store: Storage) -> None:
@@ -179,10 +165,8 @@ def test_a_chunk_reads_the_events_its_exchange_took_whatever_their_seqs(db_url: 
     (PostgreSQL); one that took some of them, or a stretch with a gap, reads through its log."""
     store = open_storage(db_url)
     store.migrate()
-    every = store.create_exchange("every", ("#",), 1, lambda t: True)
-    some = store.create_exchange("some", ("#",), 1, lambda t: True)
     events = [event(payload=bytes([n]) * 30) for n in range(30)]
-    commit(store, events, [(every.id, some.id) if n % 3 else (every.id,) for n in range(30)])
+    every, some = every_and_some(store, events, lambda n: n % 3 != 0)
     reader = store.reader()
     try:
         taken = [e.id for n, e in enumerate(events) if n % 3]
@@ -196,179 +180,6 @@ def test_a_chunk_reads_the_events_its_exchange_took_whatever_their_seqs(db_url: 
     finally:
         reader.close()
         store.close()
-
-
-def test_postgresql_connections_compile_nothing_just_in_time() -> None:
-    """A replay chunk's generic plan over a large log is estimated above jit_above_cost, and
-    PostgreSQL then compiled it at every chunk (10 ms for 2 ms of work): catch-up of 1,000,000
-    events ran at 229k/s instead of 498k/s. The writer and the readers turn JIT off."""
-    with postgres_schema() as url:
-        store = open_storage(url)
-        store.migrate()
-        reader = store.reader()
-        try:
-            for connection in (store._connection, reader._connection):  # type: ignore[attr-defined]
-                assert connection.get().execute("SHOW jit").fetchone() == ("off",)
-        finally:
-            reader.close()
-            store.close()
-
-
-def test_sqlite_ids_moved_to_the_older_index_still_find_their_duplicates(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """SQLite indexes new ids apart and moves them to event_ids every MERGE_IDS: an id is
-    found as stored wherever it is, and the window's purge empties both."""
-    monkeypatch.setattr(storage.sqlite, "MERGE_IDS", 5)
-    store = open_storage(sqlite_url)
-    store.migrate()
-    every = store.create_exchange("every", ("#",), 1, lambda t: True)
-    older, moved, recent = [event() for _ in range(4)], [event() for _ in range(3)], [event()]
-    for events in (older, moved, recent):  # 4 wait, 7 are moved, 1 waits
-        commit(store, events, [(every.id,)] * len(events))
-    tables = sqlite3.connect(path_from_url(sqlite_url))
-    count = "SELECT (SELECT count(*) FROM event_ids), (SELECT count(*) FROM event_ids_recent)"
-    assert tables.execute(count).fetchone() == (7, 1)
-    fresh = event()
-    again = commit(store, [older[1], recent[0], fresh, moved[2]], [(every.id,)] * 4, now=2_000)
-    assert [(o.seq, o.duplicate, o.offsets) for o in again.outcomes] == [
-        (2, True, ((every.id, 2),)),
-        (8, True, ((every.id, 8),)),
-        (9, False, ((every.id, 9),)),
-        (7, True, ((every.id, 7),)),
-    ]
-    assert tables.execute(count).fetchone() == (7, 2)
-    only_moved = commit(store, [event(), moved[0]], [(every.id,)] * 2, now=2_000)
-    assert [(o.seq, o.duplicate) for o in only_moved.outcomes] == [(10, False), (5, True)]
-    assert tables.execute(count).fetchone() == (7, 3)
-    assert store.purge_ids(1_500) == 8  # all but the two published at 2,000
-    assert tables.execute(count).fetchone() == (0, 2)
-    tables.close()
-    store.close()
-    reopened = open_storage(sqlite_url)  # counts what waits again: 2, then 5 with these
-    result = commit(reopened, [older[0]] + [event() for _ in range(2)], [(every.id,)] * 3, 3_000)
-    assert [o.duplicate for o in result.outcomes] == [False] * 3  # its key had expired
-    tables = sqlite3.connect(path_from_url(sqlite_url))
-    assert tables.execute(count).fetchone() == (5, 0)
-    tables.close()
-    reopened.close()
-
-
-_ID_TABLES = ("event_ids_old", "event_ids", "event_ids_recent")
-# Selects how many ids each of _ID_TABLES holds, in that order.
-_ID_COUNTS = ", ".join(f"(SELECT count(*) FROM {t})" for t in _ID_TABLES)
-
-
-def _store_and_its_tables(sqlite_url: str) -> tuple[Storage, sqlite3.Connection]:
-    """A migrated SQLite store, and a connection of its own to read its tables."""
-    store = open_storage(sqlite_url)
-    store.migrate()
-    return store, sqlite3.connect(path_from_url(sqlite_url))
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    batches=st.lists(st.lists(st.integers(0, 40), min_size=1, max_size=9), max_size=25),
-    level=st.integers(1, 12),
-    slices=st.integers(1, 5),
-)
-def test_sqlite_ids_in_three_indexes_are_stored_once_wherever_they_are(
-    tmp_path_factory: pytest.TempPathFactory, batches: list[list[int]], level: int, slices: int
-) -> None:
-    """New ids gather in event_ids_recent, move to event_ids, and from there, one range at a
-    time, to event_ids_old (tiny sizes here, so that every path runs): whatever table holds an
-    id, publishing it again is a duplicate acked with its first seq, and it is in one table."""
-    pool = [event() for _ in range(41)]
-    url = f"sqlite:///{tmp_path_factory.mktemp('ids')}/ids.db"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(storage.sqlite, "MERGE_IDS", 3)
-        patch.setattr(storage.sqlite, "LEVEL_IDS", level)
-        patch.setattr(storage.sqlite, "MOVE_SLICES", slices)
-        store = open_storage(url)
-        store.migrate()
-        first_seq: dict[int, int] = {}
-        for batch in batches:
-            result = commit(store, [pool[n] for n in batch], [()] * len(batch))
-            for n, outcome in zip(batch, result.outcomes, strict=True):
-                if n in first_seq:
-                    assert (outcome.seq, outcome.duplicate) == (first_seq[n], True)
-                else:
-                    assert not outcome.duplicate
-                    first_seq[n] = outcome.seq
-        store.close()
-    tables = sqlite3.connect(path_from_url(url))
-    held = [bytes(row[0]) for t in _ID_TABLES for row in tables.execute(f"SELECT id FROM {t}")]
-    tables.close()
-    assert sorted(held) == sorted(uuid.UUID(pool[n].id).bytes for n in first_seq)
-
-
-def test_sqlite_event_ids_moves_into_the_old_index_one_range_per_commit(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(storage.sqlite, "MERGE_IDS", 4)
-    monkeypatch.setattr(storage.sqlite, "LEVEL_IDS", 8)
-    monkeypatch.setattr(storage.sqlite, "MOVE_SLICES", 4)
-    store, tables = _store_and_its_tables(sqlite_url)
-    published = [event() for _ in range(8)]
-    commit(store, published[:4], [()] * 4)  # 4 gathered: moved to event_ids
-    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (0, 4, 0)
-    commit(store, published[4:], [()] * 4)  # 8 in event_ids: the first range moves on
-    old, level, recent = tables.execute(f"SELECT {_ID_COUNTS}").fetchone()
-    assert (old + level, recent) == (8, 0)
-    in_first_range = tables.execute(
-        "SELECT count(*) FROM event_ids_old WHERE id < x'4000'"
-    ).fetchone()
-    assert in_first_range == (old,)
-    for _ in range(3):  # the three other ranges, one a commit
-        commit(store, [event()], [()])
-    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (8, 0, 3)
-    again = commit(store, published, [()] * 8)
-    assert [(o.seq, o.duplicate) for o in again.outcomes] == [(n, True) for n in range(1, 9)]
-    # The purge forgets event_ids_recent's 3 now; event_ids_old's 8 go FORGET_IDS at a time in
-    # the commits that follow (in id order, touching neighbouring pages), and until then still
-    # count as stored.
-    assert store.purge_ids(2_000) == 3
-    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (8, 0, 0)
-    assert commit(store, published[:1], [()], now=3_000).outcomes[0].duplicate
-    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (0, 0, 0)
-    for _ in range(2):  # 8 new ids in event_ids: a round of moves begins
-        commit(store, [event() for _ in range(4)], [()] * 4, now=3_000)
-    for _ in range(3):
-        commit(store, [event()], [()], now=3_000)
-    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (8, 0, 3)
-    # seqs 1-11 were published at 1,000 and forgotten; 12 is the first published at 3,000
-    assert tables.execute("SELECT min(seq) FROM event_ids_old").fetchone() == (12,)
-    assert not commit(store, published[:1], [()], now=3_000).outcomes[0].duplicate
-    tables.close()
-    store.close()
-
-
-def test_sqlite_time_ordered_ids_move_a_bounded_number_a_commit(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """UUIDv7 ids share their first bytes, so all fall into one range of the moves: it moves
-    MOVE_IDS a commit over several commits, and forgetting goes FORGET_IDS a commit."""
-    monkeypatch.setattr(storage.sqlite, "MERGE_IDS", 6)
-    monkeypatch.setattr(storage.sqlite, "LEVEL_IDS", 6)
-    monkeypatch.setattr(storage.sqlite, "MOVE_IDS", 2)
-    monkeypatch.setattr(storage.sqlite, "FORGET_IDS", 4)
-    store, tables = _store_and_its_tables(sqlite_url)
-    published = [NewEvent(uuid7(), "order.created", b"", ()) for _ in range(6)]
-    commit(store, published, [()] * 6)  # merged, and the first 2 of the range moved
-    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (2, 4, 0)
-    commit(store, [event()], [()])
-    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (4, 2, 1)
-    commit(store, [event()], [()])
-    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (6, 0, 2)
-    assert all(o.duplicate for o in commit(store, published, [()] * 6).outcomes)
-    assert store.purge_ids(2_000) == 2  # event_ids_recent's two
-    commit(store, [event()], [()], now=3_000)  # the first four of event_ids_old forgotten
-    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (2, 0, 1)
-    commit(store, [event()], [()], now=3_000)
-    assert tables.execute(f"SELECT {_ID_COUNTS}").fetchone() == (0, 0, 2)
-    assert not any(o.duplicate for o in commit(store, published, [()] * 6, now=3_000).outcomes)
-    tables.close()
-    store.close()
 
 
 def test_twice_in_one_batch_is_stored_once(store: Storage) -> None:
@@ -535,46 +346,6 @@ def test_the_log_is_read_after_a_seq_in_order_with_a_limit(store: Storage) -> No
         reader.close()
 
 
-@pytest.mark.postgres
-def test_a_route_node_routes_the_shared_log_once_and_resumes_from_its_position(
-    tmp_path: object,
-) -> None:
-    from tests.helpers.databases import PG_BASE, postgres_schema
-
-    node = f"n{uuid.uuid4().hex[:10]}"
-    with postgres_schema() as url:
-        ingest = open_storage(url)
-        ingest.migrate()
-        commit(ingest, [event("order.a"), event("user.b")], [(), ()])
-        route = open_storage(url, route_node=node)
-        try:
-            assert route.migrate() == [1, 2, 3, 4, 5, 6]
-            assert route.restore().positions == Positions(0, 0, {})
-            # History: a new exchange indexes only what this node has followed (nothing yet).
-            orders = route.create_exchange("orders", ("order.*",), 1, lambda t: t.startswith("o"))
-            assert orders.head == 0
-            log = ingest.reader().read_log(0, 10)
-            first = route.commit([Append(log, [(orders.id,), ()])], {}, route.positions(), 5)
-            assert [o.offsets for o in first.outcomes] == [((orders.id, 1),), ()]
-            assert route.positions().last_seq == 2
-            # Asked again (a follower after a crash): skipped, not routed twice.
-            again = route.commit([Append(log, [(orders.id,), ()])], {}, route.positions(), 6)
-            assert [o.duplicate for o in again.outcomes] == [True, True]
-            assert route.positions() == Positions(2, log[-1].published_at, {orders.id: 1})
-            reader = route.reader()
-            assert [d.event.id for d in reader.read(orders.id, 1, 10, 10)] == [log[0].id]
-            reader.close()
-            # The ingest node's store is untouched by the route node's tables.
-            assert ingest.restore().exchanges == ()
-        finally:
-            route.close()
-            ingest.close()
-            import psycopg
-
-            with psycopg.connect(PG_BASE, autocommit=True) as connection:
-                connection.execute(f"DROP SCHEMA IF EXISTS route_{node} CASCADE")
-
-
 def _schema_of_version_2(url: str) -> tuple[object, str]:
     """A connection to a store that has migrations 1 and 2 only (events with payload and
     headers columns, no wire form), and the placeholder its driver uses."""
@@ -653,95 +424,6 @@ def test_events_stored_before_the_wire_form_are_carried_over_by_the_migration(
         result = commit(store, [event("order.new")], [(orders.id,)], now=2_000)
         assert [o.seq for o in result.outcomes] == [4]
     finally:
-        store.close()
-
-
-def test_sqlite_events_and_ids_of_version_7_are_carried_into_parts(sqlite_url: str) -> None:
-    """Migration 8: the events of a store of version 7 (whole wire forms, type and publish time
-    columns) and its ids (with publish times, in the three tables) keep working."""
-    connection = sqlite3.connect(path_from_url(sqlite_url), isolation_level=None)
-    connection.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY)")
-    for version, sql in _migrations.load("sqlite"):
-        if version < storage.sqlite.PARTS_MIGRATION:
-            connection.executescript(sql)
-            connection.execute("INSERT INTO schema_migrations VALUES (?)", (version,))
-    old = [
-        StoredEvent(seq, str(uuid.uuid4()), type_, bytes([seq]) * seq, (("k", "v"),), 1_000)
-        for seq, type_ in ((1, "order.created"), (2, "order.paid"), (3, "order.created"))
-    ]
-    tables = ["event_ids_old", "event_ids", "event_ids_recent"]
-    for e, table in zip(old, tables, strict=True):
-        connection.execute(
-            "INSERT INTO events (seq, id, type, published_at, wire) VALUES (?, ?, ?, ?, ?)",
-            (e.seq, uuid.UUID(e.id).bytes, e.type, e.published_at, encode_event(e)),
-        )
-        connection.execute(
-            f"INSERT INTO {table} (id, seq, published_at) VALUES (?, ?, ?)",
-            (uuid.UUID(e.id).bytes, e.seq, e.published_at),
-        )
-    connection.close()
-
-    store = open_storage(sqlite_url)
-    try:
-        assert store.migrate() == [
-            storage.sqlite.PARTS_MIGRATION,
-            9,
-            10,
-            11,
-            12,
-            13,
-            14,
-        ]  # tokens, audit, grants, retention, event-type schemas, event publishers
-        assert store.positions() == Positions(3, 1_000, {})
-        orders = store.create_exchange("paid", ("order.paid",), 1, lambda t: t == "order.paid")
-        reader = store.reader()
-        try:
-            assert [e.wire for e in reader.read_log(0, 10)] == [encode_event(e) for e in old]
-            assert [d.event.id for d in reader.read(orders.id, 1, 1, 10)] == [old[1].id]
-            assert reader.published_at(orders.id, 1) == 1_000
-        finally:
-            reader.close()
-        again = [NewEvent(e.id, e.type, e.payload, e.headers) for e in old]
-        result = commit(store, [*again, event("order.paid")], [()] * 3 + [(orders.id,)])
-        assert [(o.seq, o.duplicate) for o in result.outcomes] == [
-            (1, True),
-            (2, True),
-            (3, True),
-            (4, False),
-        ]
-        # seqs 2 (event_ids), 3 and 4 (event_ids_recent) now; seq 1 (event_ids_old) later
-        assert store.purge_ids(2_000) == 3
-    finally:
-        store.close()
-
-
-def test_sqlite_a_type_added_by_a_commit_that_rolled_back_is_forgotten(
-    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A commit rolled back after numbering a new type leaves no trace: the number is handed
-    out again, here to another type, and both read back right."""
-    store = open_storage(sqlite_url)
-    store.migrate()
-    orders = store.create_exchange("orders", ("order.*",), 1, lambda t: matches("order.*", t))
-
-    def broken(*args: object) -> object:
-        raise sqlite3.OperationalError("disk I/O error")
-
-    with monkeypatch.context() as patched:
-        patched.setattr(storage.sqlite, "resolve_duplicates", broken)
-        with pytest.raises(StorageUnavailable):
-            commit(store, [event("order.created")], [(orders.id,)])
-    result = commit(store, [event("order.paid"), event("order.created")], [(orders.id,)] * 2)
-    assert [o.seq for o in result.outcomes] == [1, 2]
-    reader = store.reader()
-    try:
-        assert [e.type for e in reader.read_log(0, 10)] == ["order.paid", "order.created"]
-        assert [d.event.type for d in reader.read(orders.id, 1, 2, 10)] == [
-            "order.paid",
-            "order.created",
-        ]
-    finally:
-        reader.close()
         store.close()
 
 
