@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.errors import FailedPrecondition, InvalidArgument
 from router.core.model import StartPoint
 
@@ -26,7 +26,7 @@ def start_for(start: StartPoint, exists: bool) -> StartPoint:
     return StartPoint() if exists and start.if_new else start
 
 
-def expect_settings(name: str, stored: ConsumerSettings, asked: dict[str, Any] | None) -> None:
+def expect_settings(name: str, stored: DeliverySettings, asked: dict[str, Any] | None) -> None:
     """Refuse (FAILED_PRECONDITION, naming the first field) when a setting ``asked`` for differs
     from the subscriber's ``stored`` one; an unknown or bad value is INVALID_ARGUMENT."""
     if not asked:

@@ -18,7 +18,7 @@ from actors.dealing import Dealer, Finished, keys_of, within_budget, within_byte
 from actors.ledger import Ledger
 from actors.redelivery import Flight, Redelivery
 from actors.subscription import Consumer
-from router.core.consumers import ConsumerSettings, Dispatch
+from router.core.delivery import DeliverySettings, Dispatch
 from router.core.model import Delivery
 from router.core.wire import Counted, offsets_of, part
 
@@ -32,7 +32,7 @@ class Holders:
     dealer: Dealer
     redelivery: Redelivery
     ledger: Ledger
-    options: ConsumerSettings
+    options: DeliverySettings
     detach: Callable[[Consumer], None] = lambda consumer: None
     changed: Callable[[], None] = lambda: None
     # offset -> (consumer, sent at): every delivery a shared subscriber has out, and the

@@ -42,7 +42,7 @@ from actors.subscriber import SubscriberActor
 from actors.views import QueueView as QueueView
 from actors.views import SubscriberView as SubscriberView
 from actors.views import sleeping_view
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -270,7 +270,7 @@ class QueueActor:
         stored = self.sleeping.get(name)
         try:
             if stored is None:
-                options = ConsumerSettings.make(**(message.settings or {}))
+                options = DeliverySettings.make(**(message.settings or {}))
             else:
                 options = stored.settings
                 expect_settings(name, options, message.settings)

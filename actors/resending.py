@@ -20,7 +20,7 @@ from actors.ledger import Ledger
 from actors.redelivery import Redelivery, runs
 from actors.replay import Replay
 from actors.settler import Settler
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.wire import Counted, bounds, frames_of, offsets_of
 
 
@@ -30,7 +30,7 @@ class Resender:
     out too long, and how many it has sent again."""
 
     ledger: Ledger
-    options: ConsumerSettings
+    options: DeliverySettings
     redelivery: Redelivery
     holders: Holders
     settler: Settler

@@ -23,8 +23,8 @@ from actors.ledger import Ledger
 from actors.redelivery import Redelivery
 from actors.state import StateActor
 from actors.subscription import Ack, Consumer, ConsumerMessage, Nack, Park, Rejected, Settle
-from router.core import consumers
-from router.core.consumers import ConsumerSettings, ParkedEvent
+from router.core import delivery
+from router.core.delivery import DeliverySettings, ParkedEvent
 from router.core.errors import InvalidArgument, RouterError
 from router.core.model import now_us
 
@@ -41,7 +41,7 @@ class Settler:
     name: str
     state: StateActor
     ledger: Ledger
-    options: ConsumerSettings
+    options: DeliverySettings
     holders: Holders
     redelivery: Redelivery
     delivered: Callable[[], int]
@@ -75,8 +75,8 @@ class Settler:
         elif isinstance(message, Nack):
             try:
                 if message.delay_s is not None:
-                    consumers.delay(message.delay_s)
-                consumers.reason(message.reason, "nack.reason")
+                    delivery.delay(message.delay_s)
+                delivery.reason(message.reason, "nack.reason")
             except RouterError as error:
                 reject(consumer, message.offset, "invalid", str(error))
                 return True
@@ -84,7 +84,7 @@ class Settler:
                 await self.nack(message.offset, message.delay_s, message.reason)
         elif isinstance(message, Park):
             try:
-                consumers.reason(message.reason)
+                delivery.reason(message.reason)
             except RouterError as error:
                 reject(consumer, message.offset, "invalid", str(error))
                 return True

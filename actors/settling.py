@@ -19,8 +19,8 @@ import attrs
 from actors.ledger import Ledger
 from actors.messages import SettleSleeping
 from actors.runs import Runs
-from router.core import consumers
-from router.core.consumers import ConsumerSettings, ParkedEvent
+from router.core import delivery
+from router.core.delivery import DeliverySettings, ParkedEvent
 from router.core.errors import FailedPrecondition, InvalidArgument, OutOfRange
 from router.core.model import now_us
 
@@ -62,7 +62,7 @@ class Settlement:
 
     ledger: Ledger
     head: int
-    options: ConsumerSettings
+    options: DeliverySettings
     acks: list[int] = attrs.Factory(list)
     nacks: dict[int, int] = attrs.Factory(dict)  # offset -> due (us)
     parks: list[ParkedEvent] = attrs.Factory(list)
@@ -81,7 +81,7 @@ class Settlement:
         now = now_us()
         for index, (offset, why) in enumerate(message.parks):
             field = f"park[{index}]"
-            consumers.reason(why, f"{field}.reason")
+            delivery.reason(why, f"{field}.reason")
             self._open(offset, f"{field}.offset")
             count = self.ledger.deliveries(offset)
             self.parks.append(ParkedEvent(offset, why or "parked by the consumer", count, now))
@@ -103,7 +103,7 @@ class Settlement:
         for index, (offset, delay_s) in enumerate(nacks):
             field = f"nack[{index}]"
             if delay_s is not None:
-                consumers.delay(delay_s, f"{field}.delay_s")
+                delivery.delay(delay_s, f"{field}.delay_s")
             self._open(offset, f"{field}.offset")
             count = self.ledger.deliveries(offset)
             most = self.options.max_deliveries

@@ -55,7 +55,7 @@ from actors.subscription import (
     Subscription as Subscription,
 )
 from actors.views import SubscriberView, parked_for_s
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.errors import FailedPrecondition, ResourceExhausted, RouterError
 from router.core.model import QueueRecord, StartPoint, SubscriberRecord
 from router.core.settings import Settings
@@ -80,7 +80,7 @@ class SubscriberActor:
     prefetch: int = 0  # the first consumer's own prefetch (0: the subscriber's)
     most: int = 0  # the first consumer's budget (a pull), 0: none
     most_bytes: int = 0  # and its bytes, 0: none
-    options: ConsumerSettings = ConsumerSettings()
+    options: DeliverySettings = DeliverySettings()
     on_parked: Callable[[], None] = lambda: None  # told after each event it parks
     mailbox: Mailbox[SubscriberMessage] = attrs.Factory(lambda: Mailbox(MAILBOX_BATCHES))
     ledger: Ledger = attrs.Factory(Ledger)
@@ -298,7 +298,7 @@ class SubscriberActor:
         )
         return consumer.subscription
 
-    def change(self, options: ConsumerSettings) -> None:
+    def change(self, options: DeliverySettings) -> None:
         """New settings while running (the queue checked the mode is unchanged)."""
         self.options = options
         for part in (self.holders, self.settler, self.resender):

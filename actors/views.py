@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.model import QueueRecord, SubscriberRecord
 
 
@@ -40,7 +40,7 @@ class SubscriberView:
     events_out: int = 0
     fill: float = 0.0
     consumer: str = ""  # the attached consumers' addresses (active only), comma-separated
-    settings: ConsumerSettings = ConsumerSettings()
+    settings: DeliverySettings = DeliverySettings()
     consumers: int = 0
     unsettled: int = 0
     parked: int = 0

@@ -32,7 +32,7 @@ from pathlib import Path
 # old module -> new module. Read by floor; the README's "Layout" says what each floor may import.
 TABLE = """
 router.build                router.core.build
-router.consumers            router.core.consumers
+router.consumers            router.core.delivery
 router.errors               router.core.errors
 router.h2frames             router.core.h2frames
 router.ids                  router.core.ids

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from router.core.consumers import ConsumerSettings, ParkedEvent
+from router.core.delivery import DeliverySettings, ParkedEvent
 from router.core.errors import AlreadyExists, NotFound
 from router.core.model import (
     Access,
@@ -261,7 +261,7 @@ class ControlPlane(abc.ABC):
         for q, n, a, s, g in rows:
             count, since = parked.get((q, n), (0, 0))
             found.append(
-                SubscriberRecord(q, n, int(a), ConsumerSettings.from_json(s), g, count, since)
+                SubscriberRecord(q, n, int(a), DeliverySettings.from_json(s), g, count, since)
             )
         return tuple(found)
 

@@ -2,7 +2,7 @@
 
     async with RouterClient("127.0.0.1:50051") as client:       # token: ROUTER_TOKEN or token=
         await client.create_exchange("orders", ["order.*"])
-        acks = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
+        receipts = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
         async with client.subscribe("orders", "billing", start="earliest") as subscription:
             async for batch in subscription:       # a ReceivedBatch: a sequence of events,
                 ...                                 # each built when first looked at
@@ -27,30 +27,30 @@ from router.client.publisher import Publisher
 from router.client.settings import SubscriberSettings
 from router.client.subscription import ClientSubscription, EventsRemoved, log_gap, raise_gap
 from router.client.values import (
-    Ack,
     OutgoingEvent,
+    PublishReceipt,
     ReceivedBatch,
     ReceivedEvent,
-    acks,
+    receipts,
     received,
     start_point,
 )
 
 __all__ = [
-    "Ack",
     "ClientSubscription",
     "DurableConsumer",
     "EventsRemoved",
     "OutgoingEvent",
+    "PublishReceipt",
     "Publisher",
     "ReceivedBatch",
     "ReceivedEvent",
     "RouterClient",
     "SubscriberSettings",
-    "acks",
     "client_ssl",
     "log_gap",
     "raise_gap",
+    "receipts",
     "received",
     "start_point",
 ]

@@ -66,7 +66,9 @@ class Retry(Exception):
 
 
 @attrs.define
-class Subscription:
+class AppSubscriber:
+    """An app's declaration of a durable subscriber and the handler its events go to."""
+
     exchange: str
     name: str
     start: str
@@ -84,7 +86,7 @@ class RouterApp:
     address: str = "127.0.0.1:50051"
     token: str | None = None
     tls: Any = None
-    subscriptions: list[Subscription] = attrs.Factory(list)
+    subscriptions: list[AppSubscriber] = attrs.Factory(list)
     # OpenTelemetry: handlers run in spans continuing the events' traces (router.client.tracing)
     # when this provider, or a global one, is set as the app starts.
     tracer_provider: Any = None
@@ -112,7 +114,7 @@ class RouterApp:
 
         def register(handler: Handler) -> Handler:
             self.subscriptions.append(
-                Subscription(
+                AppSubscriber(
                     exchange, name, start, handler, shared, prefetch, concurrency, key, settings
                 )
             )
@@ -129,7 +131,7 @@ class RouterApp:
         ) as client:
             await asyncio.gather(*(self._consume(client, s) for s in self.subscriptions))
 
-    async def _consume(self, client: RouterClient, subscription: Subscription) -> None:
+    async def _consume(self, client: RouterClient, subscription: AppSubscriber) -> None:
         async with DurableConsumer(
             client,
             subscription.exchange,
@@ -145,7 +147,7 @@ class RouterApp:
                 await self._side_by_side(client, subscription, consumer)
 
     async def _one_at_a_time(
-        self, client: RouterClient, subscription: Subscription, consumer: DurableConsumer
+        self, client: RouterClient, subscription: AppSubscriber, consumer: DurableConsumer
     ) -> None:
         """Each event handled as it is received, in order: no task per event, and the acks
         made while a received batch is handled go out together."""
@@ -154,7 +156,7 @@ class RouterApp:
             await settle(handler, event, consumer, tracing, tracebacks)
 
     async def _side_by_side(
-        self, client: RouterClient, subscription: Subscription, consumer: DurableConsumer
+        self, client: RouterClient, subscription: AppSubscriber, consumer: DurableConsumer
     ) -> None:
         """``concurrency`` workers; with a key header, each key goes to one worker (by its
         hash), so that events of one key run one at a time, in order."""
@@ -293,7 +295,7 @@ class InMemory:
                 if subscription.exchange == exchange:
                     await self._deliver(subscription, attrs.evolve(event))
 
-    async def _deliver(self, subscription: Subscription, event: ReceivedEvent) -> None:
+    async def _deliver(self, subscription: AppSubscriber, event: ReceivedEvent) -> None:
         name = subscription.name
         outcome = _Outcome()
         while True:

@@ -2,7 +2,7 @@
 
     async with RouterClient("127.0.0.1:50051") as client:       # token: ROUTER_TOKEN or token=
         await client.create_exchange("orders", ["order.*"])
-        acks = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
+        receipts = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
 
 Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and message.
 
@@ -51,7 +51,7 @@ class RouterClient(PublishCalls, HistoryCalls, SubscribeCalls, AdminCalls):
     """A connection to a router (one HTTP/2 channel) and every call it serves.
 
     async with RouterClient("127.0.0.1:50051", token=...) as client:
-        (ack,) = await client.publish([OutgoingEvent("order.created", b"{}")])
+        (receipt,) = await client.publish([OutgoingEvent("order.created", b"{}")])
         async with client.consume("orders", "billing") as events: ...
     """
 

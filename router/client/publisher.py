@@ -1,13 +1,13 @@
-"""Single events in, batches out: many callers publish one event each and await its own ack.
+"""Single events in, batches out: many callers publish one event each and await its own receipt.
 
     async with client.batching_publisher(max_batch=500, linger_s=0.002) as publisher:
-        ack = await publisher.publish(OutgoingEvent("order.created", b"{}"))
+        receipt = await publisher.publish(OutgoingEvent("order.created", b"{}"))
 
 When nothing is on its way, an event goes out at once, with those waiting beside it (up to
 ``max_batch``): at a low rate a publish costs one round trip, as a plain ``publish([e])`` does.
 While a batch is on its way, events gather for the next one, until it is full, ``linger_s`` has
 passed, or nothing is on its way any more. Up to ``in_flight`` batches are on their way at once,
-answered in any order; each caller's ack (or the batch's error) reaches that caller only.
+answered in any order; each caller's receipt (or the batch's error) reaches that caller only.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import asyncio
 import contextlib
 from typing import Any
 
-from router.client.values import Ack, OutgoingEvent
+from router.client.values import OutgoingEvent, PublishReceipt
 
 
 class Publisher:
-    """Many callers publish single events and await their own ack; batches go out together.
+    """Many callers publish single events and await their own receipt; batches go out together.
 
     async with client.batching_publisher() as publisher:
-        ack = await publisher.publish(OutgoingEvent("order.created", b"{}"))
+        receipt = await publisher.publish(OutgoingEvent("order.created", b"{}"))
     """
 
     def __init__(self, client: Any, max_batch: int, linger_s: float, in_flight: int = 8) -> None:
@@ -31,9 +31,9 @@ class Publisher:
         self._max_batch = max_batch
         self._linger_s = linger_s
         # None: a wake-up, put when the last batch on its way was answered
-        self._waiting: asyncio.Queue[tuple[OutgoingEvent, asyncio.Future[Ack]] | None] = (
-            asyncio.Queue()
-        )
+        self._waiting: asyncio.Queue[
+            tuple[OutgoingEvent, asyncio.Future[PublishReceipt]] | None
+        ] = asyncio.Queue()
         self._slots = asyncio.Semaphore(in_flight)
         self._runner: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
@@ -49,8 +49,8 @@ class Publisher:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
 
-    async def publish(self, event: OutgoingEvent) -> Ack:
-        future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+    async def publish(self, event: OutgoingEvent) -> PublishReceipt:
+        future: asyncio.Future[PublishReceipt] = asyncio.get_running_loop().create_future()
         await self._waiting.put((self._client.tracing.stamped(event), future))
         return await future
 
@@ -88,17 +88,19 @@ class Publisher:
         if not self._sending:
             self._waiting.put_nowait(None)  # wake a batch gathering for company
 
-    async def _send(self, batch: list[tuple[OutgoingEvent, asyncio.Future[Ack]]]) -> None:
+    async def _send(
+        self, batch: list[tuple[OutgoingEvent, asyncio.Future[PublishReceipt]]]
+    ) -> None:
         try:
-            acks = await self._client.publish([event for event, _ in batch])
+            receipts = await self._client.publish([event for event, _ in batch])
         except Exception as error:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
         else:
-            for (_, future), ack in zip(batch, acks, strict=True):
+            for (_, future), receipt in zip(batch, receipts, strict=True):
                 if not future.done():
-                    future.set_result(ack)
+                    future.set_result(receipt)
         finally:
             self._slots.release()
             for _ in batch:

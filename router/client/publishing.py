@@ -1,7 +1,7 @@
-"""The client's publishing calls: a batch of events with its acks, the raw publish stream, and
+"""The client's publishing calls: a batch of events with its receipts, the raw publish stream, and
 the batching publisher for single events.
 
-    acks = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
+    receipts = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
 
 Publishing again is safe: an event id already stored is acked as a duplicate, not stored twice;
 so a publish follows the leader and the address list like any call.
@@ -18,7 +18,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.client.connection import CALL_ERRORS, Calls, closed
 from router.client.publisher import Publisher
 from router.client.tracing import ClientTracing
-from router.client.values import Ack, OutgoingEvent, acks
+from router.client.values import OutgoingEvent, PublishReceipt, receipts
 
 
 class PublishCalls(Calls):
@@ -26,7 +26,9 @@ class PublishCalls(Calls):
 
     tracing: ClientTracing
 
-    async def publish(self, events: Sequence[OutgoingEvent], timeout: float = 30) -> list[Ack]:
+    async def publish(
+        self, events: Sequence[OutgoingEvent], timeout: float = 30
+    ) -> list[PublishReceipt]:
         with self.tracing.publishing(events, self._metadata) as (headers, metadata):
             response = await self._connection.publisher.Publish(
                 pb.PublishRequest(
@@ -38,7 +40,7 @@ class PublishCalls(Calls):
                 timeout=timeout,
                 metadata=metadata,
             )
-        return acks(response)
+        return receipts(response)
 
     @asynccontextmanager
     async def publish_stream(self) -> AsyncIterator[Stream[pb.PublishRequest, pb.PublishResponse]]:
@@ -62,5 +64,5 @@ class PublishCalls(Calls):
             await opened.__aexit__(None, None, None)
 
     def batching_publisher(self, max_batch: int = 500, linger_s: float = 0.002) -> Publisher:
-        """Publish single events; they go out in batches, each caller gets its own ack."""
+        """Publish single events; they go out in batches, each caller gets its own receipt."""
         return Publisher(self, max_batch, linger_s)

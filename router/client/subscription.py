@@ -19,7 +19,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.client.values import ReceivedBatch, received
 
 log = logging.getLogger("router.client")
-REASON_MAX = 1024  # characters of a park or nack reason the router takes (router.core.consumers)
+REASON_MAX = 1024  # characters of a park or nack reason the router takes (router.core.delivery)
 
 
 def bounded(reason: str) -> str:

@@ -27,7 +27,13 @@ from typing import Any
 import trio_asyncio
 
 from router._proto.router.v1 import router_pb2 as pb
-from router.client import Ack, OutgoingEvent, ReceivedEvent, RouterClient, SubscriberSettings
+from router.client import (
+    OutgoingEvent,
+    PublishReceipt,
+    ReceivedEvent,
+    RouterClient,
+    SubscriberSettings,
+)
 from router.client.consumer import DurableConsumer
 
 
@@ -55,8 +61,12 @@ class TrioRouterClient:
     def __init__(self, client: RouterClient) -> None:
         self.aio = client  # the asyncio client, for calls not wrapped here (use aio_as_trio)
 
-    async def publish(self, events: Sequence[OutgoingEvent], timeout: float = 30) -> list[Ack]:
-        result: list[Ack] = await trio_asyncio.aio_as_trio(self.aio.publish)(events, timeout)
+    async def publish(
+        self, events: Sequence[OutgoingEvent], timeout: float = 30
+    ) -> list[PublishReceipt]:
+        result: list[PublishReceipt] = await trio_asyncio.aio_as_trio(self.aio.publish)(
+            events, timeout
+        )
         return result
 
     async def create_exchange(self, name: str, patterns: Sequence[str]) -> pb.Exchange:

@@ -1,8 +1,8 @@
-"""The values the client hands in and gets back: events to publish, acks, received events and
+"""The values the client hands in and gets back: events to publish, receipts, received events and
 batches, and start points on the wire.
 
     event = OutgoingEvent("order.created", b'{"id": 1}')       # id: a new UUIDv7 unless given
-    (ack,) = await client.publish([event])                     # Ack: seq, duplicate, offsets
+    (receipt,) = await client.publish([event])                 # PublishReceipt: where it is stored
     batch: ReceivedBatch                                       # a Sequence[ReceivedEvent]
 """
 
@@ -41,7 +41,7 @@ class OutgoingEvent:
 
 
 @attrs.frozen
-class Ack:
+class PublishReceipt:
     """Where a published event is stored: its ``seq`` and its offset in each matching exchange;
     ``duplicate`` when its id was stored already (the first storing's place is given)."""
 
@@ -166,8 +166,8 @@ def received(batch: pb.EventBatch) -> ReceivedBatch:
     return ReceivedBatch(batch)
 
 
-def acks(response: pb.PublishResponse) -> list[Ack]:
+def receipts(response: pb.PublishResponse) -> list[PublishReceipt]:
     return [
-        Ack(a.id, a.seq, a.duplicate, {o.exchange: o.offset for o in a.offsets})
+        PublishReceipt(a.id, a.seq, a.duplicate, {o.exchange: o.offset for o in a.offsets})
         for a in response.acks
     ]

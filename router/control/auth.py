@@ -86,6 +86,8 @@ def role(value: str) -> Role:
 
 @attrs.define(eq=False)
 class Auth:
+    """Who the callers are and what they may do: users, tokens, grants and quotas, in memory."""
+
     state: StateActor
     enabled: bool = True
     users: dict[str, UserRecord] = attrs.Factory(dict)

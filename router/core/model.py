@@ -10,7 +10,7 @@ from typing import Protocol, overload
 
 import attrs
 
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 
 Headers = tuple[tuple[str, str], ...]
 EventId = (
@@ -99,7 +99,7 @@ class SubscriberRecord:
     queue_id: str
     name: str
     acked: int  # the ack floor: every offset up to here is settled; delivery resumes after it
-    settings: ConsumerSettings = ConsumerSettings()
+    settings: DeliverySettings = DeliverySettings()
     ledger: str = ""  # the durable part of its actors.ledger.Ledger above the floor
     parked: int = 0  # events in its parked list (read at start-up, kept by the queue)
     parked_since: int = 0  # when its oldest parked event was parked (us); 0: none

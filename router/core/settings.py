@@ -43,6 +43,8 @@ ROLES = ("all", "ingest", "route")
 
 @attrs.frozen
 class Settings:
+    """How this router runs: addresses, database, limits, timeouts (from flags and environment)."""
+
     db_url: str = attrs.field(factory=default_db_url, converter=db_url)  # scheme in lower case
     grpc_address: str = DEFAULT_GRPC
     http_address: str | None = DEFAULT_HTTP  # None: no HTTP server

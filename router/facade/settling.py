@@ -12,7 +12,7 @@ from actors.messages import AdvanceCursor, ChangeParked, Settled, SettleSleeping
 from actors.queue import QueueActor
 from actors.runtime import ask
 from router.control import reach
-from router.core.consumers import ParkedEvent
+from router.core.delivery import ParkedEvent
 from router.core.errors import InvalidArgument, NotFound
 from router.core.model import Delivery, UserRecord
 from router.facade.base import Parts

@@ -37,7 +37,7 @@ class Subscribing(Parts):
         most_bytes: int = 0,
     ) -> Subscription:
         """Attach a consumer (``consumer``: its address, shown to operators). ``settings`` are
-        those of a new subscriber (router.core.consumers); ``prefetch`` this consumer's own; ``most``
+        those of a new subscriber (router.core.delivery); ``prefetch`` this consumer's own; ``most``
         the deliveries it takes before it leaves (a pull; 0: no end), ``most_bytes`` their
         stored bytes (at least one delivery; 0: no end). A subscriber this call creates is
         counted as ``owner``'s, within its quota."""

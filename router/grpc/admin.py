@@ -21,7 +21,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router, redact
 from router.bridge import AsyncioThread
 from router.control import policy, reach
-from router.core.consumers import ParkedEvent
+from router.core.delivery import ParkedEvent
 from router.core.errors import InvalidArgument
 from router.core.model import Access, Delivery, TypeSchema, UserRecord
 from router.grpc import convert

@@ -13,7 +13,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.control.contracts import Counts
 from router.control.quotas import quotas as checked_quotas
 from router.core import permissions, validation, wire
-from router.core.consumers import ConsumerSettings, ParkedEvent
+from router.core.delivery import DeliverySettings, ParkedEvent
 from router.core.errors import InvalidArgument
 from router.core.model import (
     AuditEntry,
@@ -262,7 +262,7 @@ def subscriber(view: SubscriberView) -> pb.SubscriberInfo:
     )
 
 
-def subscriber_settings(settings: ConsumerSettings) -> pb.SubscriberSettings:
+def subscriber_settings(settings: DeliverySettings) -> pb.SubscriberSettings:
     return pb.SubscriberSettings(**settings.as_dict())
 
 

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from actors.queue import SubscriberView
 from router.control import reach
-from router.core.consumers import ParkedEvent
+from router.core.delivery import ParkedEvent
 from router.core.errors import InvalidArgument
 from router.core.model import Delivery
 from router.http.bodies import JSONResponse, event_json, json_body, only

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from actors.attaching import expect_settings, start_for
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.errors import FailedPrecondition, InvalidArgument
 from router.core.model import StartKind, StartPoint
 
@@ -19,7 +19,7 @@ def test_a_start_for_new_subscribers_only_resumes_an_existing_one() -> None:
 
 
 def test_settings_asked_for_must_match_the_stored_ones() -> None:
-    stored = ConsumerSettings.make(max_deliveries=3, mode="shared")
+    stored = DeliverySettings.make(max_deliveries=3, mode="shared")
     expect_settings("billing", stored, None)
     expect_settings("billing", stored, {"max_deliveries": 3, "mode": "shared"})
     with pytest.raises(FailedPrecondition, match=r"settings\.max_deliveries: .*'billing'.* 3.*10"):

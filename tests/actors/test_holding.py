@@ -9,12 +9,12 @@ import trio.testing
 
 from actors.dealing import Finished
 from actors.redelivery import Flight
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.wire import Counted, offsets_of
 from tests.helpers.fakes import FakeState, deliveries
 from tests.helpers.subscriber_parts import consumer, drain, wired
 
-SHARED = ConsumerSettings.make(mode="shared")
+SHARED = DeliverySettings.make(mode="shared")
 
 
 async def test_an_exclusive_consumer_takes_a_fresh_batch_whole_and_owns_only_its_redeliveries() -> (

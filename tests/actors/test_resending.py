@@ -7,7 +7,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.wire import Counted
 from tests.helpers.fakes import FakeState, deliveries
 from tests.helpers.subscriber_parts import consumer, drain, wired
@@ -33,7 +33,7 @@ async def test_a_due_delivery_is_read_back_and_sent_again_with_its_count() -> No
 async def test_a_shared_subscriber_sends_again_from_the_frames_it_kept() -> None:
     state = FakeState(log=list(deliveries(1, 2)))
     a = consumer("a")
-    async with wired(state, [a], ConsumerSettings.make(mode="shared")) as parts:
+    async with wired(state, [a], DeliverySettings.make(mode="shared")) as parts:
         await parts.holders.give(deliveries(1, 2), fresh=True)
         drain(a)
         parts.holders.release(1)
@@ -49,7 +49,7 @@ async def test_a_shared_subscriber_sends_again_from_the_frames_it_kept() -> None
 async def test_a_delivery_due_past_max_deliveries_is_parked_not_sent() -> None:
     state = FakeState(log=list(deliveries(1, 1)))
     only = consumer()
-    async with wired(state, [only], ConsumerSettings(max_deliveries=1)) as parts:
+    async with wired(state, [only], DeliverySettings(max_deliveries=1)) as parts:
         await parts.holders.give(deliveries(1, 1), fresh=True)
         drain(only)
         parts.redelivery.schedule(1, trio.current_time())
@@ -65,7 +65,7 @@ async def test_what_stays_out_past_ack_wait_is_due_again_and_what_was_settled_is
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     only = consumer()
-    async with wired(FakeState(), [only], ConsumerSettings(ack_wait_s=10.0)) as parts:
+    async with wired(FakeState(), [only], DeliverySettings(ack_wait_s=10.0)) as parts:
         await parts.holders.give(deliveries(1, 2), fresh=True)
         parts.ledger.settle(1)
         async with trio.open_nursery() as nursery:

@@ -18,7 +18,7 @@ from actors.messages import Attach, ChangeParked, ChangeSettings, Committed, Rej
 from actors.queue import QueueActor, SubscriberView
 from actors.runtime import ask
 from actors.subscriber import Subscription
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.errors import FailedPrecondition, InvalidArgument, ResourceExhausted
 from router.core.model import (
     Delivery,
@@ -307,7 +307,7 @@ async def test_settings_change_while_attached_but_not_the_mode(
         shared = await ask(
             queue.mailbox, lambda r: ChangeSettings("billing", {"mode": "shared"}, r)
         )
-    assert shared.settings == ConsumerSettings.make(mode="shared", ack_wait_s=5.0)
+    assert shared.settings == DeliverySettings.make(mode="shared", ack_wait_s=5.0)
 
 
 async def test_a_live_batch_reaches_a_shared_subscriber() -> None:

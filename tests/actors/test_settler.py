@@ -7,12 +7,12 @@ import trio
 import trio.testing
 
 from actors.subscription import Ack, Nack, Park, Rejected, Settle
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.errors import InvalidArgument
 from tests.helpers.fakes import FakeState, deliveries
 from tests.helpers.subscriber_parts import consumer, drain, wired
 
-SHARED = ConsumerSettings.make(mode="shared")
+SHARED = DeliverySettings.make(mode="shared")
 
 
 async def test_a_cumulative_ack_moves_the_floor_and_one_past_the_deliveries_ends_the_stream(
@@ -34,7 +34,7 @@ async def test_a_nack_schedules_after_the_backoff_and_a_spent_delivery_is_parked
     mock_clock: trio.testing.MockClock,
 ) -> None:
     only = consumer()
-    options = ConsumerSettings(max_deliveries=2, backoff_initial_s=5.0)
+    options = DeliverySettings(max_deliveries=2, backoff_initial_s=5.0)
     state = FakeState()
     async with wired(state, [only], options) as parts:
         await parts.holders.give(deliveries(1, 2), fresh=True)

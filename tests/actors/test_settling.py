@@ -101,14 +101,14 @@ def test_invalid_ranges_are_refused_each_and_too_many_ranges_all_at_once() -> No
 
 def test_a_pull_consumers_settle_is_judged_by_ranges_and_refused_whole_on_a_bad_part() -> None:
     from actors.messages import SettleSleeping
-    from router.core.consumers import ConsumerSettings
+    from router.core.delivery import DeliverySettings
     from router.core.errors import FailedPrecondition, InvalidArgument, OutOfRange
 
     def plan(acks: list[tuple[int, int]]) -> settling.Settlement:
         ledger = Ledger(0, 0)
         ledger.deliver_fresh(150_000)
         ledger.settle_run(10, 19)
-        found = settling.Settlement(ledger, 200_000, ConsumerSettings())
+        found = settling.Settlement(ledger, 200_000, DeliverySettings())
         found.check(SettleSleeping("billing", tuple(acks), (), (), None))  # type: ignore[arg-type]
         return found
 

@@ -4,7 +4,7 @@ event has waited, and the lag."""
 from __future__ import annotations
 
 from actors.views import parked_for_s, sleeping_view
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.model import QueueConfig, QueueRecord, SubscriberRecord
 
 QUEUE = QueueRecord("q1", 1, QueueConfig("orders", 100))
@@ -12,7 +12,7 @@ QUEUE = QueueRecord("q1", 1, QueueConfig("orders", 100))
 
 def test_a_sleeping_subscriber_shows_its_record_with_nothing_out() -> None:
     record = SubscriberRecord(
-        "q1", "billing", 7, ConsumerSettings(prefetch=5), parked=2, parked_since=1_000_000
+        "q1", "billing", 7, DeliverySettings(prefetch=5), parked=2, parked_since=1_000_000
     )
     view = sleeping_view(QUEUE, "billing", record, 10, 123, 0.5, 4_000_000)
     assert (view.exchange, view.queue_id, view.name, view.state) == (

@@ -1,5 +1,5 @@
 """The client's publishing calls alone, on a router in memory: what a publish sends and how its
-acks come back, and the raw publish stream across a failover."""
+receipts come back, and the raw publish stream across a failover."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.client.publisher import Publisher
 from router.client.publishing import PublishCalls
 from router.client.tracing import ClientTracing
-from router.client.values import Ack, OutgoingEvent
+from router.client.values import OutgoingEvent, PublishReceipt
 from tests.helpers.fake_routers import FakeConnection, FakeOpened, FakeStream, FakeStub
 
 
@@ -40,8 +40,8 @@ def test_a_publish_sends_its_events_with_the_token_and_returns_their_acks() -> N
     events = [OutgoingEvent("order.created", b"1"), OutgoingEvent("order.paid", b"2")]
     found = asyncio.run(calls.publish(events, timeout=5))
     assert found == [
-        Ack(events[0].id, 1, False, {"orders": 0}),
-        Ack(events[1].id, 2, False, {"orders": 1}),
+        PublishReceipt(events[0].id, 1, False, {"orders": 0}),
+        PublishReceipt(events[1].id, 2, False, {"orders": 1}),
     ]
     ((_, request, options),) = publisher.calls
     assert [(e.type, e.payload) for e in request.events] == [
@@ -88,7 +88,7 @@ def test_the_batching_publisher_publishes_through_these_calls() -> None:
 
     events = [OutgoingEvent("order.created", b"{}") for _ in range(3)]
 
-    async def story() -> list[Ack]:
+    async def story() -> list[PublishReceipt]:
         async with batching:
             return list(await asyncio.gather(*(batching.publish(e) for e in events)))
 

@@ -14,7 +14,7 @@ import attrs
 import trio
 
 from actors.runtime import Reply
-from router.core.consumers import ParkedEvent
+from router.core.delivery import ParkedEvent
 from router.core.errors import NotFound, RouterError
 from router.core.model import Delivery, StoredEvent, SubscriberRecord
 from router.core.wire import fitting

@@ -21,7 +21,7 @@ from actors.resending import Resender
 from actors.runtime import Mailbox
 from actors.settler import Settler
 from actors.subscription import OUTBOX_ITEMS, Consumer, ConsumerMessage, Outgoing, Subscription
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.model import QueueConfig, QueueRecord
 from router.core.settings import Settings
 from tests.helpers.fakes import FakeState
@@ -75,13 +75,13 @@ async def answer_as_queue(mailbox: Mailbox[QueueMessage], state: FakeState) -> N
 async def wired(
     state: FakeState,
     consumers: list[Consumer],
-    options: ConsumerSettings | None = None,
+    options: DeliverySettings | None = None,
     ledger: Ledger | None = None,
     head: int = 0,
 ) -> AsyncIterator[Parts]:
     """The parts of a subscriber named ``s`` on queue ``q1``, for ``consumers``."""
     ledger = ledger if ledger is not None else Ledger()
-    options = options if options is not None else ConsumerSettings()
+    options = options if options is not None else DeliverySettings()
     queue_mailbox: Mailbox[QueueMessage] = Mailbox()
     mailbox: Mailbox[SubscriberMessage] = Mailbox(16)
     settings = Settings(db_url="sqlite:///unused.db")

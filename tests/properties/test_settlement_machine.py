@@ -24,7 +24,7 @@ from actors.messages import Attach, Rejected
 from actors.queue import QueueActor
 from actors.runtime import ask
 from actors.subscriber import Subscription
-from router.core.consumers import ConsumerSettings
+from router.core.delivery import DeliverySettings
 from router.core.model import (
     Delivery,
     QueueConfig,
@@ -234,7 +234,7 @@ async def _run_router(
         "q1",
         "billing",
         floor,
-        ConsumerSettings.make(**SETTINGS),
+        DeliverySettings.make(**SETTINGS),
         state.ledgers.get(("q1", "billing"), ""),
         len(parked),
         min((p.parked_at for p in parked), default=0),

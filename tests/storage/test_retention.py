@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from router.core.consumers import ParkedEvent
+from router.core.delivery import ParkedEvent
 from router.core.model import NewEvent, QueueConfig, QueueRecord, SubscriberRecord
 from router.core.patterns import matches
 from storage import Storage, open_storage

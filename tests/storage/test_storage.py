@@ -10,7 +10,7 @@ import attrs
 import psycopg
 import pytest
 
-from router.core.consumers import ConsumerSettings, ParkedEvent
+from router.core.delivery import DeliverySettings, ParkedEvent
 from router.core.errors import AlreadyExists, NotFound
 from router.core.model import (
     Access,
@@ -243,7 +243,7 @@ def test_queues_subscribers_and_cursors_are_restored(store: Storage) -> None:
 def test_a_subscribers_settings_ledger_and_parked_list_are_kept(store: Storage) -> None:
     orders = store.create_exchange("orders", ("#",), 1, lambda t: True)
     store.save_queue(QueueRecord("q1", orders.id, QueueConfig("orders", 100)), 1)
-    shared = ConsumerSettings.make(mode="shared", prefetch=7, max_deliveries=3)
+    shared = DeliverySettings.make(mode="shared", prefetch=7, max_deliveries=3)
     store.save_subscriber(SubscriberRecord("q1", "billing", 0, shared), 1)
     ledger = '{"high":9,"settled":[4]}'
     store.commit([], {("q1", "billing"): (2, ledger)}, store.positions(), 2)

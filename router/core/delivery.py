@@ -33,7 +33,7 @@ class Dispatch(enum.Enum):
 
 
 @attrs.frozen(slots=True)
-class ConsumerSettings:
+class DeliverySettings:
     """A subscriber's settlement and sharing settings (stored with it, shown by ``describe``)."""
 
     mode: Mode = Mode.EXCLUSIVE
@@ -59,25 +59,25 @@ class ConsumerSettings:
 
     def to_json(self) -> str:
         """The stored form: only what differs from the defaults (so defaults can improve)."""
-        default = ConsumerSettings()
+        default = DeliverySettings()
         changed = {
             f.name: _plain(getattr(self, f.name))
-            for f in attrs.fields(ConsumerSettings)
+            for f in attrs.fields(DeliverySettings)
             if getattr(self, f.name) != getattr(default, f.name)
         }
         return json.dumps(changed, sort_keys=True) if changed else ""
 
     @classmethod
-    def from_json(cls, text: str) -> ConsumerSettings:
+    def from_json(cls, text: str) -> DeliverySettings:
         return cls.make(**json.loads(text)) if text else cls()
 
     def as_dict(self) -> dict[str, Any]:
-        return {f.name: _plain(getattr(self, f.name)) for f in attrs.fields(ConsumerSettings)}
+        return {f.name: _plain(getattr(self, f.name)) for f in attrs.fields(DeliverySettings)}
 
     @classmethod
-    def make(cls, field: str = "settings", **given: Any) -> ConsumerSettings:
+    def make(cls, field: str = "settings", **given: Any) -> DeliverySettings:
         """Settings from plain values, checked: a bad one raises InvalidArgument naming it."""
-        names = {f.name for f in attrs.fields(ConsumerSettings)}
+        names = {f.name for f in attrs.fields(DeliverySettings)}
         for name in given:
             if name not in names:
                 raise InvalidArgument(f"{field}.{name}: no such setting")
@@ -95,7 +95,7 @@ class ConsumerSettings:
         settings.check(field)
         return settings
 
-    def replace(self, field: str = "settings", **changes: Any) -> ConsumerSettings:
+    def replace(self, field: str = "settings", **changes: Any) -> DeliverySettings:
         """These settings with ``changes`` applied and checked."""
         given = {k: v for k, v in self.as_dict().items()}
         given.update(changes)
@@ -103,7 +103,7 @@ class ConsumerSettings:
             given["max_consumers"] = max(self.max_consumers, 16)
         if changes.get("mode") == Mode.EXCLUSIVE.value:
             given["max_consumers"] = 1
-        return ConsumerSettings.make(field, **given)
+        return DeliverySettings.make(field, **given)
 
     def check(self, field: str = "settings") -> None:
         _whole(f"{field}.max_consumers", self.max_consumers, 1, 1000)
