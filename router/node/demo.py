@@ -140,39 +140,44 @@ def main() -> None:
             "--max",
             "3",
         )
-        added = step(
-            "a consumer user: its token is shown once, only its hash is stored",
-            address,
-            "user",
-            "add",
-            "audit",
-            "--role",
-            "consumer",
-            "--json",
-        )
-        consumer = json.loads(added)["token"]
-        step(
-            "a consumer may subscribe but not administer",
-            address,
-            "exchange",
-            "create",
-            "everything",
-            "--pattern",
-            "#",
-            token=consumer,
-        )
-        step("", address, "subscriber", "list")
-        pull = f"http://{HTTP}/v1/exchanges/orders/subscribers/web/events?from=earliest&max=2"
-        print(f"\n$ curl -H 'authorization: Bearer ...' '{pull}'")
-        request = urllib.request.Request(pull, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            body = json.loads(response.read())
-        print(json.dumps([{k: e[k] for k in ("offset", "type", "data")} for e in body["events"]]))
-        print("  -> the same durable subscribers over the REST API (pull, then POST .../ack)")
+        _users_and_rest(address)
     finally:
         router.send_signal(signal.SIGTERM)
         router.wait(20)
     print(f"\nDone. The database is {db}; the router's log is {log}.")
+
+
+def _users_and_rest(address: str) -> None:
+    """A consumer user's token and what it may do; the same subscribers over REST."""
+    added = step(
+        "a consumer user: its token is shown once, only its hash is stored",
+        address,
+        "user",
+        "add",
+        "audit",
+        "--role",
+        "consumer",
+        "--json",
+    )
+    consumer = json.loads(added)["token"]
+    step(
+        "a consumer may subscribe but not administer",
+        address,
+        "exchange",
+        "create",
+        "everything",
+        "--pattern",
+        "#",
+        token=consumer,
+    )
+    step("", address, "subscriber", "list")
+    pull = f"http://{HTTP}/v1/exchanges/orders/subscribers/web/events?from=earliest&max=2"
+    print(f"\n$ curl -H 'authorization: Bearer ...' '{pull}'")
+    request = urllib.request.Request(pull, headers={"authorization": f"Bearer {ADMIN_TOKEN}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.loads(response.read())
+    print(json.dumps([{k: e[k] for k in ("offset", "type", "data")} for e in body["events"]]))
+    print("  -> the same durable subscribers over the REST API (pull, then POST .../ack)")
 
 
 if __name__ == "__main__":

@@ -73,29 +73,68 @@ def document(
         }
     }
     for exchange in sorted(exchanges, key=lambda e: e.name):
-        carried = [t for t in types if any(overlap(t.pattern, p) for p in exchange.patterns)]
-        names = [_type_key(t.pattern) for t in carried]
-        if not covered(exchange.patterns, [t.pattern for t in types]):
-            names.append("unregistered")
-        channel = key(exchange.name)
-        if channel == "publish":  # the publishing channel's; "publish_" is no exchange's key
-            channel = "publish_"
-        channels[channel] = {
-            "address": exchange.name,
-            "title": f"Exchange {exchange.name}",
-            "description": "Events whose types match "
-            + ", ".join(f"`{p}`" for p in exchange.patterns)
-            + ", numbered by offset; durable subscribers read them from a start point"
-            " (Subscriber.Subscribe, GET .../subscribers/{name}/events).",
-            "messages": {name: _ref("messages", name) for name in names},
-            "x-patterns": list(exchange.patterns),
-        }
-        operations[f"consume-{channel}"] = {
-            "action": "send",
-            "title": f"Deliver {exchange.name} to its subscribers",
-            "channel": _ref("channels", channel),
-            "messages": [_ref(f"channels/{channel}/messages", name) for name in names],
-        }
+        _add_exchange(exchange, types, channels, operations)
+    return {
+        "asyncapi": VERSION,
+        "info": {
+            "title": "event-router",
+            "version": __version__,
+            "description": "A durable event router: every event is stored once, routed by its"
+            " type to the exchanges whose patterns match, and delivered to named durable"
+            " subscribers that replay what they missed.",
+        },
+        "defaultContentType": "application/json",
+        "servers": _servers(settings),
+        "channels": channels,
+        "operations": operations,
+        "components": {
+            "messages": messages,
+            "securitySchemes": {
+                "token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A router token (rtr_...), as `authorization: Bearer <token>`"
+                    " in gRPC metadata or the HTTP header. `router token issue <user>`.",
+                }
+            },
+        },
+    }
+
+
+def _add_exchange(
+    exchange: ExchangeRecord,
+    types: list[TypeSchema],
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+) -> None:
+    """The channel of an exchange and the operation delivering it, added to the document's."""
+    carried = [t for t in types if any(overlap(t.pattern, p) for p in exchange.patterns)]
+    names = [_type_key(t.pattern) for t in carried]
+    if not covered(exchange.patterns, [t.pattern for t in types]):
+        names.append("unregistered")
+    channel = key(exchange.name)
+    if channel == "publish":  # the publishing channel's; "publish_" is no exchange's key
+        channel = "publish_"
+    channels[channel] = {
+        "address": exchange.name,
+        "title": f"Exchange {exchange.name}",
+        "description": "Events whose types match "
+        + ", ".join(f"`{p}`" for p in exchange.patterns)
+        + ", numbered by offset; durable subscribers read them from a start point"
+        " (Subscriber.Subscribe, GET .../subscribers/{name}/events).",
+        "messages": {name: _ref("messages", name) for name in names},
+        "x-patterns": list(exchange.patterns),
+    }
+    operations[f"consume-{channel}"] = {
+        "action": "send",
+        "title": f"Deliver {exchange.name} to its subscribers",
+        "channel": _ref("channels", channel),
+        "messages": [_ref(f"channels/{channel}/messages", name) for name in names],
+    }
+
+
+def _servers(settings: Settings) -> dict[str, Any]:
+    """The gRPC server, and the REST one where HTTP is served."""
     servers: dict[str, Any] = {
         "grpc": {
             "host": settings.grpc_advertised(),
@@ -112,31 +151,7 @@ def document(
             "description": "REST (GET /openapi.json): publish, pull, ack, watch",
             "security": [_ref("securitySchemes", "token")],
         }
-    return {
-        "asyncapi": VERSION,
-        "info": {
-            "title": "event-router",
-            "version": __version__,
-            "description": "A durable event router: every event is stored once, routed by its"
-            " type to the exchanges whose patterns match, and delivered to named durable"
-            " subscribers that replay what they missed.",
-        },
-        "defaultContentType": "application/json",
-        "servers": servers,
-        "channels": channels,
-        "operations": operations,
-        "components": {
-            "messages": messages,
-            "securitySchemes": {
-                "token": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "A router token (rtr_...), as `authorization: Bearer <token>`"
-                    " in gRPC metadata or the HTTP header. `router token issue <user>`.",
-                }
-            },
-        },
-    }
+    return servers
 
 
 def key(name: str) -> str:

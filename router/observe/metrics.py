@@ -143,54 +143,59 @@ class RouterCollector(Collector):
                     gauge = GaugeMetricFamily(f"router_{link}_{field}", f"{link} link: {field}")
                     gauge.add_metric([], int(value))
                     yield gauge
-
-        exchange_in = CounterMetricFamily(
-            "router_exchange_events_in", "Events routed to an exchange", labels=["exchange"]
-        )
-        exchange_head = GaugeMetricFamily(
-            "router_exchange_head_offset", "An exchange's last offset", labels=["exchange"]
-        )
-        exchange_first = GaugeMetricFamily(
-            "router_exchange_first_offset",
-            "An exchange's oldest kept offset (retention removed those before it)",
-            labels=["exchange"],
-        )
-        for record, events_in in stats.exchanges:
-            exchange_in.add_metric([record.name], events_in)
-            exchange_head.add_metric([record.name], record.head)
-            exchange_first.add_metric([record.name], record.first_offset)
-        yield exchange_in
-        yield exchange_head
-        yield exchange_first
-
-        queue_labels = ["exchange", "queue"]
-        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
-            "in": CounterMetricFamily(
-                "router_queue_events_in", "Events into a queue", labels=queue_labels
-            ),
-            "out": CounterMetricFamily(
-                "router_queue_events_out", "Events delivered from a queue", labels=queue_labels
-            ),
-            "buffered": GaugeMetricFamily(
-                "router_queue_buffered", "Events in a queue's ring buffer", labels=queue_labels
-            ),
-            "limit": GaugeMetricFamily(
-                "router_queue_limit_size", "A queue's buffer size", labels=queue_labels
-            ),
-            "fill": GaugeMetricFamily(
-                "router_queue_fill_ratio", "buffered / limit_size", labels=queue_labels
-            ),
-        }
-        for queue in stats.queues:
-            labels = [queue.exchange, queue.id]
-            families["in"].add_metric(labels, queue.events_in)
-            families["out"].add_metric(labels, queue.events_out)
-            families["buffered"].add_metric(labels, queue.buffered)
-            families["limit"].add_metric(labels, queue.limit_size)
-            families["fill"].add_metric(labels, queue.fill)
-        yield from families.values()
-
+        yield from _exchanges(stats)
+        yield from _queues(stats)
         yield from subscriber_families(stats.subscribers, self._most_subscribers)
+
+
+def _exchanges(stats: Stats) -> Iterator[Any]:
+    exchange_in = CounterMetricFamily(
+        "router_exchange_events_in", "Events routed to an exchange", labels=["exchange"]
+    )
+    exchange_head = GaugeMetricFamily(
+        "router_exchange_head_offset", "An exchange's last offset", labels=["exchange"]
+    )
+    exchange_first = GaugeMetricFamily(
+        "router_exchange_first_offset",
+        "An exchange's oldest kept offset (retention removed those before it)",
+        labels=["exchange"],
+    )
+    for record, events_in in stats.exchanges:
+        exchange_in.add_metric([record.name], events_in)
+        exchange_head.add_metric([record.name], record.head)
+        exchange_first.add_metric([record.name], record.first_offset)
+    yield exchange_in
+    yield exchange_head
+    yield exchange_first
+
+
+def _queues(stats: Stats) -> Iterator[Any]:
+    queue_labels = ["exchange", "queue"]
+    families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
+        "in": CounterMetricFamily(
+            "router_queue_events_in", "Events into a queue", labels=queue_labels
+        ),
+        "out": CounterMetricFamily(
+            "router_queue_events_out", "Events delivered from a queue", labels=queue_labels
+        ),
+        "buffered": GaugeMetricFamily(
+            "router_queue_buffered", "Events in a queue's ring buffer", labels=queue_labels
+        ),
+        "limit": GaugeMetricFamily(
+            "router_queue_limit_size", "A queue's buffer size", labels=queue_labels
+        ),
+        "fill": GaugeMetricFamily(
+            "router_queue_fill_ratio", "buffered / limit_size", labels=queue_labels
+        ),
+    }
+    for queue in stats.queues:
+        labels = [queue.exchange, queue.id]
+        families["in"].add_metric(labels, queue.events_in)
+        families["out"].add_metric(labels, queue.events_out)
+        families["buffered"].add_metric(labels, queue.buffered)
+        families["limit"].add_metric(labels, queue.limit_size)
+        families["fill"].add_metric(labels, queue.fill)
+    yield from families.values()
 
 
 def _retention(retained: Retained) -> Iterator[Any]:
