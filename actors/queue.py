@@ -39,9 +39,6 @@ from actors.runtime import Mailbox, Policy, supervise
 from actors.sleeping import Sleepers
 from actors.state import StateActor
 from actors.subscriber import SubscriberActor
-from actors.views import QueueView as QueueView
-from actors.views import SubscriberView as SubscriberView
-from actors.views import sleeping_view
 from router.core.delivery import DeliverySettings
 from router.core.errors import (
     FailedPrecondition,
@@ -52,6 +49,9 @@ from router.core.errors import (
 )
 from router.core.model import QueueRecord, SubscriberRecord, now_us
 from router.core.settings import Settings
+from router.core.views import QueueView as QueueView
+from router.core.views import SubscriberView as SubscriberView
+from router.core.views import sleeping_view
 
 log = logging.getLogger("router.queue")
 

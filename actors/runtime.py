@@ -21,12 +21,11 @@ import outcome
 import trio
 
 from router.core.errors import DeadlineExceeded, RouterError, Unavailable
+from router.core.settings import DEFAULT_ASK_TIMEOUT as DEFAULT_ASK_TIMEOUT
 
 T = TypeVar("T")
 M = TypeVar("M")
 log = logging.getLogger("router.actors")
-
-DEFAULT_ASK_TIMEOUT = 30.0
 
 
 @attrs.define(eq=False)

@@ -54,11 +54,11 @@ from actors.subscription import (
 from actors.subscription import (
     Subscription as Subscription,
 )
-from actors.views import SubscriberView, parked_for_s
 from router.core.delivery import DeliverySettings
 from router.core.errors import FailedPrecondition, ResourceExhausted, RouterError
 from router.core.model import QueueRecord, StartPoint, SubscriberRecord
 from router.core.settings import Settings
+from router.core.views import SubscriberView, parked_for_s
 
 log = logging.getLogger("router.subscriber")
 MAILBOX_BATCHES = 16

@@ -10,18 +10,17 @@ stops asking meanwhile.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 import trio
 
-from actors.messages import TrimLog
-from actors.runtime import ask
+from actors.messages import StateWrite, TrimLog
+from actors.runtime import Mailbox, ask
 from router.core.errors import DeadlineExceeded, Unavailable
+from router.core.settings import Settings
+from storage.base import Storage
 from storage.retention import Trimmed
-
-if TYPE_CHECKING:
-    from actors.state import StateActor
 
 log = logging.getLogger("router.retention")
 RECLAIM_EVERY_S = 10.0  # how often removed rows' room is made reusable, at most
@@ -70,7 +69,19 @@ class Backoff:
         self.failures = 0
 
 
-async def trim_now_and_then(state: StateActor) -> None:
+class TrimHost(Protocol):
+    """What the trimmer needs of the state actor that starts it: its mailbox (the removal steps
+    are its messages, serialized with the commits), its store and settings, and where to show a
+    failing step."""
+
+    settings: Settings
+    storage: Storage
+    mailbox: Mailbox[StateWrite]
+    trim_failures: int
+    trim_failing: str
+
+
+async def trim_now_and_then(state: TrimHost) -> None:
     """Apply the retention limits until cancelled: a step while there is more to remove, else a
     pause of ``trim_every_s``; after a refused step, a back-off (never an exit)."""
     settings = state.settings

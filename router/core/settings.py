@@ -10,6 +10,8 @@ import attrs
 
 from router.core.urls import db_url
 
+DEFAULT_ASK_TIMEOUT = 30.0  # seconds an actor's answer is waited for, unless a call says
+
 DEFAULT_GRPC = "127.0.0.1:50051"
 DEFAULT_HTTP = "127.0.0.1:8080"
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import attrs
 
-from actors.messages import Gap
-from actors.queue import QueueView, SubscriberView
+from actors.subscription import Gap
 from router._proto.router.v1 import router_pb2 as pb
 from router.control.contracts import Counts
 from router.control.quotas import quotas as checked_quotas
@@ -31,6 +30,7 @@ from router.core.model import (
     UserRecord,
 )
 from router.core.settings import Settings
+from router.core.views import QueueView, SubscriberView
 
 MAX_MESSAGE_BYTES = wire.MAX_MESSAGE_BYTES
 READ_BYTES = MAX_MESSAGE_BYTES - 64 * 1024  # a Read's page: what is read is what one message holds

@@ -10,7 +10,6 @@ from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.server import Stream
 
-from actors.runtime import DEFAULT_ASK_TIMEOUT
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
@@ -18,6 +17,7 @@ from router.bridge import AsyncioThread
 from router.control.quotas import QuotaExceeded
 from router.core.errors import RouterError
 from router.core.model import NewEvent
+from router.core.settings import DEFAULT_ASK_TIMEOUT
 from router.core.wire import Encoded
 from router.grpc import convert
 from router.grpc.metadata import authorization, caller_user

@@ -9,8 +9,7 @@ from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.server import Stream
 
-from actors.messages import Gap, Nack, Park, Rejected, Settle
-from actors.subscriber import Outgoing, Subscription
+from actors.subscription import Gap, Nack, Outgoing, Park, Rejected, Settle, Subscription
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router

@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.messages import Gap
+from actors.subscription import Gap
 from router.core import validation
 from router.core.errors import InvalidArgument
 from router.core.model import Delivery

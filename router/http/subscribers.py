@@ -8,11 +8,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from actors.queue import SubscriberView
 from router.control import reach
 from router.core.delivery import ParkedEvent
 from router.core.errors import InvalidArgument
 from router.core.model import Delivery
+from router.core.views import SubscriberView
 from router.http.bodies import JSONResponse, event_json, json_body, only
 from router.http.declare import Endpoint, Handler, router_of
 from router.http.params import (

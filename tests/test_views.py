@@ -3,9 +3,9 @@ event has waited, and the lag."""
 
 from __future__ import annotations
 
-from actors.views import parked_for_s, sleeping_view
 from router.core.delivery import DeliverySettings
 from router.core.model import QueueConfig, QueueRecord, SubscriberRecord
+from router.core.views import parked_for_s, sleeping_view
 
 QUEUE = QueueRecord("q1", 1, QueueConfig("orders", 100))
 
