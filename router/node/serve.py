@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import signal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -18,7 +19,10 @@ from router.node import admin_token
 from router.node.startup import listening
 from router.observe.stats import Cluster, RouterNode
 from storage.base import StorageUnavailable
-from storage.leadership import LEADERSHIP_MIGRATION, Deposed, Elector, Lease
+from storage.leadership import LEADERSHIP_MIGRATION, Deposed, Elector, Leader, Lease
+
+if TYPE_CHECKING:
+    from router.node.standby import LeaderHint
 
 log = logging.getLogger("router")
 
@@ -132,6 +136,16 @@ async def _quietly(call: Any, *args: Any) -> None:
         log.warning("leadership: %s", error)
 
 
+async def _read_leader(elector: Elector, hint: LeaderHint) -> Leader:
+    """Read who leads into ``hint`` (logged when the epoch changes), and return it."""
+    leader = await trio.to_thread.run_sync(elector.leader)
+    if leader.epoch != hint.epoch:
+        log.info("leader epoch=%d name=%s grpc=%s", leader.epoch, leader.name, leader.grpc_address)
+    hint.grpc_address, hint.http_address = leader.grpc_address, leader.http_address
+    hint.epoch = leader.epoch
+    return leader
+
+
 async def _stand_by(
     settings: Settings, bridge: AsyncioThread, elector: Elector, stop: _Stop, task_status: Any
 ) -> Lease | None:
@@ -142,6 +156,8 @@ async def _stand_by(
     lease = None
     if stop.requested:  # signalled while it stepped down or tried the lock
         return None
+    with contextlib.suppress(StorageUnavailable):  # the loop below says why, and retries
+        await _read_leader(elector, hint)  # so that its first refusal already names the leader
     async with trio.open_nursery() as nursery:
         stop.scope = nursery.cancel_scope
         with listening("--grpc", settings.grpc_address):
@@ -154,16 +170,7 @@ async def _stand_by(
         last_error = ""
         while lease is None:
             try:
-                leader = await trio.to_thread.run_sync(elector.leader)
-                if leader.epoch != hint.epoch:
-                    log.info(
-                        "leader epoch=%d name=%s grpc=%s",
-                        leader.epoch,
-                        leader.name,
-                        leader.grpc_address,
-                    )
-                hint.grpc_address, hint.http_address = leader.grpc_address, leader.http_address
-                hint.epoch = leader.epoch
+                leader = await _read_leader(elector, hint)
                 if await trio.to_thread.run_sync(elector.end_lapsed, leader):
                     log.warning(
                         "leadership: the lease of epoch %d ran out; ended its connection",
