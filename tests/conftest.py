@@ -23,8 +23,9 @@ os.environ["ROUTER_TOKEN"] = ADMIN_TOKEN
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The markers slow, browser and postgres by directory and by what a test calls (see
-    tests/helpers/lanes.py), so `just test-fast` can leave them out."""
+    tests/helpers/lanes.py), so `just test-fast` can leave them out; the longest tests first."""
     lanes.assign(items)
+    lanes.longest_first(items)
 
 
 @pytest.fixture(autouse=True)

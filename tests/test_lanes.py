@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 from pathlib import Path
+from types import SimpleNamespace
 
 from tests.helpers import lanes
 
@@ -18,6 +19,22 @@ def test_faults_and_the_listed_modules_are_slow() -> None:
 def test_every_listed_slow_module_exists() -> None:
     missing = [m for m in lanes.SLOW_MODULES if not (lanes.TESTS / m).is_file()]
     assert not missing, f"renamed or removed: {missing}"
+
+
+def test_the_longest_modules_come_first_each_whole_and_the_rest_keep_their_order() -> None:
+    missing = [m for m in lanes.LONGEST_FIRST if not (lanes.TESTS / m).is_file()]
+    assert not missing, f"renamed or removed: {missing}"
+    paths = [
+        "actors/test_replay.py",
+        "faults/test_load.py",
+        "actors/test_queue.py",
+        "faults/test_retention_soak.py",
+        "faults/test_retention_soak.py",
+        "test_wire.py",
+    ]
+    items = [SimpleNamespace(path=lanes.TESTS / p, n=n) for n, p in enumerate(paths)]
+    lanes.longest_first(items)  # type: ignore[arg-type]
+    assert [item.n for item in items] == [3, 4, 1, 0, 2, 5]
 
 
 def test_the_browser_directory_is_the_browser_lane() -> None:

@@ -35,6 +35,31 @@ SLOW_MODULES = frozenset(
         "integration/test_upgrade.py",
     }
 )
+# Modules with a test measured at 10 s or more under `just test`, the longest first: they are
+# collected first, so `just test` (which hands a worker one test at a time: --maxschedchunk 1)
+# starts them on both workers early and ends on short tests, not on one long one left alone.
+LONGEST_FIRST = (
+    "faults/test_retention_soak.py",
+    "faults/test_load.py",
+    "faults/test_failover.py",
+    "faults/test_crash_loop.py",
+    "properties/test_router_machine.py",
+    "integration/test_permissions.py",
+    "faults/test_consumers.py",
+    "faults/test_shared_kills.py",
+    "integration/test_roles.py",
+    "faults/test_storage_faults.py",
+    "integration/test_amqp.py",
+    "faults/test_hostile_transport.py",
+    "faults/test_database_failover.py",
+    "integration/test_fuzz_edges.py",
+    "integration/test_client_failover.py",
+    "faults/test_hostile_access.py",
+    "integration/test_retention.py",
+    "browser/test_page.py",
+    "faults/test_hostile.py",
+    "integration/test_auth_admin.py",
+)
 POSTGRES_CALLS = frozenset({"postgres_schema", "pg_cluster"})
 RESTART_CALLS = frozenset({"restart_rabbitmq"})
 BROKER_LOCK = os.path.join(tempfile.gettempdir(), "router-tests-rabbitmq.lock")
@@ -98,6 +123,13 @@ def assign(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.rabbitmq)
             if calls(getattr(item, "function", None), RESTART_CALLS):
                 item.add_marker(pytest.mark.rabbitmq_restart)
+
+
+def longest_first(items: list[pytest.Item]) -> None:
+    """Move the modules of ``LONGEST_FIRST`` to the front, in its order; each module's tests
+    stay together and in their order, and so do the others (pytest_collection_modifyitems)."""
+    rank = {module: index for index, module in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(where(item.path), len(rank)))
 
 
 @contextmanager
