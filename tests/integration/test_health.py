@@ -1,10 +1,11 @@
 """The standard gRPC health checking and server reflection over real gRPC on loopback, asked
-without a token (as a load balancer and grpcurl ask): a leader is SERVING, a standby
-NOT_SERVING, and reflection lists and describes the router.v1 services."""
+without a token (as a load balancer and grpcurl ask): a leader is SERVING until it begins to
+stop, a standby NOT_SERVING, and reflection lists and describes the router.v1 services."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -13,7 +14,7 @@ import trio
 from google.protobuf.descriptor_pb2 import FileDescriptorProto
 from grpclib.client import Channel
 from grpclib.const import Status
-from grpclib.exceptions import GRPCError
+from grpclib.exceptions import GRPCError, StreamTerminatedError
 from grpclib.health.v1.health_grpc import HealthStub
 from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 from grpclib.reflection.v1 import reflection_grpc, reflection_pb2
@@ -97,6 +98,33 @@ def test_a_leader_is_serving_and_described_to_a_caller_without_a_token(
             channel.close()
 
     asyncio.run(story())
+
+
+def test_a_leader_going_down_says_not_serving_to_a_watch_first(router: RouterProcess) -> None:
+    process = router.process
+    assert process is not None
+
+    async def story() -> list[int]:
+        host, port = router.address.rsplit(":", 1)
+        channel = Channel(host, int(port))
+        seen: list[int] = []
+        try:
+            async with HealthStub(channel).Watch.open() as stream:
+                await stream.send_message(HealthCheckRequest(service=""), end=True)
+                async with asyncio.timeout(20):
+                    while (answer := await stream.recv_message()) is not None:
+                        seen.append(answer.status)
+                        if len(seen) == 1:
+                            process.send_signal(signal.SIGTERM)
+        except (GRPCError, StreamTerminatedError):
+            pass  # the router closed the stream as it stopped: what it said before is the test
+        finally:
+            channel.close()
+        return seen
+
+    seen = asyncio.run(story())
+    assert seen == [HealthCheckResponse.SERVING, HealthCheckResponse.NOT_SERVING]
+    assert process.wait(20) == 0
 
 
 async def on_a_standby(calls: Callable[[Channel], Awaitable[T]]) -> T:
