@@ -4,8 +4,8 @@ An ack settles every delivery up to its offset (an exclusive subscriber's floor 
 one settles what that consumer holds); a settle names ranges (judged by actors.settling); a nack
 sends a delivery again after its back-off or the delay it names; a park moves it into the parked
 list (stored first). A delivery that was delivered ``max_deliveries`` times is parked instead of
-sent again. A consumer may settle only what it holds: anything else is refused with a notice
-down its stream, and an ack past anything delivered ends its stream.
+sent again. A consumer may settle only what it holds: anything else, an ack past anything
+delivered included, is refused with a notice down its stream, which goes on.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from actors.state import StateActor
 from actors.subscription import Ack, Consumer, ConsumerMessage, Nack, Park, Rejected, Settle
 from router.core import delivery
 from router.core.delivery import DeliverySettings, ParkedEvent
-from router.core.errors import InvalidArgument, RouterError
+from router.core.errors import RouterError
 from router.core.model import now_us
 
 log = logging.getLogger("router.subscriber")
@@ -52,25 +52,23 @@ class Settler:
     floor_moved_at: float = 0.0
 
     async def hear(self, consumer: Consumer) -> None:
-        """Take ``consumer``'s messages until it leaves or breaks the protocol."""
+        """Take ``consumer``'s messages until it leaves."""
         subscription = consumer.subscription
         async with consumer.control:
             async for message in consumer.control:
                 consumer.last_heard = trio.current_time()
-                if not await self.take(consumer, message):
-                    break
+                await self.take(consumer, message)
                 late, subscription.late_ack = subscription.late_ack, 0
-                if late and not await self.take(consumer, Ack(late)):
-                    break
+                if late:
+                    await self.take(consumer, Ack(late))
                 while subscription.late:
-                    if not await self.take(consumer, subscription.late.pop(0)):
-                        return
+                    await self.take(consumer, subscription.late.pop(0))
 
-    async def take(self, consumer: Consumer, message: ConsumerMessage) -> bool:
-        """Apply one message; False when the consumer broke the protocol (its stream ends)."""
+    async def take(self, consumer: Consumer, message: ConsumerMessage) -> None:
+        """Apply one message; what it may not change is told to the consumer (``reject``)."""
         if isinstance(message, Ack):
-            return await self._ack_upto(consumer, message.offset)
-        if isinstance(message, Settle):
+            await self._ack_upto(consumer, message.offset)
+        elif isinstance(message, Settle):
             await self._settle_ranges(consumer, message.ranges)
         elif isinstance(message, Nack):
             try:
@@ -79,7 +77,7 @@ class Settler:
                 delivery.reason(message.reason, "nack.reason")
             except RouterError as error:
                 reject(consumer, message.offset, "invalid", str(error))
-                return True
+                return
             if self._check(consumer, message.offset, "nack"):
                 await self.nack(message.offset, message.delay_s, message.reason)
         elif isinstance(message, Park):
@@ -87,10 +85,9 @@ class Settler:
                 delivery.reason(message.reason)
             except RouterError as error:
                 reject(consumer, message.offset, "invalid", str(error))
-                return True
+                return
             if self._check(consumer, message.offset, "park"):
                 await self.park(message.offset, message.reason or "parked by the consumer")
-        return True
 
     async def _settle_ranges(self, consumer: Consumer, ranges: Sequence[tuple[int, int]]) -> None:
         """Settle what ``consumer`` holds of ``ranges`` (actors.settling judges them by range
@@ -139,27 +136,29 @@ class Settler:
             )
         return False
 
-    async def _ack_upto(self, consumer: Consumer, offset: int) -> bool:
+    async def _ack_upto(self, consumer: Consumer, offset: int) -> None:
+        """Settle every delivery up to ``offset``; one past the last delivered changes nothing
+        and is told, as a settle of it is (an ack settles deliveries, it moves no cursor)."""
         ledger = self.ledger
         delivered = self.delivered()
         if offset > max(ledger.high, delivered):
-            consumer.subscription.ended.append(
-                InvalidArgument(
-                    f"ack.offset: {offset} was never delivered (last delivered {delivered})"
-                )
+            reject(
+                consumer,
+                offset,
+                "never_delivered",
+                f"ack.offset: {offset} was never delivered (last delivered {delivered})",
             )
-            return False
+            return
         if self.options.shared:
             for held in sorted(o for o in consumer.holding if o <= offset):
                 await self.settle(held)
-            return True
+            return
         owner = self.holders.owner
         redriven = [o for o in ledger.redriving if o <= offset and o in owner]
         for held in redriven:
             await self.settle(held)
         if ledger.settle_upto(offset):
             self.floor_moved()
-        return True
 
     async def settle(self, offset: int) -> None:
         if offset in self.ledger.redriving:

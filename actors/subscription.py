@@ -67,7 +67,7 @@ class Park:
 
 @attrs.frozen
 class Rejected:
-    """A settle, nack or park that changed nothing. Sent by the SubscriberActor down the
+    """An ack, settle, nack or park that changed nothing. Sent by the SubscriberActor down the
     consumer's batches channel; the edge tells the consumer (gRPC ``SettleRejected``)."""
 
     offset: int

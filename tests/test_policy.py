@@ -11,6 +11,7 @@ from starlette.responses import Response
 from router._proto.router.v1 import router_pb2 as pb
 from router.control import policy
 from router.core.model import Access
+from router.grpc.health import health_and_reflection
 from router.http.declare import Endpoint, dispatch
 from router.http.openapi import document
 from router.http.routes import ENDPOINTS
@@ -44,6 +45,10 @@ def test_every_grpc_method_has_one_row() -> None:
         f"{service.name}.{method.name}"
         for service in pb.DESCRIPTOR.services_by_name.values()
         for method in service.methods
+    ]
+    standard, _ = health_and_reflection(serving=True)
+    methods += [
+        path.strip("/").replace("/", ".") for service in standard for path in service.__mapping__()
     ]
     named = [name for op in policy.OPERATIONS for name in op.grpc]
     assert sorted(named) == sorted(methods)
@@ -83,6 +88,8 @@ def test_a_method_the_table_does_not_name_is_refused() -> None:
     assert policy.grpc_rule("Admin", "NoSuchCall") is None
     assert policy.grpc_rule("Admin", "ListTypes") == policy.ANY_USER
     assert policy.grpc_rule("Log", "Follow") is Access.ADMIN
+    assert policy.grpc_rule("grpc.health.v1.Health", "Check") == policy.OPEN
+    assert policy.grpc_rule("Health", "Check") is None  # only router.v1's go by short names
 
 
 def test_an_endpoint_without_a_row_cannot_be_served() -> None:

@@ -15,6 +15,8 @@
 - Events removed by retention before a subscriber reached them are told, never skipped
   silently: a subscription's ``on_gap`` (default: logged; ``raise_gap`` raises
   :class:`EventsRemoved`), and ``read``'s ``on_gap``.
+- Publishing: ``publish`` (one batch), ``batching_publisher`` (single events, batched),
+  ``stream_publisher`` (many callers' batches on one stream, each answered to its caller).
 - Admin calls (users, tokens, queues, subscribers) are methods here too.
 - Runnable examples: ``docs/examples/`` (asyncio, Trio, the decorator app).
 
@@ -23,7 +25,7 @@ Errors arrive as ``grpclib.exceptions.GRPCError`` with the server's status and m
 
 from router.client.client import RouterClient, client_ssl
 from router.client.consumer import DurableConsumer
-from router.client.publisher import Publisher
+from router.client.publisher import Publisher, StreamPublisher
 from router.client.settings import SubscriberSettings
 from router.client.subscription import ClientSubscription, EventsRemoved, log_gap, raise_gap
 from router.client.values import (
@@ -46,6 +48,7 @@ __all__ = [
     "ReceivedBatch",
     "ReceivedEvent",
     "RouterClient",
+    "StreamPublisher",
     "SubscriberSettings",
     "client_ssl",
     "log_gap",

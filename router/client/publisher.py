@@ -13,10 +13,16 @@ answered in any order; each caller's receipt (or the batch's error) reaches that
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
-from router.client.values import OutgoingEvent, PublishReceipt
+from grpclib.exceptions import GRPCError
+
+from router._proto.router.v1 import router_pb2 as pb
+from router.client.connection import CALL_ERRORS
+from router.client.values import OutgoingEvent, PublishReceipt, receipts
 
 
 class Publisher:
@@ -105,3 +111,71 @@ class Publisher:
             self._slots.release()
             for _ in batch:
                 self._waiting.task_done()
+
+
+class StreamPublisher:
+    """Batches published on one PublishStream, each caller awaiting the receipts of its own batch.
+
+    async with client.stream_publisher() as stream:
+        receipts = await stream.publish([OutgoingEvent("order.created", b"{}")])
+
+    Batches go out in the order ``publish`` is called and are answered in that order, several
+    on their way at once (the router groups their commits). A batch the router refuses (a field,
+    a payload over the limit, a contract, a quota) raises its GRPCError to its own caller only:
+    the stream goes on and the batches behind it are stored. When the router ends the stream
+    (the caller may no longer publish, a message over the size bound, the router stopping),
+    every batch still waiting raises that status, and so does leaving the ``async with``."""
+
+    def __init__(self, stream: Any, tracing: Any) -> None:
+        self._stream = stream
+        self._tracing = tracing
+        self._waiting: collections.deque[asyncio.Future[list[PublishReceipt]]] = collections.deque()
+        self._sending = asyncio.Lock()  # a batch's place in the queue is its place on the wire
+        self._ended: BaseException | None = None
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def publish(self, events: Sequence[OutgoingEvent]) -> list[PublishReceipt]:
+        if self._ended is not None:
+            raise self._ended
+        stamped = [self._tracing.stamped(event).to_pb() for event in events]
+        future: asyncio.Future[list[PublishReceipt]] = asyncio.get_running_loop().create_future()
+        async with self._sending:
+            self._waiting.append(future)
+            try:
+                await self._stream.send_message(pb.PublishRequest(events=stamped))
+            except BaseException:
+                if future in self._waiting:
+                    self._waiting.remove(future)
+                elif future.done() and not future.cancelled():
+                    future.exception()  # told by the reader as well: this raise says it
+                raise
+        return await future
+
+    async def _read(self) -> None:
+        """Answer the waiting batches in order until the stream ends."""
+        try:
+            while (response := await self._stream.recv_message()) is not None:
+                future = self._waiting.popleft()
+                if future.done():  # its caller stopped waiting
+                    continue
+                try:
+                    future.set_result(receipts(response))
+                except GRPCError as refused:  # this batch only
+                    future.set_exception(refused)
+            await self._stream.recv_trailing_metadata()  # an error status raises here
+        except Exception as error:
+            self._ended = error
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_exception(self._ended or EOFError("the publish stream ended"))
+
+    async def close(self) -> None:
+        """End the stream once the batches on their way are answered; the status the router
+        ended it with, if not OK, is raised."""
+        if self._ended is None:
+            with contextlib.suppress(*CALL_ERRORS):
+                await self._stream.end()
+        await self._reader
+        if self._ended is not None:
+            raise self._ended

@@ -1,5 +1,6 @@
-"""The client's publishing calls: a batch of events with its receipts, the raw publish stream, and
-the batching publisher for single events.
+"""The client's publishing calls: a batch of events with its receipts, the raw publish stream, the
+stream publisher (batches of many callers on one stream), and the batching publisher for single
+events.
 
     receipts = await client.publish([OutgoingEvent("order.created", b'{"id": 1}')])
 
@@ -16,7 +17,7 @@ from grpclib.client import Stream
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.client.connection import CALL_ERRORS, Calls, closed
-from router.client.publisher import Publisher
+from router.client.publisher import Publisher, StreamPublisher
 from router.client.tracing import ClientTracing
 from router.client.values import OutgoingEvent, PublishReceipt, receipts
 
@@ -62,6 +63,18 @@ class PublishCalls(Calls):
             raise
         else:
             await opened.__aexit__(None, None, None)
+
+    @asynccontextmanager
+    async def stream_publisher(self) -> AsyncIterator[StreamPublisher]:
+        """Batches on one PublishStream, each caller getting its own batch's receipts or refusal
+        (router.client.publisher.StreamPublisher); opened and followed to the leader as
+        :meth:`publish_stream` is."""
+        async with self.publish_stream() as stream:
+            publisher = StreamPublisher(stream, self.tracing)
+            try:
+                yield publisher
+            finally:
+                await publisher.close()
 
     def batching_publisher(self, max_batch: int = 500, linger_s: float = 0.002) -> Publisher:
         """Publish single events; they go out in batches, each caller gets its own receipt."""

@@ -61,7 +61,7 @@ def raise_gap(gap: pb.Gap) -> None:
 class ClientSubscription:
     """Batches of a durable subscriber, with ``ack`` (cumulative), ``settle`` (per offset),
     ``nack``, ``park``, ``heartbeat`` and ``leave``. Iterating ends when the router ends the
-    stream; a status other than OK is raised as ``GRPCError``. A settle the router refused
+    stream; a status other than OK is raised as ``GRPCError``. An ack or settle the router refused
     (``pb.SettleRejected``) goes to ``on_rejected`` (default: logged). Events retention removed
     before they reached this subscriber are told by a ``pb.Gap`` before the next batch: it goes
     to ``on_gap`` (default: logged; :func:`raise_gap` raises :class:`EventsRemoved` instead) and

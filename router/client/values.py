@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol, overload
 
 import attrs
+from grpclib.const import Status
+from grpclib.exceptions import GRPCError
 
 from router._proto.router.v1 import router_pb2 as pb
 from router.core import validation
@@ -167,6 +169,11 @@ def received(batch: pb.EventBatch) -> ReceivedBatch:
 
 
 def receipts(response: pb.PublishResponse) -> list[PublishReceipt]:
+    """The receipts of one published batch; a batch a PublishStream refused (``refused``) raises
+    the GRPCError a Publish of it would have raised."""
+    if response.HasField("refused"):
+        refused = response.refused
+        raise GRPCError(Status(refused.code), refused.message)
     return [
         PublishReceipt(a.id, a.seq, a.duplicate, {o.exchange: o.offset for o in a.offsets})
         for a in response.acks

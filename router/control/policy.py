@@ -23,7 +23,7 @@ Rule = Access | Literal["user", "open"]
 @attrs.frozen
 class Operation:
     rule: Rule
-    grpc: tuple[str, ...] = ()  # "Service.Method"
+    grpc: tuple[str, ...] = ()  # "Service.Method" (router.v1's; others "package.Service.Method")
     rest: tuple[str, ...] = ()  # "VERB /path"
     audit: str = ""  # the action a change records in the audit trail, once it has succeeded
 
@@ -87,13 +87,25 @@ OPERATIONS = (
         for path in ("/", "/page.js", "/page.css", "/healthz", "/readyz", "/openapi.json")
     ),
     Operation(OPEN, rest=("GET /asyncapi", "GET /asyncapi.js")),
+    # The standard gRPC services (router.grpc.health), by their full names: what a load
+    # balancer's health check and grpcurl ask without a token.
+    Operation(
+        OPEN,
+        (
+            "grpc.health.v1.Health.Check",
+            "grpc.health.v1.Health.Watch",
+            "grpc.reflection.v1.ServerReflection.ServerReflectionInfo",
+            "grpc.reflection.v1alpha.ServerReflection.ServerReflectionInfo",
+        ),
+    ),
 )
 BY_GRPC = {name: op for op in OPERATIONS for name in op.grpc}
 BY_REST = {route: op for op in OPERATIONS for route in op.rest}
 
 
 def grpc_rule(service: str, method: str) -> Rule | None:
-    """What ``Service.Method`` needs; None for a method the table does not name."""
+    """What ``Service.Method`` needs (a router.v1 service by its short name, any other by its
+    full name); None for a method the table does not name."""
     found = BY_GRPC.get(f"{service}.{method}")
     return found.rule if found is not None else None
 

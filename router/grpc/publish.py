@@ -15,13 +15,13 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.app import Router
 from router.bridge import AsyncioThread
 from router.control.quotas import QuotaExceeded
-from router.core.errors import RouterError
+from router.core.errors import PermissionDenied, RouterError, Unauthenticated
 from router.core.model import NewEvent
 from router.core.settings import DEFAULT_ASK_TIMEOUT
 from router.core.wire import Encoded
 from router.grpc import convert
 from router.grpc.metadata import authorization, caller_user
-from router.grpc.status import statuses
+from router.grpc.status import grpc_error, statuses
 from router.observe.tracing import carrier_of
 
 PIPELINE_DEPTH = 256  # publish requests of one stream in flight at once; answered in order
@@ -85,14 +85,24 @@ class PublisherService(router_grpc.PublisherBase):
 
     async def PublishStream(self, stream: Stream[pb.PublishRequest, pb.PublishResponse]) -> None:
         """Reads ahead up to PIPELINE_DEPTH requests so their commits can be grouped; each is
-        posted to the dispatcher as it is read, so they reach it in the order they came. The
-        token and grants are checked again for each request: a stream whose token is revoked or
-        expires, or whose user loses the grant, ends at its next request with nothing stored."""
+        posted to the dispatcher as it is read, so they reach it in the order they came.
+
+        A request refused for what it holds (a field, a payload, a contract, a quota, the
+        store) is answered with ``PublishResponse.refused`` and nothing of it is stored; the
+        stream goes on. The token and grants are checked again for each request: a stream whose
+        token is revoked or expires, or whose user loses the grant, ends at its next request
+        with nothing stored, as it does for a message refused unread (over the size bound,
+        compressed, not a PublishRequest) and on shutdown."""
         pending: asyncio.Queue[asyncio.Future[Any] | None] = asyncio.Queue(PIPELINE_DEPTH)
         refused: list[GRPCError] = []
         auth = self._router.auth
         header = authorization(stream.metadata)
         carrier = self._carrier(stream)
+
+        async def failed(error: Exception) -> None:
+            answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            answer.set_exception(error)
+            await pending.put(answer)
 
         async def read() -> None:
             try:
@@ -102,17 +112,21 @@ class PublisherService(router_grpc.PublisherBase):
                             GRPCError(Status.UNAVAILABLE, "router: shutting down; publish again")
                         )
                         break
-                    events = convert.new_events(request, self._router.settings)
                     user = auth.caller(header)
-                    auth.permit_types(user, _types(events))
-                    over = auth.charge(user, events)
-                    if over is not None:
-                        raise over
+                    try:
+                        events = convert.new_events(request, self._router.settings)
+                        auth.permit_types(user, _types(events))
+                        over = auth.charge(user, events)
+                        if over is not None:
+                            raise over
+                    except RouterError as error:
+                        if _ends_stream(error):
+                            raise
+                        await failed(error)  # this request only: the stream goes on
+                        continue
                     await pending.put(self._publish_soon(events, carrier, user))
             except (RouterError, GRPCError) as error:  # GRPCError: a request refused unread
-                failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                failed.set_exception(error)
-                await pending.put(failed)
+                await failed(error)
                 return
             await pending.put(None)
 
@@ -120,13 +134,14 @@ class PublisherService(router_grpc.PublisherBase):
         reader = asyncio.ensure_future(read())
         try:
             while (future := await pending.get()) is not None:
-                over = future.exception() if future.done() else None
-                if isinstance(over, QuotaExceeded):
-                    await _refuse(stream, over)
-                    return
-                with statuses():
+                try:
                     acks = await future
-                await stream.send_message(encoded(convert.publish_response(acks)))
+                except RouterError as error:
+                    if _ends_stream(error):
+                        raise grpc_error(error) from None
+                    await stream.send_message(pb.PublishResponse(refused=_refusal(error)))
+                else:
+                    await stream.send_message(encoded(convert.publish_response(acks)))
                 if refused and pending.empty() and reader.done():
                     raise refused[0]
         finally:
@@ -136,6 +151,20 @@ class PublisherService(router_grpc.PublisherBase):
                 leftover = pending.get_nowait()
                 if leftover is not None:
                     leftover.cancel()
+
+
+def _ends_stream(error: RouterError) -> bool:
+    """Whether ``error`` says the caller may no longer publish (the stream ends), not that one
+    request may not be stored (answered on the stream)."""
+    return isinstance(error, Unauthenticated | PermissionDenied)
+
+
+def _refusal(error: RouterError) -> pb.PublishRefused:
+    """One stream request's refusal: the status a Publish of it would end with."""
+    after = error.retry_after_s if isinstance(error, QuotaExceeded) else None
+    return pb.PublishRefused(
+        code=Status[error.grpc_status].value, message=str(error), retry_after_s=after or 0.0
+    )
 
 
 async def _refuse(stream: Stream[Any, Any], error: QuotaExceeded) -> None:

@@ -14,6 +14,7 @@ from grpclib import GRPCError
 from grpclib.const import Status
 from grpclib.encoding.proto import ProtoCodec
 from grpclib.events import RecvRequest, listen
+from grpclib.health.check import ServiceStatus
 from grpclib.protocol import H2Protocol
 from grpclib.server import Server
 
@@ -32,12 +33,14 @@ from router.grpc.connections import (
     Protocol,
     quiet_accept_failures,
 )
+from router.grpc.health import health_and_reflection
 from router.grpc.metadata import authorization, let_in, peer_host
 from router.grpc.publish import PublisherService
 from router.grpc.status import grpc_error
 from router.grpc.subscribe import SubscriberService
 
 log = logging.getLogger("router.grpc")
+ROUTER_PACKAGE = "router.v1."  # its services are named by their short names in the policy
 BACKLOG = 100  # grpclib's: connections the kernel holds before the router accepts them
 
 
@@ -67,9 +70,11 @@ def _checker(router: Router) -> Any:
 
     async def check(event: RecvRequest) -> None:
         _, qualified, method = event.method_name.rsplit("/", 2)
-        service = qualified.rsplit(".", 1)[-1]
+        service = qualified.removeprefix(ROUTER_PACKAGE)  # the others by their full names
         try:
             needed = policy.grpc_rule(service, method)
+            if needed == policy.OPEN:  # health and reflection: a token, if sent, is not read
+                return
             if needed == policy.ANY_USER:
                 let_in(router.auth.authenticate(authorization(event.metadata)))
                 return
@@ -108,6 +113,8 @@ async def serve_grpc(
         AdminService(router, bridge),
         LogService(router, bridge),
     ]
+    standard, health = health_and_reflection(serving=True)
+    services.extend(standard)
 
     async def start() -> Server:
         server = ClosingServer(services, codec=Codec(), limits=ConnectionLimits.of(router.settings))
@@ -130,8 +137,10 @@ async def serve_grpc(
     finally:
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + router.settings.shutdown_grace_s
-            # Drain: stop accepting connections, refuse new publishes, let those in flight be
-            # committed and acked; then end the streams (subscribers flush their cursors).
+            # Drain: health says NOT_SERVING, stop accepting connections, refuse new
+            # publishes, let those in flight be committed and acked; then end the streams
+            # (subscribers flush their cursors).
+            await bridge.call(_not_serving, health)
             if listener is not None:
                 await bridge.call(_close_listener, listener)
             with trio.move_on_at(scope.deadline - 1.0):
@@ -237,6 +246,10 @@ class ClosingServer(Server):
                     protocol.stop(abort=True)
             if pending:
                 await asyncio.wait(pending)  # an abort reports the loss on the loop's next pass
+
+
+async def _not_serving(health: ServiceStatus) -> None:
+    health.set(False)  # on the server's loop: a Watch waits on events of that loop
 
 
 async def _close_listener(listener: Any) -> None:

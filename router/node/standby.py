@@ -2,8 +2,9 @@
 call refused as UNAVAILABLE with the leader's address, so that clients given a list of routers
 find the leader, and a load balancer's ``/readyz`` sends nobody here.
 
-- gRPC: every method of every service answers UNAVAILABLE, its message naming the leader's
-  address, which is also in the trailer ``router-leader``.
+- gRPC: every method of every router.v1 service answers UNAVAILABLE, its message naming the
+  leader's address, which is also in the trailer ``router-leader``; health checking answers
+  NOT_SERVING and reflection describes the services (router.grpc.health).
 - HTTP: ``/healthz`` 200 (the process is alive), ``/readyz`` 503, anything else 503 with the
   leader's HTTP address in the header ``router-leader`` and in the JSON body.
 """
@@ -24,6 +25,7 @@ from router._proto.router.v1 import router_pb2 as pb
 from router.bridge import AsyncioThread
 from router.core.settings import Settings
 from router.grpc.connections import ConnectionLimits
+from router.grpc.health import health_and_reflection
 from router.grpc.server import ClosingServer, bound_port, close_server
 
 log = logging.getLogger("router.node.standby")
@@ -89,8 +91,9 @@ async def serve_standby_grpc(
     host, port = settings.grpc_host_port()
 
     async def start() -> Server:
+        standard, _ = health_and_reflection(serving=False)
         server = ClosingServer(
-            [_Refusing(hint)], codec=ProtoCodec(), limits=ConnectionLimits.of(settings)
+            [_Refusing(hint), *standard], codec=ProtoCodec(), limits=ConnectionLimits.of(settings)
         )
         await server.start(host, port, ssl=settings.server_ssl())
         return server

@@ -8,14 +8,13 @@ import trio.testing
 
 from actors.subscription import Ack, Nack, Park, Rejected, Settle
 from router.core.delivery import DeliverySettings
-from router.core.errors import InvalidArgument
 from tests.helpers.fakes import FakeState, deliveries
 from tests.helpers.subscriber_parts import consumer, drain, wired
 
 SHARED = DeliverySettings.make(mode="shared")
 
 
-async def test_a_cumulative_ack_moves_the_floor_and_one_past_the_deliveries_ends_the_stream(
+async def test_a_cumulative_ack_moves_the_floor_and_one_past_the_deliveries_is_refused(
     mock_clock: trio.testing.MockClock,
 ) -> None:
     only = consumer()
@@ -23,11 +22,18 @@ async def test_a_cumulative_ack_moves_the_floor_and_one_past_the_deliveries_ends
         await parts.holders.give(deliveries(1, 4), fresh=True)
         parts.fresh.delivered = 4
         mock_clock.jump(7)
-        assert await parts.settler.take(only, Ack(3))
+        await parts.settler.take(only, Ack(3))
         assert parts.ledger.floor == 3 and parts.settler.floor_moved_at == trio.current_time()
-        assert not await parts.settler.take(only, Ack(9))
-        assert isinstance(only.subscription.end_reason(), InvalidArgument)
+        drain(only)
+        await parts.settler.take(only, Ack(9))
+        (notice,) = drain(only)
+        assert notice == Rejected(
+            9, "never_delivered", "ack.offset: 9 was never delivered (last delivered 4)"
+        )
+        assert only.subscription.end_reason() is None  # the stream goes on
         assert parts.ledger.floor == 3
+        await parts.settler.take(only, Ack(4))
+        assert parts.ledger.floor == 4
 
 
 async def test_a_nack_schedules_after_the_backoff_and_a_spent_delivery_is_parked_instead(
@@ -73,9 +79,10 @@ async def test_a_bad_nack_is_refused_and_a_redrive_then_discard_keeps_the_parked
     async with wired(FakeState(), [only]) as parts:
         await parts.holders.give(deliveries(1, 2), fresh=True)
         drain(only)
-        assert await parts.settler.take(only, Nack(1, -1.0, ""))
+        await parts.settler.take(only, Nack(1, -1.0, ""))
         notice = drain(only)[-1]
         assert isinstance(notice, Rejected) and notice.code == "invalid"
+        assert only.subscription.end_reason() is None  # the stream goes on
         assert 1 not in parts.redelivery.scheduled
         parts.settler.parked = 2
         parts.settler.redrive([7])

@@ -15,7 +15,8 @@ from actors.messages import Attach, Committed, GetHead, QueueMessage, RingSlice
 from actors.queue import QueueActor
 from actors.runtime import Mailbox, Reply
 from actors.subscriber import SubscriberActor, Subscription
-from router.core.errors import DeadlineExceeded, InvalidArgument, Unavailable
+from actors.subscription import Rejected
+from router.core.errors import DeadlineExceeded, Unavailable
 from router.core.model import Delivery, QueueConfig, QueueRecord, StartKind, StartPoint
 from router.core.settings import Settings
 from router.core.wire import sizes_of
@@ -136,16 +137,19 @@ async def test_a_silent_consumer_is_put_to_sleep_after_the_timeout(
     assert "no ack or heartbeat for 30s" in str(reason)
 
 
-async def test_an_ack_of_an_offset_never_delivered_ends_the_subscription() -> None:
+async def test_an_ack_of_an_offset_never_delivered_is_refused_and_the_subscription_goes_on() -> (
+    None
+):
     state = FakeState(log=list(deliveries(1, 3)))
     async with attached(state, EARLIEST) as (_, subscription):
         await offsets_until(subscription, 3)
         await subscription.ack(5)
         with trio.fail_after(5):
-            assert await subscription.next_batch() is None
-    reason = subscription.end_reason()
-    assert isinstance(reason, InvalidArgument)
-    assert str(reason) == "ack.offset: 5 was never delivered (last delivered 3)"
+            notice = await subscription.next_item()
+        assert notice == Rejected(
+            5, "never_delivered", "ack.offset: 5 was never delivered (last delivered 3)"
+        )
+        assert subscription.end_reason() is None
 
 
 async def test_acks_are_saved_coalesced_at_most_once_per_interval(

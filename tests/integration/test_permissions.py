@@ -16,10 +16,16 @@ import pytest
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
+from grpclib.health.v1.health_grpc import HealthStub
+from grpclib.health.v1.health_pb2 import HealthCheckRequest
+from grpclib.reflection.v1 import reflection_grpc, reflection_pb2
+from grpclib.reflection.v1alpha import reflection_grpc as alpha_grpc
+from grpclib.reflection.v1alpha import reflection_pb2 as alpha_pb2
 
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.client import OutgoingEvent, RouterClient
+from router.grpc.health import health_and_reflection
 from router.http.openapi import document
 from tests.helpers.server import ADMIN_TOKEN, RouterProcess, running_router
 from tests.helpers.users import add_users, grant, team
@@ -96,21 +102,26 @@ def served(sqlite_url: str, tmp_path: object) -> Iterator[tuple[RouterProcess, d
         yield process, asyncio.run(setup())
 
 
-def _unary(stub: str, method: str, request: Any) -> Call:
+def _service(stub: str | type, channel: Channel) -> Any:
+    """A router.v1 stub by its name in router_grpc, or a standard service's stub class."""
+    return (getattr(router_grpc, stub) if isinstance(stub, str) else stub)(channel)
+
+
+def _unary(stub: str | type, method: str, request: Any) -> Call:
     async def call(channel: Channel, metadata: list[tuple[str, str]]) -> Any:
-        service = getattr(router_grpc, stub)(channel)
+        service = _service(stub, channel)
         return await getattr(service, method)(request, metadata=metadata, timeout=10)
 
     return call
 
 
-def _stream(stub: str, method: str, request: Any) -> Call:
+def _stream(stub: str | type, method: str, request: Any) -> Call:
     """Open the stream, send ``request``, and wait for the first answer: a refusal comes as the
     first thing the router sends; an allowed stream may stay quiet, so after 3 s it counts as
     let through."""
 
     async def call(channel: Channel, metadata: list[tuple[str, str]]) -> Any:
-        service = getattr(router_grpc, stub)(channel)
+        service = _service(stub, channel)
         stream = getattr(service, method).open(metadata=metadata, timeout=10)
         await stream.__aenter__()  # never left: the channel's close ends the stream
         await stream.send_message(request, end=True)
@@ -209,6 +220,18 @@ GRPC: dict[str, Call] = {
     "Admin.GetType": _unary("AdminStub", "GetType", pb.GetTypeRequest(pattern="none")),
     "Admin.GetAsyncAPI": _unary("AdminStub", "GetAsyncAPI", pb.AsyncAPIRequest()),
     "Log.Follow": _stream("LogStub", "Follow", pb.FollowRequest()),
+    "grpc.health.v1.Health.Check": _unary(HealthStub, "Check", HealthCheckRequest()),
+    "grpc.health.v1.Health.Watch": _stream(HealthStub, "Watch", HealthCheckRequest()),
+    "grpc.reflection.v1.ServerReflection.ServerReflectionInfo": _stream(
+        reflection_grpc.ServerReflectionStub,
+        "ServerReflectionInfo",
+        reflection_pb2.ServerReflectionRequest(list_services=""),
+    ),
+    "grpc.reflection.v1alpha.ServerReflection.ServerReflectionInfo": _stream(
+        alpha_grpc.ServerReflectionStub,
+        "ServerReflectionInfo",
+        alpha_pb2.ServerReflectionRequest(list_services=""),
+    ),
 }
 BODIES: dict[str, Any] = {
     "POST /v1/events": {"events": [{"type": TYPE}]},
@@ -296,6 +319,8 @@ def test_the_table_names_every_method_route_and_page_call() -> None:
         for service in pb.DESCRIPTOR.services_by_name.values()
         for method in service.methods
     }
+    standard, _ = health_and_reflection(serving=True)
+    methods |= {path.strip("/").replace("/", ".") for s in standard for path in s.__mapping__()}
     assert methods <= listed, methods - listed
     assert set(GRPC) == methods  # and the test makes each one
     routes = {

@@ -1,5 +1,6 @@
-"""A standby router's answers, over real gRPC and HTTP: alive, not ready, and every call refused
-with the leader's address; a client given both addresses reaches the leader."""
+"""A standby router's answers, over real gRPC and HTTP: alive, not ready (NOT_SERVING to the gRPC
+health check), and every call refused with the leader's address; a client given both addresses
+reaches the leader."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import pytest
 from grpclib.client import Channel
 from grpclib.const import Status
 from grpclib.exceptions import GRPCError
+from grpclib.health.v1.health_grpc import HealthStub
+from grpclib.health.v1.health_pb2 import HealthCheckRequest, HealthCheckResponse
 
 from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
@@ -47,6 +50,16 @@ async def refused_with_trailer(address: str) -> tuple[GRPCError, dict[str, str]]
         channel.close()
 
 
+async def health(address: str) -> int:
+    """The gRPC health check's answer for the whole server, asked without a token."""
+    host, port = address.rsplit(":", 1)
+    channel = Channel(host, int(port))
+    try:
+        return (await HealthStub(channel).Check(HealthCheckRequest())).status
+    finally:
+        channel.close()
+
+
 def test_a_standby_refuses_everything_and_names_the_leader(tmp_path: object) -> None:
     with postgres_schema() as url:
         leader = RouterProcess(url, f"{tmp_path}/a.log", None, "--name", "a").start()
@@ -68,6 +81,8 @@ def test_a_standby_refuses_everything_and_names_the_leader(tmp_path: object) -> 
                 cluster = json.loads(response.read())["cluster"]
             assert (cluster["leader"], cluster["epoch"]) == ("a", 1)
 
+            assert asyncio.run(health(standby.address)) == HealthCheckResponse.NOT_SERVING
+            assert asyncio.run(health(leader.address)) == HealthCheckResponse.SERVING
             error, trailers = asyncio.run(refused_with_trailer(standby.address))
             assert error.status is Status.UNAVAILABLE
             assert leader.address in (error.message or "")

@@ -56,11 +56,23 @@ class EventAck(_message.Message):
     offsets: _containers.RepeatedCompositeFieldContainer[ExchangeOffset]
     def __init__(self, id: _Optional[str] = ..., seq: _Optional[int] = ..., duplicate: _Optional[bool] = ..., offsets: _Optional[_Iterable[_Union[ExchangeOffset, _Mapping]]] = ...) -> None: ...
 
+class PublishRefused(_message.Message):
+    __slots__ = ("code", "message", "retry_after_s")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_S_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    retry_after_s: float
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., retry_after_s: _Optional[float] = ...) -> None: ...
+
 class PublishResponse(_message.Message):
-    __slots__ = ("acks",)
+    __slots__ = ("acks", "refused")
     ACKS_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
     acks: _containers.RepeatedCompositeFieldContainer[EventAck]
-    def __init__(self, acks: _Optional[_Iterable[_Union[EventAck, _Mapping]]] = ...) -> None: ...
+    refused: PublishRefused
+    def __init__(self, acks: _Optional[_Iterable[_Union[EventAck, _Mapping]]] = ..., refused: _Optional[_Union[PublishRefused, _Mapping]] = ...) -> None: ...
 
 class StartPoint(_message.Message):
     __slots__ = ("kind", "offset", "time_us")
