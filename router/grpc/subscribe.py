@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 import attrs
 from grpclib import GRPCError
@@ -171,30 +173,7 @@ class SubscriberService(router_grpc.SubscriberBase):
             reader = asyncio.ensure_future(self._hear(stream, subscription, protocol_error))
             feed: Feed[Outgoing] = Feed(self._bridge)
             pump = asyncio.ensure_future(self._trio(_pump)(subscription, feed))
-            while (batch := await feed.get()) is not None:
-                if isinstance(batch, Rejected):
-                    await stream.send_message(
-                        pb.SubscribeResponse(
-                            rejected=pb.SettleRejected(
-                                offset=batch.offset, code=batch.code, message=batch.message
-                            )
-                        )
-                    )
-                    continue
-                if isinstance(batch, Gap):
-                    await stream.send_message(pb.SubscribeResponse(gap=convert.gap(batch)))
-                    continue
-                frames = frames_of(batch)
-                tracing = self._router.tracing
-                spans = (
-                    tracing.delivering(request.exchange, request.subscriber, frames)
-                    if tracing is not None
-                    else ()
-                )
-                for message in convert.framed_batches(frames):
-                    await stream.send_message(encoded(message))
-                for span in spans:
-                    span.end()
+            await _unless_refused(self._deliver(stream, request, feed), reader, protocol_error)
         finally:
             if pump is not None:
                 pump.cancel()
@@ -209,6 +188,38 @@ class SubscriberService(router_grpc.SubscriberBase):
             raise reason
         if reason is not None:
             raise grpc_error(reason)
+
+    async def _deliver(
+        self,
+        stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse],
+        request: pb.SubscribeStart,
+        feed: Feed[Outgoing],
+    ) -> None:
+        """Send the feed's batches, rejection and gap notices down the stream until it ends."""
+        while (batch := await feed.get()) is not None:
+            if isinstance(batch, Rejected):
+                await stream.send_message(
+                    pb.SubscribeResponse(
+                        rejected=pb.SettleRejected(
+                            offset=batch.offset, code=batch.code, message=batch.message
+                        )
+                    )
+                )
+                continue
+            if isinstance(batch, Gap):
+                await stream.send_message(pb.SubscribeResponse(gap=convert.gap(batch)))
+                continue
+            frames = frames_of(batch)
+            tracing = self._router.tracing
+            spans = (
+                tracing.delivering(request.exchange, request.subscriber, frames)
+                if tracing is not None
+                else ()
+            )
+            for message in convert.framed_batches(frames):
+                await stream.send_message(encoded(message))
+            for span in spans:
+                span.end()
 
     async def Read(self, stream: Stream[pb.ReadRequest, pb.ReadResponse]) -> None:
         request = await stream.recv_message()
@@ -262,6 +273,32 @@ def _settlement(message: pb.SubscribeRequest) -> Settle | Nack | Park:
         delay_s = message.nack.delay_s if message.nack.HasField("delay_s") else None
         return Nack(message.nack.offset, delay_s, message.nack.reason)
     return Park(message.park.offset, message.park.reason)
+
+
+async def _unless_refused(
+    sending: Coroutine[Any, Any, None],
+    reader: asyncio.Future[None],
+    refused: list[RouterError | GRPCError],
+) -> None:
+    """Await ``sending`` (a stream's deliveries) until it ends, or until ``reader`` ends having
+    refused a message: then ``sending`` is cancelled where it is and the stream ends with the
+    refusal's status at once. It may be waiting for a flow-control window that its client,
+    which reads nothing more before it has its status, never opens; the trailers that carry
+    the status are not held back by flow control."""
+    deliveries = asyncio.ensure_future(sending)
+
+    def stop(_: object) -> None:
+        if refused:
+            deliveries.cancel()
+
+    reader.add_done_callback(stop)
+    try:
+        await asyncio.wait((deliveries,))
+    finally:
+        reader.remove_done_callback(stop)
+        deliveries.cancel()  # the stream's handler was cancelled: nothing more is sent
+    if not deliveries.cancelled():
+        deliveries.result()  # an error in sending ends the stream as it did
 
 
 async def _pump(subscription: Subscription, feed: Feed[Outgoing]) -> None:
