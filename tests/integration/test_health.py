@@ -5,6 +5,7 @@ stop, a standby NOT_SERVING, and reflection lists and describes the router.v1 se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -25,7 +26,7 @@ from router._proto.router.v1 import router_grpc
 from router._proto.router.v1 import router_pb2 as pb
 from router.bridge import open_bridge
 from router.core.settings import Settings
-from router.grpc.health import ROUTER_SERVICES
+from router.grpc.health import MOST_OPEN_PER_SOURCE, ROUTER_SERVICES
 from router.node.standby import LeaderHint, serve_standby_grpc
 from tests.helpers.server import RouterProcess, running_router
 
@@ -156,5 +157,44 @@ async def test_a_standby_is_not_serving_and_still_described() -> None:
             await router_grpc.AdminStub(channel).ListExchanges(pb.ListExchangesRequest())
         assert caught.value.status is Status.UNAVAILABLE
         assert "127.0.0.1:1" in (caught.value.message or "")
+
+    await on_a_standby(calls)
+
+
+async def test_open_streams_are_bounded_per_address_and_a_closed_one_frees_its_place() -> None:
+    """Health and reflection need no token, so their long-lived calls are bounded: past
+    MOST_OPEN_PER_SOURCE watches from one address a new one is refused at once; one that
+    ends frees its place; unary Checks are not counted."""
+
+    async def calls(channel: Channel) -> None:
+        health = HealthStub(channel)
+        held = []
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(MOST_OPEN_PER_SOURCE):
+                stream = await stack.enter_async_context(health.Watch.open())
+                await stream.send_message(HealthCheckRequest(service=""), end=True)
+                assert (await stream.recv_message()) is not None
+                held.append(stream)
+            async with health.Watch.open() as refused:
+                await refused.send_message(HealthCheckRequest(service=""), end=True)
+                with pytest.raises(GRPCError) as caught:
+                    await refused.recv_message()
+            assert caught.value.status is Status.RESOURCE_EXHAUSTED
+            assert "open streams" in (caught.value.message or "")
+            assert (await statuses(channel))[""] == HealthCheckResponse.NOT_SERVING
+            with pytest.raises(GRPCError) as caught:
+                await reflected(channel)
+            assert caught.value.status is Status.RESOURCE_EXHAUSTED
+            for stream in held:
+                await stream.cancel()  # a watch never ends by itself: the caller resets it
+        async with asyncio.timeout(10):
+            while True:  # each reset watch's handler ends on the router's loop soon after
+                try:
+                    names, _ = await reflected(channel)
+                    break
+                except GRPCError as error:
+                    assert error.status is Status.RESOURCE_EXHAUSTED
+                    await asyncio.sleep(0.05)  # a poll's pace: no sign says a place is free
+        assert "router.v1.Admin" in names
 
     await on_a_standby(calls)
