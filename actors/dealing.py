@@ -42,6 +42,10 @@ class Dealer:
         self._credit.set()
         self._credit = trio.Event()
 
+    async def freed(self) -> None:
+        """Until :meth:`credit_freed` is next called."""
+        await self._credit.wait()
+
     async def next_piece(
         self, keys: Sequence[str | None] | None, at: int, count: int, fresh: bool
     ) -> tuple[Consumer, int]:

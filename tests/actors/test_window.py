@@ -1,0 +1,108 @@
+"""An exclusive subscriber's window: at most ``prefetch`` deliveries out unsettled with its
+consumer, and ack_wait running only for what the window let out.
+
+A QueueActor with a fake state actor (tests.actors.test_settlement); the clock is Trio's
+MockClock (autojump), so ack_wait passes at once while the order of things is kept.
+"""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from actors.subscriber import Subscription
+from router.core.consumers import PREFETCH
+from tests.actors.test_settlement import attach, running_queue, take
+from tests.helpers.fakes import FakeState, deliveries
+
+
+async def nothing_more(subscription: Subscription) -> bool:
+    """Whether the subscriber sends nothing more for a (virtual) second."""
+    with trio.move_on_after(1):
+        await subscription.next_item()
+        return False
+    return True
+
+
+async def test_an_exclusive_consumer_never_has_more_than_its_window_out(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 40)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue, prefetch=5)
+        assert await take(subscription) == [(o, 1) for o in range(1, 6)]
+        assert await nothing_more(subscription)  # its window is full: 6.. waits
+        assert queue.subscriber_views()[0].unsettled == 5
+        await subscription.ack(3)  # a cumulative ack frees three places
+        assert [o for o, _ in await take(subscription)] == [6, 7, 8]
+        assert await nothing_more(subscription)
+        await subscription.settle([(5, 6)])  # per offset: two more
+        assert [o for o, _ in await take(subscription)] == [9, 10]
+        assert await nothing_more(subscription)
+        out = {4, 7, 8, 9, 10}
+        assert queue.subscriber_views()[0].unsettled == len(out)
+        await subscription.nack(4, delay_s=30.0)  # waiting out its delay, it is not out
+        assert [o for o, _ in await take(subscription)] == [11]
+        await subscription.park(7, "bad")
+        assert [o for o, _ in await take(subscription)] == [12]
+        assert await nothing_more(subscription)
+        await subscription.close()
+
+
+async def test_what_the_window_holds_back_is_not_redelivered_by_ack_wait(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 20)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue, settings={"ack_wait_s": 10.0}, prefetch=5)
+        got: list[tuple[int, int]] = []
+        waiting: list[tuple[int, int]] = []
+        most_out = 0
+        while len(got) < 20:
+            if not waiting:
+                waiting = await take(subscription)
+            offset, count = waiting.pop(0)
+            got.append((offset, count))
+            await trio.sleep(1.5)  # virtual time: a slow consumer, 30 s for all, 7.5 s a window
+            await subscription.ack(offset)
+            most_out = max(most_out, queue.subscriber_views()[0].unsettled)
+        assert got == [(o, 1) for o in range(1, 21)]
+        assert queue.subscriber_views()[0].redelivered == 0  # none of them went twice
+        assert await nothing_more(subscription)
+        assert most_out <= 5
+        await subscription.close()
+
+
+async def test_an_expired_window_is_sent_again_before_fresh_events_and_stays_bounded(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 20)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue, settings={"ack_wait_s": 10.0}, prefetch=4)
+        assert await take(subscription) == [(o, 1) for o in range(1, 5)]
+        await subscription.settle([(2, 2)])
+        assert await take(subscription) == [(5, 1)]
+        # Not settled within ack_wait: 1, 3, 4, 5 go again, and nothing fresh beside them.
+        assert await take(subscription) == [(1, 2), (3, 2), (4, 2), (5, 2)]
+        assert await nothing_more(subscription)
+        await subscription.ack(5)
+        assert await take(subscription) == [(o, 1) for o in range(6, 10)]
+        await subscription.close()
+
+
+async def test_the_default_window_is_a_thousand_for_an_exclusive_subscriber(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    state = FakeState(log=list(deliveries(1, 1500)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue)
+        got: list[int] = []
+        while True:
+            with trio.move_on_after(1):
+                batch = await subscription.next_batch()
+                assert batch is not None
+                got.extend(d.offset for d in batch)
+                continue
+            break
+        assert got == list(range(1, PREFETCH["exclusive"] + 1)) and len(got) == 1000
+        await subscription.close()
