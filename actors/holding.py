@@ -26,6 +26,10 @@ from router.core.consumers import ConsumerSettings, Dispatch
 from router.core.model import Delivery
 from router.core.wire import Counted, offsets_of, part
 
+# An exclusive consumer's window goes out in this many pieces: it acks the first while the
+# others are on their way, so a consumer reading as fast as it can never waits on an ack's trip.
+WINDOW_PIECES = 2
+
 
 @attrs.define(eq=False)
 class Holders:
@@ -54,21 +58,23 @@ class Holders:
         consumer = self._only()
         if consumer.budget >= 0 or consumer.bytes_budget >= 0:
             batch = await within_budget(consumer, batch)
+        step = max(1, consumer.prefetch // WINDOW_PIECES)
         at = 0
         while at < len(batch):
-            stop = min(len(batch), at + await self._room(consumer, fresh))
+            stop = min(len(batch), at + step)
+            await self._room(consumer, fresh, stop - at)
             piece = batch if at == 0 and stop == len(batch) else part(batch, at, stop)
             await self._hand(consumer, piece, fresh)
             at = stop
 
-    async def _room(self, consumer: Consumer, fresh: bool) -> int:
-        """How many more deliveries the exclusive ``consumer``'s window takes now (its prefetch
-        less what it has out); waits for some, and fresh events wait while redeliveries are due
-        (they go first)."""
+    async def _room(self, consumer: Consumer, fresh: bool, wanted: int) -> None:
+        """Until the exclusive ``consumer``'s window (its prefetch less what it has out) takes
+        ``wanted`` more deliveries; fresh events wait while redeliveries are due (they go
+        first)."""
         while True:
             room = consumer.prefetch - len(self.out)
-            if room > 0 and not self.dealer.behind(fresh):
-                return room
+            if room >= wanted and not self.dealer.behind(fresh):
+                return
             if consumer.gone:
                 raise Finished
             await self.dealer.freed()
@@ -158,8 +164,7 @@ class Holders:
         gone); returns who held it."""
         found = self.owner.pop(offset, None)
         self.dealer.unpin(offset)
-        if offset in self.out:
-            self.out.discard(offset)
+        if self.out.discard(offset):
             self.dealer.credit_freed()
         if found is None:
             return None
@@ -173,8 +178,8 @@ class Holders:
         """The ack floor moved to ``floor``: what the exclusive consumer had out at or below it
         is settled, and leaves its window (a re-driven offset stays until it is settled)."""
         out = self.out
-        first = out.first_run()
-        if first is None or first[0] > floor:
+        lowest = out.lowest()
+        if lowest is None or lowest > floor:
             return
         again = [o for o in self.ledger.redriving if o <= floor and o in out]
         out.discard_upto(floor)

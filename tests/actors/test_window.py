@@ -24,28 +24,36 @@ async def nothing_more(subscription: Subscription) -> bool:
     return True
 
 
+async def sent(subscription: Subscription) -> list[tuple[int, int]]:
+    """What the subscriber sends until it sends nothing more for a (virtual) second, as
+    (offset, delivery count) pairs."""
+    got: list[tuple[int, int]] = []
+    while True:
+        with trio.move_on_after(1):
+            got.extend(await take(subscription))
+            continue
+        return got
+
+
 async def test_an_exclusive_consumer_never_has_more_than_its_window_out(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     state = FakeState(log=list(deliveries(1, 40)))
     async with running_queue(state) as queue:
-        subscription = await attach(queue, prefetch=5)
-        assert await take(subscription) == [(o, 1) for o in range(1, 6)]
-        assert await nothing_more(subscription)  # its window is full: 6.. waits
-        assert queue.subscriber_views()[0].unsettled == 5
-        await subscription.ack(3)  # a cumulative ack frees three places
-        assert [o for o, _ in await take(subscription)] == [6, 7, 8]
+        subscription = await attach(queue, prefetch=6)
+        assert await sent(subscription) == [(o, 1) for o in range(1, 7)]  # in two halves
+        assert queue.subscriber_views()[0].unsettled == 6
+        await subscription.ack(3)  # a cumulative ack frees half the window
+        assert [o for o, _ in await sent(subscription)] == [7, 8, 9]
+        await subscription.settle([(4, 5)])  # per offset: less than half is free, so it waits
         assert await nothing_more(subscription)
-        await subscription.settle([(5, 6)])  # per offset: two more
-        assert [o for o, _ in await take(subscription)] == [9, 10]
-        assert await nothing_more(subscription)
-        out = {4, 7, 8, 9, 10}
-        assert queue.subscriber_views()[0].unsettled == len(out)
-        await subscription.nack(4, delay_s=30.0)  # waiting out its delay, it is not out
-        assert [o for o, _ in await take(subscription)] == [11]
-        await subscription.park(7, "bad")
-        assert [o for o, _ in await take(subscription)] == [12]
-        assert await nothing_more(subscription)
+        await subscription.settle([(6, 6)])
+        assert [o for o, _ in await sent(subscription)] == [10, 11, 12]
+        await subscription.nack(7, delay_s=30.0)  # waiting out its delay, it is not out
+        await subscription.park(8, "bad")
+        await subscription.settle([(9, 9)])
+        assert [o for o, _ in await sent(subscription)] == [13, 14, 15]
+        assert queue.subscriber_views()[0].unsettled == 7  # 7 waits for its delay; 6 are out
         await subscription.close()
 
 
@@ -79,14 +87,16 @@ async def test_an_expired_window_is_sent_again_before_fresh_events_and_stays_bou
     state = FakeState(log=list(deliveries(1, 20)))
     async with running_queue(state) as queue:
         subscription = await attach(queue, settings={"ack_wait_s": 10.0}, prefetch=4)
-        assert await take(subscription) == [(o, 1) for o in range(1, 5)]
+        assert await sent(subscription) == [(o, 1) for o in range(1, 5)]
         await subscription.settle([(2, 2)])
-        assert await take(subscription) == [(5, 1)]
-        # Not settled within ack_wait: 1, 3, 4, 5 go again, and nothing fresh beside them.
-        assert await take(subscription) == [(1, 2), (3, 2), (4, 2), (5, 2)]
-        assert await nothing_more(subscription)
-        await subscription.ack(5)
-        assert await take(subscription) == [(o, 1) for o in range(6, 10)]
+        # Not settled within ack_wait: 1, 3, 4 go again, and nothing fresh beside them.
+        sent_at = trio.current_time()
+        again = await take(subscription)
+        assert trio.current_time() - sent_at < 10.5
+        assert again + await sent(subscription) == [(1, 2), (3, 2), (4, 2)]
+        await subscription.ack(4)
+        assert await sent(subscription) == [(o, 1) for o in range(5, 9)]
+        assert queue.subscriber_views()[0].redelivered == 3
         await subscription.close()
 
 
