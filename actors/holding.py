@@ -59,6 +59,8 @@ class Holders:
         if consumer.budget >= 0 or consumer.bytes_budget >= 0:
             batch = await within_budget(consumer, batch)
         step = max(1, consumer.prefetch // WINDOW_PIECES)
+        if consumer.budget >= 0:  # a pull settles after it ends: what it asked for goes whole
+            step = consumer.prefetch
         at = 0
         while at < len(batch):
             stop = min(len(batch), at + step)

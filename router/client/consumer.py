@@ -103,6 +103,10 @@ class DurableConsumer:
 
     async def __anext__(self) -> Any:
         while not self._pending:
+            if self._acking is not None:
+                # The acks of the events handled go out before the next batch is taken: the
+                # router sends a consumer no more than its window of unsettled events.
+                await asyncio.shield(self._acking)
             try:
                 batch = await self._subscription.__anext__()
             except StopAsyncIteration:

@@ -25,7 +25,7 @@ class SubscriberSettings:
 
     - ``mode``: "exclusive" (one consumer, offset order; the default) or "shared".
     - ``max_consumers``: shared: consumers attached at once (16).
-    - ``prefetch``: a consumer's window: deliveries sent to it and not settled, at most (1,000
+    - ``prefetch``: a consumer's window: deliveries sent to it and not settled, at most (4,000
       on an exclusive subscriber, 100 on a shared one).
     - ``dispatch``: shared: "round_robin" (the default) or "pinned" (one key, one consumer).
     - ``key_header``: pinned: the header whose value keys an event.

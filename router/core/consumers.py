@@ -3,7 +3,7 @@
 A delivery is settled by an ack (handled) or by parking it (given up, kept for an operator); a
 nack asks for it again, after a delay. A subscriber is ``exclusive`` (one consumer, offset order)
 or ``shared`` (up to ``max_consumers`` at once, dealt round-robin or pinned by a key header).
-Either way a consumer holds at most ``prefetch`` unsettled deliveries (its window; 1,000 by
+Either way a consumer holds at most ``prefetch`` unsettled deliveries (its window; 4,000 by
 default for an exclusive subscriber, 100 for a shared one). See docs/consumers.md.
 """
 
@@ -21,7 +21,7 @@ from router.core.storable import storable
 
 MAX_DELAY_S = 7 * 24 * 3600.0  # the longest nack delay or back-off step accepted
 MAX_REASON = 1024
-PREFETCH = {"exclusive": 1000, "shared": 100}  # the default window of a consumer, by mode
+PREFETCH = {"exclusive": 4000, "shared": 100}  # the default window of a consumer, by mode
 
 
 class Mode(enum.Enum):

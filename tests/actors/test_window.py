@@ -11,7 +11,7 @@ import trio
 import trio.testing
 
 from actors.subscriber import Subscription
-from router.core.consumers import PREFETCH
+from router.core.consumers import PREFETCH, ConsumerSettings
 from tests.actors.test_settlement import attach, running_queue, take
 from tests.helpers.fakes import FakeState, deliveries
 
@@ -100,19 +100,28 @@ async def test_an_expired_window_is_sent_again_before_fresh_events_and_stays_bou
         await subscription.close()
 
 
-async def test_the_default_window_is_a_thousand_for_an_exclusive_subscriber(
+async def test_an_exclusive_subscriber_has_a_default_window(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    state = FakeState(log=list(deliveries(1, 1500)))
+    window = PREFETCH["exclusive"]
+    state = FakeState(log=list(deliveries(1, window + 500)))
     async with running_queue(state) as queue:
         subscription = await attach(queue)
-        got: list[int] = []
-        while True:
-            with trio.move_on_after(1):
-                batch = await subscription.next_batch()
-                assert batch is not None
-                got.extend(d.offset for d in batch)
-                continue
-            break
-        assert got == list(range(1, PREFETCH["exclusive"] + 1)) and len(got) == 1000
+        assert [o for o, _ in await sent(subscription)] == list(range(1, window + 1))
+        assert queue.subscriber_views()[0].unsettled == window
         await subscription.close()
+
+
+def test_the_default_window_follows_the_mode_and_stored_settings_keep_theirs() -> None:
+    assert ConsumerSettings().prefetch == PREFETCH["exclusive"]
+    shared = ConsumerSettings.make(mode="shared")
+    assert shared.prefetch == PREFETCH["shared"] == 100
+    # A shared subscriber stored before exclusive ones had a window kept 100 by leaving it out.
+    assert ConsumerSettings.from_json('{"max_consumers": 16, "mode": "shared"}').prefetch == 100
+    assert ConsumerSettings.from_json(shared.to_json()) == shared
+    # A mode change moves a default window to the new mode's, and keeps one set on purpose.
+    assert shared.replace(mode="exclusive").prefetch == PREFETCH["exclusive"]
+    assert ConsumerSettings().replace(mode="shared").prefetch == 100
+    assert ConsumerSettings(prefetch=50).replace(mode="shared").prefetch == 50
+    assert shared.replace(mode="shared").prefetch == 100
+    assert shared.replace(prefetch=7).prefetch == 7
