@@ -7,13 +7,29 @@ MockClock (autojump), so ack_wait passes at once while the order of things is ke
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
 import trio
 import trio.testing
 
+from actors.queue import QueueActor
 from actors.subscriber import Subscription
 from router.core.consumers import PREFETCH, ConsumerSettings
 from tests.actors.test_settlement import attach, running_queue, take
 from tests.helpers.fakes import FakeState, deliveries
+
+
+@asynccontextmanager
+async def exclusive(
+    events: int, prefetch: int = 0, **settings: Any
+) -> AsyncIterator[tuple[QueueActor, Subscription]]:
+    """An exclusive subscriber of ``events`` stored events, its consumer attached from the
+    first with its own ``prefetch`` (0: the subscriber's) and the subscriber's ``settings``."""
+    async with running_queue(FakeState(log=list(deliveries(1, events)))) as queue:
+        subscription = await attach(queue, settings=settings or None, prefetch=prefetch)
+        yield queue, subscription
 
 
 async def nothing_more(subscription: Subscription) -> bool:
@@ -38,9 +54,7 @@ async def sent(subscription: Subscription) -> list[tuple[int, int]]:
 async def test_an_exclusive_consumer_never_has_more_than_its_window_out(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    state = FakeState(log=list(deliveries(1, 40)))
-    async with running_queue(state) as queue:
-        subscription = await attach(queue, prefetch=6)
+    async with exclusive(40, prefetch=6) as (queue, subscription):
         assert await sent(subscription) == [(o, 1) for o in range(1, 7)]  # in two halves
         assert queue.subscriber_views()[0].unsettled == 6
         await subscription.ack(3)  # a cumulative ack frees half the window
@@ -54,15 +68,12 @@ async def test_an_exclusive_consumer_never_has_more_than_its_window_out(
         await subscription.settle([(9, 9)])
         assert [o for o, _ in await sent(subscription)] == [13, 14, 15]
         assert queue.subscriber_views()[0].unsettled == 7  # 7 waits for its delay; 6 are out
-        await subscription.close()
 
 
 async def test_what_the_window_holds_back_is_not_redelivered_by_ack_wait(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    state = FakeState(log=list(deliveries(1, 20)))
-    async with running_queue(state) as queue:
-        subscription = await attach(queue, settings={"ack_wait_s": 10.0}, prefetch=5)
+    async with exclusive(20, prefetch=5, ack_wait_s=10.0) as (queue, subscription):
         got: list[tuple[int, int]] = []
         waiting: list[tuple[int, int]] = []
         most_out = 0
@@ -78,15 +89,12 @@ async def test_what_the_window_holds_back_is_not_redelivered_by_ack_wait(
         assert queue.subscriber_views()[0].redelivered == 0  # none of them went twice
         assert await nothing_more(subscription)
         assert most_out <= 5
-        await subscription.close()
 
 
 async def test_an_expired_window_is_sent_again_before_fresh_events_and_stays_bounded(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    state = FakeState(log=list(deliveries(1, 20)))
-    async with running_queue(state) as queue:
-        subscription = await attach(queue, settings={"ack_wait_s": 10.0}, prefetch=4)
+    async with exclusive(20, prefetch=4, ack_wait_s=10.0) as (queue, subscription):
         assert await sent(subscription) == [(o, 1) for o in range(1, 5)]
         await subscription.settle([(2, 2)])
         # Not settled within ack_wait: 1, 3, 4 go again, and nothing fresh beside them.
@@ -97,19 +105,15 @@ async def test_an_expired_window_is_sent_again_before_fresh_events_and_stays_bou
         await subscription.ack(4)
         assert await sent(subscription) == [(o, 1) for o in range(5, 9)]
         assert queue.subscriber_views()[0].redelivered == 3
-        await subscription.close()
 
 
 async def test_an_exclusive_subscriber_has_a_default_window(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     window = PREFETCH["exclusive"]
-    state = FakeState(log=list(deliveries(1, window + 500)))
-    async with running_queue(state) as queue:
-        subscription = await attach(queue)
+    async with exclusive(window + 500) as (queue, subscription):
         assert [o for o, _ in await sent(subscription)] == list(range(1, window + 1))
         assert queue.subscriber_views()[0].unsettled == window
-        await subscription.close()
 
 
 def test_the_default_window_follows_the_mode_and_stored_settings_keep_theirs() -> None:
