@@ -36,11 +36,20 @@ class Dealer:
     pins: dict[str, tuple[Consumer, int]] = attrs.Factory(dict)  # key -> (holder, events held)
     key_of: dict[int, str] = attrs.Factory(dict)  # offset out -> its pinned key
     _credit: trio.Event = attrs.Factory(trio.Event)
+    _waiting: bool = False  # something waits on _credit
 
     def credit_freed(self) -> None:
-        """Some consumer may take more: wake what waits for credit."""
-        self._credit.set()
-        self._credit = trio.Event()
+        """Some consumer may take more: wake what waits for credit (a settle calls this for
+        each offset, so it costs nothing while nothing waits)."""
+        if self._waiting:
+            self._waiting = False
+            self._credit.set()
+            self._credit = trio.Event()
+
+    async def freed(self) -> None:
+        """Until :meth:`credit_freed` is next called."""
+        self._waiting = True
+        await self._credit.wait()
 
     async def next_piece(
         self, keys: Sequence[str | None] | None, at: int, count: int, fresh: bool
@@ -90,7 +99,7 @@ class Dealer:
             if not self.consumers:
                 raise Finished
             if self.behind(fresh):
-                await self._credit.wait()
+                await self.freed()
                 continue
             count = len(self.consumers)
             for step in range(count):
@@ -98,7 +107,7 @@ class Dealer:
                 if consumer.credit > 0:
                     self.turn = (self.turn + step + 1) % count
                     return consumer
-            await self._credit.wait()
+            await self.freed()
 
     async def _holder_of(self, key: str, fresh: bool) -> Consumer:
         """The consumer a key's event goes to: the one holding the key's earlier events, else
@@ -110,7 +119,7 @@ class Dealer:
             consumer = held[0] if held is not None else slot(key, self.consumers)
             if consumer.credit > 0 and not consumer.gone and not self.behind(fresh):
                 return consumer
-            await self._credit.wait()
+            await self.freed()
 
 
 async def within_budget(consumer: Consumer, batch: Sequence[Delivery]) -> Sequence[Delivery]:

@@ -1,10 +1,13 @@
 """Handing out: which consumer holds each delivery a subscriber has out, and the handing itself.
 
-An ``exclusive`` subscriber hands a batch whole to its one consumer (a pull's budgets cut it
-first); a ``shared`` one deals it among its consumers within their credit (actors.dealing).
-Every redelivery, and every delivery a shared subscriber has out, is owned: the consumer it went
-to and when, so a settle, nack or expiry can tell whether that consumer still holds it. An
-exclusive subscriber's fresh deliveries are not owned one by one: the ledger implies them.
+Every consumer has a window, its ``prefetch``: deliveries it was sent and has not settled, at
+most. An ``exclusive`` subscriber hands a batch to its one consumer in pieces that fit its window
+(a pull's budgets cut it first; a pull's window holds what it asked for), waiting for acks to make
+room, so what the window holds back is not sent and its ack_wait does not run; a ``shared`` one
+deals it among its consumers within their credit (actors.dealing). Every redelivery, and every
+delivery a shared subscriber has out, is owned: the consumer it went to and when, so a settle,
+nack or expiry can tell whether that consumer still holds it. An exclusive subscriber's fresh
+deliveries are not owned one by one: the ledger implies them, and its window keeps them as runs.
 """
 
 from __future__ import annotations
@@ -17,10 +20,15 @@ import trio
 from actors.dealing import Dealer, Finished, keys_of, within_budget, within_bytes
 from actors.ledger import Ledger
 from actors.redelivery import Flight, Redelivery
+from actors.runs import Runs
 from actors.subscription import Consumer
 from router.core.delivery import DeliverySettings, Dispatch
 from router.core.model import Delivery
 from router.core.wire import Counted, offsets_of, part
+
+# An exclusive consumer's window goes out in this many pieces: it acks the first while the
+# others are on their way, so a consumer reading as fast as it can never waits on an ack's trip.
+WINDOW_PIECES = 2
 
 
 @attrs.define(eq=False)
@@ -38,20 +46,53 @@ class Holders:
     # offset -> (consumer, sent at): every delivery a shared subscriber has out, and the
     # redeliveries an exclusive one has out (its fresh ones are implied by the ledger)
     owner: dict[int, tuple[Consumer, float]] = attrs.Factory(dict)
+    # exclusive: the offsets its consumer was sent (or is being sent) and has not settled
+    out: Runs = attrs.Factory(Runs)
 
     async def give(self, batch: Sequence[Delivery], fresh: bool) -> None:
-        """Hand ``batch`` (fresh or not) to the consumers: all of it to the one of an exclusive
-        subscriber, dealt among those of a shared one."""
+        """Hand ``batch`` (fresh or not) to the consumers: to the one of an exclusive subscriber
+        in pieces its window takes, dealt among those of a shared one."""
         if self.options.shared:
             await self._deal(batch, fresh)
             return
         consumer = self._only()
         if consumer.budget >= 0 or consumer.bytes_budget >= 0:
             batch = await within_budget(consumer, batch)
+        step = max(1, consumer.prefetch // WINDOW_PIECES)
+        if consumer.budget >= 0:  # a pull settles after it ends: what it asked for goes whole
+            step = consumer.prefetch
+        at = 0
+        while at < len(batch):
+            stop = min(len(batch), at + step)
+            await self._room(consumer, fresh, stop - at)
+            piece = batch if at == 0 and stop == len(batch) else part(batch, at, stop)
+            await self._hand(consumer, piece, fresh)
+            at = stop
+
+    async def _room(self, consumer: Consumer, fresh: bool, wanted: int) -> None:
+        """Until the exclusive ``consumer``'s window (its prefetch less what it has out) takes
+        ``wanted`` more deliveries; fresh events wait while redeliveries are due (they go
+        first)."""
+        while True:
+            room = consumer.prefetch - len(self.out)
+            if room >= wanted and not self.dealer.behind(fresh):
+                return
+            if consumer.gone:
+                raise Finished
+            await self.dealer.freed()
+
+    async def _hand(self, consumer: Consumer, batch: Sequence[Delivery], fresh: bool) -> None:
+        """One piece to the exclusive ``consumer``, counted in its window before the wait for
+        its stream (a settle of these offsets meanwhile takes them out of it again)."""
+        offsets = offsets_of(batch)
+        if offsets[-1] - offsets[0] + 1 == len(offsets):
+            self.out.add_run(offsets[0], offsets[-1])
+        else:
+            for offset in offsets:
+                self.out.add(offset)
         await self._put(consumer, batch)
         consumer.events_out += len(batch)
         now = trio.current_time()
-        offsets = offsets_of(batch)
         if fresh:
             self.ledger.deliver_fresh(offsets[-1])
         else:
@@ -125,6 +166,8 @@ class Holders:
         gone); returns who held it."""
         found = self.owner.pop(offset, None)
         self.dealer.unpin(offset)
+        if self.out.discard(offset):
+            self.dealer.credit_freed()
         if found is None:
             return None
         consumer = found[0]
@@ -132,6 +175,19 @@ class Holders:
             consumer.holding.discard(offset)
             self.dealer.credit_freed()
         return consumer
+
+    def landed(self, floor: int) -> None:
+        """The ack floor moved to ``floor``: what the exclusive consumer had out at or below it
+        is settled, and leaves its window (a re-driven offset stays until it is settled)."""
+        out = self.out
+        lowest = out.lowest()
+        if lowest is None or lowest > floor:
+            return
+        again = [o for o in self.ledger.redriving if o <= floor and o in out]
+        out.discard_upto(floor)
+        for offset in again:
+            out.add(offset)
+        self.dealer.credit_freed()
 
     def holds(self, consumer: Consumer, offset: int) -> bool:
         """Whether ``consumer`` holds ``offset`` unsettled (so it may settle it)."""

@@ -45,6 +45,7 @@ class Resender:
         while True:
             due = again.take_due(lambda o: self.ledger.is_open(o) and o not in owner)
             if not due:
+                self.dealer.credit_freed()  # what was due is settled: fresh events go on
                 await again.wait_due()
                 continue
             again.resending = len(due)

@@ -82,10 +82,11 @@ class Runs:
         ends[low:high] = [last]
         self._size += last - first + 1
 
-    def discard(self, offset: int) -> None:
+    def discard(self, offset: int) -> bool:
+        """Take ``offset`` out; whether it was in."""
         index = bisect.bisect_right(self._starts, offset) - 1
         if index < 0 or offset > self._ends[index]:
-            return
+            return False
         first, last = self._starts[index], self._ends[index]
         self._size -= 1
         if first == last:
@@ -98,6 +99,10 @@ class Runs:
             self._ends[index] = offset - 1
             self._starts.insert(index + 1, offset + 1)
             self._ends.insert(index + 1, last)
+        return True
+
+    def lowest(self) -> int | None:
+        return self._starts[0] if self._starts else None
 
     def discard_upto(self, offset: int) -> None:
         """Forget every offset at or below ``offset``."""

@@ -178,6 +178,7 @@ class Settler:
         self.floor_moved_at = trio.current_time()
         self.changed()
         self.redelivery.landed(self.ledger.floor)
+        self.holders.landed(self.ledger.floor)
 
     async def nack(self, offset: int, delay_s: float | None, reason: str = "") -> None:
         self.holders.release(offset)

@@ -412,9 +412,10 @@ class SubscriberActor:
         subscription = Subscription(
             self.queue.id, self.name, self.fresh.next_offset, self.fresh.head, batches, control_send
         )
-        consumer = Consumer(
-            address, prefetch or self.options.prefetch, subscription, outbox, control, most or -1
-        )
+        window = prefetch or self.options.prefetch
+        if most and not shared:  # a pull settles after it ends: its window holds what it asks
+            window = max(window, most)
+        consumer = Consumer(address, window, subscription, outbox, control, most or -1)
         consumer.last_heard = trio.current_time()
         consumer.bytes_budget = most_bytes or -1
         if shared:  # its credit counts the room in its outbox

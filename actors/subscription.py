@@ -200,7 +200,7 @@ class Consumer:
     """One consumer attached to the subscriber: its channels and what it holds."""
 
     address: str
-    prefetch: int  # shared: unsettled deliveries it may hold
+    prefetch: int  # its window: deliveries sent to it and not settled, at most
     subscription: Subscription
     outbox: trio.MemorySendChannel[Outgoing]
     control: trio.MemoryReceiveChannel[ConsumerMessage]

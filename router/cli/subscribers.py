@@ -19,7 +19,7 @@ from router.core.printable import escape
 SETTINGS = (
     ("--mode", "mode", str, "exclusive | shared (while no consumer is attached)"),
     ("--max-consumers", "max_consumers", int, "shared: consumers at once"),
-    ("--prefetch", "prefetch", int, "shared: unsettled deliveries per consumer"),
+    ("--prefetch", "prefetch", int, "unsettled deliveries out per consumer"),
     ("--dispatch", "dispatch", str, "shared: round_robin | pinned"),
     ("--key-header", "key_header", str, "pinned: the header that keys an event"),
     ("--ack-wait", "ack_wait_s", float, "seconds before an unsettled delivery is sent again"),

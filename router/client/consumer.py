@@ -15,8 +15,9 @@ move is ``RouterClient.reset_subscriber`` (``router subscriber reset``). ``setti
 checked on the first attachment (refused when they differ from an existing subscriber's), not
 on reconnections, which take the subscriber as an operator may have changed it since. An event acked here that comes again (its ack was lost
 with the connection) is acked again, not handed out; events handed out but not settled come
-again (at-least-once). Heartbeats go out while the handler works. With ``shared=True`` this is one
-of several consumers of a shared subscriber, holding at most ``prefetch`` unsettled events.
+again (at-least-once). Heartbeats go out while the handler works. It holds at most ``prefetch``
+unsettled events (0: the subscriber's). With ``shared=True`` this is one of several consumers of a
+shared subscriber.
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class DurableConsumer:
 
     async def __anext__(self) -> Any:
         while not self._pending:
+            if self._acking is not None:
+                # The acks of the events handled go out before the next batch is taken: the
+                # router sends a consumer no more than its window of unsettled events.
+                await asyncio.shield(self._acking)
             try:
                 batch = await self._subscription.__anext__()
             except StopAsyncIteration:

@@ -25,10 +25,12 @@ class SubscriberSettings:
 
     - ``mode``: "exclusive" (one consumer, offset order; the default) or "shared".
     - ``max_consumers``: shared: consumers attached at once (16).
-    - ``prefetch``: shared: unsettled deliveries one consumer holds at most (100).
+    - ``prefetch``: a consumer's window: deliveries sent to it and not settled, at most (4,000
+      on an exclusive subscriber, 100 on a shared one).
     - ``dispatch``: shared: "round_robin" (the default) or "pinned" (one key, one consumer).
     - ``key_header``: pinned: the header whose value keys an event.
-    - ``ack_wait_s``: an unsettled delivery is delivered again after this (30 s).
+    - ``ack_wait_s``: a delivery unsettled this long after it was sent (let out by the
+      consumer's window) is delivered again (30 s).
     - ``max_deliveries``: an event delivered this often is parked (10; 0: never).
     - ``backoff_initial_s``, ``backoff_max_s``, ``backoff_multiplier``: the delay before a
       nacked event comes again, growing with each delivery (1 s, 300 s, 2).

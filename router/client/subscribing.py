@@ -38,8 +38,9 @@ class SubscribeCalls(Calls):
         settings: SubscriberSettings | pb.SubscriberSettings | None = None,
     ) -> DurableConsumer:
         """Events one by one, each with ``ack()``, ``nack(delay)``, ``park(reason)`` and its
-        ``delivery_count``; reconnects and resumes (see DurableConsumer). ``shared=True``: one
-        of several consumers of a shared subscriber, holding at most ``prefetch`` events.
+        ``delivery_count``; reconnects and resumes (see DurableConsumer), holding at most
+        ``prefetch`` unsettled events (0: the subscriber's). ``shared=True``: one of several
+        consumers of a shared subscriber.
 
         ``start`` and ``settings`` apply when this creates the subscriber; a subscriber that
         exists resumes from its saved cursor (move it with ``reset_subscriber``), and a setting
@@ -70,7 +71,7 @@ class SubscribeCalls(Calls):
         prefetch: int = 0,
         start_if_new: bool = True,
     ) -> AsyncIterator[ClientSubscription]:
-        """One stream of a durable subscriber; ``prefetch``: this consumer's own, when shared.
+        """One stream of a durable subscriber; ``prefetch``: this consumer's own window.
 
         ``start`` applies when this call creates the subscriber; one that exists resumes from
         its saved cursor. ``start_if_new=False`` makes ``start`` move an existing (sleeping)

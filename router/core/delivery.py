@@ -2,8 +2,9 @@
 
 A delivery is settled by an ack (handled) or by parking it (given up, kept for an operator); a
 nack asks for it again, after a delay. A subscriber is ``exclusive`` (one consumer, offset order)
-or ``shared`` (up to ``max_consumers`` at once, each holding at most ``prefetch`` unsettled
-deliveries, dealt round-robin or pinned by a key header). See docs/consumers.md.
+or ``shared`` (up to ``max_consumers`` at once, dealt round-robin or pinned by a key header).
+Either way a consumer holds at most ``prefetch`` unsettled deliveries (its window; 4,000 by
+default for an exclusive subscriber, 100 for a shared one). See docs/consumers.md.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from router.core.storable import storable
 
 MAX_DELAY_S = 7 * 24 * 3600.0  # the longest nack delay or back-off step accepted
 MAX_REASON = 1024
+PREFETCH = {"exclusive": 4000, "shared": 100}  # the default window of a consumer, by mode
 
 
 class Mode(enum.Enum):
@@ -38,7 +40,7 @@ class DeliverySettings:
 
     mode: Mode = Mode.EXCLUSIVE
     max_consumers: int = 1  # shared: consumers attached at once
-    prefetch: int = 100  # shared: unsettled deliveries a consumer holds at most (its default)
+    prefetch: int = PREFETCH["exclusive"]  # deliveries out unsettled with a consumer at most
     dispatch: Dispatch = Dispatch.ROUND_ROBIN
     key_header: str = ""  # pinned: the header whose value keys an event
     ack_wait_s: float = 30.0  # an unsettled delivery is delivered again after this
@@ -91,6 +93,8 @@ class DeliverySettings:
             raise InvalidArgument(f"{field}: {error}") from None
         if values.get("mode") is Mode.SHARED and "max_consumers" not in values:
             values["max_consumers"] = 16
+        if values.get("mode") is Mode.SHARED and "prefetch" not in values:
+            values["prefetch"] = PREFETCH["shared"]
         settings = cls(**values)
         settings.check(field)
         return settings
@@ -103,6 +107,10 @@ class DeliverySettings:
             given["max_consumers"] = max(self.max_consumers, 16)
         if changes.get("mode") == Mode.EXCLUSIVE.value:
             given["max_consumers"] = 1
+        mode = _plain(changes.get("mode", self.mode))
+        default = PREFETCH[self.mode.value]
+        if mode != self.mode.value and "prefetch" not in changes and self.prefetch == default:
+            given["prefetch"] = PREFETCH.get(mode, default)  # the old mode's default: the new's
         return DeliverySettings.make(field, **given)
 
     def check(self, field: str = "settings") -> None:
