@@ -149,6 +149,10 @@ class CallHandler(Handler):
     def running(self) -> int:
         return len(self._tasks) + len(self._cancelled)
 
+    def reset_running(self) -> int:
+        """Calls the client reset (or the connection cancelled) whose handlers run on."""
+        return len(self._cancelled)
+
     def _report_closed(self) -> None:
         if self.closing and not self._tasks and not self._cancelled and not self._reported:
             self._reported = True
@@ -174,8 +178,8 @@ class ConnectionEvents(EventsProcessor):
     client, PING, SETTINGS after the first, PRIORITY of no new stream, empty DATA that does not
     end a stream, and streams refused past the cap) each take one from ``allowance``; when it
     is spent, ``overrun`` is called (the connection goes away with GOAWAY). A new stream while
-    ``max_streams`` calls are still running on the connection (including reset ones whose
-    handlers have not ended yet) is refused with RST_STREAM REFUSED_STREAM."""
+    ``max_streams`` calls are held on the connection (open ones, and reset ones whose handlers
+    have not ended yet) is refused with RST_STREAM REFUSED_STREAM."""
 
     def __init__(
         self,
@@ -203,7 +207,12 @@ class ConnectionEvents(EventsProcessor):
     def process_request_received(self, event: RequestReceived) -> None:
         self.busy_at = time.monotonic()
         assert event.stream_id is not None
-        if max(len(self.streams), self._calls.running()) >= self._max_streams:
+        # The calls counted: streams h2 holds open (this new one aside) and calls the client
+        # reset whose handlers have not ended. A call already answered whose handler is still
+        # returning is not counted: its client, keeping to MAX_CONCURRENT_STREAMS, has seen it
+        # end and may open the next.
+        held = self.connection._connection.open_inbound_streams - 1 + self._calls.reset_running()
+        if held >= self._max_streams:
             with contextlib.suppress(StreamClosedError):  # unless the client reset it already
                 self.connection._connection.reset_stream(event.stream_id, ErrorCodes.REFUSED_STREAM)
             self._no_work()
