@@ -2,7 +2,7 @@
 # The wire contract against the released one (docs/compatibility.md): `buf breaking` with its FILE
 # rules, the protos of PROTOS_DIR (default protos/) against protos/released/router-v1.binpb.
 #   scripts/proto-breaking.sh [PROTOS_DIR]   check (exit 100 names each breaking change)
-#   scripts/proto-breaking.sh --release      write the baseline from protos/ (on a release)
+#   scripts/proto-breaking.sh --release      on a release: check, then write the baseline from protos/
 # Buf comes from the npm registry (@bufbuild/buf, pinned) into .cache/buf, once; after that a
 # check takes well under a second. Under CI=true a failed install fails the check; elsewhere a
 # machine without npm skips it, saying so.
@@ -39,7 +39,9 @@ if [ ! -x "$buf" ] || [ "$("$buf" --version 2>/dev/null)" != "$BUF_VERSION" ]; t
 fi
 
 if [ "${1:-}" = "--release" ]; then
-  # No comments (source info): the baseline holds what the wire and generated code depend on.
+  # A release passes the check first: the baseline moves forward, never past a break. It holds
+  # no comments (source info), only what the wire and the generated code depend on.
+  "$buf" breaking protos --against "$BASELINE"
   "$buf" build protos --exclude-source-info -o "$BASELINE"
   echo "proto-breaking: wrote $BASELINE from protos/" >&2
   exit 0
