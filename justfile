@@ -32,13 +32,23 @@ test-fast *ARGS:
     python -m pytest -n "${TEST_WORKERS:-2}" --maxschedchunk 1 -m "not slow and not browser and not postgres" {{ARGS}}
 
 # Lint, format check, types, the floors of router/ (README "Layout"; contracts in pyproject.toml),
-# and the permission table.
+# the permission table, and the wire contract against the released one.
 lint:
     ruff check .
     ruff format --check .
     mypy router actors storage
     lint-imports
     python -m scripts.permission_table --check
+    just proto-breaking
+
+# The protos against the released contract, protos/released/router-v1.binpb, by `buf breaking`
+# with the FILE rules (docs/compatibility.md); buf is installed from npm into .cache/buf once.
+proto-breaking:
+    bash scripts/proto-breaking.sh
+
+# On a release: write protos/released/router-v1.binpb, the baseline `proto-breaking` checks against.
+proto-release:
+    bash scripts/proto-breaking.sh --release
 
 # Write docs/security.md's permission table from router/control/policy.py (`just lint` checks it).
 permissions:
