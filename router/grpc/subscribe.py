@@ -118,7 +118,7 @@ class SubscriberService(router_grpc.SubscriberBase):
 
     async def Subscribe(self, stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse]) -> None:
         self.handlers.add_current()
-        first = await stream.recv_message()
+        first = await self._first(stream)
         if first is None or first.WhichOneof("body") != "start":
             raise GRPCError(Status.INVALID_ARGUMENT, "start: the first message must be a start")
         request = first.start
@@ -131,6 +131,21 @@ class SubscriberService(router_grpc.SubscriberBase):
         finally:
             if user is not None:
                 self._streams.give_back(user.name, place)
+
+    async def _first(
+        self, stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse]
+    ) -> pb.SubscribeRequest | None:
+        """The stream's first message, within the start timeout: a stream left without its
+        start would hold its connection's place and a handler for as long as it stayed."""
+        timeout_s = self._router.settings.grpc_start_timeout_s
+        try:
+            return await asyncio.wait_for(stream.recv_message(), timeout_s)
+        except TimeoutError:
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                f"start: no start message within {timeout_s:g} s; a Subscribe stream's first"
+                " message must be its start",
+            ) from None
 
     async def _open(
         self,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from typing import Any
 from urllib.parse import unquote
 
@@ -29,7 +30,7 @@ STORED = pb.StartPoint(kind=pb.StartPoint.STORED)
 
 @pytest.fixture
 def router(sqlite_url: str, tmp_path: object) -> Any:
-    with running_router(sqlite_url, str(tmp_path)) as process:
+    with running_router(sqlite_url, str(tmp_path), "--grpc-start-timeout", "1s") as process:
         yield process
 
 
@@ -92,6 +93,31 @@ async def _end_of(stream: Any) -> tuple[Status, str, dict[str, str]]:
     code = trailers.get("grpc-status")
     assert code is not None, f"no status: {trailers}"  # a dropped connection has none
     return Status(int(code)), unquote(trailers.get("grpc-message", "")), trailers
+
+
+def test_a_subscribe_stream_without_its_start_is_ended_naming_the_start(
+    router: RouterProcess,
+) -> None:
+    async def story() -> tuple[tuple[Status, str, dict[str, str]], float]:
+        channel = channel_to(router)
+        began = time.monotonic()
+        ended = None
+        try:
+            async with router_grpc.SubscriberStub(channel).Subscribe.open(metadata=AUTH) as stream:
+                await stream.send_request()  # the call's headers, and no message after them
+                async with asyncio.timeout(20):
+                    ended = await _end_of(stream)
+        except (GRPCError, ProtocolError):
+            pass  # its end raised again as it closes: read above
+        finally:
+            channel.close()
+        assert ended is not None
+        return ended, time.monotonic() - began
+
+    (status, message, _), took_s = asyncio.run(story())
+    assert status is Status.INVALID_ARGUMENT, (status, message)
+    assert message.startswith("start: no start message within 1 s"), message
+    assert 0.9 <= took_s < 10, took_s
 
 
 def test_the_router_named_on_stopping_is_another_known_one_or_none() -> None:
