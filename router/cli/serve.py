@@ -191,6 +191,11 @@ GRPC_FLAGS = (
         default="5m",
         help="close a connection with no call running for this long",
     ),
+    arg(
+        "--grpc-start-timeout",
+        default="10s",
+        help="end a Subscribe stream that sends no start message for this long",
+    ),
 )
 ALL_FLAGS = SERVE_FLAGS + FORM_FLAGS + AMQP_FLAGS + RETENTION_FLAGS + LEADERSHIP_FLAGS + GRPC_FLAGS
 _DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
@@ -397,6 +402,7 @@ def grpc_bounds(args: argparse.Namespace) -> dict[str, Any]:
             args.grpc_handshake_timeout, "--grpc-handshake-timeout"
         ),
         "grpc_idle_timeout_s": duration_s(args.grpc_idle_timeout, "--grpc-idle-timeout"),
+        "grpc_start_timeout_s": duration_s(args.grpc_start_timeout, "--grpc-start-timeout"),
     }
 
 

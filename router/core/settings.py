@@ -84,6 +84,8 @@ class Settings:
     # GOAWAY: a client reconnects at its next call); when it reads nothing it is sent for as long.
     grpc_handshake_timeout_s: float = 10.0
     grpc_idle_timeout_s: float = 300.0
+    # A Subscribe stream that sends no start message for this long is ended INVALID_ARGUMENT.
+    grpc_start_timeout_s: float = 10.0
     # Calls running at once on one connection, counting those reset by the client whose
     # handlers have not ended yet (HTTP/2 MAX_CONCURRENT_STREAMS; more are refused).
     grpc_max_streams_per_connection: int = 100

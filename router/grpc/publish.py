@@ -22,14 +22,17 @@ from router.core.wire import Encoded
 from router.grpc import convert
 from router.grpc.metadata import authorization, caller_user
 from router.grpc.status import grpc_error, statuses
+from router.grpc.stopping import Handlers, Stopping, end_stopping
 from router.observe.tracing import carrier_of
 
 PIPELINE_DEPTH = 256  # publish requests of one stream in flight at once; answered in order
+Pending = asyncio.Queue[asyncio.Future[Any] | Stopping | None]  # a stream's answers, in order
 
 
 class PublisherService(router_grpc.PublisherBase):
     """Publishes; on shutdown it drains: calls in flight finish and get their acks, new ones are
-    refused with UNAVAILABLE (see :meth:`drain`)."""
+    refused with UNAVAILABLE, and each open stream, once what it sent before is answered, ends
+    with UNAVAILABLE (see :meth:`stop` and :meth:`drain`)."""
 
     def __init__(self, router: Router, bridge: AsyncioThread) -> None:
         self._router = router
@@ -39,6 +42,9 @@ class PublisherService(router_grpc.PublisherBase):
         self._in_flight = 0
         self._draining = False
         self._idle = trio.Event()
+        self._streams: set[Pending] = set()
+        self.handlers = Handlers()
+        self._stops: set[asyncio.Task[None]] = set()
 
     def _begin(self) -> None:
         if self._draining:
@@ -57,9 +63,21 @@ class PublisherService(router_grpc.PublisherBase):
             return None
         return carrier_of(stream.metadata.items())
 
-    async def drain(self) -> None:
-        """Refuse new publishes and wait (in Trio) until those in flight have been answered."""
+    async def stop(self, stopping: Stopping) -> None:
+        """On the loop's thread: refuse new publishes, and queue the end of each open stream
+        behind the requests it has sent (they are answered first; nothing more is read)."""
         self._draining = True
+        for pending in self._streams:
+            if not pending.full():
+                pending.put_nowait(stopping)
+                continue
+            put = asyncio.ensure_future(pending.put(stopping))  # held until it is in the queue
+            self._stops.add(put)
+            put.add_done_callback(self._stops.discard)
+
+    async def drain(self) -> None:
+        """Wait (in Trio), once :meth:`stop` has run, until the publishes in flight have been
+        answered and the streams have ended."""
         if self._in_flight:
             await self._idle.wait()
 
@@ -92,9 +110,9 @@ class PublisherService(router_grpc.PublisherBase):
         stream goes on. The token and grants are checked again for each request: a stream whose
         token is revoked or expires, or whose user loses the grant, ends at its next request
         with nothing stored, as it does for a message refused unread (over the size bound,
-        compressed, not a PublishRequest) and on shutdown."""
-        pending: asyncio.Queue[asyncio.Future[Any] | None] = asyncio.Queue(PIPELINE_DEPTH)
-        refused: list[GRPCError] = []
+        compressed, not a PublishRequest). On shutdown the requests read are answered, and then
+        the stream ends with UNAVAILABLE (router.grpc.stopping)."""
+        pending: Pending = asyncio.Queue(PIPELINE_DEPTH)
         auth = self._router.auth
         header = authorization(stream.metadata)
         carrier = self._carrier(stream)
@@ -107,10 +125,7 @@ class PublisherService(router_grpc.PublisherBase):
         async def read() -> None:
             try:
                 async for request in stream:
-                    if self._draining:
-                        refused.append(
-                            GRPCError(Status.UNAVAILABLE, "router: shutting down; publish again")
-                        )
+                    if self._draining:  # the stream's end is queued already (stop)
                         break
                     user = auth.caller(header)
                     try:
@@ -131,9 +146,14 @@ class PublisherService(router_grpc.PublisherBase):
             await pending.put(None)
 
         self._begin()
+        self.handlers.add_current()
+        self._streams.add(pending)
         reader = asyncio.ensure_future(read())
         try:
             while (future := await pending.get()) is not None:
+                if isinstance(future, Stopping):
+                    await end_stopping(stream, future)
+                    return
                 try:
                     acks = await future
                 except RouterError as error:
@@ -142,14 +162,13 @@ class PublisherService(router_grpc.PublisherBase):
                     await stream.send_message(pb.PublishResponse(refused=_refusal(error)))
                 else:
                     await stream.send_message(encoded(convert.publish_response(acks)))
-                if refused and pending.empty() and reader.done():
-                    raise refused[0]
         finally:
+            self._streams.discard(pending)
             self._end()
             reader.cancel()
             while not pending.empty():
                 leftover = pending.get_nowait()
-                if leftover is not None:
+                if isinstance(leftover, asyncio.Future):
                     leftover.cancel()
 
 

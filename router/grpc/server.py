@@ -37,6 +37,7 @@ from router.grpc.health import health_and_reflection
 from router.grpc.metadata import authorization, let_in, peer_host
 from router.grpc.publish import PublisherService
 from router.grpc.status import grpc_error
+from router.grpc.stopping import Stopping, next_router
 from router.grpc.subscribe import SubscriberService
 
 log = logging.getLogger("router.grpc")
@@ -100,8 +101,9 @@ async def serve_grpc(
 
     grpclib runs on the bridge's asyncio loop (its own thread: router.asyncio_thread(), opened
     by ``open_bridge`` around the servers); handlers cross into Trio once per call or batch. On
-    cancellation it stops listening, drains publishes, ends the open subscribe streams (their
-    subscribers sleep with their cursors flushed), within the router's shutdown grace.
+    cancellation it stops listening, drains publishes, ends the open Subscribe and
+    PublishStream streams with UNAVAILABLE (router.grpc.stopping; subscribers sleep with their
+    cursors flushed), within the router's shutdown grace.
     """
     h2frames.install()
     bridge = router.asyncio_thread()
@@ -139,14 +141,19 @@ async def serve_grpc(
             scope.deadline = trio.current_time() + router.settings.shutdown_grace_s
             # Drain: health says NOT_SERVING, stop accepting connections, refuse new
             # publishes, let those in flight be committed and acked; then end the streams
-            # (subscribers flush their cursors).
+            # (subscribers flush their cursors) with UNAVAILABLE, and wait for their statuses
+            # to be sent before the connections close.
+            stopping = Stopping(next_router(router.cluster))
             await bridge.call(_not_serving, health)
             if listener is not None:
                 await bridge.call(_close_listener, listener)
+            await bridge.call(publishers.stop, stopping)
             with trio.move_on_at(scope.deadline - 1.0):
                 await publishers.drain()
-            for subscription, _ in await subscribers.snapshot():
-                await subscription.close()
+            await subscribers.stop(stopping)
+            left_s = scope.deadline - 0.5 - trio.current_time()
+            for handlers in (publishers.handlers, subscribers.handlers):
+                await bridge.call(handlers.ended, left_s)
             await bridge.call(close_server, server)
             log.info("grpc stopped")
 

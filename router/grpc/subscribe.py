@@ -26,6 +26,7 @@ from router.grpc import convert
 from router.grpc.metadata import Caller, caller, caller_user, peer_address
 from router.grpc.publish import encoded
 from router.grpc.status import grpc_error, statuses
+from router.grpc.stopping import Handlers, Stopping, end_stopping
 from router.grpc.trim import Trimmer
 
 Owner = tuple[str, str, str]  # the user, the token id and the exchange of a stream
@@ -48,6 +49,7 @@ class SubscriberService(router_grpc.SubscriberBase):
         self._trimmer = Trimmer()  # what a closed stream freed goes back to the system
         self._owners: dict[Subscription, Owner] = {}
         self._streams = Places()  # each user's open streams, counted against its quota
+        self.handlers = Handlers()
         router.auth.listeners.append(self._revoked)
         router.auth.regranted.append(self._regranted)
 
@@ -59,6 +61,13 @@ class SubscriberService(router_grpc.SubscriberBase):
 
         found: list[tuple[Subscription, Owner | None]] = await self._bridge.call(read)
         return found
+
+    async def stop(self, stopping: Stopping) -> None:
+        """The router stops (in Trio): end every open stream with ``stopping``'s status; each
+        subscriber sleeps with its cursor flushed."""
+        for subscription, _ in await self.snapshot():
+            subscription.ended.append(stopping)
+            await subscription.close_control()
 
     async def _regranted(self, user: UserRecord) -> None:
         """A user's grants changed: end its streams on exchanges it may no longer consume."""
@@ -108,7 +117,8 @@ class SubscriberService(router_grpc.SubscriberBase):
             )
 
     async def Subscribe(self, stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse]) -> None:
-        first = await stream.recv_message()
+        self.handlers.add_current()
+        first = await self._first(stream)
         if first is None or first.WhichOneof("body") != "start":
             raise GRPCError(Status.INVALID_ARGUMENT, "start: the first message must be a start")
         request = first.start
@@ -121,6 +131,21 @@ class SubscriberService(router_grpc.SubscriberBase):
         finally:
             if user is not None:
                 self._streams.give_back(user.name, place)
+
+    async def _first(
+        self, stream: Stream[pb.SubscribeRequest, pb.SubscribeResponse]
+    ) -> pb.SubscribeRequest | None:
+        """The stream's first message, within the start timeout: a stream left without its
+        start would hold its connection's place and a handler for as long as it stayed."""
+        timeout_s = self._router.settings.grpc_start_timeout_s
+        try:
+            return await asyncio.wait_for(stream.recv_message(), timeout_s)
+        except TimeoutError:
+            raise GRPCError(
+                Status.INVALID_ARGUMENT,
+                f"start: no start message within {timeout_s:g} s; a Subscribe stream's first"
+                " message must be its start",
+            ) from None
 
     async def _open(
         self,
@@ -186,6 +211,9 @@ class SubscriberService(router_grpc.SubscriberBase):
         reason = protocol_error[0] if protocol_error else subscription.end_reason()
         if isinstance(reason, GRPCError):  # a message refused as it was read (size, codec)
             raise reason
+        if isinstance(reason, Stopping):  # with the trailer naming another router, if known
+            await end_stopping(stream, reason)
+            return
         if reason is not None:
             raise grpc_error(reason)
 

@@ -439,6 +439,7 @@ def test_the_bounds_flags_are_checked(tmp_path: Any) -> None:
         (["--grpc-max-connections-per-source", "-1"], "--grpc-max-connections-per-source"),
         (["--grpc-idle-timeout", "never"], "--grpc-idle-timeout"),
         (["--grpc-handshake-timeout", "0s"], "--grpc-handshake-timeout"),
+        (["--grpc-start-timeout", "soon"], "--grpc-start-timeout"),
     ):
         assert_start_refused(str(tmp_path), flags, field)
 
