@@ -92,3 +92,27 @@ def test_a_first_delivery_counts_1_on_grpc_and_rest_and_a_second_2(
 
     asyncio.run(story())
 
+
+def test_start_offset_is_where_the_stream_reads_from_not_always_the_first_delivered(
+    router: RouterProcess,
+) -> None:
+    """A resumed subscriber's stream reads from its cursor + 1; what is settled above the cursor
+    or nacked with a delay still to run is not delivered, so the first delivery is further on."""
+
+    async def story() -> None:
+        async with RouterClient(router.address, token=ADMIN_TOKEN) as client:
+            await client.create_exchange("orders", ["#"])
+            await publish(client, 3)
+            async with subscribed(router, "billing") as (stream, started):
+                assert started.start_offset == 1
+                assert await deliveries(stream) == [(1, 1), (2, 1), (3, 1)]
+                nack = pb.SubscribeNack(offset=1, delay_s=3600)
+                await stream.send_message(pb.SubscribeRequest(nack=nack))
+                settle = pb.SubscribeSettle(acks=[pb.OffsetRange(first=2)])
+                await stream.send_message(pb.SubscribeRequest(settle=settle))
+            stored = pb.StartPoint(kind=pb.StartPoint.STORED)
+            async with subscribed(router, "billing", stored) as (stream, started):
+                assert started.start_offset == 1  # the cursor: nothing is acked up to 1
+                assert await deliveries(stream) == [(3, 2)]  # 1 waits its hour, 2 is settled
+
+    asyncio.run(story())
