@@ -81,6 +81,9 @@ def test_a_first_delivery_is_framed_with_count_1_and_a_redelivery_with_its_count
     more = [n + 1 for n in counts]
     twice = Counted.of_frames(again.offsets, frames_of(again), more)
     assert parsed(twice.frames) == list(zip(offsets, events_, more, strict=True))
+    # counted back to 1 (a re-driven event's first delivery after its park): 1 again
+    anew = Counted.of_frames(twice.offsets, frames_of(twice), [1] * len(stored))
+    assert anew.frames == fresh.frames
     assert [len(f) for f in twice.frames] == [
         len(
             pb.EventBatch(

@@ -275,9 +275,10 @@ class Counted(_Framed):
     def of_frames(
         cls, offsets: Sequence[int], frames: Sequence[bytes], counts: Sequence[int]
     ) -> Counted:
-        """Delivery frames as :func:`frame` makes them (a count of 1) with these counts."""
+        """Delivery frames as :func:`frame` makes them (a count of 1), or counted already, with
+        these counts."""
         written = [
-            data if count == 1 else counted(data, count)
+            data if count == 1 and data.endswith(FIRST) else counted(data, count)
             for data, count in zip(frames, counts, strict=True)
         ]
         return cls(list(offsets), list(counts), written)
