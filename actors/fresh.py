@@ -46,6 +46,7 @@ class Fresh:
     next_offset: int = 1
     delivered: int = 0
     events_out: int = 0
+    redelivered: int = 0  # deliveries of a resumed subscriber made again (a count past 1)
 
     def ready(self) -> bool:
         """Whether something can be handed out without waiting for a new event or for a
@@ -139,6 +140,7 @@ class Fresh:
         if not keep:
             return
         chosen = [batch[i] for i in keep] if len(keep) != len(batch) else batch
+        self.redelivered += sum(1 for count in counts if count > 1)
         await self.holders.give(Counted.of(chosen, counts), fresh=False)
 
     def _not_yet(self, offset: int) -> bool:

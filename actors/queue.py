@@ -72,6 +72,8 @@ class QueueActor:
     since: dict[str, int] = attrs.Factory(dict)  # subscriber -> when it last changed state (us)
     events_in: int = 0
     events_out_before: int = 0  # delivered by subscribers that have gone to sleep since
+    # subscriber -> deliveries it made again since the router started, kept while it sleeps
+    redelivered: dict[str, int] = attrs.Factory(dict)
     _parked_signals: dict[str, trio.Event] = attrs.Factory(dict)  # name -> set when one parks
     _nursery: trio.Nursery | None = None
     on_empty: Callable[[], None] = lambda: None  # told when its last subscriber goes
@@ -100,6 +102,8 @@ class QueueActor:
                     self._if_empty()
                 elif isinstance(message, ForgetSubscriber | MoveCursor | AdvanceCursor):
                     await self.sleepers.change(message, self.head)
+                    if message.name not in self.sleeping:  # forgotten: a new one starts at 0
+                        self.redelivered.pop(message.name, None)
                     self._if_empty()
                 elif isinstance(message, Retire):
                     if await self._retire(message):
@@ -172,7 +176,9 @@ class QueueActor:
             if not name or n == name
         ]
         views += [
-            sleeping_view(self.record, n, record, head, since.get(n, 0), fill, now)
+            sleeping_view(
+                self.record, n, record, head, since.get(n, 0), fill, now, self.redelivered.get(n, 0)
+            )
             for n, record in self.sleeping.items()
             if not name or n == name
         ]
@@ -295,6 +301,7 @@ class QueueActor:
             most_bytes=message.most_bytes,
             on_parked=lambda: self._parked(name),
             options=options,
+            redelivered_before=self.redelivered.get(name, 0),
         )
         self.active[name] = subscriber
         self.since[name] = now_us()
@@ -321,6 +328,7 @@ class QueueActor:
         finally:
             self.active.pop(subscriber.name, None)
             self.events_out_before += subscriber.events_out
+            self.redelivered[subscriber.name] = subscriber.redelivered()
             if subscriber.subscription is not None:
                 self.sleeping[subscriber.name] = subscriber.record()
             elif subscriber.stored is not None:

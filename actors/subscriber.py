@@ -82,6 +82,7 @@ class SubscriberActor:
     most_bytes: int = 0  # and its bytes, 0: none
     options: DeliverySettings = DeliverySettings()
     on_parked: Callable[[], None] = lambda: None  # told after each event it parks
+    redelivered_before: int = 0  # made again by its earlier attachments since the router started
     mailbox: Mailbox[SubscriberMessage] = attrs.Factory(lambda: Mailbox(MAILBOX_BATCHES))
     ledger: Ledger = attrs.Factory(Ledger)
     saved: tuple[int, str] = (0, "")
@@ -216,11 +217,16 @@ class SubscriberActor:
             len(self.consumers),
             self.ledger.open_count(),
             settler.parked,
-            self.resender.redelivered,
+            self.redelivered(),
             self.oldest_unsettled_s(),
             self.stalled(),
             parked_for_s(settler.parked, settler.parked_since, now_us),
         )
+
+    def redelivered(self) -> int:
+        """Deliveries made again since the router started: sent again (actors.resending) and,
+        on a resume, sent again from the ledger (actors.fresh), on this attachment and before."""
+        return self.redelivered_before + self.resender.redelivered + self.fresh.redelivered
 
     def oldest_unsettled_s(self) -> float:
         """The age of the oldest delivery still out. Looks at the first offset still out of at

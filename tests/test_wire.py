@@ -9,11 +9,14 @@ from hypothesis import strategies as st
 from router._proto.router.v1 import router_pb2 as pb
 from router.core.model import StoredEvent
 from router.core.wire import (
+    Counted,
     body_start,
     encode_event,
     fitting,
+    frame,
     framed,
     framed_parts,
+    frames_of,
     offsets_of,
     pieces,
     sizes_of,
@@ -50,6 +53,45 @@ def test_events_kept_in_parts_are_framed_as_their_wire_forms(
     sizes = [len(b) for b in bodies]
     framed_now = framed_parts(first, raw_ids, fields, b"".join(bodies), sizes)
     assert framed_now.frames == framed(first, wires).frames
+
+
+def parsed(frames: list[bytes]) -> list[tuple[int, pb.Event, int]]:
+    """What protobuf reads in these frames: each delivery's offset, event and count."""
+    batch = pb.EventBatch.FromString(b"".join(frames))
+    return [(d.offset, d.event, d.delivery_count) for d in batch.deliveries]
+
+
+@given(
+    st.lists(st.tuples(events, st.integers(1, 2**30)), min_size=1, max_size=10),
+    st.integers(1, 2**40),
+)
+def test_a_first_delivery_is_framed_with_count_1_and_a_redelivery_with_its_count(
+    stored_counts: list[tuple[StoredEvent, int]], first: int
+) -> None:
+    stored = [e for e, _ in stored_counts]
+    counts = [n for _, n in stored_counts]
+    events_ = [pb.Event.FromString(encode_event(e)) for e in stored]
+    offsets = range(first, first + len(stored))
+    fresh = framed(first, [encode_event(e) for e in stored])
+    assert fresh.frames == [frame(o, encode_event(e)) for o, e in zip(offsets, stored, strict=True)]
+    assert parsed(fresh.frames) == list(zip(offsets, events_, [1] * len(stored), strict=True))
+    again = Counted.of(fresh, counts)
+    assert parsed(again.frames) == list(zip(offsets, events_, counts, strict=True))
+    # counted once more (a redelivery of a redelivery): the count is replaced, not added
+    more = [n + 1 for n in counts]
+    twice = Counted.of_frames(again.offsets, frames_of(again), more)
+    assert parsed(twice.frames) == list(zip(offsets, events_, more, strict=True))
+    # counted back to 1 (a re-driven event's first delivery after its park): 1 again
+    anew = Counted.of_frames(twice.offsets, frames_of(twice), [1] * len(stored))
+    assert anew.frames == fresh.frames
+    assert [len(f) for f in twice.frames] == [
+        len(
+            pb.EventBatch(
+                deliveries=[pb.Delivery(offset=o, event=e, delivery_count=n)]
+            ).SerializeToString()
+        )
+        for o, e, n in zip(offsets, events_, more, strict=True)
+    ]
 
 
 def test_a_type_longer_than_127_bytes_has_a_two_byte_length() -> None:

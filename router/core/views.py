@@ -68,8 +68,10 @@ def sleeping_view(
     since_us: int,
     fill: float,
     now_us: int,
+    redelivered: int = 0,
 ) -> SubscriberView:
-    """The sleeping subscriber ``name`` as its record says: no consumer, nothing out."""
+    """The sleeping subscriber ``name`` as its record says: no consumer, nothing out;
+    ``redelivered``, its deliveries made again since the router started (the queue keeps it)."""
     return SubscriberView(
         queue.config.exchange,
         queue.id,
@@ -83,5 +85,6 @@ def sleeping_view(
         fill,
         settings=record.settings,
         parked=record.parked,
+        redelivered=redelivered,
         oldest_parked_s=parked_for_s(record.parked, record.parked_since, now_us),
     )

@@ -82,6 +82,7 @@ def decode_event(wire: bytes) -> StoredEvent:
 # as it is: 36 characters of id text and the type were 50 of the 265 bytes of a 200-byte event.
 ID_FIELD = b"\x0a\x24"
 ID_FIELD_SIZE = 38
+FIRST = b"\x18\x01"  # Delivery.delivery_count = 1, ending every frame of a first delivery
 
 
 def type_field(type_: str) -> bytes:
@@ -152,19 +153,22 @@ def framed_parts(
         else:
             at = varint(offset)
         length = small[size] if size < 0x4000 else varint(size)
-        total = len(at) + len(length) + 2 + size
+        total = len(at) + len(length) + 4 + size
         head = small[total] if total < 0x4000 else varint(total)
         id_field = ids[at_id : at_id + ID_FIELD_SIZE]
-        append(b"".join((b"\x0a", head, b"\x08", at, b"\x12", length, id_field, field, body)))
+        append(
+            b"".join((b"\x0a", head, b"\x08", at, b"\x12", length, id_field, field, body, FIRST))
+        )
         at_id += ID_FIELD_SIZE
         offset += 1
     return WireBatch(first, offset - 1, frames)
 
 
 def frame(offset: int, wire: bytes) -> bytes:
-    """One ``EventBatch.deliveries`` entry: ``Delivery{offset, event}`` with its tag and length."""
+    """One ``EventBatch.deliveries`` entry: ``Delivery{offset, event, delivery_count: 1}`` with
+    its tag and length (:func:`counted` makes one delivered again)."""
     head = b"\x08" + varint(offset) + b"\x12" + varint(len(wire))
-    return b"\x0a" + varint(len(head) + len(wire)) + head + wire
+    return b"\x0a" + varint(len(head) + len(wire) + len(FIRST)) + head + wire + FIRST
 
 
 class _Framed(Sequence[Delivery]):
@@ -243,9 +247,9 @@ def framed(first: int, wires: Iterable[bytes]) -> WireBatch:
         else:
             at = varint(offset)
         length = small[size] if size < 0x4000 else varint(size)
-        body = len(at) + len(length) + 2 + size
+        body = len(at) + len(length) + 4 + size
         head = small[body] if body < 0x4000 else varint(body)
-        append(b"".join((b"\x0a", head, b"\x08", at, b"\x12", length, data)))
+        append(b"".join((b"\x0a", head, b"\x08", at, b"\x12", length, data, FIRST)))
         offset += 1
     return WireBatch(first, offset - 1, frames)
 
@@ -262,7 +266,7 @@ class Counted(_Framed):
 
     @classmethod
     def of(cls, batch: Sequence[Delivery], counts: Sequence[int]) -> Counted:
-        """``batch`` (each delivery once) with these counts (a count of 1 is left unwritten)."""
+        """``batch`` (each delivery once) with these counts."""
         # a list is a selection (gaps allowed); any other batch is consecutive
         offsets = [d.offset for d in batch] if isinstance(batch, list) else list(offsets_of(batch))
         return cls.of_frames(offsets, frames_of(batch), counts)
@@ -271,18 +275,22 @@ class Counted(_Framed):
     def of_frames(
         cls, offsets: Sequence[int], frames: Sequence[bytes], counts: Sequence[int]
     ) -> Counted:
-        """Delivery frames as :func:`frame` makes them (no count written) with these counts."""
+        """Delivery frames as :func:`frame` makes them (a count of 1), or counted already, with
+        these counts."""
         written = [
-            data if count <= 1 else counted(data, count)
+            data if count == 1 and data.endswith(FIRST) else counted(data, count)
             for data, count in zip(frames, counts, strict=True)
         ]
         return cls(list(offsets), list(counts), written)
 
 
 def counted(data: bytes, count: int) -> bytes:
-    """A ``Delivery`` frame (as :func:`frame` makes it) with its ``delivery_count`` field."""
-    size, at = _read_varint(data, 1)
-    body = data[at : at + size] + b"\x18" + varint(count)
+    """A ``Delivery`` frame (as :func:`frame` makes it, or counted already) with its
+    ``delivery_count`` field set to ``count``: the offset and event kept, the count replaced."""
+    _, start = _read_varint(data, 1)  # the frame's length
+    _, at = _read_varint(data, start + 1)  # the offset, after its tag
+    size, at = _read_varint(data, at + 1)  # the event's length, after its tag
+    body = data[start : at + size] + b"\x18" + varint(count)
     return b"\x0a" + varint(len(body)) + body
 
 

@@ -27,7 +27,7 @@ PER_SUBSCRIBER = (
     ("consumers", "Consumers attached"),
     ("unsettled", "Deliveries not yet settled"),
     ("parked", "Events in the parked list"),
-    ("redelivered", "Deliveries made again on the current attachment"),
+    ("redelivered", "Deliveries made again since the router started"),
     ("oldest_unsettled_s", "Age of the oldest unsettled delivery"),
     ("oldest_parked_s", "Age of the oldest parked event"),
     ("stalled", "1 when it has lag, a consumer and an ack floor unmoved for stall_after_s"),

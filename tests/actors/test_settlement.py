@@ -381,3 +381,25 @@ async def test_a_huge_settle_on_a_shared_subscriber_is_told_once_per_reason_and_
         waiting = subscription.batches.statistics().current_buffer_used
         assert waiting <= 8
         await subscription.close()
+
+
+async def test_the_redelivered_figure_is_kept_while_the_subscriber_sleeps_and_reattaches(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Deliveries made again since the router started: those of ack_wait, and those a resumed
+    subscriber makes of what it delivered before, whichever attachment made them."""
+    state = FakeState(log=list(deliveries(1, 2)))
+    async with running_queue(state) as queue:
+        subscription = await attach(queue, settings={"ack_wait_s": 10.0})
+        assert await take(subscription) == [(1, 1), (2, 1)]
+        assert await take(subscription) == [(1, 2), (2, 2)]  # ack_wait passed
+        await subscription.close()
+        view = await view_once(queue, lambda v: v.state == "sleeping")
+        assert view.redelivered == 2
+        again = await attach(queue, STORED)
+        assert await take(again) == [(1, 3), (2, 3)]  # resumed: delivered a third time
+        assert queue.subscriber_views()[0].redelivered == 4
+        await again.settle([(1, 2)])
+        await again.close()
+        view = await view_once(queue, lambda v: v.state == "sleeping")
+        assert (view.acked, view.redelivered) == (2, 4)
