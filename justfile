@@ -17,19 +17,20 @@ run *ARGS:
 # The 2,000-stream load test runs its load for 20 s here, the retention soak 36 s a store and the
 # crash loop 10 SIGKILLs a store; `just faults` runs them for 60 s, 120 s and 20 SIGKILLs and
 # writes the figures to docs/reliability.md.
-# Two workers (pytest-xdist; TEST_WORKERS=0 for one process): most tests wait on routers they
-# started. A worker is handed one test at a time as it frees up, and the longest modules are
-# collected first (tests/helpers/lanes.py), so both workers end together. The 20 slowest tests
+# Three workers on this project's two cores (pytest-xdist; TEST_WORKERS=0 for one process): most
+# tests wait on routers they started, so two workers kept the cores under one busy in all. A
+# worker is handed one test at a time as it frees up, and the longest modules are collected
+# first (tests/helpers/lanes.py), so the workers end together. The 20 slowest tests
 # are listed at the end, so a log shows what dominates.
 test *ARGS:
     bash scripts/ensure-services.sh
     FAULTS_LOAD_S="${FAULTS_LOAD_S:-20}" FAULTS_SOAK_S="${FAULTS_SOAK_S:-36}" \
-      FAULTS_CRASH_ROUNDS="${FAULTS_CRASH_ROUNDS:-10}" python -m pytest -n "${TEST_WORKERS:-2}" --maxschedchunk 1 --durations=20 {{ARGS}}
+      FAULTS_CRASH_ROUNDS="${FAULTS_CRASH_ROUNDS:-10}" python -m pytest -n "${TEST_WORKERS:-3}" --maxschedchunk 1 --durations=20 {{ARGS}}
 
 # Everything but the tests marked slow (soaks, failovers, crash loops, load), browser and
 # postgres (tests/helpers/lanes.py gives the markers): the lane for a change to one part.
 test-fast *ARGS:
-    python -m pytest -n "${TEST_WORKERS:-2}" --maxschedchunk 1 -m "not slow and not browser and not postgres" {{ARGS}}
+    python -m pytest -n "${TEST_WORKERS:-3}" --maxschedchunk 1 -m "not slow and not browser and not postgres" {{ARGS}}
 
 # Lint, format check, types, the floors of router/ (README "Layout"; contracts in pyproject.toml),
 # the permission table, and the wire contract against the released one.
