@@ -56,9 +56,7 @@ def in_start_point(old: str, new: str) -> Callable[[str], str]:
 def additions_and_comments(text: str) -> str:
     """What v1 allows: every comment reworded, a field, an enum value and a message added."""
     text = text.replace("// ", "// reworded: ")
-    text = in_start_point("  int64 time_us = 3;\n", "  int64 time_us = 3;\n  string note = 4;\n")(
-        text
-    )
+    text = in_start_point("  int64 time_us = 3;", "  string note = 4;\n  int64 time_us = 3;")(text)
     text = in_start_point("    TIME = 4;", "    TIME = 4;\n    LATER = 5;")(text)
     return text + "\nmessage AddedLater {\n  string name = 1;\n}\n"
 
@@ -80,7 +78,7 @@ def test_a_renumbered_field_fails(tmp_path: pathlib.Path) -> None:
 
 
 def test_a_removed_field_fails(tmp_path: pathlib.Path) -> None:
-    done = check(tmp_path, in_start_point("  int64 offset = 2;\n", ""))
+    done = check(tmp_path, in_start_point("  int64 offset = 2;", ""))
     assert done.returncode != 0
     assert 'field "2" with name "offset" on message "StartPoint"' in done.stdout, done.stderr
 
