@@ -108,7 +108,7 @@ class Settling(Parts):
             await parked.wait()
             # A throttle, not a wait for a condition: each wake-up re-reads the whole list, so a
             # burst of parks costs one re-read per period instead of one per park.
-            await trio.sleep(FOLLOW_COALESCE_S)
+            await trio.sleep(FOLLOW_COALESCE_S)  # the throttle's period
 
     async def _parked_page(self, queue: QueueActor, name: str, after: int, most: int) -> ParkedPage:
         queue_id, exchange_id = queue.record.id, queue.record.exchange_id
