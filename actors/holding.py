@@ -26,8 +26,9 @@ from router.core.delivery import DeliverySettings, Dispatch
 from router.core.model import Delivery
 from router.core.wire import Counted, offsets_of, part
 
-# An exclusive consumer's window goes out in this many pieces: it acks the first while the
-# others are on their way, so a consumer reading as fast as it can never waits on an ack's trip.
+# An exclusive consumer's window goes out in pieces of at most this share of it: it acks the
+# first while the others are on their way, so a consumer reading as fast as it can never waits
+# on an ack's trip. A piece is smaller when the window has less room: what fits goes at once.
 WINDOW_PIECES = 2
 
 
@@ -63,20 +64,21 @@ class Holders:
             step = consumer.prefetch
         at = 0
         while at < len(batch):
-            stop = min(len(batch), at + step)
-            await self._room(consumer, fresh, stop - at)
+            room = await self._room(consumer, fresh)
+            stop = min(len(batch), at + step, at + room)
             piece = batch if at == 0 and stop == len(batch) else part(batch, at, stop)
             await self._hand(consumer, piece, fresh)
             at = stop
 
-    async def _room(self, consumer: Consumer, fresh: bool, wanted: int) -> None:
-        """Until the exclusive ``consumer``'s window (its prefetch less what it has out) takes
-        ``wanted`` more deliveries; fresh events wait while redeliveries are due (they go
+    async def _room(self, consumer: Consumer, fresh: bool) -> int:
+        """The room in the exclusive ``consumer``'s window (its prefetch less what it has out),
+        once there is some: what fits goes at once, so a consumer holding less than its window
+        is never kept waiting for more; fresh events wait while redeliveries are due (they go
         first)."""
         while True:
             room = consumer.prefetch - len(self.out)
-            if room >= wanted and not self.dealer.behind(fresh):
-                return
+            if room > 0 and not self.dealer.behind(fresh):
+                return room
             if consumer.gone:
                 raise Finished
             await self.dealer.freed()
